@@ -1,0 +1,332 @@
+#!/bin/sh
+# Compare tierpage with the kernel's swap on the same workload, in one run:
+#   swapfile  kernel swap to a swap file, the workload alone in a 128 MiB
+#             memory cgroup
+#   zram      kernel swap on zram (lz4), the same cgroup limit
+#   tierpage  `tierpage run -c bench/stacks/dram-128.yaml` (resident 128MiB,
+#             spilled pages in the dram tier), and with dram-128-fifo.yaml
+#             (the same with policy: fifo) to compare eviction policies
+# For each pattern (random, zipf) it runs tierpage-bench --size 512MiB K
+# times per setup and prints medians of accesses/s and us/access and the
+# ratios. The workload verifies every page at the end (--verify).
+#
+# Needs root, a memory cgroup (v1, or v2 with the memory controller), no swap
+# already on, and for zram an unused /sys/block/zram0. Everything it sets up
+# (swap file, zram, cgroups) is torn down on exit, on failure too.
+set -eu
+
+usage() {
+    cat <<'EOF'
+usage: bench/swap_compare.sh [OPTIONS]
+
+Runs tierpage-bench --size 512MiB --pattern random (and zipf) under the
+kernel's swap to a swap file and under swap on zram (lz4), each with only the
+workload process in a 128 MiB memory cgroup, and under `tierpage run` with
+bench/stacks/dram-128.yaml (resident 128MiB, dram tier) and
+bench/stacks/dram-128-fifo.yaml; prints medians over the repetitions and
+ratios. Run as root. Sets up and tears down the swap file, zram and cgroups.
+
+  --reps K            repetitions per setup and pattern (default 3)
+  --size SIZE         workload size (default 512MiB)
+  --accesses N        accesses per run (default: tierpage-bench's, 4 x pages)
+  --patterns LIST     space- or comma-separated, of random zipf seq
+                      (default "random zipf")
+  --setups LIST       of swapfile zram tierpage (default: all three)
+  --build DIR         build directory holding bin/tierpage-bench and
+                      bin/tierpage (default: the repository's build/)
+  --swapfile PATH     where to make the swap file
+                      (default /var/tmp/tierpage-bench.swap)
+  --log DIR           keep every run's JSON and stderr there
+                      (default: a new directory under /tmp)
+  --help              this text
+
+The tierpage rows are skipped, with a message, when bin/tierpage is missing
+or fails.
+EOF
+}
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+reps=3
+size=512MiB
+accesses=
+patterns="random zipf"
+setups="swapfile zram tierpage"
+build="$repo/build"
+swapfile=/var/tmp/tierpage-bench.swap
+log=
+limit_bytes=$((128 * 1024 * 1024)) # the cgroup limit; the stack files say resident: 128MiB
+
+die() { echo "swap_compare: $*" >&2; exit 1; }
+note() { echo "swap_compare: $*" >&2; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --reps) reps=${2:?--reps needs a value}; shift 2 ;;
+        --size) size=${2:?--size needs a value}; shift 2 ;;
+        --accesses) accesses=${2:?--accesses needs a value}; shift 2 ;;
+        --patterns) patterns=$(echo "${2:?--patterns needs a value}" | tr ',' ' '); shift 2 ;;
+        --setups) setups=$(echo "${2:?--setups needs a value}" | tr ',' ' '); shift 2 ;;
+        --build) build=${2:?--build needs a value}; shift 2 ;;
+        --swapfile) swapfile=${2:?--swapfile needs a value}; shift 2 ;;
+        --log) log=${2:?--log needs a value}; shift 2 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "swap_compare: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+    esac
+done
+case "$reps" in ''|*[!0-9]*|0) echo "swap_compare: --reps: expected a positive whole number" >&2; exit 2 ;; esac
+for p in $patterns; do
+    case "$p" in random|zipf|seq) ;; *) echo "swap_compare: unknown pattern '$p'" >&2; exit 2 ;; esac
+done
+for s in $setups; do
+    case "$s" in swapfile|zram|tierpage) ;; *) echo "swap_compare: unknown setup '$s'" >&2; exit 2 ;; esac
+done
+
+# "512MiB" -> bytes
+to_bytes() {
+    num=${1%%[!0-9]*}
+    unit=${1#"$num"}
+    [ -n "$num" ] || return 1
+    case "$unit" in
+        ''|B) echo "$num" ;;
+        K|KB|KiB) echo $((num * 1024)) ;;
+        M|MB|MiB) echo $((num * 1024 * 1024)) ;;
+        G|GB|GiB) echo $((num * 1024 * 1024 * 1024)) ;;
+        *) return 1 ;;
+    esac
+}
+size_bytes=$(to_bytes "$size") || { echo "swap_compare: --size: expected a size such as 512MiB" >&2; exit 2; }
+
+bench="$build/bin/tierpage-bench"
+tierpage="$build/bin/tierpage"
+[ -x "$bench" ] || die "$bench not found: build it first (cmake -S $repo -B $build && cmake --build $build --target tierpage-bench)"
+[ "$(id -u)" = 0 ] || die "needs root (swapon, zram and cgroups)"
+
+# ---- refuse early when the machine cannot do it ----
+
+needs_swap=no
+case " $setups " in *" swapfile "*|*" zram "*) needs_swap=yes ;; esac
+cg_version=
+if [ "$needs_swap" = yes ]; then
+    if [ -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then
+        cg_version=1
+        cg_root=/sys/fs/cgroup/memory
+    else
+        for m in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+            if [ -f "$m/cgroup.controllers" ] && grep -qw memory "$m/cgroup.controllers"; then
+                cg_version=2
+                cg_root=$m
+                break
+            fi
+        done
+    fi
+    [ -n "$cg_version" ] || die "no memory cgroup controller (neither v1 at /sys/fs/cgroup/memory nor v2 with 'memory' in cgroup.controllers): cannot limit the workload"
+    [ "$(tail -n +2 /proc/swaps | wc -l)" = 0 ] || die "swap is already on (see /proc/swaps); the comparison needs to own swap: swapoff -a first"
+    for tool in mkswap swapon swapoff; do
+        command -v "$tool" >/dev/null || die "$tool not found (Debian: apt-get install util-linux)"
+    done
+fi
+case " $setups " in *" zram "*)
+    [ -d /sys/block/zram0 ] || die "no /sys/block/zram0 (modprobe zram), or run with --setups swapfile,tierpage"
+    [ "$(cat /sys/block/zram0/initstate)" = 0 ] || die "zram0 is in use (initstate 1); not touching it"
+    grep -qw lz4 /sys/block/zram0/comp_algorithm || die "zram has no lz4 ($(cat /sys/block/zram0/comp_algorithm))"
+    ;;
+esac
+
+if [ -z "$log" ]; then
+    log=$(mktemp -d /tmp/tierpage-swap-compare.XXXXXX)
+else
+    mkdir -p "$log"
+fi
+
+# ---- teardown, on every exit ----
+
+cg_dir=
+swapfile_made=no
+zram_algo_saved=
+cleanup() {
+    rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$cg_dir" ] && [ -d "$cg_dir" ]; then
+        # only ever the workload we started
+        for pid in $(cat "$cg_dir/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+        sleep 0.2
+        rmdir "$cg_dir" 2>/dev/null || note "could not remove cgroup $cg_dir"
+    fi
+    if [ "$swapfile_made" = yes ]; then
+        if grep -q "^$swapfile " /proc/swaps; then swapoff "$swapfile" || note "swapoff $swapfile failed"; fi
+        rm -f "$swapfile"
+    fi
+    if [ -n "$zram_algo_saved" ]; then
+        if grep -q "^/dev/zram0 " /proc/swaps; then swapoff /dev/zram0 || note "swapoff /dev/zram0 failed"; fi
+        echo 1 > /sys/block/zram0/reset 2>/dev/null || note "could not reset zram0"
+        echo "$zram_algo_saved" > /sys/block/zram0/comp_algorithm 2>/dev/null || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- cgroup: only the workload process goes in ----
+
+cg_make() {
+    cg_dir="$cg_root/tierpage-bench-$$"
+    if [ "$cg_version" = 1 ]; then
+        mkdir "$cg_dir"
+        echo "$limit_bytes" > "$cg_dir/memory.limit_in_bytes"
+    else
+        grep -qw memory "$cg_root/cgroup.subtree_control" ||
+            echo +memory > "$cg_root/cgroup.subtree_control" ||
+            die "cannot enable the memory controller in $cg_root/cgroup.subtree_control"
+        mkdir "$cg_dir"
+        echo "$limit_bytes" > "$cg_dir/memory.max"
+        [ ! -f "$cg_dir/memory.swap.max" ] || echo max > "$cg_dir/memory.swap.max"
+    fi
+}
+
+cg_peak() {
+    if [ "$cg_version" = 1 ]; then cat "$cg_dir/memory.max_usage_in_bytes"
+    elif [ -f "$cg_dir/memory.peak" ]; then cat "$cg_dir/memory.peak"
+    else echo 0; fi
+}
+
+cg_remove() {
+    rmdir "$cg_dir"
+    cg_dir=
+}
+
+bench_args() { # pattern
+    printf '%s\n' --size "$size" --pattern "$1" --verify --json --quiet
+    [ -z "$accesses" ] || printf '%s\n' --accesses "$accesses"
+}
+
+# Runs one repetition; appends its JSON line to $log/<setup>-<pattern>.jsonl.
+run_kernel() { # setup pattern rep
+    out="$log/$1-$2.jsonl"
+    cg_make
+    # shellcheck disable=SC2046
+    if ! sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$cg_dir" \
+            "$bench" $(bench_args "$2") >> "$out" 2> "$log/$1-$2-$3.stderr"; then
+        note "$1 $2 rep $3 failed (exit status above 0); see $log/$1-$2-$3.stderr"
+        cat "$log/$1-$2-$3.stderr" >&2
+        failures=$((failures + 1))
+    fi
+    note "$1 $2 rep $3: $(tail -n 1 "$out" | jq -r '"\(.accesses_per_second|floor) accesses/s, \(.us_per_access_mean) us/access, verify \(.verify)"' 2>/dev/null || echo '?'), cgroup peak $(($(cg_peak) / 1048576)) MiB"
+    cg_remove
+}
+
+run_tierpage() { # setup-name stack pattern rep
+    out="$log/$1-$3.jsonl"
+    # shellcheck disable=SC2046
+    if ! "$tierpage" run -c "$2" --stats "$log/$1-$3-$4.stats.json" -- \
+            "$bench" $(bench_args "$3") >> "$out" 2> "$log/$1-$3-$4.stderr"; then
+        note "$1 $3 rep $4 failed; see $log/$1-$3-$4.stderr"
+        tail -n 20 "$log/$1-$3-$4.stderr" >&2
+        failures=$((failures + 1))
+        return 1
+    fi
+    note "$1 $3 rep $4: $(tail -n 1 "$out" | jq -r '"\(.accesses_per_second|floor) accesses/s, \(.us_per_access_mean) us/access, verify \(.verify)"' 2>/dev/null || echo '?')"
+}
+
+failures=0
+swap_mib=$((size_bytes * 2 / 1048576))
+uname_r=$(uname -r)
+note "logs in $log"
+
+for setup in $setups; do
+    case "$setup" in
+    swapfile)
+        note "swap file: $swapfile, ${swap_mib} MiB"
+        [ ! -e "$swapfile" ] || die "$swapfile already exists; not overwriting it"
+        swapfile_made=yes
+        dd if=/dev/zero of="$swapfile" bs=1M count="$swap_mib" status=none
+        chmod 600 "$swapfile"
+        mkswap "$swapfile" > /dev/null
+        swapon "$swapfile" || die "swapon $swapfile failed (is its filesystem one that takes swap files?)"
+        for pattern in $patterns; do
+            r=1; while [ "$r" -le "$reps" ]; do run_kernel swapfile "$pattern" "$r"; r=$((r + 1)); done
+        done
+        swapoff "$swapfile"
+        rm -f "$swapfile"
+        swapfile_made=no
+        ;;
+    zram)
+        note "zram0: lz4, ${swap_mib} MiB"
+        zram_algo_saved=$(sed 's/.*\[\(.*\)\].*/\1/' /sys/block/zram0/comp_algorithm)
+        echo 1 > /sys/block/zram0/reset
+        echo lz4 > /sys/block/zram0/comp_algorithm
+        echo "${swap_mib}M" > /sys/block/zram0/disksize
+        mkswap /dev/zram0 > /dev/null
+        swapon -p 100 /dev/zram0
+        for pattern in $patterns; do
+            r=1; while [ "$r" -le "$reps" ]; do run_kernel zram "$pattern" "$r"; r=$((r + 1)); done
+        done
+        swapoff /dev/zram0
+        echo 1 > /sys/block/zram0/reset
+        echo "$zram_algo_saved" > /sys/block/zram0/comp_algorithm
+        zram_algo_saved=
+        ;;
+    tierpage)
+        if [ ! -x "$tierpage" ]; then
+            note "skipping tierpage: $tierpage not found (build the tierpage target first)"
+            continue
+        fi
+        for pattern in $patterns; do
+            for stack in dram-128 dram-128-fifo; do
+                r=1; while [ "$r" -le "$reps" ]; do
+                    run_tierpage "tierpage-$stack" "$here/stacks/$stack.yaml" "$pattern" "$r" || {
+                        note "skipping the rest of tierpage-$stack $pattern"
+                        break
+                    }
+                    r=$((r + 1))
+                done
+            done
+        done
+        ;;
+    esac
+done
+
+# ---- the table ----
+
+median() { # field file -> median of that field over the file's JSON lines
+    jq -r ".$1" "$2" 2>/dev/null | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "nan"; exit }
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+row_label() {
+    case "$1" in
+        swapfile) echo "kernel swap, swap file" ;;
+        zram) echo "kernel swap, zram lz4" ;;
+        tierpage-dram-128) echo "tierpage, dram tier" ;;
+        tierpage-dram-128-fifo) echo "tierpage, dram tier, fifo" ;;
+    esac
+}
+
+echo
+echo "tierpage-bench --size $size${accesses:+ --accesses $accesses}, medians of $reps; kernel swap with the workload alone in a 128MiB memory cgroup (v${cg_version:-?}); tierpage with resident 128MiB"
+echo "machine: $(nproc) vCPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $uname_r, $(date -u +%Y-%m-%d)"
+printf '%-8s %-28s %12s %10s %9s %9s %12s %9s %9s\n' pattern setup "accesses/s" "us/access" "p50 us" "p99 us" "majflt/acc" "x swapfile" "x zram"
+for pattern in $patterns; do
+    base_file=$(median accesses_per_second "$log/swapfile-$pattern.jsonl" 2>/dev/null || echo nan)
+    base_zram=$(median accesses_per_second "$log/zram-$pattern.jsonl" 2>/dev/null || echo nan)
+    for setup in swapfile zram tierpage-dram-128 tierpage-dram-128-fifo; do
+        f="$log/$setup-$pattern.jsonl"
+        [ -s "$f" ] || continue
+        aps=$(median accesses_per_second "$f")
+        us=$(median us_per_access_mean "$f")
+        p50=$(median us_per_access_p50 "$f")
+        p99=$(median us_per_access_p99 "$f")
+        mpa=$(jq -r '.major_faults / .accesses' "$f" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+        awk -v p="$pattern" -v s="$(row_label "$setup")" -v a="$aps" -v u="$us" -v p50="$p50" -v p99="$p99" \
+            -v m="$mpa" -v bf="$base_file" -v bz="$base_zram" 'BEGIN {
+            rf = (bf + 0 > 0) ? sprintf("%.2f", a / bf) : "-"
+            rz = (bz + 0 > 0) ? sprintf("%.2f", a / bz) : "-"
+            printf "%-8s %-28s %12.0f %10.2f %9.2f %9.2f %12.3f %9s %9s\n", p, s, a, u, p50, p99, m, rf, rz }'
+    done
+done
+ok=$(cat "$log"/*.jsonl 2>/dev/null | jq -r 'select(.verify == "ok") | .verify' | wc -l)
+bad=$(cat "$log"/*.jsonl 2>/dev/null | jq -r 'select(.verify != "ok") | .verify' | wc -l)
+echo "runs: $ok verified ok, $bad verified not ok, $failures failed; logs in $log"
+[ "$failures" = 0 ] && [ "$bad" = 0 ]

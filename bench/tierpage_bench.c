@@ -1,0 +1,717 @@
+/* tierpage-bench: a paging workload with a content check.
+ *
+ * Maps --size bytes, writes a known pattern to every page, then makes
+ * --accesses read-modify-writes (or reads) at random, zipfian or sequential
+ * page offsets and reports accesses/s and the time per access. With --verify
+ * every byte of every page is compared with what it must hold at the end.
+ *
+ * It is a plain program: it does not link tierpage, so the same binary runs
+ * alone, under the kernel's swap, or under `tierpage run`, whose shim serves
+ * its large mmap or malloc allocation.
+ *
+ * Page content. Word 0 of a page is its checksum word, words 1..W-1 are data.
+ * At version 0 data word p holds word_value(page, 0, p). The write that takes
+ * a page from version v-1 to v sets the data word at write_position(page, v)
+ * to word_value(page, v, p). The checksum word always holds the XOR of the
+ * data words and version_tag(page, v). So the expected content of a page
+ * follows from its index and its version alone (replaying its v writes), and
+ * each write reads the old word and the checksum before changing both.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BENCH_PAGE 4096u
+#define WORDS_PER_PAGE (BENCH_PAGE / sizeof(uint64_t))
+#define MAX_SAMPLES 65536u      /* timed accesses kept for percentiles (256 KiB) */
+#define MIN_SAMPLE_EVERY 64u    /* time at most every 64th access */
+#define PROGRESS_EVERY_NS 2000000000ull
+#define SHOW_BAD_PAGES 5
+
+enum pattern { PATTERN_RANDOM, PATTERN_ZIPF, PATTERN_SEQ };
+enum alloc_method { ALLOC_MMAP, ALLOC_MALLOC };
+
+struct options {
+    uint64_t size;
+    uint64_t accesses;       /* 0: 4 x pages */
+    enum pattern pattern;
+    double zipf_theta;
+    double write_ratio;
+    uint64_t seed;
+    bool verify;
+    bool inject_corruption;
+    enum alloc_method alloc;
+    bool json;
+    bool quiet;
+};
+
+static const char *const pattern_names[] = { "random", "zipf", "seq" };
+static const char *const alloc_names[] = { "mmap", "malloc" };
+
+/* ---- hashing and random numbers ---- */
+
+static inline uint64_t mix64(uint64_t x)
+{
+    /* splitmix64's finaliser */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+static inline uint64_t word_value(uint64_t page, uint32_t version, uint64_t word)
+{
+    return mix64((page << 24) ^ ((uint64_t)version << 12) ^ word ^ 0x7469657270616765ull);
+}
+
+static inline uint64_t version_tag(uint64_t page, uint32_t version)
+{
+    return mix64(page ^ ((uint64_t)version << 40) ^ 0x636865636b73756dull);
+}
+
+/* The data word (1..W-1) that the write reaching `version` changes. */
+static inline unsigned write_position(uint64_t page, uint32_t version)
+{
+    return 1 + (unsigned)(mix64(page * 0x9e3779b97f4a7c15ull + version) % (WORDS_PER_PAGE - 1));
+}
+
+struct rng { uint64_t s[4]; };
+
+static void rng_seed(struct rng *r, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++) {
+        seed += 0x9e3779b97f4a7c15ull;
+        r->s[i] = mix64(seed);
+    }
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+/* xoshiro256** */
+static inline uint64_t rng_next(struct rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+/* Uniform in [0, n), n > 0 (Lemire's multiply-shift; the bias is below 2^-32
+ * for any n this program sees). */
+static inline uint64_t rng_below(struct rng *r, uint64_t n)
+{
+    return (uint64_t)(((unsigned __int128)rng_next(r) * n) >> 64);
+}
+
+/* Uniform in [0, 1). */
+static inline double rng_unit(struct rng *r)
+{
+    return (double)(rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+/* ---- zipf: Gray et al., "Quickly generating billion-record synthetic
+ * databases" (SIGMOD 1994), with zeta(n) precomputed ---- */
+
+struct zipf {
+    uint64_t n;
+    double theta, alpha, zetan, eta, half_pow_theta;
+};
+
+static void zipf_init(struct zipf *z, uint64_t n, double theta)
+{
+    double zetan = 0, zeta2 = 1.0 + pow(0.5, theta);
+    for (uint64_t i = n; i >= 1; i--) /* smallest terms first, for accuracy */
+        zetan += pow((double)i, -theta);
+    z->n = n;
+    z->theta = theta;
+    z->alpha = 1.0 / (1.0 - theta);
+    z->zetan = zetan;
+    z->eta = (1.0 - pow(2.0 / (double)n, 1.0 - theta)) / (1.0 - zeta2 / zetan);
+    z->half_pow_theta = pow(0.5, theta);
+}
+
+/* A rank in [0, n): 0 is the most frequent. */
+static inline uint64_t zipf_next(const struct zipf *z, struct rng *r)
+{
+    double u = rng_unit(r);
+    double uz = u * z->zetan;
+    if (uz < 1.0 || z->n == 1)
+        return 0;
+    if (uz < 1.0 + z->half_pow_theta || z->n == 2)
+        return 1;
+    uint64_t rank = (uint64_t)((double)z->n * pow(z->eta * u - z->eta + 1.0, z->alpha));
+    return rank < z->n ? rank : z->n - 1;
+}
+
+/* A bijection of [0, n) that scatters ranks over the pages, so hot pages are
+ * not neighbours: a 4-round Feistel network on the next even power of two,
+ * walking the cycle until the value falls inside [0, n). */
+struct scatter {
+    uint64_t n;
+    unsigned half_bits;
+    uint64_t half_mask;
+    uint64_t keys[4];
+};
+
+static void scatter_init(struct scatter *s, uint64_t n, uint64_t seed)
+{
+    unsigned bits = 2;
+    while (bits < 64 && (1ull << bits) < n)
+        bits += 2;
+    s->n = n;
+    s->half_bits = bits / 2;
+    s->half_mask = (1ull << s->half_bits) - 1;
+    for (int i = 0; i < 4; i++)
+        s->keys[i] = mix64(seed ^ (0x5ca77e5ull + (uint64_t)i));
+}
+
+static inline uint64_t scatter_apply(const struct scatter *s, uint64_t x)
+{
+    do {
+        uint64_t left = x >> s->half_bits, right = x & s->half_mask;
+        for (int round = 0; round < 4; round++) {
+            uint64_t next = left ^ (mix64(right ^ s->keys[round]) & s->half_mask);
+            left = right;
+            right = next;
+        }
+        x = (left << s->half_bits) | right;
+    } while (x >= s->n);
+    return x;
+}
+
+/* ---- time and progress ---- */
+
+static inline uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct progress {
+    bool enabled, tty, shown;
+    const char *phase;
+    uint64_t total, start_ns, next_ns;
+};
+
+static void progress_begin(struct progress *p, bool enabled, const char *phase, uint64_t total)
+{
+    p->enabled = enabled;
+    p->tty = isatty(STDERR_FILENO);
+    p->shown = false;
+    p->phase = phase;
+    p->total = total;
+    p->start_ns = now_ns();
+    p->next_ns = p->start_ns + PROGRESS_EVERY_NS;
+}
+
+/* Called now and then; prints at most one line per 2 s. */
+static void progress_tick(struct progress *p, uint64_t done)
+{
+    if (!p->enabled)
+        return;
+    uint64_t t = now_ns();
+    if (t < p->next_ns)
+        return;
+    p->next_ns = t + PROGRESS_EVERY_NS;
+    double secs = (double)(t - p->start_ns) / 1e9;
+    fprintf(stderr, "%stierpage-bench: %s %" PRIu64 "/%" PRIu64 " (%.0f%%), %.0f/s, %.0f s%s",
+            p->tty ? "\r" : "", p->phase, done, p->total,
+            100.0 * (double)done / (double)p->total, (double)done / secs, secs,
+            p->tty ? "\033[K" : "\n");
+    fflush(stderr);
+    p->shown = true;
+}
+
+static void progress_end(struct progress *p)
+{
+    if (p->enabled && p->shown && p->tty)
+        fputs("\r\033[K", stderr);
+}
+
+/* ---- arguments ---- */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+"usage: tierpage-bench [OPTIONS]\n"
+"\n"
+"Maps --size bytes, writes a known pattern to every 4 KiB page, then makes\n"
+"--accesses page accesses at --pattern offsets and reports accesses/s and the\n"
+"time per access (mean from the wall clock; p50/p99 from timing a sample of\n"
+"accesses). Each access reads a page's checksum word and one data word; a\n"
+"read-modify-write then changes both, so the page's content changes in a way\n"
+"--verify can check. Runs plainly or under `tierpage run`.\n"
+"\n"
+"  --size SIZE        bytes to map, with unit B, KiB, MiB, GiB or TiB\n"
+"                     (K/M/G/T mean the same); rounded up to 4 KiB (default 64MiB)\n"
+"  --accesses N       accesses to make (default: 4 x pages)\n"
+"  --pattern P        random (uniform), zipf (skewed; ranks scattered over\n"
+"                     the pages) or seq (page 0, 1, 2, ... wrapping) (default random)\n"
+"  --zipf-theta T     zipf skew, 0 < T < 1 (default 0.99)\n"
+"  --write-ratio R    fraction of accesses that are read-modify-writes, the\n"
+"                     rest only read, 0 <= R <= 1 (default 1.0)\n"
+"  --seed S           random seed (default 1); same seed, same accesses\n"
+"  --alloc A          mmap: one private anonymous mmap (default);\n"
+"                     malloc: one malloc() call\n"
+"  --verify           at the end, check every byte of every page; on a\n"
+"                     mismatch print the first bad pages and exit 1\n"
+"  --inject-corruption  flip one byte before verifying, for testing the\n"
+"                     verifier (implies --verify; must exit 1)\n"
+"  --json             print one JSON line of results on stdout instead of\n"
+"                     the text summary\n"
+"  --quiet            no progress lines and no text summary (errors and\n"
+"                     verification failures are still printed on stderr)\n"
+"  --help             this text\n"
+"\n"
+"A progress line goes to stderr at most every 2 s (rewritten in place when\n"
+"stderr is a terminal).\n"
+"\n"
+"Exit status: 0 success, 1 verification failed, 2 bad arguments,\n"
+"3 the memory could not be allocated.\n");
+}
+
+static void die_usage(const char *fmt, const char *arg)
+{
+    fputs("tierpage-bench: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\n(try --help)\n", stderr);
+    exit(2);
+}
+
+static int parse_u64(const char *text, uint64_t *out, const char **rest)
+{
+    if (*text < '0' || *text > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno)
+        return -1;
+    *out = v;
+    *rest = end;
+    return 0;
+}
+
+static int parse_size(const char *text, uint64_t *bytes)
+{
+    static const struct { const char *unit; unsigned shift; } units[] = {
+        { "", 0 }, { "B", 0 },
+        { "K", 10 }, { "KB", 10 }, { "KiB", 10 },
+        { "M", 20 }, { "MB", 20 }, { "MiB", 20 },
+        { "G", 30 }, { "GB", 30 }, { "GiB", 30 },
+        { "T", 40 }, { "TB", 40 }, { "TiB", 40 },
+    };
+    uint64_t v;
+    const char *unit;
+    if (parse_u64(text, &v, &unit) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(unit, units[i].unit) == 0) {
+            if (units[i].shift && v > (UINT64_MAX >> units[i].shift))
+                return -1;
+            *bytes = v << units[i].shift;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int parse_double(const char *text, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || isnan(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void parse_args(int argc, char **argv, struct options *o)
+{
+    *o = (struct options){ .size = 64ull << 20, .pattern = PATTERN_RANDOM, .zipf_theta = 0.99,
+                           .write_ratio = 1.0, .seed = 1, .alloc = ALLOC_MMAP };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = NULL;
+        bool takes_value = strcmp(a, "--size") == 0 || strcmp(a, "--accesses") == 0 ||
+                           strcmp(a, "--pattern") == 0 || strcmp(a, "--zipf-theta") == 0 ||
+                           strcmp(a, "--write-ratio") == 0 || strcmp(a, "--seed") == 0 ||
+                           strcmp(a, "--alloc") == 0;
+        if (takes_value) {
+            if (i + 1 >= argc)
+                die_usage("%s needs a value", a);
+            val = argv[++i];
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--size") == 0) {
+            if (parse_size(val, &o->size) < 0 || o->size == 0)
+                die_usage("--size: expected a size such as 512MiB (units B, KiB, MiB, GiB, TiB), got '%s'", val);
+        } else if (strcmp(a, "--accesses") == 0) {
+            const char *rest;
+            if (parse_u64(val, &o->accesses, &rest) < 0 || *rest || o->accesses == 0)
+                die_usage("--accesses: expected a positive whole number, got '%s'", val);
+        } else if (strcmp(a, "--pattern") == 0) {
+            if (strcmp(val, "random") == 0) o->pattern = PATTERN_RANDOM;
+            else if (strcmp(val, "zipf") == 0) o->pattern = PATTERN_ZIPF;
+            else if (strcmp(val, "seq") == 0) o->pattern = PATTERN_SEQ;
+            else die_usage("--pattern: expected random, zipf or seq, got '%s'", val);
+        } else if (strcmp(a, "--zipf-theta") == 0) {
+            if (parse_double(val, &o->zipf_theta) < 0 || !(o->zipf_theta > 0 && o->zipf_theta < 1))
+                die_usage("--zipf-theta: expected a number between 0 and 1 (exclusive), got '%s'", val);
+        } else if (strcmp(a, "--write-ratio") == 0) {
+            if (parse_double(val, &o->write_ratio) < 0 || !(o->write_ratio >= 0 && o->write_ratio <= 1))
+                die_usage("--write-ratio: expected a number from 0 to 1, got '%s'", val);
+        } else if (strcmp(a, "--seed") == 0) {
+            const char *rest;
+            if (parse_u64(val, &o->seed, &rest) < 0 || *rest)
+                die_usage("--seed: expected a whole number, got '%s'", val);
+        } else if (strcmp(a, "--alloc") == 0) {
+            if (strcmp(val, "mmap") == 0) o->alloc = ALLOC_MMAP;
+            else if (strcmp(val, "malloc") == 0) o->alloc = ALLOC_MALLOC;
+            else die_usage("--alloc: expected mmap or malloc, got '%s'", val);
+        } else if (strcmp(a, "--verify") == 0) {
+            o->verify = true;
+        } else if (strcmp(a, "--inject-corruption") == 0) {
+            o->inject_corruption = true;
+            o->verify = true;
+        } else if (strcmp(a, "--json") == 0) {
+            o->json = true;
+        } else if (strcmp(a, "--quiet") == 0) {
+            o->quiet = true;
+        } else {
+            die_usage("unknown argument '%s'", a);
+        }
+    }
+    uint64_t pages = o->size / BENCH_PAGE + (o->size % BENCH_PAGE != 0);
+    if (pages > UINT32_MAX)
+        die_usage("--size: at most %s", "16TiB");
+    o->size = pages * BENCH_PAGE;
+    if (o->accesses == 0)
+        o->accesses = 4 * pages;
+}
+
+/* ---- the workload ---- */
+
+struct region {
+    unsigned char *base;
+    uint64_t pages;
+    uint32_t *versions; /* expected version of each page */
+};
+
+static void fill_page(uint64_t *w, uint64_t page)
+{
+    uint64_t sum = version_tag(page, 0);
+    for (unsigned p = 1; p < WORDS_PER_PAGE; p++) {
+        w[p] = word_value(page, 0, p);
+        sum ^= w[p];
+    }
+    w[0] = sum;
+}
+
+/* What page `page` must hold at `version`. */
+static void expected_page(uint64_t *w, uint64_t page, uint32_t version)
+{
+    fill_page(w, page);
+    uint64_t sum = w[0] ^ version_tag(page, 0);
+    for (uint32_t v = 1; v <= version; v++) {
+        unsigned p = write_position(page, v);
+        uint64_t nw = word_value(page, v, p);
+        sum ^= w[p] ^ nw;
+        w[p] = nw;
+    }
+    w[0] = sum ^ version_tag(page, version);
+}
+
+static inline uint64_t *page_words(const struct region *r, uint64_t page)
+{
+    return (uint64_t *)(void *)(r->base + page * BENCH_PAGE);
+}
+
+/* One access to `page`; returns a value to keep the reads alive. */
+static inline uint64_t access_page(struct region *r, uint64_t page, bool write, struct rng *g)
+{
+    uint64_t *w = page_words(r, page);
+    if (write) {
+        uint32_t v = ++r->versions[page];
+        unsigned p = write_position(page, v);
+        uint64_t old = w[p];
+        uint64_t nw = word_value(page, v, p);
+        w[p] = nw;
+        w[0] ^= old ^ nw ^ version_tag(page, v - 1) ^ version_tag(page, v);
+        return old;
+    }
+    unsigned p = 1 + (unsigned)rng_below(g, WORDS_PER_PAGE - 1);
+    return w[0] ^ w[p];
+}
+
+struct results {
+    double fill_s, access_s, verify_s;
+    double mean_us, p50_us, p99_us;
+    size_t samples;
+    uint64_t writes;
+    long major_faults, minor_faults; /* during the access phase */
+    bool verified;
+    uint64_t bad_pages;
+};
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static double percentile_us(const uint32_t *sorted, size_t n, double q)
+{
+    if (n == 0)
+        return 0;
+    size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+    return sorted[i] / 1000.0;
+}
+
+static void run_accesses(struct region *r, const struct options *o, struct results *res,
+                         uint32_t *samples)
+{
+    struct rng g;
+    rng_seed(&g, o->seed);
+    struct zipf z = { 0 };
+    struct scatter sc = { 0 };
+    if (o->pattern == PATTERN_ZIPF) {
+        zipf_init(&z, r->pages, o->zipf_theta);
+        scatter_init(&sc, r->pages, o->seed);
+    }
+    uint64_t sample_every = o->accesses / MAX_SAMPLES;
+    if (sample_every < MIN_SAMPLE_EVERY)
+        sample_every = MIN_SAMPLE_EVERY;
+    /* write when the next 32 random bits fall under this threshold */
+    uint64_t write_below = (uint64_t)(o->write_ratio * 4294967296.0);
+    size_t nsamples = 0;
+    uint64_t sink = 0, writes = 0;
+
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
+    struct progress prog;
+    progress_begin(&prog, !o->quiet, "accesses", o->accesses);
+    uint64_t t0 = now_ns();
+    for (uint64_t k = 0; k < o->accesses; k++) {
+        uint64_t page;
+        switch (o->pattern) {
+        case PATTERN_ZIPF: page = scatter_apply(&sc, zipf_next(&z, &g)); break;
+        case PATTERN_SEQ:  page = k % r->pages; break;
+        default:           page = rng_below(&g, r->pages); break;
+        }
+        bool write = (rng_next(&g) >> 32) < write_below;
+        writes += write;
+        if (k % sample_every == 0 && nsamples < MAX_SAMPLES) {
+            uint64_t a = now_ns();
+            sink += access_page(r, page, write, &g);
+            uint64_t d = now_ns() - a;
+            samples[nsamples++] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+        } else {
+            sink += access_page(r, page, write, &g);
+        }
+        if ((k & 1023) == 1023)
+            progress_tick(&prog, k + 1);
+    }
+    uint64_t t1 = now_ns();
+    progress_end(&prog);
+    getrusage(RUSAGE_SELF, &ru1);
+    /* keep the reads from being optimised away */
+    __asm__ volatile("" : : "r"(sink));
+
+    res->access_s = (double)(t1 - t0) / 1e9;
+    res->mean_us = (double)(t1 - t0) / 1e3 / (double)o->accesses;
+    qsort(samples, nsamples, sizeof samples[0], cmp_u32);
+    res->samples = nsamples;
+    res->p50_us = percentile_us(samples, nsamples, 0.50);
+    res->p99_us = percentile_us(samples, nsamples, 0.99);
+    res->writes = writes;
+    res->major_faults = ru1.ru_majflt - ru0.ru_majflt;
+    res->minor_faults = ru1.ru_minflt - ru0.ru_minflt;
+}
+
+static bool page_is_zero(const unsigned char *page)
+{
+    for (unsigned b = 0; b < BENCH_PAGE; b++)
+        if (page[b])
+            return false;
+    return true;
+}
+
+static uint64_t verify_region(const struct region *r, bool quiet)
+{
+    uint64_t expect[WORDS_PER_PAGE];
+    uint64_t bad = 0;
+    struct progress prog;
+    progress_begin(&prog, !quiet, "verify pages", r->pages);
+    for (uint64_t page = 0; page < r->pages; page++) {
+        const unsigned char *got = r->base + page * BENCH_PAGE;
+        expected_page(expect, page, r->versions[page]);
+        if (memcmp(got, expect, BENCH_PAGE) != 0) {
+            if (bad < SHOW_BAD_PAGES) {
+                const unsigned char *want = (const unsigned char *)expect;
+                unsigned first = 0, differ = 0;
+                for (unsigned b = BENCH_PAGE; b-- > 0;) {
+                    if (got[b] != want[b]) {
+                        first = b;
+                        differ++;
+                    }
+                }
+                unsigned word = first / 8;
+                uint64_t got_word;
+                memcpy(&got_word, got + word * 8, 8);
+                progress_end(&prog);
+                fprintf(stderr,
+                        "tierpage-bench: verify: page %" PRIu64 " (region offset 0x%" PRIx64
+                        ", version %" PRIu32 "): %u bytes differ, first at page byte %u: "
+                        "expected 0x%02x got 0x%02x (word %u: expected 0x%016" PRIx64
+                        " got 0x%016" PRIx64 ")%s\n",
+                        page, page * BENCH_PAGE, r->versions[page], differ, first,
+                        want[first], got[first], word, expect[word], got_word,
+                        page_is_zero(got) ? " [page is all zeros]" : "");
+            }
+            bad++;
+        }
+        if ((page & 255) == 255)
+            progress_tick(&prog, page + 1);
+    }
+    progress_end(&prog);
+    return bad;
+}
+
+static void print_text(const struct options *o, const struct region *r, const struct results *res)
+{
+    char size_text[32];
+    if (o->size % (1ull << 30) == 0)
+        snprintf(size_text, sizeof size_text, "%" PRIu64 "GiB", o->size >> 30);
+    else if (o->size % (1ull << 20) == 0)
+        snprintf(size_text, sizeof size_text, "%" PRIu64 "MiB", o->size >> 20);
+    else
+        snprintf(size_text, sizeof size_text, "%" PRIu64 "KiB", o->size >> 10);
+    printf("tierpage-bench: %s (%" PRIu64 " pages), %s", size_text, r->pages,
+           pattern_names[o->pattern]);
+    if (o->pattern == PATTERN_ZIPF)
+        printf(" theta %.2f", o->zipf_theta);
+    printf(", %" PRIu64 " accesses, write ratio %.2f, alloc %s, seed %" PRIu64 "\n",
+           o->accesses, o->write_ratio, alloc_names[o->alloc], o->seed);
+    printf("fill:     %.2f s (%.0f MiB/s)\n", res->fill_s,
+           (double)o->size / 1048576.0 / (res->fill_s > 0 ? res->fill_s : 1e-9));
+    printf("accesses: %.2f s, %.0f accesses/s, us/access mean %.2f p50 %.2f p99 %.2f "
+           "(%zu sampled); faults: %ld major, %ld minor\n",
+           res->access_s, (double)o->accesses / res->access_s, res->mean_us, res->p50_us,
+           res->p99_us, res->samples, res->major_faults, res->minor_faults);
+    if (o->verify)
+        printf("verify:   %s, %" PRIu64 " pages (%.2f s)\n", res->bad_pages ? "FAILED" : "ok",
+               r->pages, res->verify_s);
+}
+
+static void print_json(const struct options *o, const struct region *r, const struct results *res)
+{
+    printf("{\"size_bytes\":%" PRIu64 ",\"pages\":%" PRIu64 ",\"pattern\":\"%s\","
+           "\"zipf_theta\":%.4f,\"accesses\":%" PRIu64 ",\"writes\":%" PRIu64 ","
+           "\"write_ratio\":%.4f,\"seed\":%" PRIu64 ",\"alloc\":\"%s\","
+           "\"fill_seconds\":%.6f,\"access_seconds\":%.6f,\"accesses_per_second\":%.1f,"
+           "\"us_per_access_mean\":%.3f,\"us_per_access_p50\":%.3f,\"us_per_access_p99\":%.3f,"
+           "\"timing_samples\":%zu,\"major_faults\":%ld,\"minor_faults\":%ld,"
+           "\"verify\":\"%s\",\"bad_pages\":%" PRIu64 ",\"verify_seconds\":%.6f}\n",
+           o->size, r->pages, pattern_names[o->pattern], o->zipf_theta, o->accesses, res->writes,
+           o->write_ratio, o->seed, alloc_names[o->alloc], res->fill_s, res->access_s,
+           (double)o->accesses / res->access_s, res->mean_us, res->p50_us, res->p99_us,
+           res->samples, res->major_faults, res->minor_faults,
+           !o->verify ? "skipped" : res->bad_pages ? "failed" : "ok", res->bad_pages,
+           res->verify_s);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    parse_args(argc, argv, &o);
+
+    struct region r = { .pages = o.size / BENCH_PAGE };
+    /* 4 bytes a page: below 1 MiB for sizes under 1 GiB, so an ordinary
+     * small allocation there; under `tierpage run` larger runs have it served
+     * like the region itself, which is fine. */
+    r.versions = calloc(r.pages, sizeof r.versions[0]);
+    uint32_t *samples = malloc(MAX_SAMPLES * sizeof samples[0]);
+    if (!r.versions || !samples) {
+        fprintf(stderr, "tierpage-bench: out of memory for bookkeeping\n");
+        return 3;
+    }
+    if (o.alloc == ALLOC_MMAP) {
+        void *p = mmap(NULL, o.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            fprintf(stderr, "tierpage-bench: mmap of %" PRIu64 " bytes: %s\n", o.size, strerror(errno));
+            return 3;
+        }
+        r.base = p;
+    } else {
+        r.base = malloc(o.size);
+        if (!r.base) {
+            fprintf(stderr, "tierpage-bench: malloc of %" PRIu64 " bytes failed\n", o.size);
+            return 3;
+        }
+    }
+
+    struct results res = { 0 };
+    struct progress prog;
+    progress_begin(&prog, !o.quiet, "fill pages", r.pages);
+    uint64_t t0 = now_ns();
+    for (uint64_t page = 0; page < r.pages; page++) {
+        fill_page(page_words(&r, page), page);
+        if ((page & 255) == 255)
+            progress_tick(&prog, page + 1);
+    }
+    res.fill_s = (double)(now_ns() - t0) / 1e9;
+    progress_end(&prog);
+
+    run_accesses(&r, &o, &res, samples);
+
+    if (o.inject_corruption) {
+        uint64_t page = r.pages / 2;
+        r.base[page * BENCH_PAGE + 1234 % BENCH_PAGE] ^= 0x20;
+        fprintf(stderr, "tierpage-bench: injected corruption: flipped one byte of page %" PRIu64 "\n",
+                page);
+    }
+    if (o.verify) {
+        t0 = now_ns();
+        res.bad_pages = verify_region(&r, o.quiet);
+        res.verify_s = (double)(now_ns() - t0) / 1e9;
+        if (res.bad_pages)
+            fprintf(stderr, "tierpage-bench: verify: FAILED: %" PRIu64 " of %" PRIu64 " pages differ\n",
+                    res.bad_pages, r.pages);
+    }
+
+    if (o.json)
+        print_json(&o, &r, &res);
+    else if (!o.quiet)
+        print_text(&o, &r, &res);
+    fflush(stdout);
+
+    if (o.alloc == ALLOC_MMAP)
+        munmap(r.base, o.size);
+    else
+        free(r.base);
+    free(samples);
+    free(r.versions);
+    return res.bad_pages ? 1 : 0;
+}

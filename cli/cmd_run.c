@@ -1,0 +1,198 @@
+/* tierpage run: start a program with the preload shim in front of it. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "loader.h"
+#include "stack_config.h"
+
+static const char run_usage[] =
+    "usage: tierpage run [-c FILE] [--stats FILE.json] [--quiet] -- CMD [ARGS...]\n"
+    "\n"
+    "Runs CMD with its private anonymous mmaps and its malloc/calloc/realloc/\n"
+    "posix_memalign/aligned_alloc allocations at or above the stack's\n"
+    "malloc_threshold (default 1MiB) served by the stack. At most `resident:`\n"
+    "bytes of them stay in local memory; the rest moves down the tiers.\n"
+    "\n"
+    "  -c, --config FILE   the stack file (default: the built-in local stack,\n"
+    "                      conf/examples/local.yaml)\n"
+    "  --stats FILE.json   also write the summary as JSON to FILE.json\n"
+    "  --quiet             no summary on stderr\n"
+    "\n"
+    "The exit status is CMD's; 128+N when CMD is killed by signal N; 125 when\n"
+    "tierpage itself fails (for example a page no tier can return); 127 when\n"
+    "CMD cannot be started; 2 for a bad stack file or bad arguments.\n";
+
+static pid_t child_pid;
+
+static void forward_signal(int sig)
+{
+    if (child_pid > 0)
+        kill(child_pid, sig);
+}
+
+/* The shim sits beside libtierpage.so. */
+static int shim_path(char *buf, size_t len)
+{
+    char dir[PATH_MAX];
+    if (tp_plugin_default_dir(dir, sizeof dir) < 0)
+        return -1;
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    if ((size_t)snprintf(buf, len, "%s/libtierpage-preload.so", dir) >= len)
+        return -1;
+    return access(buf, R_OK);
+}
+
+static int write_default_stack(char *path, size_t len)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, len, "%s/tierpage-stack-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    size_t n = strlen(tp_default_stack_yaml);
+    ssize_t w = write(fd, tp_default_stack_yaml, n);
+    close(fd);
+    return w == (ssize_t)n ? 0 : -1;
+}
+
+static void set_preload(const char *shim)
+{
+    const char *old = getenv("LD_PRELOAD");
+    if (old && *old) {
+        size_t n = strlen(shim) + strlen(old) + 2;
+        char *v = malloc(n);
+        if (v) {
+            snprintf(v, n, "%s:%s", shim, old);
+            setenv("LD_PRELOAD", v, 1);
+            free(v);
+            return;
+        }
+    }
+    setenv("LD_PRELOAD", shim, 1);
+}
+
+int tp_cmd_run(int argc, char **argv)
+{
+    const char *config = NULL, *stats = NULL;
+    int quiet = 0, i;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        } else if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
+            config = argv[++i];
+        } else if (strcmp(a, "--stats") == 0 && i + 1 < argc) {
+            stats = argv[++i];
+        } else if (strcmp(a, "--quiet") == 0) {
+            quiet = 1;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(run_usage, stdout);
+            return 0;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "tierpage run: unknown or incomplete option '%s'\n\n%s", a, run_usage);
+            return TP_EXIT_USAGE;
+        } else {
+            break; /* the command, without a "--" before it */
+        }
+    }
+    if (i >= argc) {
+        fprintf(stderr, "tierpage run: no command to run\n\n%s", run_usage);
+        return TP_EXIT_USAGE;
+    }
+
+    char default_path[PATH_MAX] = "";
+    if (!config) {
+        if (write_default_stack(default_path, sizeof default_path) < 0) {
+            fprintf(stderr, "tierpage run: cannot write the built-in stack to %s: %s\n", default_path,
+                    strerror(errno));
+            return TP_EXIT_INTERNAL;
+        }
+        config = default_path;
+    }
+    struct tp_conf *conf;
+    tierpage_error err = {{0}, {0}};
+    if (tp_conf_load_file(config, &conf, &err) < 0) {
+        fprintf(stderr, "tierpage run: %s\n", err.message);
+        if (default_path[0])
+            unlink(default_path);
+        return TP_EXIT_CONFIG;
+    }
+    tp_conf_free(conf);
+
+    char shim[PATH_MAX], config_abs[PATH_MAX], stats_abs[PATH_MAX] = "";
+    int status = TP_EXIT_INTERNAL;
+    if (shim_path(shim, sizeof shim) < 0) {
+        fprintf(stderr, "tierpage run: cannot find libtierpage-preload.so beside libtierpage.so\n");
+        goto out;
+    }
+    if (!realpath(config, config_abs)) {
+        fprintf(stderr, "tierpage run: %s: %s\n", config, strerror(errno));
+        goto out;
+    }
+    if (stats) {
+        /* Resolve now: the program may change its working directory. */
+        if (stats[0] == '/' || !getcwd(stats_abs, sizeof stats_abs))
+            snprintf(stats_abs, sizeof stats_abs, "%s", stats);
+        else {
+            size_t l = strlen(stats_abs);
+            snprintf(stats_abs + l, sizeof stats_abs - l, "/%s", stats);
+        }
+        unlink(stats_abs);
+    }
+
+    child_pid = fork();
+    if (child_pid < 0) {
+        fprintf(stderr, "tierpage run: fork: %s\n", strerror(errno));
+        goto out;
+    }
+    if (child_pid == 0) {
+        char pid[32];
+        snprintf(pid, sizeof pid, "%ld", (long)getpid());
+        set_preload(shim);
+        setenv("TIERPAGE_CONFIG", config_abs, 1);
+        setenv("TIERPAGE_MAIN_PID", pid, 1);
+        if (stats_abs[0])
+            setenv("TIERPAGE_STATS", stats_abs, 1);
+        if (quiet)
+            setenv("TIERPAGE_QUIET", "1", 1);
+        execvp(argv[i], &argv[i]);
+        fprintf(stderr, "tierpage run: cannot run '%s': %s\n", argv[i], strerror(errno));
+        _exit(TP_EXIT_CANNOT_EXEC);
+    }
+    signal(SIGINT, forward_signal);
+    signal(SIGTERM, forward_signal);
+    signal(SIGHUP, forward_signal);
+    int wstatus;
+    while (waitpid(child_pid, &wstatus, 0) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "tierpage run: waitpid: %s\n", strerror(errno));
+            goto out;
+        }
+    }
+    if (WIFEXITED(wstatus)) {
+        status = WEXITSTATUS(wstatus);
+    } else if (WIFSIGNALED(wstatus)) {
+        fprintf(stderr, "tierpage run: %s was killed by signal %d (%s)\n", argv[i], WTERMSIG(wstatus),
+                strsignal(WTERMSIG(wstatus)));
+        status = 128 + WTERMSIG(wstatus);
+    }
+    if (stats_abs[0] && access(stats_abs, F_OK) < 0)
+        fprintf(stderr, "tierpage run: no statistics written to %s: the program ended without running its exit "
+                        "handlers\n", stats);
+out:
+    if (default_path[0])
+        unlink(default_path);
+    return status;
+}

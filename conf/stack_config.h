@@ -1,0 +1,64 @@
+/* A stack file, parsed and checked: the typed form the core starts from. */
+#ifndef TIERPAGE_STACK_CONFIG_H
+#define TIERPAGE_STACK_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tierpage_store.h"
+
+enum tp_eviction_policy {
+    TP_POLICY_CLOCK = 0, /* second chance, references seen through minor faults */
+    TP_POLICY_FIFO,      /* oldest fault first */
+};
+
+struct tp_conf_option {
+    char *key;
+    char *value;      /* scalar as written; a sequence's items joined by ',' */
+    int line, column; /* 1-based position of the key */
+};
+
+struct tp_conf_tier {
+    char *plugin;     /* as written: a name ("dram") or a path to a .so */
+    char *name;       /* `name:` or, when absent, the plugin name (unique in the stack) */
+    uint64_t capacity;          /* bytes; 0 when `capacity:` is absent */
+    struct tp_conf_option *options; /* every other key of the tier */
+    size_t option_count;
+    int line, column;           /* position of the tier's mapping */
+    int plugin_line, plugin_column; /* position of the `plugin:` value */
+};
+
+struct tp_conf {
+    char *source;               /* the file name, or the name given for a string */
+    char *name;                 /* `name:`: the namespace */
+    uint64_t resident;          /* `resident:` bytes */
+    uint64_t malloc_threshold;  /* `malloc_threshold:`, default 1 MiB */
+    unsigned handler_threads;   /* `handler_threads:`, default 1 */
+    enum tp_eviction_policy policy; /* `policy: clock|fifo`, default clock */
+    struct tp_conf_tier *tiers;
+    size_t tier_count;
+};
+
+/* Parse a stack file. On failure returns -1 with err->message like
+ *   "conf/x.yaml:4:13: resident: expected a size such as 64MiB, got 'lots'"
+ * and *out untouched. */
+int tp_conf_load_file(const char *path, struct tp_conf **out, tierpage_error *err);
+int tp_conf_load_string(const char *yaml, size_t len, const char *source_name,
+                        struct tp_conf **out, tierpage_error *err);
+void tp_conf_free(struct tp_conf *conf);
+
+/* "64MiB" -> 67108864. Accepts B, KiB, MiB, GiB, TiB (and K/M/G/T, KB/MB/GB/TB
+ * as binary units). Returns 0, or -1 when the text is not a size. */
+int tp_parse_size(const char *text, uint64_t *bytes);
+
+/* 67108864 -> "64MiB" (exact when possible, else one decimal). */
+void tp_format_size(uint64_t bytes, char *buf, size_t len);
+
+/* Position of a tier option key, for errors a plugin reports about it;
+ * the tier's own position when the key is not there. */
+void tp_conf_option_position(const struct tp_conf_tier *tier, const char *key, int *line, int *column);
+
+/* The value of a tier option, or NULL when the tier does not give it. */
+const char *tp_conf_option_value(const struct tp_conf_tier *tier, const char *key);
+
+#endif

@@ -1,0 +1,201 @@
+#include "fault_handler.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "resident_set.h"
+#include "tier_chain.h"
+#include "uffd.h"
+
+__thread int tp_pager_thread;
+
+static const _Alignas(4096) unsigned char zero_page[4096];
+
+struct fault {
+    char *addr;  /* page-aligned */
+    int write;
+    struct tp_region *region;
+    uint32_t id;
+};
+
+/* A first write to a clean page: its tier copy (if any) is now stale. */
+static void resolve_write_protect(struct tp_stack *s, struct fault *f)
+{
+    struct tp_page *p = tp_page_get(&s->pages, f->id);
+    if (p->state != TP_PAGE_RESIDENT) {
+        /* Evicted while the writer waited: retry to get a missing fault. */
+        pthread_mutex_unlock(&s->lock);
+        tp_uffd_wake(s->uffd, f->addr, s->page_size);
+        return;
+    }
+    if (!(p->flags & TP_PAGE_DIRTY))
+        s->counters.write_faults++;
+    p->flags |= TP_PAGE_DIRTY | TP_PAGE_REFERENCED;
+    pthread_mutex_unlock(&s->lock);
+    tp_uffd_writeprotect(s->uffd, f->addr, s->page_size, 0, 1);
+}
+
+/* The page is in the memfd but its mapping was zapped by the clock hand. */
+static void resolve_minor(struct tp_stack *s, struct fault *f)
+{
+    struct tp_page *p = tp_page_get(&s->pages, f->id);
+    if (p->state != TP_PAGE_RESIDENT) {
+        pthread_mutex_unlock(&s->lock);
+        tp_uffd_wake(s->uffd, f->addr, s->page_size);
+        return;
+    }
+    s->counters.minor_faults++;
+    p->flags |= TP_PAGE_REFERENCED;
+    if (f->write)
+        p->flags |= TP_PAGE_DIRTY;
+    int protect = !(p->flags & TP_PAGE_DIRTY);
+    pthread_mutex_unlock(&s->lock);
+    int rc = tp_uffd_continue(s->uffd, f->addr, s->page_size, protect);
+    if (rc < 0 && rc != -EEXIST)
+        tp_fatal(s, "cannot map page at %p: UFFDIO_CONTINUE: %s", (void *)f->addr, strerror(-rc));
+    if (rc == -EEXIST)
+        tp_uffd_wake(s->uffd, f->addr, s->page_size);
+}
+
+static void resolve_missing(struct tp_stack *s, struct fault *f)
+{
+    struct tp_page *p = tp_page_get(&s->pages, f->id);
+    if (p->state == TP_PAGE_RESIDENT || (p->flags & TP_PAGE_UNMAPPED)) {
+        pthread_mutex_unlock(&s->lock);
+        tp_uffd_wake(s->uffd, f->addr, s->page_size);
+        return;
+    }
+    tierpage_error err = {{0}, {0}};
+    int rc = tp_make_room(s, 1, &err);
+    if (rc < 0)
+        tp_fatal(s, "cannot evict to make room for page at %p: %s", (void *)f->addr, err.message);
+    /* The lock was dropped while evicting: look again. */
+    tp_page_wait_idle(s, f->id);
+    if (p->state == TP_PAGE_RESIDENT || (p->flags & TP_PAGE_UNMAPPED)) {
+        pthread_mutex_unlock(&s->lock);
+        tp_uffd_wake(s->uffd, f->addr, s->page_size);
+        return;
+    }
+    p->flags |= TP_PAGE_BUSY;
+    s->resident.count++;
+    s->counters.faults++;
+    int from_tier = p->state == TP_PAGE_STORED ? p->tier : -1;
+    pthread_mutex_unlock(&s->lock);
+
+    _Alignas(64) unsigned char buf[4096];
+    const void *src = zero_page;
+    if (from_tier >= 0) {
+        rc = tp_tier_get(s, (size_t)from_tier, f->id, buf, &err);
+        if (rc == -ENOENT)
+            tp_fatal(s, "page at %p (page %u) is missing from tier '%s', which should hold it",
+                     (void *)f->addr, f->id, s->tiers[from_tier].name);
+        if (rc < 0)
+            tp_fatal(s, "cannot read page at %p (page %u) from tier '%s': %s",
+                     (void *)f->addr, f->id, s->tiers[from_tier].name, err.message);
+        src = buf;
+    }
+    /* A read maps the page write-protected: it stays clean until written,
+     * and a clean page is dropped on eviction without a write. */
+    if (from_tier < 0 && f->write)
+        rc = tp_uffd_zeropage(s->uffd, f->addr, s->page_size);
+    else
+        rc = tp_uffd_copy(s->uffd, f->addr, src, s->page_size, !f->write);
+    if (rc < 0 && rc != -EEXIST)
+        tp_fatal(s, "cannot map page at %p: %s", (void *)f->addr, strerror(-rc));
+
+    pthread_mutex_lock(&s->lock);
+    p->state = TP_PAGE_RESIDENT;
+    if (f->write)
+        p->flags |= TP_PAGE_DIRTY;
+    if (from_tier >= 0) {
+        s->tiers[from_tier].hits++;
+        tp_tier_touch(s, (size_t)from_tier, f->id);
+    } else {
+        s->counters.zero_fills++;
+    }
+    tp_resident_add(s, f->id);
+    p->flags &= (uint8_t)~TP_PAGE_BUSY;
+    pthread_cond_broadcast(&s->page_done);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == -EEXIST)
+        tp_uffd_wake(s->uffd, f->addr, s->page_size);
+}
+
+static void handle_message(struct tp_stack *s, const struct uffd_msg *msg)
+{
+    if (msg->event != UFFD_EVENT_PAGEFAULT)
+        return;
+    struct fault f;
+    uint64_t flags = msg->arg.pagefault.flags;
+    f.addr = (char *)(uintptr_t)(msg->arg.pagefault.address & ~(uint64_t)(s->page_size - 1));
+    f.write = (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0;
+
+    pthread_mutex_lock(&s->lock);
+    f.region = tp_region_find(s, f.addr);
+    if (!f.region) {
+        pthread_mutex_unlock(&s->lock);
+        tp_uffd_wake(s->uffd, f.addr, s->page_size);
+        return;
+    }
+    f.id = f.region->first_id + (uint32_t)((size_t)(f.addr - f.region->start) / s->page_size);
+    tp_page_wait_idle(s, f.id);
+    if (flags & UFFD_PAGEFAULT_FLAG_WP)
+        resolve_write_protect(s, &f);
+    else if (flags & UFFD_PAGEFAULT_FLAG_MINOR)
+        resolve_minor(s, &f);
+    else
+        resolve_missing(s, &f);
+}
+
+static void *handler_main(void *arg)
+{
+    struct tp_stack *s = arg;
+    tp_pager_thread = 1;
+    struct pollfd fds[2] = {{.fd = s->uffd, .events = POLLIN}, {.fd = s->stop_fd, .events = POLLIN}};
+    struct uffd_msg msgs[16];
+    for (;;) {
+        ssize_t n = read(s->uffd, msgs, sizeof msgs);
+        if (n > 0) {
+            for (size_t i = 0; i < (size_t)n / sizeof msgs[0]; i++)
+                handle_message(s, &msgs[i]);
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EINTR)
+            tp_fatal(s, "reading userfaultfd: %s", strerror(errno));
+        if (poll(fds, 2, -1) < 0 && errno != EINTR)
+            tp_fatal(s, "poll on userfaultfd: %s", strerror(errno));
+        if (fds[1].revents)
+            return NULL;
+    }
+}
+
+int tp_handlers_start(struct tp_stack *s, tierpage_error *err)
+{
+    s->handlers = calloc(s->handler_count, sizeof *s->handlers);
+    if (!s->handlers)
+        return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
+    for (unsigned i = 0; i < s->handler_count; i++) {
+        int rc = pthread_create(&s->handlers[i], NULL, handler_main, s);
+        if (rc) {
+            s->handler_count = i;
+            return tierpage_error_set(err, -rc, NULL, "cannot start a fault handler thread: %s", strerror(rc));
+        }
+    }
+    return 0;
+}
+
+void tp_handlers_stop(struct tp_stack *s)
+{
+    uint64_t one = 1;
+    if (write(s->stop_fd, &one, sizeof one) < 0) {
+        /* an eventfd write only fails on overflow, which cannot happen here */
+    }
+    for (unsigned i = 0; i < s->handler_count; i++)
+        pthread_join(s->handlers[i], NULL);
+    free(s->handlers);
+    s->handlers = NULL;
+    s->handler_count = 0;
+}

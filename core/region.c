@@ -1,0 +1,265 @@
+/* Regions: memory the stack serves. Each is a memfd mapped twice: once
+ * where the program sees it (registered with userfaultfd) and once for the
+ * pager, which reads evicted pages through its own mapping. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "resident_set.h"
+#include "stack_internal.h"
+#include "tier_chain.h"
+#include "uffd.h"
+
+struct tp_region *tp_region_find(struct tp_stack *s, const void *addr)
+{
+    const char *a = addr;
+    size_t lo = 0, hi = s->region_count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        struct tp_region *r = s->regions[mid];
+        if (a < r->start)
+            hi = mid;
+        else if (a >= r->start + r->length)
+            lo = mid + 1;
+        else
+            return r;
+    }
+    return NULL;
+}
+
+struct tp_region *tp_region_of_id(struct tp_stack *s, uint32_t id)
+{
+    for (size_t i = 0; i < s->region_count; i++) {
+        struct tp_region *r = s->regions[i];
+        if (id >= r->first_id && id - r->first_id < r->page_count)
+            return r;
+    }
+    return NULL;
+}
+
+static int region_insert(struct tp_stack *s, struct tp_region *r)
+{
+    if (s->region_count == s->region_alloc) {
+        size_t n = s->region_alloc ? s->region_alloc * 2 : 16;
+        struct tp_region **v = realloc(s->regions, n * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        s->regions = v;
+        s->region_alloc = n;
+    }
+    size_t i = 0;
+    while (i < s->region_count && s->regions[i]->start < r->start)
+        i++;
+    memmove(&s->regions[i + 1], &s->regions[i], (s->region_count - i) * sizeof r);
+    s->regions[i] = r;
+    s->region_count++;
+    return 0;
+}
+
+static void region_remove(struct tp_stack *s, struct tp_region *r)
+{
+    for (size_t i = 0; i < s->region_count; i++) {
+        if (s->regions[i] == r) {
+            memmove(&s->regions[i], &s->regions[i + 1], (s->region_count - i - 1) * sizeof r);
+            s->region_count--;
+            return;
+        }
+    }
+}
+
+void *tp_map(tp_stack *s, void *hint, size_t length, tierpage_error *err)
+{
+    if (length == 0) {
+        tierpage_error_set(err, -EINVAL, NULL, "cannot map 0 bytes");
+        return NULL;
+    }
+    length = (length + s->page_size - 1) & ~(s->page_size - 1);
+    size_t pages = length / s->page_size;
+    if (pages >= TP_NIL) {
+        tierpage_error_set(err, -ENOMEM, NULL, "a region of %zu bytes is too large", length);
+        return NULL;
+    }
+    struct tp_region *r = calloc(1, sizeof *r);
+    if (!r) {
+        tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    r->memfd = -1;
+    r->start = r->alias = MAP_FAILED;
+    r->length = length;
+    r->page_count = r->mapped_pages = pages;
+    const char *what = "memfd_create";
+    int rc = 0;
+
+    r->memfd = memfd_create("tierpage", MFD_CLOEXEC);
+    if (r->memfd < 0)
+        goto fail_errno;
+    what = "ftruncate";
+    if (ftruncate(r->memfd, (off_t)length) < 0)
+        goto fail_errno;
+    what = "mmap";
+    r->start = mmap(hint, length, PROT_READ | PROT_WRITE, MAP_SHARED | (hint ? MAP_FIXED : 0), r->memfd, 0);
+    if (r->start == MAP_FAILED)
+        goto fail_errno;
+    r->alias = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, r->memfd, 0);
+    if (r->alias == MAP_FAILED)
+        goto fail_errno;
+    /* A child would share these pages instead of copying them, and would
+     * fault with no pager to serve it: keep the mappings out of children. */
+    what = "madvise";
+    if (madvise(r->start, length, MADV_DONTFORK) < 0 || madvise(r->alias, length, MADV_DONTFORK) < 0)
+        goto fail_errno;
+    rc = tp_uffd_register(s->uffd, r->start, length, s->conf->policy == TP_POLICY_CLOCK);
+    if (rc < 0) {
+        what = "userfaultfd register";
+        errno = -rc;
+        goto fail_errno;
+    }
+    pthread_mutex_lock(&s->lock);
+    rc = tp_page_map_alloc(&s->pages, (uint32_t)pages, &r->first_id);
+    if (rc == 0) {
+        rc = region_insert(s, r);
+        if (rc < 0)
+            tp_page_map_release(&s->pages, r->first_id, (uint32_t)pages);
+    }
+    if (rc == 0) {
+        s->counters.mapped_bytes += length;
+        s->counters.metadata_bytes = tp_page_map_bytes(&s->pages);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (rc < 0) {
+        tp_uffd_unregister(s->uffd, r->start, length);
+        errno = -rc;
+        what = "page map";
+        goto fail_errno;
+    }
+    return r->start;
+
+fail_errno:
+    tierpage_error_set(err, -errno, NULL, "cannot map %zu bytes: %s: %s", length, what, strerror(errno));
+    if (r->alias != MAP_FAILED)
+        munmap(r->alias, length);
+    if (r->start != MAP_FAILED && !hint)
+        munmap(r->start, length);
+    if (r->memfd >= 0)
+        close(r->memfd);
+    free(r);
+    return NULL;
+}
+
+/* Forget pages [first, first+count) of r; with `unmapping`, mark them gone.
+ * Stack lock held; dropped around store calls. */
+static int forget_pages(struct tp_stack *s, struct tp_region *r, size_t first, size_t count, int unmapping,
+                        tierpage_error *err)
+{
+    int result = 0;
+    for (size_t i = first; i < first + count; i++) {
+        uint32_t id = r->first_id + (uint32_t)i;
+        tp_page_wait_idle(s, id);
+        struct tp_page *p = tp_page_get(&s->pages, id);
+        if (p->state == TP_PAGE_RESIDENT)
+            tp_resident_remove(s, id);
+        size_t tier = p->tier;
+        if (tier != TP_NO_TIER) {
+            tp_tier_unlink(s, tier, id);
+            s->tiers[tier].pages--;
+            p->tier = TP_NO_TIER;
+            p->flags |= TP_PAGE_BUSY;
+            pthread_mutex_unlock(&s->lock);
+            int rc = tp_tier_del(s, tier, id, err);
+            pthread_mutex_lock(&s->lock);
+            p->flags &= (uint8_t)~TP_PAGE_BUSY;
+            pthread_cond_broadcast(&s->page_done);
+            if (rc < 0 && result == 0)
+                result = rc;
+        }
+        p->state = TP_PAGE_EMPTY;
+        p->flags &= (uint8_t)~(TP_PAGE_DIRTY | TP_PAGE_REFERENCED);
+        if (unmapping && !(p->flags & TP_PAGE_UNMAPPED)) {
+            p->flags |= TP_PAGE_UNMAPPED;
+            r->mapped_pages--;
+        }
+    }
+    /* Drop the memory itself; the program's mapping refaults as missing. */
+    fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(first * s->page_size),
+              (off_t)(count * s->page_size));
+    return result;
+}
+
+static void region_destroy(struct tp_stack *s, struct tp_region *r)
+{
+    region_remove(s, r);
+    tp_page_map_release(&s->pages, r->first_id, (uint32_t)r->page_count);
+    s->counters.mapped_bytes -= r->length;
+    munmap(r->start, r->length);
+    munmap(r->alias, r->length);
+    close(r->memfd);
+    free(r);
+}
+
+/* Apply fn to every part of [addr, addr+length) that lies in a region. */
+static int for_each_part(struct tp_stack *s, void *addr, size_t length, int unmapping, tierpage_error *err)
+{
+    char *a = (char *)((uintptr_t)addr & ~(uintptr_t)(s->page_size - 1));
+    char *end = (char *)addr + length;
+    int result = 0;
+    pthread_mutex_lock(&s->lock);
+    while (a < end) {
+        struct tp_region *r = tp_region_find(s, a);
+        if (!r) {
+            a += s->page_size;
+            continue;
+        }
+        char *part_end = end < r->start + r->length ? end : r->start + r->length;
+        size_t first = (size_t)(a - r->start) / s->page_size;
+        size_t count = ((size_t)(part_end - a) + s->page_size - 1) / s->page_size;
+        int rc = forget_pages(s, r, first, count, unmapping, err);
+        if (rc < 0 && result == 0)
+            result = rc;
+        a = r->start + (first + count) * s->page_size;
+        if (unmapping) {
+            /* Hold the address range until the whole region goes, so that
+             * no new mapping lands inside a region still in the table. */
+            tp_uffd_unregister(s->uffd, r->start + first * s->page_size, count * s->page_size);
+            mmap(r->start + first * s->page_size, count * s->page_size, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+            if (r->mapped_pages == 0)
+                region_destroy(s, r);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return result;
+}
+
+int tp_unmap(tp_stack *s, void *addr, size_t length, tierpage_error *err)
+{
+    return for_each_part(s, addr, length, 1, err);
+}
+
+int tp_discard(tp_stack *s, void *addr, size_t length, tierpage_error *err)
+{
+    return for_each_part(s, addr, length, 0, err);
+}
+
+int tp_owns(tp_stack *s, const void *addr)
+{
+    pthread_mutex_lock(&s->lock);
+    int owned = tp_region_find(s, addr) != NULL;
+    pthread_mutex_unlock(&s->lock);
+    return owned;
+}
+
+int tp_region_bounds(tp_stack *s, const void *addr, void **start, size_t *length)
+{
+    pthread_mutex_lock(&s->lock);
+    struct tp_region *r = tp_region_find(s, addr);
+    if (r) {
+        *start = r->start;
+        *length = r->length;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return r ? 0 : -1;
+}

@@ -1,0 +1,285 @@
+/* Opening and closing a stack: config, plugins, stores, userfaultfd. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "fault_handler.h"
+#include "stack_fork.h"
+#include "resident_set.h"
+#include "stack_internal.h"
+#include "tier_chain.h"
+#include "uffd.h"
+
+/* Exit status of a program whose page could not be served. */
+#define TP_EXIT_PAGER_FAILURE 125
+
+void tp_fatal(struct tp_stack *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->fatal, sizeof s->fatal, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "tierpage: fatal: %s; stopping the program rather than let it see wrong data\n", s->fatal);
+    fflush(stderr);
+    _exit(TP_EXIT_PAGER_FAILURE);
+}
+
+void tp_page_wait_idle(struct tp_stack *s, uint32_t id)
+{
+    while (tp_page_get(&s->pages, id)->flags & TP_PAGE_BUSY)
+        pthread_cond_wait(&s->page_done, &s->lock);
+}
+
+void tp_page_set_idle(struct tp_stack *s, uint32_t id)
+{
+    pthread_mutex_lock(&s->lock);
+    tp_page_get(&s->pages, id)->flags &= (uint8_t)~TP_PAGE_BUSY;
+    pthread_cond_broadcast(&s->page_done);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static int open_tier(struct tp_stack *s, size_t i, tierpage_error *err)
+{
+    const struct tp_conf *c = s->conf;
+    const struct tp_conf_tier *ct = &c->tiers[i];
+    struct tp_tier *t = &s->tiers[i];
+    tierpage_error perr = {{0}, {0}};
+    snprintf(t->name, sizeof t->name, "%s", ct->name);
+    t->lru_head = t->lru_tail = TP_NIL;
+    if (tp_plugin_load(ct->plugin, &t->plugin, &perr) < 0)
+        return tierpage_error_set(err, -ENOENT, "plugin", "%s:%d:%d: tiers[%zu].plugin: %s", c->source,
+                                  ct->plugin_line, ct->plugin_column, i, perr.message);
+    t->ops = t->plugin.ops;
+    t->serial = (t->ops->flags & TIERPAGE_STORE_SERIAL) != 0;
+    pthread_mutex_init(&t->serial_lock, NULL);
+
+    tierpage_store_option *opts = calloc(ct->option_count + 1, sizeof *opts);
+    if (!opts)
+        return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
+    for (size_t k = 0; k < ct->option_count; k++)
+        opts[k] = (tierpage_store_option){ct->options[k].key, ct->options[k].value};
+    tierpage_store_params params = {
+        .namespace_name = c->name,
+        .page_size = s->page_size,
+        .capacity = ct->capacity,
+        .options = opts,
+        .option_count = ct->option_count,
+    };
+    int rc = t->ops->open(&params, &t->store, &perr);
+    free(opts);
+    if (rc < 0 || !t->store) {
+        int line = ct->line, col = ct->column;
+        const char *key = perr.key[0] ? perr.key : NULL;
+        if (key)
+            tp_conf_option_position(ct, key, &line, &col);
+        tierpage_error_set(err, rc < 0 ? rc : -EINVAL, key, "%s:%d:%d: tiers[%zu]%s%s (plugin %s): %s", c->source,
+                           line, col, i, key ? "." : "", key ? key : "", ct->plugin,
+                           perr.message[0] ? perr.message : "the store refused to open");
+        tp_plugin_unload(&t->plugin);
+        t->ops = NULL;
+        return rc < 0 ? rc : -EINVAL;
+    }
+    t->capacity_pages = ct->capacity / s->page_size;
+    if (t->capacity_pages == 0) {
+        tierpage_store_usage u = {0, 0, 0};
+        if (t->ops->usage(t->store, &u, &perr) == 0)
+            t->capacity_pages = u.capacity_bytes / s->page_size;
+    }
+    return 0;
+}
+
+static void close_tiers(struct tp_stack *s)
+{
+    for (size_t i = 0; i < s->tier_count; i++) {
+        struct tp_tier *t = &s->tiers[i];
+        if (!t->ops)
+            continue;
+        t->ops->close(t->store);
+        tp_plugin_unload(&t->plugin);
+        pthread_mutex_destroy(&t->serial_lock);
+        t->ops = NULL;
+    }
+}
+
+static tp_stack *stack_open(struct tp_conf *conf, tierpage_error *err)
+{
+    struct tp_stack *s = calloc(1, sizeof *s);
+    if (!s) {
+        tp_conf_free(conf);
+        tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    s->conf = conf;
+    s->page_size = 4096;
+    s->uffd = s->stop_fd = -1;
+    s->handler_count = conf->handler_threads ? conf->handler_threads : 1;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->page_done, NULL);
+
+    for (size_t i = 0; i < conf->tier_count; i++) {
+        if (open_tier(s, i, err) < 0)
+            goto fail;
+        s->tier_count = i + 1;
+    }
+    char msg[256];
+    s->uffd = tp_uffd_open(msg, sizeof msg);
+    if (s->uffd < 0) {
+        tierpage_error_set(err, s->uffd, NULL, "%s", msg);
+        goto fail;
+    }
+    s->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (s->stop_fd < 0) {
+        tierpage_error_set(err, -errno, NULL, "eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    if (tp_resident_init(s, conf->resident / s->page_size) < 0) {
+        tierpage_error_set(err, -ENOMEM, NULL, "out of memory for the resident set");
+        goto fail;
+    }
+    s->counters.resident_cap_bytes = s->resident.cap_pages * s->page_size;
+    if (tp_handlers_start(s, err) < 0)
+        goto fail;
+    return s;
+
+fail:
+    tp_stack_close(s);
+    return NULL;
+}
+
+tp_stack *tp_stack_open_file(const char *path, tierpage_error *err)
+{
+    struct tp_conf *conf;
+    if (tp_conf_load_file(path, &conf, err) < 0)
+        return NULL;
+    return stack_open(conf, err);
+}
+
+tp_stack *tp_stack_open_string(const char *yaml, const char *source_name, tierpage_error *err)
+{
+    struct tp_conf *conf;
+    if (tp_conf_load_string(yaml, strlen(yaml), source_name ? source_name : "<string>", &conf, err) < 0)
+        return NULL;
+    return stack_open(conf, err);
+}
+
+void tp_stack_close(tp_stack *s)
+{
+    if (!s)
+        return;
+    if (s->handlers)
+        tp_handlers_stop(s);
+    while (s->region_count) {
+        struct tp_region *r = s->regions[0];
+        tp_unmap(s, r->start, r->length, NULL);
+    }
+    tp_resident_destroy(s);
+    close_tiers(s);
+    if (s->uffd >= 0)
+        close(s->uffd);
+    if (s->stop_fd >= 0)
+        close(s->stop_fd);
+    tp_page_map_destroy(&s->pages);
+    free(s->regions);
+    tp_conf_free(s->conf);
+    pthread_cond_destroy(&s->page_done);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+uint64_t tp_malloc_threshold(const tp_stack *s)
+{
+    return s->conf->malloc_threshold;
+}
+
+void tp_stack_fork_prepare(tp_stack *s)
+{
+    pthread_mutex_lock(&s->lock);
+}
+
+void tp_stack_fork_done(tp_stack *s)
+{
+    pthread_mutex_unlock(&s->lock);
+}
+
+size_t tp_page_size(const tp_stack *s)
+{
+    return s->page_size;
+}
+
+void tp_stack_stats(tp_stack *s, struct tp_stats *out)
+{
+    pthread_mutex_lock(&s->lock);
+    *out = s->counters;
+    out->tier_count = s->tier_count;
+    for (size_t i = 0; i < s->tier_count; i++) {
+        const struct tp_tier *t = &s->tiers[i];
+        struct tp_tier_stats *ts = &out->tiers[i];
+        snprintf(ts->name, sizeof ts->name, "%s", t->name);
+        snprintf(ts->plugin, sizeof ts->plugin, "%s", t->ops ? t->ops->name : "?");
+        ts->capacity_bytes = t->capacity_pages * s->page_size;
+        ts->pages = t->pages;
+        ts->hits = t->hits;
+        ts->puts = t->puts;
+        ts->demotions = t->demotions;
+        ts->bytes_in = t->bytes_in;
+        ts->bytes_out = t->bytes_out;
+        ts->full_events = t->full_events;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+int tp_set_resident(tp_stack *s, uint64_t bytes, tierpage_error *err)
+{
+    uint64_t pages = bytes / s->page_size;
+    if (pages == 0)
+        return tierpage_error_set(err, -EINVAL, NULL, "the resident cap must be at least one page (%zu bytes)",
+                                  s->page_size);
+    pthread_mutex_lock(&s->lock);
+    int rc = tp_resident_resize(s, pages);
+    if (rc < 0) {
+        tierpage_error_set(err, rc, NULL, "out of memory resizing the resident set");
+    } else {
+        rc = tp_make_room(s, 0, err);
+        if (rc == 0)
+            rc = tp_resident_resize(s, pages); /* shrink the slot array now that few pages are left */
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int tp_demote_region(tp_stack *s, void *addr, const char *tier_name, tierpage_error *err)
+{
+    size_t target = s->tier_count;
+    for (size_t i = 0; i < s->tier_count; i++)
+        if (strcmp(s->tiers[i].name, tier_name) == 0)
+            target = i;
+    if (target == s->tier_count)
+        return tierpage_error_set(err, -ENOENT, NULL, "no tier named '%s' in this stack", tier_name);
+    pthread_mutex_lock(&s->lock);
+    struct tp_region *r = tp_region_find(s, addr);
+    if (!r) {
+        pthread_mutex_unlock(&s->lock);
+        return tierpage_error_set(err, -EINVAL, NULL, "%p is not in a region this stack serves", addr);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < r->page_count && rc == 0; i++) {
+        uint32_t id = r->first_id + (uint32_t)i;
+        struct tp_page *p = tp_page_get(&s->pages, id);
+        tp_page_wait_idle(s, id);
+        if (p->state == TP_PAGE_RESIDENT)
+            rc = tp_evict_page(s, id, err);
+        if (rc < 0 || p->state != TP_PAGE_STORED || p->tier >= target)
+            continue;
+        p->flags |= TP_PAGE_BUSY;
+        pthread_mutex_unlock(&s->lock);
+        rc = tp_chain_move(s, id, target, err);
+        tp_page_set_idle(s, id);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}

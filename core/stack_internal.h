@@ -1,0 +1,90 @@
+/* The pager's shared state: one per open stack. Everything here is guarded
+ * by stack->lock unless a comment says otherwise. */
+#ifndef TIERPAGE_STACK_INTERNAL_H
+#define TIERPAGE_STACK_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "loader.h"
+#include "page_map.h"
+#include "stack_config.h"
+#include "tierpage.h"
+
+struct tp_tier {
+    struct tp_plugin plugin;
+    const tierpage_store_ops *ops;
+    void *store;
+    char name[64];
+    uint64_t capacity_pages;   /* 0 = bounded only by the store itself */
+    uint64_t pages;            /* pages whose copy this tier holds */
+    uint32_t lru_head, lru_tail; /* coldest at head */
+    bool serial;               /* plugin asked for one call at a time */
+    pthread_mutex_t serial_lock;
+    uint64_t hits, puts, demotions, bytes_in, bytes_out, full_events;
+};
+
+struct tp_region {
+    char *start;         /* the program's mapping */
+    char *alias;         /* the pager's own mapping of the same memfd */
+    size_t length;
+    size_t page_count;
+    size_t mapped_pages; /* pages not yet unmapped by the program */
+    uint32_t first_id;
+    int memfd;
+};
+
+struct tp_resident_set {
+    uint32_t *slots;     /* page ids, TP_NIL for a free slot */
+    uint32_t *free_slots;
+    size_t slot_count;
+    size_t free_count;
+    size_t hand;
+    uint64_t cap_pages;
+    uint64_t count;      /* resident or being made resident */
+};
+
+struct tp_stack {
+    pthread_mutex_t lock;
+    pthread_cond_t page_done;   /* a BUSY page became idle */
+    struct tp_conf *conf;
+    size_t page_size;
+    int uffd;
+    int stop_fd;                /* eventfd that tells handler threads to exit */
+    pthread_t *handlers;
+    unsigned handler_count;
+
+    struct tp_page_map pages;
+    struct tp_region **regions; /* sorted by start */
+    size_t region_count, region_alloc;
+
+    struct tp_resident_set resident;
+    struct tp_tier tiers[TP_MAX_TIERS];
+    size_t tier_count;
+
+    struct tp_stats counters;   /* tier fields are filled from tiers[] on read */
+    char fatal[512];            /* set when a page could not be served */
+};
+
+/* lookups (stack->lock held) */
+struct tp_region *tp_region_find(struct tp_stack *stack, const void *addr);
+struct tp_region *tp_region_of_id(struct tp_stack *stack, uint32_t id);
+static inline char *tp_page_alias(const struct tp_stack *s, const struct tp_region *r, uint32_t id)
+{
+    return r->alias + (size_t)(id - r->first_id) * s->page_size;
+}
+static inline char *tp_page_addr(const struct tp_stack *s, const struct tp_region *r, uint32_t id)
+{
+    return r->start + (size_t)(id - r->first_id) * s->page_size;
+}
+
+/* Wait until the page is not BUSY; returns with stack->lock held. */
+void tp_page_wait_idle(struct tp_stack *stack, uint32_t id);
+void tp_page_set_idle(struct tp_stack *stack, uint32_t id);
+
+/* A page could not be served: record and report it, then end the program,
+ * because continuing would show it wrong data. */
+void tp_fatal(struct tp_stack *stack, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+#endif

@@ -1,0 +1,198 @@
+#include "tier_chain.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define TP_MAX_PAGE_SIZE 4096
+
+static void serial_enter(struct tp_tier *tier)
+{
+    if (tier->serial)
+        pthread_mutex_lock(&tier->serial_lock);
+}
+
+static void serial_leave(struct tp_tier *tier)
+{
+    if (tier->serial)
+        pthread_mutex_unlock(&tier->serial_lock);
+}
+
+int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_error *err)
+{
+    struct tp_tier *tier = &s->tiers[t];
+    serial_enter(tier);
+    int rc = tier->ops->get(tier->store, id, page, err);
+    serial_leave(tier);
+    if (rc == 0) {
+        pthread_mutex_lock(&s->lock);
+        tier->bytes_out += s->page_size;
+        pthread_mutex_unlock(&s->lock);
+    }
+    return rc;
+}
+
+int tp_tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tierpage_error *err)
+{
+    struct tp_tier *tier = &s->tiers[t];
+    serial_enter(tier);
+    int rc = tier->ops->put(tier->store, id, page, err);
+    serial_leave(tier);
+    pthread_mutex_lock(&s->lock);
+    if (rc == 0) {
+        tier->puts++;
+        tier->bytes_in += s->page_size;
+    } else if (rc == -ENOSPC) {
+        tier->full_events++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err)
+{
+    struct tp_tier *tier = &s->tiers[t];
+    serial_enter(tier);
+    int rc = tier->ops->del(tier->store, id, err);
+    serial_leave(tier);
+    return rc == -ENOENT ? 0 : rc;
+}
+
+void tp_tier_link(struct tp_stack *s, size_t t, uint32_t id)
+{
+    struct tp_tier *tier = &s->tiers[t];
+    struct tp_page *p = tp_page_get(&s->pages, id);
+    p->next = TP_NIL;
+    p->prev = tier->lru_tail;
+    if (tier->lru_tail != TP_NIL)
+        tp_page_get(&s->pages, tier->lru_tail)->next = id;
+    else
+        tier->lru_head = id;
+    tier->lru_tail = id;
+}
+
+void tp_tier_unlink(struct tp_stack *s, size_t t, uint32_t id)
+{
+    struct tp_tier *tier = &s->tiers[t];
+    struct tp_page *p = tp_page_get(&s->pages, id);
+    if (p->prev != TP_NIL)
+        tp_page_get(&s->pages, p->prev)->next = p->next;
+    else
+        tier->lru_head = p->next;
+    if (p->next != TP_NIL)
+        tp_page_get(&s->pages, p->next)->prev = p->prev;
+    else
+        tier->lru_tail = p->prev;
+    p->prev = p->next = TP_NIL;
+}
+
+void tp_tier_touch(struct tp_stack *s, size_t t, uint32_t id)
+{
+    if (s->tiers[t].lru_tail == id)
+        return;
+    tp_tier_unlink(s, t, id);
+    tp_tier_link(s, t, id);
+}
+
+/* Take the coldest page of tier t that no one is moving, and mark it BUSY. */
+static uint32_t pick_coldest(struct tp_stack *s, size_t t)
+{
+    for (uint32_t id = s->tiers[t].lru_head; id != TP_NIL; id = tp_page_get(&s->pages, id)->next) {
+        struct tp_page *p = tp_page_get(&s->pages, id);
+        if (!(p->flags & TP_PAGE_BUSY)) {
+            p->flags |= TP_PAGE_BUSY;
+            return id;
+        }
+    }
+    return TP_NIL;
+}
+
+/* Free one page's worth of room in tier t. 0 on success, -ENOSPC when it
+ * cannot (t is the last tier, every slower tier is full, or every page in t
+ * is being moved). */
+static int demote_one(struct tp_stack *s, size_t t, tierpage_error *err)
+{
+    if (t + 1 >= s->tier_count)
+        return -ENOSPC;
+    pthread_mutex_lock(&s->lock);
+    uint32_t id = pick_coldest(s, t);
+    if (id == TP_NIL) {
+        pthread_mutex_unlock(&s->lock);
+        return -ENOSPC;
+    }
+    struct tp_page *p = tp_page_get(&s->pages, id);
+    if (p->state == TP_PAGE_RESIDENT && (p->flags & TP_PAGE_DIRTY)) {
+        /* A stale copy: the resident page will be written on eviction. */
+        tp_tier_unlink(s, t, id);
+        s->tiers[t].pages--;
+        p->tier = TP_NO_TIER;
+        pthread_mutex_unlock(&s->lock);
+        int rc = tp_tier_del(s, t, id, err);
+        tp_page_set_idle(s, id);
+        return rc;
+    }
+    pthread_mutex_unlock(&s->lock);
+    int rc = tp_chain_move(s, id, t + 1, err);
+    tp_page_set_idle(s, id);
+    return rc;
+}
+
+int tp_chain_move(struct tp_stack *s, uint32_t id, size_t target, tierpage_error *err)
+{
+    _Alignas(64) unsigned char buf[TP_MAX_PAGE_SIZE];
+    struct tp_page *p = tp_page_get(&s->pages, id);
+    size_t from = p->tier; /* stable: only the BUSY holder changes it */
+    int rc = tp_tier_get(s, from, id, buf, err);
+    if (rc < 0)
+        return rc == -ENOENT ? -EIO : rc;
+    rc = tp_chain_put(s, target, id, buf, err);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&s->lock);
+    tp_tier_unlink(s, from, id);
+    s->tiers[from].pages--;
+    s->tiers[from].demotions++;
+    p->tier = (uint8_t)rc;
+    tp_tier_link(s, (size_t)rc, id);
+    pthread_mutex_unlock(&s->lock);
+    return tp_tier_del(s, from, id, err);
+}
+
+int tp_chain_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tierpage_error *err)
+{
+    struct tp_tier *tier = &s->tiers[t];
+    struct tp_page *p = tp_page_get(&s->pages, id);
+    for (int attempt = 0;; attempt++) {
+        pthread_mutex_lock(&s->lock);
+        int overwrite = p->tier == t;
+        int room = overwrite || tier->capacity_pages == 0 || tier->pages < tier->capacity_pages;
+        if (room && !overwrite)
+            tier->pages++;
+        pthread_mutex_unlock(&s->lock);
+
+        int rc = -ENOSPC;
+        if (room) {
+            rc = tp_tier_put(s, t, id, page, err);
+            if (rc == 0)
+                return (int)t;
+            if (!overwrite) {
+                pthread_mutex_lock(&s->lock);
+                tier->pages--;
+                pthread_mutex_unlock(&s->lock);
+            }
+            if (rc != -ENOSPC)
+                return rc;
+        }
+        /* Full: push this tier's coldest page down, then try again; when
+         * that cannot be done, the page itself goes to the next tier. */
+        if (attempt < 64) {
+            int d = demote_one(s, t, err);
+            if (d == 0)
+                continue;
+            if (d != -ENOSPC)
+                return d;
+        }
+        if (t + 1 < s->tier_count)
+            return tp_chain_put(s, t + 1, id, page, err);
+        return tierpage_error_set(err, -ENOSPC, NULL, "every tier from '%s' down is full", tier->name);
+    }
+}

@@ -1,0 +1,32 @@
+/* The ordered tiers of a stack: calls into the stores, each tier's LRU list
+ * of the pages it holds, and the cascade that demotes a full tier's coldest
+ * pages to the next. */
+#ifndef TIERPAGE_TIER_CHAIN_H
+#define TIERPAGE_TIER_CHAIN_H
+
+#include "stack_internal.h"
+
+/* Store calls (no stack lock held; the page is BUSY for the caller). */
+int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_error *err);
+int tp_tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tierpage_error *err);
+int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err);
+
+/* LRU list of each tier (stack lock held). */
+void tp_tier_link(struct tp_stack *s, size_t t, uint32_t id);
+void tp_tier_unlink(struct tp_stack *s, size_t t, uint32_t id);
+void tp_tier_touch(struct tp_stack *s, size_t t, uint32_t id);
+
+/* Store `page` under `id` in tier `t` or, when t and every tier after it
+ * that must make room cannot, a slower one. The page must be BUSY for the
+ * caller, the stack lock not held. `t` already holding a copy of the page
+ * is overwritten in place. On success returns the tier it landed in,
+ * counted in that tier's `pages` but not yet linked into its list (the
+ * caller does that together with the page's own fields). -ENOSPC when every
+ * tier from t down is full. */
+int tp_chain_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tierpage_error *err);
+
+/* Move the page's copy (the page BUSY for the caller, STORED or clean
+ * RESIDENT, held in a tier above `target`) down to `target` or below. */
+int tp_chain_move(struct tp_stack *s, uint32_t id, size_t target, tierpage_error *err);
+
+#endif

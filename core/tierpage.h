@@ -1,0 +1,84 @@
+/* tierpage library API: serve memory regions from a tier stack. */
+#ifndef TIERPAGE_H
+#define TIERPAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tierpage_store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tp_stack tp_stack;
+
+#define TP_MAX_TIERS 8
+
+struct tp_tier_stats {
+    char name[64];
+    char plugin[64];
+    uint64_t capacity_bytes; /* 0 = unbounded */
+    uint64_t pages;          /* pages the tier holds now */
+    uint64_t hits;           /* faults served from this tier */
+    uint64_t puts;           /* pages written into this tier */
+    uint64_t demotions;      /* pages moved from this tier to a slower one */
+    uint64_t bytes_in;       /* bytes written into the tier */
+    uint64_t bytes_out;      /* bytes read from the tier */
+    uint64_t full_events;    /* puts refused with "full" */
+};
+
+struct tp_stats {
+    uint64_t faults;         /* missing-page faults served */
+    uint64_t zero_fills;     /* first touches answered with zeros */
+    uint64_t minor_faults;   /* reference checks (clock policy) */
+    uint64_t write_faults;   /* first writes to clean pages */
+    uint64_t evictions;      /* pages taken out of the resident set */
+    uint64_t writebacks;     /* evictions that wrote the page */
+    uint64_t clean_drops;    /* evictions that dropped a page a tier still held */
+    uint64_t resident_bytes;
+    uint64_t peak_resident_bytes;
+    uint64_t resident_cap_bytes;
+    uint64_t mapped_bytes;
+    uint64_t metadata_bytes;
+    size_t tier_count;
+    struct tp_tier_stats tiers[TP_MAX_TIERS];
+};
+
+/* Open a stack: parse, load plugins, open stores, start handler threads. */
+tp_stack *tp_stack_open_file(const char *path, tierpage_error *err);
+tp_stack *tp_stack_open_string(const char *yaml, const char *source_name, tierpage_error *err);
+/* Flushes nothing it has not already made durable, unmaps every region,
+ * closes the stores. */
+void tp_stack_close(tp_stack *stack);
+
+/* Map `length` bytes served by the stack (rounded up to the page size).
+ * With `hint` non-NULL, map exactly there (MAP_FIXED semantics). */
+void *tp_map(tp_stack *stack, void *hint, size_t length, tierpage_error *err);
+int tp_unmap(tp_stack *stack, void *addr, size_t length, tierpage_error *err);
+/* Forget the content of the pages in [addr, addr+length): they read back as
+ * zeros, as after madvise(MADV_DONTNEED) on private anonymous memory. */
+int tp_discard(tp_stack *stack, void *addr, size_t length, tierpage_error *err);
+/* True when addr lies in a region this stack serves. */
+int tp_owns(tp_stack *stack, const void *addr);
+
+void tp_stack_stats(tp_stack *stack, struct tp_stats *out);
+/* Change the resident cap; shrinking evicts at once. */
+int tp_set_resident(tp_stack *stack, uint64_t bytes, tierpage_error *err);
+/* Move every page of the region containing addr to the named tier. */
+int tp_demote_region(tp_stack *stack, void *addr, const char *tier_name, tierpage_error *err);
+
+size_t tp_page_size(const tp_stack *stack);
+/* The region containing addr: its start and length; -1 when none. */
+int tp_region_bounds(tp_stack *stack, const void *addr, void **start, size_t *length);
+/* Allocations at or above this size are served by the preload shim. */
+uint64_t tp_malloc_threshold(const tp_stack *stack);
+
+/* Human summary and JSON of the stats. */
+void tp_stats_print(const struct tp_stats *stats, FILE *out);
+int tp_stats_write_json(const struct tp_stats *stats, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

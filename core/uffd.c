@@ -1,0 +1,127 @@
+#include "uffd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int uffd_new(void)
+{
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    if (fd >= 0)
+        return fd;
+    int err = errno;
+    /* The device hands out descriptors where the syscall is restricted. */
+    int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+    if (dev < 0) {
+        errno = err;
+        return -1;
+    }
+    fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+    close(dev);
+    return fd;
+}
+
+int tp_uffd_open(char *msg, size_t msg_len)
+{
+    int fd = uffd_new();
+    if (fd < 0) {
+        int e = errno;
+        snprintf(msg, msg_len,
+                 "userfaultfd is not available: %s (run as root, or set vm.unprivileged_userfaultfd=1)",
+                 strerror(e));
+        return -e;
+    }
+    struct uffdio_api api = {.api = UFFD_API, .features = TP_UFFD_FEATURES};
+    if (ioctl(fd, UFFDIO_API, &api) < 0) {
+        int e = errno;
+        snprintf(msg, msg_len,
+                 "this kernel's userfaultfd lacks shmem missing, write-protect or minor faults: %s",
+                 strerror(e));
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int tp_uffd_register(int uffd, void *addr, size_t len, int with_minor)
+{
+    struct uffdio_register reg = {
+        .range = {.start = (uintptr_t)addr, .len = len},
+        .mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP |
+                (with_minor ? UFFDIO_REGISTER_MODE_MINOR : 0),
+    };
+    return ioctl(uffd, UFFDIO_REGISTER, &reg) < 0 ? -errno : 0;
+}
+
+int tp_uffd_unregister(int uffd, void *addr, size_t len)
+{
+    struct uffdio_range r = {.start = (uintptr_t)addr, .len = len};
+    return ioctl(uffd, UFFDIO_UNREGISTER, &r) < 0 ? -errno : 0;
+}
+
+int tp_uffd_copy(int uffd, void *dst, const void *src, size_t len, int write_protect)
+{
+    struct uffdio_copy c = {
+        .dst = (uintptr_t)dst, .src = (uintptr_t)src, .len = len,
+        .mode = write_protect ? UFFDIO_COPY_MODE_WP : 0,
+    };
+    while (ioctl(uffd, UFFDIO_COPY, &c) < 0) {
+        if (errno != EAGAIN)
+            return -errno;
+        if (c.copy > 0) { /* partial copy: go on from where it stopped */
+            c.dst += (uint64_t)c.copy;
+            c.src += (uint64_t)c.copy;
+            c.len -= (uint64_t)c.copy;
+        }
+        c.copy = 0;
+    }
+    return 0;
+}
+
+int tp_uffd_zeropage(int uffd, void *dst, size_t len)
+{
+    struct uffdio_zeropage z = {.range = {.start = (uintptr_t)dst, .len = len}};
+    while (ioctl(uffd, UFFDIO_ZEROPAGE, &z) < 0) {
+        if (errno != EAGAIN)
+            return -errno;
+        z.zeropage = 0;
+    }
+    return 0;
+}
+
+int tp_uffd_continue(int uffd, void *dst, size_t len, int write_protect)
+{
+    struct uffdio_continue c = {
+        .range = {.start = (uintptr_t)dst, .len = len},
+        .mode = write_protect ? UFFDIO_CONTINUE_MODE_WP : 0,
+    };
+    while (ioctl(uffd, UFFDIO_CONTINUE, &c) < 0) {
+        if (errno != EAGAIN)
+            return -errno;
+        c.mapped = 0;
+    }
+    return 0;
+}
+
+int tp_uffd_writeprotect(int uffd, void *addr, size_t len, int protect, int wake)
+{
+    struct uffdio_writeprotect wp = {
+        .range = {.start = (uintptr_t)addr, .len = len},
+        .mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : (wake ? 0 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE),
+    };
+    while (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
+        if (errno != EAGAIN)
+            return -errno;
+    }
+    return 0;
+}
+
+int tp_uffd_wake(int uffd, void *addr, size_t len)
+{
+    struct uffdio_range r = {.start = (uintptr_t)addr, .len = len};
+    return ioctl(uffd, UFFDIO_WAKE, &r) < 0 ? -errno : 0;
+}

@@ -1,0 +1,32 @@
+/* Thin wrappers over the userfaultfd ioctls the pager uses. */
+#ifndef TIERPAGE_UFFD_H
+#define TIERPAGE_UFFD_H
+
+#include <linux/userfaultfd.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Newer than Debian 12's kernel headers; the running kernel has them. */
+#ifndef UFFDIO_CONTINUE_MODE_WP
+#define UFFDIO_CONTINUE_MODE_WP ((__u64)1 << 1)
+#endif
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#endif
+
+/* Features the pager needs: shmem MISSING, WP and MINOR faults. */
+#define TP_UFFD_FEATURES (UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_MINOR_SHMEM)
+
+/* Returns the fd, or -errno with a message in msg. */
+int tp_uffd_open(char *msg, size_t msg_len);
+int tp_uffd_register(int uffd, void *addr, size_t len, int with_minor);
+int tp_uffd_unregister(int uffd, void *addr, size_t len);
+/* Fill a missing page; write_protect maps it so the first write faults. */
+int tp_uffd_copy(int uffd, void *dst, const void *src, size_t len, int write_protect);
+int tp_uffd_zeropage(int uffd, void *dst, size_t len);
+int tp_uffd_continue(int uffd, void *dst, size_t len, int write_protect);
+/* `wake` applies when removing protection (the kernel takes no DONTWAKE with WP). */
+int tp_uffd_writeprotect(int uffd, void *addr, size_t len, int protect, int wake);
+int tp_uffd_wake(int uffd, void *addr, size_t len);
+
+#endif

@@ -1,0 +1,122 @@
+/* tierpage page-store ABI.
+ *
+ * A page store is a shared object that exports one function,
+ * TIERPAGE_STORE_ENTRY_SYMBOL, returning a const table of operations whose
+ * first field is the ABI version it was built against. The core opens one
+ * store instance per tier of a stack; the instance is an opaque pointer the
+ * plugin owns. Nothing here needs global state in the plugin.
+ *
+ * Return values: 0 on success, or a negative errno value:
+ *   -ENOENT  get/delete of a key the store does not hold
+ *   -ENOSPC  put refused because the store is full (the core then demotes
+ *            pages to the next tier and may retry); never used for failures
+ *   anything else  a failure; the plugin should fill err->message.
+ *
+ * Concurrency: open and close are never called concurrently with any other
+ * call on the same instance. get, put, del, get_batch, put_batch and usage
+ * may be called at the same time from several threads on one instance, but
+ * never two calls for the same key at once. A plugin that cannot take
+ * concurrent calls sets TIERPAGE_STORE_SERIAL and the core serialises them.
+ *
+ * Versioning: the table only grows at its end. The core reads
+ * ops->struct_size to know which fields a plugin built against an older
+ * header provides.
+ */
+#ifndef TIERPAGE_STORE_H
+#define TIERPAGE_STORE_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TIERPAGE_STORE_ABI_VERSION 1u
+#define TIERPAGE_STORE_ENTRY_SYMBOL "tierpage_store_entry"
+
+/* Flags a plugin declares in its operations table. */
+#define TIERPAGE_STORE_PERSISTENT (1u << 0) /* pages survive close + open with the same options and namespace */
+#define TIERPAGE_STORE_SERIAL     (1u << 1) /* the core must not call it from several threads at once */
+
+typedef struct tierpage_error {
+    char message[256];
+    /* The option key a failed open rejects, so the core can point at its
+     * line in the stack file; empty when no single key is to blame. */
+    char key[64];
+} tierpage_error;
+
+static inline int tierpage_error_set(tierpage_error *err, int code, const char *key, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+        snprintf(err->key, sizeof err->key, "%s", key ? key : "");
+    }
+    return code;
+}
+
+typedef struct tierpage_store_option {
+    const char *key;
+    const char *value; /* scalars as written; a YAML list as its items joined by ',' */
+} tierpage_store_option;
+
+typedef struct tierpage_store_params {
+    const char *namespace_name;  /* keeps this stack's pages apart from others' in shared stores */
+    size_t page_size;            /* bytes in every page passed to get and put */
+    uint64_t capacity;           /* bytes the tier may hold, 0 when the stack file gives none */
+    const tierpage_store_option *options; /* tier keys other than plugin, name and capacity */
+    size_t option_count;
+} tierpage_store_params;
+
+typedef struct tierpage_store_usage {
+    uint64_t capacity_bytes; /* 0 when unbounded or unknown */
+    uint64_t used_bytes;
+    uint64_t pages;
+} tierpage_store_usage;
+
+typedef struct tierpage_store_ops {
+    uint32_t abi_version;   /* TIERPAGE_STORE_ABI_VERSION */
+    uint32_t struct_size;   /* sizeof(tierpage_store_ops) as the plugin was built */
+    const char *name;       /* short name, e.g. "dram" */
+    const char *description;
+    uint32_t flags;         /* TIERPAGE_STORE_* */
+
+    /* Mandatory. */
+    int (*open)(const tierpage_store_params *params, void **store, tierpage_error *err);
+    void (*close)(void *store);
+    int (*get)(void *store, uint64_t key, void *page, tierpage_error *err);
+    int (*put)(void *store, uint64_t key, const void *page, tierpage_error *err);
+    int (*del)(void *store, uint64_t key, tierpage_error *err);
+    int (*usage)(void *store, tierpage_store_usage *usage, tierpage_error *err);
+
+    /* Optional (NULL when absent): results[i] gets each page's own return
+     * value; the function returns 0 when every page succeeded, otherwise
+     * the first failure. */
+    int (*get_batch)(void *store, size_t count, const uint64_t *keys, void *const *pages,
+                     int *results, tierpage_error *err);
+    int (*put_batch)(void *store, size_t count, const uint64_t *keys, const void *const *pages,
+                     int *results, tierpage_error *err);
+} tierpage_store_ops;
+
+typedef const tierpage_store_ops *(*tierpage_store_entry_fn)(void);
+
+/* Every plugin defines exactly this function. It is declared with default
+ * visibility so that a plugin built with -fvisibility=hidden (as the built-in
+ * tiers are) still exports it. */
+#if defined(__GNUC__)
+#define TIERPAGE_STORE_EXPORT __attribute__((visibility("default")))
+#else
+#define TIERPAGE_STORE_EXPORT
+#endif
+TIERPAGE_STORE_EXPORT const tierpage_store_ops *tierpage_store_entry(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,295 @@
+/* Preload shim: serves a program's large private anonymous mappings from a
+ * tier stack. Configured by the environment that `tierpage run` sets:
+ *   TIERPAGE_CONFIG  the stack file
+ *   TIERPAGE_STATS   optional path for the JSON summary written at exit
+ *   TIERPAGE_QUIET   set to skip the summary on stderr */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fault_handler.h"
+#include "shim.h"
+#include "stack_fork.h"
+
+tp_stack *shim_stack;
+uint64_t shim_threshold = UINT64_MAX;
+int shim_in_child;
+static char stats_path[4096];
+static int summary_owner;
+/* Every address ever served lies in [served_low, served_high): a cheap test
+ * that keeps most free() calls away from the stack lock. */
+static uintptr_t served_low = UINTPTR_MAX, served_high;
+
+void *real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+    return (void *)r;
+}
+
+int real_munmap(void *addr, size_t len)
+{
+    return (int)syscall(SYS_munmap, addr, len);
+}
+
+void shim_enter(void)
+{
+    tp_pager_thread++;
+}
+
+void shim_leave(void)
+{
+    tp_pager_thread--;
+}
+
+int shim_serves(size_t size)
+{
+    return shim_stack && !shim_in_child && !tp_pager_thread && size >= shim_threshold;
+}
+
+void *shim_map(void *hint, size_t size)
+{
+    tierpage_error err = {{0}, {0}};
+    shim_enter();
+    void *p = tp_map(shim_stack, hint, size, &err);
+    shim_leave();
+    if (p) {
+        uintptr_t lo = (uintptr_t)p, hi = lo + size;
+        uintptr_t cur = __atomic_load_n(&served_low, __ATOMIC_RELAXED);
+        while (lo < cur && !__atomic_compare_exchange_n(&served_low, &cur, lo, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            ;
+        cur = __atomic_load_n(&served_high, __ATOMIC_RELAXED);
+        while (hi > cur && !__atomic_compare_exchange_n(&served_high, &cur, hi, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            ;
+    } else {
+        static int warned;
+        if (!warned++)
+            fprintf(stderr, "tierpage: cannot serve a %zu-byte allocation, using plain memory: %s\n", size,
+                    err.message);
+    }
+    return p;
+}
+
+int shim_lookup(const void *addr, void **start, size_t *length)
+{
+    /* Pager threads never hold served memory, and may hold the stack lock. */
+    if (!shim_stack || shim_in_child || !addr || tp_pager_thread)
+        return -1;
+    uintptr_t a = (uintptr_t)addr;
+    if (a < __atomic_load_n(&served_low, __ATOMIC_RELAXED) || a >= __atomic_load_n(&served_high, __ATOMIC_RELAXED))
+        return -1;
+    shim_enter();
+    int rc = tp_region_bounds(shim_stack, addr, start, length);
+    shim_leave();
+    return rc;
+}
+
+void shim_unmap_region(void *addr)
+{
+    void *start;
+    size_t length;
+    if (shim_lookup(addr, &start, &length) < 0)
+        return;
+    shim_enter();
+    tp_unmap(shim_stack, start, length, NULL);
+    shim_leave();
+}
+
+/* mmap family */
+
+static int servable_mapping(size_t len, int prot, int flags)
+{
+    return (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
+           !(flags & (MAP_GROWSDOWN | MAP_HUGETLB | MAP_STACK | MAP_FIXED_NOREPLACE)) &&
+           prot == (PROT_READ | PROT_WRITE) && shim_serves(len);
+}
+
+static int overlaps_served(void *addr, size_t len)
+{
+    void *s;
+    size_t l;
+    return shim_lookup(addr, &s, &l) == 0 || shim_lookup((char *)addr + len - 1, &s, &l) == 0;
+}
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    if (len && (flags & MAP_FIXED) && overlaps_served(addr, len)) {
+        shim_enter();
+        tp_unmap(shim_stack, addr, len, NULL);
+        shim_leave();
+    }
+    if (len && servable_mapping(len, prot, flags)) {
+        void *p = shim_map((flags & MAP_FIXED) ? addr : NULL, len);
+        if (p)
+            return p;
+    }
+    return real_mmap(addr, len, prot, flags, fd, off);
+}
+
+void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off) __attribute__((alias("mmap")));
+
+int munmap(void *addr, size_t len)
+{
+    if (len && overlaps_served(addr, len)) {
+        tierpage_error err = {{0}, {0}};
+        shim_enter();
+        int rc = tp_unmap(shim_stack, addr, len, &err);
+        shim_leave();
+        if (rc < 0)
+            fprintf(stderr, "tierpage: munmap: %s\n", err.message);
+        return 0;
+    }
+    return real_munmap(addr, len);
+}
+
+void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+    void *new_addr = NULL;
+    if (flags & MREMAP_FIXED) {
+        va_list ap;
+        va_start(ap, flags);
+        new_addr = va_arg(ap, void *);
+        va_end(ap);
+    }
+    void *start;
+    size_t length;
+    if (shim_lookup(old, &start, &length) < 0)
+        return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+
+    size_t page = tp_page_size(shim_stack);
+    old_len = (old_len + page - 1) & ~(page - 1);
+    new_len = (new_len + page - 1) & ~(page - 1);
+    if (new_len <= old_len && !(flags & MREMAP_FIXED)) {
+        if (new_len < old_len)
+            munmap((char *)old + new_len, old_len - new_len);
+        return old;
+    }
+    if (!(flags & (MREMAP_MAYMOVE | MREMAP_FIXED))) {
+        errno = ENOMEM; /* growing in place is not supported for served memory */
+        return MAP_FAILED;
+    }
+    /* Served memory moves by copy: a new region, then the old one goes. */
+    void *p = shim_map((flags & MREMAP_FIXED) ? new_addr : NULL, new_len);
+    if (!p) {
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+    memcpy(p, old, old_len < new_len ? old_len : new_len);
+    munmap(old, old_len);
+    return p;
+}
+
+int madvise(void *addr, size_t len, int advice)
+{
+    if (len && overlaps_served(addr, len)) {
+        if (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE) {
+            tierpage_error err = {{0}, {0}};
+            shim_enter();
+            int rc = tp_discard(shim_stack, addr, len, &err);
+            shim_leave();
+            if (rc < 0) {
+                fprintf(stderr, "tierpage: madvise: %s\n", err.message);
+                errno = -rc;
+                return -1;
+            }
+            return 0;
+        }
+        /* Hints about residency are the pager's business. */
+        return 0;
+    }
+    return (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+/* fork: served memory stays with the parent (the regions are MADV_DONTFORK),
+ * so a child that touches it gets a clear message, not a silent crash. */
+
+static void child_segv(int sig, siginfo_t *info, void *ctx)
+{
+    (void)ctx;
+    void *start;
+    size_t length;
+    if (info && shim_stack && tp_region_bounds(shim_stack, info->si_addr, &start, &length) == 0) {
+        static const char msg[] = "tierpage: a forked child touched memory served to its parent; served memory "
+                                  "is not shared with children (use exec, or run the child outside tierpage)\n";
+        ssize_t w = write(2, msg, sizeof msg - 1);
+        (void)w;
+        _exit(125);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void before_fork(void)
+{
+    if (shim_stack && !shim_in_child)
+        tp_stack_fork_prepare(shim_stack);
+}
+
+static void after_fork_parent(void)
+{
+    if (shim_stack && !shim_in_child)
+        tp_stack_fork_done(shim_stack);
+}
+
+static void after_fork_child(void)
+{
+    if (!shim_stack || shim_in_child)
+        return;
+    tp_stack_fork_done(shim_stack);
+    shim_in_child = 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = child_segv;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+}
+
+__attribute__((constructor)) static void shim_init(void)
+{
+    const char *config = getenv("TIERPAGE_CONFIG");
+    if (!config || !*config)
+        return;
+    const char *stats = getenv("TIERPAGE_STATS");
+    if (stats)
+        snprintf(stats_path, sizeof stats_path, "%s", stats);
+    tierpage_error err = {{0}, {0}};
+    shim_enter();
+    tp_stack *s = tp_stack_open_file(config, &err);
+    shim_leave();
+    if (!s) {
+        fprintf(stderr, "tierpage: %s\n", err.message);
+        _exit(125);
+    }
+    shim_threshold = tp_malloc_threshold(s);
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    /* The summary is the program's that `tierpage run` started (an exec
+     * keeps its pid); other processes it forks and execs stay quiet. */
+    const char *main_pid = getenv("TIERPAGE_MAIN_PID");
+    summary_owner = !main_pid || atol(main_pid) == (long)getpid();
+    shim_stack = s;
+}
+
+__attribute__((destructor)) static void shim_fini(void)
+{
+    if (!shim_stack || shim_in_child || !summary_owner)
+        return;
+    struct tp_stats st;
+    shim_enter();
+    tp_stack_stats(shim_stack, &st);
+    if (!getenv("TIERPAGE_QUIET"))
+        tp_stats_print(&st, stderr);
+    if (stats_path[0]) {
+        FILE *f = fopen(stats_path, "w");
+        if (!f || tp_stats_write_json(&st, f) < 0)
+            fprintf(stderr, "tierpage: cannot write %s: %s\n", stats_path, strerror(errno));
+        if (f)
+            fclose(f);
+    }
+    shim_leave();
+}

@@ -1,0 +1,604 @@
+/* pmem: pages in a file mapped with libpmem, surviving close and reopen.
+ *
+ * The on-media layout is described in LAYOUT.md beside this file; keep the
+ * two in step. In short: a 4 KiB header, a table of 16-byte slot entries
+ * (key, seq) and a page area with one page per slot. A slot holds a page
+ * when its seq is non-zero; writing seq is the commit point of a put.
+ *
+ * Crash ordering of a put: the page goes into a free slot and is made
+ * durable, then the slot's key, then its seq. An overwrite writes a new slot
+ * and only then clears the old one, so a key always has a complete page on
+ * media; when a crash leaves two slots with one key, reopening keeps the one
+ * with the higher seq.
+ *
+ * Locking: one mutex guards the DRAM index, the free list and the counters;
+ * page copies and persists run outside it. The ABI never issues two calls
+ * for the same key at once, so a slot found under the lock stays put.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libpmem.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tierpage_store.h"
+
+#define PMEM_MAGIC "TIERPMEM"
+#define PMEM_LAYOUT_VERSION 1u
+#define PMEM_HEADER_SIZE 4096u
+#define PMEM_NAMESPACE_MAX 255u
+/* Slots beyond the capacity, so an overwrite can write its new copy before
+ * dropping the old one even when the store is full. */
+#define PMEM_SPARE_SLOTS 8u
+#define PMEM_NONE UINT32_MAX
+
+struct pmem_header {
+    char magic[8];              /* PMEM_MAGIC, written last when formatting */
+    uint32_t layout_version;
+    uint32_t header_size;
+    uint64_t page_size;
+    uint64_t capacity_pages;    /* pages the store may hold */
+    uint64_t slot_count;        /* capacity_pages + spare slots */
+    uint64_t slot_table_offset;
+    uint64_t page_area_offset;
+    uint64_t file_size;
+    uint32_t namespace_len;
+    uint32_t reserved;
+    char namespace_name[PMEM_NAMESPACE_MAX + 1]; /* NUL padded */
+};
+
+struct pmem_slot_entry {
+    uint64_t key;
+    uint64_t seq; /* 0: slot free; otherwise the put's sequence number */
+};
+
+/* The offsets LAYOUT.md documents. */
+_Static_assert(offsetof(struct pmem_header, page_size) == 16, "layout v1");
+_Static_assert(offsetof(struct pmem_header, slot_table_offset) == 40, "layout v1");
+_Static_assert(offsetof(struct pmem_header, namespace_len) == 64, "layout v1");
+_Static_assert(offsetof(struct pmem_header, namespace_name) == 72, "layout v1");
+_Static_assert(sizeof(struct pmem_header) == 328, "layout v1");
+_Static_assert(sizeof(struct pmem_slot_entry) == 16, "layout v1");
+
+struct pmem_store {
+    pthread_mutex_t lock;
+    pthread_cond_t slot_freed;
+    int fd;                    /* holds the flock that keeps other openers out */
+    unsigned char *base;
+    size_t mapped_len;
+    int is_pmem;
+    struct pmem_header *header;
+    struct pmem_slot_entry *entries;
+    unsigned char *pages;
+    size_t page_size;
+    uint32_t capacity_pages;
+    uint32_t slot_count;
+
+    /* DRAM index of committed slots: key -> slot, chained. */
+    uint32_t bucket_mask;
+    uint32_t *buckets;
+    uint32_t *slot_next;       /* bucket chain, or free list */
+    uint32_t free_head;
+    uint32_t used;             /* keys held */
+    uint32_t pending_new;      /* puts of new keys between reservation and commit */
+    uint64_t next_seq;
+};
+
+static uint32_t hash_key(uint64_t key)
+{
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdull;
+    key ^= key >> 33;
+    key *= 0xc4ceb9fe1a85ec53ull;
+    key ^= key >> 33;
+    return (uint32_t)key;
+}
+
+static unsigned char *slot_page(struct pmem_store *s, uint32_t slot)
+{
+    return s->pages + (size_t)slot * s->page_size;
+}
+
+/* Makes [addr, addr+len) durable: a cache flush on real pmem, msync on a
+ * file that is not (where pmem_persist alone would not be durable). */
+static int persist(struct pmem_store *s, const void *addr, size_t len, tierpage_error *err)
+{
+    if (s->is_pmem) {
+        pmem_persist(addr, len);
+        return 0;
+    }
+    if (pmem_msync(addr, len) != 0) {
+        int e = errno;
+        return tierpage_error_set(err, -e, NULL, "pmem: msync failed: %s", strerror(e));
+    }
+    return 0;
+}
+
+/* --- DRAM index; all called with the lock held --- */
+
+static uint32_t index_find(struct pmem_store *s, uint64_t key)
+{
+    uint32_t i = s->buckets[hash_key(key) & s->bucket_mask];
+    while (i != PMEM_NONE && s->entries[i].key != key)
+        i = s->slot_next[i];
+    return i;
+}
+
+static void index_insert(struct pmem_store *s, uint64_t key, uint32_t slot)
+{
+    uint32_t *head = &s->buckets[hash_key(key) & s->bucket_mask];
+    s->slot_next[slot] = *head;
+    *head = slot;
+}
+
+static void index_unlink(struct pmem_store *s, uint64_t key, uint32_t slot)
+{
+    uint32_t *link = &s->buckets[hash_key(key) & s->bucket_mask];
+    while (*link != slot)
+        link = &s->slot_next[*link];
+    *link = s->slot_next[slot];
+}
+
+static void free_push(struct pmem_store *s, uint32_t slot)
+{
+    s->slot_next[slot] = s->free_head;
+    s->free_head = slot;
+    pthread_cond_signal(&s->slot_freed);
+}
+
+/* --- open and close --- */
+
+static void pmem_close(void *store)
+{
+    struct pmem_store *s = store;
+    if (!s)
+        return;
+    if (s->base)
+        pmem_unmap(s->base, s->mapped_len);
+    if (s->fd >= 0)
+        close(s->fd); /* drops the flock */
+    free(s->buckets);
+    free(s->slot_next);
+    pthread_cond_destroy(&s->slot_freed);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static uint64_t round_up(uint64_t v, uint64_t to)
+{
+    return (v + to - 1) / to * to;
+}
+
+/* Writes a fresh header into a zero-filled file. The magic goes last, after
+ * everything else is durable, so a crash leaves either a whole header or
+ * one that still reads as unformatted. */
+static int format_file(struct pmem_store *s, const char *ns, uint64_t capacity_pages, uint64_t slot_count,
+                       uint64_t table_off, uint64_t pages_off, tierpage_error *err)
+{
+    struct pmem_header *h = s->header;
+    h->layout_version = PMEM_LAYOUT_VERSION;
+    h->header_size = PMEM_HEADER_SIZE;
+    h->page_size = s->page_size;
+    h->capacity_pages = capacity_pages;
+    h->slot_count = slot_count;
+    h->slot_table_offset = table_off;
+    h->page_area_offset = pages_off;
+    h->file_size = s->mapped_len;
+    h->namespace_len = (uint32_t)strlen(ns);
+    memcpy(h->namespace_name, ns, h->namespace_len);
+    int rc = persist(s, h, sizeof *h, err);
+    if (rc)
+        return rc;
+    memcpy(h->magic, PMEM_MAGIC, sizeof h->magic);
+    return persist(s, h->magic, sizeof h->magic, err);
+}
+
+/* A header page of zeros: the file was created but never formatted. */
+static int header_is_blank(const unsigned char *base)
+{
+    for (size_t i = 0; i < PMEM_HEADER_SIZE; i++)
+        if (base[i])
+            return 0;
+    return 1;
+}
+
+/* Checks an existing header against what this open asks for. */
+static int check_header(struct pmem_store *s, const char *path, const char *ns, uint64_t capacity,
+                        tierpage_error *err)
+{
+    const struct pmem_header *h = s->header;
+    if (memcmp(h->magic, PMEM_MAGIC, sizeof h->magic) != 0)
+        return tierpage_error_set(err, -EINVAL, "path", "pmem: %s is not a tierpage pmem file (bad magic)", path);
+    if (h->layout_version != PMEM_LAYOUT_VERSION)
+        return tierpage_error_set(err, -EPROTO, "path",
+                                  "pmem: %s has layout version %u, this tierpage reads version %u", path,
+                                  (unsigned)h->layout_version, PMEM_LAYOUT_VERSION);
+    if (h->page_size != s->page_size)
+        return tierpage_error_set(err, -EINVAL, "path",
+                                  "pmem: %s holds pages of %" PRIu64 " bytes, this stack uses %zu-byte pages",
+                                  path, h->page_size, s->page_size);
+    if (h->namespace_len > PMEM_NAMESPACE_MAX || h->namespace_name[h->namespace_len] != '\0')
+        return tierpage_error_set(err, -EINVAL, "path", "pmem: %s has a corrupt namespace field", path);
+    if (strcmp(h->namespace_name, ns) != 0)
+        return tierpage_error_set(err, -EINVAL, "path",
+                                  "pmem: %s belongs to namespace '%s', not '%s'", path, h->namespace_name, ns);
+    if (capacity != 0 && capacity / s->page_size != h->capacity_pages)
+        return tierpage_error_set(err, -EINVAL, "capacity",
+                                  "pmem: %s was made with capacity %" PRIu64 " bytes; it cannot be reopened "
+                                  "with %" PRIu64 " (omit capacity to use the file's)",
+                                  path, h->capacity_pages * h->page_size, capacity);
+    uint64_t table_end = h->slot_table_offset + h->slot_count * sizeof(struct pmem_slot_entry);
+    if (h->header_size != PMEM_HEADER_SIZE || h->slot_count < h->capacity_pages || h->slot_count >= PMEM_NONE ||
+        h->slot_table_offset < PMEM_HEADER_SIZE || h->page_area_offset < table_end ||
+        h->file_size != s->mapped_len || h->page_area_offset + h->slot_count * h->page_size > s->mapped_len)
+        return tierpage_error_set(err, -EINVAL, "path", "pmem: %s has an inconsistent header", path);
+    return 0;
+}
+
+/* Builds the DRAM index from the slot table. Two committed slots with one
+ * key mean a crash hit an overwrite between its commit and the clearing of
+ * the old slot: the higher seq is the newer page, the other slot is freed. */
+static int rebuild_index(struct pmem_store *s, tierpage_error *err)
+{
+    s->free_head = PMEM_NONE;
+    for (uint32_t i = s->slot_count; i-- > 0;) {
+        struct pmem_slot_entry *e = &s->entries[i];
+        if (e->seq == 0) {
+            free_push(s, i);
+            continue;
+        }
+        if (e->seq >= s->next_seq)
+            s->next_seq = e->seq + 1;
+        uint32_t other = index_find(s, e->key);
+        if (other == PMEM_NONE) {
+            index_insert(s, e->key, i);
+            s->used++;
+            continue;
+        }
+        uint32_t stale = s->entries[other].seq < e->seq ? other : i;
+        if (stale == other) {
+            index_unlink(s, e->key, other);
+            index_insert(s, e->key, i);
+        }
+        s->entries[stale].seq = 0;
+        int rc = persist(s, &s->entries[stale].seq, sizeof s->entries[stale].seq, err);
+        if (rc)
+            return rc;
+        free_push(s, stale);
+    }
+    return 0;
+}
+
+static int pmem_open(const tierpage_store_params *params, void **store, tierpage_error *err)
+{
+    *store = NULL;
+    const char *path = NULL;
+    for (size_t i = 0; i < params->option_count; i++) {
+        if (strcmp(params->options[i].key, "path") == 0)
+            path = params->options[i].value;
+        else
+            return tierpage_error_set(err, -EINVAL, params->options[i].key,
+                                      "pmem: unknown option '%s' (pmem takes path and capacity)",
+                                      params->options[i].key);
+    }
+    if (!path || !path[0])
+        return tierpage_error_set(err, -EINVAL, "path", "pmem: path is required: the file that holds the pages");
+    if (params->page_size == 0)
+        return tierpage_error_set(err, -EINVAL, NULL, "pmem: page size must be greater than 0");
+    const char *ns = params->namespace_name ? params->namespace_name : "";
+    if (strlen(ns) > PMEM_NAMESPACE_MAX)
+        return tierpage_error_set(err, -ENAMETOOLONG, NULL, "pmem: namespace is longer than %u bytes",
+                                  PMEM_NAMESPACE_MAX);
+
+    struct pmem_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return tierpage_error_set(err, -ENOMEM, NULL, "pmem: out of memory");
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->slot_freed, NULL);
+    s->fd = -1;
+    s->page_size = params->page_size;
+    s->next_seq = 1;
+    int rc;
+
+    s->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->fd < 0) {
+        int e = errno;
+        pmem_close(s);
+        return tierpage_error_set(err, -e, "path", "pmem: cannot open %s: %s", path, strerror(e));
+    }
+    if (flock(s->fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        pmem_close(s);
+        if (e == EWOULDBLOCK)
+            return tierpage_error_set(err, -EBUSY, "path", "pmem: %s is in use by another open store", path);
+        return tierpage_error_set(err, -e, "path", "pmem: cannot lock %s: %s", path, strerror(e));
+    }
+    struct stat st;
+    if (fstat(s->fd, &st) != 0) {
+        int e = errno;
+        pmem_close(s);
+        return tierpage_error_set(err, -e, "path", "pmem: cannot stat %s: %s", path, strerror(e));
+    }
+
+    int fresh = st.st_size == 0;
+    if (!fresh) {
+        s->base = pmem_map_file(path, 0, 0, 0, &s->mapped_len, &s->is_pmem);
+        if (!s->base) {
+            int e = errno;
+            pmem_close(s);
+            return tierpage_error_set(err, -e, "path", "pmem: cannot map %s: %s", path, pmem_errormsg());
+        }
+        s->header = (struct pmem_header *)s->base;
+        if (s->mapped_len < PMEM_HEADER_SIZE) {
+            pmem_close(s);
+            return tierpage_error_set(err, -EINVAL, "path", "pmem: %s is not a tierpage pmem file (too short)",
+                                      path);
+        }
+        if (header_is_blank(s->base)) {
+            /* Created but never formatted (a crash during the first open):
+             * start again from an empty file. */
+            pmem_unmap(s->base, s->mapped_len);
+            s->base = NULL;
+            if (ftruncate(s->fd, 0) != 0) {
+                int e = errno;
+                pmem_close(s);
+                return tierpage_error_set(err, -e, "path", "pmem: cannot truncate %s: %s", path, strerror(e));
+            }
+            fresh = 1;
+        }
+    }
+
+    if (fresh) {
+        if (params->capacity == 0) {
+            pmem_close(s);
+            unlink(path);
+            return tierpage_error_set(err, -EINVAL, "capacity", "pmem: capacity is required to create %s", path);
+        }
+        uint64_t capacity_pages = params->capacity / s->page_size;
+        if (capacity_pages == 0 || capacity_pages > PMEM_NONE - 1 - PMEM_SPARE_SLOTS) {
+            pmem_close(s);
+            unlink(path);
+            return tierpage_error_set(err, -EINVAL, "capacity",
+                                      "pmem: capacity %" PRIu64 " bytes must hold between 1 and %u pages of %zu bytes",
+                                      params->capacity, PMEM_NONE - 1 - PMEM_SPARE_SLOTS, s->page_size);
+        }
+        uint64_t slot_count = capacity_pages + PMEM_SPARE_SLOTS;
+        uint64_t table_off = PMEM_HEADER_SIZE;
+        uint64_t pages_off = round_up(table_off + slot_count * sizeof(struct pmem_slot_entry), 4096);
+        uint64_t file_size = pages_off + slot_count * s->page_size;
+        s->base = pmem_map_file(path, file_size, PMEM_FILE_CREATE, 0600, &s->mapped_len, &s->is_pmem);
+        if (!s->base) {
+            int e = errno;
+            pmem_close(s);
+            unlink(path);
+            return tierpage_error_set(err, -e, "path", "pmem: cannot create %s (%" PRIu64 " bytes): %s", path,
+                                      file_size, pmem_errormsg());
+        }
+        s->header = (struct pmem_header *)s->base;
+        rc = format_file(s, ns, capacity_pages, slot_count, table_off, pages_off, err);
+        if (rc) {
+            pmem_close(s);
+            return rc;
+        }
+    } else {
+        rc = check_header(s, path, ns, params->capacity, err);
+        if (rc) {
+            pmem_close(s);
+            return rc;
+        }
+    }
+
+    s->capacity_pages = (uint32_t)s->header->capacity_pages;
+    s->slot_count = (uint32_t)s->header->slot_count;
+    s->entries = (struct pmem_slot_entry *)(s->base + s->header->slot_table_offset);
+    s->pages = s->base + s->header->page_area_offset;
+
+    uint64_t bucket_count = 1;
+    while (bucket_count < s->slot_count)
+        bucket_count <<= 1;
+    s->bucket_mask = (uint32_t)(bucket_count - 1);
+    s->buckets = malloc(bucket_count * sizeof *s->buckets);
+    s->slot_next = malloc((size_t)s->slot_count * sizeof *s->slot_next);
+    if (!s->buckets || !s->slot_next) {
+        pmem_close(s);
+        return tierpage_error_set(err, -ENOMEM, NULL, "pmem: out of memory for the index of %s", path);
+    }
+    memset(s->buckets, 0xff, bucket_count * sizeof *s->buckets);
+    rc = rebuild_index(s, err);
+    if (rc) {
+        pmem_close(s);
+        return rc;
+    }
+    *store = s;
+    return 0;
+}
+
+/* --- page operations --- */
+
+static int pmem_get(void *store, uint64_t key, void *page, tierpage_error *err)
+{
+    (void)err;
+    struct pmem_store *s = store;
+    pthread_mutex_lock(&s->lock);
+    uint32_t slot = index_find(s, key);
+    pthread_mutex_unlock(&s->lock);
+    if (slot == PMEM_NONE)
+        return -ENOENT;
+    memcpy(page, slot_page(s, slot), s->page_size);
+    return 0;
+}
+
+static int pmem_put(void *store, uint64_t key, const void *page, tierpage_error *err)
+{
+    struct pmem_store *s = store;
+
+    pthread_mutex_lock(&s->lock);
+    uint32_t old = index_find(s, key);
+    if (old == PMEM_NONE) {
+        if (s->used + s->pending_new >= s->capacity_pages) {
+            pthread_mutex_unlock(&s->lock);
+            return -ENOSPC;
+        }
+        s->pending_new++;
+    }
+    /* Only possible when more overwrites run at once than there are spare
+     * slots: each of them frees a slot soon. */
+    while (s->free_head == PMEM_NONE)
+        pthread_cond_wait(&s->slot_freed, &s->lock);
+    uint32_t slot = s->free_head;
+    s->free_head = s->slot_next[slot];
+    uint64_t seq = s->next_seq++;
+    pthread_mutex_unlock(&s->lock);
+
+    /* Page, then key, then seq: each durable before the next is written. */
+    struct pmem_slot_entry *e = &s->entries[slot];
+    int rc;
+    if (s->is_pmem) {
+        pmem_memcpy_persist(slot_page(s, slot), page, s->page_size);
+        rc = 0;
+    } else {
+        memcpy(slot_page(s, slot), page, s->page_size);
+        rc = persist(s, slot_page(s, slot), s->page_size, err);
+    }
+    if (!rc) {
+        e->key = key;
+        rc = persist(s, &e->key, sizeof e->key, err);
+    }
+    if (!rc) {
+        e->seq = seq;
+        rc = persist(s, &e->seq, sizeof e->seq, err);
+    }
+    if (!rc && old != PMEM_NONE) {
+        /* Should this fail, the new slot is still committed and reopening
+         * keeps it, its seq being the higher: the put has succeeded. */
+        s->entries[old].seq = 0;
+        (void)persist(s, &s->entries[old].seq, sizeof s->entries[old].seq, NULL);
+    }
+
+    pthread_mutex_lock(&s->lock);
+    if (rc) {
+        if (old == PMEM_NONE)
+            s->pending_new--;
+        free_push(s, slot);
+    } else if (old == PMEM_NONE) {
+        s->pending_new--;
+        s->used++;
+        index_insert(s, key, slot);
+    } else {
+        index_unlink(s, key, old);
+        index_insert(s, key, slot);
+        free_push(s, old);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int pmem_del(void *store, uint64_t key, tierpage_error *err)
+{
+    struct pmem_store *s = store;
+    pthread_mutex_lock(&s->lock);
+    uint32_t slot = index_find(s, key);
+    if (slot == PMEM_NONE) {
+        pthread_mutex_unlock(&s->lock);
+        return -ENOENT;
+    }
+    index_unlink(s, key, slot);
+    s->used--;
+    pthread_mutex_unlock(&s->lock);
+
+    /* The slot is reused only after its seq is durably 0, so a crash can
+     * never show this key with a half-written new page. */
+    s->entries[slot].seq = 0;
+    int rc = persist(s, &s->entries[slot].seq, sizeof s->entries[slot].seq, err);
+
+    pthread_mutex_lock(&s->lock);
+    if (rc) {
+        /* Not durably deleted: keep holding the page. */
+        s->entries[slot].seq = s->next_seq++;
+        index_insert(s, key, slot);
+        s->used++;
+    } else {
+        free_push(s, slot);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int pmem_usage(void *store, tierpage_store_usage *usage, tierpage_error *err)
+{
+    (void)err;
+    struct pmem_store *s = store;
+    pthread_mutex_lock(&s->lock);
+    usage->capacity_bytes = (uint64_t)s->capacity_pages * s->page_size;
+    usage->used_bytes = (uint64_t)s->used * s->page_size;
+    usage->pages = s->used;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+static int pmem_get_batch(void *store, size_t count, const uint64_t *keys, void *const *pages, int *results,
+                          tierpage_error *err)
+{
+    (void)err;
+    struct pmem_store *s = store;
+    uint32_t slots[64];
+    int first = 0;
+    for (size_t done = 0; done < count;) {
+        size_t n = count - done < 64 ? count - done : 64;
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < n; i++)
+            slots[i] = index_find(s, keys[done + i]);
+        pthread_mutex_unlock(&s->lock);
+        for (size_t i = 0; i < n; i++) {
+            if (slots[i] == PMEM_NONE) {
+                results[done + i] = -ENOENT;
+                if (!first)
+                    first = -ENOENT;
+                continue;
+            }
+            memcpy(pages[done + i], slot_page(s, slots[i]), s->page_size);
+            results[done + i] = 0;
+        }
+        done += n;
+    }
+    return first;
+}
+
+static int pmem_put_batch(void *store, size_t count, const uint64_t *keys, const void *const *pages, int *results,
+                          tierpage_error *err)
+{
+    int first = 0;
+    for (size_t i = 0; i < count; i++) {
+        results[i] = pmem_put(store, keys[i], pages[i], err);
+        if (results[i] && !first)
+            first = results[i];
+    }
+    return first;
+}
+
+static const tierpage_store_ops pmem_ops = {
+    .abi_version = TIERPAGE_STORE_ABI_VERSION,
+    .struct_size = sizeof(tierpage_store_ops),
+    .name = "pmem",
+    .description = "pages in a persistent-memory (or ordinary) file, kept across restarts",
+    .flags = TIERPAGE_STORE_PERSISTENT,
+    .open = pmem_open,
+    .close = pmem_close,
+    .get = pmem_get,
+    .put = pmem_put,
+    .del = pmem_del,
+    .usage = pmem_usage,
+    .get_batch = pmem_get_batch,
+    .put_batch = pmem_put_batch,
+};
+
+const tierpage_store_ops *tierpage_store_entry(void)
+{
+    return &pmem_ops;
+}
