@@ -164,9 +164,26 @@ cleanup() {
     fi
     exit "$rc"
 }
+# The workload runs in the background and the script waits for it, so that a
+# signal reaches the trap at once and the workload is stopped with it.
+child=
+on_signal() {
+    [ -z "$child" ] || kill -TERM "$child" 2>/dev/null || true
+    [ -z "$child" ] || wait "$child" 2>/dev/null || true
+    child=
+    exit "$1"
+}
+run_child() { # command... ; returns its exit status
+    "$@" &
+    child=$!
+    st=0
+    wait "$child" || st=$?
+    child=
+    return "$st"
+}
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
 
 # ---- cgroup: only the workload process goes in ----
 
@@ -206,7 +223,7 @@ run_kernel() { # setup pattern rep
     out="$log/$1-$2.jsonl"
     cg_make
     # shellcheck disable=SC2046
-    if ! sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$cg_dir" \
+    if ! run_child sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$cg_dir" \
             "$bench" $(bench_args "$2") >> "$out" 2> "$log/$1-$2-$3.stderr"; then
         note "$1 $2 rep $3 failed (exit status above 0); see $log/$1-$2-$3.stderr"
         cat "$log/$1-$2-$3.stderr" >&2
@@ -219,7 +236,7 @@ run_kernel() { # setup pattern rep
 run_tierpage() { # setup-name stack pattern rep
     out="$log/$1-$3.jsonl"
     # shellcheck disable=SC2046
-    if ! "$tierpage" run -c "$2" --stats "$log/$1-$3-$4.stats.json" -- \
+    if ! run_child "$tierpage" run -c "$2" --stats "$log/$1-$3-$4.stats.json" -- \
             "$bench" $(bench_args "$3") >> "$out" 2> "$log/$1-$3-$4.stderr"; then
         note "$1 $3 rep $4 failed; see $log/$1-$3-$4.stderr"
         tail -n 20 "$log/$1-$3-$4.stderr" >&2
@@ -240,7 +257,7 @@ for setup in $setups; do
         note "swap file: $swapfile, ${swap_mib} MiB"
         [ ! -e "$swapfile" ] || die "$swapfile already exists; not overwriting it"
         swapfile_made=yes
-        dd if=/dev/zero of="$swapfile" bs=1M count="$swap_mib" status=none
+        run_child dd if=/dev/zero of="$swapfile" bs=1M count="$swap_mib" status=none
         chmod 600 "$swapfile"
         mkswap "$swapfile" > /dev/null
         swapon "$swapfile" || die "swapon $swapfile failed (is its filesystem one that takes swap files?)"

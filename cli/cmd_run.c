@@ -129,6 +129,8 @@ int tp_cmd_run(int argc, char **argv)
             unlink(default_path);
         return TP_EXIT_CONFIG;
     }
+    char threshold[32];
+    snprintf(threshold, sizeof threshold, "%llu", (unsigned long long)conf->malloc_threshold);
     tp_conf_free(conf);
 
     char shim[PATH_MAX], config_abs[PATH_MAX], stats_abs[PATH_MAX] = "";
@@ -163,6 +165,7 @@ int tp_cmd_run(int argc, char **argv)
         set_preload(shim);
         setenv("TIERPAGE_CONFIG", config_abs, 1);
         setenv("TIERPAGE_MAIN_PID", pid, 1);
+        setenv("TIERPAGE_MALLOC_THRESHOLD", threshold, 1);
         if (stats_abs[0])
             setenv("TIERPAGE_STATS", stats_abs, 1);
         if (quiet)

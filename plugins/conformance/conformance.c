@@ -512,6 +512,8 @@ static void check_batch_missing(struct kit *kit)
     }
     memset(buf, 0, (size_t)N * kit->page_size);
     memset(&err, 0, sizeof err);
+    for (int i = 0; i < N; i++)
+        results[i] = 12345;
     lock_if_serial(kit);
     int rc = kit->ops->get_batch(kit->store, N, keys, pages, results, &err);
     unlock_if_serial(kit);
@@ -789,8 +791,9 @@ static void check_persistence(struct kit *kit)
     }
     if (usage_pages(kit, check, &after))
         goto out;
-    if (after != before) {
-        fail(kit, check, "usage counts %" PRIu64 " pages after reopen, %" PRIu64 " before close", after, before);
+    if (after != before + n) {
+        fail(kit, check, "usage counts %" PRIu64 " pages after reopen, %" PRIu64 " before close", after,
+             before + n);
         goto out;
     }
     pass(kit, check, "%" PRIu64 " pages read back after close and reopen", n);
@@ -841,6 +844,18 @@ static void check_unknown_option(struct kit *kit)
 
 /* ------------------------------------------------------------------- CLI */
 
+/* 16777216 -> "16MiB"; sizes that are not a whole number of a unit stay in bytes. */
+static void format_size(uint64_t bytes, char *buf, size_t len)
+{
+    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    size_t u = 0;
+    while (u + 1 < sizeof units / sizeof units[0] && bytes >= 1024 && bytes % 1024 == 0) {
+        bytes /= 1024;
+        u++;
+    }
+    snprintf(buf, len, "%" PRIu64 "%s", bytes, units[u]);
+}
+
 static void usage_text(FILE *out)
 {
     fputs("usage: tierpage plugin-test PLUGIN [--option KEY=VALUE ...] [--namespace NS]\n"
@@ -852,8 +867,8 @@ static void usage_text(FILE *out)
           "  --option KEY=VALUE  an option for the store, as a tier of a stack file would\n"
           "                      give it; capacity=SIZE sets the tier's capacity\n"
           "                      (default 16MiB, 0 for none)\n"
-          "  --namespace NS      namespace to open the store with (default: one unique\n"
-          "                      to this run)\n"
+          "  --namespace NS      namespace to open the store with\n"
+          "                      (default tierpage-conformance)\n"
           "  --page-size N       page size in bytes (default 4096)\n"
           "  --help              show this text\n"
           "\n"
@@ -992,12 +1007,10 @@ int tp_cmd_plugin_test(int argc, char **argv)
         goto free_options;
     }
 
-    char default_namespace[64];
-    if (!namespace_name) {
-        snprintf(default_namespace, sizeof default_namespace, "tp-conformance-%ld-%ld", (long)getpid(),
-                 (long)time(NULL));
-        namespace_name = default_namespace;
-    }
+    /* One namespace for every run, so a persistent store's file can be
+     * tested again; keys differ from run to run instead. */
+    if (!namespace_name)
+        namespace_name = "tierpage-conformance";
 
     struct kit kit = {
         .ops = plugin.ops,
@@ -1019,8 +1032,10 @@ int tp_cmd_plugin_test(int argc, char **argv)
         kit.store = NULL;
         fail(&kit, "open", "%s", why(rc, &err));
     } else {
-        pass(&kit, "open", "namespace '%s', page size %" PRIu64 ", capacity %" PRIu64 " bytes", namespace_name,
-             page_size, capacity);
+        char capacity_text[32];
+        format_size(capacity, capacity_text, sizeof capacity_text);
+        pass(&kit, "open", "namespace '%s', page size %" PRIu64 ", capacity %s", namespace_name, page_size,
+             capacity ? capacity_text : "none");
         void (*const checks[])(struct kit *) = {
             check_round_trip, check_missing_key, check_overwrite, check_delete, check_delete_missing,
             check_batch, check_batch_missing, check_threads, check_full, check_persistence,

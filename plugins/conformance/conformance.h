@@ -6,7 +6,8 @@
  * PLUGIN is a name ("dram") or a path to a shared object. --option capacity=
  * takes a size ("16MiB") and becomes params.capacity (16MiB when not given;
  * capacity=0 means none); every other --option is passed to the store as
- * given. The namespace defaults to one unique to the run.
+ * given. The namespace defaults to "tierpage-conformance"; the keys a run
+ * uses differ from any earlier run's.
  *
  * Prints one line per check and a summary line "NAME: N passed, N failed".
  * Returns 0 when every check passed, 1 when one failed or the plugin could

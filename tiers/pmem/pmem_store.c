@@ -473,6 +473,11 @@ static int pmem_put(void *store, uint64_t key, const void *page, tierpage_error 
     if (!rc) {
         e->seq = seq;
         rc = persist(s, &e->seq, sizeof e->seq, err);
+        if (rc) {
+            /* Undo the commit before the slot goes back on the free list. */
+            e->seq = 0;
+            (void)persist(s, &e->seq, sizeof e->seq, NULL);
+        }
     }
     if (!rc && old != PMEM_NONE) {
         /* Should this fail, the new slot is still committed and reopening

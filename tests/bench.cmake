@@ -1,0 +1,21 @@
+# tierpage-bench run plainly (no tierpage) with --verify: the workload and its
+# verifier are right on their own before they judge tierpage. Runs under
+# `tierpage run` are the core's tests.
+set(TIERPAGE_BENCH_BIN ${CMAKE_BINARY_DIR}/bin/tierpage-bench)
+
+function(tierpage_bench_test name script)
+  add_test(NAME ${name} COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/${script} ${ARGN})
+  set_tests_properties(${name} PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
+endfunction()
+
+foreach(pattern random zipf seq)
+  tierpage_bench_test(bench_verify_${pattern} bench_verify.sh
+    ${TIERPAGE_BENCH_BIN} --size 16MiB --pattern ${pattern})
+endforeach()
+tierpage_bench_test(bench_verify_malloc bench_verify.sh
+  ${TIERPAGE_BENCH_BIN} --size 16MiB --pattern random --alloc malloc)
+tierpage_bench_test(bench_verify_mixed_reads bench_verify.sh
+  ${TIERPAGE_BENCH_BIN} --size 16MiB --pattern zipf --write-ratio 0.3 --accesses 200000)
+tierpage_bench_test(bench_verify_detects_corruption bench_corrupt.sh ${TIERPAGE_BENCH_BIN})
+tierpage_bench_test(bench_bad_arguments bench_args.sh ${TIERPAGE_BENCH_BIN})
+tierpage_bench_test(bench_uffd_floor bench_uffd_floor.sh ${CMAKE_BINARY_DIR}/bin/tierpage-uffd-floor)

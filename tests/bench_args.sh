@@ -1,0 +1,36 @@
+#!/bin/sh
+# usage: bench_args.sh TIERPAGE-BENCH
+# Bad arguments exit 2 with a message that names the option; --help exits 0.
+set -u
+bench=$1
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+expect_bad() { # expected-message-part args...
+    want=$1
+    shift
+    err=$("$bench" "$@" 2>&1 >/dev/null)
+    rc=$?
+    [ "$rc" = 2 ] || fail "tierpage-bench $* exited $rc, expected 2"
+    case "$err" in *"$want"*) ;; *) fail "tierpage-bench $*: message '$err' lacks '$want'" ;; esac
+    echo "ok: $* -> $err" | head -n 1
+}
+
+expect_bad "--size: expected a size" --size 12XB
+expect_bad "--size: expected a size" --size -5MiB
+expect_bad "--size: expected a size" --size 0
+expect_bad "--size needs a value" --size
+expect_bad "--accesses: expected a positive whole number" --accesses 1.5
+expect_bad "--pattern: expected random, zipf or seq" --pattern hot
+expect_bad "--zipf-theta: expected a number between 0 and 1" --zipf-theta 1
+expect_bad "--zipf-theta: expected a number between 0 and 1" --zipf-theta abc
+expect_bad "--write-ratio: expected a number from 0 to 1" --write-ratio 1.5
+expect_bad "--alloc: expected mmap or malloc" --alloc sbrk
+expect_bad "--seed: expected a whole number" --seed x
+expect_bad "unknown argument '--frobnicate'" --frobnicate
+
+help=$("$bench" --help) || fail "--help exited non-zero"
+for opt in --size --accesses --pattern --zipf-theta --write-ratio --seed --verify \
+           --inject-corruption --alloc --json --quiet --help; do
+    echo "$help" | grep -q -- "$opt" || fail "--help does not mention $opt"
+done
+echo "PASS: bad arguments are refused"
