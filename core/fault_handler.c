@@ -97,15 +97,8 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
                      (void *)f->addr, f->id, s->tiers[from_tier].name, err.message);
         src = buf;
     }
-    /* A read maps the page write-protected: it stays clean until written,
-     * and a clean page is dropped on eviction without a write. */
-    if (from_tier < 0 && f->write)
-        rc = tp_uffd_zeropage(s->uffd, f->addr, s->page_size);
-    else
-        rc = tp_uffd_copy(s->uffd, f->addr, src, s->page_size, !f->write);
-    if (rc < 0 && rc != -EEXIST)
-        tp_fatal(s, "cannot map page at %p: %s", (void *)f->addr, strerror(-rc));
-
+    /* Account for the page before mapping it: the mapping wakes the
+     * program, which may read the stats at once. It stays BUSY until mapped. */
     pthread_mutex_lock(&s->lock);
     p->state = TP_PAGE_RESIDENT;
     if (f->write)
@@ -117,11 +110,19 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
         s->counters.zero_fills++;
     }
     tp_resident_add(s, f->id);
-    p->flags &= (uint8_t)~TP_PAGE_BUSY;
-    pthread_cond_broadcast(&s->page_done);
     pthread_mutex_unlock(&s->lock);
+
+    /* A read maps the page write-protected: it stays clean until written,
+     * and a clean page is dropped on eviction without a write. */
+    if (from_tier < 0 && f->write)
+        rc = tp_uffd_zeropage(s->uffd, f->addr, s->page_size);
+    else
+        rc = tp_uffd_copy(s->uffd, f->addr, src, s->page_size, !f->write);
+    if (rc < 0 && rc != -EEXIST)
+        tp_fatal(s, "cannot map page at %p: %s", (void *)f->addr, strerror(-rc));
     if (rc == -EEXIST)
         tp_uffd_wake(s->uffd, f->addr, s->page_size);
+    tp_page_set_idle(s, f->id);
 }
 
 static void handle_message(struct tp_stack *s, const struct uffd_msg *msg)

@@ -32,4 +32,5 @@ add_dependencies(test_tiers ${TT_FIXTURES} tier_dram tier_pmem)
 # it and on the installed dram tier.
 add_test(NAME test_tiers_install_example
   COMMAND sh ${TT_ROOT}/tests/install_example.sh ${CMAKE_BINARY_DIR} ${TT_ROOT})
-set_tests_properties(test_tiers_install_example PROPERTIES TIMEOUT 600)
+set_tests_properties(test_tiers_install_example PROPERTIES TIMEOUT 600
+  ENVIRONMENT "CMAKE=${CMAKE_COMMAND};CC=${CMAKE_C_COMPILER}")

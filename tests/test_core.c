@@ -1,0 +1,388 @@
+/* The fault resolver through the library API: every page reads back as
+ * written, whatever path it took down and up the chain. */
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core_fixture.h"
+
+START_TEST(first_touch_is_zero_without_a_store)
+{
+    tp_stack *s = open_two_tier(64, 256, 1024, "clock", 1);
+    tierpage_error err = {{0}, {0}};
+    unsigned char *m = tp_map(s, NULL, 16 * PAGE, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    for (size_t i = 0; i < 16 * PAGE; i++)
+        ck_assert_uint_eq(m[i], 0);
+    m[5 * PAGE] = 1; /* a write after a read fault */
+    struct tp_stats st = stats_of(s);
+    ck_assert_uint_eq(st.zero_fills, 16);
+    ck_assert_uint_eq(st.faults, 16);
+    ck_assert_uint_eq(st.write_faults, 1);
+    ck_assert_uint_eq(st.tiers[0].puts + st.tiers[1].puts, 0);
+    ck_assert_uint_eq(st.tiers[0].hits + st.tiers[1].hits, 0);
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+START_TEST(pages_round_trip_through_both_tiers)
+{
+    /* 256 pages through a 16-page resident set, a 64-page dram tier and pmem. */
+    tp_stack *s = open_two_tier(64, 256, 4096, "clock", 1);
+    tierpage_error err = {{0}, {0}};
+    size_t pages = 256;
+    char *m = tp_map(s, NULL, pages * PAGE, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    for (uint32_t round = 0; round < 3; round++) {
+        for (size_t i = 0; i < pages; i++)
+            fill_page(m, i, round);
+        for (size_t i = 0; i < pages; i++)
+            ck_assert_msg(page_matches(m, i, round), "page %zu wrong in round %u", i, round);
+    }
+    struct tp_stats st = stats_of(s);
+    ck_assert_uint_le(st.peak_resident_bytes, 64 * 1024);
+    ck_assert_uint_gt(st.writebacks, 0);
+    ck_assert_uint_gt(st.tiers[0].hits, 0);
+    ck_assert_uint_gt(st.tiers[1].hits, 0);
+    ck_assert_uint_gt(st.tiers[0].demotions, 0);
+    ck_assert_uint_le(st.tiers[0].pages, 64);
+    ck_assert_uint_eq(st.resident_bytes / PAGE + st.tiers[0].pages + st.tiers[1].pages >= pages, 1);
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+START_TEST(clean_pages_are_dropped_without_a_write)
+{
+    tp_stack *s = open_two_tier(64, 1024, 1024, "fifo", 1);
+    tierpage_error err = {{0}, {0}};
+    size_t pages = 64;
+    char *m = tp_map(s, NULL, pages * PAGE, &err);
+    ck_assert_ptr_nonnull(m);
+    for (size_t i = 0; i < pages; i++)
+        fill_page(m, i, 7);
+    ck_assert_int_eq(tp_set_resident(s, PAGE, &err), 0);
+    uint64_t puts_before = stats_of(s).tiers[0].puts;
+    ck_assert_uint_eq(puts_before, pages - 1 + 0 * 1);
+    ck_assert_int_eq(tp_set_resident(s, 64 * 1024, &err), 0);
+    for (size_t i = 0; i < pages; i++) /* read only: pages come back clean */
+        ck_assert(page_matches(m, i, 7));
+    struct tp_stats st = stats_of(s);
+    ck_assert_int_eq(tp_set_resident(s, PAGE, &err), 0);
+    struct tp_stats after = stats_of(s);
+    ck_assert_uint_eq(after.tiers[0].puts, st.tiers[0].puts); /* nothing written */
+    ck_assert_uint_gt(after.clean_drops, st.clean_drops);
+    ck_assert_uint_le(after.resident_bytes, PAGE);
+    for (size_t i = 0; i < pages; i++)
+        ck_assert(page_matches(m, i, 7));
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+START_TEST(read_only_zero_pages_are_never_stored)
+{
+    tp_stack *s = open_two_tier(16, 1024, 1024, "clock", 1);
+    tierpage_error err = {{0}, {0}};
+    size_t pages = 128;
+    volatile unsigned char *m = tp_map(s, NULL, pages * PAGE, &err);
+    ck_assert_ptr_nonnull((void *)m);
+    unsigned sum = 0;
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < pages; i++)
+            sum += m[i * PAGE + 100];
+    ck_assert_uint_eq(sum, 0);
+    struct tp_stats st = stats_of(s);
+    ck_assert_uint_eq(st.tiers[0].puts, 0);
+    /* the second round refaults every page but the few still resident */
+    ck_assert_uint_ge(st.zero_fills, 2 * pages - 4);
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+START_TEST(a_full_tier_cascades_to_the_next)
+{
+    tp_stack *s = open_two_tier(16, 32, 8192, "clock", 1);
+    tierpage_error err = {{0}, {0}};
+    size_t pages = 512;
+    char *m = tp_map(s, NULL, pages * PAGE, &err);
+    ck_assert_ptr_nonnull(m);
+    for (size_t i = 0; i < pages; i++)
+        fill_page(m, i, 1);
+    struct tp_stats st = stats_of(s);
+    ck_assert_uint_le(st.tiers[0].pages, 8);
+    ck_assert_uint_ge(st.tiers[1].pages, pages - 8 - 4);
+    ck_assert_uint_ge(st.tiers[0].demotions, pages - 8 - 4);
+    for (size_t i = 0; i < pages; i++)
+        ck_assert_msg(page_matches(m, i, 1), "page %zu", i);
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+START_TEST(every_tier_full_stops_the_program)
+{
+    /* 8 + 8 + 4 pages of room for 64 pages of data: the pager must stop the
+     * program with an error rather than lose a page. */
+    tp_stack *s = open_two_tier(16, 32, 32, "clock", 1);
+    tierpage_error err = {{0}, {0}};
+    char *m = tp_map(s, NULL, 64 * PAGE, &err);
+    ck_assert_ptr_nonnull(m);
+    for (size_t i = 0; i < 64; i++)
+        fill_page(m, i, 1);
+    ck_abort_msg("writing more than the stack holds did not stop the program");
+}
+END_TEST
+
+struct worker {
+    char *mem;
+    size_t first, count;
+    uint32_t rounds;
+    int ok;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    w->ok = 1;
+    for (uint32_t r = 1; r <= w->rounds; r++) {
+        for (size_t i = w->first; i < w->first + w->count; i++)
+            fill_page(w->mem, i, r);
+        for (size_t i = w->first; i < w->first + w->count; i++)
+            if (!page_matches(w->mem, i, r))
+                w->ok = 0;
+    }
+    return NULL;
+}
+
+START_TEST(threads_fault_concurrently)
+{
+    tp_stack *s = open_two_tier(128, 512, 8192, "clock", 3);
+    tierpage_error err = {{0}, {0}};
+    size_t pages = 1024;
+    char *m = tp_map(s, NULL, pages * PAGE, &err);
+    ck_assert_ptr_nonnull(m);
+    struct worker w[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker){m, (size_t)i * (pages / 4), pages / 4, 3, 0};
+        pthread_create(&t[i], NULL, worker_main, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_msg(w[i].ok, "thread %d read wrong data", i);
+    }
+    for (size_t i = 0; i < pages; i++)
+        ck_assert(page_matches(m, i, 3));
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+struct reader {
+    volatile uint64_t *word;
+    uint64_t expect;
+    pthread_barrier_t *go;
+    int ok;
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader *r = arg;
+    pthread_barrier_wait(r->go);
+    r->ok = *r->word == r->expect;
+    return NULL;
+}
+
+START_TEST(concurrent_faults_on_one_page_are_served_once)
+{
+    tp_stack *s = open_two_tier(64, 1024, 1024, "clock", 2);
+    tierpage_error err = {{0}, {0}};
+    uint64_t *m = tp_map(s, NULL, 4 * PAGE, &err);
+    ck_assert_ptr_nonnull(m);
+    for (int round = 0; round < 20; round++) {
+        m[0] = 1000 + (uint64_t)round;
+        ck_assert_int_eq(tp_set_resident(s, PAGE, &err), 0);
+        m[PAGE / 8] = 1; /* page 0 is now out */
+        ck_assert_int_eq(tp_set_resident(s, 64 * 1024, &err), 0);
+        uint64_t faults = stats_of(s).faults;
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, 4);
+        struct reader r[4];
+        pthread_t t[4];
+        for (int i = 0; i < 4; i++) {
+            r[i] = (struct reader){m, 1000 + (uint64_t)round, &go, 0};
+            pthread_create(&t[i], NULL, reader_main, &r[i]);
+        }
+        for (int i = 0; i < 4; i++) {
+            pthread_join(t[i], NULL);
+            ck_assert(r[i].ok);
+        }
+        pthread_barrier_destroy(&go);
+        ck_assert_uint_eq(stats_of(s).faults, faults + 1);
+    }
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+START_TEST(shrinking_the_cap_evicts_at_once)
+{
+    tp_stack *s = open_two_tier(1024, 4096, 4096, "clock", 1);
+    tierpage_error err = {{0}, {0}};
+    char *m = tp_map(s, NULL, 256 * PAGE, &err);
+    ck_assert_ptr_nonnull(m);
+    for (size_t i = 0; i < 256; i++)
+        fill_page(m, i, 2);
+    ck_assert_uint_eq(stats_of(s).resident_bytes, 256 * PAGE);
+    ck_assert_int_eq(tp_set_resident(s, 8 * PAGE, &err), 0);
+    struct tp_stats st = stats_of(s);
+    ck_assert_uint_le(st.resident_bytes, 8 * PAGE);
+    ck_assert_uint_eq(st.resident_cap_bytes, 8 * PAGE);
+    for (size_t i = 0; i < 256; i++)
+        ck_assert(page_matches(m, i, 2));
+    ck_assert_uint_le(stats_of(s).peak_resident_bytes, 256 * PAGE);
+    ck_assert_int_lt(tp_set_resident(s, 100, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err.message, "at least one page"));
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+START_TEST(demote_moves_a_region_to_the_named_tier)
+{
+    tp_stack *s = open_two_tier(256, 1024, 4096, "clock", 1);
+    tierpage_error err = {{0}, {0}};
+    char *m = tp_map(s, NULL, 128 * PAGE, &err);
+    ck_assert_ptr_nonnull(m);
+    for (size_t i = 0; i < 128; i++)
+        fill_page(m, i, 4);
+    ck_assert_int_eq(tp_demote_region(s, m + PAGE, "pmem", &err), 0);
+    struct tp_stats st = stats_of(s);
+    ck_assert_uint_eq(st.tiers[1].pages, 128);
+    ck_assert_uint_eq(st.tiers[0].pages, 0);
+    ck_assert_uint_eq(st.resident_bytes, 0);
+    for (size_t i = 0; i < 128; i++)
+        ck_assert(page_matches(m, i, 4));
+    ck_assert_uint_eq(stats_of(s).tiers[1].hits, 128);
+    ck_assert_int_lt(tp_demote_region(s, m, "nvme", &err), 0);
+    ck_assert_ptr_nonnull(strstr(err.message, "no tier named 'nvme'"));
+    int local;
+    ck_assert_int_lt(tp_demote_region(s, &local, "pmem", &err), 0);
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+START_TEST(discard_and_partial_unmap)
+{
+    tp_stack *s = open_two_tier(32, 1024, 4096, "clock", 1);
+    tierpage_error err = {{0}, {0}};
+    size_t pages = 64;
+    char *m = tp_map(s, NULL, pages * PAGE, &err);
+    ck_assert_ptr_nonnull(m);
+    for (size_t i = 0; i < pages; i++)
+        fill_page(m, i, 5);
+    ck_assert_int_eq(tp_discard(s, m + 8 * PAGE, 8 * PAGE, &err), 0);
+    for (size_t i = 8; i < 16; i++)
+        for (size_t k = 0; k < PAGE; k++)
+            ck_assert_int_eq(m[i * PAGE + k], 0);
+    ck_assert_int_eq(tp_unmap(s, m + 32 * PAGE, 16 * PAGE, &err), 0);
+    ck_assert(tp_owns(s, m));
+    for (size_t i = 0; i < pages; i++)
+        if ((i < 8 || i >= 16) && (i < 32 || i >= 48))
+            ck_assert_msg(page_matches(m, i, 5), "page %zu", i);
+    ck_assert_int_eq(tp_unmap(s, m, 32 * PAGE, &err), 0);
+    ck_assert_int_eq(tp_unmap(s, m + 48 * PAGE, 16 * PAGE, &err), 0);
+    ck_assert(!tp_owns(s, m));
+    struct tp_stats st = stats_of(s);
+    ck_assert_uint_eq(st.mapped_bytes, 0);
+    ck_assert_uint_eq(st.tiers[0].pages + st.tiers[1].pages, 0);
+    ck_assert_uint_eq(st.resident_bytes, 0);
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+START_TEST(metadata_stays_under_32_bytes_a_page)
+{
+    tp_stack *s = open_two_tier(64, 1024, 1024, "clock", 1);
+    tierpage_error err = {{0}, {0}};
+    size_t len = 256u << 20;
+    char *m = tp_map(s, NULL, len, &err);
+    ck_assert_ptr_nonnull(m);
+    struct tp_stats st = stats_of(s);
+    ck_assert_uint_eq(st.mapped_bytes, len);
+    ck_assert_uint_le(st.metadata_bytes, 32 * (len / PAGE));
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+START_TEST(fixed_address_mapping)
+{
+    tp_stack *s = open_two_tier(64, 1024, 1024, "clock", 1);
+    tierpage_error err = {{0}, {0}};
+    char *want = mmap(NULL, 8 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(want, MAP_FAILED);
+    char *m = tp_map(s, want, 8 * PAGE, &err);
+    ck_assert_ptr_eq(m, want);
+    fill_page(m, 3, 9);
+    ck_assert(page_matches(m, 3, 9));
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+START_TEST(open_errors_name_the_place)
+{
+    tierpage_error err = {{0}, {0}};
+    ck_assert_ptr_null(tp_stack_open_string("name: x\nresident: 1MiB\ntiers:\n  - plugin: nosuch\n", "s.yaml", &err));
+    ck_assert_msg(strstr(err.message, "s.yaml:4:13") != NULL, "%s", err.message);
+    ck_assert_msg(strstr(err.message, "nosuch") != NULL, "%s", err.message);
+    ck_assert_ptr_null(tp_stack_open_string("name: x\nresident: 1MiB\ntiers:\n  - plugin: dram\n    capacity: 1MiB\n"
+                                            "    colour: blue\n",
+                                            "s.yaml", &err));
+    ck_assert_msg(strstr(err.message, "s.yaml:6:5") != NULL, "%s", err.message);
+    ck_assert_msg(strstr(err.message, "colour") != NULL, "%s", err.message);
+    ck_assert_ptr_null(tp_stack_open_file("/nonexistent/stack.yaml", &err));
+    ck_assert_msg(strstr(err.message, "/nonexistent/stack.yaml") != NULL, "%s", err.message);
+}
+END_TEST
+
+Suite *core_suite(void)
+{
+    Suite *s = suite_create("core");
+    TCase *tc = tcase_create("data path");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, first_touch_is_zero_without_a_store);
+    tcase_add_test(tc, pages_round_trip_through_both_tiers);
+    tcase_add_test(tc, clean_pages_are_dropped_without_a_write);
+    tcase_add_test(tc, read_only_zero_pages_are_never_stored);
+    tcase_add_test(tc, a_full_tier_cascades_to_the_next);
+    tcase_add_exit_test(tc, every_tier_full_stops_the_program, 125);
+    tcase_add_test(tc, threads_fault_concurrently);
+    tcase_add_test(tc, concurrent_faults_on_one_page_are_served_once);
+    tcase_add_test(tc, shrinking_the_cap_evicts_at_once);
+    tcase_add_test(tc, demote_moves_a_region_to_the_named_tier);
+    tcase_add_test(tc, discard_and_partial_unmap);
+    tcase_add_test(tc, metadata_stays_under_32_bytes_a_page);
+    tcase_add_test(tc, fixed_address_mapping);
+    tcase_add_test(tc, open_errors_name_the_place);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(core_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
