@@ -235,6 +235,7 @@ static int check_header(struct pmem_store *s, const char *path, const char *ns, 
                                   path, h->capacity_pages * h->page_size, capacity);
     uint64_t table_end = h->slot_table_offset + h->slot_count * sizeof(struct pmem_slot_entry);
     if (h->header_size != PMEM_HEADER_SIZE || h->slot_count < h->capacity_pages || h->slot_count >= PMEM_NONE ||
+        h->slot_table_offset > s->mapped_len || h->page_area_offset > s->mapped_len ||
         h->slot_table_offset < PMEM_HEADER_SIZE || h->page_area_offset < table_end ||
         h->file_size != s->mapped_len || h->page_area_offset + h->slot_count * h->page_size > s->mapped_len)
         return tierpage_error_set(err, -EINVAL, "path", "pmem: %s has an inconsistent header", path);

@@ -1,0 +1,9 @@
+add_executable(mm_events ${CMAKE_SOURCE_DIR}/tests/programs/mm_events.c)
+set_target_properties(mm_events PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
+foreach(script cli_run cli_check cli_integrity)
+  add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)
+  set_tests_properties(${script} PROPERTIES
+    ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
+    TIMEOUT 900)
+endforeach()

@@ -1,0 +1,22 @@
+# tierpage check, help and plugin-test from the command line.
+. "$(dirname "$0")/script_lib.sh"
+for f in "$SRC"/conf/examples/*.yaml; do
+    case $(basename "$f") in local.yaml|small.yaml) ;; *) continue ;; esac
+    expect_status 0 "check $(basename "$f")" -- "$TIERPAGE" check "$f"
+    expect_output "tiers:" "check prints a summary of $(basename "$f")"
+done
+printf 'name: x\nresident: 1MiB\nresidnt: 2MiB\ntiers:\n  - plugin: dram\n    capacity: 1MiB\n' >"$WORK/typo.yaml"
+expect_status 2 "check refuses an unknown key" -- "$TIERPAGE" check "$WORK/typo.yaml"
+expect_output "typo.yaml:3:1: residnt" "the unknown key's place is named"
+printf 'name: x\nresident: 1MiB\ntiers:\n  - plugin: dram\n    capacity: 1MiB\n    speed: fast\n' >"$WORK/opt.yaml"
+expect_status 2 "check refuses an option the plugin rejects" -- "$TIERPAGE" check "$WORK/opt.yaml"
+expect_output "opt.yaml:6:5: tiers\[0\].speed" "the rejected option's place is named"
+expect_status 2 "check without a file" -- "$TIERPAGE" check
+expect_status 2 "an unknown command" -- "$TIERPAGE" frobnicate
+expect_status 0 "tierpage --help" -- "$TIERPAGE" --help
+expect_output "plugin-test" "--help lists the commands"
+expect_status 0 "plugin-test dram" -- "$TIERPAGE" plugin-test dram --option capacity=16MiB
+expect_output "passed, 0 failed" "plugin-test prints its summary"
+expect_status 0 "plugin-test pmem" -- "$TIERPAGE" plugin-test pmem --option capacity=16MiB --option path="$WORK/p.pmem"
+expect_status 1 "plugin-test of a missing plugin fails" -- "$TIERPAGE" plugin-test nosuchstore
+finish

@@ -1,0 +1,55 @@
+# Shared by the shell tests: assertions that count, and a closing line.
+set -u
+SRC=${TIERPAGE_SOURCE_DIR:?set TIERPAGE_SOURCE_DIR}
+BUILD=${TIERPAGE_BUILD_DIR:?set TIERPAGE_BUILD_DIR}
+TIERPAGE=$BUILD/bin/tierpage
+BENCH=$BUILD/bin/tierpage-bench
+WORK=$(mktemp -d /tmp/tierpage-test.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+passed=0
+failed=0
+
+pass() { passed=$((passed + 1)); echo "ok    $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL  $*"; }
+
+# expect_status WANT DESCRIPTION -- CMD...: run CMD, keep its output in $WORK/out
+expect_status() {
+    local want=$1 what=$2
+    shift 3
+    "$@" >"$WORK/out" 2>&1
+    local got=$?
+    if [ "$got" = "$want" ]; then pass "$what"; else
+        fail "$what: exit $got, expected $want"; sed 's/^/      /' "$WORK/out" | tail -20; fi
+}
+
+# expect_output PATTERN DESCRIPTION: the last command's output matches
+expect_output() {
+    if grep -Eq -- "$1" "$WORK/out"; then pass "$2"; else
+        fail "$2: no '$1' in the output"; sed 's/^/      /' "$WORK/out" | tail -20; fi
+}
+
+# json_field FILE KEY: a top-level integer of a stats file
+json_field() {
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
+}
+
+finish() {
+    echo "$passed passed, $failed failed"
+    [ "$failed" = 0 ]
+}
+
+# A small stack: dram, then pmem on /dev/shm, both private to this test.
+small_stack() {
+    local file=$1 resident=$2 dram=$3 pmem=$4
+    cat >"$file" <<YAML
+name: test-$$
+resident: $resident
+tiers:
+  - plugin: dram
+    capacity: $dram
+  - plugin: pmem
+    path: /dev/shm/tierpage-test-$$-$(basename "$file" .yaml).pmem
+    capacity: $pmem
+YAML
+}
+cleanup_shm() { rm -f /dev/shm/tierpage-test-$$-*.pmem; }
