@@ -218,35 +218,74 @@ bench_args() { # pattern
     [ -z "$accesses" ] || printf '%s\n' --accesses "$accesses"
 }
 
-# Runs one repetition; appends its JSON line to $log/<setup>-<pattern>.jsonl.
+summary() { # json-line -> "N accesses/s, U us/access, verify ok"
+    echo "$1" | jq -r '"\(.accesses_per_second|floor) accesses/s, \(.us_per_access_mean) us/access, verify \(.verify)"' 2>/dev/null || echo '?'
+}
+
+cg_oom_kills() {
+    if [ "$cg_version" = 1 ]; then awk '$1 == "oom_kill" { print $2 }' "$cg_dir/memory.oom_control"
+    else awk '$1 == "oom_kill" { print $2 }' "$cg_dir/memory.events"; fi
+}
+
+# One repetition in a fresh cgroup; appends its JSON line to
+# $log/<setup>-<pattern>.jsonl. The kernel's memcg sometimes OOM-kills the
+# workload instead of swapping (seen with zram here): such an attempt is
+# counted, reported and retried, at most $max_attempts times.
+max_attempts=3
 run_kernel() { # setup pattern rep
     out="$log/$1-$2.jsonl"
-    cg_make
-    # shellcheck disable=SC2046
-    if ! run_child sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$cg_dir" \
-            "$bench" $(bench_args "$2") >> "$out" 2> "$log/$1-$2-$3.stderr"; then
-        note "$1 $2 rep $3 failed (exit status above 0); see $log/$1-$2-$3.stderr"
-        cat "$log/$1-$2-$3.stderr" >&2
+    attempt=1
+    while :; do
+        err="$log/$1-$2-$3.stderr"
+        [ "$attempt" = 1 ] || err="$log/$1-$2-$3-attempt$attempt.stderr"
+        cg_make
+        st=0
+        # shellcheck disable=SC2046
+        run_child sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$cg_dir" \
+            "$bench" $(bench_args "$2") > "$log/last.json" 2> "$err" || st=$?
+        peak=$(($(cg_peak) / 1048576))
+        kills=$(cg_oom_kills)
+        cg_remove
+        if [ "$st" != 0 ] && [ "${kills:-0}" -gt 0 ]; then
+            oom_kills=$((oom_kills + 1))
+            echo "$1 $2 rep $3 attempt $attempt" >> "$log/oom-kills"
+            note "$1 $2 rep $3: the memory cgroup OOM-killed the workload (attempt $attempt of $max_attempts)"
+            attempt=$((attempt + 1))
+            [ "$attempt" -le "$max_attempts" ] && continue
+        fi
+        break
+    done
+    if [ -s "$log/last.json" ]; then
+        cat "$log/last.json" >> "$out"
+    fi
+    if [ "$st" != 0 ]; then
+        note "$1 $2 rep $3 failed (exit status $st); see $err"
+        tail -n 20 "$err" >&2
         failures=$((failures + 1))
     fi
-    note "$1 $2 rep $3: $(tail -n 1 "$out" | jq -r '"\(.accesses_per_second|floor) accesses/s, \(.us_per_access_mean) us/access, verify \(.verify)"' 2>/dev/null || echo '?'), cgroup peak $(($(cg_peak) / 1048576)) MiB"
-    cg_remove
+    [ ! -s "$log/last.json" ] || note "$1 $2 rep $3: $(summary "$(cat "$log/last.json")"), cgroup peak $peak MiB"
+    rm -f "$log/last.json"
 }
 
 run_tierpage() { # setup-name stack pattern rep
     out="$log/$1-$3.jsonl"
+    st=0
     # shellcheck disable=SC2046
-    if ! run_child "$tierpage" run -c "$2" --stats "$log/$1-$3-$4.stats.json" -- \
-            "$bench" $(bench_args "$3") >> "$out" 2> "$log/$1-$3-$4.stderr"; then
-        note "$1 $3 rep $4 failed; see $log/$1-$3-$4.stderr"
+    run_child "$tierpage" run -c "$2" --stats "$log/$1-$3-$4.stats.json" -- \
+        "$bench" $(bench_args "$3") > "$log/last.json" 2> "$log/$1-$3-$4.stderr" || st=$?
+    [ ! -s "$log/last.json" ] || cat "$log/last.json" >> "$out"
+    [ ! -s "$log/last.json" ] || note "$1 $3 rep $4: $(summary "$(cat "$log/last.json")")"
+    rm -f "$log/last.json"
+    if [ "$st" != 0 ]; then
+        note "$1 $3 rep $4 failed (exit status $st); see $log/$1-$3-$4.stderr"
         tail -n 20 "$log/$1-$3-$4.stderr" >&2
         failures=$((failures + 1))
         return 1
     fi
-    note "$1 $3 rep $4: $(tail -n 1 "$out" | jq -r '"\(.accesses_per_second|floor) accesses/s, \(.us_per_access_mean) us/access, verify \(.verify)"' 2>/dev/null || echo '?')"
 }
 
 failures=0
+oom_kills=0
 swap_mib=$((size_bytes * 2 / 1048576))
 uname_r=$(uname -r)
 note "logs in $log"
@@ -324,7 +363,7 @@ row_label() {
 echo
 echo "tierpage-bench --size $size${accesses:+ --accesses $accesses}, medians of $reps; kernel swap with the workload alone in a 128MiB memory cgroup (v${cg_version:-?}); tierpage with resident 128MiB"
 echo "machine: $(nproc) vCPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $uname_r, $(date -u +%Y-%m-%d)"
-printf '%-8s %-28s %12s %10s %9s %9s %12s %9s %9s\n' pattern setup "accesses/s" "us/access" "p50 us" "p99 us" "majflt/acc" "x swapfile" "x zram"
+printf '%-8s %-28s %12s %10s %9s %9s %12s %9s %9s\n' pattern setup "accesses/s" "us/access" "p50 us" "p99 us" "faults/acc" "x swapfile" "x zram"
 for pattern in $patterns; do
     base_file=$(median accesses_per_second "$log/swapfile-$pattern.jsonl" 2>/dev/null || echo nan)
     base_zram=$(median accesses_per_second "$log/zram-$pattern.jsonl" 2>/dev/null || echo nan)
@@ -335,9 +374,10 @@ for pattern in $patterns; do
         us=$(median us_per_access_mean "$f")
         p50=$(median us_per_access_p50 "$f")
         p99=$(median us_per_access_p99 "$f")
-        mpa=$(jq -r '.major_faults / .accesses' "$f" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+        fpa=$(jq -r '(.major_faults + .minor_faults) / .accesses' "$f" | sort -g |
+            awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
         awk -v p="$pattern" -v s="$(row_label "$setup")" -v a="$aps" -v u="$us" -v p50="$p50" -v p99="$p99" \
-            -v m="$mpa" -v bf="$base_file" -v bz="$base_zram" 'BEGIN {
+            -v m="$fpa" -v bf="$base_file" -v bz="$base_zram" 'BEGIN {
             rf = (bf + 0 > 0) ? sprintf("%.2f", a / bf) : "-"
             rz = (bz + 0 > 0) ? sprintf("%.2f", a / bz) : "-"
             printf "%-8s %-28s %12.0f %10.2f %9.2f %9.2f %12.3f %9s %9s\n", p, s, a, u, p50, p99, m, rf, rz }'
@@ -345,5 +385,6 @@ for pattern in $patterns; do
 done
 ok=$(cat "$log"/*.jsonl 2>/dev/null | jq -r 'select(.verify == "ok") | .verify' | wc -l)
 bad=$(cat "$log"/*.jsonl 2>/dev/null | jq -r 'select(.verify != "ok") | .verify' | wc -l)
-echo "runs: $ok verified ok, $bad verified not ok, $failures failed; logs in $log"
+echo "runs: $ok verified ok, $bad verified not ok, $failures failed; $oom_kills attempts OOM-killed by the memory cgroup and retried; logs in $log"
+echo "faults/acc: page faults (major + minor) per access in the access phase, from getrusage; 1 - faults/acc is the resident hit rate"
 [ "$failures" = 0 ] && [ "$bad" = 0 ]

@@ -83,6 +83,14 @@ static int open_tier(struct tp_stack *s, size_t i, tierpage_error *err)
         t->ops = NULL;
         return rc < 0 ? rc : -EINVAL;
     }
+    if (t->ops->clear && (rc = t->ops->clear(t->store, &perr)) < 0) {
+        tierpage_error_set(err, rc, NULL, "%s:%d:%d: tiers[%zu] (plugin %s): cannot clear pages left by an earlier "
+                           "run: %s", c->source, ct->line, ct->column, i, ct->plugin, perr.message);
+        t->ops->close(t->store);
+        tp_plugin_unload(&t->plugin);
+        t->ops = NULL;
+        return rc;
+    }
     t->capacity_pages = ct->capacity / s->page_size;
     if (t->capacity_pages == 0) {
         tierpage_store_usage u = {0, 0, 0};

@@ -102,6 +102,12 @@ typedef struct tierpage_store_ops {
                      int *results, tierpage_error *err);
     int (*put_batch)(void *store, size_t count, const uint64_t *keys, const void *const *pages,
                      int *results, tierpage_error *err);
+
+    /* Optional: drop every page this instance's namespace holds. The core
+     * calls it right after open, because a stack starts with no pages and
+     * anything a persistent store kept from an earlier run is garbage to
+     * it. Never called concurrently with anything else. */
+    int (*clear)(void *store, tierpage_error *err);
 } tierpage_store_ops;
 
 typedef const tierpage_store_ops *(*tierpage_store_entry_fn)(void);

@@ -109,7 +109,7 @@ START_TEST(local_example_is_the_default_stack)
     ck_assert_uint_eq(conf->tiers[0].option_count, 0);
     ck_assert_str_eq(conf->tiers[1].plugin, "pmem");
     ck_assert_str_eq(conf->tiers[1].name, "pmem");
-    ck_assert_uint_eq(conf->tiers[1].capacity, 4 * GiB);
+    ck_assert_uint_eq(conf->tiers[1].capacity, 1 * GiB);
     ck_assert_uint_eq(conf->tiers[1].option_count, 1);
     ck_assert_str_eq(conf->tiers[1].options[0].key, "path");
     ck_assert_str_eq(conf->tiers[1].options[0].value, "/tmp/tierpage-local.pmem");

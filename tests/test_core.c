@@ -4,7 +4,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core_fixture.h"
@@ -339,6 +341,37 @@ START_TEST(fixed_address_mapping)
 }
 END_TEST
 
+START_TEST(pages_left_by_an_earlier_run_are_cleared)
+{
+    /* A run that ends without closing its stack leaves pages in pmem; the
+     * next run must start with the whole capacity, not fill up on them. */
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "name: test\nresident: 16KiB\ntiers:\n  - plugin: dram\n    capacity: 16KiB\n"
+             "  - plugin: pmem\n    path: %s\n    capacity: 512KiB\n", shm_path("earlier-run"));
+    for (int run = 0; run < 3; run++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            tierpage_error err = {{0}, {0}};
+            tp_stack *s = tp_stack_open_string(yaml, "test", &err);
+            if (!s)
+                _exit(3);
+            char *m = tp_map(s, NULL, 100 * PAGE, &err);
+            for (size_t i = 0; i < 100; i++)
+                fill_page(m, i, (uint32_t)run);
+            for (size_t i = 0; i < 100; i++)
+                if (!page_matches(m, i, (uint32_t)run))
+                    _exit(4);
+            _exit(stats_of(s).tiers[1].pages >= 90 ? 0 : 5);
+        }
+        int st;
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "run %d ended with status 0x%x", run, st);
+    }
+    remove_shm();
+}
+END_TEST
+
 START_TEST(open_errors_name_the_place)
 {
     tierpage_error err = {{0}, {0}};
@@ -373,6 +406,7 @@ Suite *core_suite(void)
     tcase_add_test(tc, discard_and_partial_unmap);
     tcase_add_test(tc, metadata_stays_under_32_bytes_a_page);
     tcase_add_test(tc, fixed_address_mapping);
+    tcase_add_test(tc, pages_left_by_an_earlier_run_are_cleared);
     tcase_add_test(tc, open_errors_name_the_place);
     suite_add_tcase(s, tc);
     return s;

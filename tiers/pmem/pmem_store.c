@@ -588,6 +588,23 @@ static int pmem_put_batch(void *store, size_t count, const uint64_t *keys, const
     return first;
 }
 
+static int pmem_clear(void *store, tierpage_error *err)
+{
+    struct pmem_store *s = store;
+    pthread_mutex_lock(&s->lock);
+    for (uint32_t i = 0; i < s->slot_count; i++)
+        s->entries[i].seq = 0;
+    int rc = persist(s, s->entries, (size_t)s->slot_count * sizeof *s->entries, err);
+    for (uint32_t b = 0; b <= s->bucket_mask; b++)
+        s->buckets[b] = PMEM_NONE;
+    s->used = 0;
+    s->free_head = PMEM_NONE;
+    for (uint32_t i = s->slot_count; i-- > 0;)
+        free_push(s, i);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 static const tierpage_store_ops pmem_ops = {
     .abi_version = TIERPAGE_STORE_ABI_VERSION,
     .struct_size = sizeof(tierpage_store_ops),
@@ -602,6 +619,7 @@ static const tierpage_store_ops pmem_ops = {
     .usage = pmem_usage,
     .get_batch = pmem_get_batch,
     .put_batch = pmem_put_batch,
+    .clear = pmem_clear,
 };
 
 const tierpage_store_ops *tierpage_store_entry(void)

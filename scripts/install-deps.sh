@@ -1,0 +1,21 @@
+#!/bin/bash
+# Installs the Debian packages tierpage needs to build and test, when missing.
+#   scripts/install-deps.sh          build and run
+#   scripts/install-deps.sh --test   also what the test suite uses
+set -euo pipefail
+packages=(build-essential cmake pkg-config libyaml-dev libpmem-dev check python3)
+if [ "${1:-}" = "--test" ]; then
+    packages+=()
+fi
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "tierpage: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" = 0 ] || sudo=sudo
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
