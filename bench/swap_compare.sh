@@ -361,7 +361,9 @@ row_label() {
 }
 
 echo
-echo "tierpage-bench --size $size${accesses:+ --accesses $accesses}, medians of $reps; kernel swap with the workload alone in a 128MiB memory cgroup (v${cg_version:-?}); tierpage with resident 128MiB"
+echo "tierpage-bench --size $size${accesses:+ --accesses $accesses} --verify, medians of $reps"
+[ -z "$cg_version" ] || echo "kernel swap: the workload alone in a 128MiB memory cgroup (v$cg_version), swap file $swap_mib MiB, zram lz4 $swap_mib MiB"
+echo "tierpage: tierpage run -c bench/stacks/dram-128.yaml (resident 128MiB, dram tier; -fifo: policy fifo)"
 echo "machine: $(nproc) vCPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $uname_r, $(date -u +%Y-%m-%d)"
 printf '%-8s %-28s %12s %10s %9s %9s %12s %9s %9s\n' pattern setup "accesses/s" "us/access" "p50 us" "p99 us" "faults/acc" "x swapfile" "x zram"
 for pattern in $patterns; do

@@ -224,12 +224,16 @@ static int read_resident(const struct loader *ld, const yaml_node_t *node, struc
 static int read_handler_threads(const struct loader *ld, const yaml_node_t *node,
                                 struct tp_conf *conf)
 {
-    static const char expected[] = "expected an integer from 1 to 64";
+    static const char expected[] = "expected auto or an integer from 1 to 64";
     const char *text = scalar_text(ld, node, "handler_threads", expected);
     unsigned value = 0;
 
     if (!text)
         return -1;
+    if (strcmp(text, "auto") == 0) {
+        conf->handler_threads = TP_HANDLERS_AUTO;
+        return 0;
+    }
     if (*text == '\0')
         return fail_expected(ld, node, "handler_threads", expected);
     for (const char *p = text; *p; p++) {
@@ -620,7 +624,7 @@ int tp_conf_load_string(const char *yaml, size_t len, const char *source_name,
         goto done;
     }
     conf->malloc_threshold = TP_CONF_DEFAULT_MALLOC_THRESHOLD;
-    conf->handler_threads = 1;
+    conf->handler_threads = TP_HANDLERS_AUTO;
     conf->policy = TP_POLICY_CLOCK;
     if (read_stack(&ld, root, conf) != 0)
         goto done;

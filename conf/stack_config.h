@@ -12,6 +12,10 @@ enum tp_eviction_policy {
     TP_POLICY_FIFO,      /* oldest fault first */
 };
 
+/* One handler thread pinned to each CPU the process may run on: a fault is
+ * then picked up on the CPU where it happened, without a cross-CPU wake. */
+#define TP_HANDLERS_AUTO 0u
+
 struct tp_conf_option {
     char *key;
     char *value;      /* scalar as written; a sequence's items joined by ',' */
@@ -33,7 +37,7 @@ struct tp_conf {
     char *name;                 /* `name:`: the namespace */
     uint64_t resident;          /* `resident:` bytes */
     uint64_t malloc_threshold;  /* `malloc_threshold:`, default 1 MiB */
-    unsigned handler_threads;   /* `handler_threads:`, default 1 */
+    unsigned handler_threads;   /* `handler_threads:`, default TP_HANDLERS_AUTO */
     enum tp_eviction_policy policy; /* `policy: clock|fifo`, default clock */
     struct tp_conf_tier *tiers;
     size_t tier_count;

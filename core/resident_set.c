@@ -12,7 +12,8 @@
 /* Room for pages being brought in above the cap by concurrent faults. */
 static size_t slots_for(const struct tp_stack *s, uint64_t cap_pages)
 {
-    return (size_t)cap_pages + 4u * s->handler_count + 64u;
+    (void)s;
+    return (size_t)cap_pages + 4u * 64u + 64u; /* up to 64 handlers, 4 faults each in flight */
 }
 
 static int alloc_slots(struct tp_resident_set *r, size_t n)
@@ -88,7 +89,7 @@ int tp_resident_resize(struct tp_stack *s, uint64_t cap_pages)
         size_t old_n = r->slot_count;
         uint32_t *old = r->slots;
         struct tp_resident_set fresh = *r;
-        if (alloc_slots(&fresh, need > r->slot_count ? need : (size_t)(r->count + 64 + 4u * s->handler_count)) < 0)
+        if (alloc_slots(&fresh, need > r->slot_count ? need : (size_t)(r->count + 64 + 4u * 64u)) < 0)
             return -ENOMEM;
         /* Keep the clock order: copy from the hand onward. */
         for (size_t i = 0; i < old_n; i++) {

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "fault_handler.h"
@@ -123,8 +122,7 @@ static tp_stack *stack_open(struct tp_conf *conf, tierpage_error *err)
     }
     s->conf = conf;
     s->page_size = 4096;
-    s->uffd = s->stop_fd = -1;
-    s->handler_count = conf->handler_threads ? conf->handler_threads : 1;
+    s->uffd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->page_done, NULL);
 
@@ -137,11 +135,6 @@ static tp_stack *stack_open(struct tp_conf *conf, tierpage_error *err)
     s->uffd = tp_uffd_open(msg, sizeof msg);
     if (s->uffd < 0) {
         tierpage_error_set(err, s->uffd, NULL, "%s", msg);
-        goto fail;
-    }
-    s->stop_fd = eventfd(0, EFD_CLOEXEC);
-    if (s->stop_fd < 0) {
-        tierpage_error_set(err, -errno, NULL, "eventfd: %s", strerror(errno));
         goto fail;
     }
     if (tp_resident_init(s, conf->resident / s->page_size) < 0) {
@@ -188,8 +181,6 @@ void tp_stack_close(tp_stack *s)
     close_tiers(s);
     if (s->uffd >= 0)
         close(s->uffd);
-    if (s->stop_fd >= 0)
-        close(s->stop_fd);
     tp_page_map_destroy(&s->pages);
     free(s->regions);
     tp_conf_free(s->conf);

@@ -51,7 +51,6 @@ struct tp_stack {
     struct tp_conf *conf;
     size_t page_size;
     int uffd;
-    int stop_fd;                /* eventfd that tells handler threads to exit */
     pthread_t *handlers;
     unsigned handler_count;
 

@@ -10,7 +10,7 @@
 
 static int uffd_new(void)
 {
-    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
     if (fd >= 0)
         return fd;
     int err = errno;
@@ -20,7 +20,7 @@ static int uffd_new(void)
         errno = err;
         return -1;
     }
-    fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+    fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
     close(dev);
     return fd;
 }

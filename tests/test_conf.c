@@ -100,7 +100,7 @@ START_TEST(local_example_is_the_default_stack)
     ck_assert_str_eq(conf->name, "local");
     ck_assert_uint_eq(conf->resident, 64 * MiB);
     ck_assert_uint_eq(conf->malloc_threshold, 1 * MiB);
-    ck_assert_uint_eq(conf->handler_threads, 1);
+    ck_assert_uint_eq(conf->handler_threads, TP_HANDLERS_AUTO);
     ck_assert_int_eq(conf->policy, TP_POLICY_CLOCK);
     ck_assert_uint_eq(conf->tier_count, 2);
     ck_assert_str_eq(conf->tiers[0].plugin, "dram");
@@ -143,7 +143,7 @@ START_TEST(defaults_apply)
     ck_assert_str_eq(conf->name, "web-1");
     ck_assert_uint_eq(conf->resident, 64 * MiB);
     ck_assert_uint_eq(conf->malloc_threshold, 1 * MiB);
-    ck_assert_uint_eq(conf->handler_threads, 1);
+    ck_assert_uint_eq(conf->handler_threads, TP_HANDLERS_AUTO);
     ck_assert_int_eq(conf->policy, TP_POLICY_CLOCK);
     ck_assert_uint_eq(conf->tier_count, 1);
     ck_assert_str_eq(conf->tiers[0].name, "dram");
@@ -392,15 +392,15 @@ static const struct error_case error_cases[] = {
     {"name: t\npolicy: lru\n", "t.yaml:2:9: policy: expected clock or fifo, got 'lru'", "policy"},
     {"name: t\npolicy: CLOCK\n", "t.yaml:2:9: policy: expected clock or fifo, got 'CLOCK'", "policy"},
     {"name: t\nhandler_threads: 0\n",
-     "t.yaml:2:18: handler_threads: expected an integer from 1 to 64, got '0'", "handler_threads"},
+     "t.yaml:2:18: handler_threads: expected auto or an integer from 1 to 64, got '0'", "handler_threads"},
     {"name: t\nhandler_threads: 65\n",
-     "t.yaml:2:18: handler_threads: expected an integer from 1 to 64, got '65'", "handler_threads"},
+     "t.yaml:2:18: handler_threads: expected auto or an integer from 1 to 64, got '65'", "handler_threads"},
     {"name: t\nhandler_threads: -1\n",
-     "t.yaml:2:18: handler_threads: expected an integer from 1 to 64, got '-1'", "handler_threads"},
+     "t.yaml:2:18: handler_threads: expected auto or an integer from 1 to 64, got '-1'", "handler_threads"},
     {"name: t\nhandler_threads: two\n",
-     "t.yaml:2:18: handler_threads: expected an integer from 1 to 64, got 'two'", "handler_threads"},
+     "t.yaml:2:18: handler_threads: expected auto or an integer from 1 to 64, got 'two'", "handler_threads"},
     {"name: t\nhandler_threads: 99999999999\n",
-     "t.yaml:2:18: handler_threads: expected an integer from 1 to 64, got '99999999999'",
+     "t.yaml:2:18: handler_threads: expected auto or an integer from 1 to 64, got '99999999999'",
      "handler_threads"},
 
     /* names */
