@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "evictor.h"
 #include "resident_set.h"
 #include "tier_chain.h"
 #include "uffd.h"
@@ -82,6 +83,7 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     p->flags |= TP_PAGE_BUSY;
     s->resident.count++;
     s->counters.faults++;
+    tp_evictor_poke(s);
     int from_tier = p->state == TP_PAGE_STORED ? p->tier : -1;
     pthread_mutex_unlock(&s->lock);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "evictor.h"
 #include "fault_handler.h"
 #include "stack_fork.h"
 #include "resident_set.h"
@@ -142,7 +143,7 @@ static tp_stack *stack_open(struct tp_conf *conf, tierpage_error *err)
         goto fail;
     }
     s->counters.resident_cap_bytes = s->resident.cap_pages * s->page_size;
-    if (tp_handlers_start(s, err) < 0)
+    if (tp_evictor_start(s, err) < 0 || tp_handlers_start(s, err) < 0)
         goto fail;
     return s;
 
@@ -173,6 +174,7 @@ void tp_stack_close(tp_stack *s)
         return;
     if (s->handlers)
         tp_handlers_stop(s);
+    tp_evictor_stop(s);
     while (s->region_count) {
         struct tp_region *r = s->regions[0];
         tp_unmap(s, r->start, r->length, NULL);
@@ -239,6 +241,7 @@ int tp_set_resident(tp_stack *s, uint64_t bytes, tierpage_error *err)
                                   s->page_size);
     pthread_mutex_lock(&s->lock);
     int rc = tp_resident_resize(s, pages);
+    tp_evictor_set_marks(s);
     if (rc < 0) {
         tierpage_error_set(err, rc, NULL, "out of memory resizing the resident set");
     } else {

@@ -59,6 +59,10 @@ struct tp_stack {
     size_t region_count, region_alloc;
 
     struct tp_resident_set resident;
+    pthread_t evictor;
+    pthread_cond_t evictor_wake;
+    int evictor_running, evictor_stop, evictor_busy;
+    uint64_t evict_low, evict_high; /* free room (pages) that wakes it / that it makes */
     struct tp_tier tiers[TP_MAX_TIERS];
     size_t tier_count;
 

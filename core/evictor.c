@@ -1,0 +1,83 @@
+#include "evictor.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "fault_handler.h"
+#include "resident_set.h"
+
+/* Free room kept: 1/64 of the cap, 8 to 512 pages; none for caps under 64
+ * pages, where every page of the cap matters more than latency. */
+void tp_evictor_set_marks(struct tp_stack *s)
+{
+    uint64_t cap = s->resident.cap_pages;
+    uint64_t low = cap / 64;
+    if (low > 512)
+        low = 512;
+    if (low < 8)
+        low = 8;
+    if (cap < 64)
+        low = 0;
+    s->evict_low = low;
+    s->evict_high = low * 2 < cap ? low * 2 : low;
+}
+
+static uint64_t free_room(const struct tp_stack *s)
+{
+    return s->resident.count >= s->resident.cap_pages ? 0 : s->resident.cap_pages - s->resident.count;
+}
+
+void tp_evictor_poke(struct tp_stack *s)
+{
+    if (s->evictor_running && !s->evictor_busy && free_room(s) < s->evict_low)
+        pthread_cond_signal(&s->evictor_wake);
+}
+
+static void *evictor_main(void *arg)
+{
+    struct tp_stack *s = arg;
+    tp_pager_thread = 1;
+    pthread_mutex_lock(&s->lock);
+    while (!s->evictor_stop) {
+        if (free_room(s) >= s->evict_low) {
+            pthread_cond_wait(&s->evictor_wake, &s->lock);
+            continue;
+        }
+        s->evictor_busy = 1;
+        while (!s->evictor_stop && free_room(s) < s->evict_high) {
+            tierpage_error err = {{0}, {0}};
+            int rc = tp_evict_one(s, &err);
+            if (rc == -EAGAIN)
+                break;
+            if (rc < 0)
+                tp_fatal(s, "cannot evict a page: %s", err.message);
+        }
+        s->evictor_busy = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+int tp_evictor_start(struct tp_stack *s, tierpage_error *err)
+{
+    pthread_cond_init(&s->evictor_wake, NULL);
+    tp_evictor_set_marks(s);
+    int rc = pthread_create(&s->evictor, NULL, evictor_main, s);
+    if (rc)
+        return tierpage_error_set(err, -rc, NULL, "cannot start the eviction thread: %s", strerror(rc));
+    s->evictor_running = 1;
+    return 0;
+}
+
+void tp_evictor_stop(struct tp_stack *s)
+{
+    if (!s->evictor_running)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->evictor_stop = 1;
+    pthread_cond_signal(&s->evictor_wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->evictor, NULL);
+    s->evictor_running = 0;
+    pthread_cond_destroy(&s->evictor_wake);
+}
