@@ -346,7 +346,7 @@ static int read_tier(const struct loader *ld, const yaml_node_t *map, int index,
                      struct tp_conf *conf)
 {
     struct tp_conf_tier *tier = &conf->tiers[index];
-    const yaml_node_t *plugin_key = NULL, *name_key = NULL, *capacity_key = NULL;
+    const yaml_node_t *plugin_key = NULL, *name_key = NULL, *capacity_key = NULL, *queue_key = NULL;
     const yaml_node_t *plugin_value = NULL, *name_value = NULL;
     char path[64], key[160];
     size_t pairs;
@@ -393,6 +393,12 @@ static int read_tier(const struct loader *ld, const yaml_node_t *map, int index,
                 return fail_expected(ld, v, key, "expected at least 4KiB, one page (leave "
                                                  "capacity out for no limit)");
             capacity_key = k;
+        } else if (strcmp(name, "writeback_queue") == 0) {
+            if (check_duplicate(ld, queue_key, k, key) || read_size(ld, v, key, &tier->writeback_queue))
+                return -1;
+            if (tier->writeback_queue != 0 && tier->writeback_queue < TP_CONF_PAGE_SIZE)
+                return fail_expected(ld, v, key, "expected 0 (no queue) or at least 4KiB, one page");
+            queue_key = k;
         } else {
             struct tp_conf_option *opt = &tier->options[tier->option_count];
             for (size_t i = 0; i < tier->option_count; i++)
@@ -466,6 +472,8 @@ static int read_tiers(const struct loader *ld, const yaml_node_t *node, struct t
     if (!conf->tiers)
         return fail_no_memory(ld);
     conf->tier_count = count;
+    for (size_t i = 0; i < count; i++)
+        conf->tiers[i].writeback_queue = TP_CONF_DEFAULT_QUEUE;
     for (size_t i = 0; i < count; i++)
         if (read_tier(ld, node_at(ld, node->data.sequence.items.start[i]), (int)i, conf) != 0)
             return -1;

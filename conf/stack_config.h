@@ -16,6 +16,9 @@ enum tp_eviction_policy {
  * then picked up on the CPU where it happened, without a cross-CPU wake. */
 #define TP_HANDLERS_AUTO 0u
 
+/* A tier without `writeback_queue:` gets the default of its plugin. */
+#define TP_CONF_DEFAULT_QUEUE UINT64_MAX
+
 struct tp_conf_option {
     char *key;
     char *value;      /* scalar as written; a sequence's items joined by ',' */
@@ -26,6 +29,7 @@ struct tp_conf_tier {
     char *plugin;     /* as written: a name ("dram") or a path to a .so */
     char *name;       /* `name:` or, when absent, the plugin name (unique in the stack) */
     uint64_t capacity;          /* bytes; 0 when `capacity:` is absent */
+    uint64_t writeback_queue;   /* `writeback_queue:` bytes; TP_CONF_DEFAULT_QUEUE when absent */
     struct tp_conf_option *options; /* every other key of the tier */
     size_t option_count;
     int line, column;           /* position of the tier's mapping */

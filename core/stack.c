@@ -13,6 +13,10 @@
 #include "stack_internal.h"
 #include "tier_chain.h"
 #include "uffd.h"
+#include "writeback.h"
+
+/* The write-back queue of a remote tier when the stack file sets none. */
+#define TP_DEFAULT_WRITEBACK_QUEUE (4u << 20)
 
 /* Exit status of a program whose page could not be served. */
 #define TP_EXIT_PAGER_FAILURE 125
@@ -91,6 +95,15 @@ static int open_tier(struct tp_stack *s, size_t i, tierpage_error *err)
         t->ops = NULL;
         return rc;
     }
+    uint64_t queue = ct->writeback_queue;
+    if (queue == TP_CONF_DEFAULT_QUEUE)
+        queue = (t->ops->flags & TIERPAGE_STORE_REMOTE) ? TP_DEFAULT_WRITEBACK_QUEUE : 0;
+    if (queue && (rc = tp_writeback_start(s, i, queue, &t->writeback, err)) < 0) {
+        t->ops->close(t->store);
+        tp_plugin_unload(&t->plugin);
+        t->ops = NULL;
+        return rc;
+    }
     t->capacity_pages = ct->capacity / s->page_size;
     if (t->capacity_pages == 0) {
         tierpage_store_usage u = {0, 0, 0};
@@ -102,6 +115,11 @@ static int open_tier(struct tp_stack *s, size_t i, tierpage_error *err)
 
 static void close_tiers(struct tp_stack *s)
 {
+    /* Queues first: a queue may still move pages down to a later tier. */
+    for (size_t i = 0; i < s->tier_count; i++) {
+        tp_writeback_stop(s->tiers[i].writeback);
+        s->tiers[i].writeback = NULL;
+    }
     for (size_t i = 0; i < s->tier_count; i++) {
         struct tp_tier *t = &s->tiers[i];
         if (!t->ops)
@@ -189,6 +207,13 @@ void tp_stack_close(tp_stack *s)
     pthread_cond_destroy(&s->page_done);
     pthread_mutex_destroy(&s->lock);
     free(s);
+}
+
+void tp_stack_flush(tp_stack *s)
+{
+    for (size_t i = 0; i < s->tier_count; i++)
+        if (s->tiers[i].writeback)
+            tp_writeback_flush(s->tiers[i].writeback);
 }
 
 uint64_t tp_malloc_threshold(const tp_stack *s)

@@ -21,6 +21,7 @@ struct tp_tier {
     uint64_t pages;            /* pages whose copy this tier holds */
     uint32_t lru_head, lru_tail; /* coldest at head */
     bool serial;               /* plugin asked for one call at a time */
+    struct tp_writeback *writeback; /* queue of puts for a remote store, or NULL */
     pthread_mutex_t serial_lock;
     uint64_t hits, puts, demotions, bytes_in, bytes_out, full_events;
 };

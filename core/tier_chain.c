@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "writeback.h"
+
 #define TP_MAX_PAGE_SIZE 4096
 
 static void serial_enter(struct tp_tier *tier)
@@ -20,9 +22,14 @@ static void serial_leave(struct tp_tier *tier)
 int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_error *err)
 {
     struct tp_tier *tier = &s->tiers[t];
-    serial_enter(tier);
-    int rc = tier->ops->get(tier->store, id, page, err);
-    serial_leave(tier);
+    int rc = -ENOENT;
+    if (tier->writeback)
+        rc = tp_writeback_get(tier->writeback, id, page);
+    if (rc == -ENOENT) {
+        serial_enter(tier);
+        rc = tier->ops->get(tier->store, id, page, err);
+        serial_leave(tier);
+    }
     if (rc == 0) {
         pthread_mutex_lock(&s->lock);
         tier->bytes_out += s->page_size;
@@ -34,6 +41,11 @@ int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_
 int tp_tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tierpage_error *err)
 {
     struct tp_tier *tier = &s->tiers[t];
+    if (tier->writeback) {
+        /* Counted as a put when the store acknowledges it. */
+        tp_writeback_put(tier->writeback, id, page);
+        return 0;
+    }
     serial_enter(tier);
     int rc = tier->ops->put(tier->store, id, page, err);
     serial_leave(tier);
@@ -51,6 +63,8 @@ int tp_tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tie
 int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err)
 {
     struct tp_tier *tier = &s->tiers[t];
+    if (tier->writeback)
+        tp_writeback_forget(tier->writeback, id);
     serial_enter(tier);
     int rc = tier->ops->del(tier->store, id, err);
     serial_leave(tier);

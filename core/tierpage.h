@@ -63,6 +63,8 @@ int tp_discard(tp_stack *stack, void *addr, size_t length, tierpage_error *err);
 int tp_owns(tp_stack *stack, const void *addr);
 
 void tp_stack_stats(tp_stack *stack, struct tp_stats *out);
+/* Wait until every page queued for a remote tier has been acknowledged. */
+void tp_stack_flush(tp_stack *stack);
 /* Change the resident cap; shrinking evicts at once. */
 int tp_set_resident(tp_stack *stack, uint64_t bytes, tierpage_error *err);
 /* Move every page of the region containing addr to the named tier. */

@@ -41,6 +41,10 @@ extern "C" {
 /* Flags a plugin declares in its operations table. */
 #define TIERPAGE_STORE_PERSISTENT (1u << 0) /* pages survive close + open with the same options and namespace */
 #define TIERPAGE_STORE_SERIAL     (1u << 1) /* the core must not call it from several threads at once */
+/* Each call is a network round trip: by default the core queues the pages
+ * it puts into this store and sends them in batches from a thread of its
+ * own, off the fault path (the tier key writeback_queue: sets the bound). */
+#define TIERPAGE_STORE_REMOTE     (1u << 2)
 
 typedef struct tierpage_error {
     char message[256];

@@ -3,9 +3,9 @@
 #   scripts/install-deps.sh          build and run
 #   scripts/install-deps.sh --test   also what the test suite uses
 set -euo pipefail
-packages=(build-essential cmake pkg-config libyaml-dev libpmem-dev check python3)
+packages=(build-essential cmake pkg-config libyaml-dev libpmem-dev check libmemcached-dev libhiredis-dev python3)
 if [ "${1:-}" = "--test" ]; then
-    packages+=()
+    packages+=(memcached redis-server redis-tools)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,379 @@
+#include "writeback.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "fault_handler.h"
+#include "stack_internal.h"
+#include "tier_chain.h"
+
+#define WB_BATCH 32
+#define WB_NONE UINT32_MAX
+#define WB_RETRIES 100        /* a failing store is retried for about 10 s */
+#define WB_RETRY_NS 100000000L
+
+enum wb_state { WB_FREE = 0, WB_QUEUED, WB_SENDING, WB_DEAD };
+
+struct wb_entry {
+    uint32_t id;
+    uint32_t chain;   /* next entry in the same hash bucket */
+    uint8_t state;
+};
+
+struct tp_writeback {
+    struct tp_stack *stack;
+    size_t tier;
+    size_t page_size;
+    pthread_mutex_t lock;
+    pthread_cond_t work;      /* something to send, or stop */
+    pthread_cond_t progress;  /* entries were acknowledged or freed */
+    pthread_t thread;
+    int stop;
+
+    size_t slots;
+    struct wb_entry *entries;
+    unsigned char *pages;
+    uint32_t *ring;           /* entry indices in the order they were queued */
+    size_t head, count;
+    uint32_t *free_slots;
+    size_t free_count;
+    uint32_t *buckets;
+    uint32_t bucket_mask;
+
+    struct tp_writeback_stats stats;
+};
+
+static unsigned char *slot_page(struct tp_writeback *wb, uint32_t e)
+{
+    return wb->pages + (size_t)e * wb->page_size;
+}
+
+static uint32_t *bucket_of(struct tp_writeback *wb, uint32_t id)
+{
+    return &wb->buckets[(id * 2654435761u) & wb->bucket_mask];
+}
+
+/* The live (queued or being sent) entry of the page, newest first. */
+static uint32_t find_live(struct tp_writeback *wb, uint32_t id, int state)
+{
+    for (uint32_t e = *bucket_of(wb, id); e != WB_NONE; e = wb->entries[e].chain)
+        if (wb->entries[e].id == id && (state == 0 || wb->entries[e].state == state))
+            return e;
+    return WB_NONE;
+}
+
+static void unchain(struct tp_writeback *wb, uint32_t e)
+{
+    uint32_t *link = bucket_of(wb, wb->entries[e].id);
+    while (*link != e)
+        link = &wb->entries[*link].chain;
+    *link = wb->entries[e].chain;
+}
+
+static void release(struct tp_writeback *wb, uint32_t e)
+{
+    if (wb->entries[e].state != WB_DEAD)
+        unchain(wb, e);
+    wb->entries[e].state = WB_FREE;
+    wb->free_slots[wb->free_count++] = e;
+}
+
+void tp_writeback_put(struct tp_writeback *wb, uint32_t id, const void *page)
+{
+    pthread_mutex_lock(&wb->lock);
+    uint32_t e = find_live(wb, id, WB_QUEUED);
+    if (e == WB_NONE) {
+        while (wb->free_count == 0)
+            pthread_cond_wait(&wb->progress, &wb->lock);
+        e = wb->free_slots[--wb->free_count];
+        wb->entries[e] = (struct wb_entry){id, *bucket_of(wb, id), WB_QUEUED};
+        *bucket_of(wb, id) = e; /* newest first, ahead of one being sent */
+        wb->ring[(wb->head + wb->count) % wb->slots] = e;
+        wb->count++;
+        wb->stats.queued_pages++;
+        pthread_cond_signal(&wb->work);
+    }
+    memcpy(slot_page(wb, e), page, wb->page_size);
+    pthread_mutex_unlock(&wb->lock);
+}
+
+int tp_writeback_get(struct tp_writeback *wb, uint32_t id, void *page)
+{
+    pthread_mutex_lock(&wb->lock);
+    uint32_t e = find_live(wb, id, 0);
+    if (e != WB_NONE) {
+        memcpy(page, slot_page(wb, e), wb->page_size);
+        wb->stats.queue_hits++;
+    }
+    pthread_mutex_unlock(&wb->lock);
+    return e == WB_NONE ? -ENOENT : 0;
+}
+
+void tp_writeback_forget(struct tp_writeback *wb, uint32_t id)
+{
+    pthread_mutex_lock(&wb->lock);
+    while (find_live(wb, id, WB_SENDING) != WB_NONE)
+        pthread_cond_wait(&wb->progress, &wb->lock);
+    uint32_t e;
+    while ((e = find_live(wb, id, WB_QUEUED)) != WB_NONE) {
+        unchain(wb, e);
+        wb->entries[e].state = WB_DEAD; /* its ring place is freed by the sender */
+    }
+    pthread_mutex_unlock(&wb->lock);
+}
+
+void tp_writeback_flush(struct tp_writeback *wb)
+{
+    pthread_mutex_lock(&wb->lock);
+    while (wb->count > 0)
+        pthread_cond_wait(&wb->progress, &wb->lock);
+    pthread_mutex_unlock(&wb->lock);
+}
+
+void tp_writeback_stats(struct tp_writeback *wb, struct tp_writeback_stats *out)
+{
+    pthread_mutex_lock(&wb->lock);
+    *out = wb->stats;
+    pthread_mutex_unlock(&wb->lock);
+}
+
+/* The store is full: the page goes down the chain instead, as a demotion.
+ * Returns 0 when it moved (or no longer needs to), -EAGAIN to try later. */
+static int move_down(struct tp_writeback *wb, uint32_t id, const void *page, tierpage_error *err)
+{
+    struct tp_stack *s = wb->stack;
+    struct tp_page *p = tp_page_get(&s->pages, id);
+    pthread_mutex_lock(&s->lock);
+    /* Busy: its owner may still be recording that it put the page here,
+     * or be waiting on this queue. Look again later. */
+    if (p->flags & TP_PAGE_BUSY) {
+        pthread_mutex_unlock(&s->lock);
+        return -EAGAIN;
+    }
+    if (p->tier != wb->tier) { /* deleted or moved meanwhile: nothing to keep */
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
+    p->flags |= TP_PAGE_BUSY;
+    pthread_mutex_unlock(&s->lock);
+    int rc = wb->tier + 1 < s->tier_count ? tp_chain_put(s, wb->tier + 1, id, page, err)
+                                          : tierpage_error_set(err, -ENOSPC, NULL, "every tier from '%s' down is full",
+                                                               s->tiers[wb->tier].name);
+    pthread_mutex_lock(&s->lock);
+    if (rc >= 0) {
+        tp_tier_unlink(s, wb->tier, id);
+        s->tiers[wb->tier].pages--;
+        s->tiers[wb->tier].demotions++;
+        p->tier = (uint8_t)rc;
+        tp_tier_link(s, (size_t)rc, id);
+    }
+    p->flags &= (uint8_t)~TP_PAGE_BUSY;
+    pthread_cond_broadcast(&s->page_done);
+    pthread_mutex_unlock(&s->lock);
+    return rc < 0 ? rc : 0;
+}
+
+static int send_batch(struct tp_writeback *wb, size_t n, const uint32_t *batch, int *results, tierpage_error *err)
+{
+    struct tp_tier *tier = &wb->stack->tiers[wb->tier];
+    uint64_t keys[WB_BATCH];
+    const void *pages[WB_BATCH];
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = wb->entries[batch[i]].id;
+        pages[i] = slot_page(wb, batch[i]);
+    }
+    if (tier->serial)
+        pthread_mutex_lock(&tier->serial_lock);
+    int rc = 0;
+    if (tier->ops->put_batch && n > 1) {
+        rc = tier->ops->put_batch(tier->store, n, keys, pages, results, err);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            results[i] = tier->ops->put(tier->store, keys[i], pages[i], err);
+            if (results[i] && !rc)
+                rc = results[i];
+        }
+    }
+    if (tier->serial)
+        pthread_mutex_unlock(&tier->serial_lock);
+    return rc;
+}
+
+static void account(struct tp_writeback *wb, size_t sent, size_t full)
+{
+    struct tp_stack *s = wb->stack;
+    struct tp_tier *tier = &s->tiers[wb->tier];
+    pthread_mutex_lock(&s->lock);
+    tier->puts += sent;
+    tier->bytes_in += sent * s->page_size;
+    tier->full_events += full;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void *sender_main(void *arg)
+{
+    struct tp_writeback *wb = arg;
+    tp_pager_thread = 1;
+    uint32_t batch[WB_BATCH];
+    int results[WB_BATCH];
+    int failures = 0;
+    pthread_mutex_lock(&wb->lock);
+    for (;;) {
+        /* Free dead entries at the head; stop when asked and drained. */
+        while (wb->count && wb->entries[wb->ring[wb->head]].state == WB_DEAD) {
+            release(wb, wb->ring[wb->head]);
+            wb->head = (wb->head + 1) % wb->slots;
+            wb->count--;
+            pthread_cond_broadcast(&wb->progress);
+        }
+        if (wb->count == 0) {
+            if (wb->stop)
+                break;
+            pthread_cond_wait(&wb->work, &wb->lock);
+            continue;
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < wb->count && n < WB_BATCH; i++) {
+            uint32_t e = wb->ring[(wb->head + i) % wb->slots];
+            if (wb->entries[e].state != WB_QUEUED)
+                break;
+            wb->entries[e].state = WB_SENDING;
+            batch[n++] = e;
+        }
+        pthread_mutex_unlock(&wb->lock);
+
+        tierpage_error err = {{0}, {0}};
+        send_batch(wb, n, batch, results, &err);
+        size_t sent = 0, full = 0, kept = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (results[i] == -ENOSPC) {
+                full++;
+                /* A newer copy queued behind this one makes it moot. */
+                pthread_mutex_lock(&wb->lock);
+                int superseded = find_live(wb, wb->entries[batch[i]].id, WB_QUEUED) != WB_NONE;
+                pthread_mutex_unlock(&wb->lock);
+                if (superseded) {
+                    results[i] = 0;
+                    continue;
+                }
+                int rc = move_down(wb, wb->entries[batch[i]].id, slot_page(wb, batch[i]), &err);
+                if (rc == 0)
+                    results[i] = 0;
+                else if (rc != -EAGAIN)
+                    tp_fatal(wb->stack, "page %u from the write-back queue of tier '%s' fits nowhere: %s",
+                             wb->entries[batch[i]].id, wb->stack->tiers[wb->tier].name, err.message);
+            } else if (results[i] == 0) {
+                sent++;
+            }
+        }
+        account(wb, sent, full);
+
+        pthread_mutex_lock(&wb->lock);
+        wb->stats.batches++;
+        wb->stats.sent_pages += sent;
+        /* Acknowledged pages leave the queue; the others go back in order. */
+        uint32_t again[WB_BATCH];
+        for (size_t i = 0; i < n; i++) {
+            if (results[i] == 0) {
+                release(wb, batch[i]);
+            } else {
+                wb->entries[batch[i]].state = WB_QUEUED;
+                again[kept++] = batch[i];
+            }
+        }
+        wb->head = (wb->head + n - kept) % wb->slots;
+        wb->count -= n - kept;
+        for (size_t i = 0; i < kept; i++)
+            wb->ring[(wb->head + i) % wb->slots] = again[i];
+        pthread_cond_broadcast(&wb->progress);
+        if (kept == 0) {
+            failures = 0;
+            continue;
+        }
+        if (++failures > WB_RETRIES && full == 0)
+            tp_fatal(wb->stack, "tier '%s' keeps refusing pages from its write-back queue: %s",
+                     wb->stack->tiers[wb->tier].name, err.message);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += full ? WB_RETRY_NS / 100 : WB_RETRY_NS;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&wb->work, &wb->lock, &until);
+    }
+    pthread_mutex_unlock(&wb->lock);
+    return NULL;
+}
+
+static void destroy(struct tp_writeback *wb)
+{
+    if (wb->pages)
+        munmap(wb->pages, wb->slots * wb->page_size);
+    free(wb->entries);
+    free(wb->ring);
+    free(wb->free_slots);
+    free(wb->buckets);
+    pthread_cond_destroy(&wb->work);
+    pthread_cond_destroy(&wb->progress);
+    pthread_mutex_destroy(&wb->lock);
+    free(wb);
+}
+
+int tp_writeback_start(struct tp_stack *s, size_t t, uint64_t bytes, struct tp_writeback **out, tierpage_error *err)
+{
+    struct tp_writeback *wb = calloc(1, sizeof *wb);
+    if (!wb)
+        return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
+    wb->stack = s;
+    wb->tier = t;
+    wb->page_size = s->page_size;
+    wb->slots = bytes / s->page_size ? bytes / s->page_size : 1;
+    pthread_mutex_init(&wb->lock, NULL);
+    pthread_cond_init(&wb->work, NULL);
+    pthread_cond_init(&wb->progress, NULL);
+    uint32_t buckets = 1;
+    while (buckets < wb->slots * 2)
+        buckets <<= 1;
+    wb->bucket_mask = buckets - 1;
+    wb->entries = calloc(wb->slots, sizeof *wb->entries);
+    wb->ring = calloc(wb->slots, sizeof *wb->ring);
+    wb->free_slots = calloc(wb->slots, sizeof *wb->free_slots);
+    wb->buckets = malloc(buckets * sizeof *wb->buckets);
+    wb->pages = mmap(NULL, wb->slots * wb->page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (wb->pages == MAP_FAILED)
+        wb->pages = NULL;
+    if (!wb->entries || !wb->ring || !wb->free_slots || !wb->buckets || !wb->pages) {
+        destroy(wb);
+        return tierpage_error_set(err, -ENOMEM, NULL, "out of memory for a write-back queue of %zu pages",
+                                  wb->slots);
+    }
+    for (uint32_t i = 0; i < buckets; i++)
+        wb->buckets[i] = WB_NONE;
+    for (size_t i = 0; i < wb->slots; i++)
+        wb->free_slots[i] = (uint32_t)(wb->slots - 1 - i);
+    wb->free_count = wb->slots;
+    int rc = pthread_create(&wb->thread, NULL, sender_main, wb);
+    if (rc) {
+        destroy(wb);
+        return tierpage_error_set(err, -rc, NULL, "cannot start a write-back thread: %s", strerror(rc));
+    }
+    *out = wb;
+    return 0;
+}
+
+void tp_writeback_stop(struct tp_writeback *wb)
+{
+    if (!wb)
+        return;
+    pthread_mutex_lock(&wb->lock);
+    wb->stop = 1;
+    pthread_cond_signal(&wb->work);
+    pthread_mutex_unlock(&wb->lock);
+    pthread_join(wb->thread, NULL);
+    destroy(wb);
+}

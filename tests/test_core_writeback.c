@@ -1,0 +1,148 @@
+/* Write-back queues and stores that are full without saying so. */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_fixture.h"
+
+static const char *hidden_plugin(void)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/tests/fixtures/hidden.so", getenv("TIERPAGE_BUILD_DIR"));
+    return path;
+}
+
+static void write_and_check(tp_stack *s, size_t pages, uint32_t rounds)
+{
+    tierpage_error err = {{0}, {0}};
+    char *m = tp_map(s, NULL, pages * PAGE, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    for (uint32_t r = 0; r < rounds; r++) {
+        for (size_t i = 0; i < pages; i++)
+            fill_page(m, i, r);
+        for (size_t i = 0; i < pages; i++)
+            ck_assert_msg(page_matches(m, i, r), "page %zu wrong in round %u", i, r);
+    }
+}
+
+START_TEST(queued_tiers_keep_every_page)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "name: wb\nresident: 32KiB\ntiers:\n"
+             "  - plugin: dram\n    capacity: 128KiB\n    writeback_queue: 16KiB\n"
+             "  - plugin: pmem\n    path: %s\n    capacity: 8MiB\n    writeback_queue: 64KiB\n",
+             shm_path("wb"));
+    tp_stack *s = open_stack(yaml);
+    write_and_check(s, 512, 3);
+    tp_stack_flush(s);
+    struct tp_stats st = stats_of(s);
+    ck_assert_uint_gt(st.tiers[0].puts, 0);
+    ck_assert_uint_gt(st.tiers[1].puts, 0);
+    ck_assert_uint_gt(st.tiers[1].hits, 0);
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+START_TEST(a_store_full_without_warning_cascades)
+{
+    /* The core thinks the hidden tier unbounded: it learns from -ENOSPC. */
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "name: full\nresident: 32KiB\ntiers:\n"
+             "  - plugin: %s\n    pages: 40\n%s"
+             "  - plugin: dram\n    capacity: 8MiB\n",
+             hidden_plugin(), _i == 0 ? "" : "    writeback_queue: 32KiB\n");
+    tp_stack *s = open_stack(yaml);
+    write_and_check(s, 256, 2);
+    tp_stack_flush(s);
+    struct tp_stats st = stats_of(s);
+    ck_assert_uint_gt(st.tiers[0].full_events, 0);
+    ck_assert_uint_gt(st.tiers[1].puts, 0);
+    ck_assert_uint_le(st.tiers[0].pages, 40);
+    tp_stack_close(s);
+}
+END_TEST
+
+struct worker {
+    char *mem;
+    size_t first, count;
+    int ok;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    w->ok = 1;
+    for (uint32_t r = 1; r <= 4; r++) {
+        for (size_t i = w->first; i < w->first + w->count; i++)
+            fill_page(w->mem, i, r);
+        for (size_t i = w->first; i < w->first + w->count; i++)
+            if (!page_matches(w->mem, i, r))
+                w->ok = 0;
+    }
+    return NULL;
+}
+
+START_TEST(threads_with_a_queue)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "name: wbt\nresident: 64KiB\nhandler_threads: 3\ntiers:\n"
+             "  - plugin: %s\n    pages: 100\n    writeback_queue: 8KiB\n"
+             "  - plugin: pmem\n    path: %s\n    capacity: 8MiB\n    writeback_queue: 32KiB\n",
+             hidden_plugin(), shm_path("wbt"));
+    tp_stack *s = open_stack(yaml);
+    tierpage_error err = {{0}, {0}};
+    size_t pages = 512;
+    char *m = tp_map(s, NULL, pages * PAGE, &err);
+    ck_assert_ptr_nonnull(m);
+    struct worker w[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker){m, (size_t)i * (pages / 4), pages / 4, 0};
+        pthread_create(&t[i], NULL, worker_main, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_msg(w[i].ok, "thread %d read wrong data", i);
+    }
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+START_TEST(every_tier_full_with_queues_stops_the_program)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "name: nofit\nresident: 16KiB\ntiers:\n"
+             "  - plugin: %s\n    pages: 8\n    writeback_queue: 8KiB\n"
+             "  - plugin: %s\n    name: second\n    pages: 8\n    writeback_queue: 8KiB\n",
+             hidden_plugin(), hidden_plugin());
+    tp_stack *s = open_stack(yaml);
+    write_and_check(s, 64, 1);
+    tp_stack_flush(s);
+    ck_abort_msg("64 pages fit in 4 + 8 + 8");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("writeback");
+    TCase *tc = tcase_create("queues");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, queued_tiers_keep_every_page);
+    tcase_add_loop_test(tc, a_store_full_without_warning_cascades, 0, 2);
+    tcase_add_test(tc, threads_with_a_queue);
+    tcase_add_exit_test(tc, every_tier_full_with_queues_stops_the_program, 125);
+    suite_add_tcase(su, tc);
+    SRunner *sr = srunner_create(su);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
