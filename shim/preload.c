@@ -302,6 +302,7 @@ __attribute__((destructor)) static void shim_fini(void)
         return;
     struct tp_stats st;
     shim_enter();
+    tp_stack_flush(shim_stack);
     tp_stack_stats(shim_stack, &st);
     if (!getenv("TIERPAGE_QUIET")) {
         if (!is_main_process)
