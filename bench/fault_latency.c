@@ -215,8 +215,9 @@ static int run_tierpage(const struct options *o, uint64_t *lat, size_t *order, s
     int rc = -1;
     unsigned char *base = NULL;
     size_t len = o->pages * PAGE;
-    /* No fault of the zero-fill pass may evict. */
-    if (set_resident(s, o->pages + 1) < 0)
+    /* No fault of the zero-fill pass may evict: a cap of twice the region
+     * also keeps any background evictor, which frees room near the cap, idle. */
+    if (set_resident(s, 2 * o->pages) < 0)
         goto out;
     base = tp_map(s, NULL, len, &err);
     if (!base) {
@@ -243,7 +244,7 @@ static int run_tierpage(const struct options *o, uint64_t *lat, size_t *order, s
 
     /* 2. spill everything but the cap to the dram tier, raise the cap again,
      * then read every page in a shuffled order */
-    if (set_resident(s, o->resident_pages) < 0 || set_resident(s, o->pages + 1) < 0)
+    if (set_resident(s, o->resident_pages) < 0 || set_resident(s, 2 * o->pages) < 0)
         goto out;
     stats_now(s, &a);
     m->skipped_resident = (size_t)(a.resident_bytes / PAGE);

@@ -32,12 +32,48 @@ struct tp_region *tp_region_find(struct tp_stack *s, const void *addr)
 
 struct tp_region *tp_region_of_id(struct tp_stack *s, uint32_t id)
 {
-    for (size_t i = 0; i < s->region_count; i++) {
-        struct tp_region *r = s->regions[i];
-        if (id >= r->first_id && id - r->first_id < r->page_count)
+    size_t lo = 0, hi = s->region_count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        struct tp_region *r = s->regions_by_id[mid];
+        if (id < r->first_id)
+            hi = mid;
+        else if (id - r->first_id >= r->page_count)
+            lo = mid + 1;
+        else
             return r;
     }
     return NULL;
+}
+
+static void sorted_insert(struct tp_region **v, size_t count, struct tp_region *r,
+                          int (*before)(const struct tp_region *, const struct tp_region *))
+{
+    size_t i = 0;
+    while (i < count && before(v[i], r))
+        i++;
+    memmove(&v[i + 1], &v[i], (count - i) * sizeof r);
+    v[i] = r;
+}
+
+static void sorted_remove(struct tp_region **v, size_t count, struct tp_region *r)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (v[i] == r) {
+            memmove(&v[i], &v[i + 1], (count - i - 1) * sizeof r);
+            return;
+        }
+    }
+}
+
+static int by_address(const struct tp_region *a, const struct tp_region *b)
+{
+    return a->start < b->start;
+}
+
+static int by_id(const struct tp_region *a, const struct tp_region *b)
+{
+    return a->first_id < b->first_id;
 }
 
 static int region_insert(struct tp_stack *s, struct tp_region *r)
@@ -48,26 +84,23 @@ static int region_insert(struct tp_stack *s, struct tp_region *r)
         if (!v)
             return -ENOMEM;
         s->regions = v;
+        v = realloc(s->regions_by_id, n * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        s->regions_by_id = v;
         s->region_alloc = n;
     }
-    size_t i = 0;
-    while (i < s->region_count && s->regions[i]->start < r->start)
-        i++;
-    memmove(&s->regions[i + 1], &s->regions[i], (s->region_count - i) * sizeof r);
-    s->regions[i] = r;
+    sorted_insert(s->regions, s->region_count, r, by_address);
+    sorted_insert(s->regions_by_id, s->region_count, r, by_id);
     s->region_count++;
     return 0;
 }
 
 static void region_remove(struct tp_stack *s, struct tp_region *r)
 {
-    for (size_t i = 0; i < s->region_count; i++) {
-        if (s->regions[i] == r) {
-            memmove(&s->regions[i], &s->regions[i + 1], (s->region_count - i - 1) * sizeof r);
-            s->region_count--;
-            return;
-        }
-    }
+    sorted_remove(s->regions, s->region_count, r);
+    sorted_remove(s->regions_by_id, s->region_count, r);
+    s->region_count--;
 }
 
 void *tp_map(tp_stack *s, void *hint, size_t length, tierpage_error *err)

@@ -203,6 +203,7 @@ void tp_stack_close(tp_stack *s)
         close(s->uffd);
     tp_page_map_destroy(&s->pages);
     free(s->regions);
+    free(s->regions_by_id);
     tp_conf_free(s->conf);
     pthread_cond_destroy(&s->page_done);
     pthread_mutex_destroy(&s->lock);

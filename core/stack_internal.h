@@ -57,6 +57,7 @@ struct tp_stack {
 
     struct tp_page_map pages;
     struct tp_region **regions; /* sorted by start */
+    struct tp_region **regions_by_id; /* the same, sorted by first_id */
     size_t region_count, region_alloc;
 
     struct tp_resident_set resident;

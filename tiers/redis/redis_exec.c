@@ -36,7 +36,7 @@ static int append(redisContext *c, struct redis_cmd *cmd)
 static void exec_node(struct redis_cmd *cmds, size_t count, size_t first)
 {
     struct redis_node *node = cmds[first].node;
-    char why[200];
+    char why[400];
     int refused;
     redisContext *c = redis_node_acquire(node, why, sizeof why, &refused);
     if (!c) {

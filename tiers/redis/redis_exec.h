@@ -34,7 +34,7 @@ struct redis_cmd {
     redisReply *reply;     /* NULL when the command never got a reply */
     int failure;           /* negative errno when reply is NULL */
     int refused;           /* the server refused the connection (AUTH) */
-    char why[200];         /* the failure, naming the server */
+    char why[400];         /* the failure, naming the server */
 };
 
 /* Sends every PENDING command to its node, pipelined per node, and marks

@@ -98,7 +98,11 @@ redisContext *redis_node_acquire(struct redis_node *node, char *why, size_t why_
         pthread_mutex_lock(&node->lock);
         snprintf(node->last_error, sizeof node->last_error, "cannot connect: %s", reason);
         node->down_until_ms = redis_now_ms() + REDIS_DOWN_MS;
+        int news = !node->unreachable;
+        node->unreachable = 1;
         pthread_mutex_unlock(&node->lock);
+        if (news && st->report_changes)
+            fprintf(stderr, "tierpage: redis: %s is unreachable: %s\n", node->addr.name, reason);
         return NULL;
     }
     if (redisSetTimeout(c, ms_to_timeval(st->io_timeout_ms)) != REDIS_OK) {
@@ -114,7 +118,11 @@ redisContext *redis_node_acquire(struct redis_node *node, char *why, size_t why_
     }
     pthread_mutex_lock(&node->lock);
     node->down_until_ms = 0;
+    int back = node->unreachable;
+    node->unreachable = 0;
     pthread_mutex_unlock(&node->lock);
+    if (back && st->report_changes)
+        fprintf(stderr, "tierpage: redis: %s is reachable again\n", node->addr.name);
     return c;
 }
 

@@ -18,6 +18,7 @@ struct redis_conn_settings {
     int io_timeout_ms;
     const char *user;     /* NULL for AUTH with the password alone */
     const char *password; /* NULL for no AUTH */
+    int report_changes;   /* say on stderr when a server goes away or comes back */
 };
 
 struct redis_node {
@@ -27,6 +28,7 @@ struct redis_node {
     redisContext **idle;
     size_t idle_count, idle_cap;
     uint64_t down_until_ms; /* monotonic; 0 when up */
+    int unreachable;        /* the last connect failed (reported once) */
     char last_error[160];
 };
 

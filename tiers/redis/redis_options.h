@@ -8,13 +8,13 @@
 #include "tierpage_store.h"
 
 #define REDIS_MAX_SERVERS 64
-#define REDIS_HOST_MAX 256
+#define REDIS_HOST_MAX 108 /* a unix socket path is at most 107 characters */
 
 /* One server: host and TCP port, or a unix socket path (port 0). */
 struct redis_address {
     char host[REDIS_HOST_MAX]; /* host name or IP, or the socket path */
     int port;                  /* 0 for a unix socket */
-    char name[REDIS_HOST_MAX + 8]; /* "host:port" or the path, for messages */
+    char name[REDIS_HOST_MAX + 12]; /* "host:port" or the path, for messages */
 };
 
 enum redis_policy_check { REDIS_POLICY_REFUSE, REDIS_POLICY_WARN };

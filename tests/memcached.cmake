@@ -1,0 +1,20 @@
+# Tests of the memcached tier (tiers/memcached), against real memcached
+# servers that the tests start on loopback ports and stop by PID
+# (tests/fixtures/memcached_servers.sh).
+pkg_check_modules(TEST_LIBMEMCACHED REQUIRED IMPORTED_TARGET libmemcached)
+
+tierpage_add_check_test(test_memcached ${CMAKE_CURRENT_LIST_DIR}/test_memcached.c
+  $<TARGET_OBJECTS:tp_memcached_common>)
+target_include_directories(test_memcached PRIVATE ${CMAKE_SOURCE_DIR}/tiers/memcached)
+target_link_libraries(test_memcached PRIVATE PkgConfig::TEST_LIBMEMCACHED)
+add_dependencies(test_memcached tier_memcached)
+set_tests_properties(test_memcached PROPERTIES LABELS memcached)
+
+foreach(script memcached_plugin_test memcached_run)
+  add_test(NAME ${script} COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/${script}.sh)
+  set_tests_properties(${script} PROPERTIES
+    ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
+    LABELS memcached TIMEOUT 900)
+endforeach()
+# tierpage run preloads the shim, whose malloc a sanitizer runtime cannot share.
+set_tests_properties(memcached_run PROPERTIES LABELS "memcached;preload")

@@ -1,0 +1,95 @@
+# tierpage run through the memcached tier, with real servers: a verified
+# run, sharding, a server killed under replicas, a server down at start, and
+# a server that fills up.
+. "$(dirname "$0")/script_lib.sh"
+. "$SRC/tests/fixtures/memcached_servers.sh"
+trap 'mc_stop_all; cleanup_shm; rm -rf "$WORK"' EXIT
+
+started=1
+for n in 1 2 3; do
+    if mc_start "s$n" 256; then eval "P$n=\$MC_PORT"; else started=0; fi
+done
+if [ "$started" = 1 ]; then pass "three memcached servers on loopback"; else
+    fail "memcached servers did not start"; finish; exit 1; fi
+SERVERS="127.0.0.1:$P1, 127.0.0.1:$P2, 127.0.0.1:$P3"
+
+# mc_stack FILE SERVERS [EXTRA TIER LINES]: dram (4 MiB) -> memcached, 2 MiB resident
+mc_stack() {
+    cat >"$1" <<YAML
+name: mc-test-$$-$(basename "$1" .yaml)
+resident: 2MiB
+tiers:
+  - plugin: dram
+    capacity: 4MiB
+  - plugin: memcached
+    servers: [$2]
+YAML
+    [ $# -ge 3 ] && printf '%s\n' "$3" >>"$1"
+    return 0
+}
+
+# tier_field JSON TIER KEY: one integer of one tier in a stats file
+tier_field() {
+    python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+print([t for t in d["tiers"] if t["name"] == sys.argv[2]][0][sys.argv[3]])' "$1" "$2" "$3"
+}
+
+# 1. A verified run through three sharded servers.
+mc_stack "$WORK/sharded.yaml" "$SERVERS"
+expect_status 0 "bench --verify through dram -> memcached (3 servers)" -- \
+    "$TIERPAGE" run -c "$WORK/sharded.yaml" --stats "$WORK/sharded.json" -- \
+    "$BENCH" --size 64MiB --accesses 40000 --verify --quiet
+hits=$(tier_field "$WORK/sharded.json" memcached hits 2>/dev/null || echo 0)
+[ "$hits" -gt 0 ] && pass "memcached served $hits faults" || fail "memcached hits: $hits"
+for n in 1 2 3; do
+    items=$(mc_stat "s$n" total_items)
+    [ "${items:-0}" -gt 100 ] && pass "server $n stored $items pages" || fail "server $n stored ${items:-no} pages"
+done
+
+# 2. replicas: 2, and one server killed in the middle of the run.
+mc_stack "$WORK/replicas.yaml" "$SERVERS" "    replicas: 2"
+"$TIERPAGE" run -c "$WORK/replicas.yaml" --stats "$WORK/replicas.json" -- \
+    "$BENCH" --size 64MiB --accesses 80000 --verify --quiet >"$WORK/out" 2>&1 &
+run_pid=$!
+sleep 3
+read -r victim_pid victim_port <"$MC_STATE_DIR/s2.server"
+if kill -0 "$run_pid" 2>/dev/null; then
+    kill -9 "$victim_pid" && pass "server 2 killed while the run was going on" || fail "cannot kill server 2"
+else
+    fail "the run ended before server 2 could be killed"
+fi
+wait "$run_pid"
+status=$?
+rm -f "$MC_STATE_DIR/s2.server"
+if [ "$status" = 0 ]; then pass "the run survived the kill, every page verified"; else
+    fail "the run exited $status after the kill"; sed 's/^/      /' "$WORK/out" | tail -20; fi
+grep -q "corrupt\|mismatch\|FAIL" "$WORK/out" && fail "corrupted pages reported" || pass "zero corrupted pages"
+hits=$(tier_field "$WORK/replicas.json" memcached hits 2>/dev/null || echo 0)
+[ "$hits" -gt 0 ] && pass "memcached served $hits faults with replicas" || fail "memcached hits with replicas: $hits"
+
+# 3. A server down at start: the killed server's port is free now.
+mc_stack "$WORK/down.yaml" "127.0.0.1:$P1, 127.0.0.1:$victim_port"
+expect_status 125 "tierpage run refuses a stack whose server is down" -- \
+    "$TIERPAGE" run -c "$WORK/down.yaml" -- "$BENCH" --size 8MiB --quiet
+expect_output "down.yaml:7:5: tiers\[1\]\.servers \(plugin memcached\): memcached: cannot reach 127.0.0.1:$victim_port" \
+    "the message names the stack file's line:col and the server"
+expect_status 2 "tierpage check refuses it too" -- "$TIERPAGE" check "$WORK/down.yaml"
+expect_output "cannot reach 127.0.0.1:$victim_port" "check names the server"
+
+# 4. A server too small for the pages: refused puts go down to pmem.
+if mc_start tiny 8; then pass "a memcached of 8 MiB"; else fail "the small memcached did not start"; fi
+pmem=/dev/shm/tierpage-test-$$-full.pmem
+mc_stack "$WORK/full.yaml" "127.0.0.1:$MC_PORT" "  - plugin: pmem
+    path: $pmem
+    capacity: 128MiB"
+expect_status 0 "bench --verify through dram -> memcached (8 MiB) -> pmem" -- \
+    "$TIERPAGE" run -c "$WORK/full.yaml" --stats "$WORK/full.json" -- \
+    "$BENCH" --size 32MiB --accesses 20000 --verify --quiet
+full=$(tier_field "$WORK/full.json" memcached full_events 2>/dev/null || echo 0)
+[ "$full" -gt 0 ] && pass "memcached said full $full times" || fail "memcached full_events: $full"
+puts=$(tier_field "$WORK/full.json" pmem puts 2>/dev/null || echo 0)
+[ "$puts" -gt 0 ] && pass "pmem took $puts pages the full server refused" || fail "pmem puts: $puts"
+rm -f "$pmem"
+
+finish

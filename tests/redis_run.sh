@@ -1,0 +1,119 @@
+# tierpage-bench --verify under `tierpage run` through stacks with a redis
+# tier: sharded over three servers, replicas: 2 with a server killed
+# mid-run, and a redis tier that fills up and spills to pmem.
+. "$(dirname "$0")/script_lib.sh"
+. "$(dirname "$0")/fixtures/redis_servers.sh"
+trap 'kill_poller; redis_stop_all; cleanup_shm; rm -rf "$WORK"' EXIT
+
+need "start three redis servers" -- eval 'redis_start a && redis_start b && redis_start c'
+need "start a redis server with maxmemory 4mb" -- redis_start small --maxmemory 4mb
+A=${REDIS_ADDR[a]} B=${REDIS_ADDR[b]} C=${REDIS_ADDR[c]}
+BENCH_ARGS=(--size 64MiB --accesses 40000 --verify --quiet)
+
+# tier_field FILE TIER KEY: one number of a tier in a stats file
+tier_field() {
+    python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+print([t for t in d["tiers"] if t["name"] == sys.argv[2]][0][sys.argv[3]])' "$1" "$2" "$3" 2>/dev/null || echo -1
+}
+
+# Samples DBSIZE of the given servers every 0.2 s into $WORK/dbsize.
+POLLER=
+start_poller() {
+    : >"$WORK/dbsize"
+    (
+        while :; do
+            for n in "$@"; do redis_cli "$n" dbsize 2>/dev/null || echo 0; done | paste -sd' ' >>"$WORK/dbsize"
+            sleep 0.2
+        done
+    ) </dev/null >/dev/null 2>&1 &
+    POLLER=$!
+}
+kill_poller() {
+    [ -n "$POLLER" ] && kill "$POLLER" 2>/dev/null && wait "$POLLER" 2>/dev/null
+    POLLER=
+}
+
+# 1. dram -> redis over three servers: pages reach every server, come back right.
+cat >"$WORK/sharded.yaml" <<YAML
+name: run-$$
+resident: 2MiB
+tiers:
+  - plugin: dram
+    capacity: 4MiB
+  - plugin: redis
+    servers: [$A, $B, $C]
+YAML
+start_poller a b c
+expect_status 0 "bench --verify through dram -> redis (3 servers)" -- \
+    "$TIERPAGE" run -c "$WORK/sharded.yaml" --stats "$WORK/sharded.json" -- "$BENCH" "${BENCH_ARGS[@]}"
+kill_poller
+hits=$(tier_field "$WORK/sharded.json" redis hits)
+[ "$hits" -gt 0 ] && pass "the redis tier served pages ($hits hits)" || fail "redis hits: $hits"
+read -r max_a max_b max_c < <(awk '{for (i = 1; i <= 3; i++) if ($i > m[i]) m[i] = $i} END {print m[1]+0, m[2]+0, m[3]+0}' "$WORK/dbsize")
+if [ "$max_a" -gt 0 ] && [ "$max_b" -gt 0 ] && [ "$max_c" -gt 0 ]; then
+    pass "sharding: every server held pages during the run (DBSIZE peaks $max_a, $max_b, $max_c)"
+else
+    fail "sharding: DBSIZE peaks $max_a, $max_b, $max_c"
+fi
+
+# 2. replicas: 2, and one server killed (kill -9) mid-run: no page lost or wrong.
+cat >"$WORK/replicas.yaml" <<YAML
+name: repl-$$
+resident: 2MiB
+tiers:
+  - plugin: dram
+    capacity: 4MiB
+  - plugin: redis
+    servers: [$A, $B, $C]
+    replicas: 2
+    connect_timeout_ms: 200
+YAML
+TIERPAGE_REDIS_DEBUG=1 "$TIERPAGE" run -c "$WORK/replicas.yaml" --stats "$WORK/replicas.json" -- \
+    "$BENCH" "${BENCH_ARGS[@]}" >"$WORK/replicas.out" 2>&1 &
+run=$!
+killed=no
+for _ in $(seq 300); do
+    if [ "$(redis_cli c dbsize 2>/dev/null || echo 0)" -gt 3000 ]; then
+        kill -0 "$run" 2>/dev/null && redis_kill9 c && killed=yes
+        break
+    fi
+    kill -0 "$run" 2>/dev/null || break
+    sleep 0.1
+done
+wait "$run"
+status=$?
+[ "$killed" = yes ] && pass "a server of three was killed (kill -9) mid-run" || fail "the server was not killed mid-run"
+if [ "$status" = 0 ]; then pass "replicas: 2 with a server killed: bench --verify passes, zero corrupted pages"; else
+    fail "replicas run: exit $status"; grep -v '^tierpage: redis:' "$WORK/replicas.out" | tail -20 | sed 's/^/      /'; fi
+grep -q "read from replica 2" "$WORK/replicas.out" && pass "pages whose first copy was on the dead server came from the second" ||
+    fail "no get was served by a second replica"
+grep -Eq "verification failed|corrupt|mismatch" "$WORK/replicas.out" && fail "the bench reported bad pages" ||
+    pass "no bad page reported"
+
+# 3. A redis tier that fills (maxmemory 4mb, noeviction): pages go on to pmem.
+cat >"$WORK/full.yaml" <<YAML
+name: full-$$
+resident: 2MiB
+tiers:
+  - plugin: dram
+    capacity: 4MiB
+  - plugin: redis
+    servers: [${REDIS_ADDR[small]}]
+  - plugin: pmem
+    path: /dev/shm/tierpage-test-$$-full.pmem
+    capacity: 256MiB
+YAML
+expect_status 0 "bench --verify through dram -> redis (4mb, full) -> pmem" -- \
+    "$TIERPAGE" run -c "$WORK/full.yaml" --stats "$WORK/full.json" -- "$BENCH" "${BENCH_ARGS[@]}"
+pmem_puts=$(tier_field "$WORK/full.json" pmem puts)
+full_events=$(tier_field "$WORK/full.json" redis full_events)
+redis_puts=$(tier_field "$WORK/full.json" redis puts)
+[ "$pmem_puts" -gt 0 ] && pass "the full redis tier sent pages on to pmem ($pmem_puts pmem puts)" || fail "pmem puts: $pmem_puts"
+[ "$redis_puts" -gt 0 ] && pass "the redis tier took pages until full ($redis_puts puts)" || fail "redis puts: $redis_puts"
+[ "$full_events" -gt 0 ] && pass "redis said full ($full_events times): OOM is -ENOSPC" || fail "redis full_events: $full_events"
+expect_status 0 "plugin-test on the 4mb server: puts until -ENOSPC" -- \
+    "$TIERPAGE" plugin-test redis --option "servers=${REDIS_ADDR[small]}"
+expect_output "ok    full: [0-9]+ pages put until -ENOSPC" "the kit saw OOM as full"
+
+finish

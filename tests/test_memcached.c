@@ -1,0 +1,731 @@
+/* Tests of the memcached tier against real servers: placement on the ring,
+ * replicas, a server killed under the store, namespaces, tier full, options.
+ *
+ * The suite starts its servers with tests/fixtures/memcached_servers.sh
+ * (three on loopback ports, one on a unix socket; a test that needs a server
+ * of its own starts it the same way) and stops them by PID at the end. A
+ * server that cannot start fails the tests that need it. */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libmemcached/memcached.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "loader.h"
+#include "mc_keyset.h"
+#include "mc_ring.h"
+#include "tierpage_store.h"
+
+#define PAGE 4096
+#define SERVERS 3
+
+static char state_dir[256];
+static char servers[SERVERS][64];   /* "127.0.0.1:PORT" */
+static char unix_socket[512];
+static char start_error[512];
+
+/* ---------------------------------------------------------------- fixture */
+
+static const char *fixture_script(void)
+{
+    static char path[4096];
+    const char *src = getenv("TIERPAGE_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/tests/fixtures/memcached_servers.sh", src && *src ? src : ".");
+    return path;
+}
+
+/* Runs the fixture script with `args` and reads up to `max` lines of its
+ * output into lines[]. The number of lines, or -1 when it failed. */
+static int run_fixture(const char *args, char lines[][512], int max)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "bash '%s' %s", fixture_script(), args);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    int n = 0;
+    char line[512];
+    while (fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (n < max)
+            snprintf(lines[n++], 512, "%s", line);
+    }
+    return pclose(p) == 0 ? n : -1;
+}
+
+static void start_servers(void)
+{
+    snprintf(state_dir, sizeof state_dir, "/tmp/tierpage-mc-check.%d", (int)getpid());
+    char args[1024], lines[SERVERS][512];
+    snprintf(args, sizeof args, "start '%s/tcp' %d 64", state_dir, SERVERS);
+    if (run_fixture(args, lines, SERVERS) != SERVERS) {
+        snprintf(start_error, sizeof start_error, "the fixture could not start %d memcached servers", SERVERS);
+        return;
+    }
+    for (int i = 0; i < SERVERS; i++)
+        snprintf(servers[i], sizeof servers[i], "127.0.0.1:%.8s", lines[i]);
+    snprintf(args, sizeof args, "start-unix '%s/unix' 16", state_dir);
+    if (run_fixture(args, lines, 1) != 1)
+        snprintf(start_error, sizeof start_error, "the fixture could not start memcached on a unix socket");
+    else
+        snprintf(unix_socket, sizeof unix_socket, "%s", lines[0]);
+}
+
+/* Every set of servers the suite or a test may have started. */
+static const char *const server_sets[] = { "tcp", "unix", "victim", "victim1", "tiny", "gone" };
+
+static void stop_servers(void)
+{
+    char args[1024], lines[1][512];
+    for (size_t i = 0; i < sizeof server_sets / sizeof server_sets[0]; i++) {
+        snprintf(args, sizeof args, "stop '%s/%s'", state_dir, server_sets[i]);
+        run_fixture(args, lines, 0);
+    }
+    rmdir(state_dir);
+}
+
+#define NEED_SERVERS() ck_assert_msg(start_error[0] == '\0', "%s", start_error)
+
+/* A server of the test's own, in state_dir/NAME; its address in addr. */
+static pid_t start_own_server(const char *name, int megabytes, char *addr, size_t len)
+{
+    char args[1024], lines[1][512], path[1024];
+    snprintf(args, sizeof args, "start '%s/%s' 1 %d", state_dir, name, megabytes);
+    ck_assert_msg(run_fixture(args, lines, 1) == 1, "the fixture could not start memcached '%s'", name);
+    snprintf(addr, len, "127.0.0.1:%.8s", lines[0]);
+    snprintf(path, sizeof path, "%s/%s/s1.server", state_dir, name);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    int pid = 0;
+    ck_assert_int_eq(fscanf(f, "%d", &pid), 1);
+    fclose(f);
+    return (pid_t)pid;
+}
+
+static void stop_own_server(const char *name)
+{
+    char args[1024], lines[1][512];
+    snprintf(args, sizeof args, "stop '%s/%s'", state_dir, name);
+    run_fixture(args, lines, 0);
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+struct store {
+    struct tp_plugin plugin;
+    void *handle;
+};
+
+static int store_open(struct store *st, const char *ns, const char *server_list, const char *replicas,
+                      uint64_t capacity, tierpage_error *err)
+{
+    tierpage_store_option options[2] = { { "servers", server_list }, { "replicas", replicas } };
+    tierpage_store_params params = { .namespace_name = ns, .page_size = PAGE, .capacity = capacity,
+                                     .options = options, .option_count = replicas ? 2 : 1 };
+    memset(err, 0, sizeof *err);
+    tierpage_error lerr;
+    ck_assert_msg(tp_plugin_load("memcached", &st->plugin, &lerr) == 0, "load: %s", lerr.message);
+    int rc = st->plugin.ops->open(&params, &st->handle, err);
+    if (rc)
+        tp_plugin_unload(&st->plugin);
+    return rc;
+}
+
+static void store_must_open(struct store *st, const char *ns, const char *server_list, const char *replicas)
+{
+    tierpage_error err;
+    int rc = store_open(st, ns, server_list, replicas, 0, &err);
+    ck_assert_msg(rc == 0, "open: %d %s", rc, err.message);
+}
+
+static void store_close(struct store *st)
+{
+    st->plugin.ops->close(st->handle);
+    tp_plugin_unload(&st->plugin);
+}
+
+static void fill(unsigned char *page, uint64_t key, uint64_t gen)
+{
+    for (size_t i = 0; i < PAGE; i++)
+        page[i] = (unsigned char)(key * 131 + gen * 17 + i * 7 + (i >> 8));
+}
+
+static int page_is(const unsigned char *page, uint64_t key, uint64_t gen)
+{
+    unsigned char want[PAGE];
+    fill(want, key, gen);
+    return memcmp(page, want, PAGE) == 0;
+}
+
+static void put_ok(struct store *st, uint64_t key, uint64_t gen)
+{
+    unsigned char page[PAGE];
+    tierpage_error err;
+    fill(page, key, gen);
+    int rc = st->plugin.ops->put(st->handle, key, page, &err);
+    ck_assert_msg(rc == 0, "put %" PRIu64 ": %d %s", key, rc, err.message);
+}
+
+static void get_is(struct store *st, uint64_t key, uint64_t gen)
+{
+    unsigned char page[PAGE];
+    tierpage_error err;
+    int rc = st->plugin.ops->get(st->handle, key, page, &err);
+    ck_assert_msg(rc == 0, "get %" PRIu64 ": %d %s", key, rc, err.message);
+    ck_assert_msg(page_is(page, key, gen), "page %" PRIu64 " read back wrong", key);
+}
+
+/* A connection to one server, outside the store. */
+static memcached_st *direct(const char *server)
+{
+    memcached_st *m = memcached_create(NULL);
+    ck_assert_ptr_nonnull(m);
+    if (server[0] == '/') {
+        ck_assert_int_eq(memcached_server_add_unix_socket(m, server), MEMCACHED_SUCCESS);
+    } else {
+        char host[64];
+        snprintf(host, sizeof host, "%s", server);
+        char *colon = strrchr(host, ':');
+        *colon = '\0';
+        ck_assert_int_eq(memcached_server_add(m, host, (in_port_t)atoi(colon + 1)), MEMCACHED_SUCCESS);
+    }
+    return m;
+}
+
+/* Whether `server` holds the page `key` of namespace `ns`; its bytes in page. */
+static int server_holds(const char *server, const char *ns, uint64_t key, unsigned char *page)
+{
+    char mkey[MC_KEY_MAX + 1];
+    int len = mc_page_key(mkey, sizeof mkey, ns, key);
+    memcached_st *m = direct(server);
+    size_t value_len;
+    uint32_t flags;
+    memcached_return_t rc;
+    char *value = memcached_get(m, mkey, (size_t)len, &value_len, &flags, &rc);
+    int held = rc == MEMCACHED_SUCCESS && value;
+    if (held && page) {
+        ck_assert_uint_eq(value_len, PAGE);
+        memcpy(page, value, PAGE);
+    }
+    free(value);
+    memcached_free(m);
+    return held;
+}
+
+static void server_drop(const char *server, const char *ns, uint64_t key)
+{
+    char mkey[MC_KEY_MAX + 1];
+    int len = mc_page_key(mkey, sizeof mkey, ns, key);
+    memcached_st *m = direct(server);
+    ck_assert_int_eq(memcached_delete(m, mkey, (size_t)len, 0), MEMCACHED_SUCCESS);
+    memcached_free(m);
+}
+
+static uint64_t server_stat(const char *server, const char *name)
+{
+    memcached_st *m = direct(server);
+    memcached_return_t rc;
+    memcached_stat_st *stats = memcached_stat(m, NULL, &rc);
+    ck_assert_msg(rc == MEMCACHED_SUCCESS && stats, "stats of %s", server);
+    char *value = memcached_stat_get_value(m, stats, name, &rc);
+    ck_assert_ptr_nonnull(value);
+    uint64_t v = strtoull(value, NULL, 10);
+    free(value);
+    memcached_stat_free(m, stats);
+    memcached_free(m);
+    return v;
+}
+
+/* The servers that should hold `key`, by the tier's own ring. */
+static size_t expected_servers(const char *const *names, size_t count, const char *ns, uint64_t key,
+                               uint32_t *order)
+{
+    struct mc_ring ring;
+    ck_assert_int_eq(mc_ring_build(&ring, names, count), 0);
+    char mkey[MC_KEY_MAX + 1];
+    int len = mc_page_key(mkey, sizeof mkey, ns, key);
+    size_t n = mc_ring_order(&ring, mkey, (size_t)len, order);
+    mc_ring_free(&ring);
+    return n;
+}
+
+static void all_servers(char *buf, size_t len)
+{
+    snprintf(buf, len, "%s,%s,%s", servers[0], servers[1], servers[2]);
+}
+
+static void unique_ns(char *buf, size_t len, const char *what)
+{
+    snprintf(buf, len, "check-%s-%d", what, (int)getpid());
+}
+
+/* ------------------------------------------------------------ pure parts */
+
+START_TEST(test_ring_spreads_and_moves_little)
+{
+    const char *names[4] = { "10.0.0.1:11211", "10.0.0.2:11211", "10.0.0.3:11211", "10.0.0.4:11211" };
+    struct mc_ring three, four;
+    ck_assert_int_eq(mc_ring_build(&three, names, 3), 0);
+    ck_assert_int_eq(mc_ring_build(&four, names, 4), 0);
+    enum { KEYS = 30000 };
+    unsigned per_server[3] = { 0 }, moved = 0;
+    for (uint64_t k = 0; k < KEYS; k++) {
+        char mkey[MC_KEY_MAX + 1];
+        int len = mc_page_key(mkey, sizeof mkey, "ring", k);
+        uint32_t a[MC_MAX_SERVERS], b[MC_MAX_SERVERS];
+        ck_assert_uint_eq(mc_ring_order(&three, mkey, (size_t)len, a), 3);
+        ck_assert_uint_eq(mc_ring_order(&four, mkey, (size_t)len, b), 4);
+        ck_assert_uint_ne(a[0], a[1]);
+        ck_assert_uint_ne(a[1], a[2]);
+        ck_assert_uint_ne(a[0], a[2]);
+        per_server[a[0]]++;
+        if (a[0] != b[0]) {
+            moved++;
+            ck_assert_uint_eq(b[0], 3); /* a key only moves to the new server */
+        }
+    }
+    for (int s = 0; s < 3; s++)
+        ck_assert_msg(per_server[s] > KEYS / 5, "server %d got %u of %d keys", s, per_server[s], KEYS);
+    ck_assert_msg(moved > KEYS / 8 && moved < KEYS * 2 / 5, "adding a fourth server moved %u of %d keys", moved, KEYS);
+    mc_ring_free(&three);
+    mc_ring_free(&four);
+}
+END_TEST
+
+START_TEST(test_page_key_format)
+{
+    char buf[MC_KEY_MAX + 1];
+    ck_assert_int_eq(mc_page_key(buf, sizeof buf, "web-1", 0x2a), 25);
+    ck_assert_str_eq(buf, "tp:web-1:000000000000002a");
+    uint64_t key;
+    ck_assert_int_eq(mc_page_key_parse(buf, 25, &key), 0);
+    ck_assert_uint_eq(key, 0x2a);
+    ck_assert_int_eq(mc_page_key(buf, sizeof buf, "x", UINT64_MAX), 21);
+    ck_assert_int_eq(mc_page_key_parse(buf, 21, &key), 0);
+    ck_assert_uint_eq(key, UINT64_MAX);
+    ck_assert_int_eq(mc_page_key_parse("tp:x:zz", 7, &key), -1);
+}
+END_TEST
+
+START_TEST(test_keyset)
+{
+    struct mc_keyset set;
+    mc_keyset_init(&set);
+    enum { N = 50000 };
+    ck_assert_int_eq(mc_keyset_reserve(&set, N + 1), 0);
+    for (uint64_t k = 0; k < N; k++)
+        ck_assert_int_eq(mc_keyset_add(&set, k * 4096), 1);
+    ck_assert_int_eq(mc_keyset_add(&set, UINT64_MAX), 1);
+    ck_assert_int_eq(mc_keyset_add(&set, 4096), 0);
+    ck_assert_uint_eq(set.count, N + 1);
+    for (uint64_t k = 0; k < N; k += 2)
+        ck_assert_int_eq(mc_keyset_remove(&set, k * 4096), 1);
+    ck_assert_int_eq(mc_keyset_remove(&set, 1), 0);
+    for (uint64_t k = 0; k < N; k++)
+        ck_assert_int_eq(mc_keyset_has(&set, k * 4096), (int)(k % 2));
+    ck_assert_int_eq(mc_keyset_has(&set, UINT64_MAX), 1);
+    ck_assert_int_eq(mc_keyset_remove(&set, UINT64_MAX), 1);
+    ck_assert_uint_eq(set.count, N / 2);
+    mc_keyset_free(&set);
+}
+END_TEST
+
+/* ---------------------------------------------------------- with servers */
+
+START_TEST(test_pages_land_where_the_ring_says)
+{
+    NEED_SERVERS();
+    char list[256], ns[64];
+    all_servers(list, sizeof list);
+    unique_ns(ns, sizeof ns, "shard");
+    uint64_t before[SERVERS];
+    for (int s = 0; s < SERVERS; s++)
+        before[s] = server_stat(servers[s], "curr_items");
+    struct store st;
+    store_must_open(&st, ns, list, NULL);
+    const char *names[SERVERS] = { servers[0], servers[1], servers[2] };
+    enum { N = 300 };
+    unsigned on[SERVERS] = { 0 };
+    for (uint64_t k = 0; k < N; k++) {
+        put_ok(&st, k, 1);
+        uint32_t order[MC_MAX_SERVERS];
+        expected_servers(names, SERVERS, ns, k, order);
+        for (int s = 0; s < SERVERS; s++)
+            ck_assert_int_eq(server_holds(servers[s], ns, k, NULL), (uint32_t)s == order[0]);
+        on[order[0]]++;
+    }
+    for (int s = 0; s < SERVERS; s++) {
+        ck_assert_msg(on[s] > N / 10, "server %s got %u of %d pages", servers[s], on[s], N);
+        ck_assert_uint_ge(server_stat(servers[s], "curr_items"), before[s] + on[s]);
+    }
+    for (uint64_t k = 0; k < N; k++)
+        get_is(&st, k, 1);
+    tierpage_store_usage u;
+    tierpage_error err;
+    ck_assert_int_eq(st.plugin.ops->usage(st.handle, &u, &err), 0);
+    ck_assert_uint_eq(u.pages, N);
+    ck_assert_uint_eq(u.used_bytes, (uint64_t)N * PAGE);
+    ck_assert_uint_eq(u.capacity_bytes, 3ull * 64 << 20); /* limit_maxbytes summed */
+    for (uint64_t k = 0; k < N; k++)
+        ck_assert_int_eq(st.plugin.ops->del(st.handle, k, &err), 0);
+    for (int s = 0; s < SERVERS; s++)
+        ck_assert_uint_eq(server_stat(servers[s], "curr_items"), before[s]);
+    store_close(&st);
+}
+END_TEST
+
+START_TEST(test_replicas_two_distinct_servers_and_delete_removes_both)
+{
+    NEED_SERVERS();
+    char list[256], ns[64];
+    all_servers(list, sizeof list);
+    unique_ns(ns, sizeof ns, "replicas");
+    struct store st;
+    store_must_open(&st, ns, list, "2");
+    const char *names[SERVERS] = { servers[0], servers[1], servers[2] };
+    tierpage_store_usage u;
+    tierpage_error err;
+    ck_assert_int_eq(st.plugin.ops->usage(st.handle, &u, &err), 0);
+    ck_assert_uint_eq(u.capacity_bytes, (3ull * 64 << 20) / 2);
+    for (uint64_t k = 0; k < 100; k++) {
+        put_ok(&st, k, 3);
+        uint32_t order[MC_MAX_SERVERS];
+        expected_servers(names, SERVERS, ns, k, order);
+        unsigned char page[PAGE];
+        for (int i = 0; i < SERVERS; i++) {
+            int held = server_holds(servers[order[i]], ns, k, page);
+            ck_assert_msg(held == (i < 2), "page %" PRIu64 ": server %d of its walk %s it", k, i + 1,
+                          held ? "holds" : "lacks");
+            if (held)
+                ck_assert(page_is(page, k, 3));
+        }
+    }
+    ck_assert_int_eq(st.plugin.ops->usage(st.handle, &u, &err), 0);
+    ck_assert_uint_eq(u.pages, 100);
+    for (uint64_t k = 0; k < 100; k++) {
+        ck_assert_int_eq(st.plugin.ops->del(st.handle, k, &err), 0);
+        for (int s = 0; s < SERVERS; s++)
+            ck_assert(!server_holds(servers[s], ns, k, NULL));
+    }
+    ck_assert_int_eq(st.plugin.ops->del(st.handle, 5, &err), -ENOENT);
+    store_close(&st);
+}
+END_TEST
+
+START_TEST(test_get_reads_the_next_replica_when_a_copy_is_gone)
+{
+    NEED_SERVERS();
+    char list[256], ns[64];
+    all_servers(list, sizeof list);
+    unique_ns(ns, sizeof ns, "nextcopy");
+    struct store st;
+    store_must_open(&st, ns, list, "2");
+    const char *names[SERVERS] = { servers[0], servers[1], servers[2] };
+    enum { N = 40 };
+    uint64_t keys[N];
+    unsigned char buf[N][PAGE];
+    void *pages[N];
+    int results[N];
+    tierpage_error err;
+    for (uint64_t k = 0; k < N; k++) {
+        put_ok(&st, k, 4);
+        uint32_t order[MC_MAX_SERVERS];
+        expected_servers(names, SERVERS, ns, k, order);
+        server_drop(servers[order[k % 2]], ns, k); /* first copy of even pages, second of odd ones */
+        keys[k] = k;
+        pages[k] = buf[k];
+    }
+    for (uint64_t k = 0; k < N; k++)
+        get_is(&st, k, 4);
+    memset(buf, 0, sizeof buf);
+    ck_assert_int_eq(st.plugin.ops->get_batch(st.handle, N, keys, pages, results, &err), 0);
+    for (uint64_t k = 0; k < N; k++) {
+        ck_assert_int_eq(results[k], 0);
+        ck_assert(page_is(buf[k], k, 4));
+    }
+    /* Both copies gone: the page is missing, never a page of zeros. */
+    uint32_t order[MC_MAX_SERVERS];
+    expected_servers(names, SERVERS, ns, 0, order);
+    server_drop(servers[order[1]], ns, 0);
+    ck_assert_int_eq(st.plugin.ops->get(st.handle, 0, buf[0], &err), -ENOENT);
+    ck_assert_ptr_nonnull(strstr(err.message, "0000000000000000"));
+    store_close(&st);
+}
+END_TEST
+
+START_TEST(test_a_killed_server_fails_over_to_its_replica)
+{
+    NEED_SERVERS();
+    char victim[64], list[256], ns[64];
+    pid_t pid = start_own_server("victim", 64, victim, sizeof victim);
+    snprintf(list, sizeof list, "%s,%s", servers[0], victim);
+    unique_ns(ns, sizeof ns, "killed");
+    struct store st;
+    store_must_open(&st, ns, list, "2");
+    enum { N = 200 };
+    for (uint64_t k = 0; k < N; k++)
+        put_ok(&st, k, 5);
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    usleep(100 * 1000);
+    /* Reads fall through to the copy on the live server; puts and deletes
+     * go on with the servers left. */
+    for (uint64_t k = 0; k < N; k++)
+        get_is(&st, k, 5);
+    for (uint64_t k = N; k < N + 50; k++)
+        put_ok(&st, k, 6);
+    for (uint64_t k = N; k < N + 50; k++)
+        get_is(&st, k, 6);
+    tierpage_error err;
+    for (uint64_t k = 0; k < N + 50; k += 3)
+        ck_assert_int_eq(st.plugin.ops->del(st.handle, k, &err), 0);
+    unsigned char page[PAGE];
+    ck_assert_int_eq(st.plugin.ops->get(st.handle, 3, page, &err), -ENOENT);
+    store_close(&st);
+    stop_own_server("victim");
+}
+END_TEST
+
+START_TEST(test_without_replicas_a_killed_server_is_an_error_naming_it)
+{
+    NEED_SERVERS();
+    char victim[64], list[256], ns[64];
+    pid_t pid = start_own_server("victim1", 64, victim, sizeof victim);
+    snprintf(list, sizeof list, "%s,%s", servers[1], victim);
+    unique_ns(ns, sizeof ns, "lost");
+    struct store st;
+    store_must_open(&st, ns, list, NULL);
+    enum { N = 100 };
+    for (uint64_t k = 0; k < N; k++)
+        put_ok(&st, k, 7);
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    usleep(100 * 1000);
+    unsigned lost = 0;
+    for (uint64_t k = 0; k < N; k++) {
+        unsigned char page[PAGE];
+        tierpage_error err = { { 0 }, { 0 } };
+        int rc = st.plugin.ops->get(st.handle, k, page, &err);
+        if (rc == 0) {
+            ck_assert(page_is(page, k, 7));
+            continue;
+        }
+        lost++;
+        ck_assert_int_lt(rc, 0);
+        ck_assert_int_ne(rc, -ENOSPC);
+        ck_assert_msg(strstr(err.message, victim), "message '%s' does not name %s", err.message, victim);
+    }
+    ck_assert_msg(lost > 10 && lost < N, "%u of %d pages lost with one of two servers", lost, N);
+    store_close(&st);
+    stop_own_server("victim1");
+}
+END_TEST
+
+START_TEST(test_namespaces_keep_stacks_apart)
+{
+    NEED_SERVERS();
+    char list[256], ns_a[64], ns_b[64];
+    all_servers(list, sizeof list);
+    unique_ns(ns_a, sizeof ns_a, "vm-a");
+    unique_ns(ns_b, sizeof ns_b, "vm-b");
+    struct store a, b;
+    store_must_open(&a, ns_a, list, NULL);
+    store_must_open(&b, ns_b, list, NULL);
+    for (uint64_t k = 0; k < 50; k++) {
+        put_ok(&a, k, 10);
+        put_ok(&b, k, 20);
+    }
+    for (uint64_t k = 0; k < 50; k++) {
+        get_is(&a, k, 10);
+        get_is(&b, k, 20);
+    }
+    tierpage_error err;
+    for (uint64_t k = 0; k < 50; k += 2)
+        ck_assert_int_eq(a.plugin.ops->del(a.handle, k, &err), 0);
+    for (uint64_t k = 0; k < 50; k++)
+        get_is(&b, k, 20);
+    /* On the servers the copies are separate items. */
+    int found_a = 0, found_b = 0;
+    for (int s = 0; s < SERVERS; s++) {
+        found_a += server_holds(servers[s], ns_a, 1, NULL);
+        found_b += server_holds(servers[s], ns_b, 1, NULL);
+    }
+    ck_assert_int_eq(found_a, 1);
+    ck_assert_int_eq(found_b, 1);
+    tierpage_store_usage ua, ub;
+    ck_assert_int_eq(a.plugin.ops->usage(a.handle, &ua, &err), 0);
+    ck_assert_int_eq(b.plugin.ops->usage(b.handle, &ub, &err), 0);
+    ck_assert_uint_eq(ua.pages, 25);
+    ck_assert_uint_eq(ub.pages, 50);
+    store_close(&a);
+    /* A new instance of the stack starts with no pages of the old one's. */
+    struct store a2;
+    store_must_open(&a2, ns_a, list, NULL);
+    unsigned char page[PAGE];
+    ck_assert_int_eq(a2.plugin.ops->get(a2.handle, 1, page, &err), -ENOENT);
+    store_close(&a2);
+    store_close(&b);
+}
+END_TEST
+
+START_TEST(test_unix_socket_server)
+{
+    NEED_SERVERS();
+    char ns[64];
+    unique_ns(ns, sizeof ns, "unix");
+    struct store st;
+    store_must_open(&st, ns, unix_socket, NULL);
+    for (uint64_t k = 0; k < 20; k++)
+        put_ok(&st, k, 8);
+    for (uint64_t k = 0; k < 20; k++)
+        get_is(&st, k, 8);
+    ck_assert(server_holds(unix_socket, ns, 3, NULL));
+    store_close(&st);
+}
+END_TEST
+
+START_TEST(test_server_out_of_memory_is_tier_full)
+{
+    NEED_SERVERS();
+    char tiny[64], ns[64];
+    start_own_server("tiny", 8, tiny, sizeof tiny);
+    unique_ns(ns, sizeof ns, "full");
+    struct store st;
+    store_must_open(&st, ns, tiny, NULL);
+    tierpage_error err;
+    unsigned char page[PAGE];
+    uint64_t stored = 0;
+    int rc = 0;
+    for (; stored < 4096; stored++) {
+        fill(page, stored, 9);
+        rc = st.plugin.ops->put(st.handle, stored, page, &err);
+        if (rc)
+            break;
+    }
+    ck_assert_msg(rc == -ENOSPC, "put %" PRIu64 " returned %d (%s), expected -ENOSPC", stored + 1, rc, err.message);
+    ck_assert_ptr_nonnull(strstr(err.message, tiny));
+    ck_assert_uint_gt(stored, 100);
+    tierpage_store_usage u;
+    ck_assert_int_eq(st.plugin.ops->usage(st.handle, &u, &err), 0);
+    ck_assert_uint_eq(u.pages, stored);
+    ck_assert_uint_le(u.used_bytes, u.capacity_bytes);
+    get_is(&st, 0, 9);
+    get_is(&st, stored - 1, 9);
+    /* Room made by a delete is used again. */
+    ck_assert_int_eq(st.plugin.ops->del(st.handle, 0, &err), 0);
+    ck_assert_int_eq(st.plugin.ops->del(st.handle, 1, &err), 0);
+    put_ok(&st, stored, 9);
+    get_is(&st, stored, 9);
+    store_close(&st);
+    stop_own_server("tiny");
+}
+END_TEST
+
+START_TEST(test_capacity_option_bounds_the_tier)
+{
+    NEED_SERVERS();
+    char list[256], ns[64];
+    all_servers(list, sizeof list);
+    unique_ns(ns, sizeof ns, "cap");
+    struct store st;
+    tierpage_error err;
+    ck_assert_int_eq(store_open(&st, ns, list, NULL, 10 * PAGE, &err), 0);
+    for (uint64_t k = 0; k < 10; k++)
+        put_ok(&st, k, 1);
+    unsigned char page[PAGE];
+    fill(page, 10, 1);
+    ck_assert_int_eq(st.plugin.ops->put(st.handle, 10, page, &err), -ENOSPC);
+    put_ok(&st, 3, 2); /* an overwrite needs no room */
+    get_is(&st, 3, 2);
+    tierpage_store_usage u;
+    ck_assert_int_eq(st.plugin.ops->usage(st.handle, &u, &err), 0);
+    ck_assert_uint_eq(u.capacity_bytes, 10 * PAGE);
+    ck_assert_uint_eq(u.pages, 10);
+    for (uint64_t k = 0; k < 10; k++)
+        ck_assert_int_eq(st.plugin.ops->del(st.handle, k, &err), 0);
+    store_close(&st);
+}
+END_TEST
+
+static void expect_refused(const tierpage_store_option *options, size_t count, const char *key, const char *text)
+{
+    struct tp_plugin plugin;
+    tierpage_error err;
+    ck_assert_int_eq(tp_plugin_load("memcached", &plugin, &err), 0);
+    tierpage_store_params params = { .namespace_name = "opts", .page_size = PAGE, .options = options,
+                                     .option_count = count };
+    void *handle = NULL;
+    memset(&err, 0, sizeof err);
+    int rc = plugin.ops->open(&params, &handle, &err);
+    ck_assert_msg(rc < 0, "open accepted options that should be refused (%s)", text);
+    ck_assert_ptr_null(handle);
+    ck_assert_str_eq(err.key, key);
+    ck_assert_msg(strstr(err.message, text), "message '%s' lacks '%s'", err.message, text);
+    tp_plugin_unload(&plugin);
+}
+
+START_TEST(test_bad_options_name_their_key)
+{
+    NEED_SERVERS();
+    const char *s = servers[0];
+    char two[160], down[64];
+    snprintf(two, sizeof two, "%s, %s", s, s);
+    expect_refused((tierpage_store_option[]){ { "replicas", "1" } }, 1, "servers", "servers is required");
+    expect_refused((tierpage_store_option[]){ { "servers", s }, { "colour", "red" } }, 2, "colour",
+                   "unknown option 'colour'");
+    expect_refused((tierpage_store_option[]){ { "servers", s }, { "replicas", "0" } }, 2, "replicas",
+                   "expected an integer");
+    expect_refused((tierpage_store_option[]){ { "servers", s }, { "replicas", "2" } }, 2, "replicas",
+                   "at least 2 servers");
+    expect_refused((tierpage_store_option[]){ { "servers", s }, { "io_timeout_ms", "soon" } }, 2, "io_timeout_ms",
+                   "expected milliseconds");
+    expect_refused((tierpage_store_option[]){ { "servers", s }, { "connect_timeout_ms", "0" } }, 2,
+                   "connect_timeout_ms", "expected milliseconds");
+    expect_refused((tierpage_store_option[]){ { "servers", "127.0.0.1:99999" } }, 1, "servers", "port");
+    expect_refused((tierpage_store_option[]){ { "servers", "127.0.0.1:,x" } }, 1, "servers", "port");
+    expect_refused((tierpage_store_option[]){ { "servers", two } }, 1, "servers", "listed twice");
+    /* A server that does not answer at open: named in the message. The
+     * victim's port is free again once it was stopped. */
+    start_own_server("gone", 8, down, sizeof down);
+    stop_own_server("gone");
+    char list[200];
+    snprintf(list, sizeof list, "%s,%s", s, down);
+    char want[120];
+    snprintf(want, sizeof want, "memcached: cannot reach %s", down);
+    expect_refused((tierpage_store_option[]){ { "servers", list } }, 1, "servers", want);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("memcached");
+    TCase *pure = tcase_create("placement");
+    tcase_add_test(pure, test_ring_spreads_and_moves_little);
+    tcase_add_test(pure, test_page_key_format);
+    tcase_add_test(pure, test_keyset);
+    suite_add_tcase(s, pure);
+
+    TCase *live = tcase_create("servers");
+    tcase_set_timeout(live, 120);
+    tcase_add_unchecked_fixture(live, start_servers, stop_servers);
+    tcase_add_test(live, test_pages_land_where_the_ring_says);
+    tcase_add_test(live, test_replicas_two_distinct_servers_and_delete_removes_both);
+    tcase_add_test(live, test_get_reads_the_next_replica_when_a_copy_is_gone);
+    tcase_add_test(live, test_a_killed_server_fails_over_to_its_replica);
+    tcase_add_test(live, test_without_replicas_a_killed_server_is_an_error_naming_it);
+    tcase_add_test(live, test_namespaces_keep_stacks_apart);
+    tcase_add_test(live, test_unix_socket_server);
+    tcase_add_test(live, test_server_out_of_memory_is_tier_full);
+    tcase_add_test(live, test_capacity_option_bounds_the_tier);
+    tcase_add_test(live, test_bad_options_name_their_key);
+    suite_add_tcase(s, live);
+
+    SRunner *runner = srunner_create(s);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner), run = srunner_ntests_run(runner);
+    printf("%d passed, %d failed\n", run - failed, failed);
+    srunner_free(runner);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,208 @@
+/* The redis tier's parts that need no server: slot hashing, the
+ * consistent-hash ring, the key set, option parsing. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster_map.h"
+#include "hash_ring.h"
+#include "key_set.h"
+#include "redis_options.h"
+
+START_TEST(crc16_and_slots)
+{
+    /* The reference values of the Redis Cluster specification. */
+    ck_assert_uint_eq(cluster_crc16("123456789", 9), 0x31c3);
+    ck_assert_uint_eq(cluster_key_slot("foo", 3), 12182);
+    ck_assert_uint_eq(cluster_key_slot("{user1000}.following", 20), cluster_key_slot("{user1000}.followers", 20));
+    ck_assert_uint_eq(cluster_key_slot("{user1000}.following", 20), cluster_key_slot("user1000", 8));
+    /* An empty tag hashes the whole key. */
+    ck_assert_uint_eq(cluster_key_slot("foo{}{bar}", 10), cluster_crc16("foo{}{bar}", 10) & 16383);
+    ck_assert_uint_eq(cluster_key_slot("foo{{bar}}zap", 13), cluster_key_slot("{bar", 4));
+}
+END_TEST
+
+static const char *three[] = {"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"};
+static const char *four[] = {"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379", "10.0.0.4:6379"};
+
+static uint64_t key_hash(unsigned i)
+{
+    char key[64];
+    int n = snprintf(key, sizeof key, "tp:test:%x", i);
+    return hash_ring_hash(key, (size_t)n);
+}
+
+START_TEST(ring_spreads_keys)
+{
+    struct hash_ring ring;
+    ck_assert_int_eq(hash_ring_build(&ring, three, 3), 0);
+    unsigned counts[3] = {0, 0, 0};
+    enum { N = 30000 };
+    for (unsigned i = 0; i < N; i++) {
+        uint32_t s;
+        ck_assert_uint_eq(hash_ring_lookup(&ring, key_hash(i), &s, 1), 1);
+        ck_assert_uint_lt(s, 3);
+        counts[s]++;
+    }
+    /* 160 points a server: each share within 20% of a third. */
+    for (int s = 0; s < 3; s++)
+        ck_assert_msg(counts[s] > N / 3 * 8 / 10 && counts[s] < N / 3 * 12 / 10, "server %d has %u of %u keys", s,
+                      counts[s], N);
+    hash_ring_free(&ring);
+}
+END_TEST
+
+START_TEST(ring_replicas_are_distinct_and_stable)
+{
+    struct hash_ring ring;
+    ck_assert_int_eq(hash_ring_build(&ring, three, 3), 0);
+    for (unsigned i = 0; i < 2000; i++) {
+        uint32_t two[2], one;
+        ck_assert_uint_eq(hash_ring_lookup(&ring, key_hash(i), two, 2), 2);
+        ck_assert_uint_ne(two[0], two[1]);
+        hash_ring_lookup(&ring, key_hash(i), &one, 1);
+        ck_assert_uint_eq(one, two[0]); /* the first replica is the key's owner */
+    }
+    uint32_t all[5];
+    ck_assert_uint_eq(hash_ring_lookup(&ring, 42, all, 5), 3); /* no more than the servers */
+    hash_ring_free(&ring);
+}
+END_TEST
+
+START_TEST(ring_adding_a_server_moves_only_its_keys)
+{
+    struct hash_ring r3, r4;
+    ck_assert_int_eq(hash_ring_build(&r3, three, 3), 0);
+    ck_assert_int_eq(hash_ring_build(&r4, four, 4), 0);
+    enum { N = 20000 };
+    unsigned moved = 0;
+    for (unsigned i = 0; i < N; i++) {
+        uint32_t a, b;
+        hash_ring_lookup(&r3, key_hash(i), &a, 1);
+        hash_ring_lookup(&r4, key_hash(i), &b, 1);
+        if (a != b) {
+            ck_assert_uint_eq(b, 3); /* a key only ever moves to the new server */
+            moved++;
+        }
+    }
+    ck_assert_msg(moved > N / 4 * 7 / 10 && moved < N / 4 * 13 / 10, "%u of %u keys moved", moved, N);
+    hash_ring_free(&r3);
+    hash_ring_free(&r4);
+}
+END_TEST
+
+START_TEST(key_set_counts)
+{
+    struct key_set set;
+    ck_assert_int_eq(key_set_init(&set), 0);
+    enum { N = 50000 };
+    for (uint64_t k = 0; k < N; k++)
+        ck_assert_int_eq(key_set_add(&set, k * 7919), 1);
+    ck_assert_int_eq(key_set_add(&set, 7919), 0);
+    ck_assert_int_eq(key_set_add(&set, UINT64_MAX), 1);
+    ck_assert_uint_eq(key_set_count(&set), N + 1);
+    for (uint64_t k = 0; k < N; k += 2)
+        ck_assert_int_eq(key_set_remove(&set, k * 7919), 1);
+    ck_assert_int_eq(key_set_remove(&set, 0), 0);
+    for (uint64_t k = 0; k < N; k++)
+        ck_assert_int_eq(key_set_contains(&set, k * 7919), (int)(k % 2));
+    ck_assert_int_eq(key_set_contains(&set, UINT64_MAX), 1);
+    ck_assert_int_eq(key_set_remove(&set, UINT64_MAX), 1);
+    ck_assert_uint_eq(key_set_count(&set), N / 2);
+    key_set_clear(&set);
+    ck_assert_uint_eq(key_set_count(&set), 0);
+    ck_assert_int_eq(key_set_contains(&set, 7919), 0);
+    key_set_destroy(&set);
+}
+END_TEST
+
+/* parse KEY=VALUE... ; returns the rc, err filled. */
+static int parse(struct redis_options *o, tierpage_error *err, int n, ...)
+{
+    tierpage_store_option opts[16];
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) {
+        opts[i].key = va_arg(ap, const char *);
+        opts[i].value = va_arg(ap, const char *);
+    }
+    va_end(ap);
+    tierpage_store_params params = {"ns", 4096, 0, opts, (size_t)n};
+    memset(err, 0, sizeof *err);
+    return redis_options_parse(&params, o, err);
+}
+
+START_TEST(options)
+{
+    static struct redis_options o;
+    tierpage_error err;
+    ck_assert_int_eq(parse(&o, &err, 1, "servers", "127.0.0.1:6379, /run/redis.sock,[::1]:7000,db.example:1"), 0);
+    ck_assert_uint_eq(o.server_count, 4);
+    ck_assert_str_eq(o.servers[0].host, "127.0.0.1");
+    ck_assert_int_eq(o.servers[0].port, 6379);
+    ck_assert_str_eq(o.servers[1].host, "/run/redis.sock");
+    ck_assert_int_eq(o.servers[1].port, 0);
+    ck_assert_str_eq(o.servers[2].host, "::1");
+    ck_assert_str_eq(o.servers[2].name, "[::1]:7000");
+    ck_assert_uint_eq(o.replicas, 1);
+    ck_assert_int_eq(o.cluster, 0);
+    ck_assert_int_eq(o.policy_check, REDIS_POLICY_REFUSE);
+
+    ck_assert_int_eq(parse(&o, &err, 6, "servers", "a:1,b:2,c:3", "replicas", "3", "password", "pw", "user", "u",
+                           "io_timeout_ms", "250", "eviction_policy_check", "warn"), 0);
+    ck_assert_uint_eq(o.replicas, 3);
+    ck_assert_int_eq(o.io_timeout_ms, 250);
+    ck_assert_int_eq(o.policy_check, REDIS_POLICY_WARN);
+
+    /* Each bad value is refused with the key named. */
+    struct { const char *key, *value, *want; } bad[] = {
+        {"servers", "", "servers"},
+        {"servers", "localhost", "servers"},
+        {"servers", "a:0", "servers"},
+        {"servers", "a:70000", "servers"},
+        {"servers", "a:1,a:1", "servers"},
+        {"cluster", "maybe", "cluster"},
+        {"replicas", "0", "replicas"},
+        {"replicas", "two", "replicas"},
+        {"connect_timeout_ms", "-5", "connect_timeout_ms"},
+        {"io_timeout_ms", "10s", "io_timeout_ms"},
+        {"eviction_policy_check", "ignore", "eviction_policy_check"},
+        {"colour", "blue", "colour"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = strcmp(bad[i].key, "servers") == 0 ? parse(&o, &err, 1, bad[i].key, bad[i].value)
+                                                    : parse(&o, &err, 2, "servers", "a:1,b:2", bad[i].key, bad[i].value);
+        ck_assert_msg(rc == -EINVAL, "%s=%s accepted", bad[i].key, bad[i].value);
+        ck_assert_str_eq(err.key, bad[i].want);
+        ck_assert_msg(err.message[0], "no message for %s", bad[i].key);
+    }
+    ck_assert_int_eq(parse(&o, &err, 2, "servers", "a:1,b:2", "replicas", "3"), -EINVAL);
+    ck_assert_str_eq(err.key, "replicas");
+    ck_assert_int_eq(parse(&o, &err, 3, "servers", "a:1,b:2", "cluster", "true", "replicas", "2"), -EINVAL);
+    ck_assert_str_eq(err.key, "replicas");
+    ck_assert_int_eq(parse(&o, &err, 2, "servers", "a:1", "user", "u"), -EINVAL);
+    ck_assert_str_eq(err.key, "user");
+    ck_assert_int_eq(parse(&o, &err, 1, "replicas", "1"), -EINVAL);
+    ck_assert_str_eq(err.key, "servers");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("redis");
+    TCase *tc = tcase_create("parts");
+    tcase_add_test(tc, crc16_and_slots);
+    tcase_add_test(tc, ring_spreads_keys);
+    tcase_add_test(tc, ring_replicas_are_distinct_and_stable);
+    tcase_add_test(tc, ring_adding_a_server_moves_only_its_keys);
+    tcase_add_test(tc, key_set_counts);
+    tcase_add_test(tc, options);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

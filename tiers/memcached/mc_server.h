@@ -1,0 +1,63 @@
+/* One memcached server of a tier: its address, a pool of connections to
+ * it, and whether it is still in service.
+ *
+ * Each connection is a libmemcached handle holding this one server only, so
+ * placement stays with the tier's own ring. A handle is used by one thread
+ * at a time: calls take one from the free list (or make one) and give it
+ * back. A handle whose connection failed is freed rather than reused.
+ *
+ * A server that fails at the connection level (refused, reset, timed out)
+ * is taken out of service for the rest of the instance's life: placement
+ * then skips it, so new pages go to the next servers on the ring. It is not
+ * taken back when it answers again, because a server that was cut off
+ * rather than restarted could still hold copies of pages deleted since. */
+#ifndef TIERPAGE_MC_SERVER_H
+#define TIERPAGE_MC_SERVER_H
+
+#include <libmemcached/memcached.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tierpage_store.h"
+
+struct mc_server {
+    char name[272];        /* as the servers option gave it, for messages */
+    char host[256];        /* host name or address, or the socket path */
+    in_port_t port;        /* 0 for a unix socket */
+    unsigned connect_timeout_ms, io_timeout_ms;
+
+    pthread_mutex_t lock;  /* guards the free list */
+    memcached_st **idle;
+    size_t idle_count, idle_cap;
+
+    atomic_int out_of_service;
+};
+
+/* Parses one entry of the servers option: "host:port", "[v6addr]:port",
+ * "host" (port 11211) or an absolute unix socket path. 0, or -EINVAL with a
+ * message in err. */
+int mc_server_init(struct mc_server *s, const char *spec, unsigned connect_timeout_ms, unsigned io_timeout_ms,
+                   tierpage_error *err);
+void mc_server_destroy(struct mc_server *s);
+
+/* Checks that the server answers (version, then stats) and reads its
+ * limit_maxbytes, 0 when it gives none. */
+int mc_server_probe(struct mc_server *s, uint64_t *limit_maxbytes, tierpage_error *err);
+
+/* A connection for one call; NULL (-ENOMEM in err) when none can be made. */
+memcached_st *mc_server_take(struct mc_server *s, tierpage_error *err);
+/* Gives a connection back after a call that ended with `rc`. */
+void mc_server_give(struct mc_server *s, memcached_st *m, memcached_return_t rc);
+
+int mc_server_in_service(const struct mc_server *s);
+
+/* Turns a failed call's `rc` into a negative errno, fills err with a
+ * message naming the server and `what` was being done, and takes the
+ * server out of service when the failure was its connection's.
+ * MEMCACHED_NOTFOUND is -ENOENT and a refusal for memory -ENOSPC. */
+int mc_server_fail(struct mc_server *s, memcached_st *m, memcached_return_t rc, const char *what,
+                   tierpage_error *err);
+
+#endif

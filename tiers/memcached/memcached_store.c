@@ -1,0 +1,647 @@
+/* memcached: pages in one or more memcached servers, through libmemcached.
+ *
+ * Each page is an item keyed "tp:<namespace>:<page key in hex>" (mc_ring.h),
+ * so stacks that share servers never see each other's pages. The tier's own
+ * ketama ring places a page on the first `replicas` servers in service that
+ * its key's walk meets; a put writes every copy before it answers, a get
+ * reads the copies in ring order until one has the page, a delete removes
+ * every copy. Servers leave service when their connection fails
+ * (mc_server.h), never come back, and the copies they held are read from the
+ * other replicas.
+ *
+ * A put is acknowledged by every server it went to (no NOREPLY): the core
+ * frees a page as soon as the put returns. A server that refuses a put for
+ * memory (memcached -M) makes the put -ENOSPC, so the core demotes further
+ * down the chain; a server that evicts instead would lose pages, so run
+ * memcached with -M.
+ *
+ * Locking: the store's mutex guards the key set and the count of puts in
+ * flight; every round trip happens outside it, on a connection taken from
+ * the server's pool. */
+#include <errno.h>
+#include <inttypes.h>
+#include <libmemcached/memcached.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mc_keyset.h"
+#include "mc_ring.h"
+#include "mc_server.h"
+#include "tierpage_store.h"
+
+#define MC_DEFAULT_TIMEOUT_MS 1000u
+#define MC_MAX_TIMEOUT_MS 600000u
+
+struct mc_store {
+    char namespace_name[MC_NAMESPACE_MAX + 1];
+    size_t page_size;
+    unsigned replicas;
+    struct mc_server *servers;
+    size_t server_count;
+    struct mc_ring ring;
+    uint64_t capacity_pages;        /* from the tier's capacity; 0 when none was given */
+    uint64_t server_capacity_bytes; /* the servers' limit_maxbytes summed, over replicas; 0 when unknown */
+
+    pthread_mutex_t lock;
+    struct mc_keyset keys;          /* pages this instance holds */
+    uint64_t puts_in_flight;        /* new keys being put: room already promised to them */
+};
+
+/* ---------------------------------------------------------------- options */
+
+static int parse_uint(const char *text, unsigned min, unsigned max, unsigned *out)
+{
+    char *end;
+    if (text[0] < '0' || text[0] > '9')
+        return -1;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (*end || errno || v < min || v > max)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+struct mc_options {
+    const char *servers;
+    unsigned replicas, connect_timeout_ms, io_timeout_ms;
+};
+
+static int parse_options(const tierpage_store_params *params, struct mc_options *o, tierpage_error *err)
+{
+    *o = (struct mc_options){ NULL, 1, MC_DEFAULT_TIMEOUT_MS, MC_DEFAULT_TIMEOUT_MS };
+    for (size_t i = 0; i < params->option_count; i++) {
+        const char *key = params->options[i].key, *value = params->options[i].value;
+        if (!value)
+            value = "";
+        if (strcmp(key, "servers") == 0) {
+            o->servers = value;
+        } else if (strcmp(key, "replicas") == 0) {
+            if (parse_uint(value, 1, MC_MAX_SERVERS, &o->replicas))
+                return tierpage_error_set(err, -EINVAL, key,
+                                          "memcached: replicas: expected an integer from 1 to %d, got '%s'",
+                                          MC_MAX_SERVERS, value);
+        } else if (strcmp(key, "connect_timeout_ms") == 0 || strcmp(key, "io_timeout_ms") == 0) {
+            unsigned *target = key[0] == 'c' ? &o->connect_timeout_ms : &o->io_timeout_ms;
+            if (parse_uint(value, 1, MC_MAX_TIMEOUT_MS, target))
+                return tierpage_error_set(err, -EINVAL, key,
+                                          "memcached: %s: expected milliseconds from 1 to %u, got '%s'", key,
+                                          MC_MAX_TIMEOUT_MS, value);
+        } else {
+            return tierpage_error_set(err, -EINVAL, key,
+                                      "memcached: unknown option '%s' (memcached takes servers, replicas, "
+                                      "connect_timeout_ms, io_timeout_ms and capacity)", key);
+        }
+    }
+    if (!o->servers)
+        return tierpage_error_set(err, -EINVAL, "servers",
+                                  "memcached: servers is required: a list of host:port or unix socket paths");
+    return 0;
+}
+
+/* Splits the servers option at ',' (surrounding blanks dropped) and sets up
+ * one mc_server per entry. */
+static int parse_servers(struct mc_store *s, const char *list, const struct mc_options *o, tierpage_error *err)
+{
+    size_t entries = 1;
+    for (const char *p = list; *p; p++)
+        entries += *p == ',';
+    if (entries > MC_MAX_SERVERS)
+        return tierpage_error_set(err, -EINVAL, "servers", "memcached: servers: at most %d servers, got %zu",
+                                  MC_MAX_SERVERS, entries);
+    s->servers = calloc(entries, sizeof *s->servers);
+    if (!s->servers)
+        return tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
+    const char *p = list;
+    for (size_t i = 0; i < entries; i++) {
+        const char *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        const char *a = p, *b = end;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        char spec[300];
+        if ((size_t)(b - a) >= sizeof spec)
+            return tierpage_error_set(err, -EINVAL, "servers", "memcached: servers: entry %zu is too long", i + 1);
+        memcpy(spec, a, (size_t)(b - a));
+        spec[b - a] = '\0';
+        int rc = mc_server_init(&s->servers[i], spec, o->connect_timeout_ms, o->io_timeout_ms, err);
+        if (rc)
+            return rc;
+        s->server_count++;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(s->servers[j].name, spec) == 0)
+                return tierpage_error_set(err, -EINVAL, "servers", "memcached: servers: '%s' is listed twice", spec);
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ open, close */
+
+static void mc_close(void *store)
+{
+    struct mc_store *s = store;
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->server_count; i++)
+        mc_server_destroy(&s->servers[i]);
+    free(s->servers);
+    mc_ring_free(&s->ring);
+    mc_keyset_free(&s->keys);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static int mc_open(const tierpage_store_params *params, void **store, tierpage_error *err)
+{
+    *store = NULL;
+    struct mc_options o;
+    int rc = parse_options(params, &o, err);
+    if (rc)
+        return rc;
+    if (params->page_size == 0)
+        return tierpage_error_set(err, -EINVAL, NULL, "memcached: page size must be greater than 0");
+    const char *ns = params->namespace_name ? params->namespace_name : "";
+    size_t ns_len = strlen(ns);
+    if (ns_len == 0 || ns_len > MC_NAMESPACE_MAX)
+        return tierpage_error_set(err, -EINVAL, NULL, "memcached: the namespace must have 1 to %d characters",
+                                  MC_NAMESPACE_MAX);
+    for (const char *c = ns; *c; c++)
+        if ((unsigned char)*c <= ' ' || *c == 0x7f)
+            return tierpage_error_set(err, -EINVAL, NULL,
+                                      "memcached: the namespace '%s' has a blank or control character, "
+                                      "which memcached keys cannot hold", ns);
+
+    struct mc_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
+    pthread_mutex_init(&s->lock, NULL);
+    mc_keyset_init(&s->keys);
+    memcpy(s->namespace_name, ns, ns_len + 1);
+    s->page_size = params->page_size;
+    s->replicas = o.replicas;
+    s->capacity_pages = params->capacity / params->page_size;
+    if (params->capacity && s->capacity_pages == 0) {
+        rc = tierpage_error_set(err, -EINVAL, "capacity", "memcached: capacity %" PRIu64
+                                " bytes is less than one page of %zu bytes", params->capacity, params->page_size);
+        goto fail;
+    }
+
+    if ((rc = parse_servers(s, o.servers, &o, err)))
+        goto fail;
+    if (s->replicas > s->server_count) {
+        rc = tierpage_error_set(err, -EINVAL, "replicas", "memcached: replicas: %u copies of each page need at "
+                                "least %u servers, and servers lists %zu", s->replicas, s->replicas, s->server_count);
+        goto fail;
+    }
+
+    const char *names[MC_MAX_SERVERS];
+    for (size_t i = 0; i < s->server_count; i++)
+        names[i] = s->servers[i].name;
+    if ((rc = mc_ring_build(&s->ring, names, s->server_count))) {
+        tierpage_error_set(err, rc, NULL, "memcached: cannot build the hash ring");
+        goto fail;
+    }
+
+    /* Every server must answer now: a stack that starts on a dead server
+     * would fail at its first put instead, far from the cause. */
+    uint64_t limit_sum = 0;
+    int limits_known = 1;
+    for (size_t i = 0; i < s->server_count; i++) {
+        uint64_t limit;
+        if ((rc = mc_server_probe(&s->servers[i], &limit, err)))
+            goto fail;
+        limit_sum += limit;
+        limits_known &= limit > 0;
+    }
+    s->server_capacity_bytes = limits_known ? limit_sum / s->replicas : 0;
+    *store = s;
+    return 0;
+fail:
+    mc_close(s);
+    return rc;
+}
+
+/* ------------------------------------------------------------------- gets */
+
+struct get_job {
+    uint64_t key;
+    char mkey[MC_KEY_MAX + 1];
+    size_t mkey_len;
+    uint32_t order[MC_MAX_SERVERS];
+    size_t order_len;
+    size_t pos;          /* next server of order to ask */
+    unsigned asked;      /* servers in service asked so far */
+    int skipped;         /* first server out of service met among the copies' places, or -1 */
+    int failure;         /* first failure of a server asked, 0 when none */
+    int next;            /* server asked this round, or -1 */
+};
+
+#define GET_PENDING 1
+
+/* Asks one server for the pages of the jobs whose `next` is `server`. */
+static void get_from_server(struct mc_store *s, uint32_t server, struct get_job *jobs, size_t count,
+                            void *const *pages, int *results, tierpage_error *first_err)
+{
+    struct mc_server *srv = &s->servers[server];
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        n += results[i] == GET_PENDING && jobs[i].next == (int)server;
+    const char **keys = malloc(n * sizeof *keys);
+    size_t *lens = malloc(n * sizeof *lens);
+    size_t *index = malloc(n * sizeof *index);
+    tierpage_error err = { { 0 }, { 0 } };
+    memcached_st *m = NULL;
+    memcached_return_t rc = MEMCACHED_SUCCESS;
+    int failure = 0;
+
+    if (!keys || !lens || !index) {
+        failure = tierpage_error_set(&err, -ENOMEM, NULL, "memcached: out of memory");
+        goto out;
+    }
+    n = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (results[i] == GET_PENDING && jobs[i].next == (int)server) {
+            keys[n] = jobs[i].mkey;
+            lens[n] = jobs[i].mkey_len;
+            index[n++] = i;
+        }
+    }
+    if (!(m = mc_server_take(srv, &err))) {
+        failure = -ENOMEM;
+        goto out;
+    }
+    rc = memcached_mget(m, keys, lens, n);
+    if (rc != MEMCACHED_SUCCESS) {
+        failure = mc_server_fail(srv, m, rc, "get", &err);
+        goto out;
+    }
+    memcached_result_st result;
+    memcached_result_create(m, &result);
+    while (memcached_fetch_result(m, &result, &rc)) {
+        uint64_t key;
+        const char *rkey = memcached_result_key_value(&result);
+        size_t rkey_len = memcached_result_key_length(&result);
+        if (mc_page_key_parse(rkey, rkey_len, &key))
+            continue;
+        for (size_t k = 0; k < n; k++) {
+            struct get_job *job = &jobs[index[k]];
+            if (job->key != key || results[index[k]] != GET_PENDING || job->mkey_len != rkey_len ||
+                memcmp(job->mkey, rkey, rkey_len) != 0)
+                continue;
+            if (memcached_result_length(&result) != s->page_size) {
+                job->failure = tierpage_error_set(&err, -EIO, NULL, "memcached: %s: page %016" PRIx64
+                                                  " came back with %zu bytes, expected %zu", srv->name, key,
+                                                  memcached_result_length(&result), s->page_size);
+                if (!first_err->message[0])
+                    *first_err = err;
+                continue;
+            }
+            memcpy(pages[index[k]], memcached_result_value(&result), s->page_size);
+            results[index[k]] = 0;
+        }
+    }
+    memcached_result_free(&result);
+    if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
+        failure = mc_server_fail(srv, m, rc, "get", &err);
+    else
+        rc = MEMCACHED_SUCCESS;
+out:
+    if (m)
+        mc_server_give(srv, m, rc);
+    /* Pages this server did not return: the next copy's server is asked. */
+    for (size_t k = 0; k < n; k++) {
+        struct get_job *job = &jobs[index[k]];
+        if (results[index[k]] != GET_PENDING)
+            continue;
+        job->pos++;
+        job->asked++;
+        if (failure && !job->failure)
+            job->failure = failure;
+    }
+    if (failure && !first_err->message[0])
+        *first_err = err;
+    free(keys);
+    free(lens);
+    free(index);
+}
+
+/* A page no server in service returned: the error to give for it. A
+ * server's failure has its message in the batch's first error already. */
+static int get_missing(struct mc_store *s, struct get_job *job, tierpage_error *err)
+{
+    if (job->failure)
+        return job->failure;
+    if (job->skipped >= 0)
+        return tierpage_error_set(err, -EIO, NULL, "memcached: page %016" PRIx64 " is on no server in service; "
+                                  "a copy was on %s, which failed earlier", job->key,
+                                  s->servers[job->skipped].name);
+    return tierpage_error_set(err, -ENOENT, NULL, "memcached: page %016" PRIx64 " is on none of the %u server(s) "
+                              "that should hold it (did a server restart or evict it? run memcached with -M)",
+                              job->key, job->asked);
+}
+
+static int mc_get_batch(void *store, size_t count, const uint64_t *keys, void *const *pages, int *results,
+                        tierpage_error *err)
+{
+    struct mc_store *s = store;
+    tierpage_error first_err = { { 0 }, { 0 } };
+    int first = 0;
+    if (count == 0)
+        return 0;
+    struct get_job *jobs = malloc(count * sizeof *jobs);
+    if (!jobs) {
+        for (size_t i = 0; i < count; i++)
+            results[i] = -ENOMEM;
+        return tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
+    }
+
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < count; i++)
+        results[i] = mc_keyset_has(&s->keys, keys[i]) ? GET_PENDING : -ENOENT;
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < count; i++) {
+        struct get_job *job = &jobs[i];
+        job->key = keys[i];
+        job->pos = job->asked = 0;
+        job->skipped = -1;
+        job->failure = 0;
+        if (results[i] != GET_PENDING) {
+            if (!first_err.message[0])
+                tierpage_error_set(&first_err, -ENOENT, NULL, "memcached: page %016" PRIx64 " is not in this tier",
+                                   keys[i]);
+            continue;
+        }
+        job->mkey_len = (size_t)mc_page_key(job->mkey, sizeof job->mkey, s->namespace_name, keys[i]);
+        job->order_len = mc_ring_order(&s->ring, job->mkey, job->mkey_len, job->order);
+    }
+
+    /* Rounds: each pending page names the next server in service of its
+     * walk; each server is asked once per round, for all its pages at once. */
+    for (;;) {
+        int any = 0;
+        for (size_t i = 0; i < count; i++) {
+            struct get_job *job = &jobs[i];
+            if (results[i] != GET_PENDING)
+                continue;
+            job->next = -1;
+            while (job->asked < s->replicas && job->pos < job->order_len) {
+                uint32_t srv = job->order[job->pos];
+                if (mc_server_in_service(&s->servers[srv])) {
+                    job->next = (int)srv;
+                    break;
+                }
+                if (job->skipped < 0)
+                    job->skipped = (int)srv;
+                job->pos++;
+            }
+            if (job->next < 0) {
+                tierpage_error e = { { 0 }, { 0 } };
+                results[i] = get_missing(s, job, &e);
+                if (!first_err.message[0])
+                    first_err = e;
+            } else
+                any = 1;
+        }
+        if (!any)
+            break;
+        unsigned char asked[MC_MAX_SERVERS] = { 0 };
+        for (size_t i = 0; i < count; i++) {
+            if (results[i] != GET_PENDING || asked[jobs[i].next])
+                continue;
+            asked[jobs[i].next] = 1;
+            get_from_server(s, (uint32_t)jobs[i].next, jobs, count, pages, results, &first_err);
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (results[i] && !first) {
+            first = results[i];
+            if (err)
+                *err = first_err;
+        }
+    }
+    free(jobs);
+    return first;
+}
+
+static int mc_get(void *store, uint64_t key, void *page, tierpage_error *err)
+{
+    int result;
+    void *const pages[1] = { page };
+    return mc_get_batch(store, 1, &key, pages, &result, err);
+}
+
+/* ------------------------------------------------------------ puts, deletes */
+
+/* The servers in service that hold a copy of the page: the first `replicas`
+ * in service of its walk. */
+static size_t copy_servers(struct mc_store *s, const char *mkey, size_t mkey_len, uint32_t *out)
+{
+    uint32_t order[MC_MAX_SERVERS];
+    size_t n = mc_ring_order(&s->ring, mkey, mkey_len, order), found = 0;
+    for (size_t i = 0; i < n && found < s->replicas; i++)
+        if (mc_server_in_service(&s->servers[order[i]]))
+            out[found++] = order[i];
+    return found;
+}
+
+/* Deletes every copy in service. 0 when none failed, whether or not any was
+ * there (*found says); a server that fails here leaves service, and its copy
+ * with it, so only other failures count. */
+static int delete_copies(struct mc_store *s, const char *mkey, size_t mkey_len, int *found, tierpage_error *err)
+{
+    uint32_t servers[MC_MAX_SERVERS];
+    size_t n = copy_servers(s, mkey, mkey_len, servers);
+    int rc = 0;
+    *found = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct mc_server *srv = &s->servers[servers[i]];
+        tierpage_error e;
+        memcached_st *m = mc_server_take(srv, &e);
+        if (!m) {
+            if (!rc)
+                rc = -ENOMEM, *err = e;
+            continue;
+        }
+        memcached_return_t mrc = memcached_delete(m, mkey, mkey_len, 0);
+        if (mrc == MEMCACHED_SUCCESS) {
+            *found = 1;
+        } else if (mrc != MEMCACHED_NOTFOUND) {
+            int code = mc_server_fail(srv, m, mrc, "delete", &e);
+            if (mc_server_in_service(srv) && !rc)
+                rc = code, *err = e;
+        }
+        mc_server_give(srv, m, mrc);
+    }
+    return rc;
+}
+
+/* Writes every copy. An overwrite uses replace, because memcached drops the
+ * old item when it refuses a set for memory but keeps it when it refuses a
+ * replace; a copy missing on its server (one that took another's place) is
+ * then set. On failure *intact says whether the tier still holds the page as
+ * before: when no copy was written yet nothing changed, otherwise the copies
+ * written are deleted so that no server serves a page its replicas lack. */
+static int put_copies(struct mc_store *s, uint64_t key, const void *page, int overwrite, int *intact,
+                      tierpage_error *err)
+{
+    char mkey[MC_KEY_MAX + 1];
+    size_t mkey_len = (size_t)mc_page_key(mkey, sizeof mkey, s->namespace_name, key);
+    uint32_t order[MC_MAX_SERVERS];
+    size_t n = mc_ring_order(&s->ring, mkey, mkey_len, order);
+    unsigned copies = 0;
+    int rc = 0;
+    tierpage_error last = { { 0 }, { 0 } };
+
+    for (size_t i = 0; i < n && copies < s->replicas; i++) {
+        struct mc_server *srv = &s->servers[order[i]];
+        if (!mc_server_in_service(srv))
+            continue;
+        memcached_st *m = mc_server_take(srv, &last);
+        if (!m) {
+            rc = -ENOMEM;
+            break;
+        }
+        memcached_return_t mrc = MEMCACHED_NOTSTORED;
+        if (overwrite)
+            mrc = memcached_replace(m, mkey, mkey_len, page, s->page_size, 0, 0);
+        if (mrc == MEMCACHED_NOTSTORED)
+            mrc = memcached_set(m, mkey, mkey_len, page, s->page_size, 0, 0);
+        if (mrc == MEMCACHED_SUCCESS) {
+            copies++;
+        } else {
+            int code = mc_server_fail(srv, m, mrc, overwrite ? "replace" : "set", &last);
+            /* A server whose connection failed is out of service now: the
+             * next server of the walk takes its place. */
+            if (mc_server_in_service(srv))
+                rc = code;
+        }
+        mc_server_give(srv, m, mrc);
+        if (rc)
+            break;
+    }
+    if (rc == 0 && copies == 0)
+        rc = tierpage_error_set(&last, -EHOSTDOWN, NULL, "memcached: no server in service to store page %016"
+                                PRIx64 "%s%s", key, last.message[0] ? "; last failure: " : "", last.message);
+    *intact = rc == 0 || copies == 0;
+    if (rc) {
+        if (copies > 0) {
+            int found;
+            tierpage_error ignored;
+            delete_copies(s, mkey, mkey_len, &found, &ignored);
+        }
+        if (err)
+            *err = last;
+    }
+    return rc;
+}
+
+static int mc_put(void *store, uint64_t key, const void *page, tierpage_error *err)
+{
+    struct mc_store *s = store;
+    pthread_mutex_lock(&s->lock);
+    int had = mc_keyset_has(&s->keys, key);
+    if (!had) {
+        uint64_t promised = s->keys.count + s->puts_in_flight;
+        if (s->capacity_pages && promised >= s->capacity_pages) {
+            pthread_mutex_unlock(&s->lock);
+            return tierpage_error_set(err, -ENOSPC, NULL, "memcached: the tier's capacity of %" PRIu64
+                                      " pages is used", s->capacity_pages);
+        }
+        /* Room in the key set now, so that recording the put cannot fail. */
+        if (mc_keyset_reserve(&s->keys, (size_t)promised + 1)) {
+            pthread_mutex_unlock(&s->lock);
+            return tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory for the key set");
+        }
+        s->puts_in_flight++;
+    }
+    pthread_mutex_unlock(&s->lock);
+
+    int intact;
+    int rc = put_copies(s, key, page, had, &intact, err);
+
+    pthread_mutex_lock(&s->lock);
+    if (!had)
+        s->puts_in_flight--;
+    if (rc == 0)
+        mc_keyset_add(&s->keys, key);
+    else if (!intact)
+        mc_keyset_remove(&s->keys, key); /* a failed overwrite took the old copies with it */
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int mc_put_batch(void *store, size_t count, const uint64_t *keys, const void *const *pages, int *results,
+                        tierpage_error *err)
+{
+    int first = 0;
+    for (size_t i = 0; i < count; i++) {
+        tierpage_error e = { { 0 }, { 0 } };
+        results[i] = mc_put(store, keys[i], pages[i], &e);
+        if (results[i] && !first) {
+            first = results[i];
+            if (err)
+                *err = e;
+        }
+    }
+    return first;
+}
+
+static int mc_del(void *store, uint64_t key, tierpage_error *err)
+{
+    struct mc_store *s = store;
+    pthread_mutex_lock(&s->lock);
+    int had = mc_keyset_has(&s->keys, key);
+    pthread_mutex_unlock(&s->lock);
+    if (!had)
+        return -ENOENT;
+    char mkey[MC_KEY_MAX + 1];
+    size_t mkey_len = (size_t)mc_page_key(mkey, sizeof mkey, s->namespace_name, key);
+    int found;
+    int rc = delete_copies(s, mkey, mkey_len, &found, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&s->lock);
+    mc_keyset_remove(&s->keys, key);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+static int mc_usage(void *store, tierpage_store_usage *usage, tierpage_error *err)
+{
+    (void)err;
+    struct mc_store *s = store;
+    pthread_mutex_lock(&s->lock);
+    usage->pages = s->keys.count;
+    pthread_mutex_unlock(&s->lock);
+    usage->used_bytes = usage->pages * s->page_size;
+    usage->capacity_bytes = s->capacity_pages ? s->capacity_pages * s->page_size : s->server_capacity_bytes;
+    return 0;
+}
+
+/* No clear: memcached cannot list one namespace's keys, and a new instance
+ * never reads a key it did not put itself (the key set says so). */
+static const tierpage_store_ops mc_ops = {
+    .abi_version = TIERPAGE_STORE_ABI_VERSION,
+    .struct_size = sizeof(tierpage_store_ops),
+    .name = "memcached",
+    .description = "pages in memcached servers, sharded by consistent hashing, optionally replicated",
+    .flags = 0,
+    .open = mc_open,
+    .close = mc_close,
+    .get = mc_get,
+    .put = mc_put,
+    .del = mc_del,
+    .usage = mc_usage,
+    .get_batch = mc_get_batch,
+    .put_batch = mc_put_batch,
+};
+
+const tierpage_store_ops *tierpage_store_entry(void)
+{
+    return &mc_ops;
+}

@@ -1,0 +1,70 @@
+/* The redis tier's store instance, shared by the files of the plugin. */
+#ifndef TP_REDIS_TIER_H
+#define TP_REDIS_TIER_H
+
+#include <stdint.h>
+
+#include "cluster_map.h"
+#include "hash_ring.h"
+#include "key_set.h"
+#include "redis_exec.h"
+#include "redis_options.h"
+
+/* Redirections and retries a command may take before it fails. */
+#define REDIS_MAX_REDIRECTS 16
+
+struct redis_counters {
+    uint64_t moved;      /* MOVED redirections followed */
+    uint64_t ask;        /* ASK redirections followed */
+    uint64_t refreshes;  /* slot map reloads after a connection error */
+    uint64_t fallbacks;  /* gets answered by a later replica */
+};
+
+struct redis_store {
+    struct redis_options opt;
+    struct redis_conn_settings conn;
+    char prefix[80];         /* "tp:<namespace>:" */
+    size_t prefix_len;
+    size_t page_size;
+    uint64_t capacity_pages; /* the stack file's capacity, 0 for none */
+    uint64_t maxmemory;      /* summed over the servers, 0 when any has none */
+    int debug;               /* TIERPAGE_REDIS_DEBUG: log redirections on stderr */
+
+    /* Plain servers (cluster: false), sharded by the ring. */
+    struct redis_node *servers[REDIS_MAX_SERVERS];
+    struct hash_ring ring;
+
+    /* cluster: true */
+    struct cluster_map *cluster;
+
+    struct key_set keys;
+    struct redis_counters counters; /* updated with atomics */
+};
+
+/* Debug lines for counters that may grow fast: the first ten, then at
+ * every power of two. */
+static inline int redis_debug_due(uint64_t n)
+{
+    return n <= 10 || (n & (n - 1)) == 0;
+}
+
+/* Routes a single-key command to its node: a ring lookup picks replica
+ * `replica` (plain servers) or the slot map picks the master (cluster). */
+void redis_route_key(struct redis_store *s, struct redis_cmd *cmd, uint64_t key, unsigned replica);
+
+/* Runs the PENDING commands: pipelined per node; with a cluster, follows
+ * MOVED and ASK and reloads the slot map after connection errors, up to
+ * REDIS_MAX_REDIRECTS times per command. */
+void redis_run(struct redis_store *s, struct redis_cmd *cmds, size_t count);
+
+/* Fills cmd->key with "tp:<namespace>:<key in hex>". */
+void redis_format_key(const struct redis_store *s, struct redis_cmd *cmd, uint64_t key);
+
+/* Checks every server at open: reachable, AUTH accepted, an eviction policy
+ * that cannot drop pages (per eviction_policy_check), and sums maxmemory. */
+int redis_check_servers(struct redis_store *s, tierpage_error *err);
+
+/* SCAN MATCH "tp:<namespace>:*" and UNLINK on every server or master. */
+int redis_clear_namespace(struct redis_store *s, tierpage_error *err);
+
+#endif
