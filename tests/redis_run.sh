@@ -86,6 +86,8 @@ status=$?
 [ "$killed" = yes ] && pass "a server of three was killed (kill -9) mid-run" || fail "the server was not killed mid-run"
 if [ "$status" = 0 ]; then pass "replicas: 2 with a server killed: bench --verify passes, zero corrupted pages"; else
     fail "replicas run: exit $status"; grep -v '^tierpage: redis:' "$WORK/replicas.out" | tail -20 | sed 's/^/      /'; fi
+grep -q "redis: $C is unreachable" "$WORK/replicas.out" && pass "the dead server is reported once, by name" ||
+    fail "no report of the dead server"
 grep -q "read from replica 2" "$WORK/replicas.out" && pass "pages whose first copy was on the dead server came from the second" ||
     fail "no get was served by a second replica"
 grep -Eq "verification failed|corrupt|mismatch" "$WORK/replicas.out" && fail "the bench reported bad pages" ||

@@ -34,7 +34,7 @@ static const char *fixture_script(void)
 {
     static char path[4096];
     const char *src = getenv("TIERPAGE_SOURCE_DIR");
-    snprintf(path, sizeof path, "%s/tests/fixtures/memcached_servers.sh", src && *src ? src : ".");
+    snprintf(path, sizeof path, "%s/tests/fixtures/memcached_servers.sh", src && *src ? src : TM_SOURCE_DIR);
     return path;
 }
 

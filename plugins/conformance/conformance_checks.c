@@ -538,6 +538,53 @@ out:
     free(scratch);
 }
 
+/* clear drops every page of the namespace; it runs when no other check
+ * holds pages, so the store must be empty afterwards. */
+static void check_clear(struct kit *kit)
+{
+    const char *check = "clear";
+    if (!kit->ops->clear) {
+        kit_skip(kit, check, "the store has no clear operation");
+        return;
+    }
+    tierpage_error err;
+    uint64_t n = kit_room_for(kit, 32), pages;
+    uint64_t first = kit_take_keys(kit, n);
+    unsigned char *page = malloc(kit->page_size);
+    if (!page) {
+        kit_fail(kit, check, "out of memory");
+        return;
+    }
+    if (kit_put_and_verify(kit, check, first, n, 9))
+        goto out;
+    memset(&err, 0, sizeof err);
+    kit_lock_if_serial(kit);
+    int rc = kit->ops->clear(kit->store, &err);
+    kit_unlock_if_serial(kit);
+    if (rc) {
+        kit_fail(kit, check, "clear returned %s", kit_why(rc, &err));
+        goto out;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        rc = kit_get(kit, first + i, page, &err);
+        if (rc != -ENOENT) {
+            kit_fail(kit, check, "get of key %" PRIu64 " after clear returned %s, expected -ENOENT", first + i,
+                     kit_why(rc, &err));
+            goto out;
+        }
+    }
+    if (kit_usage_pages(kit, check, &pages))
+        goto out;
+    if (pages != 0) {
+        kit_fail(kit, check, "usage counts %" PRIu64 " pages after clear", pages);
+        goto out;
+    }
+    kit_pass(kit, check, "%" PRIu64 " pages gone after clear, usage back to 0", n);
+out:
+    kit_del_range(kit, first, n);
+    free(page);
+}
+
 static void check_unknown_option(struct kit *kit)
 {
     const char *check = "unknown option";
@@ -580,6 +627,6 @@ static void check_unknown_option(struct kit *kit)
 void (*const kit_checks[])(struct kit *) = {
     check_round_trip, check_missing_key, check_overwrite, check_delete, check_delete_missing,
     check_batch, check_batch_missing, check_threads, check_full, check_persistence,
-    check_unknown_option,
+    check_clear, check_unknown_option,
 };
 const size_t kit_check_count = sizeof kit_checks / sizeof kit_checks[0];
