@@ -152,6 +152,17 @@ int tp_cmd_run(int argc, char **argv)
             snprintf(stats_abs + l, sizeof stats_abs - l, "/%s", stats);
         }
         unlink(stats_abs);
+    } else {
+        /* A private stats file tells whether the program was served at all. */
+        const char *tmp = getenv("TMPDIR");
+        snprintf(stats_abs, sizeof stats_abs, "%s/tierpage-stats-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        int fd = mkstemp(stats_abs);
+        if (fd < 0) {
+            stats_abs[0] = '\0';
+        } else {
+            close(fd);
+            unlink(stats_abs);
+        }
     }
 
     child_pid = fork();
@@ -191,9 +202,13 @@ int tp_cmd_run(int argc, char **argv)
                 strsignal(WTERMSIG(wstatus)));
         status = 128 + WTERMSIG(wstatus);
     }
-    if (stats_abs[0] && access(stats_abs, F_OK) < 0)
-        fprintf(stderr, "tierpage run: no statistics written to %s: the program ended without running its exit "
-                        "handlers\n", stats);
+    if (stats_abs[0] && access(stats_abs, F_OK) < 0 && !WIFSIGNALED(wstatus) && status != TP_EXIT_INTERNAL)
+        fprintf(stderr,
+                "tierpage run: %s was not served: it allocated nothing at or above malloc_threshold, is statically "
+                "linked, or ended without running its exit handlers\n",
+                argv[i]);
+    if (!stats && stats_abs[0])
+        unlink(stats_abs);
 out:
     if (default_path[0])
         unlink(default_path);

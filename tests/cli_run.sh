@@ -9,6 +9,8 @@ expect_output "all checks passed" "mm_events reports every check passed"
 expect_output "forked child touched memory served to its parent" "a child touching served memory gets a clear message"
 [ "$(json_field "$WORK/mm.json" faults)" -gt 1000 ] && pass "mm_events was served (faults counted)" || fail "mm_events faults in stats"
 
+expect_status 0 "a program that allocates nothing large" -- "$TIERPAGE" run -c "$WORK/s.yaml" -- true
+expect_output "true was not served" "run says so instead of printing an empty summary"
 expect_status 7 "exit status passes through" -- "$TIERPAGE" run -c "$WORK/s.yaml" -- sh -c 'exit 7'
 expect_status 137 "a killed program gives 128+signal" -- "$TIERPAGE" run -c "$WORK/s.yaml" -- sh -c 'kill -9 $$'
 expect_output "killed by signal 9" "the signal is named"
