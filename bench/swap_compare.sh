@@ -282,6 +282,12 @@ run_tierpage() { # setup-name stack pattern rep
         "$bench" $(bench_args "$3") > "$log/last.json" 2> "$log/$1-$3-$4.stderr" || st=$?
     [ ! -s "$log/last.json" ] || cat "$log/last.json" >> "$out"
     [ ! -s "$log/last.json" ] || note "$1 $3 rep $4: $(summary "$(cat "$log/last.json")")"
+    # tierpage's own count of misses: every fault after the fill phase's
+    # zero fills brought a page back from a tier.
+    if [ -s "$log/last.json" ] && [ -s "$log/$1-$3-$4.stats.json" ]; then
+        jq -r --argjson acc "$(jq -r .accesses "$log/last.json")" '(.faults - .zero_fills) / $acc' \
+            "$log/$1-$3-$4.stats.json" >> "$log/$1-$3.misses"
+    fi
     rm -f "$log/last.json"
     if [ "$st" != 0 ]; then
         note "$1 $3 rep $4 failed (exit status $st); see $log/$1-$3-$4.stderr"
@@ -372,7 +378,7 @@ echo "tierpage-bench --size $size${accesses:+ --accesses $accesses} --verify, me
 [ -z "$cg_version" ] || echo "kernel swap: the workload alone in a 128MiB memory cgroup (v$cg_version), swap file $swap_mib MiB, zram lz4 $swap_mib MiB"
 echo "tierpage: tierpage run -c bench/stacks/dram-128.yaml (resident 128MiB, dram tier; -fifo: policy fifo)"
 echo "machine: $(nproc) vCPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $uname_r, $(date -u +%Y-%m-%d)"
-printf '%-8s %-28s %12s %10s %9s %9s %12s %9s %9s\n' pattern setup "accesses/s" "us/access" "p50 us" "p99 us" "faults/acc" "x swapfile" "x zram"
+printf '%-8s %-28s %12s %10s %9s %9s %12s %9s %9s\n' pattern setup "accesses/s" "us/access" "p50 us" "p99 us" "misses/acc" "x swapfile" "x zram"
 for pattern in $patterns; do
     base_file=$(median accesses_per_second "$log/swapfile-$pattern.jsonl" 2>/dev/null || echo nan)
     base_zram=$(median accesses_per_second "$log/zram-$pattern.jsonl" 2>/dev/null || echo nan)
@@ -383,8 +389,12 @@ for pattern in $patterns; do
         us=$(median us_per_access_mean "$f")
         p50=$(median us_per_access_p50 "$f")
         p99=$(median us_per_access_p99 "$f")
-        fpa=$(jq -r '(.major_faults + .minor_faults) / .accesses' "$f" | sort -g |
-            awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+        if [ -s "$log/$setup-$pattern.misses" ]; then
+            fpa=$(sort -g "$log/$setup-$pattern.misses" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+        else
+            fpa=$(jq -r '(.major_faults + .minor_faults) / .accesses' "$f" | sort -g |
+                awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+        fi
         awk -v p="$pattern" -v s="$(row_label "$setup")" -v a="$aps" -v u="$us" -v p50="$p50" -v p99="$p99" \
             -v m="$fpa" -v bf="$base_file" -v bz="$base_zram" 'BEGIN {
             rf = (bf + 0 > 0) ? sprintf("%.2f", a / bf) : "-"
@@ -395,5 +405,5 @@ done
 ok=$(cat "$log"/*.jsonl 2>/dev/null | jq -r 'select(.verify == "ok") | .verify' | wc -l)
 bad=$(cat "$log"/*.jsonl 2>/dev/null | jq -r 'select(.verify != "ok") | .verify' | wc -l)
 echo "runs: $ok verified ok, $bad verified not ok, $failures failed; $oom_kills attempts OOM-killed by the memory cgroup and retried; logs in $log"
-echo "faults/acc: page faults (major + minor) per access in the access phase, from getrusage; 1 - faults/acc is the resident hit rate"
+echo "misses/acc: kernel swap: page faults (major + minor) per access in the access phase, from getrusage; tierpage: its faults that fetched a page from a tier, per access (from --stats); 1 - misses/acc is the resident hit rate"
 [ "$failures" = 0 ] && [ "$bad" = 0 ]
