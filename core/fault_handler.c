@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -153,27 +155,38 @@ static void handle_message(struct tp_stack *s, const struct uffd_msg *msg)
         resolve_missing(s, &f);
 }
 
+/* Stopping: the stack touches one page of its doorbell for each handler;
+ * the handler that reads the fault answers it and leaves. A handler blocked
+ * in read() needs a message to wake, and this one costs nothing while the
+ * stack runs. */
+static int is_doorbell(const struct tp_stack *s, const struct uffd_msg *msg)
+{
+    uintptr_t a = (uintptr_t)msg->arg.pagefault.address, d = (uintptr_t)s->doorbell;
+    return msg->event == UFFD_EVENT_PAGEFAULT && a >= d && a < d + s->handler_count * s->page_size;
+}
+
 static void *handler_main(void *arg)
 {
     struct tp_stack *s = arg;
     tp_pager_thread = 1;
     struct uffd_msg msgs[16];
-    /* Cancellation (how the stack stops its handlers) may only act while
-     * a handler waits for faults, never while it holds the lock or a page. */
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     for (;;) {
-        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
         ssize_t n = read(s->uffd, msgs, sizeof msgs);
-        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-        if (n > 0) {
-            for (size_t i = 0; i < (size_t)n / sizeof msgs[0]; i++)
-                handle_message(s, &msgs[i]);
-            continue;
-        }
         if (n < 0 && errno != EAGAIN && errno != EINTR)
             tp_fatal(s, "reading userfaultfd: %s", strerror(errno));
+        int leave = 0;
+        for (ssize_t i = 0; i < n / (ssize_t)sizeof msgs[0]; i++) {
+            if (is_doorbell(s, &msgs[i])) {
+                uintptr_t page = msgs[i].arg.pagefault.address & ~(uint64_t)(s->page_size - 1);
+                tp_uffd_zeropage(s->uffd, (void *)page, s->page_size);
+                leave = 1;
+            } else {
+                handle_message(s, &msgs[i]);
+            }
+        }
+        if (leave)
+            return NULL;
     }
-    return NULL;
 }
 
 /* The CPUs this process may run on. */
@@ -193,16 +206,31 @@ int tp_handlers_start(struct tp_stack *s, tierpage_error *err)
 {
     int cpus[64];
     int ncpus = 0;
+    unsigned wanted;
     if (s->conf->handler_threads == TP_HANDLERS_AUTO) {
         ncpus = allowed_cpus(cpus, 64);
-        s->handler_count = ncpus > 0 ? (unsigned)ncpus : 1;
+        wanted = ncpus > 0 ? (unsigned)ncpus : 1;
     } else {
-        s->handler_count = s->conf->handler_threads;
+        wanted = s->conf->handler_threads;
     }
-    s->handlers = calloc(s->handler_count, sizeof *s->handlers);
+    size_t bell_len = wanted * s->page_size;
+    s->doorbell_len = bell_len;
+    s->doorbell = mmap(NULL, bell_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (s->doorbell == MAP_FAILED) {
+        s->doorbell = NULL;
+        return tierpage_error_set(err, -errno, NULL, "cannot map the handlers' doorbell: %s", strerror(errno));
+    }
+    struct uffdio_register reg = {.range = {.start = (uintptr_t)s->doorbell, .len = bell_len},
+                                  .mode = UFFDIO_REGISTER_MODE_MISSING};
+    if (ioctl(s->uffd, UFFDIO_REGISTER, &reg) < 0) {
+        int e = errno;
+        munmap(s->doorbell, bell_len);
+        s->doorbell = NULL;
+        return tierpage_error_set(err, -e, NULL, "cannot register the handlers' doorbell: %s", strerror(e));
+    }
+    s->handlers = calloc(wanted, sizeof *s->handlers);
     if (!s->handlers)
         return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
-    unsigned wanted = s->handler_count;
     s->handler_count = 0;
     for (unsigned i = 0; i < wanted; i++) {
         pthread_attr_t attr;
@@ -226,11 +254,17 @@ int tp_handlers_start(struct tp_stack *s, tierpage_error *err)
 
 void tp_handlers_stop(struct tp_stack *s)
 {
-    for (unsigned i = 0; i < s->handler_count; i++)
-        pthread_cancel(s->handlers[i]);
-    for (unsigned i = 0; i < s->handler_count; i++)
+    if (!s->doorbell)
+        return;
+    for (unsigned i = 0; s->handlers && i < s->handler_count; i++)
+        ((volatile char *)s->doorbell)[i * s->page_size]; /* each read is answered by one handler, which leaves */
+    for (unsigned i = 0; s->handlers && i < s->handler_count; i++)
         pthread_join(s->handlers[i], NULL);
     free(s->handlers);
     s->handlers = NULL;
     s->handler_count = 0;
+    struct uffdio_range r = {.start = (uintptr_t)s->doorbell, .len = s->doorbell_len};
+    ioctl(s->uffd, UFFDIO_UNREGISTER, &r);
+    munmap(s->doorbell, s->doorbell_len);
+    s->doorbell = NULL;
 }

@@ -190,8 +190,7 @@ void tp_stack_close(tp_stack *s)
 {
     if (!s)
         return;
-    if (s->handlers)
-        tp_handlers_stop(s);
+    tp_handlers_stop(s);
     tp_evictor_stop(s);
     while (s->region_count) {
         struct tp_region *r = s->regions[0];

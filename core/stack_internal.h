@@ -53,6 +53,8 @@ struct tp_stack {
     size_t page_size;
     int uffd;
     pthread_t *handlers;
+    char *doorbell;             /* one page per handler, touched to stop it */
+    size_t doorbell_len;
     unsigned handler_count;
 
     struct tp_page_map pages;

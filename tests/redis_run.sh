@@ -34,6 +34,23 @@ kill_poller() {
     POLLER=
 }
 
+# 0. A server down at start: the run stops before the program starts, with
+# the server and the stack file's line:col named.
+down=$(redis_next_port)
+cat >"$WORK/down.yaml" <<YAML
+name: down-$$
+resident: 2MiB
+tiers:
+  - plugin: dram
+    capacity: 4MiB
+  - plugin: redis
+    servers: [$A, 127.0.0.1:$down]
+YAML
+expect_status 125 "a server down at start stops the run (non-zero exit)" -- \
+    "$TIERPAGE" run -c "$WORK/down.yaml" -- "$BENCH" --size 8MiB --quiet
+expect_output "down.yaml:7:5: tiers\[1\]\.servers \(plugin redis\): redis: 127.0.0.1:$down: cannot connect" \
+    "the error names the file:line:col and the server"
+
 # 1. dram -> redis over three servers: pages reach every server, come back right.
 cat >"$WORK/sharded.yaml" <<YAML
 name: run-$$

@@ -32,8 +32,10 @@ static int append(redisContext *c, struct redis_cmd *cmd)
     return redisAppendCommandArgv(c, cmd->value ? 3 : 2, argv, argvlen) == REDIS_OK ? 0 : -1;
 }
 
-/* Runs the PENDING commands of one node (from `first` on) on one connection. */
-static void exec_node(struct redis_cmd *cmds, size_t count, size_t first)
+/* Runs the PENDING commands of one node (from `first` on) on one connection.
+ * Returns 1 when the connection broke before any reply came back: nothing
+ * was recorded, and the caller may try again on a new connection. */
+static int exec_node_once(struct redis_cmd *cmds, size_t count, size_t first, int last_try)
 {
     struct redis_node *node = cmds[first].node;
     char why[400];
@@ -46,7 +48,7 @@ static void exec_node(struct redis_cmd *cmds, size_t count, size_t first)
                 cmds[i].refused = refused;
             }
         }
-        return;
+        return 0;
     }
     /* Write every command first, then read every reply: one round trip. */
     size_t sent_end = first;
@@ -57,11 +59,16 @@ static void exec_node(struct redis_cmd *cmds, size_t count, size_t first)
             break;
         sent_end = i + 1;
     }
+    int replies = 0;
     for (size_t i = first; i < count; i++) {
         struct redis_cmd *cmd = &cmds[i];
         if (cmd->state != REDIS_CMD_PENDING || cmd->node != node)
             continue;
         if (i >= sent_end || c->err) {
+            if (!replies && !last_try && c->err) {
+                redis_node_release(node, c);
+                return 1;
+            }
             snprintf(why, sizeof why, "redis: %s: %s", node->addr.name, c->err ? c->errstr : "cannot send");
             fail(cmd, c->err == REDIS_ERR_IO && errno == EAGAIN ? -ETIMEDOUT : -EIO, why);
             continue;
@@ -76,14 +83,30 @@ static void exec_node(struct redis_cmd *cmds, size_t count, size_t first)
             reply = NULL;
         }
         if (!ok || redisGetReply(c, &reply) != REDIS_OK) {
+            if (!replies && !last_try) {
+                redis_node_release(node, c);
+                return 1;
+            }
             snprintf(why, sizeof why, "redis: %s: %s", node->addr.name, c->errstr);
             fail(cmd, c->err == REDIS_ERR_IO && errno == EAGAIN ? -ETIMEDOUT : -EIO, why);
             continue;
         }
         cmd->reply = reply;
         cmd->state = REDIS_CMD_DONE;
+        replies++;
     }
     redis_node_release(node, c);
+    return 0;
+}
+
+/* A pooled connection may have been closed by the server while idle (its
+ * timeout, a restart): when one breaks before answering anything, the
+ * commands go once more on a new connection. They are GET, SET and DEL of
+ * single keys, which may safely run twice. */
+static void exec_node(struct redis_cmd *cmds, size_t count, size_t first)
+{
+    if (exec_node_once(cmds, count, first, 0))
+        exec_node_once(cmds, count, first, 1);
 }
 
 void redis_exec(struct redis_cmd *cmds, size_t count)
