@@ -63,6 +63,7 @@ max_attempts=5
 limit_bytes=$((128 * 1024 * 1024)) # the cgroup limit; the stack files say resident: 128MiB
 
 die() { echo "swap_compare: $*" >&2; exit 1; }
+command -v jq >/dev/null || die "jq not found (Debian: apt-get install jq)"
 note() { echo "swap_compare: $*" >&2; }
 
 while [ $# -gt 0 ]; do
