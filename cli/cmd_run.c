@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "loader.h"
 #include "stack_config.h"
+#include "tierpage.h"
 
 static const char run_usage[] =
     "usage: tierpage run [-c FILE] [--stats FILE.json] [--quiet] -- CMD [ARGS...]\n"
@@ -28,7 +29,9 @@ static const char run_usage[] =
     "\n"
     "The exit status is CMD's; 128+N when CMD is killed by signal N; 125 when\n"
     "tierpage itself fails (for example a page no tier can return); 127 when\n"
-    "CMD cannot be started; 2 for a bad stack file or bad arguments.\n";
+    "CMD cannot be started; 2 for a stack that cannot open (a bad file, a\n"
+    "missing plugin, an option a store rejects, a server that is down) or bad\n"
+    "arguments.\n";
 
 static pid_t child_pid;
 
@@ -132,6 +135,16 @@ int tp_cmd_run(int argc, char **argv)
     char threshold[32];
     snprintf(threshold, sizeof threshold, "%llu", (unsigned long long)conf->malloc_threshold);
     tp_conf_free(conf);
+    /* Open it once here, so that a missing plugin, an option a store
+     * rejects or a server that is down stops us before the program starts. */
+    tp_stack *probe = tp_stack_open_file(config, &err);
+    if (!probe) {
+        fprintf(stderr, "tierpage run: %s\n", err.message);
+        if (default_path[0])
+            unlink(default_path);
+        return TP_EXIT_CONFIG;
+    }
+    tp_stack_close(probe);
 
     char shim[PATH_MAX], config_abs[PATH_MAX], stats_abs[PATH_MAX] = "";
     int status = TP_EXIT_INTERNAL;

@@ -93,18 +93,37 @@ int tp_uffd_zeropage(int uffd, void *dst, size_t len)
     return 0;
 }
 
-int tp_uffd_continue(int uffd, void *dst, size_t len, int write_protect)
+static int continue_once(int uffd, void *dst, size_t len, uint64_t mode)
 {
-    struct uffdio_continue c = {
-        .range = {.start = (uintptr_t)dst, .len = len},
-        .mode = write_protect ? UFFDIO_CONTINUE_MODE_WP : 0,
-    };
+    struct uffdio_continue c = {.range = {.start = (uintptr_t)dst, .len = len}, .mode = mode};
     while (ioctl(uffd, UFFDIO_CONTINUE, &c) < 0) {
         if (errno != EAGAIN)
             return -errno;
         c.mapped = 0;
     }
     return 0;
+}
+
+/* Kernels before 6.4 refuse UFFDIO_CONTINUE_MODE_WP; learned once. */
+static int continue_wp_refused;
+
+int tp_uffd_continue(int uffd, void *dst, size_t len, int write_protect)
+{
+    if (!write_protect)
+        return continue_once(uffd, dst, len, 0);
+    if (!__atomic_load_n(&continue_wp_refused, __ATOMIC_RELAXED)) {
+        int rc = continue_once(uffd, dst, len, UFFDIO_CONTINUE_MODE_WP);
+        if (rc != -EINVAL)
+            return rc;
+        __atomic_store_n(&continue_wp_refused, 1, __ATOMIC_RELAXED);
+    }
+    /* Map it without waking the faulting thread, protect it, then wake. */
+    int rc = continue_once(uffd, dst, len, UFFDIO_CONTINUE_MODE_DONTWAKE);
+    if (rc < 0)
+        return rc;
+    rc = tp_uffd_writeprotect(uffd, dst, len, 1, 0);
+    tp_uffd_wake(uffd, dst, len);
+    return rc;
 }
 
 int tp_uffd_writeprotect(int uffd, void *addr, size_t len, int protect, int wake)

@@ -3,9 +3,12 @@
 #   scripts/install-deps.sh          build and run
 #   scripts/install-deps.sh --test   also what the test suite uses
 set -euo pipefail
-packages=(build-essential cmake pkg-config libyaml-dev libpmem-dev check libmemcached-dev libhiredis-dev python3)
+packages=(build-essential cmake pkg-config libyaml-dev libpmem-dev check libmemcached-dev libhiredis-dev python3
+          libibverbs-dev librdmacm-dev)
 if [ "${1:-}" = "--test" ]; then
     packages+=(memcached redis-server redis-tools)
+    # The rdma tier's tests boot a QEMU guest with Soft-RoCE (tests/guest/).
+    packages+=(rdma-core ibverbs-providers qemu-system-x86 linux-image-amd64 busybox-static cpio iproute2)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -19,3 +19,4 @@ tierpage_bench_test(bench_verify_mixed_reads bench_verify.sh
 tierpage_bench_test(bench_verify_detects_corruption bench_corrupt.sh ${TIERPAGE_BENCH_BIN})
 tierpage_bench_test(bench_bad_arguments bench_args.sh ${TIERPAGE_BENCH_BIN})
 tierpage_bench_test(bench_uffd_floor bench_uffd_floor.sh ${CMAKE_BINARY_DIR}/bin/tierpage-uffd-floor)
+tierpage_bench_test(bench_kv bench_kv.sh ${CMAKE_BINARY_DIR}/bin/tierpage-kv-bench) # starts its own memcached and redis-server

@@ -48,7 +48,7 @@ printf 'name: x\nresident: lots\ntiers:\n  - plugin: dram\n' >"$WORK/bad.yaml"
 expect_status 2 "a bad stack file is refused" -- "$TIERPAGE" run -c "$WORK/bad.yaml" -- true
 expect_output "bad.yaml:2:11: resident" "the error names file:line:col and key"
 printf 'name: x\nresident: 1MiB\ntiers:\n  - plugin: nosuchstore\n' >"$WORK/noplugin.yaml"
-expect_status 125 "a missing plugin stops the program before it is served" -- \
+expect_status 2 "a missing plugin stops the run before the program starts" -- \
     "$TIERPAGE" run -c "$WORK/noplugin.yaml" -- "$BENCH" --size 8MiB --quiet
 expect_output "noplugin.yaml:4:13: tiers\[0\].plugin" "the missing plugin's place is named"
 

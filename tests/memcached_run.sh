@@ -81,7 +81,7 @@ expect_output "memcached" "check lists the memcached tier"
 
 # 3. A server down at start: the killed server's port is free now.
 mc_stack "$WORK/down.yaml" "127.0.0.1:$P1, 127.0.0.1:$victim_port"
-expect_status 125 "tierpage run refuses a stack whose server is down" -- \
+expect_status 2 "tierpage run refuses a stack whose server is down" -- \
     "$TIERPAGE" run -c "$WORK/down.yaml" -- "$BENCH" --size 8MiB --quiet
 expect_output "down.yaml:7:5: tiers\[1\]\.servers \(plugin memcached\): memcached: cannot reach 127.0.0.1:$victim_port" \
     "the message names the stack file's line:col and the server"

@@ -46,7 +46,7 @@ tiers:
   - plugin: redis
     servers: [$A, 127.0.0.1:$down]
 YAML
-expect_status 125 "a server down at start stops the run (non-zero exit)" -- \
+expect_status 2 "a server down at start stops the run before the program starts" -- \
     "$TIERPAGE" run -c "$WORK/down.yaml" -- "$BENCH" --size 8MiB --quiet
 expect_output "down.yaml:7:5: tiers\[1\]\.servers \(plugin redis\): redis: 127.0.0.1:$down: cannot connect" \
     "the error names the file:line:col and the server"

@@ -1,0 +1,169 @@
+/* The control requests: HELLO, ALLOC and FREE (memserver_proto.h). */
+#include <errno.h>
+#include <string.h>
+
+#include "memserver.h"
+#include "ms_log.h"
+
+static unsigned long long mib(uint64_t bytes)
+{
+    return (unsigned long long)(bytes >> 20);
+}
+
+static uint64_t free_bytes(struct memserver *s)
+{
+    return (uint64_t)s->pool.free_count * s->pool.slab_bytes;
+}
+
+static void reply_error(struct tpm_msg *reply, int err)
+{
+    reply->type = TPM_ERROR;
+    reply->status = err;
+}
+
+static void handle_hello(struct memserver *s, struct ms_conn *conn, const struct tpm_msg *req, struct tpm_msg *reply)
+{
+    char name[TPM_NAMESPACE_MAX];
+    memcpy(name, req->name, sizeof name);
+    name[sizeof name - 1] = '\0';
+    if (!name[0]) {
+        ms_log("client %s: HELLO without a namespace, refused", conn->peer);
+        reply_error(reply, EINVAL);
+        return;
+    }
+    if (conn->session) {
+        ms_log("client %s: second HELLO on one connection, refused", conn->peer);
+        reply_error(reply, EPROTO);
+        return;
+    }
+    struct ms_session *x = ms_session_find(s, name, req->session);
+    if (x) {
+        if (x->device != NULL && x->device != conn->device) {
+            /* Its slabs are registered with another device's PD. */
+            ms_log("client %s (namespace %s) came back through another device: its %u slabs are freed",
+                   conn->peer, name, x->slab_count);
+            ms_session_destroy(s, x);
+            x = NULL;
+        } else if (x->conn) {
+            /* The client reconnected before this server saw the old
+             * connection drop: the new connection takes the session over. */
+            ms_log("client %s (namespace %s) took its session over from %s with %u slabs", conn->peer, name,
+                   x->conn->peer, x->slab_count);
+            x->conn->session = NULL;
+        } else {
+            ms_log("client %s (namespace %s) reconnected within the grace period: %u slabs reattached", conn->peer,
+                   name, x->slab_count);
+        }
+    }
+    if (!x) {
+        x = ms_session_new(s, name, req->session);
+        if (!x) {
+            reply_error(reply, ENOMEM);
+            return;
+        }
+        ms_log("client %s: hello, namespace %s (namespace holds %llu MiB)", conn->peer, name,
+               mib(ms_namespace_bytes(s, name)));
+    }
+    x->conn = conn;
+    x->device = conn->device;
+    conn->session = x;
+    reply->type = TPM_HELLO_OK;
+    reply->instance = s->instance;
+    reply->slabs = x->slab_count;
+    reply->slab_bytes = s->pool.slab_bytes;
+    reply->pool_bytes = (uint64_t)s->pool.slab_count * s->pool.slab_bytes;
+    reply->free_bytes = free_bytes(s);
+}
+
+static void handle_alloc(struct memserver *s, struct ms_conn *conn, struct tpm_msg *reply)
+{
+    struct ms_session *x = conn->session;
+    uint64_t held = ms_namespace_bytes(s, x->name);
+    if (s->opt.quota_bytes && held + s->pool.slab_bytes > s->opt.quota_bytes) {
+        ms_log("client %s (namespace %s): slab refused, the namespace holds %llu MiB of its quota of %llu MiB",
+               conn->peer, x->name, mib(held), mib(s->opt.quota_bytes));
+        reply->type = TPM_FULL;
+        reply->free_bytes = free_bytes(s);
+        return;
+    }
+    int rc;
+    struct ms_slab *slab = ms_pool_alloc(&s->pool, conn->device->pd, x, &rc);
+    if (!slab && rc == -ENOSPC) {
+        ms_log("client %s (namespace %s): slab refused, the pool is full (%llu MiB)", conn->peer, x->name,
+               mib((uint64_t)s->pool.slab_count * s->pool.slab_bytes));
+        reply->type = TPM_FULL;
+        reply->free_bytes = 0;
+        return;
+    }
+    if (!slab) {
+        ms_log("client %s (namespace %s): cannot register a slab: %s", conn->peer, x->name, strerror(-rc));
+        reply_error(reply, -rc);
+        return;
+    }
+    if (ms_session_add_slab(x, slab)) {
+        ms_pool_free(&s->pool, slab);
+        reply_error(reply, ENOMEM);
+        return;
+    }
+    reply->type = TPM_ALLOC_OK;
+    reply->slab = slab->index;
+    reply->addr = (uint64_t)(uintptr_t)slab->mr->addr;
+    reply->length = s->pool.slab_bytes;
+    reply->rkey = slab->mr->rkey;
+    reply->free_bytes = free_bytes(s);
+    ms_log("client %s (namespace %s): slab %u allocated; namespace holds %llu MiB, pool %llu MiB free", conn->peer,
+           x->name, slab->index, mib(held + s->pool.slab_bytes), mib(reply->free_bytes));
+}
+
+static void handle_free(struct memserver *s, struct ms_conn *conn, const struct tpm_msg *req, struct tpm_msg *reply)
+{
+    struct ms_session *x = conn->session;
+    if (ms_session_drop_slab(s, x, req->slab)) {
+        ms_log("client %s (namespace %s): FREE of slab %u, which it does not hold", conn->peer, x->name, req->slab);
+        reply_error(reply, ENOENT);
+        return;
+    }
+    reply->type = TPM_FREE_OK;
+    reply->free_bytes = free_bytes(s);
+    ms_log("client %s (namespace %s): slab %u freed; namespace holds %llu MiB, pool %llu MiB free", conn->peer,
+           x->name, req->slab, mib(ms_namespace_bytes(s, x->name)), mib(reply->free_bytes));
+}
+
+void ms_handle_request(struct memserver *s, struct ms_conn *conn, const struct tpm_msg *req, struct tpm_msg *reply)
+{
+    memset(reply, 0, sizeof *reply);
+    reply->magic = TPM_MAGIC;
+    reply->version = TPM_VERSION;
+    if (req->magic != TPM_MAGIC || req->version != TPM_VERSION) {
+        ms_log("client %s: message with magic %#x version %u, refused", conn->peer, req->magic, req->version);
+        reply_error(reply, EPROTO);
+        return;
+    }
+    if (req->type == TPM_HELLO) {
+        handle_hello(s, conn, req, reply);
+        return;
+    }
+    if (!conn->session) {
+        ms_log("client %s: request %u before HELLO, refused", conn->peer, req->type);
+        reply_error(reply, EPROTO);
+        return;
+    }
+    switch (req->type) {
+    case TPM_ALLOC:
+        handle_alloc(s, conn, reply);
+        break;
+    case TPM_FREE:
+        handle_free(s, conn, req, reply);
+        break;
+    case TPM_BYE: {
+        struct ms_session *x = conn->session;
+        ms_log("client %s (namespace %s): closing, freed its %u slabs", conn->peer, x->name, x->slab_count);
+        ms_session_destroy(s, x);
+        reply->type = TPM_BYE_OK;
+        break;
+    }
+    default:
+        ms_log("client %s: unknown request type %u", conn->peer, req->type);
+        reply_error(reply, EPROTO);
+    }
+}

@@ -1,0 +1,148 @@
+#!/bin/sh
+# The RDMA checks, run inside the test guest by /init (tests/guest/init.sh)
+# or directly on a host that has an RDMA device (tests/rdma_guest.sh).
+# Prints one line per check, then "N passed, N failed" and the sentinel
+# TIERPAGE-GUEST-DONE that the host side waits for.
+#   RDMA_ADDR  an address of the RDMA device (required)
+#   TP_BIN     where tierpage, tierpage-memserver and tierpage-bench are
+#   TP_BENCH   the workload of the dram -> rdma run (default: 64MiB, 40000
+#              accesses: about a minute in a TCG guest, where paging runs
+#              about a thousand faults a second); the replicas run uses a
+#              quarter of it
+# $1: all (default) or smoke (plugin-test only).
+ADDR=${RDMA_ADDR:?set RDMA_ADDR}
+BIN=${TP_BIN:-/opt/tierpage/bin}
+BENCH_SIZE=${TP_BENCH:---size 64MiB --accesses 40000}
+KILL_BENCH_SIZE="--size 16MiB --accesses 10000"
+WORK=$(mktemp -d /tmp/rdma-checks.XXXXXX)
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "ok    $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL  $*"; }
+show() { sed 's/^/      /' "$1" | tail -"${2:-15}"; }
+
+# start_server NAME PORT ARGS...: a memserver in the background, logging to $WORK/NAME.log
+start_server() {
+    name=$1 port=$2
+    shift 2
+    "$BIN/tierpage-memserver" --listen "$ADDR" --port "$port" "$@" >"$WORK/$name.log" 2>&1 &
+    eval "PID_$name=$!"
+    for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+        grep -q "listening on" "$WORK/$name.log" && return 0
+        sleep 0.25
+    done
+    return 1
+}
+stop_server() { # NAME [SIGNAL]
+    eval "pid=\$PID_$1"
+    [ -n "$pid" ] && kill -"${2:-TERM}" "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    eval "PID_$1="
+}
+
+# run_check DESCRIPTION WANT_STATUS CMD...: output in $WORK/out
+run_check() {
+    what=$1 want=$2
+    shift 2
+    start=$(date +%s)
+    "$@" >"$WORK/out" 2>&1
+    got=$?
+    secs=$(($(date +%s) - start))
+    if [ "$got" = "$want" ]; then pass "$what (${secs}s)"; else
+        fail "$what: exit $got, expected $want (${secs}s)"; show "$WORK/out" 25; fi
+}
+expect_output() { # PATTERN DESCRIPTION: also shows the matching lines
+    if grep -Eq -- "$1" "$WORK/out"; then pass "$2"; grep -E -- "$1" "$WORK/out" | head -2 | sed 's/^/      /'; else
+        fail "$2: no '$1' in the output"; show "$WORK/out"; fi
+}
+
+A=$ADDR:7471 B=$ADDR:7472 C=$ADDR:7473
+if start_server a 7471 --pool 96MiB --slab 1MiB --grace 10 && start_server b 7472 --pool 96MiB --slab 1MiB &&
+    start_server c 7473 --pool 4MiB --slab 1MiB; then
+    pass "three memservers listening on $ADDR:7471-7473"
+else
+    fail "memservers did not start"; show "$WORK/a.log"; show "$WORK/b.log"; show "$WORK/c.log"
+fi
+
+# 1. The conformance kit: two servers; replicas 2; and a pool that fills up
+#    (capacity=0: the tier's capacity is what the server has).
+run_check "plugin-test rdma over two servers" 0 \
+    "$BIN/tierpage" plugin-test rdma --option servers=$A,$B --option queue_depth=8
+expect_output "rdma: [0-9]+ passed, 0 failed" "every conformance check passed over two servers"
+run_check "plugin-test rdma with replicas=2" 0 \
+    "$BIN/tierpage" plugin-test rdma --option servers=$A,$B --option replicas=2
+expect_output "rdma: [0-9]+ passed, 0 failed" "every conformance check passed with replicas=2"
+run_check "plugin-test rdma until a 4MiB memserver is full" 0 \
+    "$BIN/tierpage" plugin-test rdma --option servers=$C --option capacity=0
+expect_output "ok +full: [0-9]+ pages put until -ENOSPC" "the full server's refusal is -ENOSPC"
+grep -q "slab refused, the pool is full" "$WORK/c.log" && pass "memserver c logged the refusal" ||
+    { fail "memserver c logged no refusal"; show "$WORK/c.log"; }
+
+[ "${1:-all}" = smoke ] && { stop_server a; stop_server b; stop_server c; echo "$passed passed, $failed failed";
+    echo TIERPAGE-GUEST-DONE; exit 0; }
+
+# 2. tierpage-bench --verify through dram (small) -> rdma. The default
+# clock policy: on the guest's Linux 6.1 it also proves the core's way
+# around UFFDIO_CONTINUE_MODE_WP, which kernels before 6.4 refuse.
+stack() { # FILE SERVERS REPLICAS
+    cat >"$1" <<YAML
+name: guest-$$
+resident: 2MiB
+handler_threads: 1
+tiers:
+  - plugin: dram
+    capacity: 4MiB
+  - plugin: rdma
+    servers: [$2]
+    replicas: $3
+    connect_timeout_ms: 2000
+YAML
+}
+stack "$WORK/rdma.yaml" "$A, $B" 1
+run_check "bench --verify ($BENCH_SIZE) through dram -> rdma (2 servers)" 0 \
+    "$BIN/tierpage" run -c "$WORK/rdma.yaml" -- "$BIN/tierpage-bench" $BENCH_SIZE --verify --quiet
+hits=$(sed -n 's/^tierpage: rdma  *rdma  *[0-9]*  *\([0-9]*\) .*/\1/p' "$WORK/out")
+[ "${hits:-0}" -gt 0 ] && pass "the rdma tier served $hits pages" || { fail "no hits on the rdma tier"; show "$WORK/out"; }
+
+# 3. replicas: 2 and memserver b killed (SIGKILL) in the middle of the run.
+stack "$WORK/replicas.yaml" "$A, $B" 2
+"$BIN/tierpage" run -c "$WORK/replicas.yaml" -- "$BIN/tierpage-bench" $KILL_BENCH_SIZE --verify --quiet \
+    >"$WORK/replicas.out" 2>&1 &
+run=$!
+for _ in $(seq 1 60); do
+    [ "$(grep -c 'namespace guest-.*allocated' "$WORK/b.log")" -ge 4 ] && break
+    sleep 0.5
+done
+sleep 2
+if kill -0 $run 2>/dev/null; then pass "the replicas=2 run is still going when memserver b is killed"; else
+    fail "the replicas=2 run ended before memserver b could be killed"; fi
+stop_server b KILL
+echo "      (memserver b killed with $(grep -c 'namespace guest-.*allocated' "$WORK/b.log") slabs given to the run)"
+wait $run
+got=$?
+cp "$WORK/replicas.out" "$WORK/out"
+grep "tierpage: rdma:" "$WORK/out" | sort | uniq -c | head -5 | sed 's/^/      /'
+if [ "$got" = 0 ]; then pass "replicas=2: bench --verify passed with memserver b killed mid-run"; else
+    fail "replicas=2 with b killed: exit $got"; show "$WORK/out" 25; fi
+
+# 4. A server that is not there: the run fails at once and names it.
+stack "$WORK/missing.yaml" "$ADDR:7479" 1
+"$BIN/tierpage" run -c "$WORK/missing.yaml" -- "$BIN/tierpage-bench" --size 8MiB --accesses 100 >"$WORK/out" 2>&1
+got=$?
+if [ "$got" != 0 ] && ! grep -q "verify:" "$WORK/out"; then
+    pass "a stack whose memserver is not there is refused before the program runs (exit $got)"
+else
+    fail "a stack whose memserver is not there: exit $got"; show "$WORK/out"
+fi
+expect_output "rdma: server $ADDR:7479: connection refused" "the message names the missing server"
+
+# 5. Clean shutdown: SIGTERM, exit 0, every slab back.
+eval "pid=\$PID_a"
+kill -TERM "$pid"; wait "$pid"; got=$?; PID_a=
+[ "$got" = 0 ] && grep -q "stopped:" "$WORK/a.log" && pass "memserver a stopped cleanly on SIGTERM" ||
+    { fail "memserver a: exit $got on SIGTERM"; show "$WORK/a.log"; }
+stop_server c
+echo "      memserver a's log (last lines):"
+show "$WORK/a.log" 8
+
+echo "$passed passed, $failed failed"
+echo TIERPAGE-GUEST-DONE

@@ -1,0 +1,44 @@
+# tierpage-memserver's command line and the rdma tier's options, on any
+# machine (no RDMA needed); the data path is tested by rdma_guest.sh.
+. "$(dirname "$0")/script_lib.sh"
+MEMSERVER=$BUILD/bin/tierpage-memserver
+
+expect_status 0 "memserver --help" -- "$MEMSERVER" --help
+expect_output "usage: tierpage-memserver .*--pool SIZE" "--help shows the usage"
+expect_status 2 "memserver --slab that is not a multiple of 4KiB" -- "$MEMSERVER" --slab 3000
+expect_output "--slab: expected a multiple of 4KiB" "the bad slab size is named"
+expect_status 2 "memserver --slab larger than --pool" -- "$MEMSERVER" --pool 1MiB --slab 2MiB
+expect_output "larger than the pool" "the slab larger than the pool is named"
+expect_status 2 "memserver --port 0" -- "$MEMSERVER" --port 0
+expect_status 2 "memserver --grace -1" -- "$MEMSERVER" --grace -1
+expect_status 2 "memserver with an unknown argument" -- "$MEMSERVER" --pol 1GiB
+expect_output "unknown argument, got '--pol'" "the unknown argument is named"
+if [ -z "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
+    expect_status 1 "memserver on a machine without RDMA" -- "$MEMSERVER" --pool 8MiB --slab 1MiB --port 17471
+    expect_output "no RDMA device" "it says there is no RDMA device"
+fi
+
+# Option errors point at their line in the stack file.
+cat >"$WORK/replicas.yaml" <<YAML
+name: args
+resident: 4MiB
+tiers:
+  - plugin: rdma
+    servers: [127.0.0.1:7471]
+    replicas: 3
+YAML
+expect_status 2 "tierpage check: replicas 3" -- "$TIERPAGE" check "$WORK/replicas.yaml"
+expect_output "replicas.yaml:6:[0-9]+: .*replicas.*expected 1 or 2, got '3'" "replicas: 3 is refused at its line"
+sed 's/replicas: 3/queue_depth: 1000/' "$WORK/replicas.yaml" >"$WORK/qd.yaml"
+expect_status 2 "tierpage check: queue_depth 1000" -- "$TIERPAGE" check "$WORK/qd.yaml"
+expect_output "qd.yaml:6:[0-9]+: .*queue_depth: expected an integer from 1 to 256" "queue_depth is refused at its line"
+sed 's/replicas: 3/colour: blue/' "$WORK/replicas.yaml" >"$WORK/unknown.yaml"
+expect_status 2 "tierpage check: an unknown rdma option" -- "$TIERPAGE" check "$WORK/unknown.yaml"
+expect_output "unknown.yaml:6:[0-9]+: .*unknown option 'colour'" "the unknown option is refused at its line"
+expect_status 1 "plugin-test: servers is required" -- "$TIERPAGE" plugin-test rdma
+expect_output "servers is required" "the missing servers option is named"
+
+# The example stack parses; its servers are not here, and the error says which.
+expect_status 2 "tierpage check conf/examples/rdma.yaml (no servers here)" -- "$TIERPAGE" check "$SRC/conf/examples/rdma.yaml"
+expect_output "rdma.yaml:[0-9]+:[0-9]+: .*rdma: server 10.0.0.2:7471" "the unreachable server is named"
+finish

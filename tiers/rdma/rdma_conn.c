@@ -1,0 +1,565 @@
+#include "rdma_conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
+
+#include "memserver_proto.h"
+
+#define WR_CTRL_SEND (1ull << 62)
+#define WR_CTRL_RECV (1ull << 62 | 1)
+#define RECONNECT_INTERVAL_MS 1000u
+/* Polls of the CQ before sleeping on its completion channel: a local
+ * completion is often there within microseconds. */
+#define SPIN_POLLS 200
+
+struct rdma_conn_state {
+    struct rdma_event_channel *events;
+    struct rdma_cm_id *id;
+    struct ibv_pd *pd;
+    struct ibv_comp_channel *channel;
+    struct ibv_cq *cq;
+    struct ibv_mr *bounce_mr, *msg_mr;
+    struct tpm_msg *msgs;     /* [0] request, [1] reply */
+    int connected;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* Records why the connection failed and fills err with it. */
+__attribute__((format(printf, 4, 5))) static int conn_error(struct rdma_conn *c, tierpage_error *err, int code,
+                                                            const char *fmt, ...)
+{
+    char why[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    snprintf(c->last_error, sizeof c->last_error, "%s", why);
+    return tierpage_error_set(err, code, NULL, "rdma: server %s: %s", c->name, why);
+}
+
+int rdma_conn_init(struct rdma_conn *c, const char *spec, const struct rdma_conn_config *cfg, tierpage_error *err)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->name, sizeof c->name, "%s", spec);
+    const char *host = spec, *colon;
+    size_t host_len;
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (!close)
+            return tierpage_error_set(err, -EINVAL, "servers", "rdma: servers: '%s' has no closing ']'", spec);
+        host = spec + 1;
+        host_len = (size_t)(close - host);
+        colon = close[1] == ':' ? close + 1 : NULL;
+        if (close[1] && !colon)
+            return tierpage_error_set(err, -EINVAL, "servers", "rdma: servers: expected [ADDR]:PORT, got '%s'", spec);
+    } else {
+        colon = strrchr(spec, ':');
+        host_len = colon ? (size_t)(colon - spec) : strlen(spec);
+    }
+    if (host_len == 0 || host_len >= sizeof c->host)
+        return tierpage_error_set(err, -EINVAL, "servers", "rdma: servers: expected HOST:PORT, got '%s'", spec);
+    memcpy(c->host, host, host_len);
+    c->host[host_len] = '\0';
+    if (colon) {
+        char *end;
+        unsigned long port = strtoul(colon + 1, &end, 10);
+        if (!colon[1] || *end || port == 0 || port > 65535)
+            return tierpage_error_set(err, -EINVAL, "servers", "rdma: servers: bad port in '%s'", spec);
+        snprintf(c->port, sizeof c->port, "%lu", port);
+    } else {
+        snprintf(c->port, sizeof c->port, "%u", TPM_DEFAULT_PORT);
+    }
+    c->cfg = *cfg;
+    pthread_mutex_init(&c->lock, NULL);
+    c->bounce = aligned_alloc(4096, ((cfg->page_size * cfg->queue_depth + 4095) / 4096) * 4096);
+    if (!c->bounce)
+        return tierpage_error_set(err, -ENOMEM, NULL, "rdma: out of memory for a bounce buffer");
+    return 0;
+}
+
+static void teardown(struct rdma_conn *c)
+{
+    struct rdma_conn_state *st = c->st;
+    if (!st)
+        return;
+    if (st->connected)
+        rdma_disconnect(st->id);
+    if (st->id && st->id->qp)
+        rdma_destroy_qp(st->id);
+    if (st->cq)
+        ibv_destroy_cq(st->cq);
+    if (st->channel)
+        ibv_destroy_comp_channel(st->channel);
+    if (st->bounce_mr)
+        ibv_dereg_mr(st->bounce_mr);
+    if (st->msg_mr)
+        ibv_dereg_mr(st->msg_mr);
+    if (st->pd)
+        ibv_dealloc_pd(st->pd);
+    if (st->id)
+        rdma_destroy_id(st->id);
+    if (st->events)
+        rdma_destroy_event_channel(st->events);
+    free(st->msgs);
+    free(st);
+    c->st = NULL;
+}
+
+/* Waits for the next connection-manager event; 0 when it is `want`. */
+static int wait_cm_event(struct rdma_conn *c, enum rdma_cm_event_type want, int timeout_ms, tierpage_error *err)
+{
+    struct rdma_conn_state *st = c->st;
+    struct pollfd pfd = { .fd = st->events->fd, .events = POLLIN };
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        uint64_t now = now_ms();
+        if (now >= deadline)
+            return conn_error(c, err, -ETIMEDOUT, "no answer within connect_timeout_ms=%u while waiting for %s",
+                              c->cfg.connect_timeout_ms, rdma_event_str(want));
+        int r = poll(&pfd, 1, (int)(deadline - now));
+        if (r < 0 && errno != EINTR)
+            return conn_error(c, err, -errno, "poll: %s", strerror(errno));
+        if (r <= 0)
+            continue;
+        struct rdma_cm_event *ev;
+        if (rdma_get_cm_event(st->events, &ev)) {
+            if (errno == EAGAIN)
+                continue;
+            return conn_error(c, err, -errno, "rdma_get_cm_event: %s", strerror(errno));
+        }
+        enum rdma_cm_event_type got = ev->event;
+        int status = ev->status;
+        rdma_ack_cm_event(ev);
+        if (got == want)
+            return 0;
+        if (got == RDMA_CM_EVENT_REJECTED)
+            return conn_error(c, err, -ECONNREFUSED, "connection refused (is tierpage-memserver running there?)");
+        return conn_error(c, err, -EHOSTUNREACH, "%s (status %d) while waiting for %s", rdma_event_str(got),
+                          status, rdma_event_str(want));
+    }
+}
+
+/* Collects `want` completions into wc, within io_timeout_ms. A disconnect
+ * seen on the event channel ends the wait at once. */
+static int wait_completions(struct rdma_conn *c, struct ibv_wc *wc, int want, tierpage_error *err)
+{
+    struct rdma_conn_state *st = c->st;
+    int got = 0, spins = 0;
+    uint64_t deadline = 0;
+    while (got < want) {
+        int n = ibv_poll_cq(st->cq, want - got, wc + got);
+        if (n < 0)
+            return conn_error(c, err, -EIO, "ibv_poll_cq failed");
+        got += n;
+        if (got == want || n > 0 || spins++ < SPIN_POLLS)
+            continue;
+        /* Sleep on the completion channel: arm, then look once more so a
+         * completion that came before the arming is not missed. */
+        if (ibv_req_notify_cq(st->cq, 0))
+            return conn_error(c, err, -EIO, "ibv_req_notify_cq failed");
+        n = ibv_poll_cq(st->cq, want - got, wc + got);
+        if (n < 0)
+            return conn_error(c, err, -EIO, "ibv_poll_cq failed");
+        if (n > 0) {
+            got += n;
+            continue;
+        }
+        uint64_t now = now_ms();
+        if (!deadline)
+            deadline = now + c->cfg.io_timeout_ms;
+        if (now >= deadline)
+            return conn_error(c, err, -ETIMEDOUT, "no completion within io_timeout_ms=%u", c->cfg.io_timeout_ms);
+        struct pollfd pfd[2] = { { .fd = st->channel->fd, .events = POLLIN },
+                                 { .fd = st->events->fd, .events = POLLIN } };
+        int r = poll(pfd, 2, (int)(deadline - now));
+        if (r < 0 && errno != EINTR)
+            return conn_error(c, err, -errno, "poll: %s", strerror(errno));
+        if (pfd[0].revents & POLLIN) {
+            struct ibv_cq *cq;
+            void *ctx;
+            if (ibv_get_cq_event(st->channel, &cq, &ctx) == 0)
+                ibv_ack_cq_events(cq, 1);
+        }
+        if (pfd[1].revents & POLLIN) {
+            struct rdma_cm_event *ev;
+            if (rdma_get_cm_event(st->events, &ev) == 0) {
+                enum rdma_cm_event_type type = ev->event;
+                rdma_ack_cm_event(ev);
+                if (type == RDMA_CM_EVENT_DISCONNECTED || type == RDMA_CM_EVENT_DEVICE_REMOVAL) {
+                    st->connected = type == RDMA_CM_EVENT_DISCONNECTED ? 0 : st->connected;
+                    return conn_error(c, err, -ECONNRESET, "the server closed the connection (%s)",
+                                      rdma_event_str(type));
+                }
+            }
+        }
+        spins = 0;
+    }
+    return 0;
+}
+
+static int post_reply_recv(struct rdma_conn *c)
+{
+    struct rdma_conn_state *st = c->st;
+    struct ibv_sge sge = { .addr = (uintptr_t)&st->msgs[1], .length = sizeof(struct tpm_msg), .lkey = st->msg_mr->lkey };
+    struct ibv_recv_wr wr = { .wr_id = WR_CTRL_RECV, .sg_list = &sge, .num_sge = 1 }, *bad;
+    return ibv_post_recv(st->id->qp, &wr, &bad);
+}
+
+/* One request and its reply. The connection lock is held. */
+static int control(struct rdma_conn *c, struct tpm_msg *msg, tierpage_error *err)
+{
+    struct rdma_conn_state *st = c->st;
+    msg->magic = TPM_MAGIC;
+    msg->version = TPM_VERSION;
+    st->msgs[0] = *msg;
+    struct ibv_sge sge = { .addr = (uintptr_t)&st->msgs[0], .length = sizeof(struct tpm_msg), .lkey = st->msg_mr->lkey };
+    struct ibv_send_wr wr = { .wr_id = WR_CTRL_SEND, .sg_list = &sge, .num_sge = 1, .opcode = IBV_WR_SEND,
+                              .send_flags = IBV_SEND_SIGNALED },
+                       *bad;
+    if (ibv_post_send(st->id->qp, &wr, &bad))
+        return conn_error(c, err, -EIO, "cannot send a request: %s", strerror(errno));
+    struct ibv_wc wc[2];
+    int rc = wait_completions(c, wc, 2, err);
+    if (rc)
+        return rc;
+    for (int i = 0; i < 2; i++)
+        if (wc[i].status != IBV_WC_SUCCESS)
+            return conn_error(c, err, -EIO, "request failed: %s", ibv_wc_status_str(wc[i].status));
+    *msg = st->msgs[1];
+    if (post_reply_recv(c))
+        return conn_error(c, err, -EIO, "cannot post a receive: %s", strerror(errno));
+    if (msg->magic != TPM_MAGIC || msg->version != TPM_VERSION)
+        return conn_error(c, err, -EPROTO, "the reply is not from a tierpage-memserver of this version");
+    return 0;
+}
+
+/* Brings the connection up and says HELLO. The connection lock is held. */
+static int connect_locked(struct rdma_conn *c, tierpage_error *err)
+{
+    if (c->st)
+        return 0;
+    uint64_t now = now_ms();
+    if (now < c->next_attempt_ms)
+        return tierpage_error_set(err, -EHOSTDOWN, NULL, "rdma: server %s is down: %s", c->name, c->last_error);
+    c->next_attempt_ms = now + RECONNECT_INTERVAL_MS;
+
+    struct rdma_conn_state *st = c->st = calloc(1, sizeof *st);
+    if (!st)
+        return tierpage_error_set(err, -ENOMEM, NULL, "rdma: out of memory");
+    int rc, timeout = (int)c->cfg.connect_timeout_ms;
+    st->events = rdma_create_event_channel();
+    if (!st->events) {
+        rc = conn_error(c, err, errno == ENODEV || errno == ENOENT ? -ENODEV : -errno,
+                        "cannot open the RDMA connection manager (%s): this machine has no RDMA device",
+                        strerror(errno));
+        goto fail;
+    }
+    fcntl(st->events->fd, F_SETFL, fcntl(st->events->fd, F_GETFL) | O_NONBLOCK);
+    if (rdma_create_id(st->events, &st->id, c, RDMA_PS_TCP)) {
+        rc = conn_error(c, err, -errno, "rdma_create_id: %s", strerror(errno));
+        goto fail;
+    }
+    struct addrinfo hints = { .ai_flags = AI_NUMERICSERV, .ai_socktype = SOCK_STREAM }, *ai;
+    int gai = getaddrinfo(c->host, c->port, &hints, &ai);
+    if (gai) {
+        rc = conn_error(c, err, -EHOSTUNREACH, "cannot resolve '%s': %s", c->host, gai_strerror(gai));
+        goto fail;
+    }
+    rc = rdma_resolve_addr(st->id, NULL, ai->ai_addr, timeout);
+    int e = errno;
+    freeaddrinfo(ai);
+    if (rc) {
+        rc = conn_error(c, err, -e, "no RDMA route to the address: %s", strerror(e));
+        goto fail;
+    }
+    if ((rc = wait_cm_event(c, RDMA_CM_EVENT_ADDR_RESOLVED, timeout, err)))
+        goto fail;
+    if (rdma_resolve_route(st->id, timeout)) {
+        rc = conn_error(c, err, -errno, "rdma_resolve_route: %s", strerror(errno));
+        goto fail;
+    }
+    if ((rc = wait_cm_event(c, RDMA_CM_EVENT_ROUTE_RESOLVED, timeout, err)))
+        goto fail;
+
+    struct ibv_device_attr attr;
+    unsigned qd = c->cfg.queue_depth;
+    st->pd = ibv_alloc_pd(st->id->verbs);
+    st->channel = st->pd ? ibv_create_comp_channel(st->id->verbs) : NULL;
+    st->cq = st->channel ? ibv_create_cq(st->id->verbs, (int)qd + 4, NULL, st->channel, 0) : NULL;
+    if (!st->cq || ibv_query_device(st->id->verbs, &attr)) {
+        rc = conn_error(c, err, -EIO, "cannot set up the device: %s", strerror(errno));
+        goto fail;
+    }
+    fcntl(st->channel->fd, F_SETFL, fcntl(st->channel->fd, F_GETFL) | O_NONBLOCK);
+    struct ibv_qp_init_attr qpa = {
+        .send_cq = st->cq, .recv_cq = st->cq, .qp_type = IBV_QPT_RC, .sq_sig_all = 0,
+        .cap = { .max_send_wr = qd + 1, .max_recv_wr = 2, .max_send_sge = 1, .max_recv_sge = 1 },
+    };
+    if (rdma_create_qp(st->id, st->pd, &qpa)) {
+        rc = conn_error(c, err, -errno, "rdma_create_qp: %s", strerror(errno));
+        goto fail;
+    }
+    st->msgs = calloc(2, sizeof *st->msgs);
+    st->msg_mr = st->msgs ? ibv_reg_mr(st->pd, st->msgs, 2 * sizeof *st->msgs, IBV_ACCESS_LOCAL_WRITE) : NULL;
+    st->bounce_mr = ibv_reg_mr(st->pd, c->bounce, c->cfg.page_size * qd, IBV_ACCESS_LOCAL_WRITE);
+    if (!st->msg_mr || !st->bounce_mr) {
+        rc = conn_error(c, err, -ENOMEM, "cannot register buffers: %s (is RLIMIT_MEMLOCK too small?)",
+                        strerror(errno));
+        goto fail;
+    }
+    if (post_reply_recv(c)) {
+        rc = conn_error(c, err, -EIO, "ibv_post_recv: %s", strerror(errno));
+        goto fail;
+    }
+    unsigned reads = qd < (unsigned)attr.max_qp_init_rd_atom ? qd : (unsigned)attr.max_qp_init_rd_atom;
+    struct rdma_conn_param param = { .initiator_depth = (uint8_t)(reads > 255 ? 255 : reads),
+                                     .responder_resources = 0, .retry_count = 7, .rnr_retry_count = 7 };
+    if (rdma_connect(st->id, &param)) {
+        rc = conn_error(c, err, -errno, "rdma_connect: %s", strerror(errno));
+        goto fail;
+    }
+    if ((rc = wait_cm_event(c, RDMA_CM_EVENT_ESTABLISHED, timeout, err)))
+        goto fail;
+    st->connected = 1;
+
+    struct tpm_msg msg = { .type = TPM_HELLO, .session = c->cfg.session };
+    snprintf(msg.name, sizeof msg.name, "%s", c->cfg.namespace_name);
+    if ((rc = control(c, &msg, err)))
+        goto fail;
+    if (msg.type != TPM_HELLO_OK) {
+        rc = conn_error(c, err, msg.status ? -msg.status : -EPROTO, "HELLO refused: %s",
+                        strerror(msg.status ? msg.status : EPROTO));
+        goto fail;
+    }
+    if (c->ever_connected && (msg.instance != c->instance || msg.slabs != c->slabs_held)) {
+        /* The server restarted or forgot us: every slab it gave is gone. */
+        fprintf(stderr, "tierpage: rdma: reconnected to %s, which %s: the pages in its %u slabs are lost\n",
+                c->name, msg.instance != c->instance ? "restarted" : "no longer holds our slabs", c->slabs_held);
+        atomic_fetch_add(&c->generation, 1);
+        c->slabs_held = msg.slabs;
+    } else if (c->ever_connected) {
+        fprintf(stderr, "tierpage: rdma: reconnected to %s, its %u slabs are still there\n", c->name, msg.slabs);
+    }
+    c->ever_connected = 1;
+    c->instance = msg.instance;
+    c->slabs_held = msg.slabs;
+    c->pool_bytes = msg.pool_bytes;
+    c->slab_bytes = msg.slab_bytes;
+    c->last_error[0] = '\0';
+    c->next_attempt_ms = 0;
+    return 0;
+fail:
+    teardown(c);
+    return rc;
+}
+
+int rdma_conn_open(struct rdma_conn *c, tierpage_error *err)
+{
+    pthread_mutex_lock(&c->lock);
+    int rc = connect_locked(c, err);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+void rdma_conn_close(struct rdma_conn *c)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->st) {
+        tierpage_error err;
+        struct tpm_msg msg = { .type = TPM_BYE };
+        control(c, &msg, &err);
+    }
+    teardown(c);
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_destroy(&c->lock);
+    free(c->bounce);
+    c->bounce = NULL;
+}
+
+int rdma_conn_usable(struct rdma_conn *c)
+{
+    pthread_mutex_lock(&c->lock);
+    int usable = c->st != NULL || now_ms() >= c->next_attempt_ms;
+    pthread_mutex_unlock(&c->lock);
+    return usable;
+}
+
+/* Posts up to queue_depth pages as one chain of work requests and waits
+ * for all their completions. Returns 0, or a connection failure (after
+ * which the connection is torn down). */
+static int io_chunk(struct rdma_conn *c, struct rdma_io *io, size_t count, tierpage_error *err)
+{
+    struct rdma_conn_state *st = c->st;
+    size_t ps = c->cfg.page_size;
+    struct ibv_send_wr wr[count], *bad;
+    struct ibv_sge sge[count];
+    uint32_t generation = atomic_load(&c->generation);
+    int posted = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (io[i].generation != generation) {
+            io[i].result = tierpage_error_set(err, -EIO, NULL, "rdma: server %s lost the slab (it restarted or "
+                                              "its grace period ran out)", c->name);
+            continue;
+        }
+        unsigned char *slot = c->bounce + (size_t)posted * ps;
+        if (io[i].write)
+            memcpy(slot, io[i].page, ps);
+        sge[posted] = (struct ibv_sge){ .addr = (uintptr_t)slot, .length = (uint32_t)ps, .lkey = st->bounce_mr->lkey };
+        wr[posted] = (struct ibv_send_wr){
+            .wr_id = i, .sg_list = &sge[posted], .num_sge = 1,
+            .opcode = io[i].write ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ, .send_flags = IBV_SEND_SIGNALED,
+            .wr = { .rdma = { .remote_addr = io[i].remote_addr, .rkey = io[i].rkey } },
+        };
+        if (posted > 0)
+            wr[posted - 1].next = &wr[posted];
+        posted++;
+    }
+    if (posted == 0)
+        return 0;
+    if (ibv_post_send(st->id->qp, &wr[0], &bad))
+        return conn_error(c, err, -EIO, "ibv_post_send: %s", strerror(errno));
+    struct ibv_wc wc[posted];
+    int rc = wait_completions(c, wc, posted, err);
+    if (rc)
+        return rc;
+    int failed = 0;
+    /* The completions come in posting order; bounce slot k belongs to the k-th posted. */
+    for (int k = 0; k < posted; k++) {
+        size_t i = (size_t)wc[k].wr_id;
+        if (wc[k].status != IBV_WC_SUCCESS) {
+            io[i].result = conn_error(c, err, -EIO, "RDMA %s failed: %s", io[i].write ? "WRITE" : "READ",
+                                      ibv_wc_status_str(wc[k].status));
+            failed = io[i].result;
+            continue;
+        }
+        io[i].result = 0;
+    }
+    int k = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (io[i].generation != generation)
+            continue;
+        if (!io[i].write && io[i].result == 0)
+            memcpy(io[i].page, c->bounce + (size_t)k * ps, ps);
+        k++;
+    }
+    return failed;
+}
+
+static int io_locked(struct rdma_conn *c, struct rdma_io *io, size_t count, tierpage_error *err)
+{
+    int rc = connect_locked(c, err);
+    if (rc) {
+        for (size_t i = 0; i < count; i++)
+            io[i].result = rc;
+        return rc;
+    }
+    for (size_t done = 0; done < count;) {
+        size_t n = count - done < c->cfg.queue_depth ? count - done : c->cfg.queue_depth;
+        for (size_t i = done; i < done + n; i++)
+            io[i].result = -EINPROGRESS;
+        rc = io_chunk(c, io + done, n, err);
+        if (rc) {
+            fprintf(stderr, "tierpage: rdma: connection to %s lost: %s\n", c->name, c->last_error);
+            teardown(c);
+            for (size_t i = done; i < count; i++)
+                if (io[i].result == -EINPROGRESS || i >= done + n)
+                    io[i].result = rc;
+            return rc;
+        }
+        done += n;
+    }
+    return 0;
+}
+
+int rdma_conn_io(struct rdma_conn *c, struct rdma_io *io, size_t count, tierpage_error *err)
+{
+    pthread_mutex_lock(&c->lock);
+    int was_up = c->st != NULL;
+    int rc = io_locked(c, io, count, err);
+    if (rc && was_up && rc != -EHOSTDOWN) {
+        /* The connection broke under us: reconnect at once and retry the
+         * pages that failed, once. A server that keeps the slabs (--grace)
+         * serves them again; otherwise the generation moved on and they
+         * fail as lost. */
+        c->next_attempt_ms = 0;
+        size_t retry = 0;
+        for (size_t i = 0; i < count; i++)
+            if (io[i].result != 0)
+                retry++;
+        struct rdma_io again[retry ? retry : 1];
+        size_t k = 0;
+        for (size_t i = 0; i < count; i++)
+            if (io[i].result != 0)
+                again[k++] = io[i];
+        tierpage_error err2;
+        rc = io_locked(c, again, retry, &err2);
+        k = 0;
+        for (size_t i = 0; i < count; i++)
+            if (io[i].result != 0)
+                io[i].result = again[k++].result;
+        if (rc && err)
+            *err = err2;
+    }
+    rc = 0;
+    for (size_t i = 0; i < count && !rc; i++)
+        rc = io[i].result;
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+int rdma_conn_alloc_slab(struct rdma_conn *c, struct rdma_slab_grant *grant, tierpage_error *err)
+{
+    pthread_mutex_lock(&c->lock);
+    int rc = connect_locked(c, err);
+    struct tpm_msg msg = { .type = TPM_ALLOC };
+    if (!rc && (rc = control(c, &msg, err)))
+        teardown(c);
+    if (!rc) {
+        if (msg.type == TPM_ALLOC_OK) {
+            *grant = (struct rdma_slab_grant){ .addr = msg.addr, .length = msg.length, .rkey = msg.rkey,
+                                               .server_slab = msg.slab,
+                                               .generation = atomic_load(&c->generation) };
+            c->slabs_held++;
+        } else if (msg.type == TPM_FULL) {
+            rc = -ENOSPC;
+        } else {
+            rc = conn_error(c, err, msg.status ? -msg.status : -EPROTO, "slab request refused: %s",
+                            strerror(msg.status ? msg.status : EPROTO));
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+int rdma_conn_free_slab(struct rdma_conn *c, uint32_t server_slab, uint32_t generation, tierpage_error *err)
+{
+    pthread_mutex_lock(&c->lock);
+    int rc = 0;
+    if (generation == atomic_load(&c->generation)) {
+        rc = connect_locked(c, err);
+        struct tpm_msg msg = { .type = TPM_FREE, .slab = server_slab };
+        if (!rc && (rc = control(c, &msg, err)))
+            teardown(c);
+        if (!rc && msg.type == TPM_FREE_OK)
+            c->slabs_held--;
+        else if (!rc)
+            rc = conn_error(c, err, msg.status ? -msg.status : -EPROTO, "FREE of slab %u refused", server_slab);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
