@@ -3,8 +3,9 @@
 # an initramfs that holds this build tree's binaries, loads Soft-RoCE
 # (rdma_rxe) on a dummy network device, and runs tests/guest/rdma_checks.sh
 # there: memservers, the conformance kit, tierpage-bench --verify through
-# dram -> rdma, replicas: 2 with a memserver killed mid-run, a memserver
-# that is not there. The guest has no NIC (-nic none): its RDMA traffic
+# dram -> rdma, replicas: 2 with a memserver killed mid-run, a connection
+# lost for two seconds (dummy0 down) under a run on a memserver with
+# --grace, a memserver that is not there. The guest has no NIC (-nic none): its RDMA traffic
 # stays inside it. On a host that has an RDMA device the same checks run
 # directly on the host instead.
 . "$(dirname "$0")/script_lib.sh"

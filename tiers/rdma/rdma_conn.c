@@ -17,6 +17,8 @@
 #define WR_CTRL_SEND (1ull << 62)
 #define WR_CTRL_RECV (1ull << 62 | 1)
 #define RECONNECT_INTERVAL_MS 1000u
+/* Between the attempts of a call waiting for a lost connection to come back. */
+#define RECONNECT_PAUSE_MS 100u
 /* Polls of the CQ before sleeping on its completion channel: a local
  * completion is often there within microseconds. */
 #define SPIN_POLLS 200
@@ -118,6 +120,14 @@ static void teardown(struct rdma_conn *c)
     free(st->msgs);
     free(st);
     c->st = NULL;
+}
+
+/* The connection broke under a call: drop it, and note when, so that
+ * calls for the next io_timeout_ms wait for it to come back. */
+static void lose(struct rdma_conn *c)
+{
+    c->lost_ms = now_ms();
+    teardown(c);
 }
 
 /* Waits for the next connection-manager event; 0 when it is `want`. */
@@ -257,6 +267,7 @@ static int connect_locked(struct rdma_conn *c, tierpage_error *err)
     if (now < c->next_attempt_ms)
         return tierpage_error_set(err, -EHOSTDOWN, NULL, "rdma: server %s is down: %s", c->name, c->last_error);
     c->next_attempt_ms = now + RECONNECT_INTERVAL_MS;
+    c->attempt_ms = now;
 
     struct rdma_conn_state *st = c->st = calloc(1, sizeof *st);
     if (!st)
@@ -362,8 +373,11 @@ static int connect_locked(struct rdma_conn *c, tierpage_error *err)
     c->slab_bytes = msg.slab_bytes;
     c->last_error[0] = '\0';
     c->next_attempt_ms = 0;
+    c->last_connect_rc = 0;
+    c->lost_ms = 0;
     return 0;
 fail:
+    c->last_connect_rc = rc;
     teardown(c);
     return rc;
 }
@@ -475,7 +489,7 @@ static int io_locked(struct rdma_conn *c, struct rdma_io *io, size_t count, tier
         rc = io_chunk(c, io + done, n, err);
         if (rc) {
             fprintf(stderr, "tierpage: rdma: connection to %s lost: %s\n", c->name, c->last_error);
-            teardown(c);
+            lose(c);
             for (size_t i = done; i < count; i++)
                 if (io[i].result == -EINPROGRESS || i >= done + n)
                     io[i].result = rc;
@@ -486,16 +500,31 @@ static int io_locked(struct rdma_conn *c, struct rdma_io *io, size_t count, tier
     return 0;
 }
 
+/* Whether a call that failed for want of the connection should try again:
+ * it broke less than io_timeout_ms ago, and the server did not refuse the
+ * last attempt (a refusal means no memserver listens there any more). */
+static int worth_waiting(struct rdma_conn *c)
+{
+    return c->lost_ms && c->last_connect_rc != -ECONNREFUSED && now_ms() < c->lost_ms + c->cfg.io_timeout_ms;
+}
+
 int rdma_conn_io(struct rdma_conn *c, struct rdma_io *io, size_t count, tierpage_error *err)
 {
     pthread_mutex_lock(&c->lock);
-    int was_up = c->st != NULL;
     int rc = io_locked(c, io, count, err);
-    if (rc && was_up && rc != -EHOSTDOWN) {
-        /* The connection broke under us: reconnect at once and retry the
-         * pages that failed, once. A server that keeps the slabs (--grace)
-         * serves them again; otherwise the generation moved on and they
-         * fail as lost. */
+    /* The connection broke, under this call or shortly before it: reconnect
+     * (at once the first time) and retry the pages that failed, until it
+     * comes back or io_timeout_ms have passed since it broke. A page that
+     * cannot be read is fatal to the program, so a link that is down for a
+     * moment is waited out. A server that keeps the slabs (--grace) serves
+     * them again; otherwise the generation moved on and they fail as lost. */
+    tierpage_error err2;
+    while (rc && worth_waiting(c)) {
+        uint64_t now = now_ms();
+        if (now < c->attempt_ms + RECONNECT_PAUSE_MS) {
+            struct timespec pause = { 0, (long)(c->attempt_ms + RECONNECT_PAUSE_MS - now) * 1000000L };
+            nanosleep(&pause, NULL);
+        }
         c->next_attempt_ms = 0;
         size_t retry = 0;
         for (size_t i = 0; i < count; i++)
@@ -506,7 +535,6 @@ int rdma_conn_io(struct rdma_conn *c, struct rdma_io *io, size_t count, tierpage
         for (size_t i = 0; i < count; i++)
             if (io[i].result != 0)
                 again[k++] = io[i];
-        tierpage_error err2;
         rc = io_locked(c, again, retry, &err2);
         k = 0;
         for (size_t i = 0; i < count; i++)
@@ -528,7 +556,7 @@ int rdma_conn_alloc_slab(struct rdma_conn *c, struct rdma_slab_grant *grant, tie
     int rc = connect_locked(c, err);
     struct tpm_msg msg = { .type = TPM_ALLOC };
     if (!rc && (rc = control(c, &msg, err)))
-        teardown(c);
+        lose(c);
     if (!rc) {
         if (msg.type == TPM_ALLOC_OK) {
             *grant = (struct rdma_slab_grant){ .addr = msg.addr, .length = msg.length, .rkey = msg.rkey,
@@ -554,7 +582,7 @@ int rdma_conn_free_slab(struct rdma_conn *c, uint32_t server_slab, uint32_t gene
         rc = connect_locked(c, err);
         struct tpm_msg msg = { .type = TPM_FREE, .slab = server_slab };
         if (!rc && (rc = control(c, &msg, err)))
-            teardown(c);
+            lose(c);
         if (!rc && msg.type == TPM_FREE_OK)
             c->slabs_held--;
         else if (!rc)

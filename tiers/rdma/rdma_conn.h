@@ -3,9 +3,12 @@
  *
  * Every call takes the connection's lock for its whole length, so calls on
  * one server are serialised and calls on different servers run in
- * parallel. A call on a connection that is down first reconnects (at most
- * once per second; in between it fails at once) and says HELLO again with
- * the same session: a server started with --grace gives the slabs back.
+ * parallel. A call on a connection that is down first reconnects and says
+ * HELLO again with the same session: a server started with --grace gives
+ * the slabs back. For io_timeout_ms after the connection broke, a READ or
+ * WRITE that fails for want of it keeps reconnecting (every 100 ms) and
+ * retrying, unless the server refuses the connection; after that a call
+ * tries at most once per second and in between fails at once.
  * When the server cannot give them back (it restarted, or the grace period
  * ran out) the generation moves on, and slabs of the older generation are
  * lost. */
@@ -56,6 +59,9 @@ struct rdma_conn {
     uint32_t slabs_held;
     uint64_t pool_bytes, slab_bytes;
     uint64_t next_attempt_ms;
+    uint64_t attempt_ms;          /* when the last connection attempt began */
+    uint64_t lost_ms;             /* when the connection broke; 0 while up */
+    int last_connect_rc;          /* how the last attempt ended: 0 or its error */
     unsigned char *bounce;        /* queue_depth pages */
     char last_error[160];
 };
