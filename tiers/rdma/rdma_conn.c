@@ -122,10 +122,33 @@ static void teardown(struct rdma_conn *c)
     c->st = NULL;
 }
 
+static void pause_ms(unsigned ms)
+{
+    struct timespec t = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
+    nanosleep(&t, NULL);
+}
+
+/* Whether the port under the id is up (also when that cannot be told). */
+static int port_active(struct rdma_cm_id *id)
+{
+    struct ibv_port_attr attr;
+    if (!id || !id->verbs)
+        return 1;
+    return ibv_query_port(id->verbs, id->port_num, &attr) != 0 || attr.state == IBV_PORT_ACTIVE;
+}
+
 /* The connection broke under a call: drop it, and note when, so that
- * calls for the next io_timeout_ms wait for it to come back. */
+ * calls for the next io_timeout_ms wait for it to come back. Dropping it
+ * sends the server a disconnect request, a management datagram; one sent
+ * while the port is down can leave the device's management queue pair in
+ * error (Soft-RoCE does), and then no connection through that device can
+ * be made again. So a port that is down is first given io_timeout_ms to
+ * come back. */
 static void lose(struct rdma_conn *c)
 {
+    uint64_t until = now_ms() + c->cfg.io_timeout_ms;
+    while (c->st && !port_active(c->st->id) && now_ms() < until)
+        pause_ms(RECONNECT_PAUSE_MS);
     c->lost_ms = now_ms();
     teardown(c);
 }
@@ -300,6 +323,13 @@ static int connect_locked(struct rdma_conn *c, tierpage_error *err)
     }
     if ((rc = wait_cm_event(c, RDMA_CM_EVENT_ADDR_RESOLVED, timeout, err)))
         goto fail;
+    /* A connection request sent now would be lost, and could take the
+     * device's management queue pair down with it (see lose()). */
+    if (!port_active(st->id)) {
+        rc = conn_error(c, err, -ENETDOWN, "the port of RDMA device %s is down",
+                        ibv_get_device_name(st->id->verbs->device));
+        goto fail;
+    }
     if (rdma_resolve_route(st->id, timeout)) {
         rc = conn_error(c, err, -errno, "rdma_resolve_route: %s", strerror(errno));
         goto fail;
@@ -521,10 +551,8 @@ int rdma_conn_io(struct rdma_conn *c, struct rdma_io *io, size_t count, tierpage
     tierpage_error err2;
     while (rc && worth_waiting(c)) {
         uint64_t now = now_ms();
-        if (now < c->attempt_ms + RECONNECT_PAUSE_MS) {
-            struct timespec pause = { 0, (long)(c->attempt_ms + RECONNECT_PAUSE_MS - now) * 1000000L };
-            nanosleep(&pause, NULL);
-        }
+        if (now < c->attempt_ms + RECONNECT_PAUSE_MS)
+            pause_ms((unsigned)(c->attempt_ms + RECONNECT_PAUSE_MS - now));
         c->next_attempt_ms = 0;
         size_t retry = 0;
         for (size_t i = 0; i < count; i++)
