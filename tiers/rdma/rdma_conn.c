@@ -143,10 +143,13 @@ static int port_active(struct rdma_cm_id *id)
  * while the port is down can leave the device's management queue pair in
  * error (Soft-RoCE does), and then no connection through that device can
  * be made again. So a port that is down is first given io_timeout_ms to
- * come back. */
+ * come back. The failure can come a moment before the device reports the
+ * port down (its route goes first): the port is looked at twice. */
 static void lose(struct rdma_conn *c)
 {
     uint64_t until = now_ms() + c->cfg.io_timeout_ms;
+    if (c->st && port_active(c->st->id))
+        pause_ms(2 * RECONNECT_PAUSE_MS);
     while (c->st && !port_active(c->st->id) && now_ms() < until)
         pause_ms(RECONNECT_PAUSE_MS);
     c->lost_ms = now_ms();

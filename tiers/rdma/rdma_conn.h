@@ -8,7 +8,8 @@
  * the slabs back. For io_timeout_ms after the connection broke, a READ or
  * WRITE that fails for want of it keeps reconnecting (every 100 ms) and
  * retrying, unless the server refuses the connection; after that a call
- * tries at most once per second and in between fails at once.
+ * tries at most once per second and in between fails at once. Nothing is
+ * sent while the device's port is down (see lose() in rdma_conn.c).
  * When the server cannot give them back (it restarted, or the grace period
  * ran out) the generation moves on, and slabs of the older generation are
  * lost. */
