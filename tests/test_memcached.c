@@ -17,7 +17,8 @@
 
 #include "loader.h"
 #include "mc_keyset.h"
-#include "mc_ring.h"
+#include "hash_ring.h"
+#include "mc_key.h"
 #include "tierpage_store.h"
 
 #define PAGE 4096
@@ -244,12 +245,12 @@ static uint64_t server_stat(const char *server, const char *name)
 static size_t expected_servers(const char *const *names, size_t count, const char *ns, uint64_t key,
                                uint32_t *order)
 {
-    struct mc_ring ring;
-    ck_assert_int_eq(mc_ring_build(&ring, names, count), 0);
+    struct hash_ring ring;
+    ck_assert_int_eq(hash_ring_build(&ring, names, count), 0);
     char mkey[MC_KEY_MAX + 1];
     int len = mc_page_key(mkey, sizeof mkey, ns, key);
-    size_t n = mc_ring_order(&ring, mkey, (size_t)len, order);
-    mc_ring_free(&ring);
+    size_t n = hash_ring_lookup(&ring, hash_ring_hash(mkey, (size_t)len), order, MC_MAX_SERVERS);
+    hash_ring_free(&ring);
     return n;
 }
 
@@ -268,17 +269,18 @@ static void unique_ns(char *buf, size_t len, const char *what)
 START_TEST(test_ring_spreads_and_moves_little)
 {
     const char *names[4] = { "10.0.0.1:11211", "10.0.0.2:11211", "10.0.0.3:11211", "10.0.0.4:11211" };
-    struct mc_ring three, four;
-    ck_assert_int_eq(mc_ring_build(&three, names, 3), 0);
-    ck_assert_int_eq(mc_ring_build(&four, names, 4), 0);
+    struct hash_ring three, four;
+    ck_assert_int_eq(hash_ring_build(&three, names, 3), 0);
+    ck_assert_int_eq(hash_ring_build(&four, names, 4), 0);
     enum { KEYS = 30000 };
     unsigned per_server[3] = { 0 }, moved = 0;
     for (uint64_t k = 0; k < KEYS; k++) {
         char mkey[MC_KEY_MAX + 1];
         int len = mc_page_key(mkey, sizeof mkey, "ring", k);
         uint32_t a[MC_MAX_SERVERS], b[MC_MAX_SERVERS];
-        ck_assert_uint_eq(mc_ring_order(&three, mkey, (size_t)len, a), 3);
-        ck_assert_uint_eq(mc_ring_order(&four, mkey, (size_t)len, b), 4);
+        uint64_t h = hash_ring_hash(mkey, (size_t)len);
+        ck_assert_uint_eq(hash_ring_lookup(&three, h, a, MC_MAX_SERVERS), 3);
+        ck_assert_uint_eq(hash_ring_lookup(&four, h, b, MC_MAX_SERVERS), 4);
         ck_assert_uint_ne(a[0], a[1]);
         ck_assert_uint_ne(a[1], a[2]);
         ck_assert_uint_ne(a[0], a[2]);
@@ -291,8 +293,8 @@ START_TEST(test_ring_spreads_and_moves_little)
     for (int s = 0; s < 3; s++)
         ck_assert_msg(per_server[s] > KEYS / 5, "server %d got %u of %d keys", s, per_server[s], KEYS);
     ck_assert_msg(moved > KEYS / 8 && moved < KEYS * 2 / 5, "adding a fourth server moved %u of %d keys", moved, KEYS);
-    mc_ring_free(&three);
-    mc_ring_free(&four);
+    hash_ring_free(&three);
+    hash_ring_free(&four);
 }
 END_TEST
 

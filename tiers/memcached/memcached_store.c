@@ -1,6 +1,6 @@
 /* memcached: pages in one or more memcached servers, through libmemcached.
  *
- * Each page is an item keyed "tp:<namespace>:<page key in hex>" (mc_ring.h),
+ * Each page is an item keyed "tp:<namespace>:<page key in hex>" (mc_key.h),
  * so stacks that share servers never see each other's pages. The tier's own
  * ketama ring places a page on the first `replicas` servers in service that
  * its key's walk meets; a put writes every copy before it answers, a get
@@ -26,7 +26,8 @@
 #include <string.h>
 
 #include "mc_keyset.h"
-#include "mc_ring.h"
+#include "hash_ring.h"
+#include "mc_key.h"
 #include "mc_server.h"
 #include "tierpage_store.h"
 
@@ -39,7 +40,7 @@ struct mc_store {
     unsigned replicas;
     struct mc_server *servers;
     size_t server_count;
-    struct mc_ring ring;
+    struct hash_ring ring;
     uint64_t capacity_pages;        /* from the tier's capacity; 0 when none was given */
     uint64_t server_capacity_bytes; /* the servers' limit_maxbytes summed, over replicas; 0 when unknown */
 
@@ -150,7 +151,7 @@ static void mc_close(void *store)
     for (size_t i = 0; i < s->server_count; i++)
         mc_server_destroy(&s->servers[i]);
     free(s->servers);
-    mc_ring_free(&s->ring);
+    hash_ring_free(&s->ring);
     mc_keyset_free(&s->keys);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -202,7 +203,7 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
     const char *names[MC_MAX_SERVERS];
     for (size_t i = 0; i < s->server_count; i++)
         names[i] = s->servers[i].name;
-    if ((rc = mc_ring_build(&s->ring, names, s->server_count))) {
+    if ((rc = hash_ring_build(&s->ring, names, s->server_count))) {
         tierpage_error_set(err, rc, NULL, "memcached: cannot build the hash ring");
         goto fail;
     }
@@ -345,6 +346,12 @@ static int get_missing(struct mc_store *s, struct get_job *job, tierpage_error *
                               job->key, job->asked);
 }
 
+/* Every server, in the order the item key's walk round the ring meets them. */
+static size_t ring_order(const struct mc_store *s, const char *mkey, size_t mkey_len, uint32_t *order)
+{
+    return hash_ring_lookup(&s->ring, hash_ring_hash(mkey, mkey_len), order, MC_MAX_SERVERS);
+}
+
 static int mc_get_batch(void *store, size_t count, const uint64_t *keys, void *const *pages, int *results,
                         tierpage_error *err)
 {
@@ -377,7 +384,7 @@ static int mc_get_batch(void *store, size_t count, const uint64_t *keys, void *c
             continue;
         }
         job->mkey_len = (size_t)mc_page_key(job->mkey, sizeof job->mkey, s->namespace_name, keys[i]);
-        job->order_len = mc_ring_order(&s->ring, job->mkey, job->mkey_len, job->order);
+        job->order_len = ring_order(s, job->mkey, job->mkey_len, job->order);
     }
 
     /* Rounds: each pending page names the next server in service of its
@@ -442,7 +449,7 @@ static int mc_get(void *store, uint64_t key, void *page, tierpage_error *err)
 static size_t copy_servers(struct mc_store *s, const char *mkey, size_t mkey_len, uint32_t *out)
 {
     uint32_t order[MC_MAX_SERVERS];
-    size_t n = mc_ring_order(&s->ring, mkey, mkey_len, order), found = 0;
+    size_t n = ring_order(s, mkey, mkey_len, order), found = 0;
     for (size_t i = 0; i < n && found < s->replicas; i++)
         if (mc_server_in_service(&s->servers[order[i]]))
             out[found++] = order[i];
@@ -492,7 +499,7 @@ static int put_copies(struct mc_store *s, uint64_t key, const void *page, int ov
     char mkey[MC_KEY_MAX + 1];
     size_t mkey_len = (size_t)mc_page_key(mkey, sizeof mkey, s->namespace_name, key);
     uint32_t order[MC_MAX_SERVERS];
-    size_t n = mc_ring_order(&s->ring, mkey, mkey_len, order);
+    size_t n = ring_order(s, mkey, mkey_len, order);
     unsigned copies = 0;
     int rc = 0;
     tierpage_error last = { { 0 }, { 0 } };

@@ -1,4 +1,6 @@
-/* A consistent-hash ring: each server owns HASH_RING_POINTS points; a key
+/* A consistent-hash ring, shared by the tiers that shard pages over
+ * servers (memcached, redis). Each server owns HASH_RING_POINTS points,
+ * placed by hashing "<server name>-<i>"; a key
  * belongs to the servers owning the first points at or after its hash,
  * walking clockwise and skipping servers already taken. Adding or removing
  * a server moves only the keys of its own arcs. */
