@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "stack_config.h" /* tp_parse_size: sizes as stack files write them */
+#include "option_value.h"
 
 #define MS_DEFAULT_POOL (1ull << 30)
 #define MS_DEFAULT_SLAB (16ull << 20)
@@ -39,22 +40,6 @@ static int bad(const char *what, const char *value)
     return 2;
 }
 
-/* Matches "--name VALUE" and "--name=VALUE"; advances *i past the value. */
-static int take(int argc, char **argv, int *i, const char *name, const char **value)
-{
-    size_t len = strlen(name);
-    if (strncmp(argv[*i], name, len) != 0)
-        return 0;
-    if (argv[*i][len] == '=') {
-        *value = argv[*i] + len + 1;
-        return 1;
-    }
-    if (argv[*i][len] != '\0')
-        return 0;
-    *value = *i + 1 < argc ? argv[++*i] : NULL;
-    return 1;
-}
-
 static int parse_uint(const char *text, unsigned long max, unsigned long *out)
 {
     char *end;
@@ -81,24 +66,24 @@ int ms_parse_options(int argc, char **argv, struct ms_options *opt)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             ms_usage(stdout);
             return 1;
-        } else if (take(argc, argv, &i, "--listen", &v)) {
+        } else if (tp_option_value(argc, argv, &i, "--listen", &v)) {
             if (!v || !*v)
                 return bad("--listen: expected an address", v);
             opt->listen = v;
-        } else if (take(argc, argv, &i, "--port", &v)) {
+        } else if (tp_option_value(argc, argv, &i, "--port", &v)) {
             if (parse_uint(v, 65535, &n) || n == 0)
                 return bad("--port: expected a port from 1 to 65535", v);
             opt->port = (uint16_t)n;
-        } else if (take(argc, argv, &i, "--pool", &v)) {
+        } else if (tp_option_value(argc, argv, &i, "--pool", &v)) {
             if (!v || tp_parse_size(v, &opt->pool_bytes) || opt->pool_bytes < 4096)
                 return bad("--pool: expected a size of at least 4KiB such as 8GiB", v);
-        } else if (take(argc, argv, &i, "--slab", &v)) {
+        } else if (tp_option_value(argc, argv, &i, "--slab", &v)) {
             if (!v || tp_parse_size(v, &opt->slab_bytes) || opt->slab_bytes == 0 || opt->slab_bytes % 4096)
                 return bad("--slab: expected a multiple of 4KiB such as 16MiB", v);
-        } else if (take(argc, argv, &i, "--quota", &v)) {
+        } else if (tp_option_value(argc, argv, &i, "--quota", &v)) {
             if (!v || tp_parse_size(v, &opt->quota_bytes))
                 return bad("--quota: expected a size such as 4GiB", v);
-        } else if (take(argc, argv, &i, "--grace", &v)) {
+        } else if (tp_option_value(argc, argv, &i, "--grace", &v)) {
             if (parse_uint(v, 86400, &n))
                 return bad("--grace: expected seconds from 0 to 86400", v);
             opt->grace_seconds = (unsigned)n;

@@ -24,6 +24,7 @@
 #include "conformance_kit.h"
 #include "loader.h"
 #include "stack_config.h" /* tp_parse_size, tp_format_size: sizes as stack files write them */
+#include "option_value.h"
 
 #define KIT_DEFAULT_CAPACITY (16ull << 20)
 #define KIT_DEFAULT_PAGE_SIZE 4096u
@@ -59,26 +60,6 @@ static int usage_error(const char *fmt, const char *arg)
     return 2;
 }
 
-/* Matches "--name VALUE" and "--name=VALUE"; advances *i past the value. */
-static int take_value(int argc, char **argv, int *i, const char *name, const char **value)
-{
-    size_t len = strlen(name);
-    if (strncmp(argv[*i], name, len) != 0)
-        return 0;
-    if (argv[*i][len] == '=') {
-        *value = argv[*i] + len + 1;
-        return 1;
-    }
-    if (argv[*i][len] != '\0')
-        return 0;
-    if (*i + 1 >= argc) {
-        *value = NULL;
-        return 1;
-    }
-    *value = argv[++*i];
-    return 1;
-}
-
 int tp_cmd_plugin_test(int argc, char **argv)
 {
     const char *plugin_arg = NULL, *namespace_name = NULL;
@@ -96,7 +77,7 @@ int tp_cmd_plugin_test(int argc, char **argv)
             usage_text(stdout);
             exit_code = 0;
             goto free_options;
-        } else if (take_value(argc, argv, &i, "--option", &value)) {
+        } else if (tp_option_value(argc, argv, &i, "--option", &value)) {
             const char *eq = value ? strchr(value, '=') : NULL;
             if (!eq || eq == value) {
                 bad_fmt = "--option takes KEY=VALUE, got '%s'", bad_arg = value ? value : "";
@@ -120,13 +101,13 @@ int tp_cmd_plugin_test(int argc, char **argv)
                 goto free_options;
             }
             options[option_count++] = (tierpage_store_option){ key, eq + 1 };
-        } else if (take_value(argc, argv, &i, "--namespace", &value)) {
+        } else if (tp_option_value(argc, argv, &i, "--namespace", &value)) {
             if (!value) {
                 bad_fmt = "%s needs a value", bad_arg = "--namespace";
                 goto bad_usage;
             }
             namespace_name = value;
-        } else if (take_value(argc, argv, &i, "--page-size", &value)) {
+        } else if (tp_option_value(argc, argv, &i, "--page-size", &value)) {
             if (!value || tp_parse_size(value, &page_size) || page_size == 0 || page_size > (1u << 30)) {
                 bad_fmt = "--page-size: expected a size between 1 and 1GiB, got '%s'", bad_arg = value ? value : "";
                 goto bad_usage;
