@@ -1,6 +1,7 @@
 #include "core_fixture.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,4 +79,39 @@ struct tp_stats stats_of(tp_stack *s)
     struct tp_stats st;
     tp_stack_stats(s, &st);
     return st;
+}
+
+struct worker {
+    char *mem;
+    size_t first, count;
+    uint32_t rounds;
+    int ok;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    w->ok = 1;
+    for (uint32_t r = 1; r <= w->rounds; r++) {
+        for (size_t i = w->first; i < w->first + w->count; i++)
+            fill_page(w->mem, i, r);
+        for (size_t i = w->first; i < w->first + w->count; i++)
+            if (!page_matches(w->mem, i, r))
+                w->ok = 0;
+    }
+    return NULL;
+}
+
+void write_from_threads(char *mem, size_t pages, uint32_t rounds)
+{
+    struct worker w[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker){mem, (size_t)i * (pages / 4), pages / 4, rounds, 0};
+        pthread_create(&t[i], NULL, worker_main, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_msg(w[i].ok, "thread %d read wrong data", i);
+    }
 }

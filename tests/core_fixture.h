@@ -19,6 +19,9 @@ void fill_page(void *mem, size_t i, uint32_t version);
 /* 1 when page i holds the pattern of (i, version). */
 int page_matches(const void *mem, size_t i, uint32_t version);
 struct tp_stats stats_of(tp_stack *s);
+/* Four threads, each on its own quarter of the pages, write every page
+ * and read it back, `rounds` times; fails the test on wrong data. */
+void write_from_threads(char *mem, size_t pages, uint32_t rounds);
 /* A unique path under /dev/shm for this test process. */
 const char *shm_path(const char *tag);
 /* Remove the file shm_path last named. */

@@ -141,27 +141,6 @@ START_TEST(every_tier_full_stops_the_program)
 }
 END_TEST
 
-struct worker {
-    char *mem;
-    size_t first, count;
-    uint32_t rounds;
-    int ok;
-};
-
-static void *worker_main(void *arg)
-{
-    struct worker *w = arg;
-    w->ok = 1;
-    for (uint32_t r = 1; r <= w->rounds; r++) {
-        for (size_t i = w->first; i < w->first + w->count; i++)
-            fill_page(w->mem, i, r);
-        for (size_t i = w->first; i < w->first + w->count; i++)
-            if (!page_matches(w->mem, i, r))
-                w->ok = 0;
-    }
-    return NULL;
-}
-
 START_TEST(threads_fault_concurrently)
 {
     tp_stack *s = open_two_tier(128, 512, 8192, "clock", 3);
@@ -169,16 +148,7 @@ START_TEST(threads_fault_concurrently)
     size_t pages = 1024;
     char *m = tp_map(s, NULL, pages * PAGE, &err);
     ck_assert_ptr_nonnull(m);
-    struct worker w[4];
-    pthread_t t[4];
-    for (int i = 0; i < 4; i++) {
-        w[i] = (struct worker){m, (size_t)i * (pages / 4), pages / 4, 3, 0};
-        pthread_create(&t[i], NULL, worker_main, &w[i]);
-    }
-    for (int i = 0; i < 4; i++) {
-        pthread_join(t[i], NULL);
-        ck_assert_msg(w[i].ok, "thread %d read wrong data", i);
-    }
+    write_from_threads(m, pages, 3);
     for (size_t i = 0; i < pages; i++)
         ck_assert(page_matches(m, i, 3));
     tp_stack_close(s);

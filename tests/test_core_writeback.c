@@ -67,26 +67,6 @@ START_TEST(a_store_full_without_warning_cascades)
 }
 END_TEST
 
-struct worker {
-    char *mem;
-    size_t first, count;
-    int ok;
-};
-
-static void *worker_main(void *arg)
-{
-    struct worker *w = arg;
-    w->ok = 1;
-    for (uint32_t r = 1; r <= 4; r++) {
-        for (size_t i = w->first; i < w->first + w->count; i++)
-            fill_page(w->mem, i, r);
-        for (size_t i = w->first; i < w->first + w->count; i++)
-            if (!page_matches(w->mem, i, r))
-                w->ok = 0;
-    }
-    return NULL;
-}
-
 START_TEST(threads_with_a_queue)
 {
     char yaml[1024];
@@ -100,16 +80,7 @@ START_TEST(threads_with_a_queue)
     size_t pages = 512;
     char *m = tp_map(s, NULL, pages * PAGE, &err);
     ck_assert_ptr_nonnull(m);
-    struct worker w[4];
-    pthread_t t[4];
-    for (int i = 0; i < 4; i++) {
-        w[i] = (struct worker){m, (size_t)i * (pages / 4), pages / 4, 0};
-        pthread_create(&t[i], NULL, worker_main, &w[i]);
-    }
-    for (int i = 0; i < 4; i++) {
-        pthread_join(t[i], NULL);
-        ck_assert_msg(w[i].ok, "thread %d read wrong data", i);
-    }
+    write_from_threads(m, pages, 4);
     tp_stack_close(s);
     remove_shm();
 }
