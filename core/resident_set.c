@@ -9,11 +9,13 @@
 #include "tier_chain.h"
 #include "uffd.h"
 
-/* Room for pages being brought in above the cap by concurrent faults. */
-static size_t slots_for(const struct tp_stack *s, uint64_t cap_pages)
+/* Room for pages brought in above the cap by concurrent faults: up to 64
+ * handlers, 4 faults each in flight, and some to spare. */
+#define TP_SLOTS_IN_FLIGHT (4u * 64u + 64u)
+
+static size_t slots_for(uint64_t cap_pages)
 {
-    (void)s;
-    return (size_t)cap_pages + 4u * 64u + 64u; /* up to 64 handlers, 4 faults each in flight */
+    return (size_t)cap_pages + TP_SLOTS_IN_FLIGHT;
 }
 
 static int alloc_slots(struct tp_resident_set *r, size_t n)
@@ -46,7 +48,7 @@ int tp_resident_init(struct tp_stack *s, uint64_t cap_pages)
     struct tp_resident_set *r = &s->resident;
     memset(r, 0, sizeof *r);
     r->cap_pages = cap_pages;
-    return alloc_slots(r, slots_for(s, cap_pages));
+    return alloc_slots(r, slots_for(cap_pages));
 }
 
 void tp_resident_destroy(struct tp_stack *s)
@@ -84,12 +86,12 @@ void tp_resident_remove(struct tp_stack *s, uint32_t id)
 int tp_resident_resize(struct tp_stack *s, uint64_t cap_pages)
 {
     struct tp_resident_set *r = &s->resident;
-    size_t need = slots_for(s, cap_pages);
+    size_t need = slots_for(cap_pages);
     if (need > r->slot_count || need + 4096 < r->slot_count) {
         size_t old_n = r->slot_count;
         uint32_t *old = r->slots;
         struct tp_resident_set fresh = *r;
-        if (alloc_slots(&fresh, need > r->slot_count ? need : (size_t)(r->count + 64 + 4u * 64u)) < 0)
+        if (alloc_slots(&fresh, need > r->slot_count ? need : (size_t)r->count + TP_SLOTS_IN_FLIGHT) < 0)
             return -ENOMEM;
         /* Keep the clock order: copy from the hand onward. */
         for (size_t i = 0; i < old_n; i++) {
