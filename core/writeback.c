@@ -142,7 +142,8 @@ void tp_writeback_stats(struct tp_writeback *wb, struct tp_writeback_stats *out)
 }
 
 /* The store is full: the page goes down the chain instead, as a demotion.
- * Returns 0 when it moved (or no longer needs to), -EAGAIN to try later. */
+ * Returns 0 when it moved (or no longer needs to: deleted, moved, or a
+ * newer copy queued behind this one), -EAGAIN to try later. */
 static int move_down(struct tp_writeback *wb, uint32_t id, const void *page, tierpage_error *err)
 {
     struct tp_stack *s = wb->stack;
@@ -160,6 +161,17 @@ static int move_down(struct tp_writeback *wb, uint32_t id, const void *page, tie
     }
     p->flags |= TP_PAGE_BUSY;
     pthread_mutex_unlock(&s->lock);
+    /* Every put of a page happens while its putter holds it BUSY, so now
+     * that it is ours, no newer copy can be queued behind this one: look
+     * for one queued before. Moving this older copy down would leave the
+     * page map pointing at it. */
+    pthread_mutex_lock(&wb->lock);
+    int superseded = find_live(wb, id, WB_QUEUED) != WB_NONE;
+    pthread_mutex_unlock(&wb->lock);
+    if (superseded) {
+        tp_page_set_idle(s, id);
+        return 0;
+    }
     int rc = wb->tier + 1 < s->tier_count ? tp_chain_put(s, wb->tier + 1, id, page, err)
                                           : tierpage_error_set(err, -ENOSPC, NULL, "every tier from '%s' down is full",
                                                                s->tiers[wb->tier].name);
@@ -252,14 +264,6 @@ static void *sender_main(void *arg)
         for (size_t i = 0; i < n; i++) {
             if (results[i] == -ENOSPC) {
                 full++;
-                /* A newer copy queued behind this one makes it moot. */
-                pthread_mutex_lock(&wb->lock);
-                int superseded = find_live(wb, wb->entries[batch[i]].id, WB_QUEUED) != WB_NONE;
-                pthread_mutex_unlock(&wb->lock);
-                if (superseded) {
-                    results[i] = 0;
-                    continue;
-                }
                 int rc = move_down(wb, wb->entries[batch[i]].id, slot_page(wb, batch[i]), &err);
                 if (rc == 0)
                     results[i] = 0;
