@@ -37,6 +37,7 @@ static void resolve_write_protect(struct tp_stack *s, struct fault *f)
     if (!(p->flags & TP_PAGE_DIRTY))
         s->counters.write_faults++;
     p->flags |= TP_PAGE_DIRTY | TP_PAGE_REFERENCED;
+    p->write_credit = TP_WRITE_CREDIT;
     pthread_mutex_unlock(&s->lock);
     tp_uffd_writeprotect(s->uffd, f->addr, s->page_size, 0, 1);
 }
@@ -52,8 +53,10 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
     }
     s->counters.minor_faults++;
     p->flags |= TP_PAGE_REFERENCED;
-    if (f->write)
+    if (f->write) {
         p->flags |= TP_PAGE_DIRTY;
+        p->write_credit = TP_WRITE_CREDIT;
+    }
     int protect = !(p->flags & TP_PAGE_DIRTY);
     pthread_mutex_unlock(&s->lock);
     int rc = tp_uffd_continue(s->uffd, f->addr, s->page_size, protect);
@@ -87,6 +90,13 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     s->counters.faults++;
     tp_evictor_poke(s);
     int from_tier = p->state == TP_PAGE_STORED ? p->tier : -1;
+    int writable = f->write;
+    if (f->write) {
+        p->write_credit = TP_WRITE_CREDIT;
+    } else if (from_tier >= 0 && p->write_credit > 0) {
+        p->write_credit--;
+        writable = 1;
+    }
     pthread_mutex_unlock(&s->lock);
 
     _Alignas(64) unsigned char buf[4096];
@@ -105,7 +115,7 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
      * program, which may read the stats at once. It stays BUSY until mapped. */
     pthread_mutex_lock(&s->lock);
     p->state = TP_PAGE_RESIDENT;
-    if (f->write)
+    if (writable)
         p->flags |= TP_PAGE_DIRTY;
     if (from_tier >= 0) {
         s->tiers[from_tier].hits++;
@@ -116,12 +126,13 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     tp_resident_add(s, f->id);
     pthread_mutex_unlock(&s->lock);
 
-    /* A read maps the page write-protected: it stays clean until written,
-     * and a clean page is dropped on eviction without a write. */
+    /* A read maps the page write-protected unless it has write credit: it
+     * stays clean until written, and a clean page is dropped on eviction
+     * without a write. */
     if (from_tier < 0 && f->write)
         rc = tp_uffd_zeropage(s->uffd, f->addr, s->page_size);
     else
-        rc = tp_uffd_copy(s->uffd, f->addr, src, s->page_size, !f->write);
+        rc = tp_uffd_copy(s->uffd, f->addr, src, s->page_size, !writable);
     if (rc < 0 && rc != -EEXIST)
         tp_fatal(s, "cannot map page at %p: %s", (void *)f->addr, strerror(-rc));
     if (rc == -EEXIST)

@@ -28,8 +28,13 @@ struct tp_page {
     uint8_t state;
     uint8_t tier;        /* tier holding a copy, TP_NO_TIER when none */
     uint8_t flags;
-    uint8_t reserved;
+    uint8_t write_credit; /* read faults left that map it writable at once */
 };
+
+/* A page seen written in one residency is likely written in the next: its
+ * next read faults (up to this many) map it writable, sparing the write
+ * fault that would follow. The cost of a wrong guess is one needless put. */
+#define TP_WRITE_CREDIT 3
 
 _Static_assert(sizeof(struct tp_page) == 16, "page metadata must stay at 16 bytes");
 
