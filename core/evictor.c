@@ -29,7 +29,8 @@ static uint64_t free_room(const struct tp_stack *s)
 
 void tp_evictor_poke(struct tp_stack *s)
 {
-    if (s->evictor_running && !s->evictor_busy && free_room(s) < s->evict_low)
+    if (s->evictor_running && !s->evictor_busy && free_room(s) < s->evict_low &&
+        !__atomic_load_n(&s->placement.solo, __ATOMIC_RELAXED))
         pthread_cond_signal(&s->evictor_wake);
 }
 

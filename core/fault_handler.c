@@ -144,6 +144,7 @@ static void handle_message(struct tp_stack *s, const struct uffd_msg *msg)
 {
     if (msg->event != UFFD_EVENT_PAGEFAULT)
         return;
+    tp_placement_note_fault(s, (pid_t)msg->arg.pagefault.feat.ptid);
     struct fault f;
     uint64_t flags = msg->arg.pagefault.flags;
     f.addr = (char *)(uintptr_t)(msg->arg.pagefault.address & ~(uint64_t)(s->page_size - 1));
@@ -176,12 +177,19 @@ static int is_doorbell(const struct tp_stack *s, const struct uffd_msg *msg)
     return msg->event == UFFD_EVENT_PAGEFAULT && a >= d && a < d + s->handler_count * s->page_size;
 }
 
+struct tp_handler_arg {
+    struct tp_stack *stack;
+    unsigned index;
+};
+
 static void *handler_main(void *arg)
 {
-    struct tp_stack *s = arg;
+    struct tp_handler_arg *me = arg;
+    struct tp_stack *s = me->stack;
     tp_pager_thread = 1;
     struct uffd_msg msgs[16];
     for (;;) {
+        tp_placement_wait_turn(&s->placement, me->index);
         ssize_t n = read(s->uffd, msgs, sizeof msgs);
         if (n < 0 && errno != EAGAIN && errno != EINTR)
             tp_fatal(s, "reading userfaultfd: %s", strerror(errno));
@@ -239,8 +247,10 @@ int tp_handlers_start(struct tp_stack *s, tierpage_error *err)
         s->doorbell = NULL;
         return tierpage_error_set(err, -e, NULL, "cannot register the handlers' doorbell: %s", strerror(e));
     }
+    tp_placement_init(&s->placement, cpus, ncpus > 0 ? wanted : 0, ncpus > 0);
     s->handlers = calloc(wanted, sizeof *s->handlers);
-    if (!s->handlers)
+    s->handler_args = calloc(wanted, sizeof *s->handler_args);
+    if (!s->handlers || !s->handler_args)
         return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
     s->handler_count = 0;
     for (unsigned i = 0; i < wanted; i++) {
@@ -254,7 +264,8 @@ int tp_handlers_start(struct tp_stack *s, tierpage_error *err)
             CPU_SET(cpus[i], &one);
             pthread_attr_setaffinity_np(&attr, sizeof one, &one);
         }
-        int rc = pthread_create(&s->handlers[i], &attr, handler_main, s);
+        s->handler_args[i] = (struct tp_handler_arg){.stack = s, .index = i};
+        int rc = pthread_create(&s->handlers[i], &attr, handler_main, &s->handler_args[i]);
         pthread_attr_destroy(&attr);
         if (rc)
             return tierpage_error_set(err, -rc, NULL, "cannot start a fault handler thread: %s", strerror(rc));
@@ -267,12 +278,16 @@ void tp_handlers_stop(struct tp_stack *s)
 {
     if (!s->doorbell)
         return;
+    tp_placement_stop(&s->placement);
     for (unsigned i = 0; s->handlers && i < s->handler_count; i++)
         ((volatile char *)s->doorbell)[i * s->page_size]; /* each read is answered by one handler, which leaves */
     for (unsigned i = 0; s->handlers && i < s->handler_count; i++)
         pthread_join(s->handlers[i], NULL);
     free(s->handlers);
     s->handlers = NULL;
+    tp_placement_destroy(&s->placement);
+    free(s->handler_args);
+    s->handler_args = NULL;
     s->handler_count = 0;
     struct uffdio_range r = {.start = (uintptr_t)s->doorbell, .len = s->doorbell_len};
     ioctl(s->uffd, UFFDIO_UNREGISTER, &r);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "loader.h"
+#include "handler_placement.h"
 #include "page_map.h"
 #include "stack_config.h"
 #include "tierpage.h"
@@ -56,6 +57,8 @@ struct tp_stack {
     char *doorbell;             /* one page per handler, touched to stop it */
     size_t doorbell_len;
     unsigned handler_count;
+    struct tp_handler_arg *handler_args;
+    struct tp_placement placement;
 
     struct tp_page_map pages;
     struct tp_region **regions; /* sorted by start */

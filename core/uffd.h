@@ -15,7 +15,8 @@
 #endif
 
 /* Features the pager needs: shmem MISSING, WP and MINOR faults. */
-#define TP_UFFD_FEATURES (UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_MINOR_SHMEM)
+#define TP_UFFD_FEATURES \
+    (UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_THREAD_ID)
 
 /* Returns the fd, or -errno with a message in msg. */
 int tp_uffd_open(char *msg, size_t msg_len);

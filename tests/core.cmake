@@ -10,3 +10,6 @@ set_target_properties(tc_hidden_store PROPERTIES OUTPUT_NAME hidden PREFIX ""
 tierpage_add_check_test(test_core_writeback ${CMAKE_SOURCE_DIR}/tests/test_core_writeback.c
   ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
 add_dependencies(test_core_writeback tc_hidden_store tier_dram tier_pmem)
+tierpage_add_check_test(test_core_placement ${CMAKE_SOURCE_DIR}/tests/test_core_placement.c
+  ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
+add_dependencies(test_core_placement tier_dram)

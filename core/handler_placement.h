@@ -1,0 +1,56 @@
+/* Where faults are handled and pages evicted. With `handler_threads: auto`
+ * one handler is pinned to each CPU, but only the handlers on CPUs where
+ * the program's faulting threads ran lately read the userfaultfd; the
+ * others park. Every reader is woken by every fault, and a wake or a TLB
+ * flush across CPUs costs tens of µs on these VMs. While the program faults
+ * from one CPU only, the background evictor pauses and each fault evicts on
+ * its own path, on that CPU: an evictor running beside the program on its
+ * CPU would have the scheduler move the program away, and one on another
+ * CPU would interrupt it with a TLB flush for every page. */
+#ifndef TIERPAGE_HANDLER_PLACEMENT_H
+#define TIERPAGE_HANDLER_PLACEMENT_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define TP_PLACEMENT_MAX_CPUS 64
+#define TP_PLACEMENT_MAX_THREADS 64
+
+struct tp_stack;
+
+/* A program thread seen faulting, and the CPU it was on. */
+struct tp_faulting_thread {
+    pid_t tid;
+    int stat_fd;        /* its /proc stat file, kept open: a read is ~3 µs */
+    int cpu;
+    uint64_t seen_ns;
+};
+
+struct tp_placement {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int follow;         /* 0: every handler reads, none is moved */
+    int stopping;
+    unsigned count;     /* handler i is pinned to cpus[i] */
+    int cpus[TP_PLACEMENT_MAX_CPUS];
+    struct tp_faulting_thread threads[TP_PLACEMENT_MAX_THREADS];
+    unsigned thread_count;
+    uint64_t reading;   /* bit i: handler i reads the userfaultfd */
+    uint64_t next_sample_ns;
+    int solo;           /* exactly one handler reads: the evictor pauses */
+};
+
+/* follow: handler i is pinned to cpus[i] and handlers follow the program. */
+void tp_placement_init(struct tp_placement *p, const int *cpus, unsigned count, int follow);
+void tp_placement_destroy(struct tp_placement *p);
+/* A handler calls this before each read: it returns at once while the
+ * handler should read, and parks it otherwise (until needed or stopping). */
+void tp_placement_wait_turn(struct tp_placement *p, unsigned handler);
+/* A fault from thread `tid` was read: now and then, look up the CPU it ran
+ * on and move the readers and the evictor there. */
+void tp_placement_note_fault(struct tp_stack *s, pid_t tid);
+/* Every handler reads from now on (the stack is stopping them). */
+void tp_placement_stop(struct tp_placement *p);
+
+#endif
