@@ -20,6 +20,7 @@ static const _Alignas(4096) unsigned char zero_page[4096];
 struct fault {
     char *addr;  /* page-aligned */
     int write;
+    uint32_t ticket; /* the resident set's clock when it was read */
     struct tp_region *region;
     uint32_t id;
 };
@@ -66,10 +67,25 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
         tp_uffd_wake(s->uffd, f->addr, s->page_size);
 }
 
+/* A message read before its page left the resident set: most likely its
+ * thread was woken when the page came in, and the page was evicted again
+ * before this handler got to the message. Bringing the page in for it
+ * would waste a fetch; a wake costs nothing if nobody waits, and a thread
+ * that does wait faults again and is read with a newer ticket. Moving the
+ * page's tick back to this ticket keeps a wrapped clock from calling every
+ * later message stale. */
+static int is_stale(struct tp_page *p, const struct fault *f)
+{
+    if ((int32_t)(p->slot - f->ticket) <= 0)
+        return 0;
+    p->slot = f->ticket;
+    return 1;
+}
+
 static void resolve_missing(struct tp_stack *s, struct fault *f)
 {
     struct tp_page *p = tp_page_get(&s->pages, f->id);
-    if (p->state == TP_PAGE_RESIDENT || (p->flags & TP_PAGE_UNMAPPED)) {
+    if (p->state == TP_PAGE_RESIDENT || (p->flags & TP_PAGE_UNMAPPED) || is_stale(p, f)) {
         pthread_mutex_unlock(&s->lock);
         tp_uffd_wake(s->uffd, f->addr, s->page_size);
         return;
@@ -140,7 +156,7 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     tp_page_set_idle(s, f->id);
 }
 
-static void handle_message(struct tp_stack *s, const struct uffd_msg *msg)
+static void handle_message(struct tp_stack *s, const struct uffd_msg *msg, uint32_t ticket)
 {
     if (msg->event != UFFD_EVENT_PAGEFAULT)
         return;
@@ -149,6 +165,7 @@ static void handle_message(struct tp_stack *s, const struct uffd_msg *msg)
     uint64_t flags = msg->arg.pagefault.flags;
     f.addr = (char *)(uintptr_t)(msg->arg.pagefault.address & ~(uint64_t)(s->page_size - 1));
     f.write = (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0;
+    f.ticket = ticket;
 
     pthread_mutex_lock(&s->lock);
     f.region = tp_region_find(s, f.addr);
@@ -190,6 +207,9 @@ static void *handler_main(void *arg)
     struct uffd_msg msgs[16];
     for (;;) {
         tp_placement_wait_turn(&s->placement, me->index);
+        /* A tick for each message, newest first: a message later in the
+         * batch may be a duplicate of one found stale before it. */
+        uint32_t newest = __atomic_add_fetch(&s->resident.clock, (uint32_t)(sizeof msgs / sizeof msgs[0]), __ATOMIC_ACQ_REL);
         ssize_t n = read(s->uffd, msgs, sizeof msgs);
         if (n < 0 && errno != EAGAIN && errno != EINTR)
             tp_fatal(s, "reading userfaultfd: %s", strerror(errno));
@@ -200,7 +220,7 @@ static void *handler_main(void *arg)
                 tp_uffd_zeropage(s->uffd, (void *)page, s->page_size);
                 leave = 1;
             } else {
-                handle_message(s, &msgs[i]);
+                handle_message(s, &msgs[i], newest - (uint32_t)i);
             }
         }
         if (leave)

@@ -24,7 +24,8 @@ enum tp_page_flag {
 
 struct tp_page {
     uint32_t prev, next; /* links in the LRU list of the tier holding a copy */
-    uint32_t slot;       /* resident-set slot while resident */
+    uint32_t slot;       /* resident-set slot while resident; after, the
+                            resident set's clock when it left */
     uint8_t state;
     uint8_t tier;        /* tier holding a copy, TP_NO_TIER when none */
     uint8_t flags;

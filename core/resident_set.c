@@ -77,7 +77,7 @@ void tp_resident_remove(struct tp_stack *s, uint32_t id)
     struct tp_page *p = tp_page_get(&s->pages, id);
     r->slots[p->slot] = TP_NIL;
     r->free_slots[r->free_count++] = p->slot;
-    p->slot = TP_NIL;
+    p->slot = __atomic_add_fetch(&r->clock, 1, __ATOMIC_ACQ_REL);
     p->flags &= (uint8_t)~(TP_PAGE_REFERENCED | TP_PAGE_DIRTY);
     r->count--;
     s->counters.resident_bytes = r->count * s->page_size;

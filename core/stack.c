@@ -258,6 +258,18 @@ void tp_stack_stats(tp_stack *s, struct tp_stats *out)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* Stack lock held. Pages that faults are still bringing in cannot be
+ * evicted yet: wait for them, so that the cap holds when this returns. */
+static int shrink_to_cap(struct tp_stack *s, tierpage_error *err)
+{
+    for (;;) {
+        int rc = tp_make_room(s, 0, err);
+        if (rc < 0 || s->resident.count <= s->resident.cap_pages)
+            return rc;
+        pthread_cond_wait(&s->page_done, &s->lock);
+    }
+}
+
 int tp_set_resident(tp_stack *s, uint64_t bytes, tierpage_error *err)
 {
     uint64_t pages = bytes / s->page_size;
@@ -270,7 +282,7 @@ int tp_set_resident(tp_stack *s, uint64_t bytes, tierpage_error *err)
     if (rc < 0) {
         tierpage_error_set(err, rc, NULL, "out of memory resizing the resident set");
     } else {
-        rc = tp_make_room(s, 0, err);
+        rc = shrink_to_cap(s, err);
         if (rc == 0)
             rc = tp_resident_resize(s, pages); /* shrink the slot array now that few pages are left */
     }

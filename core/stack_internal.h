@@ -45,6 +45,9 @@ struct tp_resident_set {
     size_t hand;
     uint64_t cap_pages;
     uint64_t count;      /* resident or being made resident */
+    /* Ticks at each page leaving and at each read of fault messages, so a
+     * message can tell whether its page left after it was read. Wraps. */
+    uint32_t clock;
 };
 
 struct tp_stack {
