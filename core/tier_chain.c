@@ -25,6 +25,8 @@ int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_
     int rc = -ENOENT;
     if (tier->writeback)
         rc = tp_writeback_get(tier->writeback, id, page);
+    if (rc == -ENODATA)
+        return -ENOENT; /* the store's copy is stale, its delete queued */
     if (rc == -ENOENT) {
         serial_enter(tier);
         rc = tier->ops->get(tier->store, id, page, err);
@@ -63,8 +65,10 @@ int tp_tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tie
 int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err)
 {
     struct tp_tier *tier = &s->tiers[t];
-    if (tier->writeback)
-        tp_writeback_forget(tier->writeback, id);
+    if (tier->writeback) {
+        tp_writeback_delete(tier->writeback, id);
+        return 0;
+    }
     serial_enter(tier);
     int rc = tier->ops->del(tier->store, id, err);
     serial_leave(tier);

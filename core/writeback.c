@@ -17,11 +17,13 @@
 #define WB_RETRY_NS 100000000L
 
 enum wb_state { WB_FREE = 0, WB_QUEUED, WB_SENDING, WB_DEAD };
+enum wb_kind { WB_PUT = 0, WB_DELETE };
 
 struct wb_entry {
     uint32_t id;
     uint32_t chain;   /* next entry in the same hash bucket */
     uint8_t state;
+    uint8_t kind;
 };
 
 struct tp_writeback {
@@ -82,21 +84,28 @@ static void release(struct tp_writeback *wb, uint32_t e)
     wb->free_slots[wb->free_count++] = e;
 }
 
+/* wb->lock held: a new queued entry of the page, at the ring's end. */
+static uint32_t enqueue(struct tp_writeback *wb, uint32_t id, enum wb_kind kind)
+{
+    while (wb->free_count == 0)
+        pthread_cond_wait(&wb->progress, &wb->lock);
+    uint32_t e = wb->free_slots[--wb->free_count];
+    wb->entries[e] = (struct wb_entry){id, *bucket_of(wb, id), WB_QUEUED, (uint8_t)kind};
+    *bucket_of(wb, id) = e; /* newest first, ahead of one being sent */
+    wb->ring[(wb->head + wb->count) % wb->slots] = e;
+    wb->count++;
+    pthread_cond_signal(&wb->work);
+    return e;
+}
+
 void tp_writeback_put(struct tp_writeback *wb, uint32_t id, const void *page)
 {
     pthread_mutex_lock(&wb->lock);
     uint32_t e = find_live(wb, id, WB_QUEUED);
-    if (e == WB_NONE) {
-        while (wb->free_count == 0)
-            pthread_cond_wait(&wb->progress, &wb->lock);
-        e = wb->free_slots[--wb->free_count];
-        wb->entries[e] = (struct wb_entry){id, *bucket_of(wb, id), WB_QUEUED};
-        *bucket_of(wb, id) = e; /* newest first, ahead of one being sent */
-        wb->ring[(wb->head + wb->count) % wb->slots] = e;
-        wb->count++;
-        wb->stats.queued_pages++;
-        pthread_cond_signal(&wb->work);
-    }
+    if (e == WB_NONE)
+        e = enqueue(wb, id, WB_PUT);
+    wb->entries[e].kind = WB_PUT; /* a queued delete becomes this put */
+    wb->stats.queued_pages++;
     memcpy(slot_page(wb, e), page, wb->page_size);
     pthread_mutex_unlock(&wb->lock);
 }
@@ -105,24 +114,34 @@ int tp_writeback_get(struct tp_writeback *wb, uint32_t id, void *page)
 {
     pthread_mutex_lock(&wb->lock);
     uint32_t e = find_live(wb, id, 0);
-    if (e != WB_NONE) {
+    int rc = -ENOENT;
+    if (e != WB_NONE && wb->entries[e].kind == WB_DELETE) {
+        rc = -ENODATA;
+    } else if (e != WB_NONE) {
         memcpy(page, slot_page(wb, e), wb->page_size);
         wb->stats.queue_hits++;
+        rc = 0;
     }
     pthread_mutex_unlock(&wb->lock);
-    return e == WB_NONE ? -ENOENT : 0;
+    return rc;
 }
 
-void tp_writeback_forget(struct tp_writeback *wb, uint32_t id)
+void tp_writeback_delete(struct tp_writeback *wb, uint32_t id)
 {
     pthread_mutex_lock(&wb->lock);
-    while (find_live(wb, id, WB_SENDING) != WB_NONE)
-        pthread_cond_wait(&wb->progress, &wb->lock);
-    uint32_t e;
-    while ((e = find_live(wb, id, WB_QUEUED)) != WB_NONE) {
-        unchain(wb, e);
-        wb->entries[e].state = WB_DEAD; /* its ring place is freed by the sender */
+    uint32_t e = find_live(wb, id, WB_QUEUED);
+    if (e == WB_NONE)
+        e = enqueue(wb, id, WB_DELETE);
+    /* Older queued copies, if any, were never sent: drop them. */
+    for (uint32_t o = wb->entries[e].chain; o != WB_NONE;) {
+        uint32_t next = wb->entries[o].chain;
+        if (wb->entries[o].id == id && wb->entries[o].state == WB_QUEUED) {
+            unchain(wb, o);
+            wb->entries[o].state = WB_DEAD; /* its ring place is freed by the sender */
+        }
+        o = next;
     }
+    wb->entries[e].kind = WB_DELETE;
     pthread_mutex_unlock(&wb->lock);
 }
 
@@ -166,7 +185,8 @@ static int move_down(struct tp_writeback *wb, uint32_t id, const void *page, tie
      * for one queued before. Moving this older copy down would leave the
      * page map pointing at it. */
     pthread_mutex_lock(&wb->lock);
-    int superseded = find_live(wb, id, WB_QUEUED) != WB_NONE;
+    uint32_t newer = find_live(wb, id, WB_QUEUED);
+    int superseded = newer != WB_NONE && wb->entries[newer].kind == WB_PUT;
     pthread_mutex_unlock(&wb->lock);
     if (superseded) {
         tp_page_set_idle(s, id);
@@ -215,6 +235,21 @@ static int send_batch(struct tp_writeback *wb, size_t n, const uint32_t *batch, 
     return rc;
 }
 
+static void send_deletes(struct tp_writeback *wb, size_t n, const uint32_t *batch, int *results,
+                         tierpage_error *err)
+{
+    struct tp_tier *tier = &wb->stack->tiers[wb->tier];
+    if (tier->serial)
+        pthread_mutex_lock(&tier->serial_lock);
+    for (size_t i = 0; i < n; i++) {
+        results[i] = tier->ops->del(tier->store, wb->entries[batch[i]].id, err);
+        if (results[i] == -ENOENT)
+            results[i] = 0;
+    }
+    if (tier->serial)
+        pthread_mutex_unlock(&tier->serial_lock);
+}
+
 static void account(struct tp_writeback *wb, size_t sent, size_t full)
 {
     struct tp_stack *s = wb->stack;
@@ -248,10 +283,12 @@ static void *sender_main(void *arg)
             pthread_cond_wait(&wb->work, &wb->lock);
             continue;
         }
+        /* A batch is a run of puts, or a run of deletes, in queue order. */
         size_t n = 0;
+        enum wb_kind kind = wb->entries[wb->ring[wb->head]].kind;
         for (size_t i = 0; i < wb->count && n < WB_BATCH; i++) {
             uint32_t e = wb->ring[(wb->head + i) % wb->slots];
-            if (wb->entries[e].state != WB_QUEUED)
+            if (wb->entries[e].state != WB_QUEUED || wb->entries[e].kind != kind)
                 break;
             wb->entries[e].state = WB_SENDING;
             batch[n++] = e;
@@ -259,9 +296,14 @@ static void *sender_main(void *arg)
         pthread_mutex_unlock(&wb->lock);
 
         tierpage_error err = {{0}, {0}};
-        send_batch(wb, n, batch, results, &err);
-        size_t sent = 0, full = 0, kept = 0;
-        for (size_t i = 0; i < n; i++) {
+        if (kind == WB_DELETE)
+            send_deletes(wb, n, batch, results, &err);
+        else
+            send_batch(wb, n, batch, results, &err);
+        size_t sent = 0, full = 0, kept = 0, deleted = 0;
+        for (size_t i = 0; i < n && kind == WB_DELETE; i++)
+            deleted += results[i] == 0;
+        for (size_t i = 0; i < n && kind == WB_PUT; i++) {
             if (results[i] == -ENOSPC) {
                 full++;
                 int rc = move_down(wb, wb->entries[batch[i]].id, slot_page(wb, batch[i]), &err);
@@ -278,6 +320,7 @@ static void *sender_main(void *arg)
 
         pthread_mutex_lock(&wb->lock);
         wb->stats.batches++;
+        wb->stats.deleted_pages += deleted;
         wb->stats.sent_pages += sent;
         /* Acknowledged pages leave the queue; the others go back in order. */
         uint32_t again[WB_BATCH];

@@ -1,7 +1,9 @@
 /* The write-back queue of a remote tier: pages put into the tier are
  * copied here and sent in batches by a thread of the queue's own, off the
  * fault path. Until the store acknowledges a page, the queue is where the
- * page lives, and a fault on it is served from here. */
+ * page lives, and a fault on it is served from here. Deletes of copies that
+ * went stale wait here too, and a put of the same page before they are sent
+ * replaces them: the put overwrites the stale copy anyway. */
 #ifndef TIERPAGE_WRITEBACK_H
 #define TIERPAGE_WRITEBACK_H
 
@@ -23,13 +25,15 @@ void tp_writeback_flush(struct tp_writeback *wb);
 
 /* Queue a copy of the page (waits while the queue is full). */
 void tp_writeback_put(struct tp_writeback *wb, uint32_t id, const void *page);
-/* 0 and the page when it is queued, -ENOENT when not. */
+/* 0 and the page when a copy is queued; -ENODATA when its delete is queued
+ * (the store's copy is stale: do not read it); -ENOENT when neither. */
 int tp_writeback_get(struct tp_writeback *wb, uint32_t id, void *page);
-/* Drop queued copies of the page, after any send of it in progress. */
-void tp_writeback_forget(struct tp_writeback *wb, uint32_t id);
+/* Drop queued copies of the page and queue the delete of the store's copy,
+ * to be sent after any send of the page in progress. */
+void tp_writeback_delete(struct tp_writeback *wb, uint32_t id);
 
 struct tp_writeback_stats {
-    uint64_t queued_pages, batches, sent_pages, queue_hits;
+    uint64_t queued_pages, batches, sent_pages, queue_hits, deleted_pages;
 };
 void tp_writeback_stats(struct tp_writeback *wb, struct tp_writeback_stats *out);
 

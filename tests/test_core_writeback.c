@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "core_fixture.h"
+#include "stack_internal.h"
+#include "writeback.h"
 
 static const char *hidden_plugin(void)
 {
@@ -44,6 +46,33 @@ START_TEST(queued_tiers_keep_every_page)
     ck_assert_uint_gt(st.tiers[1].hits, 0);
     tp_stack_close(s);
     remove_shm();
+}
+END_TEST
+
+START_TEST(stale_copies_are_deleted_through_the_queue)
+{
+    /* Pages come back from the queued tier, are written, and go down into
+     * dram: each leaves a stale copy whose delete waits in the queue (or is
+     * replaced by the page's next put there). */
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "name: stale\nresident: 32KiB\ntiers:\n"
+             "  - plugin: dram\n    capacity: 64KiB\n"
+             "  - plugin: %s\n    pages: 100000\n    writeback_queue: 32KiB\n",
+             hidden_plugin());
+    tp_stack *s = open_stack(yaml);
+    write_and_check(s, 256, 4);
+    tp_stack_flush(s);
+    struct tp_stats st = stats_of(s);
+    ck_assert_uint_gt(st.tiers[1].hits, 0);
+    struct tp_writeback_stats wb;
+    tp_writeback_stats(s->tiers[1].writeback, &wb);
+    ck_assert_uint_gt(wb.deleted_pages, 0);
+    tierpage_store_usage usage;
+    tierpage_error err = {{0}, {0}};
+    ck_assert_int_eq(s->tiers[1].ops->usage(s->tiers[1].store, &usage, &err), 0);
+    ck_assert_uint_eq(usage.pages, st.tiers[1].pages); /* no stale copy left behind */
+    tp_stack_close(s);
 }
 END_TEST
 
@@ -107,6 +136,7 @@ int main(void)
     TCase *tc = tcase_create("queues");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, queued_tiers_keep_every_page);
+    tcase_add_test(tc, stale_copies_are_deleted_through_the_queue);
     tcase_add_loop_test(tc, a_store_full_without_warning_cascades, 0, 2);
     tcase_add_test(tc, threads_with_a_queue);
     tcase_add_exit_test(tc, every_tier_full_with_queues_stops_the_program, 125);
