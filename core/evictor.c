@@ -27,10 +27,16 @@ static uint64_t free_room(const struct tp_stack *s)
     return s->resident.count >= s->resident.cap_pages ? 0 : s->resident.cap_pages - s->resident.count;
 }
 
+/* Evictions slower than this wait on I/O (a pmem msync, a synchronous
+ * store), which the evictor overlaps with the program even when the program
+ * faults from one CPU. */
+#define SLOW_EVICTION_NS 50000u
+
 void tp_evictor_poke(struct tp_stack *s)
 {
+    int solo = __atomic_load_n(&s->placement.solo, __ATOMIC_RELAXED);
     if (s->evictor_running && !s->evictor_busy && free_room(s) < s->evict_low &&
-        !__atomic_load_n(&s->placement.solo, __ATOMIC_RELAXED))
+        (!solo || s->evict_ns > SLOW_EVICTION_NS))
         pthread_cond_signal(&s->evictor_wake);
 }
 

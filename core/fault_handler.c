@@ -38,7 +38,6 @@ static void resolve_write_protect(struct tp_stack *s, struct fault *f)
     if (!(p->flags & TP_PAGE_DIRTY))
         s->counters.write_faults++;
     p->flags |= TP_PAGE_DIRTY | TP_PAGE_REFERENCED;
-    p->write_credit = TP_WRITE_CREDIT;
     pthread_mutex_unlock(&s->lock);
     tp_uffd_writeprotect(s->uffd, f->addr, s->page_size, 0, 1);
 }
@@ -54,10 +53,8 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
     }
     s->counters.minor_faults++;
     p->flags |= TP_PAGE_REFERENCED;
-    if (f->write) {
+    if (f->write)
         p->flags |= TP_PAGE_DIRTY;
-        p->write_credit = TP_WRITE_CREDIT;
-    }
     int protect = !(p->flags & TP_PAGE_DIRTY);
     pthread_mutex_unlock(&s->lock);
     int rc = tp_uffd_continue(s->uffd, f->addr, s->page_size, protect);
@@ -106,13 +103,12 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     s->counters.faults++;
     tp_evictor_poke(s);
     int from_tier = p->state == TP_PAGE_STORED ? p->tier : -1;
-    int writable = f->write;
-    if (f->write) {
-        p->write_credit = TP_WRITE_CREDIT;
-    } else if (from_tier >= 0 && p->write_credit > 0) {
-        p->write_credit--;
-        writable = 1;
-    }
+    /* A page read back from a local tier is mapped writable at once: a
+     * read is most often followed by a write, which would otherwise cost a
+     * second fault. Whether it was written is settled at eviction, by
+     * comparing it with the tier's copy (cheap for a local tier). */
+    int unsure = !f->write && from_tier >= 0 && !s->tiers[from_tier].writeback;
+    int writable = f->write || unsure;
     pthread_mutex_unlock(&s->lock);
 
     _Alignas(64) unsigned char buf[4096];
@@ -133,6 +129,8 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     p->state = TP_PAGE_RESIDENT;
     if (writable)
         p->flags |= TP_PAGE_DIRTY;
+    if (unsure)
+        p->flags |= TP_PAGE_UNSURE;
     if (from_tier >= 0) {
         s->tiers[from_tier].hits++;
         tp_tier_touch(s, (size_t)from_tier, f->id);
@@ -142,9 +140,8 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     tp_resident_add(s, f->id);
     pthread_mutex_unlock(&s->lock);
 
-    /* A read maps the page write-protected unless it has write credit: it
-     * stays clean until written, and a clean page is dropped on eviction
-     * without a write. */
+    /* Any other read maps the page write-protected: it stays clean until
+     * written, and a clean page is dropped on eviction without a write. */
     if (from_tier < 0 && f->write)
         rc = tp_uffd_zeropage(s->uffd, f->addr, s->page_size);
     else

@@ -20,6 +20,7 @@ enum tp_page_flag {
     TP_PAGE_DIRTY = 1u << 1,      /* resident and written since its copy was made */
     TP_PAGE_REFERENCED = 1u << 2, /* clock: used since the hand last passed */
     TP_PAGE_UNMAPPED = 1u << 3,   /* the program unmapped it */
+    TP_PAGE_UNSURE = 1u << 4,     /* DIRTY is a guess: mapped writable on a read */
 };
 
 struct tp_page {
@@ -29,13 +30,8 @@ struct tp_page {
     uint8_t state;
     uint8_t tier;        /* tier holding a copy, TP_NO_TIER when none */
     uint8_t flags;
-    uint8_t write_credit; /* read faults left that map it writable at once */
+    uint8_t reserved;
 };
-
-/* A page seen written in one residency is likely written in the next: its
- * next read faults (up to this many) map it writable, sparing the write
- * fault that would follow. The cost of a wrong guess is one needless put. */
-#define TP_WRITE_CREDIT 3
 
 _Static_assert(sizeof(struct tp_page) == 16, "page metadata must stay at 16 bytes");
 

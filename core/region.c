@@ -210,7 +210,7 @@ static int forget_pages(struct tp_stack *s, struct tp_region *r, size_t first, s
                 result = rc;
         }
         p->state = TP_PAGE_EMPTY;
-        p->flags &= (uint8_t)~(TP_PAGE_DIRTY | TP_PAGE_REFERENCED);
+        p->flags &= (uint8_t)~(TP_PAGE_DIRTY | TP_PAGE_REFERENCED | TP_PAGE_UNSURE);
         if (unmapping && !(p->flags & TP_PAGE_UNMAPPED)) {
             p->flags |= TP_PAGE_UNMAPPED;
             r->mapped_pages--;

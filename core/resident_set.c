@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "tier_chain.h"
 #include "uffd.h"
@@ -78,7 +79,7 @@ void tp_resident_remove(struct tp_stack *s, uint32_t id)
     r->slots[p->slot] = TP_NIL;
     r->free_slots[r->free_count++] = p->slot;
     p->slot = __atomic_add_fetch(&r->clock, 1, __ATOMIC_ACQ_REL);
-    p->flags &= (uint8_t)~(TP_PAGE_REFERENCED | TP_PAGE_DIRTY);
+    p->flags &= (uint8_t)~(TP_PAGE_REFERENCED | TP_PAGE_DIRTY | TP_PAGE_UNSURE);
     r->count--;
     s->counters.resident_bytes = r->count * s->page_size;
 }
@@ -147,6 +148,38 @@ static int punch(struct tp_stack *s, struct tp_region *reg, uint32_t id)
     return 0;
 }
 
+/* The page is BUSY and write-protected (or never written), its content
+ * held by its tier or all zeros: free it without a write. Stack lock not
+ * held; returns with it held. */
+static int drop_clean(struct tp_stack *s, struct tp_region *reg, uint32_t id, tierpage_error *err)
+{
+    struct tp_page *p = tp_page_get(&s->pages, id);
+    int rc = punch(s, reg, id);
+    pthread_mutex_lock(&s->lock);
+    p->flags &= (uint8_t)~(TP_PAGE_DIRTY | TP_PAGE_UNSURE);
+    if (rc < 0) {
+        p->flags &= (uint8_t)~TP_PAGE_BUSY;
+        pthread_cond_broadcast(&s->page_done);
+        return tierpage_error_set(err, rc, NULL, "cannot free a page: %s", strerror(-rc));
+    }
+    p->state = p->tier == TP_NO_TIER ? TP_PAGE_EMPTY : TP_PAGE_STORED;
+    tp_resident_remove(s, id);
+    s->counters.evictions++;
+    s->counters.clean_drops++;
+    p->flags &= (uint8_t)~TP_PAGE_BUSY;
+    pthread_cond_broadcast(&s->page_done);
+    return 0;
+}
+
+/* A page mapped writable on a read (UNSURE) and now write-protected, its
+ * final content in `page`: unchanged if its tier's copy is the same. */
+static int same_as_copy(struct tp_stack *s, size_t tier, uint32_t id, const void *page)
+{
+    _Alignas(64) unsigned char copy[4096];
+    tierpage_error ignored = {{0}, {0}};
+    return tp_tier_get(s, tier, id, copy, &ignored) == 0 && memcmp(copy, page, s->page_size) == 0;
+}
+
 int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
 {
     struct tp_page *p = tp_page_get(&s->pages, id);
@@ -158,30 +191,20 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
         /* Clean: write-protected since it was mapped, so nothing can have
          * changed it; a tier holds its copy, or it is still all zeros. */
         pthread_mutex_unlock(&s->lock);
-        rc = punch(s, reg, id);
-        pthread_mutex_lock(&s->lock);
-        if (rc < 0) {
-            p->flags &= (uint8_t)~TP_PAGE_BUSY;
-            pthread_cond_broadcast(&s->page_done);
-            return tierpage_error_set(err, rc, NULL, "cannot free a page: %s", strerror(-rc));
-        }
-        p->state = p->tier == TP_NO_TIER ? TP_PAGE_EMPTY : TP_PAGE_STORED;
-        tp_resident_remove(s, id);
-        s->counters.evictions++;
-        s->counters.clean_drops++;
-        p->flags &= (uint8_t)~TP_PAGE_BUSY;
-        pthread_cond_broadcast(&s->page_done);
-        return 0;
+        return drop_clean(s, reg, id, err);
     }
 
     _Alignas(64) unsigned char buf[4096];
     size_t old_tier = p->tier;
+    int unsure = (p->flags & TP_PAGE_UNSURE) && old_tier != TP_NO_TIER && !s->tiers[old_tier].writeback;
     char *addr = tp_page_addr(s, reg, id);
     pthread_mutex_unlock(&s->lock);
     /* Stop writes first, so the copy below is the page's final content. */
     rc = tp_uffd_writeprotect(s->uffd, addr, s->page_size, 1, 0);
     if (rc == 0) {
         memcpy(buf, tp_page_alias(s, reg, id), s->page_size);
+        if (unsure && same_as_copy(s, old_tier, id, buf))
+            return drop_clean(s, reg, id, err);
         rc = tp_chain_put(s, 0, id, buf, err);
     } else {
         tierpage_error_set(err, rc, NULL, "cannot write-protect a page: %s", strerror(-rc));
@@ -205,7 +228,7 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
         tp_tier_touch(s, landed, id);
     }
     p->tier = (uint8_t)landed;
-    p->flags &= (uint8_t)~TP_PAGE_DIRTY;
+    p->flags &= (uint8_t)~(TP_PAGE_DIRTY | TP_PAGE_UNSURE);
     pthread_mutex_unlock(&s->lock);
 
     /* The new copy is acknowledged: only now may the old one go. */
@@ -228,12 +251,23 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
     return rc;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
 int tp_evict_one(struct tp_stack *s, tierpage_error *err)
 {
     uint32_t id = select_victim(s);
     if (id == TP_NIL)
         return -EAGAIN;
-    return tp_evict_page(s, id, err);
+    uint64_t start = now_ns();
+    int rc = tp_evict_page(s, id, err);
+    uint64_t took = now_ns() - start;
+    s->evict_ns = s->evict_ns - s->evict_ns / 16 + took / 16;
+    return rc;
 }
 
 int tp_make_room(struct tp_stack *s, uint64_t reserve, tierpage_error *err)

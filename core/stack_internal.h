@@ -73,6 +73,7 @@ struct tp_stack {
     pthread_cond_t evictor_wake;
     int evictor_running, evictor_stop, evictor_busy;
     uint64_t evict_low, evict_high; /* free room (pages) that wakes it / that it makes */
+    uint64_t evict_ns;          /* moving average of one eviction's time */
     struct tp_tier tiers[TP_MAX_TIERS];
     size_t tier_count;
 

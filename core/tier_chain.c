@@ -143,6 +143,7 @@ static int demote_one(struct tp_stack *s, size_t t, tierpage_error *err)
         tp_tier_unlink(s, t, id);
         s->tiers[t].pages--;
         p->tier = TP_NO_TIER;
+        p->flags &= (uint8_t)~TP_PAGE_UNSURE; /* nothing left to compare it with */
         pthread_mutex_unlock(&s->lock);
         int rc = tp_tier_del(s, t, id, err);
         tp_page_set_idle(s, id);
