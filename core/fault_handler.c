@@ -53,6 +53,7 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
     }
     s->counters.minor_faults++;
     p->flags |= TP_PAGE_REFERENCED;
+    p->heat = TP_HEAT_MAX;
     if (f->write)
         p->flags |= TP_PAGE_DIRTY;
     int protect = !(p->flags & TP_PAGE_DIRTY);

@@ -30,8 +30,13 @@ struct tp_page {
     uint8_t state;
     uint8_t tier;        /* tier holding a copy, TP_NO_TIER when none */
     uint8_t flags;
-    uint8_t reserved;
+    uint8_t heat;        /* clock: hand passes left before it is checked again */
 };
+
+/* A page found in use again after the clock hand unmapped it is passed over
+ * this many times before it is unmapped to be checked again: each check
+ * costs the program a minor fault when the page is in use. */
+#define TP_HEAT_MAX 3
 
 _Static_assert(sizeof(struct tp_page) == 16, "page metadata must stay at 16 bytes");
 

@@ -80,6 +80,7 @@ void tp_resident_remove(struct tp_stack *s, uint32_t id)
     r->free_slots[r->free_count++] = p->slot;
     p->slot = __atomic_add_fetch(&r->clock, 1, __ATOMIC_ACQ_REL);
     p->flags &= (uint8_t)~(TP_PAGE_REFERENCED | TP_PAGE_DIRTY | TP_PAGE_UNSURE);
+    p->heat = 0;
     r->count--;
     s->counters.resident_bytes = r->count * s->page_size;
 }
@@ -112,10 +113,19 @@ int tp_resident_resize(struct tp_stack *s, uint64_t cap_pages)
     return 0;
 }
 
-/* Clock: a page used since the hand last passed gets a second chance. Its
- * mapping is zapped (the page stays in the memfd) so that the next use
- * shows up as a minor fault that sets the bit again. Fifo: the hand takes
- * pages in the order they came in. */
+/* The page stays in the memfd; its next use is a minor fault that sets
+ * REFERENCED (and its heat) again. */
+static void unmap_to_check(struct tp_stack *s, struct tp_page *p, uint32_t id)
+{
+    p->flags &= (uint8_t)~TP_PAGE_REFERENCED;
+    struct tp_region *reg = tp_region_of_id(s, id);
+    madvise(tp_page_addr(s, reg, id), s->page_size, MADV_DONTNEED);
+}
+
+/* Clock: a page used since the hand last passed gets a second chance, and
+ * is unmapped so that its next use shows. A page seen used again that way is
+ * hot: the hand passes it over TP_HEAT_MAX times before checking it again.
+ * Fifo: the hand takes pages in the order they came in. */
 static uint32_t select_victim(struct tp_stack *s)
 {
     struct tp_resident_set *r = &s->resident;
@@ -129,10 +139,13 @@ static uint32_t select_victim(struct tp_stack *s)
         struct tp_page *p = tp_page_get(&s->pages, id);
         if (p->flags & TP_PAGE_BUSY)
             continue;
+        if (clock && p->heat > 0) {
+            if (--p->heat == 0)
+                unmap_to_check(s, p, id);
+            continue;
+        }
         if (clock && (p->flags & TP_PAGE_REFERENCED)) {
-            p->flags &= (uint8_t)~TP_PAGE_REFERENCED;
-            struct tp_region *reg = tp_region_of_id(s, id);
-            madvise(tp_page_addr(s, reg, id), s->page_size, MADV_DONTNEED);
+            unmap_to_check(s, p, id);
             continue;
         }
         return id;
