@@ -34,7 +34,7 @@ static uint64_t free_room(const struct tp_stack *s)
 
 void tp_evictor_poke(struct tp_stack *s)
 {
-    int solo = __atomic_load_n(&s->placement.solo, __ATOMIC_RELAXED);
+    int solo = tp_placement_solo(&s->placement);
     if (s->evictor_running && !s->evictor_busy && free_room(s) < s->evict_low &&
         (!solo || s->evict_ns > SLOW_EVICTION_NS))
         pthread_cond_signal(&s->evictor_wake);

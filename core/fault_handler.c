@@ -108,7 +108,7 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
      * read is most often followed by a write, which would otherwise cost a
      * second fault. Whether it was written is settled at eviction, by
      * comparing it with the tier's copy (cheap for a local tier). */
-    int unsure = !f->write && from_tier >= 0 && !s->tiers[from_tier].writeback;
+    int unsure = !f->write && from_tier >= 0 && tp_tier_is_local(s, (size_t)from_tier);
     int writable = f->write || unsure;
     pthread_mutex_unlock(&s->lock);
 
@@ -158,7 +158,7 @@ static void handle_message(struct tp_stack *s, const struct uffd_msg *msg, uint3
 {
     if (msg->event != UFFD_EVENT_PAGEFAULT)
         return;
-    tp_placement_note_fault(s, (pid_t)msg->arg.pagefault.feat.ptid);
+    tp_placement_note_fault(&s->placement, (pid_t)msg->arg.pagefault.feat.ptid);
     struct fault f;
     uint64_t flags = msg->arg.pagefault.flags;
     f.addr = (char *)(uintptr_t)(msg->arg.pagefault.address & ~(uint64_t)(s->page_size - 1));
@@ -265,7 +265,7 @@ int tp_handlers_start(struct tp_stack *s, tierpage_error *err)
         s->doorbell = NULL;
         return tierpage_error_set(err, -e, NULL, "cannot register the handlers' doorbell: %s", strerror(e));
     }
-    tp_placement_init(&s->placement, cpus, ncpus > 0 ? wanted : 0, ncpus > 0);
+    tp_placement_init(&s->placement, cpus, ncpus > 0 ? wanted : 0);
     s->handlers = calloc(wanted, sizeof *s->handlers);
     s->handler_args = calloc(wanted, sizeof *s->handler_args);
     if (!s->handlers || !s->handler_args)

@@ -4,29 +4,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "stack_internal.h"
+#include "clock_ns.h"
 
 /* A thread's CPU is looked up at most every 200 µs; a thread with no fault
  * seen for 10 ms no longer keeps its CPU's handler reading. */
 #define SAMPLE_EVERY_NS 200000ull
 #define FORGET_AFTER_NS 10000000ull
 
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 static uint64_t all_handlers(const struct tp_placement *p)
 {
     return p->count >= 64 ? ~0ull : (1ull << p->count) - 1;
 }
 
-void tp_placement_init(struct tp_placement *p, const int *cpus, unsigned count, int follow)
+void tp_placement_init(struct tp_placement *p, const int *cpus, unsigned count)
 {
     memset(p, 0, sizeof *p);
     pthread_mutex_init(&p->lock, NULL);
@@ -34,7 +26,7 @@ void tp_placement_init(struct tp_placement *p, const int *cpus, unsigned count, 
     if (count > TP_PLACEMENT_MAX_CPUS)
         count = TP_PLACEMENT_MAX_CPUS;
     p->count = count;
-    p->follow = follow && count > 1;
+    p->follow = count > 1;
     for (unsigned i = 0; cpus && i < count; i++)
         p->cpus[i] = cpus[i];
     p->reading = all_handlers(p);
@@ -50,11 +42,16 @@ void tp_placement_wait_turn(struct tp_placement *p, unsigned handler)
     pthread_mutex_unlock(&p->lock);
 }
 
+int tp_placement_solo(struct tp_placement *p)
+{
+    return p->follow && __builtin_popcountll(__atomic_load_n(&p->reading, __ATOMIC_RELAXED)) == 1;
+}
+
 void tp_placement_stop(struct tp_placement *p)
 {
     pthread_mutex_lock(&p->lock);
     p->stopping = 1;
-    p->reading = all_handlers(p);
+    __atomic_store_n(&p->reading, all_handlers(p), __ATOMIC_RELAXED);
     pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
 }
@@ -127,12 +124,11 @@ static uint64_t readers_for(struct tp_placement *p, uint64_t now)
     return reading ? reading : all_handlers(p);
 }
 
-void tp_placement_note_fault(struct tp_stack *s, pid_t tid)
+void tp_placement_note_fault(struct tp_placement *p, pid_t tid)
 {
-    struct tp_placement *p = &s->placement;
     if (!p->follow || tid <= 0)
         return;
-    uint64_t now = now_ns();
+    uint64_t now = tp_now_ns();
     if (now < __atomic_load_n(&p->next_sample_ns, __ATOMIC_RELAXED))
         return;
     __atomic_store_n(&p->next_sample_ns, now + SAMPLE_EVERY_NS, __ATOMIC_RELAXED);
@@ -147,8 +143,7 @@ void tp_placement_note_fault(struct tp_stack *s, pid_t tid)
     }
     uint64_t reading = readers_for(p, now);
     if (!p->stopping && reading != p->reading) {
-        p->reading = reading;
-        __atomic_store_n(&p->solo, __builtin_popcountll(reading) == 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->reading, reading, __ATOMIC_RELAXED);
         pthread_cond_broadcast(&p->changed);
     }
     pthread_mutex_unlock(&p->lock);

@@ -17,8 +17,6 @@
 #define TP_PLACEMENT_MAX_CPUS 64
 #define TP_PLACEMENT_MAX_THREADS 64
 
-struct tp_stack;
-
 /* A program thread seen faulting, and the CPU it was on. */
 struct tp_faulting_thread {
     pid_t tid;
@@ -30,7 +28,7 @@ struct tp_faulting_thread {
 struct tp_placement {
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    int follow;         /* 0: every handler reads, none is moved */
+    int follow;         /* 0: every handler reads (not pinned, or one CPU) */
     int stopping;
     unsigned count;     /* handler i is pinned to cpus[i] */
     int cpus[TP_PLACEMENT_MAX_CPUS];
@@ -38,18 +36,20 @@ struct tp_placement {
     unsigned thread_count;
     uint64_t reading;   /* bit i: handler i reads the userfaultfd */
     uint64_t next_sample_ns;
-    int solo;           /* exactly one handler reads: the evictor pauses */
 };
 
-/* follow: handler i is pinned to cpus[i] and handlers follow the program. */
-void tp_placement_init(struct tp_placement *p, const int *cpus, unsigned count, int follow);
+/* Handler i is pinned to cpus[i]; with count 0 (unpinned handlers) or 1,
+ * every handler always reads. */
+void tp_placement_init(struct tp_placement *p, const int *cpus, unsigned count);
 void tp_placement_destroy(struct tp_placement *p);
 /* A handler calls this before each read: it returns at once while the
  * handler should read, and parks it otherwise (until needed or stopping). */
 void tp_placement_wait_turn(struct tp_placement *p, unsigned handler);
 /* A fault from thread `tid` was read: now and then, look up the CPU it ran
- * on and move the readers and the evictor there. */
-void tp_placement_note_fault(struct tp_stack *s, pid_t tid);
+ * on and let the handlers on the faulting threads' CPUs read. */
+void tp_placement_note_fault(struct tp_placement *p, pid_t tid);
+/* Exactly one handler reads: the program faults from one CPU. */
+int tp_placement_solo(struct tp_placement *p);
 /* Every handler reads from now on (the stack is stopping them). */
 void tp_placement_stop(struct tp_placement *p);
 

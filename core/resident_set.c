@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
+#include "clock_ns.h"
 #include "tier_chain.h"
 #include "uffd.h"
 
@@ -209,7 +209,7 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
 
     _Alignas(64) unsigned char buf[4096];
     size_t old_tier = p->tier;
-    int unsure = (p->flags & TP_PAGE_UNSURE) && old_tier != TP_NO_TIER && !s->tiers[old_tier].writeback;
+    int unsure = (p->flags & TP_PAGE_UNSURE) && old_tier != TP_NO_TIER && tp_tier_is_local(s, old_tier);
     char *addr = tp_page_addr(s, reg, id);
     pthread_mutex_unlock(&s->lock);
     /* Stop writes first, so the copy below is the page's final content. */
@@ -264,21 +264,14 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
     return rc;
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 int tp_evict_one(struct tp_stack *s, tierpage_error *err)
 {
     uint32_t id = select_victim(s);
     if (id == TP_NIL)
         return -EAGAIN;
-    uint64_t start = now_ns();
+    uint64_t start = tp_now_ns();
     int rc = tp_evict_page(s, id, err);
-    uint64_t took = now_ns() - start;
+    uint64_t took = tp_now_ns() - start;
     s->evict_ns = s->evict_ns - s->evict_ns / 16 + took / 16;
     return rc;
 }

@@ -11,6 +11,13 @@ int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_
 int tp_tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tierpage_error *err);
 int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err);
 
+/* A tier whose copy of a page can be read back cheaply: one without a
+ * write-back queue, whose store is not across a network. */
+static inline int tp_tier_is_local(const struct tp_stack *s, size_t t)
+{
+    return s->tiers[t].writeback == NULL;
+}
+
 /* LRU list of each tier (stack lock held). */
 void tp_tier_link(struct tp_stack *s, size_t t, uint32_t id);
 void tp_tier_unlink(struct tp_stack *s, size_t t, uint32_t id);
