@@ -7,13 +7,13 @@
 
 #define TP_MAX_PAGE_SIZE 4096
 
-static void serial_enter(struct tp_tier *tier)
+void tp_tier_serial_enter(struct tp_tier *tier)
 {
     if (tier->serial)
         pthread_mutex_lock(&tier->serial_lock);
 }
 
-static void serial_leave(struct tp_tier *tier)
+void tp_tier_serial_leave(struct tp_tier *tier)
 {
     if (tier->serial)
         pthread_mutex_unlock(&tier->serial_lock);
@@ -28,9 +28,9 @@ int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_
     if (rc == -ENODATA)
         return -ENOENT; /* the store's copy is stale, its delete queued */
     if (rc == -ENOENT) {
-        serial_enter(tier);
+        tp_tier_serial_enter(tier);
         rc = tier->ops->get(tier->store, id, page, err);
-        serial_leave(tier);
+        tp_tier_serial_leave(tier);
     }
     if (rc == 0) {
         pthread_mutex_lock(&s->lock);
@@ -48,9 +48,9 @@ int tp_tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tie
         tp_writeback_put(tier->writeback, id, page);
         return 0;
     }
-    serial_enter(tier);
+    tp_tier_serial_enter(tier);
     int rc = tier->ops->put(tier->store, id, page, err);
-    serial_leave(tier);
+    tp_tier_serial_leave(tier);
     pthread_mutex_lock(&s->lock);
     if (rc == 0) {
         tier->puts++;
@@ -69,9 +69,9 @@ int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err)
         tp_writeback_delete(tier->writeback, id);
         return 0;
     }
-    serial_enter(tier);
+    tp_tier_serial_enter(tier);
     int rc = tier->ops->del(tier->store, id, err);
-    serial_leave(tier);
+    tp_tier_serial_leave(tier);
     return rc == -ENOENT ? 0 : rc;
 }
 

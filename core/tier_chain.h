@@ -6,6 +6,10 @@
 
 #include "stack_internal.h"
 
+/* Around every call into a store that says it takes one call at a time. */
+void tp_tier_serial_enter(struct tp_tier *tier);
+void tp_tier_serial_leave(struct tp_tier *tier);
+
 /* Store calls (no stack lock held; the page is BUSY for the caller). */
 int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_error *err);
 int tp_tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tierpage_error *err);

@@ -218,8 +218,7 @@ static int send_batch(struct tp_writeback *wb, size_t n, const uint32_t *batch, 
         keys[i] = wb->entries[batch[i]].id;
         pages[i] = slot_page(wb, batch[i]);
     }
-    if (tier->serial)
-        pthread_mutex_lock(&tier->serial_lock);
+    tp_tier_serial_enter(tier);
     int rc = 0;
     if (tier->ops->put_batch && n > 1) {
         rc = tier->ops->put_batch(tier->store, n, keys, pages, results, err);
@@ -230,8 +229,7 @@ static int send_batch(struct tp_writeback *wb, size_t n, const uint32_t *batch, 
                 rc = results[i];
         }
     }
-    if (tier->serial)
-        pthread_mutex_unlock(&tier->serial_lock);
+    tp_tier_serial_leave(tier);
     return rc;
 }
 
@@ -239,15 +237,13 @@ static void send_deletes(struct tp_writeback *wb, size_t n, const uint32_t *batc
                          tierpage_error *err)
 {
     struct tp_tier *tier = &wb->stack->tiers[wb->tier];
-    if (tier->serial)
-        pthread_mutex_lock(&tier->serial_lock);
+    tp_tier_serial_enter(tier);
     for (size_t i = 0; i < n; i++) {
         results[i] = tier->ops->del(tier->store, wb->entries[batch[i]].id, err);
         if (results[i] == -ENOENT)
             results[i] = 0;
     }
-    if (tier->serial)
-        pthread_mutex_unlock(&tier->serial_lock);
+    tp_tier_serial_leave(tier);
 }
 
 static void account(struct tp_writeback *wb, size_t sent, size_t full)
