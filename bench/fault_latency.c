@@ -20,6 +20,7 @@
 
 #include "tierpage.h"
 #include "uffd_floor_core.h"
+#include "bench_util.h"
 
 #define PAGE 4096u
 
@@ -118,23 +119,13 @@ static void parse_args(int argc, char **argv, struct options *o)
         bad_args("--resident-pages must be below --pages so that pages spill%s", "");
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
 static void shuffle(size_t *order, size_t n, uint64_t *state)
 {
     for (size_t i = 0; i < n; i++)
         order[i] = i;
     for (size_t i = n - 1; i > 0; i--) {
         *state += 0x9e3779b97f4a7c15ull;
-        size_t j = (size_t)(mix64(*state) % (i + 1));
+        size_t j = (size_t)(bench_mix64(*state) % (i + 1));
         size_t t = order[i];
         order[i] = order[j];
         order[j] = t;
@@ -144,7 +135,7 @@ static void shuffle(size_t *order, size_t n, uint64_t *state)
 /* What a page's first word holds after pass `pass` wrote it. */
 static uint64_t stamp(size_t page, unsigned pass)
 {
-    return mix64((uint64_t)page * 4 + pass);
+    return bench_mix64((uint64_t)page * 4 + pass);
 }
 
 struct phase_stats {
@@ -234,9 +225,9 @@ static int run_tierpage(const struct options *o, uint64_t *lat, size_t *order, s
     stats_now(s, &a);
     for (size_t i = 0; i < o->pages; i++) {
         volatile uint64_t *w = (volatile uint64_t *)(void *)(base + i * PAGE);
-        uint64_t t0 = floor_now_ns();
+        uint64_t t0 = bench_now_ns();
         *w = stamp(i, 0);
-        lat[i] = floor_now_ns() - t0;
+        lat[i] = bench_now_ns() - t0;
     }
     stats_now(s, &b);
     stats_delta(&a, &b, &m->zero_fill_stats);
@@ -252,9 +243,9 @@ static int run_tierpage(const struct options *o, uint64_t *lat, size_t *order, s
     for (size_t k = 0; k < o->pages; k++) {
         size_t i = order[k];
         volatile uint64_t *w = (volatile uint64_t *)(void *)(base + i * PAGE);
-        uint64_t t0 = floor_now_ns();
+        uint64_t t0 = bench_now_ns();
         uint64_t got = *w;
-        lat[k] = floor_now_ns() - t0;
+        lat[k] = bench_now_ns() - t0;
         m->bad_pages += got != stamp(i, 0);
     }
     stats_now(s, &b);
@@ -273,10 +264,10 @@ static int run_tierpage(const struct options *o, uint64_t *lat, size_t *order, s
     for (size_t k = 0; k < o->pages; k++) {
         size_t i = order[k];
         volatile uint64_t *w = (volatile uint64_t *)(void *)(base + i * PAGE);
-        uint64_t t0 = floor_now_ns();
+        uint64_t t0 = bench_now_ns();
         uint64_t got = *w;
         *w = stamp(i, 1);
-        lat[k] = floor_now_ns() - t0;
+        lat[k] = bench_now_ns() - t0;
         m->bad_pages += got != stamp(i, 0);
     }
     stats_now(s, &b);

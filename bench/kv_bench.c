@@ -25,6 +25,7 @@
 #include "kv_floor.h"
 #include "loader.h"
 #include "tierpage_store.h"
+#include "bench_util.h"
 
 #define PAGE_SIZE 4096u
 #define PAGE_WORDS (PAGE_SIZE / sizeof(uint64_t))
@@ -100,36 +101,19 @@ struct bench {
 
 /* ------------------------------------------------------------- utilities */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
 static uint64_t next_random(struct bench *b)
 {
     b->rng += 0x9e3779b97f4a7c15ull;
-    return mix64(b->rng);
+    return bench_mix64(b->rng);
 }
 
 /* The content of version `version` of page `key` on one side (0 tier, 1 floor). */
 static void fill_page(void *page, unsigned side, uint64_t key, uint32_t version)
 {
     uint64_t *w = page;
-    uint64_t base = mix64((key << 20) ^ ((uint64_t)version << 2) ^ side ^ 0x6b7662656e6368ull);
+    uint64_t base = bench_mix64((key << 20) ^ ((uint64_t)version << 2) ^ side ^ 0x6b7662656e6368ull);
     for (size_t i = 0; i < PAGE_WORDS; i++)
-        w[i] = mix64(base + i);
+        w[i] = bench_mix64(base + i);
 }
 
 static void check_page(struct bench *b, const void *page, unsigned side, uint64_t key)
@@ -207,9 +191,9 @@ static void tier_put(struct bench *b)
     uint64_t key = b->tier_cursor++ % b->opt.keys;
     fill_page(b->pages[0], 0, key, ++b->tier_version[key]);
     tierpage_error err = { { 0 }, { 0 } };
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     int rc = b->ops->put(b->store, key, b->pages[0], &err);
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     if (rc)
         fail_op("tier put", key, err.message);
     record(b, K_TIER_PUT, t1 - t0);
@@ -219,9 +203,9 @@ static void tier_get(struct bench *b)
 {
     uint64_t key = next_random(b) % b->opt.keys;
     tierpage_error err = { { 0 }, { 0 } };
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     int rc = b->ops->get(b->store, key, b->pages[0], &err);
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     if (rc)
         fail_op("tier get", key, err.message);
     record(b, K_TIER_GET, t1 - t0);
@@ -242,9 +226,9 @@ static void tier_get_batch(struct bench *b)
     int results[BATCH];
     batch_keys(b, keys);
     tierpage_error err = { { 0 }, { 0 } };
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     int rc = b->ops->get_batch(b->store, BATCH, keys, (void *const *)b->pages, results, &err);
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     for (unsigned i = 0; i < BATCH; i++)
         if (rc || results[i])
             fail_op("tier get_batch", keys[i], err.message);
@@ -262,9 +246,9 @@ static void tier_put_batch(struct bench *b)
         fill_page(b->pages[i], 0, keys[i], ++b->tier_version[keys[i]]);
     }
     tierpage_error err = { { 0 }, { 0 } };
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     int rc = b->ops->put_batch(b->store, BATCH, keys, (const void *const *)b->pages, results, &err);
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     for (unsigned i = 0; i < BATCH; i++)
         if (rc || results[i])
             fail_op("tier put_batch", keys[i], err.message);
@@ -277,9 +261,9 @@ static void floor_set(struct bench *b)
     char name[64], why[256];
     floor_key(name, sizeof name, key);
     fill_page(b->pages[0], 1, key, ++b->floor_version[key]);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     int rc = kv_floor_set(b->floor, name, b->pages[0], PAGE_SIZE, why, sizeof why);
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     if (rc)
         fail_op("floor set", key, why);
     record(b, K_FLOOR_SET, t1 - t0);
@@ -290,9 +274,9 @@ static void floor_get(struct bench *b)
     uint64_t key = next_random(b) % b->opt.keys;
     char name[64], why[256];
     floor_key(name, sizeof name, key);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     int rc = kv_floor_get(b->floor, name, b->pages[0], PAGE_SIZE, why, sizeof why);
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     if (rc)
         fail_op("floor get", key, why);
     record(b, K_FLOOR_GET, t1 - t0);
@@ -309,9 +293,9 @@ static void floor_get_batch(struct bench *b)
         floor_key(names[i], sizeof names[i], keys[i]);
         name_ptrs[i] = names[i];
     }
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     int rc = kv_floor_get_batch(b->floor, BATCH, name_ptrs, (void *const *)b->pages, PAGE_SIZE, why, sizeof why);
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     if (rc)
         fail_op("floor batch get", keys[0], why);
     record(b, K_FLOOR_GET_BATCH, t1 - t0);

@@ -29,6 +29,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench_util.h"
 
 #define BENCH_PAGE 4096u
 #define WORDS_PER_PAGE (BENCH_PAGE / sizeof(uint64_t))
@@ -59,31 +60,20 @@ static const char *const alloc_names[] = { "mmap", "malloc" };
 
 /* ---- hashing and random numbers ---- */
 
-static inline uint64_t mix64(uint64_t x)
-{
-    /* splitmix64's finaliser */
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
 static inline uint64_t word_value(uint64_t page, uint32_t version, uint64_t word)
 {
-    return mix64((page << 24) ^ ((uint64_t)version << 12) ^ word ^ 0x7469657270616765ull);
+    return bench_mix64((page << 24) ^ ((uint64_t)version << 12) ^ word ^ 0x7469657270616765ull);
 }
 
 static inline uint64_t version_tag(uint64_t page, uint32_t version)
 {
-    return mix64(page ^ ((uint64_t)version << 40) ^ 0x636865636b73756dull);
+    return bench_mix64(page ^ ((uint64_t)version << 40) ^ 0x636865636b73756dull);
 }
 
 /* The data word (1..W-1) that the write reaching `version` changes. */
 static inline unsigned write_position(uint64_t page, uint32_t version)
 {
-    return 1 + (unsigned)(mix64(page * 0x9e3779b97f4a7c15ull + version) % (WORDS_PER_PAGE - 1));
+    return 1 + (unsigned)(bench_mix64(page * 0x9e3779b97f4a7c15ull + version) % (WORDS_PER_PAGE - 1));
 }
 
 struct rng { uint64_t s[4]; };
@@ -92,7 +82,7 @@ static void rng_seed(struct rng *r, uint64_t seed)
 {
     for (int i = 0; i < 4; i++) {
         seed += 0x9e3779b97f4a7c15ull;
-        r->s[i] = mix64(seed);
+        r->s[i] = bench_mix64(seed);
     }
 }
 
@@ -179,7 +169,7 @@ static void scatter_init(struct scatter *s, uint64_t n, uint64_t seed)
     s->half_bits = bits / 2;
     s->half_mask = (1ull << s->half_bits) - 1;
     for (int i = 0; i < 4; i++)
-        s->keys[i] = mix64(seed ^ (0x5ca77e5ull + (uint64_t)i));
+        s->keys[i] = bench_mix64(seed ^ (0x5ca77e5ull + (uint64_t)i));
 }
 
 static inline uint64_t scatter_apply(const struct scatter *s, uint64_t x)
@@ -187,7 +177,7 @@ static inline uint64_t scatter_apply(const struct scatter *s, uint64_t x)
     do {
         uint64_t left = x >> s->half_bits, right = x & s->half_mask;
         for (int round = 0; round < 4; round++) {
-            uint64_t next = left ^ (mix64(right ^ s->keys[round]) & s->half_mask);
+            uint64_t next = left ^ (bench_mix64(right ^ s->keys[round]) & s->half_mask);
             left = right;
             right = next;
         }
@@ -197,13 +187,6 @@ static inline uint64_t scatter_apply(const struct scatter *s, uint64_t x)
 }
 
 /* ---- time and progress ---- */
-
-static inline uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 struct progress {
     bool enabled, tty, shown;
@@ -218,7 +201,7 @@ static void progress_begin(struct progress *p, bool enabled, const char *phase, 
     p->shown = false;
     p->phase = phase;
     p->total = total;
-    p->start_ns = now_ns();
+    p->start_ns = bench_now_ns();
     p->next_ns = p->start_ns + PROGRESS_EVERY_NS;
 }
 
@@ -227,7 +210,7 @@ static void progress_tick(struct progress *p, uint64_t done)
 {
     if (!p->enabled)
         return;
-    uint64_t t = now_ns();
+    uint64_t t = bench_now_ns();
     if (t < p->next_ns)
         return;
     p->next_ns = t + PROGRESS_EVERY_NS;
@@ -512,7 +495,7 @@ static void run_accesses(struct region *r, const struct options *o, struct resul
     getrusage(RUSAGE_SELF, &ru0);
     struct progress prog;
     progress_begin(&prog, !o->quiet, "accesses", o->accesses);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     for (uint64_t k = 0; k < o->accesses; k++) {
         uint64_t page;
         switch (o->pattern) {
@@ -523,9 +506,9 @@ static void run_accesses(struct region *r, const struct options *o, struct resul
         bool write = (rng_next(&g) >> 32) < write_below;
         writes += write;
         if (k % sample_every == 0 && nsamples < MAX_SAMPLES) {
-            uint64_t a = now_ns();
+            uint64_t a = bench_now_ns();
             sink += access_page(r, page, write, &g);
-            uint64_t d = now_ns() - a;
+            uint64_t d = bench_now_ns() - a;
             samples[nsamples++] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
         } else {
             sink += access_page(r, page, write, &g);
@@ -533,7 +516,7 @@ static void run_accesses(struct region *r, const struct options *o, struct resul
         if ((k & 1023) == 1023)
             progress_tick(&prog, k + 1);
     }
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     progress_end(&prog);
     getrusage(RUSAGE_SELF, &ru1);
     /* keep the reads from being optimised away */
@@ -675,13 +658,13 @@ int main(int argc, char **argv)
     struct results res = { 0 };
     struct progress prog;
     progress_begin(&prog, !o.quiet, "fill pages", r.pages);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     for (uint64_t page = 0; page < r.pages; page++) {
         fill_page(page_words(&r, page), page);
         if ((page & 255) == 255)
             progress_tick(&prog, page + 1);
     }
-    res.fill_s = (double)(now_ns() - t0) / 1e9;
+    res.fill_s = (double)(bench_now_ns() - t0) / 1e9;
     progress_end(&prog);
 
     run_accesses(&r, &o, &res, samples);
@@ -693,9 +676,9 @@ int main(int argc, char **argv)
                 page);
     }
     if (o.verify) {
-        t0 = now_ns();
+        t0 = bench_now_ns();
         res.bad_pages = verify_region(&r, o.quiet);
-        res.verify_s = (double)(now_ns() - t0) / 1e9;
+        res.verify_s = (double)(bench_now_ns() - t0) / 1e9;
         if (res.bad_pages)
             fprintf(stderr, "tierpage-bench: verify: FAILED: %" PRIu64 " of %" PRIu64 " pages differ\n",
                     res.bad_pages, r.pages);

@@ -2,6 +2,7 @@
  * against. Deliberately the least work a pager can do: read one message,
  * copy one prepared page in, nothing else. */
 #include "uffd_floor_core.h"
+#include "bench_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,13 +29,6 @@
 
 const char *const floor_cpu_names[] = { "unpinned", "same-cpu", "cross-cpu" };
 const char *const floor_wait_names[] = { "read", "poll", "spin" };
-
-uint64_t floor_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int fail(char *msg, size_t len, const char *fmt, ...)
 {
@@ -142,9 +136,9 @@ static void touch_pages(unsigned char *first, size_t pages, uint64_t *lat_ns)
 {
     for (size_t i = 0; i < pages; i++) {
         volatile uint64_t *word = (volatile uint64_t *)(void *)(first + i * FLOOR_PAGE);
-        uint64_t t0 = floor_now_ns();
+        uint64_t t0 = bench_now_ns();
         *word = i + 1;
-        lat_ns[i] = floor_now_ns() - t0;
+        lat_ns[i] = bench_now_ns() - t0;
     }
 }
 

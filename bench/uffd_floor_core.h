@@ -36,7 +36,6 @@ struct latency {
 extern const char *const floor_cpu_names[];
 extern const char *const floor_wait_names[];
 
-uint64_t floor_now_ns(void);
 
 /* Time the first touch (a write) of each of o->pages pages of a region served
  * by a one-thread userfaultfd handler. lat_ns gets o->pages values.
