@@ -3,7 +3,7 @@
 # guest with Soft-RoCE (tests/guest/), or uses the host's RDMA device.
 tierpage_add_check_test(test_rdma_placement ${CMAKE_CURRENT_LIST_DIR}/test_rdma_placement.c
   ${CMAKE_SOURCE_DIR}/tiers/rdma/rdma_placement.c)
-target_include_directories(test_rdma_placement PRIVATE ${CMAKE_SOURCE_DIR}/tiers/rdma)
+target_include_directories(test_rdma_placement PRIVATE ${CMAKE_SOURCE_DIR}/tiers/rdma ${CMAKE_SOURCE_DIR}/tiers/common)
 set_tests_properties(test_rdma_placement PROPERTIES LABELS rdma)
 
 add_test(NAME rdma_args COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/rdma_args.sh)

@@ -1,4 +1,5 @@
 #include "hash_ring.h"
+#include "key_hash.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,12 +16,7 @@ uint64_t hash_ring_hash(const void *data, size_t len)
         h ^= p[i];
         h *= 0x100000001b3ull;
     }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
+    return tier_fmix64(h);
 }
 
 static int point_cmp(const void *a, const void *b)

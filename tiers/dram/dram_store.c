@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 
 #include "tierpage_store.h"
+#include "key_hash.h"
 
 #define DRAM_NONE UINT32_MAX
 
@@ -37,13 +38,7 @@ struct dram_store {
 
 static uint32_t hash_key(uint64_t key)
 {
-    /* The 64-bit finaliser of MurmurHash3: keys are often dense page numbers. */
-    key ^= key >> 33;
-    key *= 0xff51afd7ed558ccdull;
-    key ^= key >> 33;
-    key *= 0xc4ceb9fe1a85ec53ull;
-    key ^= key >> 33;
-    return (uint32_t)key;
+    return (uint32_t)tier_fmix64(key);
 }
 
 static unsigned char *slot_page(struct dram_store *s, uint32_t slot)

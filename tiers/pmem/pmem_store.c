@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "tierpage_store.h"
+#include "key_hash.h"
 
 #define PMEM_MAGIC "TIERPMEM"
 #define PMEM_LAYOUT_VERSION 1u
@@ -92,12 +93,7 @@ struct pmem_store {
 
 static uint32_t hash_key(uint64_t key)
 {
-    key ^= key >> 33;
-    key *= 0xff51afd7ed558ccdull;
-    key ^= key >> 33;
-    key *= 0xc4ceb9fe1a85ec53ull;
-    key ^= key >> 33;
-    return (uint32_t)key;
+    return (uint32_t)tier_fmix64(key);
 }
 
 static unsigned char *slot_page(struct pmem_store *s, uint32_t slot)

@@ -3,18 +3,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "key_hash.h"
 
 #define RP_END UINT32_MAX
 
 static uint32_t hash_key(uint64_t key)
 {
-    /* The 64-bit finaliser of MurmurHash3: keys are often dense page numbers. */
-    key ^= key >> 33;
-    key *= 0xff51afd7ed558ccdull;
-    key ^= key >> 33;
-    key *= 0xc4ceb9fe1a85ec53ull;
-    key ^= key >> 33;
-    return (uint32_t)key;
+    return (uint32_t)tier_fmix64(key);
 }
 
 int rp_init(struct rp_placement *p, unsigned server_count, size_t page_size)
