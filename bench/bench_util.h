@@ -1,16 +1,11 @@
-/* Small pieces every benchmark uses: a monotonic clock and a 64-bit mixer. */
+/* Small pieces every benchmark uses: the core's monotonic clock
+ * (tp_now_ns) and a 64-bit mixer. */
 #ifndef TIERPAGE_BENCH_UTIL_H
 #define TIERPAGE_BENCH_UTIL_H
 
 #include <stdint.h>
-#include <time.h>
 
-static inline uint64_t bench_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#include "clock_ns.h"
 
 /* splitmix64's finaliser */
 static inline uint64_t bench_mix64(uint64_t x)

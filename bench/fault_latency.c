@@ -225,9 +225,9 @@ static int run_tierpage(const struct options *o, uint64_t *lat, size_t *order, s
     stats_now(s, &a);
     for (size_t i = 0; i < o->pages; i++) {
         volatile uint64_t *w = (volatile uint64_t *)(void *)(base + i * PAGE);
-        uint64_t t0 = bench_now_ns();
+        uint64_t t0 = tp_now_ns();
         *w = stamp(i, 0);
-        lat[i] = bench_now_ns() - t0;
+        lat[i] = tp_now_ns() - t0;
     }
     stats_now(s, &b);
     stats_delta(&a, &b, &m->zero_fill_stats);
@@ -243,9 +243,9 @@ static int run_tierpage(const struct options *o, uint64_t *lat, size_t *order, s
     for (size_t k = 0; k < o->pages; k++) {
         size_t i = order[k];
         volatile uint64_t *w = (volatile uint64_t *)(void *)(base + i * PAGE);
-        uint64_t t0 = bench_now_ns();
+        uint64_t t0 = tp_now_ns();
         uint64_t got = *w;
-        lat[k] = bench_now_ns() - t0;
+        lat[k] = tp_now_ns() - t0;
         m->bad_pages += got != stamp(i, 0);
     }
     stats_now(s, &b);
@@ -264,10 +264,10 @@ static int run_tierpage(const struct options *o, uint64_t *lat, size_t *order, s
     for (size_t k = 0; k < o->pages; k++) {
         size_t i = order[k];
         volatile uint64_t *w = (volatile uint64_t *)(void *)(base + i * PAGE);
-        uint64_t t0 = bench_now_ns();
+        uint64_t t0 = tp_now_ns();
         uint64_t got = *w;
         *w = stamp(i, 1);
-        lat[k] = bench_now_ns() - t0;
+        lat[k] = tp_now_ns() - t0;
         m->bad_pages += got != stamp(i, 0);
     }
     stats_now(s, &b);

@@ -191,9 +191,9 @@ static void tier_put(struct bench *b)
     uint64_t key = b->tier_cursor++ % b->opt.keys;
     fill_page(b->pages[0], 0, key, ++b->tier_version[key]);
     tierpage_error err = { { 0 }, { 0 } };
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = tp_now_ns();
     int rc = b->ops->put(b->store, key, b->pages[0], &err);
-    uint64_t t1 = bench_now_ns();
+    uint64_t t1 = tp_now_ns();
     if (rc)
         fail_op("tier put", key, err.message);
     record(b, K_TIER_PUT, t1 - t0);
@@ -203,9 +203,9 @@ static void tier_get(struct bench *b)
 {
     uint64_t key = next_random(b) % b->opt.keys;
     tierpage_error err = { { 0 }, { 0 } };
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = tp_now_ns();
     int rc = b->ops->get(b->store, key, b->pages[0], &err);
-    uint64_t t1 = bench_now_ns();
+    uint64_t t1 = tp_now_ns();
     if (rc)
         fail_op("tier get", key, err.message);
     record(b, K_TIER_GET, t1 - t0);
@@ -226,9 +226,9 @@ static void tier_get_batch(struct bench *b)
     int results[BATCH];
     batch_keys(b, keys);
     tierpage_error err = { { 0 }, { 0 } };
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = tp_now_ns();
     int rc = b->ops->get_batch(b->store, BATCH, keys, (void *const *)b->pages, results, &err);
-    uint64_t t1 = bench_now_ns();
+    uint64_t t1 = tp_now_ns();
     for (unsigned i = 0; i < BATCH; i++)
         if (rc || results[i])
             fail_op("tier get_batch", keys[i], err.message);
@@ -246,9 +246,9 @@ static void tier_put_batch(struct bench *b)
         fill_page(b->pages[i], 0, keys[i], ++b->tier_version[keys[i]]);
     }
     tierpage_error err = { { 0 }, { 0 } };
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = tp_now_ns();
     int rc = b->ops->put_batch(b->store, BATCH, keys, (const void *const *)b->pages, results, &err);
-    uint64_t t1 = bench_now_ns();
+    uint64_t t1 = tp_now_ns();
     for (unsigned i = 0; i < BATCH; i++)
         if (rc || results[i])
             fail_op("tier put_batch", keys[i], err.message);
@@ -261,9 +261,9 @@ static void floor_set(struct bench *b)
     char name[64], why[256];
     floor_key(name, sizeof name, key);
     fill_page(b->pages[0], 1, key, ++b->floor_version[key]);
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = tp_now_ns();
     int rc = kv_floor_set(b->floor, name, b->pages[0], PAGE_SIZE, why, sizeof why);
-    uint64_t t1 = bench_now_ns();
+    uint64_t t1 = tp_now_ns();
     if (rc)
         fail_op("floor set", key, why);
     record(b, K_FLOOR_SET, t1 - t0);
@@ -274,9 +274,9 @@ static void floor_get(struct bench *b)
     uint64_t key = next_random(b) % b->opt.keys;
     char name[64], why[256];
     floor_key(name, sizeof name, key);
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = tp_now_ns();
     int rc = kv_floor_get(b->floor, name, b->pages[0], PAGE_SIZE, why, sizeof why);
-    uint64_t t1 = bench_now_ns();
+    uint64_t t1 = tp_now_ns();
     if (rc)
         fail_op("floor get", key, why);
     record(b, K_FLOOR_GET, t1 - t0);
@@ -293,9 +293,9 @@ static void floor_get_batch(struct bench *b)
         floor_key(names[i], sizeof names[i], keys[i]);
         name_ptrs[i] = names[i];
     }
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = tp_now_ns();
     int rc = kv_floor_get_batch(b->floor, BATCH, name_ptrs, (void *const *)b->pages, PAGE_SIZE, why, sizeof why);
-    uint64_t t1 = bench_now_ns();
+    uint64_t t1 = tp_now_ns();
     if (rc)
         fail_op("floor batch get", keys[0], why);
     record(b, K_FLOOR_GET_BATCH, t1 - t0);

@@ -201,7 +201,7 @@ static void progress_begin(struct progress *p, bool enabled, const char *phase, 
     p->shown = false;
     p->phase = phase;
     p->total = total;
-    p->start_ns = bench_now_ns();
+    p->start_ns = tp_now_ns();
     p->next_ns = p->start_ns + PROGRESS_EVERY_NS;
 }
 
@@ -210,7 +210,7 @@ static void progress_tick(struct progress *p, uint64_t done)
 {
     if (!p->enabled)
         return;
-    uint64_t t = bench_now_ns();
+    uint64_t t = tp_now_ns();
     if (t < p->next_ns)
         return;
     p->next_ns = t + PROGRESS_EVERY_NS;
@@ -495,7 +495,7 @@ static void run_accesses(struct region *r, const struct options *o, struct resul
     getrusage(RUSAGE_SELF, &ru0);
     struct progress prog;
     progress_begin(&prog, !o->quiet, "accesses", o->accesses);
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = tp_now_ns();
     for (uint64_t k = 0; k < o->accesses; k++) {
         uint64_t page;
         switch (o->pattern) {
@@ -506,9 +506,9 @@ static void run_accesses(struct region *r, const struct options *o, struct resul
         bool write = (rng_next(&g) >> 32) < write_below;
         writes += write;
         if (k % sample_every == 0 && nsamples < MAX_SAMPLES) {
-            uint64_t a = bench_now_ns();
+            uint64_t a = tp_now_ns();
             sink += access_page(r, page, write, &g);
-            uint64_t d = bench_now_ns() - a;
+            uint64_t d = tp_now_ns() - a;
             samples[nsamples++] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
         } else {
             sink += access_page(r, page, write, &g);
@@ -516,7 +516,7 @@ static void run_accesses(struct region *r, const struct options *o, struct resul
         if ((k & 1023) == 1023)
             progress_tick(&prog, k + 1);
     }
-    uint64_t t1 = bench_now_ns();
+    uint64_t t1 = tp_now_ns();
     progress_end(&prog);
     getrusage(RUSAGE_SELF, &ru1);
     /* keep the reads from being optimised away */
@@ -658,13 +658,13 @@ int main(int argc, char **argv)
     struct results res = { 0 };
     struct progress prog;
     progress_begin(&prog, !o.quiet, "fill pages", r.pages);
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = tp_now_ns();
     for (uint64_t page = 0; page < r.pages; page++) {
         fill_page(page_words(&r, page), page);
         if ((page & 255) == 255)
             progress_tick(&prog, page + 1);
     }
-    res.fill_s = (double)(bench_now_ns() - t0) / 1e9;
+    res.fill_s = (double)(tp_now_ns() - t0) / 1e9;
     progress_end(&prog);
 
     run_accesses(&r, &o, &res, samples);
@@ -676,9 +676,9 @@ int main(int argc, char **argv)
                 page);
     }
     if (o.verify) {
-        t0 = bench_now_ns();
+        t0 = tp_now_ns();
         res.bad_pages = verify_region(&r, o.quiet);
-        res.verify_s = (double)(bench_now_ns() - t0) / 1e9;
+        res.verify_s = (double)(tp_now_ns() - t0) / 1e9;
         if (res.bad_pages)
             fprintf(stderr, "tierpage-bench: verify: FAILED: %" PRIu64 " of %" PRIu64 " pages differ\n",
                     res.bad_pages, r.pages);

@@ -136,9 +136,9 @@ static void touch_pages(unsigned char *first, size_t pages, uint64_t *lat_ns)
 {
     for (size_t i = 0; i < pages; i++) {
         volatile uint64_t *word = (volatile uint64_t *)(void *)(first + i * FLOOR_PAGE);
-        uint64_t t0 = bench_now_ns();
+        uint64_t t0 = tp_now_ns();
         *word = i + 1;
-        lat_ns[i] = bench_now_ns() - t0;
+        lat_ns[i] = tp_now_ns() - t0;
     }
 }
 
