@@ -7,6 +7,8 @@ packages=(build-essential cmake pkg-config libyaml-dev libpmem-dev check libmemc
           libibverbs-dev librdmacm-dev)
 if [ "${1:-}" = "--test" ]; then
     packages+=(memcached redis-server redis-tools)
+    # The fuzz targets (fuzz/) are built with clang's libFuzzer.
+    packages+=(clang libclang-rt-14-dev)
     # The rdma tier's tests boot a QEMU guest with Soft-RoCE (tests/guest/).
     packages+=(rdma-core ibverbs-providers qemu-system-x86 linux-image-amd64 busybox-static cpio iproute2)
 fi

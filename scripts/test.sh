@@ -2,7 +2,8 @@
 # Builds tierpage and runs the whole test suite twice: a plain build, then a
 # build under AddressSanitizer and UndefinedBehaviorSanitizer (leaving out
 # the tests that preload the malloc-replacing shim, which a sanitizer
-# runtime cannot share malloc with). Installs what it needs first.
+# runtime cannot share malloc with); then builds the fuzz targets with clang's
+# libFuzzer and runs each for a few seconds. Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
@@ -17,3 +18,8 @@ echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DTIERPAGE_SANITIZE=ON >/dev/null
 cmake --build build-sanitize -j"$jobs"
 (cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -LE preload)
+
+echo "== libFuzzer build (clang): each fuzz target briefly"
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTIERPAGE_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzzers
+(cd build-fuzz && ctest --output-on-failure -L fuzz)
