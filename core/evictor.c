@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "fault_handler.h"
+#include "pager_thread.h"
 #include "resident_set.h"
 
 /* Free room kept: 1/64 of the cap, 8 to 512 pages; none for caps under 64
@@ -69,7 +70,7 @@ int tp_evictor_start(struct tp_stack *s, tierpage_error *err)
 {
     pthread_cond_init(&s->evictor_wake, NULL);
     tp_evictor_set_marks(s);
-    int rc = pthread_create(&s->evictor, NULL, evictor_main, s);
+    int rc = tp_pager_thread_create(&s->evictor, NULL, evictor_main, s);
     if (rc)
         return tierpage_error_set(err, -rc, NULL, "cannot start the eviction thread: %s", strerror(rc));
     s->evictor_running = 1;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "evictor.h"
+#include "pager_thread.h"
 #include "resident_set.h"
 #include "tier_chain.h"
 #include "uffd.h"
@@ -283,7 +284,7 @@ int tp_handlers_start(struct tp_stack *s, tierpage_error *err)
             pthread_attr_setaffinity_np(&attr, sizeof one, &one);
         }
         s->handler_args[i] = (struct tp_handler_arg){.stack = s, .index = i};
-        int rc = pthread_create(&s->handlers[i], &attr, handler_main, &s->handler_args[i]);
+        int rc = tp_pager_thread_create(&s->handlers[i], &attr, handler_main, &s->handler_args[i]);
         pthread_attr_destroy(&attr);
         if (rc)
             return tierpage_error_set(err, -rc, NULL, "cannot start a fault handler thread: %s", strerror(rc));

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "fault_handler.h"
+#include "pager_thread.h"
 #include "stack_internal.h"
 #include "tier_chain.h"
 
@@ -400,7 +401,7 @@ int tp_writeback_start(struct tp_stack *s, size_t t, uint64_t bytes, struct tp_w
     for (size_t i = 0; i < wb->slots; i++)
         wb->free_slots[i] = (uint32_t)(wb->slots - 1 - i);
     wb->free_count = wb->slots;
-    int rc = pthread_create(&wb->thread, NULL, sender_main, wb);
+    int rc = tp_pager_thread_create(&wb->thread, NULL, sender_main, wb);
     if (rc) {
         destroy(wb);
         return tierpage_error_set(err, -rc, NULL, "cannot start a write-back thread: %s", strerror(rc));
