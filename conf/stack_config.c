@@ -24,7 +24,7 @@
 #define EXPECT_SIZE "expected a size such as 64MiB"
 #define EXPECT_NAME "expected 1 to %d characters from A-Z a-z 0-9 _ . -"
 #define EXPECT_PLUGIN "expected a plugin name (a-z 0-9 _ -) or a path containing '/'"
-#define TOP_LEVEL_KEYS "name, resident, malloc_threshold, handler_threads, policy, tiers"
+#define TOP_LEVEL_KEYS "name, namespace, resident, malloc_threshold, handler_threads, policy, tiers"
 
 struct loader {
     const char *source;
@@ -265,6 +265,22 @@ static int read_policy(const struct loader *ld, const yaml_node_t *node, struct 
     return 0;
 }
 
+static int read_namespace(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
+{
+    static const char expected[] = "expected per-instance or exclusive";
+    const char *text = scalar_text(ld, node, "namespace", expected);
+
+    if (!text)
+        return -1;
+    if (strcmp(text, "per-instance") == 0)
+        conf->exclusive_namespace = 0;
+    else if (strcmp(text, "exclusive") == 0)
+        conf->exclusive_namespace = 1;
+    else
+        return fail_expected(ld, node, "namespace", expected);
+    return 0;
+}
+
 /* ---- tiers ----------------------------------------------------------- */
 
 /* "/usr/lib/tierpage/tierpage-redis.so" -> "redis"; NULL when nothing usable remains. */
@@ -482,11 +498,11 @@ static int read_tiers(const struct loader *ld, const yaml_node_t *node, struct t
 
 /* ---- the stack ------------------------------------------------------- */
 
-enum top_key { KEY_NAME, KEY_RESIDENT, KEY_MALLOC_THRESHOLD, KEY_HANDLER_THREADS, KEY_POLICY,
+enum top_key { KEY_NAME, KEY_NAMESPACE, KEY_RESIDENT, KEY_MALLOC_THRESHOLD, KEY_HANDLER_THREADS, KEY_POLICY,
                KEY_TIERS, KEY_COUNT };
 
 static const char *const top_key_names[KEY_COUNT] = {
-    "name", "resident", "malloc_threshold", "handler_threads", "policy", "tiers",
+    "name", "namespace", "resident", "malloc_threshold", "handler_threads", "policy", "tiers",
 };
 
 static int read_top_value(const struct loader *ld, enum top_key which, const yaml_node_t *v,
@@ -494,6 +510,7 @@ static int read_top_value(const struct loader *ld, enum top_key which, const yam
 {
     switch (which) {
     case KEY_NAME: return read_name(ld, v, "name", TP_CONF_NAME_MAX, &conf->name);
+    case KEY_NAMESPACE: return read_namespace(ld, v, conf);
     case KEY_RESIDENT: return read_resident(ld, v, conf);
     case KEY_MALLOC_THRESHOLD: return read_size(ld, v, "malloc_threshold", &conf->malloc_threshold);
     case KEY_HANDLER_THREADS: return read_handler_threads(ld, v, conf);

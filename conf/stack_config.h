@@ -39,6 +39,7 @@ struct tp_conf_tier {
 struct tp_conf {
     char *source;               /* the file name, or the name given for a string */
     char *name;                 /* `name:`: the namespace */
+    int exclusive_namespace;    /* `namespace: exclusive`; 0 for per-instance, the default */
     uint64_t resident;          /* `resident:` bytes */
     uint64_t malloc_threshold;  /* `malloc_threshold:`, default 1 MiB */
     unsigned handler_threads;   /* `handler_threads:`, default TP_HANDLERS_AUTO */

@@ -8,6 +8,7 @@
 
 #include "evictor.h"
 #include "fault_handler.h"
+#include "instance_id.h"
 #include "stack_fork.h"
 #include "resident_set.h"
 #include "stack_internal.h"
@@ -72,6 +73,8 @@ static int open_tier(struct tp_stack *s, size_t i, tierpage_error *err)
         .capacity = ct->capacity,
         .options = opts,
         .option_count = ct->option_count,
+        .instance = s->instance,
+        .exclusive = c->exclusive_namespace,
     };
     int rc = t->ops->open(&params, &t->store, &perr);
     free(opts);
@@ -142,6 +145,7 @@ static tp_stack *stack_open(struct tp_conf *conf, tierpage_error *err)
     s->conf = conf;
     s->page_size = 4096;
     s->uffd = -1;
+    tp_instance_id(s->instance, sizeof s->instance);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->page_done, NULL);
 

@@ -54,6 +54,7 @@ struct tp_stack {
     pthread_mutex_t lock;
     pthread_cond_t page_done;   /* a BUSY page became idle */
     struct tp_conf *conf;
+    char instance[17];          /* this open's id in shared stores (tierpage_store_params.instance) */
     size_t page_size;
     int uffd;
     pthread_t *handlers;

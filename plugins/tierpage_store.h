@@ -76,6 +76,18 @@ typedef struct tierpage_store_params {
     uint64_t capacity;           /* bytes the tier may hold, 0 when the stack file gives none */
     const tierpage_store_option *options; /* tier keys other than plugin, name and capacity */
     size_t option_count;
+    /* One running stack per namespace in a shared store (a server several
+     * stacks may use). `instance` names this open of the stack: 16 hex
+     * digits, different for every stack opened, also two opens of one
+     * stack file. Unless `exclusive`, a shared store keeps this instance's
+     * pages apart from every other instance's (the built-in stores put
+     * `instance` in their keys). With `exclusive` (the stack file's
+     * `namespace: exclusive`) the pages go under namespace_name alone, and
+     * a shared store refuses the open while another running stack holds
+     * that namespace, with a message naming the server and the namespace.
+     * NULL `instance` (a caller built before these fields): exclusive. */
+    const char *instance;
+    int exclusive;
 } tierpage_store_params;
 
 typedef struct tierpage_store_usage {

@@ -1,8 +1,10 @@
 # The redis tier on a three-master Redis Cluster: the conformance kit, the
-# example stack, a bench run, and a bench run while slots move (reshard),
-# with the MOVED and ASK redirections it followed.
+# example stack, two bench runs of one stack file at once, a bench run while
+# slots move (reshard), with the MOVED and ASK redirections it followed, a
+# killed run's pages removed once its lease ran out, namespace: exclusive.
 . "$(dirname "$0")/script_lib.sh"
 . "$(dirname "$0")/fixtures/redis_servers.sh"
+. "$(dirname "$0")/namespace_lib.sh"
 trap 'redis_stop_all; cleanup_shm; rm -rf "$WORK"' EXIT
 
 need "create a three-master cluster" -- redis_cluster_create n1 n2 n3
@@ -35,24 +37,29 @@ sed -e "s|127.0.0.1:7000, 127.0.0.1:7001, 127.0.0.1:7002|${REDIS_ADDR[n1]}, ${RE
     "$SRC/conf/examples/redis-cluster.yaml" >"$WORK/example.yaml"
 expect_status 0 "conf/examples/redis-cluster.yaml opens on a real cluster" -- "$TIERPAGE" check "$WORK/example.yaml"
 
+NS_LEASE_MS=1500
+ns_count() {
+    local n sum=0
+    for n in n1 n2 n3; do sum=$((sum + $(redis_cli "$n" --scan --pattern "tp:$1:*" | grep -c .))); done
+    echo "$sum"
+}
 cluster_stack() {
     cat >"$1" <<YAML
 name: $2
 resident: 2MiB
+${3:-}
 tiers:
   - plugin: dram
     capacity: 4MiB
   - plugin: redis
     cluster: true
     servers: [$SEED]
+    lease_ms: $NS_LEASE_MS
 YAML
 }
 
 cluster_stack "$WORK/cluster.yaml" cl-$$
-expect_status 0 "bench --verify through dram -> redis cluster" -- \
-    "$TIERPAGE" run -c "$WORK/cluster.yaml" --stats "$WORK/cluster.json" -- "$BENCH" "${BENCH_ARGS[@]}"
-hits=$(tier_field "$WORK/cluster.json" redis hits)
-[ "$hits" -gt 0 ] && pass "the cluster served pages ($hits hits)" || fail "redis hits: $hits"
+ns_two_at_once "cluster" "$WORK/cluster.yaml" redis
 
 # Slots move during a run: redis-cli --cluster reshard, twice, while the
 # bench pages through the cluster. The tier logs what it followed.
@@ -86,5 +93,11 @@ moved=$(so_far MOVED) ask=$(so_far ASK)
     fail "no MOVED or ASK redirection was followed"
 expect_status 0 "the cluster is consistent after the reshard (redis-cli --cluster check)" -- \
     redis-cli --cluster check "$SEED"
+
+# One running stack per namespace (the lease is one key of the cluster).
+cluster_stack "$WORK/kill.yaml" kill-$$
+ns_killed "cluster" "$WORK/kill.yaml" kill-$$
+cluster_stack "$WORK/excl.yaml" excl-$$ "namespace: exclusive"
+ns_exclusive "cluster" "$WORK/excl.yaml" excl-$$ "127.0.0.1:[0-9]+"
 
 finish

@@ -88,17 +88,27 @@ expect_status 1 "plugin-test: cluster: true on a plain server is refused" -- \
     "$TIERPAGE" plugin-test redis --option "servers=$A" --option cluster=true
 expect_output "$A is not a cluster node" "the refusal names the server"
 
-# clear at open takes this namespace's pages and nothing else.
-redis_cli a set "tp:clr-$$:1" stale >/dev/null
-redis_cli b set "tp:clr-$$:2a" stale >/dev/null
-redis_cli a set "tp:clr-$$-2:1" other >/dev/null
-redis_cli b set "tp:keep-$$:1" other >/dev/null
+# clear at open takes the pages of this namespace's instances whose lease is
+# gone, and nothing else: not a running instance's, not another namespace's.
+dead=0123456789abcdef live=fedcba9876543210
+redis_cli a set "tp:clr-$$:$dead:0000000000000001" stale >/dev/null
+redis_cli b set "tp:clr-$$:$dead:000000000000002a" stale >/dev/null
+redis_cli a set "tp:clr-$$:$live:0000000000000001" running >/dev/null
+redis_cli a set "tpl:clr-$$:$live" "$live" >/dev/null
+redis_cli a set "tp:clr-$$-2:$dead:0000000000000001" other >/dev/null
+redis_cli b set "tp:keep-$$:$dead:0000000000000001" other >/dev/null
+redis_cli b set "tp:clr-$$:0000000000000001" exclusive >/dev/null
 redis_cli a set "unrelated" other >/dev/null
 redis_stack "$WORK/clr.yaml" clr-$$ "$A, $B"
-expect_status 0 "opening a stack clears pages an earlier run left" -- "$TIERPAGE" check "$WORK/clr.yaml"
-left=$(( $(redis_cli a exists "tp:clr-$$:1") + $(redis_cli b exists "tp:clr-$$:2a") ))
-kept=$(( $(redis_cli a exists "tp:clr-$$-2:1") + $(redis_cli b exists "tp:keep-$$:1") + $(redis_cli a exists unrelated) ))
-[ "$left" = 0 ] && pass "clear removed this namespace's pages" || fail "clear left $left of 2 pages"
-[ "$kept" = 3 ] && pass "clear kept other namespaces' keys" || fail "clear kept only $kept of 3 other keys"
+expect_status 0 "opening a stack clears pages a dead instance left" -- "$TIERPAGE" check "$WORK/clr.yaml"
+left=$(( $(redis_cli a exists "tp:clr-$$:$dead:0000000000000001") + $(redis_cli b exists "tp:clr-$$:$dead:000000000000002a") ))
+kept=$(( $(redis_cli a exists "tp:clr-$$-2:$dead:0000000000000001") + $(redis_cli b exists "tp:keep-$$:$dead:0000000000000001") +
+         $(redis_cli a exists unrelated) + $(redis_cli a exists "tp:clr-$$:$live:0000000000000001") +
+         $(redis_cli b exists "tp:clr-$$:0000000000000001") ))
+[ "$left" = 0 ] && pass "clear removed a dead instance's pages" || fail "clear left $left of 2 pages"
+[ "$kept" = 5 ] && pass "clear kept a running instance's, an exclusive stack's and other namespaces' keys" ||
+    fail "clear kept only $kept of 5 other keys"
+leases=$(redis_cli a keys "tpl:clr-$$:*" | grep -c .)
+[ "$leases" = 1 ] && pass "the stack's own lease went with its close" || fail "$leases leases left, expected 1"
 
 finish

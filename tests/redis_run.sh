@@ -1,8 +1,11 @@
 # tierpage-bench --verify under `tierpage run` through stacks with a redis
 # tier: sharded over three servers, replicas: 2 with a server killed
-# mid-run, and a redis tier that fills up and spills to pmem.
+# mid-run, a redis tier that fills up and spills to pmem, and one running
+# stack per namespace: two copies of one stack file at once, a killed one's
+# pages removed once its lease ran out, namespace: exclusive.
 . "$(dirname "$0")/script_lib.sh"
 . "$(dirname "$0")/fixtures/redis_servers.sh"
+. "$(dirname "$0")/namespace_lib.sh"
 trap 'kill_poller; redis_stop_all; cleanup_shm; rm -rf "$WORK"' EXIT
 
 need "start three redis servers" -- eval 'redis_start a && redis_start b && redis_start c'
@@ -134,5 +137,36 @@ redis_puts=$(tier_field "$WORK/full.json" redis puts)
 expect_status 0 "plugin-test on the 4mb server: puts until -ENOSPC" -- \
     "$TIERPAGE" plugin-test redis --option "servers=${REDIS_ADDR[small]}"
 expect_output "ok    full: [0-9]+ pages put until -ENOSPC" "the kit saw OOM as full"
+
+# 4. One running stack per namespace, on one server and on three (c was
+# killed in 2: d takes its place).
+need "start a fourth redis server" -- redis_start d
+D=${REDIS_ADDR[d]}
+NS_LEASE_MS=1500
+ns_count() {
+    local n=0 server
+    for server in a b d; do
+        n=$((n + $(redis_cli "$server" --scan --pattern "tp:$1:*" | grep -c .)))
+    done
+    echo "$n"
+}
+ns_stack() {
+    local file=$1 name=$2 servers=$3
+    shift 3
+    {
+        printf 'name: %s\nresident: 2MiB\n' "$name"
+        [ $# -gt 0 ] && printf '%s\n' "$@"
+        printf 'tiers:\n  - plugin: dram\n    capacity: 4MiB\n  - plugin: redis\n'
+        printf '    servers: [%s]\n    lease_ms: %s\n' "$servers" "$NS_LEASE_MS"
+    } >"$file"
+}
+ns_stack "$WORK/two.yaml" two-$$ "$A"
+ns_two_at_once "one server" "$WORK/two.yaml" redis
+ns_stack "$WORK/two3.yaml" two3-$$ "$A, $B, $D"
+ns_two_at_once "three servers" "$WORK/two3.yaml" redis
+ns_stack "$WORK/kill.yaml" kill-$$ "$A"
+ns_killed "one server" "$WORK/kill.yaml" kill-$$
+ns_stack "$WORK/excl.yaml" excl-$$ "$A, $B" "namespace: exclusive"
+ns_exclusive "two servers" "$WORK/excl.yaml" excl-$$ "$A"
 
 finish

@@ -145,6 +145,7 @@ START_TEST(defaults_apply)
     ck_assert_uint_eq(conf->malloc_threshold, 1 * MiB);
     ck_assert_uint_eq(conf->handler_threads, TP_HANDLERS_AUTO);
     ck_assert_int_eq(conf->policy, TP_POLICY_CLOCK);
+    ck_assert_int_eq(conf->exclusive_namespace, 0);
     ck_assert_uint_eq(conf->tier_count, 1);
     ck_assert_str_eq(conf->tiers[0].name, "dram");
     ck_assert_uint_eq(conf->tiers[0].capacity, 0);
@@ -158,6 +159,7 @@ START_TEST(every_key_is_read)
 {
     struct tp_conf *conf = load_ok("# comment first\n"
                                    "name: A.b_c-9\n"
+                                   "namespace: exclusive\n"
                                    "resident: 1 GiB\n"
                                    "malloc_threshold: 256KiB\n"
                                    "handler_threads: 64\n"
@@ -168,6 +170,7 @@ START_TEST(every_key_is_read)
                                    "    capacity: 8G\n");
 
     ck_assert_str_eq(conf->name, "A.b_c-9");
+    ck_assert_int_eq(conf->exclusive_namespace, 1);
     ck_assert_uint_eq(conf->resident, 1 * GiB);
     ck_assert_uint_eq(conf->malloc_threshold, 256 * KiB);
     ck_assert_uint_eq(conf->handler_threads, 64);
@@ -175,9 +178,9 @@ START_TEST(every_key_is_read)
     ck_assert_str_eq(conf->tiers[0].plugin, "dram");
     ck_assert_str_eq(conf->tiers[0].name, "fast");
     ck_assert_uint_eq(conf->tiers[0].capacity, 8 * GiB);
-    ck_assert_int_eq(conf->tiers[0].line, 8);
+    ck_assert_int_eq(conf->tiers[0].line, 9);
     ck_assert_int_eq(conf->tiers[0].column, 5);
-    ck_assert_int_eq(conf->tiers[0].plugin_line, 8);
+    ck_assert_int_eq(conf->tiers[0].plugin_line, 9);
     ck_assert_int_eq(conf->tiers[0].plugin_column, 13);
     tp_conf_free(conf);
 }
@@ -309,7 +312,7 @@ static const struct error_case error_cases[] = {
 
     /* unknown and duplicate keys */
     {"name: t\nresident: 4MiB\nnaem: b\n",
-     "t.yaml:3:1: naem: unknown key, expected one of name, resident, malloc_threshold, "
+     "t.yaml:3:1: naem: unknown key, expected one of name, namespace, resident, malloc_threshold, "
      "handler_threads, policy, tiers", "naem"},
     {"name: t\nresident: 4MiB\nresident: 8MiB\n",
      "t.yaml:3:1: resident: duplicate key, first given at line 2, column 1", "resident"},
@@ -388,7 +391,13 @@ static const struct error_case error_cases[] = {
           "  - {plugin: g}\n  - {plugin: h}\n  - {plugin: i}\n",
      "t.yaml:12:5: tiers: expected at most 8 tiers, got 9", "tiers"},
 
-    /* policy and handler threads */
+    /* namespace, policy and handler threads */
+    {"name: t\nnamespace: shared\n",
+     "t.yaml:2:12: namespace: expected per-instance or exclusive, got 'shared'", "namespace"},
+    {"name: t\nnamespace: [exclusive]\n",
+     "t.yaml:2:12: namespace: expected per-instance or exclusive, got a list", "namespace"},
+    {"name: t\nnamespace: exclusive\nnamespace: per-instance\n",
+     "t.yaml:3:1: namespace: duplicate key, first given at line 2, column 1", "namespace"},
     {"name: t\npolicy: lru\n", "t.yaml:2:9: policy: expected clock or fifo, got 'lru'", "policy"},
     {"name: t\npolicy: CLOCK\n", "t.yaml:2:9: policy: expected clock or fifo, got 'CLOCK'", "policy"},
     {"name: t\nhandler_threads: 0\n",

@@ -129,7 +129,8 @@ static int parse(struct redis_options *o, tierpage_error *err, int n, ...)
         opts[i].value = va_arg(ap, const char *);
     }
     va_end(ap);
-    tierpage_store_params params = {"ns", 4096, 0, opts, (size_t)n};
+    tierpage_store_params params = {.namespace_name = "ns", .page_size = 4096, .options = opts,
+                                    .option_count = (size_t)n};
     memset(err, 0, sizeof *err);
     return redis_options_parse(&params, o, err);
 }

@@ -31,7 +31,7 @@ static void fill(unsigned char *page, uint64_t key, unsigned gen)
 
 static struct redis_store *open_store(const char *ns, const tierpage_store_option *opts, size_t n)
 {
-    tierpage_store_params params = {ns, PAGE, 0, opts, n};
+    tierpage_store_params params = {.namespace_name = ns, .page_size = PAGE, .options = opts, .option_count = n};
     tierpage_error err = {{0}, {0}};
     void *store = NULL;
     int rc = ops->open(&params, &store, &err);
@@ -104,7 +104,7 @@ static long long count_keys(redisContext *c, const char *ns)
 
 static void key_name(const char *ns, uint64_t key, char *out, size_t size)
 {
-    snprintf(out, size, "tp:%s:%" PRIx64, ns, key);
+    snprintf(out, size, "tp:%s:%016" PRIx64, ns, key);
 }
 
 /* ------------------------------------------------------ plain servers */

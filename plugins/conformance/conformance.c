@@ -25,6 +25,7 @@
 #include "loader.h"
 #include "stack_config.h" /* tp_parse_size, tp_format_size: sizes as stack files write them */
 #include "option_value.h"
+#include "instance_id.h"
 
 #define KIT_DEFAULT_CAPACITY (16ull << 20)
 #define KIT_DEFAULT_PAGE_SIZE 4096u
@@ -140,10 +141,12 @@ int tp_cmd_plugin_test(int argc, char **argv)
     if (!namespace_name)
         namespace_name = "tierpage-conformance";
 
+    char instance[TP_INSTANCE_ID_LEN + 1];
+    tp_instance_id(instance, sizeof instance);
     struct kit kit = {
         .ops = plugin.ops,
         .params = { .namespace_name = namespace_name, .page_size = (size_t)page_size, .capacity = capacity,
-                    .options = options, .option_count = option_count },
+                    .options = options, .option_count = option_count, .instance = instance },
         .page_size = (size_t)page_size,
         /* Keys of one run differ from another's, should a store keep any. */
         .key_base = ((uint64_t)getpid() << 40) ^ ((uint64_t)time(NULL) << 20),

@@ -8,9 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ns_keys.h"
 #include "redis_node.h"
 
-#define REDIS_KEY_MAX 96
+#define REDIS_KEY_MAX NS_PAGE_KEY_MAX
 
 enum redis_cmd_state {
     REDIS_CMD_PENDING, /* to be sent to `node` */

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #define OPTION_NAMES "servers, cluster, replicas, password, user, connect_timeout_ms, io_timeout_ms, " \
-                     "eviction_policy_check"
+                     "eviction_policy_check, lease_ms"
 
 int redis_address_parse(const char *text, size_t len, struct redis_address *addr)
 {
@@ -136,6 +136,7 @@ int redis_options_parse(const tierpage_store_params *params, struct redis_option
     opts->connect_timeout_ms = 1000;
     opts->io_timeout_ms = 5000;
     opts->policy_check = REDIS_POLICY_REFUSE;
+    opts->lease_ms = NS_LEASE_DEFAULT_MS;
     int have_servers = 0, have_replicas = 0, rc = 0;
 
     for (size_t i = 0; i < params->option_count && rc == 0; i++) {
@@ -170,6 +171,8 @@ int redis_options_parse(const tierpage_store_params *params, struct redis_option
             else
                 rc = tierpage_error_set(err, -EINVAL, key, "redis: %s: expected refuse or warn, got '%s'", key,
                                         value);
+        } else if (strcmp(key, "lease_ms") == 0) {
+            rc = ns_parse_lease_ms("redis", value, &opts->lease_ms, err);
         } else {
             rc = tierpage_error_set(err, -EINVAL, key, "redis: unknown option '%s' (expected one of %s)", key,
                                     OPTION_NAMES);

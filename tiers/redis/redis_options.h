@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "ns_keys.h"
 #include "tierpage_store.h"
 
 #define REDIS_MAX_SERVERS 64
@@ -30,6 +31,7 @@ struct redis_options {
     int connect_timeout_ms;
     int io_timeout_ms;
     enum redis_policy_check policy_check;
+    unsigned lease_ms;       /* a running stack's lease lives this long unrenewed (ns_keys.h) */
 };
 
 /* Fills `opts` from params->options. On a bad or unknown option returns a

@@ -10,8 +10,7 @@
 
 void redis_format_key(const struct redis_store *s, struct redis_cmd *cmd, uint64_t key)
 {
-    int n = snprintf(cmd->key, sizeof cmd->key, "%s%" PRIx64, s->prefix, key);
-    cmd->key_len = (size_t)n;
+    cmd->key_len = ns_page_key(&s->ns, key, cmd->key, sizeof cmd->key);
 }
 
 void redis_route_key(struct redis_store *s, struct redis_cmd *cmd, uint64_t key, unsigned replica)

@@ -3,7 +3,7 @@
  * slot map (cluster: true).
  *
  * Every operation is a list of single-key commands (GET, SET, DEL on
- * "tp:<namespace>:<key in hex>") run by redis_run, which pipelines the
+ * "tp:<namespace>:<instance>:<key in hex>", ns_keys.h) run by redis_run, which pipelines the
  * commands of each server on one pooled connection and, with a cluster,
  * follows redirections. Single-page calls are batches of one.
  *
@@ -326,6 +326,11 @@ static void redis_close(void *store)
     struct redis_store *s = store;
     if (!s)
         return;
+    if (s->heartbeat) {
+        ns_heartbeat_stop(s->heartbeat);
+        redis_drop_own_pages(s);
+        redis_lease_release(s);
+    }
     if (s->debug)
         fprintf(stderr, "tierpage: redis: %" PRIu64 " MOVED and %" PRIu64 " ASK redirections followed, %" PRIu64
                 " slot map reloads, %" PRIu64 " gets from a later replica\n", s->counters.moved, s->counters.ask,
@@ -373,14 +378,12 @@ static int redis_open(const tierpage_store_params *params, void **store, tierpag
     *store = NULL;
     if (params->page_size == 0)
         return tierpage_error_set(err, -EINVAL, NULL, "redis: page size must be greater than 0");
-    const char *ns = params->namespace_name ? params->namespace_name : "";
-    if (!ns[0] || strlen(ns) > 64)
-        return tierpage_error_set(err, -EINVAL, NULL, "redis: the namespace must be 1 to 64 characters");
-
     struct redis_store *s = calloc(1, sizeof *s);
     if (!s)
         return tierpage_error_set(err, -ENOMEM, NULL, "redis: out of memory");
-    int rc = redis_options_parse(params, &s->opt, err);
+    int rc = ns_keys_init(&s->ns, params, "redis", err);
+    if (rc == 0)
+        rc = redis_options_parse(params, &s->opt, err);
     if (rc < 0) {
         free(s);
         return rc;
@@ -389,7 +392,6 @@ static int redis_open(const tierpage_store_params *params, void **store, tierpag
         free(s);
         return tierpage_error_set(err, -ENOMEM, NULL, "redis: out of memory");
     }
-    s->prefix_len = (size_t)snprintf(s->prefix, sizeof s->prefix, "tp:%s:", ns);
     s->page_size = params->page_size;
     s->capacity_pages = params->capacity / params->page_size;
     s->conn = (struct redis_conn_settings){
@@ -404,6 +406,12 @@ static int redis_open(const tierpage_store_params *params, void **store, tierpag
     rc = s->opt.cluster ? open_cluster(s, err) : open_plain(s, err);
     if (rc == 0)
         rc = redis_check_servers(s, err);
+    if (rc == 0)
+        rc = redis_lease_take(s, err);
+    if (rc == 0 && !(s->heartbeat = ns_heartbeat_start(s->opt.lease_ms / 3, redis_lease_renew, s))) {
+        redis_lease_release(s);
+        rc = tierpage_error_set(err, -ENOMEM, NULL, "redis: cannot start the thread that renews the lease");
+    }
     if (rc < 0) {
         redis_close(s);
         return rc;

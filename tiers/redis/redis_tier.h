@@ -23,8 +23,7 @@ struct redis_counters {
 struct redis_store {
     struct redis_options opt;
     struct redis_conn_settings conn;
-    char prefix[80];         /* "tp:<namespace>:" */
-    size_t prefix_len;
+    struct ns_keys ns;       /* key names: this instance's pages and lease */
     size_t page_size;
     uint64_t capacity_pages; /* the stack file's capacity, 0 for none */
     uint64_t maxmemory;      /* summed over the servers, 0 when any has none */
@@ -39,6 +38,8 @@ struct redis_store {
 
     struct key_set keys;
     struct redis_counters counters; /* updated with atomics */
+    struct ns_heartbeat *heartbeat; /* renews the lease while open */
+    int lease_lost_reported;        /* heartbeat thread only */
 };
 
 /* Debug lines for counters that may grow fast: the first ten, then at
@@ -57,14 +58,30 @@ void redis_route_key(struct redis_store *s, struct redis_cmd *cmd, uint64_t key,
  * REDIS_MAX_REDIRECTS times per command. */
 void redis_run(struct redis_store *s, struct redis_cmd *cmds, size_t count);
 
-/* Fills cmd->key with "tp:<namespace>:<key in hex>". */
+/* Fills cmd->key with the page's key (ns_keys.h). */
 void redis_format_key(const struct redis_store *s, struct redis_cmd *cmd, uint64_t key);
 
 /* Checks every server at open: reachable, AUTH accepted, an eviction policy
  * that cannot drop pages (per eviction_policy_check), and sums maxmemory. */
 int redis_check_servers(struct redis_store *s, tierpage_error *err);
 
-/* SCAN MATCH "tp:<namespace>:*" and UNLINK on every server or master. */
+/* clear: on every server or master, UNLINK the pages of instances of the
+ * namespace whose lease is gone (stacks that stopped without closing), this
+ * instance's own, and with namespace: exclusive the namespace's fixed keys
+ * (SCAN MATCH "tp:<namespace>:*"). Never a running instance's pages. */
 int redis_clear_namespace(struct redis_store *s, tierpage_error *err);
+
+/* close: UNLINK this instance's pages. */
+void redis_drop_own_pages(struct redis_store *s);
+
+/* redis_lease.c: the lease of a running stack (ns_keys.h), on every plain
+ * server or on the cluster. Taking it fails with -EBUSY and a message naming
+ * the server and the namespace when exclusive and another stack holds it. */
+int redis_lease_take(struct redis_store *s, tierpage_error *err);
+void redis_lease_renew(void *store); /* the heartbeat's call */
+void redis_lease_release(struct redis_store *s);
+/* 1 when the instance's lease is on the node (plain) or the cluster (node
+ * NULL), 0 when it is gone, negative errno when it could not be asked. */
+int redis_lease_alive(struct redis_store *s, struct redis_node *node, const char *instance);
 
 #endif

@@ -1,0 +1,189 @@
+/* The lease of a running stack (tiers/common/ns_keys.h): "tpl:<namespace>:
+ * <instance>", or "tpl:<namespace>" for namespace: exclusive, whose value
+ * is this instance. SET NX PX takes it, a script that checks the value
+ * renews (PEXPIRE) or releases (DEL) it, so a stack never renews or drops
+ * a lease another stack took after its own ran out. Plain servers each
+ * hold a copy, so that a later open can tell a running instance's pages
+ * from a dead one's on the server that holds them; a cluster holds one. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "redis_tier.h"
+
+static const char renew_script[] =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0";
+static const char release_script[] =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
+
+/* One command about `key` on a plain server, or on the cluster master of
+ * its slot (node NULL), following a moved slot by reloading the map. The
+ * reply, or NULL with the failure in why. */
+static redisReply *lease_command(struct redis_store *s, struct redis_node *node, const char *key, int argc,
+                                 const char **argv, char *why, size_t size, const char **where)
+{
+    size_t len[8];
+    for (int i = 0; i < argc; i++)
+        len[i] = strlen(argv[i]);
+    for (unsigned attempt = 0; attempt < REDIS_MAX_REDIRECTS; attempt++) {
+        struct redis_node *target = node;
+        if (!target) {
+            target = cluster_map_lookup(s->cluster, cluster_key_slot(key, strlen(key)));
+            if (!target) {
+                cluster_map_refresh(s->cluster, why, size);
+                continue;
+            }
+        }
+        *where = target->addr.name;
+        int refused;
+        redisContext *c = redis_node_acquire(target, why, size, &refused);
+        if (!c) {
+            if (node)
+                return NULL;
+            cluster_map_refresh(s->cluster, why, size);
+            continue;
+        }
+        redisReply *r = redisCommandArgv(c, argc, argv, len);
+        if (!r)
+            snprintf(why, size, "redis: %s: %s %s: %s", target->addr.name, argv[0], key, c->errstr);
+        redis_node_release(target, c);
+        if (!node && r && r->type == REDIS_REPLY_ERROR &&
+            (strncmp(r->str, "MOVED", 5) == 0 || strncmp(r->str, "ASK", 3) == 0 ||
+             strncmp(r->str, "TRYAGAIN", 8) == 0 || strncmp(r->str, "CLUSTERDOWN", 11) == 0)) {
+            freeReplyObject(r);
+            struct timespec pause = {0, 10 * 1000000L};
+            nanosleep(&pause, NULL);
+            cluster_map_refresh(s->cluster, why, size);
+            continue;
+        }
+        if (r && r->type == REDIS_REPLY_ERROR) {
+            snprintf(why, size, "redis: %s: %s %s: %s", target->addr.name, argv[0], key, r->str);
+            freeReplyObject(r);
+            return NULL;
+        }
+        return r;
+    }
+    snprintf(why, size, "redis: %s %s: the cluster kept redirecting", argv[0], key);
+    return NULL;
+}
+
+/* The places that hold the lease: every plain server, or the cluster. */
+static size_t lease_nodes(struct redis_store *s, struct redis_node **nodes)
+{
+    if (s->cluster) {
+        nodes[0] = NULL;
+        return 1;
+    }
+    memcpy(nodes, s->servers, s->opt.server_count * sizeof nodes[0]);
+    return s->opt.server_count;
+}
+
+/* SET NX PX on one place: 1 taken, 0 held by another, negative errno. */
+static int take_one(struct redis_store *s, struct redis_node *node, char *why, size_t size, const char **where)
+{
+    char ms[16];
+    snprintf(ms, sizeof ms, "%u", s->opt.lease_ms);
+    const char *argv[] = {"SET", s->ns.lease, s->ns.instance, "NX", "PX", ms};
+    redisReply *r = lease_command(s, node, s->ns.lease, 6, argv, why, size, where);
+    if (!r)
+        return -EIO;
+    int taken = r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    return taken;
+}
+
+int redis_lease_take(struct redis_store *s, tierpage_error *err)
+{
+    struct redis_node *nodes[REDIS_MAX_SERVERS];
+    size_t count = lease_nodes(s, nodes);
+    char why[400];
+    for (size_t i = 0; i < count; i++) {
+        const char *where = "";
+        int rc = take_one(s, nodes[i], why, sizeof why, &where);
+        if (rc == 1)
+            continue;
+        if (rc < 0) {
+            redis_lease_release(s);
+            return tierpage_error_set(err, rc, "servers", "cannot take the namespace's lease: %s", why);
+        }
+        /* Held: who holds it, and for how long yet. */
+        char holder[NS_ID_LEN + 1] = "?";
+        long long ttl = -1;
+        const char *get[] = {"GET", s->ns.lease}, *pttl[] = {"PTTL", s->ns.lease};
+        redisReply *r = lease_command(s, nodes[i], s->ns.lease, 2, get, why, sizeof why, &where);
+        if (r && r->type == REDIS_REPLY_STRING)
+            snprintf(holder, sizeof holder, "%s", r->str);
+        if (r)
+            freeReplyObject(r);
+        if ((r = lease_command(s, nodes[i], s->ns.lease, 2, pttl, why, sizeof why, &where))) {
+            if (r->type == REDIS_REPLY_INTEGER)
+                ttl = r->integer;
+            freeReplyObject(r);
+        }
+        redis_lease_release(s);
+        if (!s->ns.exclusive)
+            return tierpage_error_set(err, -EEXIST, NULL, "redis: %s: instance %s of namespace '%s' is already "
+                                      "open", where, s->ns.instance, s->ns.name);
+        return tierpage_error_set(err, -EBUSY, NULL, "redis: %s: namespace '%s' is in use by another running "
+                                  "stack (namespace: exclusive; lease %s held by instance %s for %lld ms more)",
+                                  where, s->ns.name, s->ns.lease, holder, ttl);
+    }
+    return 0;
+}
+
+void redis_lease_renew(void *store)
+{
+    struct redis_store *s = store;
+    struct redis_node *nodes[REDIS_MAX_SERVERS];
+    size_t count = lease_nodes(s, nodes);
+    char ms[16], why[400];
+    snprintf(ms, sizeof ms, "%u", s->opt.lease_ms);
+    for (size_t i = 0; i < count; i++) {
+        const char *where = "";
+        const char *argv[] = {"EVAL", renew_script, "1", s->ns.lease, s->ns.instance, ms};
+        redisReply *r = lease_command(s, nodes[i], s->ns.lease, 6, argv, why, sizeof why, &where);
+        if (!r)
+            continue; /* a server that is down has no lease to keep; taken again when it is back */
+        int renewed = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+        freeReplyObject(r);
+        if (renewed)
+            continue;
+        /* Ran out (a server restarted, or this process stalled longer than
+         * lease_ms): take it again, unless another stack has it now. */
+        int rc = take_one(s, nodes[i], why, sizeof why, &where);
+        if (rc == 0 && !s->lease_lost_reported) {
+            s->lease_lost_reported = 1;
+            fprintf(stderr, "tierpage: redis: %s: lost the lease on namespace '%s' to another stack\n", where,
+                    s->ns.name);
+        }
+    }
+}
+
+void redis_lease_release(struct redis_store *s)
+{
+    struct redis_node *nodes[REDIS_MAX_SERVERS];
+    size_t count = lease_nodes(s, nodes);
+    char why[400];
+    for (size_t i = 0; i < count; i++) {
+        const char *where = "";
+        const char *argv[] = {"EVAL", release_script, "1", s->ns.lease, s->ns.instance};
+        redisReply *r = lease_command(s, nodes[i], s->ns.lease, 5, argv, why, sizeof why, &where);
+        if (r)
+            freeReplyObject(r);
+    }
+}
+
+int redis_lease_alive(struct redis_store *s, struct redis_node *node, const char *instance)
+{
+    char key[NS_PREFIX_MAX + 2], why[400];
+    ns_lease_key_of(&s->ns, instance, key, sizeof key);
+    const char *where = "";
+    const char *argv[] = {"EXISTS", key};
+    redisReply *r = lease_command(s, s->cluster ? NULL : node, key, 2, argv, why, sizeof why, &where);
+    if (!r)
+        return -EIO;
+    int alive = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+    freeReplyObject(r);
+    return alive;
+}
