@@ -133,8 +133,9 @@ size_t cluster_map_uncovered(struct cluster_map *map)
 }
 
 /* One entry of CLUSTER SLOTS: [start, end, [host, port, id, ...], replicas...].
- * A master announced with an empty or unknown host is at the host we asked. */
-static int parse_entry(struct cluster_map *map, const redisReply *e, const struct redis_node *asked,
+ * A master announced with an empty or unknown host is at the host we asked.
+ * Write lock held. */
+static int parse_entry(struct cluster_map *map, const redisReply *e, const char *asked_host,
                        struct redis_node **slots)
 {
     if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || e->element[0]->type != REDIS_REPLY_INTEGER ||
@@ -148,7 +149,7 @@ static int parse_entry(struct cluster_map *map, const redisReply *e, const struc
         return -EPROTO;
     const char *host = master->element[0]->str;
     if (!host[0] || strcmp(host, "?") == 0)
-        host = asked->addr.host;
+        host = asked_host;
     char endpoint[REDIS_HOST_MAX + 16];
     if (strchr(host, ':'))
         snprintf(endpoint, sizeof endpoint, "[%s]:%lld", host, master->element[1]->integer);
@@ -163,6 +164,26 @@ static int parse_entry(struct cluster_map *map, const redisReply *e, const struc
     for (long long s = start; s <= end; s++)
         slots[s] = node;
     return 0;
+}
+
+int cluster_map_load_slots(struct cluster_map *map, const redisReply *reply, const char *asked_host)
+{
+    if (reply->type != REDIS_REPLY_ARRAY)
+        return -EPROTO;
+    struct redis_node **slots = calloc(CLUSTER_SLOTS, sizeof *slots);
+    if (!slots)
+        return -ENOMEM;
+    int rc = 0;
+    pthread_rwlock_wrlock(&map->lock);
+    for (size_t i = 0; i < reply->elements && rc == 0; i++)
+        rc = parse_entry(map, reply->element[i], asked_host, slots);
+    if (rc == 0) {
+        memcpy(map->slots, slots, sizeof map->slots);
+        map->refreshes++;
+    }
+    pthread_rwlock_unlock(&map->lock);
+    free(slots);
+    return rc;
 }
 
 static int refresh_from(struct cluster_map *map, struct redis_node *node, char *why, size_t why_size)
@@ -187,22 +208,9 @@ static int refresh_from(struct cluster_map *map, struct redis_node *node, char *
         snprintf(why, why_size, "redis: %s: CLUSTER SLOTS gave an unexpected reply", node->addr.name);
         rc = -EPROTO;
     } else {
-        struct redis_node **slots = calloc(CLUSTER_SLOTS, sizeof *slots);
-        if (!slots) {
-            rc = -ENOMEM;
-        } else {
-            pthread_rwlock_wrlock(&map->lock);
-            for (size_t i = 0; i < r->elements && rc == 0; i++)
-                rc = parse_entry(map, r->element[i], node, slots);
-            if (rc == 0) {
-                memcpy(map->slots, slots, sizeof map->slots);
-                map->refreshes++;
-            }
-            pthread_rwlock_unlock(&map->lock);
-            free(slots);
-            if (rc)
-                snprintf(why, why_size, "redis: %s: cannot read the CLUSTER SLOTS reply", node->addr.name);
-        }
+        rc = cluster_map_load_slots(map, r, node->addr.host);
+        if (rc)
+            snprintf(why, why_size, "redis: %s: cannot read the CLUSTER SLOTS reply", node->addr.name);
     }
     if (r)
         freeReplyObject(r);

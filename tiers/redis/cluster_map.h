@@ -34,6 +34,11 @@ void cluster_map_free(struct cluster_map *map);
  * first). 0, or a negative errno with a message in why. */
 int cluster_map_refresh(struct cluster_map *map, char *why, size_t why_size);
 
+/* Replaces the slot map with a CLUSTER SLOTS reply (from the node at
+ * asked_host, where masters announced without a host are). 0, or -EPROTO
+ * for a reply of another shape (the map then stays as it was) or -ENOMEM. */
+int cluster_map_load_slots(struct cluster_map *map, const redisReply *reply, const char *asked_host);
+
 /* The master of `slot`, NULL when no node serves it. */
 struct redis_node *cluster_map_lookup(struct cluster_map *map, uint16_t slot);
 

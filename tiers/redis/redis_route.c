@@ -28,8 +28,7 @@ void redis_route_key(struct redis_store *s, struct redis_cmd *cmd, uint64_t key,
     cmd->node = s->servers[order[n - 1]];
 }
 
-/* "MOVED 3999 127.0.0.1:6381" / "ASK 3999 127.0.0.1:6381" */
-static int parse_redirect(const char *msg, const char *kind, long *slot, char *endpoint, size_t size)
+int redis_parse_redirect(const char *msg, const char *kind, long *slot, char *endpoint, size_t size)
 {
     size_t kl = strlen(kind);
     if (strncmp(msg, kind, kl) != 0 || msg[kl] != ' ')
@@ -61,7 +60,7 @@ static int redirect(struct redis_store *s, struct redis_cmd *cmd, int *refresh)
     long slot;
     struct redis_node *target;
     if (cmd->reply && cmd->reply->type == REDIS_REPLY_ERROR &&
-        parse_redirect(cmd->reply->str, "MOVED", &slot, endpoint, sizeof endpoint)) {
+        redis_parse_redirect(cmd->reply->str, "MOVED", &slot, endpoint, sizeof endpoint)) {
         target = cluster_map_node(s->cluster, endpoint);
         if (!target)
             return 0;
@@ -74,7 +73,7 @@ static int redirect(struct redis_store *s, struct redis_cmd *cmd, int *refresh)
         return 1;
     }
     if (cmd->reply && cmd->reply->type == REDIS_REPLY_ERROR &&
-        parse_redirect(cmd->reply->str, "ASK", &slot, endpoint, sizeof endpoint)) {
+        redis_parse_redirect(cmd->reply->str, "ASK", &slot, endpoint, sizeof endpoint)) {
         target = cluster_map_node(s->cluster, endpoint);
         if (!target)
             return 0;

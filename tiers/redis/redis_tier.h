@@ -58,6 +58,10 @@ void redis_route_key(struct redis_store *s, struct redis_cmd *cmd, uint64_t key,
  * REDIS_MAX_REDIRECTS times per command. */
 void redis_run(struct redis_store *s, struct redis_cmd *cmds, size_t count);
 
+/* A redirection error, "MOVED 3999 127.0.0.1:6381" or "ASK 3999 ..." when
+ * kind is "MOVED" or "ASK": 1 with the slot and the endpoint, else 0. */
+int redis_parse_redirect(const char *msg, const char *kind, long *slot, char *endpoint, size_t size);
+
 /* Fills cmd->key with the page's key (ns_keys.h). */
 void redis_format_key(const struct redis_store *s, struct redis_cmd *cmd, uint64_t key);
 
