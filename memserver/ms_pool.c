@@ -52,7 +52,7 @@ void ms_pool_destroy(struct ms_pool *pool)
     if (pool->slabs) {
         for (uint32_t i = 0; i < pool->slab_count; i++)
             if (pool->slabs[i].mr)
-                ibv_dereg_mr(pool->slabs[i].mr);
+                ms_slab_unregister(pool->slabs[i].mr);
     }
     if (pool->base)
         munmap(pool->base, (size_t)pool->slab_count * pool->slab_bytes);
@@ -69,8 +69,7 @@ struct ms_slab *ms_pool_alloc(struct ms_pool *pool, struct ibv_pd *pd, struct ms
     }
     uint32_t index = pool->free_stack[pool->free_count - 1];
     struct ms_slab *slab = &pool->slabs[index];
-    slab->mr = ibv_reg_mr(pd, pool->base + (size_t)index * pool->slab_bytes, pool->slab_bytes,
-                          IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE);
+    slab->mr = ms_slab_register(pd, pool->base + (size_t)index * pool->slab_bytes, pool->slab_bytes);
     if (!slab->mr) {
         *rc = errno ? -errno : -EIO;
         return NULL;
@@ -85,7 +84,7 @@ void ms_pool_free(struct ms_pool *pool, struct ms_slab *slab)
 {
     if (!slab->mr)
         return;
-    ibv_dereg_mr(slab->mr);
+    ms_slab_unregister(slab->mr);
     slab->mr = NULL;
     slab->owner = NULL;
     madvise(pool->base + (size_t)slab->index * pool->slab_bytes, pool->slab_bytes, MADV_DONTNEED);

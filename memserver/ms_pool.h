@@ -28,6 +28,12 @@ struct ms_pool {
     uint32_t *free_stack;       /* free slab indices; the top is free_stack[free_count - 1] */
 };
 
+/* Registers a slab's memory with `pd` for remote reads and writes, and
+ * undoes it (ms_slab_mr.c): the pool's only use of the RDMA device. NULL
+ * with errno set when registration fails. */
+struct ibv_mr *ms_slab_register(struct ibv_pd *pd, void *addr, size_t length);
+void ms_slab_unregister(struct ibv_mr *mr);
+
 /* 0, or a negative errno value with a message in `why`. */
 int ms_pool_init(struct ms_pool *pool, uint64_t pool_bytes, uint64_t slab_bytes, char *why, size_t why_len);
 void ms_pool_destroy(struct ms_pool *pool);
