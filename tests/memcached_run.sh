@@ -1,8 +1,11 @@
 # tierpage run through the memcached tier, with real servers: a verified
-# run, sharding, a server killed under replicas, a server down at start, and
-# a server that fills up.
+# run, sharding, a server killed under replicas, a server down at start, a
+# server that fills up, and one running stack per namespace: two copies of
+# one stack file at once, a killed one's pages removed once its lease ran
+# out, namespace: exclusive.
 . "$(dirname "$0")/script_lib.sh"
 . "$SRC/tests/fixtures/memcached_servers.sh"
+. "$SRC/tests/namespace_lib.sh"
 trap 'mc_stop_all; cleanup_shm; rm -rf "$WORK"' EXIT
 
 started=1
@@ -102,5 +105,50 @@ full=$(tier_field "$WORK/full.json" memcached full_events 2>/dev/null || echo 0)
 puts=$(tier_field "$WORK/full.json" pmem puts 2>/dev/null || echo 0)
 [ "$puts" -gt 0 ] && pass "pmem took $puts pages the full server refused" || fail "pmem puts: $puts"
 rm -f "$pmem"
+
+# 5. One running stack per namespace, on one server and on two.
+if mc_start s4 128 && P4=$MC_PORT && mc_start s5 128 && P5=$MC_PORT; then pass "two more memcached servers"; else
+    fail "the memcached servers for namespaces did not start"; finish; exit 1; fi
+NS_LEASE_MS=1500
+# Page keys of a namespace on s4 and s5, listed with lru_crawler metadump.
+ns_count() {
+    python3 - "$1" "$P4" "$P5" <<'PY'
+import socket, sys, time, urllib.parse
+name, total = sys.argv[1], 0
+for port in sys.argv[2:]:
+    for _ in range(100):
+        s = socket.create_connection(("127.0.0.1", int(port)))
+        s.sendall(b"lru_crawler metadump all\r\n")
+        data = b""
+        while not (data.endswith(b"END\r\n") or data.startswith(b"BUSY")):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        if not data.startswith(b"BUSY"):
+            break
+        time.sleep(0.05)
+    for line in data.decode().splitlines():
+        if line.startswith("key="):
+            key = urllib.parse.unquote(line.split()[0][4:])
+            total += key.startswith("tp:%s:" % name)
+print(total)
+PY
+}
+ns_mc_stack() {
+    mc_stack "$1" "$2" "    lease_ms: $NS_LEASE_MS"
+    sed -i "s/^name: .*/name: $3/" "$1"
+    [ $# -ge 4 ] && sed -i "2i $4" "$1"
+    return 0
+}
+ns_mc_stack "$WORK/two.yaml" "127.0.0.1:$P4" two-$$
+ns_two_at_once "one server" "$WORK/two.yaml" memcached
+ns_mc_stack "$WORK/two2.yaml" "127.0.0.1:$P4, 127.0.0.1:$P5" two2-$$
+ns_two_at_once "two servers" "$WORK/two2.yaml" memcached
+ns_mc_stack "$WORK/kill.yaml" "127.0.0.1:$P4, 127.0.0.1:$P5" kill-$$
+ns_killed "two servers" "$WORK/kill.yaml" kill-$$
+ns_mc_stack "$WORK/excl.yaml" "127.0.0.1:$P4" excl-$$ "namespace: exclusive"
+ns_exclusive "one server" "$WORK/excl.yaml" excl-$$ "127.0.0.1:$P4"
 
 finish

@@ -3,7 +3,7 @@
 # prints how many page keys of namespace NAME its servers hold (every
 # instance), and sets NS_LEASE_MS to the stack files' lease_ms.
 
-NS_BENCH=(--size 48MiB --accesses 30000 --verify --quiet)
+NS_BENCH=(--size 32MiB --accesses 20000 --verify --quiet)
 
 # ns_tier_hits FILE TIER: the hits of a tier in a stats file, -1 when none
 ns_tier_hits() {

@@ -121,12 +121,14 @@ struct store {
     void *handle;
 };
 
-static int store_open(struct store *st, const char *ns, const char *server_list, const char *replicas,
-                      uint64_t capacity, tierpage_error *err)
+/* Opens as `instance` of the namespace; NULL opens it exclusive. */
+static int store_open_as(struct store *st, const char *ns, const char *instance, const char *server_list,
+                         const char *replicas, uint64_t capacity, tierpage_error *err)
 {
     tierpage_store_option options[2] = { { "servers", server_list }, { "replicas", replicas } };
     tierpage_store_params params = { .namespace_name = ns, .page_size = PAGE, .capacity = capacity,
-                                     .options = options, .option_count = replicas ? 2 : 1 };
+                                     .options = options, .option_count = replicas ? 2 : 1,
+                                     .instance = instance, .exclusive = instance == NULL };
     memset(err, 0, sizeof *err);
     tierpage_error lerr;
     ck_assert_msg(tp_plugin_load("memcached", &st->plugin, &lerr) == 0, "load: %s", lerr.message);
@@ -134,6 +136,12 @@ static int store_open(struct store *st, const char *ns, const char *server_list,
     if (rc)
         tp_plugin_unload(&st->plugin);
     return rc;
+}
+
+static int store_open(struct store *st, const char *ns, const char *server_list, const char *replicas,
+                      uint64_t capacity, tierpage_error *err)
+{
+    return store_open_as(st, ns, NULL, server_list, replicas, capacity, err);
 }
 
 static void store_must_open(struct store *st, const char *ns, const char *server_list, const char *replicas)
@@ -344,11 +352,11 @@ START_TEST(test_pages_land_where_the_ring_says)
     char list[256], ns[64];
     all_servers(list, sizeof list);
     unique_ns(ns, sizeof ns, "shard");
-    uint64_t before[SERVERS];
-    for (int s = 0; s < SERVERS; s++)
-        before[s] = server_stat(servers[s], "curr_items");
     struct store st;
     store_must_open(&st, ns, list, NULL);
+    uint64_t before[SERVERS]; /* the store's lease included */
+    for (int s = 0; s < SERVERS; s++)
+        before[s] = server_stat(servers[s], "curr_items");
     const char *names[SERVERS] = { servers[0], servers[1], servers[2] };
     enum { N = 300 };
     unsigned on[SERVERS] = { 0 };
@@ -572,6 +580,53 @@ START_TEST(test_namespaces_keep_stacks_apart)
 }
 END_TEST
 
+/* Two running instances of one namespace keep their pages apart, a close
+ * takes its instance's pages with it, and an exclusive namespace refuses a
+ * second open while the first is open. */
+START_TEST(test_instances_of_one_namespace_never_meet)
+{
+    NEED_SERVERS();
+    char list[256], ns[64];
+    all_servers(list, sizeof list);
+    unique_ns(ns, sizeof ns, "inst");
+    struct store a, b;
+    tierpage_error err;
+    ck_assert_int_eq(store_open_as(&a, ns, "00000000000000a1", list, NULL, 0, &err), 0);
+    ck_assert_int_eq(store_open_as(&b, ns, "00000000000000b2", list, NULL, 0, &err), 0);
+    for (uint64_t k = 0; k < 40; k++) {
+        put_ok(&a, k, 30);
+        put_ok(&b, k, 40);
+    }
+    ck_assert_int_eq(a.plugin.ops->clear(a.handle, &err), 0); /* a's own pages, never b's */
+    unsigned char page[PAGE];
+    ck_assert_int_eq(a.plugin.ops->get(a.handle, 5, page, &err), -ENOENT);
+    for (uint64_t k = 0; k < 40; k++)
+        get_is(&b, k, 40);
+    for (uint64_t k = 0; k < 40; k++)
+        put_ok(&a, k, 31);
+    store_close(&b);
+    char b_ns[96];
+    snprintf(b_ns, sizeof b_ns, "%s:00000000000000b2", ns);
+    int left = 0;
+    for (int s = 0; s < SERVERS; s++)
+        for (uint64_t k = 0; k < 40; k++)
+            left += server_holds(servers[s], b_ns, k, NULL);
+    ck_assert_msg(left == 0, "%d pages of a closed instance are left", left);
+    for (uint64_t k = 0; k < 40; k++)
+        get_is(&a, k, 31);
+    store_close(&a);
+
+    struct store x, y;
+    ck_assert_int_eq(store_open_as(&x, ns, NULL, list, NULL, 0, &err), 0);
+    ck_assert_int_eq(store_open_as(&y, ns, NULL, list, NULL, 0, &err), -EBUSY);
+    ck_assert_msg(strstr(err.message, "127.0.0.1:") && strstr(err.message, ns) &&
+                  strstr(err.message, "is in use by another running stack"), "refusal: %s", err.message);
+    store_close(&x);
+    ck_assert_int_eq(store_open_as(&y, ns, NULL, list, NULL, 0, &err), 0);
+    store_close(&y);
+}
+END_TEST
+
 START_TEST(test_unix_socket_server)
 {
     NEED_SERVERS();
@@ -718,6 +773,7 @@ int main(void)
     tcase_add_test(live, test_a_killed_server_fails_over_to_its_replica);
     tcase_add_test(live, test_without_replicas_a_killed_server_is_an_error_naming_it);
     tcase_add_test(live, test_namespaces_keep_stacks_apart);
+    tcase_add_test(live, test_instances_of_one_namespace_never_meet);
     tcase_add_test(live, test_unix_socket_server);
     tcase_add_test(live, test_server_out_of_memory_is_tier_full);
     tcase_add_test(live, test_capacity_option_bounds_the_tier);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,7 +145,13 @@ struct ns_heartbeat *ns_heartbeat_start(unsigned period_ms, void (*fn)(void *), 
     pthread_cond_init(&hb->wake, &attr);
     pthread_condattr_destroy(&attr);
     pthread_mutex_init(&hb->lock, NULL);
-    if (pthread_create(&hb->thread, NULL, heartbeat_main, hb) != 0) {
+    /* The program's signal handlers run on its own threads, never here. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&hb->thread, NULL, heartbeat_main, hb);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
         pthread_cond_destroy(&hb->wake);
         pthread_mutex_destroy(&hb->lock);
         free(hb);

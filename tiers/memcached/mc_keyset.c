@@ -116,3 +116,13 @@ int mc_keyset_remove(struct mc_keyset *set, uint64_t key)
     set->count--;
     return 1;
 }
+
+void mc_keyset_each(const struct mc_keyset *set, void (*fn)(void *arg, uint64_t key), void *arg)
+{
+    size_t slots = set->slots ? set->mask + 1 : 0;
+    for (size_t i = 0; i < slots; i++)
+        if (set->slots[i] != MC_KEYSET_EMPTY)
+            fn(arg, set->slots[i]);
+    if (set->holds_empty)
+        fn(arg, MC_KEYSET_EMPTY);
+}

@@ -27,5 +27,7 @@ int mc_keyset_reserve(struct mc_keyset *set, size_t count);
 int mc_keyset_add(struct mc_keyset *set, uint64_t key);
 /* 1 when removed, 0 when it was not there. */
 int mc_keyset_remove(struct mc_keyset *set, uint64_t key);
+/* Calls fn(arg, key) for every key held; the set must not change meanwhile. */
+void mc_keyset_each(const struct mc_keyset *set, void (*fn)(void *arg, uint64_t key), void *arg);
 
 #endif

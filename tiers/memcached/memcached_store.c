@@ -1,7 +1,10 @@
 /* memcached: pages in one or more memcached servers, through libmemcached.
  *
- * Each page is an item keyed "tp:<namespace>:<page key in hex>" (mc_key.h),
- * so stacks that share servers never see each other's pages. The tier's own
+ * Each page is an item keyed "tp:<namespace>:<instance>:<page key in hex>",
+ * or "tp:<namespace>:<page key in hex>" with namespace: exclusive (mc_key.h,
+ * ns_keys.h), so stacks that share servers never see each other's pages;
+ * mc_lease.h holds the lease that says the instance runs, and the sweep of
+ * the pages of instances that stopped without closing. The tier's own
  * ketama ring places a page on the first `replicas` servers in service that
  * its key's walk meets; a put writes every copy before it answers, a get
  * reads the copies in ring order until one has the page, a delete removes
@@ -28,6 +31,8 @@
 #include "mc_keyset.h"
 #include "hash_ring.h"
 #include "mc_key.h"
+#include "mc_lease.h"
+#include "ns_keys.h"
 #include "mc_server.h"
 #include "tierpage_store.h"
 
@@ -35,7 +40,10 @@
 #define MC_MAX_TIMEOUT_MS 600000u
 
 struct mc_store {
-    char namespace_name[MC_NAMESPACE_MAX + 1];
+    struct ns_keys ns;
+    char namespace_name[MC_NAMESPACE_MAX + 1]; /* what mc_page_key puts between "tp:" and the page: "<ns>:<instance>" */
+    struct mc_lease lease;
+    struct ns_heartbeat *heartbeat; /* renews the lease while open */
     size_t page_size;
     unsigned replicas;
     struct mc_server *servers;
@@ -66,12 +74,12 @@ static int parse_uint(const char *text, unsigned min, unsigned max, unsigned *ou
 
 struct mc_options {
     const char *servers;
-    unsigned replicas, connect_timeout_ms, io_timeout_ms;
+    unsigned replicas, connect_timeout_ms, io_timeout_ms, lease_ms;
 };
 
 static int parse_options(const tierpage_store_params *params, struct mc_options *o, tierpage_error *err)
 {
-    *o = (struct mc_options){ NULL, 1, MC_DEFAULT_TIMEOUT_MS, MC_DEFAULT_TIMEOUT_MS };
+    *o = (struct mc_options){ NULL, 1, MC_DEFAULT_TIMEOUT_MS, MC_DEFAULT_TIMEOUT_MS, NS_LEASE_DEFAULT_MS };
     for (size_t i = 0; i < params->option_count; i++) {
         const char *key = params->options[i].key, *value = params->options[i].value;
         if (!value)
@@ -89,10 +97,14 @@ static int parse_options(const tierpage_store_params *params, struct mc_options 
                 return tierpage_error_set(err, -EINVAL, key,
                                           "memcached: %s: expected milliseconds from 1 to %u, got '%s'", key,
                                           MC_MAX_TIMEOUT_MS, value);
+        } else if (strcmp(key, "lease_ms") == 0) {
+            int rc = ns_parse_lease_ms("memcached", value, &o->lease_ms, err);
+            if (rc)
+                return rc;
         } else {
             return tierpage_error_set(err, -EINVAL, key,
                                       "memcached: unknown option '%s' (memcached takes servers, replicas, "
-                                      "connect_timeout_ms, io_timeout_ms and capacity)", key);
+                                      "connect_timeout_ms, io_timeout_ms, lease_ms and capacity)", key);
         }
     }
     if (!o->servers)
@@ -143,11 +155,18 @@ static int parse_servers(struct mc_store *s, const char *list, const struct mc_o
 
 /* ------------------------------------------------------------ open, close */
 
+static void drop_own_pages(struct mc_store *s);
+
 static void mc_close(void *store)
 {
     struct mc_store *s = store;
     if (!s)
         return;
+    if (s->heartbeat) {
+        ns_heartbeat_stop(s->heartbeat);
+        drop_own_pages(s);
+        mc_lease_release(&s->lease);
+    }
     for (size_t i = 0; i < s->server_count; i++)
         mc_server_destroy(&s->servers[i]);
     free(s->servers);
@@ -166,23 +185,18 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
         return rc;
     if (params->page_size == 0)
         return tierpage_error_set(err, -EINVAL, NULL, "memcached: page size must be greater than 0");
-    const char *ns = params->namespace_name ? params->namespace_name : "";
-    size_t ns_len = strlen(ns);
-    if (ns_len == 0 || ns_len > MC_NAMESPACE_MAX)
-        return tierpage_error_set(err, -EINVAL, NULL, "memcached: the namespace must have 1 to %d characters",
-                                  MC_NAMESPACE_MAX);
-    for (const char *c = ns; *c; c++)
-        if ((unsigned char)*c <= ' ' || *c == 0x7f)
-            return tierpage_error_set(err, -EINVAL, NULL,
-                                      "memcached: the namespace '%s' has a blank or control character, "
-                                      "which memcached keys cannot hold", ns);
 
     struct mc_store *s = calloc(1, sizeof *s);
     if (!s)
         return tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
     pthread_mutex_init(&s->lock, NULL);
     mc_keyset_init(&s->keys);
-    memcpy(s->namespace_name, ns, ns_len + 1);
+    if ((rc = ns_keys_init(&s->ns, params, "memcached", err)))
+        goto fail;
+    if (s->ns.exclusive)
+        snprintf(s->namespace_name, sizeof s->namespace_name, "%s", s->ns.name);
+    else
+        snprintf(s->namespace_name, sizeof s->namespace_name, "%s:%s", s->ns.name, s->ns.instance);
     s->page_size = params->page_size;
     s->replicas = o.replicas;
     s->capacity_pages = params->capacity / params->page_size;
@@ -220,6 +234,16 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
         limits_known &= limit > 0;
     }
     s->server_capacity_bytes = limits_known ? limit_sum / s->replicas : 0;
+
+    s->lease = (struct mc_lease){ .servers = s->servers, .server_count = s->server_count, .ns = &s->ns,
+                                  .lease_ms = o.lease_ms };
+    if ((rc = mc_lease_take(&s->lease, err)))
+        goto fail;
+    if (!(s->heartbeat = ns_heartbeat_start(o.lease_ms / 3, mc_lease_renew, &s->lease))) {
+        mc_lease_release(&s->lease);
+        rc = tierpage_error_set(err, -ENOMEM, NULL, "memcached: cannot start the thread that renews the lease");
+        goto fail;
+    }
     *store = s;
     return 0;
 fail:
@@ -630,8 +654,35 @@ static int mc_usage(void *store, tierpage_store_usage *usage, tierpage_error *er
     return 0;
 }
 
-/* No clear: memcached cannot list one namespace's keys, and a new instance
- * never reads a key it did not put itself (the key set says so). */
+/* Deletes every page of the key set from the servers. A copy a server
+ * refuses to delete stays, its instance's lease gone with the close: a
+ * later open's sweep takes it. */
+static void drop_own_page(void *store, uint64_t key)
+{
+    struct mc_store *s = store;
+    char mkey[MC_KEY_MAX + 1];
+    size_t mkey_len = (size_t)mc_page_key(mkey, sizeof mkey, s->namespace_name, key);
+    int found;
+    tierpage_error ignored;
+    delete_copies(s, mkey, mkey_len, &found, &ignored);
+}
+
+static void drop_own_pages(struct mc_store *s)
+{
+    mc_keyset_each(&s->keys, drop_own_page, s);
+    mc_keyset_free(&s->keys);
+    mc_keyset_init(&s->keys);
+}
+
+/* A stack starts with no pages: this instance's own go, and so do those
+ * that stopped stacks of the namespace left (mc_sweep_namespace). */
+static int mc_clear(void *store, tierpage_error *err)
+{
+    struct mc_store *s = store;
+    drop_own_pages(s);
+    return mc_sweep_namespace(&s->lease, err);
+}
+
 static const tierpage_store_ops mc_ops = {
     .abi_version = TIERPAGE_STORE_ABI_VERSION,
     .struct_size = sizeof(tierpage_store_ops),
@@ -646,6 +697,7 @@ static const tierpage_store_ops mc_ops = {
     .usage = mc_usage,
     .get_batch = mc_get_batch,
     .put_batch = mc_put_batch,
+    .clear = mc_clear,
 };
 
 const tierpage_store_ops *tierpage_store_entry(void)

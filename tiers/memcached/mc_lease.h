@@ -1,0 +1,53 @@
+/* The memcached tier's part of one running stack per namespace
+ * (tiers/common/ns_keys.h): the lease on every server, and the sweep of
+ * the pages that instances whose lease is gone left behind.
+ *
+ * memcached cannot list one namespace's keys, so the sweep reads every
+ * key a server holds with `lru_crawler metadump all`, which walks the
+ * server's LRUs. It may miss an item written while it runs, but a dead
+ * instance writes nothing, so it lists every key of one: exact where it
+ * matters, and nothing costs the data path (an expiry on page keys would
+ * have to be renewed page by page; a key list kept on the server would be
+ * written with every new page). */
+#ifndef TIERPAGE_MC_LEASE_H
+#define TIERPAGE_MC_LEASE_H
+
+#include <stddef.h>
+
+#include "mc_server.h"
+#include "ns_keys.h"
+
+struct mc_lease {
+    struct mc_server *servers;
+    size_t server_count;
+    const struct ns_keys *ns;
+    unsigned lease_ms;
+    int lost_reported;     /* the heartbeat's own */
+};
+
+/* memcached's expiry for a lease: whole seconds, rounded up, plus one for
+ * the server's clock ticking between two renewals. */
+unsigned mc_lease_exptime(unsigned lease_ms);
+
+/* Takes the lease on every server in service: `add`, which stores only
+ * where no lease is. -EBUSY with a message naming the server and the
+ * namespace when exclusive and another stack holds it. */
+int mc_lease_take(struct mc_lease *l, tierpage_error *err);
+/* The heartbeat's call: touches the lease where it still holds it, adds
+ * it again where it ran out (a restarted server, a stall). */
+void mc_lease_renew(void *lease);
+void mc_lease_release(struct mc_lease *l);
+
+/* On every server in service: deletes the keys of the namespace's
+ * instances whose lease is gone from that server, and with exclusive the
+ * namespace's own keys. A server whose crawler stays busy is skipped with
+ * a warning (a later open sweeps it). */
+int mc_sweep_namespace(struct mc_lease *l, tierpage_error *err);
+
+/* Calls fn(arg, key, len) for every key the server lists with
+ * `lru_crawler metadump all`; fn returns 0 to go on, negative to stop with
+ * that result. -EAGAIN when the crawler stayed busy. */
+int mc_metadump(struct mc_server *srv, int (*fn)(void *arg, const char *key, size_t len), void *arg,
+                tierpage_error *err);
+
+#endif
