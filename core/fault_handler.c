@@ -81,6 +81,14 @@ static int is_stale(struct tp_page *p, const struct fault *f)
     return 1;
 }
 
+/* After the stack lock was dropped: whether f->addr is still served as page
+ * f->id, or was unmapped (its id perhaps given to another region since). */
+static int still_served(struct tp_stack *s, const struct fault *f)
+{
+    struct tp_region *r = tp_region_find(s, f->addr);
+    return r && r->first_id + (uint32_t)((size_t)(f->addr - r->start) / s->page_size) == f->id;
+}
+
 static void resolve_missing(struct tp_stack *s, struct fault *f)
 {
     struct tp_page *p = tp_page_get(&s->pages, f->id);
@@ -95,7 +103,7 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
         tp_fatal(s, "cannot evict to make room for page at %p: %s", (void *)f->addr, err.message);
     /* The lock was dropped while evicting: look again. */
     tp_page_wait_idle(s, f->id);
-    if (p->state == TP_PAGE_RESIDENT || (p->flags & TP_PAGE_UNMAPPED)) {
+    if (!still_served(s, f) || p->state == TP_PAGE_RESIDENT || (p->flags & TP_PAGE_UNMAPPED)) {
         pthread_mutex_unlock(&s->lock);
         tp_uffd_wake(s->uffd, f->addr, s->page_size);
         return;
@@ -175,6 +183,11 @@ static void handle_message(struct tp_stack *s, const struct uffd_msg *msg, uint3
     }
     f.id = f.region->first_id + (uint32_t)((size_t)(f.addr - f.region->start) / s->page_size);
     tp_page_wait_idle(s, f.id);
+    if (!still_served(s, &f)) {
+        pthread_mutex_unlock(&s->lock);
+        tp_uffd_wake(s->uffd, f.addr, s->page_size);
+        return;
+    }
     if (flags & UFFD_PAGEFAULT_FLAG_WP)
         resolve_write_protect(s, &f);
     else if (flags & UFFD_PAGEFAULT_FLAG_MINOR)

@@ -76,7 +76,8 @@ static int by_id(const struct tp_region *a, const struct tp_region *b)
     return a->first_id < b->first_id;
 }
 
-static int region_insert(struct tp_stack *s, struct tp_region *r)
+/* Room in the tables for one more region. Stack lock held. */
+static int region_room(struct tp_stack *s)
 {
     if (s->region_count == s->region_alloc) {
         size_t n = s->region_alloc ? s->region_alloc * 2 : 16;
@@ -90,6 +91,14 @@ static int region_insert(struct tp_stack *s, struct tp_region *r)
         s->regions_by_id = v;
         s->region_alloc = n;
     }
+    return 0;
+}
+
+static int region_insert(struct tp_stack *s, struct tp_region *r)
+{
+    int rc = region_room(s);
+    if (rc < 0)
+        return rc;
     sorted_insert(s->regions, s->region_count, r, by_address);
     sorted_insert(s->regions_by_id, s->region_count, r, by_id);
     s->region_count++;
@@ -102,6 +111,23 @@ static void region_remove(struct tp_stack *s, struct tp_region *r)
     sorted_remove(s->regions_by_id, s->region_count, r);
     s->region_count--;
 }
+
+static void file_put(struct tp_region_file *f)
+{
+    if (--f->pieces == 0) {
+        close(f->memfd);
+        free(f);
+    }
+}
+
+enum release_mode {
+    RELEASE_DISCARD, /* forget the pages; the mapping stays served */
+    RELEASE_RESERVE, /* stop serving; the range is left mapped PROT_NONE */
+    RELEASE_UNMAP,   /* stop serving and unmap */
+};
+
+static int release_range(struct tp_stack *s, char *addr, size_t length, enum release_mode mode,
+                         tierpage_error *err);
 
 void *tp_map(tp_stack *s, void *hint, size_t length, tierpage_error *err)
 {
@@ -116,28 +142,36 @@ void *tp_map(tp_stack *s, void *hint, size_t length, tierpage_error *err)
         return NULL;
     }
     struct tp_region *r = calloc(1, sizeof *r);
-    if (!r) {
+    struct tp_region_file *file = calloc(1, sizeof *file);
+    if (!r || !file) {
+        free(r);
+        free(file);
         tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
         return NULL;
     }
-    r->memfd = -1;
+    file->pieces = 1;
+    r->file = file;
     r->start = r->alias = MAP_FAILED;
     r->length = length;
-    r->page_count = r->mapped_pages = pages;
+    r->page_count = pages;
     const char *what = "memfd_create";
     int rc = 0;
 
-    r->memfd = memfd_create("tierpage", MFD_CLOEXEC);
-    if (r->memfd < 0)
+    /* MAP_FIXED replaces what was there: served memory there stops being
+     * served first, so that regions never overlap. */
+    if (hint)
+        release_range(s, hint, length, RELEASE_RESERVE, NULL);
+    file->memfd = memfd_create("tierpage", MFD_CLOEXEC);
+    if (file->memfd < 0)
         goto fail_errno;
     what = "ftruncate";
-    if (ftruncate(r->memfd, (off_t)length) < 0)
+    if (ftruncate(file->memfd, (off_t)length) < 0)
         goto fail_errno;
     what = "mmap";
-    r->start = mmap(hint, length, PROT_READ | PROT_WRITE, MAP_SHARED | (hint ? MAP_FIXED : 0), r->memfd, 0);
+    r->start = mmap(hint, length, PROT_READ | PROT_WRITE, MAP_SHARED | (hint ? MAP_FIXED : 0), file->memfd, 0);
     if (r->start == MAP_FAILED)
         goto fail_errno;
-    r->alias = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, r->memfd, 0);
+    r->alias = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, file->memfd, 0);
     if (r->alias == MAP_FAILED)
         goto fail_errno;
     /* A child would share these pages instead of copying them, and would
@@ -177,14 +211,16 @@ fail_errno:
         munmap(r->alias, length);
     if (r->start != MAP_FAILED && !hint)
         munmap(r->start, length);
-    if (r->memfd >= 0)
-        close(r->memfd);
+    if (file->memfd >= 0)
+        close(file->memfd);
+    free(file);
     free(r);
     return NULL;
 }
 
-/* Forget pages [first, first+count) of r; with `unmapping`, mark them gone.
- * Stack lock held; dropped around store calls. */
+/* Forget pages [first, first+count) of r: they read as zeros again; with
+ * `unmapping`, no fault brings them back before they are cut from r.
+ * Stack lock held; dropped around store calls, while the page is BUSY. */
 static int forget_pages(struct tp_stack *s, struct tp_region *r, size_t first, size_t count, int unmapping,
                         tierpage_error *err)
 {
@@ -211,70 +247,132 @@ static int forget_pages(struct tp_stack *s, struct tp_region *r, size_t first, s
         }
         p->state = TP_PAGE_EMPTY;
         p->flags &= (uint8_t)~(TP_PAGE_DIRTY | TP_PAGE_REFERENCED | TP_PAGE_UNSURE);
-        if (unmapping && !(p->flags & TP_PAGE_UNMAPPED)) {
+        if (unmapping)
             p->flags |= TP_PAGE_UNMAPPED;
-            r->mapped_pages--;
-        }
     }
     /* Drop the memory itself; the program's mapping refaults as missing. */
-    fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(first * s->page_size),
+    fallocate(r->file->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, tp_page_offset(s, r, r->first_id + (uint32_t)first),
               (off_t)(count * s->page_size));
     return result;
 }
 
-static void region_destroy(struct tp_stack *s, struct tp_region *r)
+/* Take pages [first, first+count), already forgotten, out of r: r is
+ * trimmed, split in two, or goes. Both locks held. */
+static int cut_pages(struct tp_stack *s, struct tp_region *r, size_t first, size_t count, enum release_mode mode)
 {
-    region_remove(s, r);
-    tp_page_map_release(&s->pages, r->first_id, (uint32_t)r->page_count);
-    s->counters.mapped_bytes -= r->length;
-    munmap(r->start, r->length);
-    munmap(r->alias, r->length);
-    close(r->memfd);
-    free(r);
+    size_t end = first + count;
+    struct tp_region *tail = NULL;
+    if (first > 0 && end < r->page_count) {
+        tail = calloc(1, sizeof *tail);
+        if (!tail || region_room(s) < 0) {
+            free(tail);
+            return -ENOMEM;
+        }
+    }
+    char *addr = r->start + first * s->page_size;
+    size_t len = count * s->page_size;
+    /* Replacing the mapping drops its registration in the same step: a
+     * thread reading it meanwhile gets its data or SIGSEGV, never zeros. */
+    if (mode == RELEASE_RESERVE)
+        mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    else
+        munmap(addr, len);
+    munmap(r->alias + first * s->page_size, len);
+    tp_page_map_release(&s->pages, r->first_id + (uint32_t)first, (uint32_t)count);
+    s->counters.mapped_bytes -= len;
+
+    if (count == r->page_count) {
+        region_remove(s, r);
+        file_put(r->file);
+        free(r);
+    } else if (first == 0) {
+        r->start += len;
+        r->alias += len;
+        r->offset += (off_t)len;
+        r->first_id += (uint32_t)count;
+        r->page_count -= count;
+        r->length -= len;
+    } else if (!tail) {
+        r->page_count = first;
+        r->length = first * s->page_size;
+    } else {
+        *tail = *r;
+        tail->start += end * s->page_size;
+        tail->alias += end * s->page_size;
+        tail->offset += (off_t)(end * s->page_size);
+        tail->first_id += (uint32_t)end;
+        tail->page_count -= end;
+        tail->length = tail->page_count * s->page_size;
+        r->file->pieces++;
+        r->page_count = first;
+        r->length = first * s->page_size;
+        region_insert(s, tail); /* cannot fail: room was made above */
+    }
+    return 0;
 }
 
-/* Apply fn to every part of [addr, addr+length) that lies in a region. */
-static int for_each_part(struct tp_stack *s, void *addr, size_t length, int unmapping, tierpage_error *err)
+/* The first region that ends after addr. Stack lock held. */
+static struct tp_region *region_from(struct tp_stack *s, const char *addr)
+{
+    size_t lo = 0, hi = s->region_count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        struct tp_region *r = s->regions[mid];
+        if (r->start + r->length <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->region_count ? s->regions[lo] : NULL;
+}
+
+/* Apply `mode` to every part of [addr, addr+length) that lies in a region. */
+static int release_range(struct tp_stack *s, char *addr, size_t length, enum release_mode mode,
+                         tierpage_error *err)
 {
     char *a = (char *)((uintptr_t)addr & ~(uintptr_t)(s->page_size - 1));
-    char *end = (char *)addr + length;
+    char *end = addr + length;
     int result = 0;
+    pthread_mutex_lock(&s->regions_lock);
     pthread_mutex_lock(&s->lock);
     while (a < end) {
-        struct tp_region *r = tp_region_find(s, a);
-        if (!r) {
-            a += s->page_size;
-            continue;
-        }
+        struct tp_region *r = region_from(s, a);
+        if (!r || r->start >= end)
+            break;
+        if (a < r->start)
+            a = r->start;
         char *part_end = end < r->start + r->length ? end : r->start + r->length;
         size_t first = (size_t)(a - r->start) / s->page_size;
         size_t count = ((size_t)(part_end - a) + s->page_size - 1) / s->page_size;
-        int rc = forget_pages(s, r, first, count, unmapping, err);
+        /* Only this thread changes regions (regions_lock): r stays. */
+        int rc = forget_pages(s, r, first, count, mode != RELEASE_DISCARD, err);
+        if (mode != RELEASE_DISCARD) {
+            int cut = cut_pages(s, r, first, count, mode);
+            if (cut < 0 && rc == 0)
+                rc = tierpage_error_set(err, cut, NULL, "out of memory splitting a region");
+        }
         if (rc < 0 && result == 0)
             result = rc;
-        a = r->start + (first + count) * s->page_size;
-        if (unmapping) {
-            /* Hold the address range until the whole region goes, so that
-             * no new mapping lands inside a region still in the table. */
-            tp_uffd_unregister(s->uffd, r->start + first * s->page_size, count * s->page_size);
-            mmap(r->start + first * s->page_size, count * s->page_size, PROT_NONE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-            if (r->mapped_pages == 0)
-                region_destroy(s, r);
-        }
+        a += count * s->page_size;
     }
     pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->regions_lock);
     return result;
 }
 
 int tp_unmap(tp_stack *s, void *addr, size_t length, tierpage_error *err)
 {
-    return for_each_part(s, addr, length, 1, err);
+    return release_range(s, addr, length, RELEASE_UNMAP, err);
+}
+
+int tp_unserve(tp_stack *s, void *addr, size_t length, tierpage_error *err)
+{
+    return release_range(s, addr, length, RELEASE_RESERVE, err);
 }
 
 int tp_discard(tp_stack *s, void *addr, size_t length, tierpage_error *err)
 {
-    return for_each_part(s, addr, length, 0, err);
+    return release_range(s, addr, length, RELEASE_DISCARD, err);
 }
 
 int tp_owns(tp_stack *s, const void *addr)

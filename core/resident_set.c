@@ -153,10 +153,9 @@ static uint32_t select_victim(struct tp_stack *s)
     return TP_NIL;
 }
 
-static int punch(struct tp_stack *s, struct tp_region *reg, uint32_t id)
+static int punch(struct tp_stack *s, struct tp_region_file *file, off_t off)
 {
-    off_t off = (off_t)(id - reg->first_id) * (off_t)s->page_size;
-    if (fallocate(reg->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, (off_t)s->page_size) < 0)
+    if (fallocate(file->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, (off_t)s->page_size) < 0)
         return -errno;
     return 0;
 }
@@ -164,10 +163,11 @@ static int punch(struct tp_stack *s, struct tp_region *reg, uint32_t id)
 /* The page is BUSY and write-protected (or never written), its content
  * held by its tier or all zeros: free it without a write. Stack lock not
  * held; returns with it held. */
-static int drop_clean(struct tp_stack *s, struct tp_region *reg, uint32_t id, tierpage_error *err)
+static int drop_clean(struct tp_stack *s, struct tp_region_file *file, off_t off, uint32_t id,
+                      tierpage_error *err)
 {
     struct tp_page *p = tp_page_get(&s->pages, id);
-    int rc = punch(s, reg, id);
+    int rc = punch(s, file, off);
     pthread_mutex_lock(&s->lock);
     p->flags &= (uint8_t)~(TP_PAGE_DIRTY | TP_PAGE_UNSURE);
     if (rc < 0) {
@@ -198,13 +198,18 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
     struct tp_page *p = tp_page_get(&s->pages, id);
     struct tp_region *reg = tp_region_of_id(s, id);
     p->flags |= TP_PAGE_BUSY;
+    /* An unmap may cut reg while the lock is dropped below; the page, BUSY,
+     * stays in a piece sharing reg's file. Take what is needed of reg now. */
+    struct tp_region_file *file = reg->file;
+    off_t off = tp_page_offset(s, reg, id);
+    const char *alias = tp_page_alias(s, reg, id);
     int rc;
 
     if (!(p->flags & TP_PAGE_DIRTY)) {
         /* Clean: write-protected since it was mapped, so nothing can have
          * changed it; a tier holds its copy, or it is still all zeros. */
         pthread_mutex_unlock(&s->lock);
-        return drop_clean(s, reg, id, err);
+        return drop_clean(s, file, off, id, err);
     }
 
     _Alignas(64) unsigned char buf[4096];
@@ -215,9 +220,9 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
     /* Stop writes first, so the copy below is the page's final content. */
     rc = tp_uffd_writeprotect(s->uffd, addr, s->page_size, 1, 0);
     if (rc == 0) {
-        memcpy(buf, tp_page_alias(s, reg, id), s->page_size);
+        memcpy(buf, alias, s->page_size);
         if (unsure && same_as_copy(s, old_tier, id, buf))
-            return drop_clean(s, reg, id, err);
+            return drop_clean(s, file, off, id, err);
         rc = tp_chain_put(s, 0, id, buf, err);
     } else {
         tierpage_error_set(err, rc, NULL, "cannot write-protect a page: %s", strerror(-rc));
@@ -247,7 +252,7 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
     /* The new copy is acknowledged: only now may the old one go. */
     if (old_tier != TP_NO_TIER && old_tier != landed)
         tp_tier_del(s, old_tier, id, err);
-    rc = punch(s, reg, id);
+    rc = punch(s, file, off);
 
     pthread_mutex_lock(&s->lock);
     if (rc == 0) {

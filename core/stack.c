@@ -147,6 +147,7 @@ static tp_stack *stack_open(struct tp_conf *conf, tierpage_error *err)
     s->uffd = -1;
     tp_instance_id(s->instance, sizeof s->instance);
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->regions_lock, NULL);
     pthread_cond_init(&s->page_done, NULL);
 
     for (size_t i = 0; i < conf->tier_count; i++) {
@@ -209,6 +210,7 @@ void tp_stack_close(tp_stack *s)
     free(s->regions_by_id);
     tp_conf_free(s->conf);
     pthread_cond_destroy(&s->page_done);
+    pthread_mutex_destroy(&s->regions_lock);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -302,10 +304,13 @@ int tp_demote_region(tp_stack *s, void *addr, const char *tier_name, tierpage_er
             target = i;
     if (target == s->tier_count)
         return tierpage_error_set(err, -ENOENT, NULL, "no tier named '%s' in this stack", tier_name);
+    /* The region must not be cut while the lock is dropped below. */
+    pthread_mutex_lock(&s->regions_lock);
     pthread_mutex_lock(&s->lock);
     struct tp_region *r = tp_region_find(s, addr);
     if (!r) {
         pthread_mutex_unlock(&s->lock);
+        pthread_mutex_unlock(&s->regions_lock);
         return tierpage_error_set(err, -EINVAL, NULL, "%p is not in a region this stack serves", addr);
     }
     int rc = 0;
@@ -324,5 +329,6 @@ int tp_demote_region(tp_stack *s, void *addr, const char *tier_name, tierpage_er
         pthread_mutex_lock(&s->lock);
     }
     pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->regions_lock);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "loader.h"
 #include "handler_placement.h"
@@ -27,14 +28,23 @@ struct tp_tier {
     uint64_t hits, puts, demotions, bytes_in, bytes_out, full_events;
 };
 
+/* The memfd behind one tp_map; the pieces a partial unmap leaves share it. */
+struct tp_region_file {
+    int memfd;
+    unsigned pieces;
+};
+
+/* A region is always wholly mapped: unmapping part of one trims it or
+ * splits it in two pieces, keeping each page's id, address, alias and file
+ * offset. A piece with a BUSY page is never trimmed past it nor freed. */
 struct tp_region {
     char *start;         /* the program's mapping */
-    char *alias;         /* the pager's own mapping of the same memfd */
+    char *alias;         /* the pager's own mapping of the same pages */
     size_t length;
     size_t page_count;
-    size_t mapped_pages; /* pages not yet unmapped by the program */
     uint32_t first_id;
-    int memfd;
+    off_t offset;        /* of start in the file */
+    struct tp_region_file *file;
 };
 
 struct tp_resident_set {
@@ -65,6 +75,9 @@ struct tp_stack {
     struct tp_placement placement;
 
     struct tp_page_map pages;
+    /* Serialises every change of the region table but adding a region
+     * (unmap, discard, map over served memory, demote); taken before lock. */
+    pthread_mutex_t regions_lock;
     struct tp_region **regions; /* sorted by start */
     struct tp_region **regions_by_id; /* the same, sorted by first_id */
     size_t region_count, region_alloc;
@@ -92,6 +105,10 @@ static inline char *tp_page_alias(const struct tp_stack *s, const struct tp_regi
 static inline char *tp_page_addr(const struct tp_stack *s, const struct tp_region *r, uint32_t id)
 {
     return r->start + (size_t)(id - r->first_id) * s->page_size;
+}
+static inline off_t tp_page_offset(const struct tp_stack *s, const struct tp_region *r, uint32_t id)
+{
+    return r->offset + (off_t)(id - r->first_id) * (off_t)s->page_size;
 }
 
 /* Wait until the page is not BUSY; returns with stack->lock held. */

@@ -56,6 +56,10 @@ void tp_stack_close(tp_stack *stack);
  * With `hint` non-NULL, map exactly there (MAP_FIXED semantics). */
 void *tp_map(tp_stack *stack, void *hint, size_t length, tierpage_error *err);
 int tp_unmap(tp_stack *stack, void *addr, size_t length, tierpage_error *err);
+/* Stop serving whatever of [addr, addr+length) the stack serves, but keep
+ * the address range: it is left mapped PROT_NONE for the caller to unmap or
+ * map over in one system call, so no other mapping can land in between. */
+int tp_unserve(tp_stack *stack, void *addr, size_t length, tierpage_error *err);
 /* Forget the content of the pages in [addr, addr+length): they read back as
  * zeros, as after madvise(MADV_DONTNEED) on private anonymous memory. */
 int tp_discard(tp_stack *stack, void *addr, size_t length, tierpage_error *err);

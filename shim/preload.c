@@ -115,13 +115,34 @@ static int overlaps_served(void *addr, size_t len)
     return shim_lookup(addr, &s, &l) == 0 || shim_lookup((char *)addr + len - 1, &s, &l) == 0;
 }
 
+static int page_aligned(const void *addr)
+{
+    return ((uintptr_t)addr & 4095) == 0;
+}
+
+/* The program is about to unmap or map over [addr, addr+len): whatever of
+ * it is served stops being served, its range left reserved (PROT_NONE) so
+ * that the program's own call replaces it in one step. */
+static void unserve(void *addr, size_t len)
+{
+    uintptr_t a = (uintptr_t)addr;
+    if (!shim_stack || shim_in_child || tp_pager_thread || !len || a + len < a)
+        return;
+    if (a + len <= __atomic_load_n(&served_low, __ATOMIC_RELAXED) ||
+        a >= __atomic_load_n(&served_high, __ATOMIC_RELAXED))
+        return;
+    tierpage_error err = {{0}, {0}};
+    shim_enter();
+    int rc = tp_unserve(shim_stack, addr, len, &err);
+    shim_leave();
+    if (rc < 0)
+        fprintf(stderr, "tierpage: unmapping served memory: %s\n", err.message);
+}
+
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    if (len && (flags & MAP_FIXED) && overlaps_served(addr, len)) {
-        shim_enter();
-        tp_unmap(shim_stack, addr, len, NULL);
-        shim_leave();
-    }
+    if ((flags & MAP_FIXED) && page_aligned(addr))
+        unserve(addr, len);
     if (len && servable_mapping(len, prot, flags)) {
         void *p = shim_map((flags & MAP_FIXED) ? addr : NULL, len);
         if (p)
@@ -134,15 +155,8 @@ void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off) __a
 
 int munmap(void *addr, size_t len)
 {
-    if (len && overlaps_served(addr, len)) {
-        tierpage_error err = {{0}, {0}};
-        shim_enter();
-        int rc = tp_unmap(shim_stack, addr, len, &err);
-        shim_leave();
-        if (rc < 0)
-            fprintf(stderr, "tierpage: munmap: %s\n", err.message);
-        return 0;
-    }
+    if (page_aligned(addr))
+        unserve(addr, len);
     return real_munmap(addr, len);
 }
 
@@ -157,8 +171,13 @@ void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
     }
     void *start;
     size_t length;
-    if (shim_lookup(old, &start, &length) < 0)
+    if (shim_lookup(old, &start, &length) < 0) {
+        /* Moving onto served memory replaces it, as MAP_FIXED does. */
+        if ((flags & MREMAP_FIXED) && page_aligned(new_addr) &&
+            ((char *)new_addr + new_len <= (char *)old || (char *)old + old_len <= (char *)new_addr))
+            unserve(new_addr, new_len);
         return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+    }
 
     size_t page = tp_page_size(shim_stack);
     old_len = (old_len + page - 1) & ~(page - 1);
@@ -167,6 +186,11 @@ void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
         if (new_len < old_len)
             munmap((char *)old + new_len, old_len - new_len);
         return old;
+    }
+    if ((flags & MREMAP_FIXED) &&
+        !((char *)new_addr + new_len <= (char *)old || (char *)old + old_len <= (char *)new_addr)) {
+        errno = EINVAL; /* as the kernel says of overlapping ranges */
+        return MAP_FAILED;
     }
     if (!(flags & (MREMAP_MAYMOVE | MREMAP_FIXED))) {
         errno = ENOMEM; /* growing in place is not supported for served memory */

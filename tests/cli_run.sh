@@ -3,8 +3,8 @@
 trap 'cleanup_shm; rm -rf "$WORK"' EXIT
 small_stack "$WORK/s.yaml" 4MiB 16MiB 1GiB
 
-expect_status 0 "mm_events: malloc family, mmap/mremap/munmap/madvise, syscalls, fork" -- \
-    "$TIERPAGE" run -c "$WORK/s.yaml" --stats "$WORK/mm.json" -- "$BUILD/tests/mm_events"
+expect_status 0 "mm_events: malloc family, mmap/mremap/munmap/madvise, served ranges replaced or unmapped under faults, syscalls, fork" -- \
+    timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" --stats "$WORK/mm.json" -- "$BUILD/tests/mm_events"
 expect_output "all checks passed" "mm_events reports every check passed"
 expect_output "forked child touched memory served to its parent" "a child touching served memory gets a clear message"
 [ "$(json_field "$WORK/mm.json" faults)" -gt 1000 ] && pass "mm_events was served (faults counted)" || fail "mm_events faults in stats"

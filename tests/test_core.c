@@ -293,15 +293,32 @@ START_TEST(demote_moves_a_region_to_the_named_tier)
 }
 END_TEST
 
+/* `pages` pages mapped and filled with version `round`. */
+static char *map_filled(tp_stack *s, size_t pages, uint32_t round)
+{
+    tierpage_error err = {{0}, {0}};
+    char *m = tp_map(s, NULL, pages * PAGE, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    for (size_t i = 0; i < pages; i++)
+        fill_page(m, i, round);
+    return m;
+}
+
+/* Everything was unmapped: nothing is left mapped, resident or stored. */
+static void assert_nothing_left(tp_stack *s)
+{
+    struct tp_stats st = stats_of(s);
+    ck_assert_uint_eq(st.mapped_bytes, 0);
+    ck_assert_uint_eq(st.tiers[0].pages + st.tiers[1].pages, 0);
+    ck_assert_uint_eq(st.resident_bytes, 0);
+}
+
 START_TEST(discard_and_partial_unmap)
 {
     tp_stack *s = open_two_tier(32, 1024, 4096, "clock", 1);
     tierpage_error err = {{0}, {0}};
     size_t pages = 64;
-    char *m = tp_map(s, NULL, pages * PAGE, &err);
-    ck_assert_ptr_nonnull(m);
-    for (size_t i = 0; i < pages; i++)
-        fill_page(m, i, 5);
+    char *m = map_filled(s, pages, 5);
     ck_assert_int_eq(tp_discard(s, m + 8 * PAGE, 8 * PAGE, &err), 0);
     for (size_t i = 8; i < 16; i++)
         for (size_t k = 0; k < PAGE; k++)
@@ -314,10 +331,48 @@ START_TEST(discard_and_partial_unmap)
     ck_assert_int_eq(tp_unmap(s, m, 32 * PAGE, &err), 0);
     ck_assert_int_eq(tp_unmap(s, m + 48 * PAGE, 16 * PAGE, &err), 0);
     ck_assert(!tp_owns(s, m));
-    struct tp_stats st = stats_of(s);
-    ck_assert_uint_eq(st.mapped_bytes, 0);
-    ck_assert_uint_eq(st.tiers[0].pages + st.tiers[1].pages, 0);
-    ck_assert_uint_eq(st.resident_bytes, 0);
+    assert_nothing_left(s);
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+START_TEST(mapping_into_a_hole_or_over_served_pages)
+{
+    tp_stack *s = open_two_tier(32, 1024, 4096, "clock", 1);
+    tierpage_error err = {{0}, {0}};
+    size_t pages = 64;
+    char *m = map_filled(s, pages, 5);
+    /* The middle goes: the region is split in two pieces. */
+    ck_assert_int_eq(tp_unmap(s, m + 16 * PAGE, 16 * PAGE, &err), 0);
+    void *start;
+    size_t length;
+    ck_assert(!tp_owns(s, m + 16 * PAGE));
+    ck_assert_int_eq(tp_region_bounds(s, m, &start, &length), 0);
+    ck_assert_ptr_eq(start, m);
+    ck_assert_uint_eq(length, 16 * PAGE);
+    ck_assert_int_eq(tp_region_bounds(s, m + 40 * PAGE, &start, &length), 0);
+    ck_assert_ptr_eq(start, m + 32 * PAGE);
+    ck_assert_uint_eq(length, 32 * PAGE);
+    /* Fresh memory into the hole, then over live served pages. */
+    ck_assert_ptr_eq(tp_map(s, m + 16 * PAGE, 16 * PAGE, &err), m + 16 * PAGE);
+    ck_assert_ptr_eq(tp_map(s, m + 40 * PAGE, 8 * PAGE, &err), m + 40 * PAGE);
+    for (size_t i = 16; i < 32; i++)
+        ck_assert_msg(m[i * PAGE] == 0 && m[i * PAGE + PAGE - 1] == 0, "page %zu in the hole", i);
+    for (size_t i = 40; i < 48; i++)
+        ck_assert_msg(m[i * PAGE] == 0 && m[i * PAGE + PAGE - 1] == 0, "page %zu mapped over", i);
+    for (size_t i = 16; i < 32; i++)
+        fill_page(m, i, 6);
+    for (size_t i = 40; i < 48; i++)
+        fill_page(m, i, 7);
+    for (size_t i = 0; i < pages; i++) {
+        unsigned round = i >= 16 && i < 32 ? 6 : i >= 40 && i < 48 ? 7 : 5;
+        ck_assert_msg(page_matches(m, i, round), "page %zu", i);
+    }
+    ck_assert_uint_eq(stats_of(s).mapped_bytes, pages * PAGE);
+    ck_assert_int_eq(tp_unmap(s, m, pages * PAGE, &err), 0);
+    ck_assert(!tp_owns(s, m) && !tp_owns(s, m + 20 * PAGE) && !tp_owns(s, m + 63 * PAGE));
+    assert_nothing_left(s);
     tp_stack_close(s);
     remove_shm();
 }
@@ -417,6 +472,7 @@ Suite *core_suite(void)
     tcase_add_test(tc, shrinking_the_cap_evicts_at_once);
     tcase_add_test(tc, demote_moves_a_region_to_the_named_tier);
     tcase_add_test(tc, discard_and_partial_unmap);
+    tcase_add_test(tc, mapping_into_a_hole_or_over_served_pages);
     tcase_add_test(tc, metadata_stays_under_32_bytes_a_page);
     tcase_add_test(tc, fixed_address_mapping);
     tcase_add_test(tc, pages_left_by_an_earlier_run_are_cleared);

@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +113,141 @@ static void mmap_family(void)
     CHECK(munmap(s, 4 * MiB) == 0 && munmap(s + 6 * MiB, 2 * MiB) == 0, "munmap the rest");
 }
 
+static unsigned char *map_anon(void *at, size_t len, int prot)
+{
+    unsigned char *m = mmap(at, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | (at ? MAP_FIXED : 0), -1, 0);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+/* Served memory replaced under the pager: a hole mapped again, MAP_FIXED
+ * over live served pages (served or not served again), mremap onto them. */
+static void replaced_ranges(void)
+{
+    size_t len = 16 * MiB, half = len / 2;
+    for (int which = 0; which < 2; which++) {
+        unsigned char *m = map_anon(NULL, len, PROT_READ | PROT_WRITE);
+        CHECK(m, "mmap");
+        fill(m, len, 10);
+        unsigned char *hole = m + (which ? half : 0), *kept = m + (which ? 0 : half);
+        CHECK(munmap(hole, half) == 0, "munmap half");
+        CHECK(map_anon(hole, half, PROT_READ | PROT_WRITE) == hole, "MAP_FIXED into the hole");
+        CHECK(all_zero(hole, half), "the new mapping in the %s half reads as zeros", which ? "second" : "first");
+        fill(hole, half, 11);
+        CHECK(first_bad(hole, half, 11) == SIZE_MAX, "the new mapping keeps what is written");
+        CHECK(first_bad(kept, half, (unsigned)10 + (which ? 0 : (unsigned)(half / 64 * 31))) == SIZE_MAX,
+              "the other half keeps its data");
+        CHECK(munmap(m, len) == 0, "munmap both");
+    }
+
+    /* MAP_FIXED over the middle of live served pages, then over the whole. */
+    unsigned char *m = map_anon(NULL, len, PROT_READ | PROT_WRITE);
+    fill(m, len, 12);
+    CHECK(map_anon(m + 4 * MiB, 4 * MiB, PROT_READ | PROT_WRITE) == m + 4 * MiB, "MAP_FIXED over served pages");
+    CHECK(all_zero(m + 4 * MiB, 4 * MiB), "the replaced pages read as zeros");
+    fill(m + 4 * MiB, 4 * MiB, 13);
+    CHECK(first_bad(m, 4 * MiB, 12) == SIZE_MAX, "pages before the replaced ones keep their data");
+    CHECK(first_bad(m + 8 * MiB, 8 * MiB, (unsigned)12 + (unsigned)(8 * MiB / 64 * 31)) == SIZE_MAX,
+          "pages after the replaced ones keep their data");
+    CHECK(first_bad(m + 4 * MiB, 4 * MiB, 13) == SIZE_MAX, "the replacing mapping keeps its data");
+    /* A mapping the pager does not serve (read-only) over served pages. */
+    CHECK(map_anon(m + 12 * MiB, 2 * MiB, PROT_READ) == m + 12 * MiB, "read-only MAP_FIXED over served pages");
+    CHECK(all_zero(m + 12 * MiB, 2 * MiB), "the read-only mapping reads as zeros");
+    CHECK(mprotect(m + 12 * MiB, 2 * MiB, PROT_READ | PROT_WRITE) == 0, "mprotect the read-only mapping");
+    fill(m + 12 * MiB, 2 * MiB, 14);
+    /* One mapping over everything, served pages and not. */
+    unsigned char *whole = map_anon(m, len, PROT_READ | PROT_WRITE);
+    CHECK(whole == m, "MAP_FIXED over the whole range");
+    CHECK(all_zero(m, len), "the whole range reads as zeros");
+    fill(m, len, 15);
+    CHECK(first_bad(m, len, 15) == SIZE_MAX, "the whole range keeps its data");
+
+    /* mremap onto served pages: from memory not served, then from served. */
+    size_t small = 256 * 1024; /* below malloc_threshold: not served */
+    unsigned char *plain = map_anon(NULL, small, PROT_READ | PROT_WRITE);
+    fill(plain, small, 16);
+    unsigned char *moved = mremap(plain, small, small, MREMAP_MAYMOVE | MREMAP_FIXED, m + MiB);
+    CHECK(moved == m + MiB && first_bad(moved, small, 16) == SIZE_MAX, "mremap onto served pages");
+    CHECK(first_bad(m, MiB, 15) == SIZE_MAX && first_bad(m + 2 * MiB, 2 * MiB, (unsigned)15 + (unsigned)(2 * MiB / 64 * 31)) == SIZE_MAX,
+          "served pages around the moved ones keep their data");
+    unsigned char *other = map_anon(NULL, 4 * MiB, PROT_READ | PROT_WRITE);
+    fill(other, 4 * MiB, 17);
+    moved = mremap(other, 4 * MiB, 4 * MiB, MREMAP_MAYMOVE | MREMAP_FIXED, m + 8 * MiB);
+    CHECK(moved == m + 8 * MiB && first_bad(moved, 4 * MiB, 17) == SIZE_MAX, "served mremap onto served pages");
+    CHECK(first_bad(m + 12 * MiB, 4 * MiB, (unsigned)15 + (unsigned)(12 * MiB / 64 * 31)) == SIZE_MAX,
+          "served pages after the moved ones keep their data");
+    CHECK(munmap(m, len) == 0, "munmap all");
+    CHECK(mmap(m, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == m,
+          "the range is free after munmap");
+    munmap(m, len);
+}
+
+/* Threads fault on served pages while another unmaps them: each read sees
+ * the data or, once its page is gone, SIGSEGV; none hangs. */
+static unsigned char *racing;
+static size_t racing_len;
+static __thread sigjmp_buf *racing_jump;
+static volatile int racing_stop;
+
+static void racing_segv(int sig)
+{
+    (void)sig;
+    if (racing_jump)
+        siglongjmp(*racing_jump, 1);
+    _exit(97); /* a SIGSEGV outside the readers */
+}
+
+static void *racing_reader(void *arg)
+{
+    volatile unsigned seed = (unsigned)(uintptr_t)arg;
+    volatile long bad = 0;
+    sigjmp_buf jump;
+    racing_jump = &jump;
+    while (!racing_stop) {
+        seed = seed * 1103515245u + 12345u;
+        size_t off = (seed % (racing_len / 64)) * 64;
+        if (sigsetjmp(jump, 1) == 0) {
+            unsigned char c = racing[off];
+            if (c != (unsigned char)(off / 64 * 31 + 18))
+                bad++;
+        }
+    }
+    racing_jump = NULL;
+    return (void *)bad;
+}
+
+static void unmap_while_faulting(void)
+{
+    racing_len = 32 * MiB;
+    racing = map_anon(NULL, racing_len, PROT_READ | PROT_WRITE);
+    fill(racing, racing_len, 18);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = racing_segv;
+    sa.sa_flags = SA_NODEFER;
+    sigaction(SIGSEGV, &sa, NULL);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, racing_reader, (void *)(uintptr_t)(i + 1));
+    usleep(100000);
+    /* Unmap piece by piece from the middle out, then map fresh served
+     * memory into the first hole while the readers still fault. */
+    for (size_t off = 0; off < racing_len / 2; off += MiB) {
+        CHECK(munmap(racing + racing_len / 2 + off, MiB) == 0, "munmap while faulting");
+        CHECK(munmap(racing + racing_len / 2 - off - MiB, MiB) == 0, "munmap while faulting");
+        usleep(5000);
+    }
+    racing_stop = 1;
+    for (int i = 0; i < 2; i++) {
+        void *bad;
+        pthread_join(t[i], &bad);
+        CHECK(bad == NULL, "reader %d saw %ld wrong bytes", i, (long)(intptr_t)bad);
+    }
+    signal(SIGSEGV, SIG_DFL);
+    unsigned char *again = map_anon(racing, racing_len, PROT_READ | PROT_WRITE);
+    CHECK(again == racing && all_zero(again, racing_len), "fresh memory where the unmapped pages were");
+    munmap(again, racing_len);
+}
+
 static void syscalls_into_served_memory(void)
 {
     size_t len = 16 * MiB;
@@ -158,6 +296,8 @@ int main(void)
 {
     malloc_family();
     mmap_family();
+    replaced_ranges();
+    unmap_while_faulting();
     syscalls_into_served_memory();
     fork_children();
     if (failures) {
