@@ -392,9 +392,9 @@ int tp_writeback_start(struct tp_stack *s, size_t t, uint64_t bytes, struct tp_w
     if (wb->pages == MAP_FAILED)
         wb->pages = NULL;
     if (!wb->entries || !wb->ring || !wb->free_slots || !wb->buckets || !wb->pages) {
+        size_t slots = wb->slots;
         destroy(wb);
-        return tierpage_error_set(err, -ENOMEM, NULL, "out of memory for a write-back queue of %zu pages",
-                                  wb->slots);
+        return tierpage_error_set(err, -ENOMEM, NULL, "out of memory for a write-back queue of %zu pages", slots);
     }
     for (uint32_t i = 0; i < buckets; i++)
         wb->buckets[i] = WB_NONE;

@@ -363,7 +363,7 @@ static int pmem_open(const tierpage_store_params *params, void **store, tierpage
             unlink(path);
             return tierpage_error_set(err, -EINVAL, "capacity",
                                       "pmem: capacity %" PRIu64 " bytes must hold between 1 and %u pages of %zu bytes",
-                                      params->capacity, PMEM_NONE - 1 - PMEM_SPARE_SLOTS, s->page_size);
+                                      params->capacity, PMEM_NONE - 1 - PMEM_SPARE_SLOTS, params->page_size);
         }
         uint64_t slot_count = capacity_pages + PMEM_SPARE_SLOTS;
         uint64_t table_off = PMEM_HEADER_SIZE;

@@ -150,7 +150,7 @@ int redis_options_parse(const tierpage_store_params *params, struct redis_option
         } else if (strcmp(key, "cluster") == 0) {
             rc = parse_bool(key, value, &opts->cluster, err);
         } else if (strcmp(key, "replicas") == 0) {
-            int n;
+            int n = (int)opts->replicas; /* parse_int leaves it as it is on an error */
             rc = parse_int(key, value, 1, REDIS_MAX_SERVERS, &n, err);
             opts->replicas = (unsigned)n;
             have_replicas = 1;

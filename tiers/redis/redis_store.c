@@ -128,8 +128,8 @@ static int redis_get_batch(void *store, size_t count, const uint64_t *keys, void
             if (r && r->type == REDIS_REPLY_STRING) {
                 if (r->len != s->page_size) {
                     results[i] = -EIO;
-                    snprintf(why, sizeof why, "redis: %s: key %s holds %zu bytes, not a page of %zu",
-                             cmd->node->addr.name, cmd->key, (size_t)r->len, s->page_size);
+                    snprintf(why, sizeof why, "redis: %s: key %.*s holds %zu bytes, not a page of %zu",
+                             cmd->node->addr.name, (int)cmd->key_len, cmd->key, (size_t)r->len, s->page_size);
                     note_failure(&first, results[i], why, err);
                     continue;
                 }
@@ -152,8 +152,8 @@ static int redis_get_batch(void *store, size_t count, const uint64_t *keys, void
              * could not be asked, is a failure to read, not a missing page. */
             if (rc == -ENOENT && seen_error[i]) {
                 rc = seen_error[i];
-                snprintf(why, sizeof why, "redis: %s: no server that answered holds it, and a server "
-                         "holding a copy could not be read", cmd->key);
+                snprintf(why, sizeof why, "redis: %.*s: no server that answered holds it, and a server "
+                         "holding a copy could not be read", (int)cmd->key_len, cmd->key);
             }
             results[i] = rc;
             note_failure(&first, rc, why, err);
