@@ -2,12 +2,17 @@
 # Installs the Debian packages tierpage needs to build and test, when missing.
 #   scripts/install-deps.sh          build and run
 #   scripts/install-deps.sh --test   also what the test suite uses
+#   scripts/install-deps.sh --analyze  also clang's static analyzer
 set -euo pipefail
 packages=(build-essential cmake pkg-config libyaml-dev libpmem-dev check libmemcached-dev libhiredis-dev python3
           libibverbs-dev librdmacm-dev)
+if [ "${1:-}" = "--analyze" ]; then
+    packages+=(clang clang-tools)
+fi
 if [ "${1:-}" = "--test" ]; then
     packages+=(memcached redis-server redis-tools)
-    # The fuzz targets (fuzz/) are built with clang's libFuzzer.
+    # The fuzz targets (fuzz/) are built with clang's libFuzzer; CI also
+    # builds Release with clang.
     packages+=(clang libclang-rt-14-dev)
     # The rdma tier's tests boot a QEMU guest with Soft-RoCE (tests/guest/).
     packages+=(rdma-core ibverbs-providers qemu-system-x86 linux-image-amd64 busybox-static cpio iproute2)
