@@ -123,11 +123,11 @@ static void shuffle(size_t *order, size_t n, uint64_t *state)
 {
     for (size_t i = 0; i < n; i++)
         order[i] = i;
-    for (size_t i = n - 1; i > 0; i--) {
+    for (size_t i = n; i > 1; i--) {
         *state += 0x9e3779b97f4a7c15ull;
-        size_t j = (size_t)(bench_mix64(*state) % (i + 1));
-        size_t t = order[i];
-        order[i] = order[j];
+        size_t j = (size_t)(bench_mix64(*state) % i);
+        size_t t = order[i - 1];
+        order[i - 1] = order[j];
         order[j] = t;
     }
 }
@@ -321,6 +321,32 @@ static void json_stats(const char *key, const struct phase_stats *p)
            key, p->faults, p->zero_fills, p->tier0_hits, p->evictions, p->writebacks, p->clean_drops);
 }
 
+/* The kernel's first touch and the userfaultfd floors (anonymous, shmem),
+ * timed into `lat` (o->pages entries) and summarised. */
+static int run_floors(const struct options *o, uint64_t *lat, struct latency *kernel, struct latency *floor_anon,
+                      struct latency *floor_shmem)
+{
+    char msg[256];
+    struct floor_options fo = { .pages = o->pages, .cpu = o->cpu, .wait = FLOOR_WAIT_READ };
+    if (floor_kernel_run(&fo, lat, msg, sizeof msg) < 0) {
+        fprintf(stderr, "tierpage-fault-bench: kernel first touch: %s\n", msg);
+        return -1;
+    }
+    latency_summarize(lat, o->pages, kernel);
+    if (floor_uffd_run(&fo, lat, msg, sizeof msg) < 0) {
+        fprintf(stderr, "tierpage-fault-bench: floor (anonymous): %s\n", msg);
+        return -1;
+    }
+    latency_summarize(lat, o->pages, floor_anon);
+    fo.shmem = true;
+    if (floor_uffd_run(&fo, lat, msg, sizeof msg) < 0) {
+        fprintf(stderr, "tierpage-fault-bench: floor (shmem): %s\n", msg);
+        return -1;
+    }
+    latency_summarize(lat, o->pages, floor_shmem);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -330,34 +356,20 @@ int main(int argc, char **argv)
     size_t *order = malloc(o.pages * sizeof order[0]);
     if (!lat || !order) {
         fprintf(stderr, "tierpage-fault-bench: out of memory\n");
+        free(lat);
+        free(order);
         return 1;
     }
 
-    char msg[256];
     struct latency kernel, floor_anon, floor_shmem;
-    struct floor_options fo = { .pages = o.pages, .cpu = o.cpu, .wait = FLOOR_WAIT_READ };
-    if (floor_kernel_run(&fo, lat, msg, sizeof msg) < 0) {
-        fprintf(stderr, "tierpage-fault-bench: kernel first touch: %s\n", msg);
-        return 1;
-    }
-    latency_summarize(lat, o.pages, &kernel);
-    if (floor_uffd_run(&fo, lat, msg, sizeof msg) < 0) {
-        fprintf(stderr, "tierpage-fault-bench: floor (anonymous): %s\n", msg);
-        return 1;
-    }
-    latency_summarize(lat, o.pages, &floor_anon);
-    fo.shmem = true;
-    if (floor_uffd_run(&fo, lat, msg, sizeof msg) < 0) {
-        fprintf(stderr, "tierpage-fault-bench: floor (shmem): %s\n", msg);
-        return 1;
-    }
-    latency_summarize(lat, o.pages, &floor_shmem);
-
     struct measured m = { 0 };
-    if (run_tierpage(&o, lat, order, &m) < 0)
-        return 1;
+    int rc = run_floors(&o, lat, &kernel, &floor_anon, &floor_shmem);
+    if (rc == 0)
+        rc = run_tierpage(&o, lat, order, &m);
     free(lat);
     free(order);
+    if (rc < 0)
+        return 1;
 
     if (o.json) {
         printf("{\"pages\":%zu,\"resident_pages\":%zu,\"cpus\":\"%s\",\"stack\":\"%s\",", o.pages,

@@ -279,6 +279,14 @@ static void die_usage(const char *fmt, const char *arg)
     exit(2);
 }
 
+/* The value that follows option argv[*i]; *i moves onto it. */
+static const char *option_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc)
+        die_usage("%s needs a value", argv[*i]);
+    return argv[++*i];
+}
+
 static int parse_u64(const char *text, uint64_t *out, const char **rest)
 {
     if (*text < '0' || *text > '9')
@@ -334,42 +342,40 @@ static void parse_args(int argc, char **argv, struct options *o)
                            .write_ratio = 1.0, .seed = 1, .alloc = ALLOC_MMAP };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *val = NULL;
-        bool takes_value = strcmp(a, "--size") == 0 || strcmp(a, "--accesses") == 0 ||
-                           strcmp(a, "--pattern") == 0 || strcmp(a, "--zipf-theta") == 0 ||
-                           strcmp(a, "--write-ratio") == 0 || strcmp(a, "--seed") == 0 ||
-                           strcmp(a, "--alloc") == 0;
-        if (takes_value) {
-            if (i + 1 >= argc)
-                die_usage("%s needs a value", a);
-            val = argv[++i];
-        }
+        const char *val;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             exit(0);
         } else if (strcmp(a, "--size") == 0) {
+            val = option_value(argc, argv, &i);
             if (parse_size(val, &o->size) < 0 || o->size == 0)
                 die_usage("--size: expected a size such as 512MiB (units B, KiB, MiB, GiB, TiB), got '%s'", val);
         } else if (strcmp(a, "--accesses") == 0) {
+            val = option_value(argc, argv, &i);
             const char *rest;
             if (parse_u64(val, &o->accesses, &rest) < 0 || *rest || o->accesses == 0)
                 die_usage("--accesses: expected a positive whole number, got '%s'", val);
         } else if (strcmp(a, "--pattern") == 0) {
+            val = option_value(argc, argv, &i);
             if (strcmp(val, "random") == 0) o->pattern = PATTERN_RANDOM;
             else if (strcmp(val, "zipf") == 0) o->pattern = PATTERN_ZIPF;
             else if (strcmp(val, "seq") == 0) o->pattern = PATTERN_SEQ;
             else die_usage("--pattern: expected random, zipf or seq, got '%s'", val);
         } else if (strcmp(a, "--zipf-theta") == 0) {
+            val = option_value(argc, argv, &i);
             if (parse_double(val, &o->zipf_theta) < 0 || !(o->zipf_theta > 0 && o->zipf_theta < 1))
                 die_usage("--zipf-theta: expected a number between 0 and 1 (exclusive), got '%s'", val);
         } else if (strcmp(a, "--write-ratio") == 0) {
+            val = option_value(argc, argv, &i);
             if (parse_double(val, &o->write_ratio) < 0 || !(o->write_ratio >= 0 && o->write_ratio <= 1))
                 die_usage("--write-ratio: expected a number from 0 to 1, got '%s'", val);
         } else if (strcmp(a, "--seed") == 0) {
+            val = option_value(argc, argv, &i);
             const char *rest;
             if (parse_u64(val, &o->seed, &rest) < 0 || *rest)
                 die_usage("--seed: expected a whole number, got '%s'", val);
         } else if (strcmp(a, "--alloc") == 0) {
+            val = option_value(argc, argv, &i);
             if (strcmp(val, "mmap") == 0) o->alloc = ALLOC_MMAP;
             else if (strcmp(val, "malloc") == 0) o->alloc = ALLOC_MALLOC;
             else die_usage("--alloc: expected mmap or malloc, got '%s'", val);
@@ -636,22 +642,23 @@ int main(int argc, char **argv)
      * like the region itself, which is fine. */
     r.versions = calloc(r.pages, sizeof r.versions[0]);
     uint32_t *samples = malloc(MAX_SAMPLES * sizeof samples[0]);
+    int status = 3;
     if (!r.versions || !samples) {
         fprintf(stderr, "tierpage-bench: out of memory for bookkeeping\n");
-        return 3;
+        goto out;
     }
     if (o.alloc == ALLOC_MMAP) {
         void *p = mmap(NULL, o.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) {
             fprintf(stderr, "tierpage-bench: mmap of %" PRIu64 " bytes: %s\n", o.size, strerror(errno));
-            return 3;
+            goto out;
         }
         r.base = p;
     } else {
         r.base = malloc(o.size);
         if (!r.base) {
             fprintf(stderr, "tierpage-bench: malloc of %" PRIu64 " bytes failed\n", o.size);
-            return 3;
+            goto out;
         }
     }
 
@@ -694,7 +701,9 @@ int main(int argc, char **argv)
         munmap(r.base, o.size);
     else
         free(r.base);
+    status = res.bad_pages ? 1 : 0;
+out:
     free(samples);
     free(r.versions);
-    return res.bad_pages ? 1 : 0;
+    return status;
 }

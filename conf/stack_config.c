@@ -34,15 +34,15 @@ struct loader {
 
 /* ---- errors ---------------------------------------------------------- */
 
-static int fail_at_position(const struct loader *ld, int line, int column, const char *key,
-                            const char *fmt, ...)
+static void report_at_position(const struct loader *ld, int line, int column, const char *key,
+                               const char *fmt, ...)
 {
     char *message;
     size_t size, n;
     va_list ap;
 
     if (!ld->err)
-        return -1;
+        return;
     message = ld->err->message;
     size = sizeof ld->err->message;
     if (key)
@@ -55,11 +55,15 @@ static int fail_at_position(const struct loader *ld, int line, int column, const
         va_end(ap);
     }
     snprintf(ld->err->key, sizeof ld->err->key, "%s", key ? key : "");
-    return -1;
 }
 
-#define fail_at(ld, mark, key, ...) \
-    fail_at_position((ld), (int)(mark).line + 1, (int)(mark).column + 1, (key), __VA_ARGS__)
+/* -1 as an expression rather than a variadic function's result, so that the
+ * static analyzer, which does not follow calls into variadic functions, sees
+ * that every failure returns it. */
+#define fail_at_position(...) (report_at_position(__VA_ARGS__), -1)
+#define report_at(ld, mark, key, ...) \
+    report_at_position((ld), (int)(mark).line + 1, (int)(mark).column + 1, (key), __VA_ARGS__)
+#define fail_at(...) (report_at(__VA_ARGS__), -1)
 
 static int fail_no_memory(const struct loader *ld)
 {
@@ -140,7 +144,7 @@ static const char *scalar_text(const struct loader *ld, const yaml_node_t *node,
         return NULL;
     }
     if (strlen((const char *)node->data.scalar.value) != node->data.scalar.length) {
-        fail_at(ld, node->start_mark, key, "%s, got text with a NUL character", expected);
+        report_at(ld, node->start_mark, key, "%s, got text with a NUL character", expected);
         return NULL;
     }
     return (const char *)node->data.scalar.value;
@@ -626,8 +630,8 @@ int tp_conf_load_string(const char *yaml, size_t len, const char *source_name,
 
     root = yaml_document_get_root_node(&doc);
     if (!root || is_empty_plain(root)) {
-        fail_at_position(&ld, 1, 1, NULL,
-                         "the stack file is empty, expected a mapping with name, resident and tiers");
+        report_at_position(&ld, 1, 1, NULL,
+                           "the stack file is empty, expected a mapping with name, resident and tiers");
         goto done;
     }
 
@@ -637,7 +641,7 @@ int tp_conf_load_string(const char *yaml, size_t len, const char *source_name,
         goto done;
     }
     if (yaml_document_get_root_node(&extra)) {
-        fail_at(&ld, extra.start_mark, NULL, "expected one YAML document, got a second one");
+        report_at(&ld, extra.start_mark, NULL, "expected one YAML document, got a second one");
         yaml_document_delete(&extra);
         goto done;
     }

@@ -170,11 +170,14 @@ fail:
 
 void ms_conn_handle_cm_event(struct memserver *s, struct rdma_cm_event *ev)
 {
+    /* A request carries the new connection's id; the other events an id
+     * that may be one of ours (its context) or the listener's. */
+    if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST) {
+        on_connect_request(s, ev->id, &ev->param.conn);
+        return;
+    }
     struct ms_conn *conn = ev->id ? ev->id->context : NULL;
     switch (ev->event) {
-    case RDMA_CM_EVENT_CONNECT_REQUEST:
-        on_connect_request(s, ev->id, &ev->param.conn);
-        break;
     case RDMA_CM_EVENT_ESTABLISHED:
         if (conn) {
             conn->established = 1;

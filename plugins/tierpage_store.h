@@ -64,6 +64,13 @@ static inline int tierpage_error_set(tierpage_error *err, int code, const char *
     }
     return code;
 }
+#ifdef __clang_analyzer__
+/* The static analyzer does not follow calls into variadic functions: show
+ * it that the call returns `code`, or it reports paths where an error
+ * returned 0. */
+#define tierpage_error_set(err, code, ...) \
+    __extension__({ int tierpage_code_ = (code); (tierpage_error_set)((err), tierpage_code_, __VA_ARGS__); tierpage_code_; })
+#endif
 
 typedef struct tierpage_store_option {
     const char *key;

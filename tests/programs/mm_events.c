@@ -67,10 +67,13 @@ static void malloc_family(void)
     free(a);
 
     unsigned char *small = malloc(100);
-    strcpy((char *)small, "small");
-    small = realloc(small, 3 * MiB); /* from glibc to served */
-    CHECK(small && strcmp((char *)small, "small") == 0, "realloc small to large");
-    free(small);
+    CHECK(small, "malloc 100 bytes");
+    if (small) {
+        strcpy((char *)small, "small");
+        unsigned char *grown = realloc(small, 3 * MiB); /* from glibc to served */
+        CHECK(grown && strcmp((char *)grown, "small") == 0, "realloc small to large");
+        free(grown ? grown : small);
+    }
 
     unsigned char *z = calloc(4, MiB);
     CHECK(z && all_zero(z, 4 * MiB), "calloc zeroed");

@@ -338,10 +338,11 @@ static void get_from_server(struct mc_store *s, uint32_t server, struct get_job 
 out:
     if (m)
         mc_server_give(srv, m, rc);
-    /* Pages this server did not return: the next copy's server is asked. */
-    for (size_t k = 0; k < n; k++) {
-        struct get_job *job = &jobs[index[k]];
-        if (results[index[k]] != GET_PENDING)
+    /* Pages this server did not return: the next copy's server is asked.
+     * Found again by their server, since `index` may be the allocation that failed. */
+    for (size_t i = 0; i < count; i++) {
+        struct get_job *job = &jobs[i];
+        if (results[i] != GET_PENDING || job->next != (int)server)
             continue;
         job->pos++;
         job->asked++;

@@ -1,5 +1,6 @@
 #include "rdma_conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -515,6 +516,7 @@ static int io_locked(struct rdma_conn *c, struct rdma_io *io, size_t count, tier
             io[i].result = rc;
         return rc;
     }
+    assert(c->cfg.queue_depth > 0); /* the options allow 1 to 256 */
     for (size_t done = 0; done < count;) {
         size_t n = count - done < c->cfg.queue_depth ? count - done : c->cfg.queue_depth;
         for (size_t i = done; i < done + n; i++)
