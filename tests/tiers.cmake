@@ -28,9 +28,13 @@ target_compile_definitions(test_tiers PRIVATE TT_BUILD_DIR="${CMAKE_BINARY_DIR}"
 add_dependencies(test_tiers ${TT_FIXTURES} tier_dram tier_pmem)
 
 # Out of tree: install the build into a temporary prefix, build the example
-# store against the installed header alone, run the installed plugin-test on
-# it and on the installed dram tier.
+# store and a program against the installed files with pkg-config alone, run
+# the installed plugin-test on the store and on the installed dram tier.
+# A program linked against a sanitized library needs the sanitizer too.
+if(TIERPAGE_SANITIZE)
+  set(TT_PROGRAM_FLAGS -fsanitize=address,undefined)
+endif()
 add_test(NAME test_tiers_install_example
   COMMAND sh ${TT_ROOT}/tests/install_example.sh ${CMAKE_BINARY_DIR} ${TT_ROOT})
 set_tests_properties(test_tiers_install_example PROPERTIES TIMEOUT 600
-  ENVIRONMENT "CMAKE=${CMAKE_COMMAND};CC=${CMAKE_C_COMPILER}")
+  ENVIRONMENT "CMAKE=${CMAKE_COMMAND};CC=${CMAKE_C_COMPILER};PROGRAM_FLAGS=${TT_PROGRAM_FLAGS}")
