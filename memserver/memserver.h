@@ -39,6 +39,7 @@ struct ms_device {
 struct ms_session {
     char name[TPM_NAMESPACE_MAX];
     uint64_t token;
+    int exclusive;               /* HELLO said TPM_HELLO_EXCLUSIVE: no other exclusive session of the name */
     struct ms_slab **slabs;
     uint32_t slab_count, slab_cap;
     struct ms_conn *conn;        /* NULL while parked */

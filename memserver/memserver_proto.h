@@ -7,7 +7,8 @@
  * one fixed-size struct, in the host byte order of x86-64 (both ends are
  * tierpage builds on little-endian machines; the magic catches a mismatch).
  *
- *   HELLO  {namespace, session}  -> HELLO_OK {instance, slab/pool sizes, slabs}
+ *   HELLO  {namespace, session, flags} -> HELLO_OK {instance, slab/pool sizes, slabs}
+ *                                        | ERROR {EBUSY: exclusive namespace in use}
  *   ALLOC                        -> ALLOC_OK {slab, addr, rkey, length} | FULL
  *   FREE   {slab}                -> FREE_OK | ERROR {status}
  *   BYE                          -> BYE_OK (slabs freed; the client disconnects)
@@ -18,6 +19,12 @@
  * them back and HELLO_OK says how many. `instance` changes every time a
  * server starts, so a client can tell a restarted server (whose slabs are
  * gone) from the same one.
+ *
+ * Every session has slabs of its own, so two running stacks of one
+ * namespace never share a page. A HELLO with TPM_HELLO_EXCLUSIVE (the
+ * stack's namespace: exclusive) is refused with EBUSY while another
+ * exclusive session of the namespace is connected, or parked for a
+ * reconnect: the connection is the session's lease.
  */
 #ifndef TIERPAGE_MEMSERVER_PROTO_H
 #define TIERPAGE_MEMSERVER_PROTO_H
@@ -25,9 +32,12 @@
 #include <stdint.h>
 
 #define TPM_MAGIC 0x534d5054u /* "TPMS" */
-#define TPM_VERSION 1u
+#define TPM_VERSION 2u
 #define TPM_DEFAULT_PORT 7471
 #define TPM_NAMESPACE_MAX 64
+
+/* HELLO flags */
+#define TPM_HELLO_EXCLUSIVE (1u << 0)
 
 enum tpm_type {
     TPM_HELLO = 1,
@@ -58,6 +68,8 @@ struct tpm_msg {
     uint64_t pool_bytes;   /* HELLO_OK */
     uint64_t free_bytes;   /* HELLO_OK, ALLOC_OK, FULL */
     char name[TPM_NAMESPACE_MAX]; /* HELLO: the client's namespace, NUL-terminated */
+    uint32_t flags;        /* HELLO: TPM_HELLO_* */
+    uint32_t reserved;     /* 0 */
 };
 
 #endif

@@ -36,6 +36,17 @@ static void handle_hello(struct memserver *s, struct ms_conn *conn, const struct
         reply_error(reply, EPROTO);
         return;
     }
+    int exclusive = (req->flags & TPM_HELLO_EXCLUSIVE) != 0;
+    if (exclusive) {
+        for (struct ms_session *other = s->sessions; other; other = other->next) {
+            if (!other->exclusive || other->token == req->session || strcmp(other->name, name) != 0)
+                continue;
+            ms_log("client %s: namespace %s is in use by another running stack (%s), refused", conn->peer, name,
+                   other->conn ? other->conn->peer : "parked for a reconnect");
+            reply_error(reply, EBUSY);
+            return;
+        }
+    }
     struct ms_session *x = ms_session_find(s, name, req->session);
     if (x) {
         if (x->device != NULL && x->device != conn->device) {
@@ -66,6 +77,7 @@ static void handle_hello(struct memserver *s, struct ms_conn *conn, const struct
     }
     x->conn = conn;
     x->device = conn->device;
+    x->exclusive = exclusive;
     conn->session = x;
     reply->type = TPM_HELLO_OK;
     reply->instance = s->instance;

@@ -5,7 +5,9 @@
 # there: memservers, the conformance kit, tierpage-bench --verify through
 # dram -> rdma, replicas: 2 with a memserver killed mid-run, a connection
 # lost for two seconds (dummy0 down) under a run on a memserver with
-# --grace, a memserver that is not there. The guest has no NIC (-nic none): its RDMA traffic
+# --grace, one running stack per namespace (two runs of one stack file at
+# once, a killed run's slabs freed, namespace: exclusive refusing a second
+# start), a memserver that is not there. The guest has no NIC (-nic none): its RDMA traffic
 # stays inside it. On a host that has an RDMA device the same checks run
 # directly on the host instead.
 . "$(dirname "$0")/script_lib.sh"

@@ -12,13 +12,15 @@
 #   RDMA_NETDEV the network device under the RDMA device, which the checks
 #              may take down for two seconds (init.sh sets it in the guest;
 #              without it the lost-connection check is skipped)
-# $1: all (default), smoke (plugin-test only) or reconnect (the
-#     lost-connection check only).
+# $1: all (default), smoke (plugin-test only), reconnect (the
+#     lost-connection check only) or namespaces (one running stack per
+#     namespace only).
 ADDR=${RDMA_ADDR:?set RDMA_ADDR}
 BIN=${TP_BIN:-/opt/tierpage/bin}
 BENCH_SIZE=${TP_BENCH:---size 64MiB --accesses 40000}
 KILL_BENCH_SIZE="--size 16MiB --accesses 10000"
 FLAP_BENCH_SIZE="--size 16MiB --accesses 20000"
+TWO_BENCH_SIZE="--size 12MiB --accesses 6000"
 MODE=${1:-all}
 WORK=$(mktemp -d /tmp/rdma-checks.XXXXXX)
 passed=0
@@ -61,10 +63,11 @@ expect_output() { # PATTERN DESCRIPTION: also shows the matching lines
         fail "$2: no '$1' in the output"; show "$WORK/out"; fi
 }
 
-# stack FILE SERVERS REPLICAS: dram (small) -> rdma
+# stack FILE SERVERS REPLICAS [NAME [TOP-LEVEL LINE]]: dram (small) -> rdma
 stack() {
     cat >"$1" <<YAML
-name: guest-$$
+name: ${4:-guest-$$}
+${5:-}
 resident: 2MiB
 handler_threads: 1
 tiers:
@@ -139,6 +142,90 @@ check_reconnect() {
     stop_server d
 }
 
+# The pid of the program a `tierpage run` (pid $1) started.
+child_of() {
+    for stat in /proc/[0-9]*/stat; do
+        set -- "$1" $(cat "$stat" 2>/dev/null)
+        [ "${5:-}" = "$1" ] && { echo "$2"; return; }
+    done
+}
+
+# slabs_given LOG: how many slabs a memserver has given so far
+slabs_given() { grep -c 'slab [0-9]* allocated' "$1"; }
+
+# One running stack per namespace, on memserver e (no grace): two verified
+# runs of one stack file at once; a run killed (SIGKILL), whose slabs e
+# frees as soon as its connection drops; namespace: exclusive refusing a
+# second start while the first runs.
+check_namespaces() {
+    if ! start_server e 7475 --pool 64MiB --slab 1MiB; then
+        fail "memserver e did not start"; show "$WORK/e.log"; return
+    fi
+    stack "$WORK/two.yaml" "$ADDR:7475" 1 ns-$$
+    start=$(date +%s)
+    "$BIN/tierpage" run -c "$WORK/two.yaml" -- "$BIN/tierpage-bench" $TWO_BENCH_SIZE --seed 11 --verify --quiet \
+        >"$WORK/two1.out" 2>&1 &
+    p1=$!
+    "$BIN/tierpage" run -c "$WORK/two.yaml" -- "$BIN/tierpage-bench" $TWO_BENCH_SIZE --seed 12 --verify --quiet \
+        >"$WORK/two2.out" 2>&1 &
+    p2=$!
+    wait $p1; s1=$?
+    wait $p2; s2=$?
+    secs=$(($(date +%s) - start))
+    if [ "$s1" = 0 ] && [ "$s2" = 0 ]; then
+        pass "two verified runs ($TWO_BENCH_SIZE) of one stack file at once through memserver e, both exact (${secs}s)"
+    else
+        fail "two runs of one stack file at once: exit $s1 and $s2 (${secs}s)"; show "$WORK/two1.out"; show "$WORK/two2.out"
+    fi
+
+    given=$(slabs_given "$WORK/e.log")
+    "$BIN/tierpage" run -c "$WORK/two.yaml" -- "$BIN/tierpage-bench" --size 16MiB --accesses 1000000 --quiet \
+        >"$WORK/killed.out" 2>&1 &
+    run=$!
+    for _ in $(seq 1 120); do
+        [ "$(slabs_given "$WORK/e.log")" -ge $((given + 4)) ] && break
+        sleep 0.5
+    done
+    child=$(child_of $run)
+    if [ -n "$child" ] && kill -9 "$child"; then
+        wait $run
+        pass "a run was killed (SIGKILL) with $(($(slabs_given "$WORK/e.log") - given)) slabs of memserver e"
+    else
+        fail "the run to kill was not running"; kill $run 2>/dev/null; wait $run
+    fi
+    freed=
+    for _ in $(seq 1 20); do
+        freed=$(grep -E "namespace ns-$$\) disconnected: freed [0-9]+ slabs; 64 MiB of 64 MiB free" "$WORK/e.log")
+        [ -n "$freed" ] && break
+        sleep 0.5
+    done
+    if [ -n "$freed" ]; then
+        pass "memserver e freed the killed run's slabs when its connection dropped: the pool is all free"
+        echo "$freed" | tail -1 | sed 's/^/      /'
+    else
+        fail "memserver e did not free the killed run's slabs"; show "$WORK/e.log" 8
+    fi
+
+    stack "$WORK/excl.yaml" "$ADDR:7475" 1 excl-$$ "namespace: exclusive"
+    given=$(slabs_given "$WORK/e.log")
+    "$BIN/tierpage" run -c "$WORK/excl.yaml" -- "$BIN/tierpage-bench" --size 16MiB --accesses 1000000 --quiet \
+        >"$WORK/excl.out" 2>&1 &
+    run=$!
+    for _ in $(seq 1 120); do
+        [ "$(slabs_given "$WORK/e.log")" -gt "$given" ] && break
+        sleep 0.5
+    done
+    run_check "a second start on an exclusive namespace in use is refused" 2 \
+        "$BIN/tierpage" run -c "$WORK/excl.yaml" -- "$BIN/tierpage-bench" --size 1MiB --quiet
+    expect_output "rdma: server $ADDR:7475: namespace 'excl-$$' is in use by another running stack" \
+        "the refusal names the server and the namespace"
+    kill -0 $run 2>/dev/null && pass "the first exclusive run goes on" || fail "the first exclusive run stopped"
+    child=$(child_of $run)
+    [ -n "$child" ] && kill -9 "$child"
+    wait $run
+    stop_server e
+}
+
 A=$ADDR:7471 B=$ADDR:7472 C=$ADDR:7473
 if start_server a 7471 --pool 96MiB --slab 1MiB --grace 10 && start_server b 7472 --pool 96MiB --slab 1MiB &&
     start_server c 7473 --pool 4MiB --slab 1MiB; then
@@ -147,6 +234,8 @@ else
     fail "memservers did not start"; show "$WORK/a.log"; show "$WORK/b.log"; show "$WORK/c.log"
 fi
 
+[ "$MODE" = namespaces ] && { check_namespaces; stop_server a; stop_server b; stop_server c;
+    echo "$passed passed, $failed failed"; echo TIERPAGE-GUEST-DONE; exit 0; }
 [ "$MODE" = reconnect ] && { check_reconnect; stop_server a; stop_server b; stop_server c;
     echo "$passed passed, $failed failed"; echo TIERPAGE-GUEST-DONE; exit 0; }
 
@@ -200,7 +289,10 @@ if [ "$got" = 0 ]; then pass "replicas=2: bench --verify passed with memserver b
 # 4. A lost connection is retried, and memserver d keeps the slabs for it.
 check_reconnect
 
-# 5. A server that is not there: the run fails at once and names it.
+# 5. One running stack per namespace.
+check_namespaces
+
+# 6. A server that is not there: the run fails at once and names it.
 stack "$WORK/missing.yaml" "$ADDR:7479" 1
 "$BIN/tierpage" run -c "$WORK/missing.yaml" -- "$BIN/tierpage-bench" --size 8MiB --accesses 100 >"$WORK/out" 2>&1
 got=$?
@@ -211,7 +303,7 @@ else
 fi
 expect_output "rdma: server $ADDR:7479: connection refused" "the message names the missing server"
 
-# 6. Clean shutdown: SIGTERM, exit 0, every slab back.
+# 7. Clean shutdown: SIGTERM, exit 0, every slab back.
 eval "pid=\$PID_a"
 kill -TERM "$pid"; wait "$pid"; got=$?; PID_a=
 [ "$got" = 0 ] && grep -q "stopped:" "$WORK/a.log" && pass "memserver a stopped cleanly on SIGTERM" ||

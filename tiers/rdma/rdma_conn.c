@@ -46,7 +46,7 @@ static uint64_t now_ms(void)
 __attribute__((format(printf, 4, 5))) static int conn_error(struct rdma_conn *c, tierpage_error *err, int code,
                                                             const char *fmt, ...)
 {
-    char why[128];
+    char why[sizeof c->last_error];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
@@ -382,10 +382,16 @@ static int connect_locked(struct rdma_conn *c, tierpage_error *err)
         goto fail;
     st->connected = 1;
 
-    struct tpm_msg msg = { .type = TPM_HELLO, .session = c->cfg.session };
+    struct tpm_msg msg = { .type = TPM_HELLO, .session = c->cfg.session,
+                           .flags = c->cfg.exclusive ? TPM_HELLO_EXCLUSIVE : 0 };
     snprintf(msg.name, sizeof msg.name, "%s", c->cfg.namespace_name);
     if ((rc = control(c, &msg, err)))
         goto fail;
+    if (msg.type == TPM_ERROR && msg.status == EBUSY) {
+        rc = conn_error(c, err, -EBUSY, "namespace '%s' is in use by another running stack (namespace: exclusive)",
+                        c->cfg.namespace_name);
+        goto fail;
+    }
     if (msg.type != TPM_HELLO_OK) {
         rc = conn_error(c, err, msg.status ? -msg.status : -EPROTO, "HELLO refused: %s",
                         strerror(msg.status ? msg.status : EPROTO));

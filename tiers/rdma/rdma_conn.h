@@ -24,6 +24,7 @@
 
 struct rdma_conn_config {
     const char *namespace_name;
+    int exclusive;              /* namespace: exclusive: HELLO asks the server for it alone */
     uint64_t session;
     size_t page_size;
     unsigned queue_depth;

@@ -176,7 +176,7 @@ static int rdma_open(const tierpage_store_params *params, void **store, tierpage
     if (getrandom(&session, sizeof session, 0) != sizeof session)
         session = (uint64_t)getpid() << 32 ^ now_ms();
     struct rdma_conn_config cfg = { .namespace_name = params->namespace_name ? params->namespace_name : "default",
-                                    .session = session, .page_size = params->page_size,
+                                    .exclusive = params->exclusive || !params->instance, .session = session, .page_size = params->page_size,
                                     .queue_depth = o.queue_depth, .connect_timeout_ms = o.connect_timeout_ms,
                                     .io_timeout_ms = o.io_timeout_ms };
     uint64_t pools = 0;
