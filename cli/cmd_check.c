@@ -47,6 +47,7 @@ int tp_cmd_check(int argc, char **argv)
     tp_format_size(conf->malloc_threshold, threshold, sizeof threshold);
     printf("%s: ok\n", path);
     printf("  name              %s\n", conf->name);
+    printf("  namespace         %s\n", conf->exclusive_namespace ? "exclusive" : "per-instance");
     printf("  resident          %s\n", resident);
     printf("  malloc_threshold  %s\n", threshold);
     printf("  policy            %s\n", policy_name(conf->policy));

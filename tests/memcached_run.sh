@@ -109,7 +109,9 @@ rm -f "$pmem"
 # 5. One running stack per namespace, on one server and on two.
 if mc_start s4 128 && P4=$MC_PORT && mc_start s5 128 && P5=$MC_PORT; then pass "two more memcached servers"; else
     fail "the memcached servers for namespaces did not start"; finish; exit 1; fi
-NS_LEASE_MS=1500
+# memcached keeps the lease 3 s (whole seconds, plus one), counted by a
+# clock that ticks once a second.
+NS_LEASE_MS=1500 NS_LEASE_WAIT=4.5
 # Page keys of a namespace on s4 and s5, listed with lru_crawler metadump.
 ns_count() {
     python3 - "$1" "$P4" "$P5" <<'PY'

@@ -1,7 +1,8 @@
 # Shared by the shell tests of the shared tiers (memcached, redis): one
 # running stack per namespace. The caller defines ns_count NAME, which
 # prints how many page keys of namespace NAME its servers hold (every
-# instance), and sets NS_LEASE_MS to the stack files' lease_ms.
+# instance), and sets NS_LEASE_MS to the stack files' lease_ms and
+# NS_LEASE_WAIT to the seconds after which a lease not renewed is surely gone.
 
 NS_BENCH=(--size 32MiB --accesses 20000 --verify --quiet)
 
@@ -72,7 +73,7 @@ ns_killed() {
     fi
     n=$(ns_count "$name")
     [ "$n" -gt 0 ] && pass "$what: its $n pages stay while its lease lives" || fail "$what: its pages went at once"
-    sleep "$(awk -v ms="$NS_LEASE_MS" 'BEGIN {print ms / 1000 + 1.2}')"
+    sleep "$NS_LEASE_WAIT"
     expect_status 0 "$what: a later open of the namespace" -- "$TIERPAGE" check "$stack"
     n=$(ns_count "$name")
     [ "$n" = 0 ] && pass "$what: the later open removed the dead instance's pages" ||

@@ -37,7 +37,7 @@ sed -e "s|127.0.0.1:7000, 127.0.0.1:7001, 127.0.0.1:7002|${REDIS_ADDR[n1]}, ${RE
     "$SRC/conf/examples/redis-cluster.yaml" >"$WORK/example.yaml"
 expect_status 0 "conf/examples/redis-cluster.yaml opens on a real cluster" -- "$TIERPAGE" check "$WORK/example.yaml"
 
-NS_LEASE_MS=1500
+NS_LEASE_MS=1500 NS_LEASE_WAIT=2
 ns_count() {
     local n sum=0
     for n in n1 n2 n3; do sum=$((sum + $(redis_cli "$n" --scan --pattern "tp:$1:*" | grep -c .))); done

@@ -142,7 +142,7 @@ expect_output "ok    full: [0-9]+ pages put until -ENOSPC" "the kit saw OOM as f
 # killed in 2: d takes its place).
 need "start a fourth redis server" -- redis_start d
 D=${REDIS_ADDR[d]}
-NS_LEASE_MS=1500
+NS_LEASE_MS=1500 NS_LEASE_WAIT=2
 ns_count() {
     local n=0 server
     for server in a b d; do

@@ -29,12 +29,23 @@ static void fill(unsigned char *page, uint64_t key, unsigned gen)
         page[i] = (unsigned char)(key * 31 + i * 7 + gen);
 }
 
+/* Opens `instance` of the namespace, or with NULL the namespace exclusive. */
+static int open_as(const char *ns, const char *instance, const tierpage_store_option *opts, size_t n,
+                   struct redis_store **out, tierpage_error *err)
+{
+    tierpage_store_params params = {.namespace_name = ns, .page_size = PAGE, .options = opts, .option_count = n,
+                                    .instance = instance, .exclusive = instance == NULL};
+    void *store = NULL;
+    int rc = ops->open(&params, &store, err);
+    *out = store;
+    return rc;
+}
+
 static struct redis_store *open_store(const char *ns, const tierpage_store_option *opts, size_t n)
 {
-    tierpage_store_params params = {.namespace_name = ns, .page_size = PAGE, .options = opts, .option_count = n};
     tierpage_error err = {{0}, {0}};
-    void *store = NULL;
-    int rc = ops->open(&params, &store, &err);
+    struct redis_store *store;
+    int rc = open_as(ns, NULL, opts, n, &store, &err);
     ck_assert_msg(rc == 0, "open %s failed: %d %s", ns, rc, err.message);
     return store;
 }
@@ -248,6 +259,58 @@ START_TEST(clear_takes_only_its_namespace)
 }
 END_TEST
 
+/* Two running instances of one namespace keep their pages apart; clear
+ * takes its own instance's pages and a dead instance's (no lease), never a
+ * running one's; close takes its pages and lease; an exclusive namespace
+ * refuses a second open while the first is open. */
+START_TEST(instances_of_one_namespace_never_meet)
+{
+    char ns[32];
+    snprintf(ns, sizeof ns, "inst-%d", (int)getpid());
+    tierpage_store_option o[] = {{"servers", servers}};
+    struct redis_store *a, *b;
+    tierpage_error err = {{0}, {0}};
+    ck_assert_int_eq(open_as(ns, "00000000000000a1", o, 1, &a, &err), 0);
+    ck_assert_int_eq(open_as(ns, "00000000000000b2", o, 1, &b, &err), 0);
+    for (uint64_t k = 0; k < 60; k++) {
+        put(a, k, 6);
+        put(b, k, 7);
+    }
+    redisContext *c = connect_to(server_list[0]);
+    char dead[128];
+    snprintf(dead, sizeof dead, "tp:%s:00000000000000d3:0000000000000001", ns);
+    freeReplyObject(redisCommand(c, "SET %s %s", dead, "left by a killed stack"));
+    ck_assert_int_eq(ops->clear(a, &err), 0);
+    ck_assert_int_eq(integer_reply(c, "EXISTS %s", dead), 0);
+    unsigned char page[PAGE];
+    ck_assert_int_eq(ops->get(a, 3, page, &err), -ENOENT);
+    for (uint64_t k = 0; k < 60; k++)
+        get_ok(b, k, 7);
+    ops->close(b);
+    char pattern[64], lease[64];
+    snprintf(pattern, sizeof pattern, "%s:00000000000000b2", ns);
+    snprintf(lease, sizeof lease, "tpl:%s:00000000000000b2", ns);
+    long long left = 0;
+    for (int i = 0; i < 3; i++) {
+        redisContext *ci = connect_to(server_list[i]);
+        left += count_keys(ci, pattern) + integer_reply(ci, "EXISTS %s", lease);
+        redisFree(ci);
+    }
+    ck_assert_int_eq(left, 0);
+    ops->close(a);
+
+    struct redis_store *x, *y;
+    ck_assert_int_eq(open_as(ns, NULL, o, 1, &x, &err), 0);
+    ck_assert_int_eq(open_as(ns, NULL, o, 1, &y, &err), -EBUSY);
+    ck_assert_msg(strstr(err.message, server_list[0]) && strstr(err.message, ns) &&
+                  strstr(err.message, "is in use by another running stack"), "refusal: %s", err.message);
+    ops->close(x);
+    ck_assert_int_eq(open_as(ns, NULL, o, 1, &y, &err), 0);
+    ops->close(y);
+    redisFree(c);
+}
+END_TEST
+
 /* ------------------------------------------------------------ cluster */
 
 static char *myid(redisContext *c)
@@ -427,6 +490,7 @@ int main(void)
     tcase_add_test(plain, sharding_follows_the_ring);
     tcase_add_test(plain, replicas_on_distinct_servers);
     tcase_add_test(plain, clear_takes_only_its_namespace);
+    tcase_add_test(plain, instances_of_one_namespace_never_meet);
     suite_add_tcase(s, plain);
     TCase *cluster = tcase_create("cluster");
     tcase_add_test(cluster, cluster_follows_ask_and_moved);
