@@ -9,7 +9,7 @@
 # Runs under nice: the fuzzers use a whole CPU each.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
-targets=(conf redis memserver)
+targets=(conf redis memserver memcached)
 
 usage() {
     echo "usage: $0 TARGET|all [--minutes N | --seconds N] [--build DIR]" >&2
