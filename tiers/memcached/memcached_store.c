@@ -556,9 +556,13 @@ static int put_copies(struct mc_store *s, uint64_t key, const void *page, int ov
         if (rc)
             break;
     }
-    if (rc == 0 && copies == 0)
+    if (rc == 0 && copies == 0) {
+        /* The message quotes the last failure: from a copy, not from itself. */
+        char cause[sizeof last.message];
+        snprintf(cause, sizeof cause, "%s", last.message);
         rc = tierpage_error_set(&last, -EHOSTDOWN, NULL, "memcached: no server in service to store page %016"
-                                PRIx64 "%s%s", key, last.message[0] ? "; last failure: " : "", last.message);
+                                PRIx64 "%s%s", key, cause[0] ? "; last failure: " : "", cause);
+    }
     *intact = rc == 0 || copies == 0;
     if (rc) {
         if (copies > 0) {
