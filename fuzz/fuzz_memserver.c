@@ -3,8 +3,8 @@
  * them. The requests go through ms_handle_request with the real sessions
  * and pool; only the registration of slabs with an RDMA device (there is
  * none here) and the log are stood in for. After every step, each slab is
- * either free or held by exactly one session, and sessions and
- * connections point at each other.
+ * either free or held by exactly one session, sessions and connections
+ * point at each other, and no two exclusive sessions share a namespace.
  *
  * Input: one byte of setup, then steps. A step's first byte names a
  * client (bits 0-1) and what happens (bits 2-3): a raw message of
@@ -84,8 +84,10 @@ static void check_state(struct memserver *s, struct ms_conn *conns)
         held += x->slab_count;
         if (x->conn)
             CHECK(x->conn->session == x);
-        for (struct ms_session *y = x->next; y; y = y->next)
+        for (struct ms_session *y = x->next; y; y = y->next) {
             CHECK(y->token != x->token || strcmp(y->name, x->name) != 0);
+            CHECK(!x->exclusive || !y->exclusive || strcmp(y->name, x->name) != 0);
+        }
     }
     CHECK(held + s->pool.free_count == s->pool.slab_count);
     for (uint32_t i = 0; i < s->pool.free_count; i++)
@@ -127,6 +129,7 @@ static void well_formed(const uint8_t *b, struct tpm_msg *req)
     req->version = TPM_VERSION;
     req->type = (uint16_t)(b[0] % (TPM_BYE_OK + 1));
     req->session = b[1] & 3;
+    req->flags = b[1] & 4 ? TPM_HELLO_EXCLUSIVE : 0;
     req->slab = b[2] & 15;
     snprintf(req->name, sizeof req->name, "%s", names[b[3] & 3]);
 }
