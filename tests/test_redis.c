@@ -1,5 +1,5 @@
-/* The redis tier's parts that need no server: slot hashing, the
- * consistent-hash ring, the key set, option parsing. */
+/* The redis tier's parts that need no server: slot hashing, the slot map
+ * read from a CLUSTER SLOTS reply, the consistent-hash ring, the key set, option parsing. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +22,46 @@ START_TEST(crc16_and_slots)
     /* An empty tag hashes the whole key. */
     ck_assert_uint_eq(cluster_key_slot("foo{}{bar}", 10), cluster_crc16("foo{}{bar}", 10) & 16383);
     ck_assert_uint_eq(cluster_key_slot("foo{{bar}}zap", 13), cluster_key_slot("{bar", 4));
+}
+END_TEST
+
+/* The reply hiredis reads from RESP text. */
+static redisReply *reply_of(const char *resp)
+{
+    redisReader *reader = redisReaderCreate();
+    void *reply = NULL;
+    redisReaderFeed(reader, resp, strlen(resp));
+    ck_assert_int_eq(redisReaderGetReply(reader, &reply), REDIS_OK);
+    ck_assert_ptr_nonnull(reply);
+    redisReaderFree(reader);
+    return reply;
+}
+
+START_TEST(slot_map_from_cluster_slots)
+{
+    static const struct redis_conn_settings settings = {.connect_timeout_ms = 100, .io_timeout_ms = 100};
+    struct redis_address seed;
+    ck_assert_int_eq(redis_address_parse("127.0.0.1:7000", 14, &seed), 0);
+    struct cluster_map *map = cluster_map_new(&seed, 1, &settings);
+    redisReply *two = reply_of("*2\r\n"
+                               "*3\r\n:0\r\n:8191\r\n*3\r\n$9\r\n127.0.0.1\r\n:7000\r\n$2\r\nid\r\n"
+                               "*3\r\n:8192\r\n:16383\r\n*2\r\n$0\r\n\r\n:7001\r\n");
+    ck_assert_int_eq(cluster_map_load_slots(map, two, "10.0.0.9"), 0);
+    ck_assert_str_eq(cluster_map_lookup(map, 0)->addr.name, "127.0.0.1:7000");
+    ck_assert_str_eq(cluster_map_lookup(map, 16383)->addr.name, "10.0.0.9:7001");
+    ck_assert_uint_eq(cluster_map_uncovered(map), 0);
+    /* A new or reset node knows of no slot: the map it would give is not
+     * the cluster's, and the one read before stays. */
+    redisReply *none = reply_of("*0\r\n");
+    ck_assert_int_eq(cluster_map_load_slots(map, none, "10.0.0.9"), -ENOENT);
+    ck_assert_uint_eq(cluster_map_uncovered(map), 0);
+    redisReply *bad = reply_of("*1\r\n*3\r\n:0\r\n:16384\r\n*2\r\n$1\r\nh\r\n:1\r\n");
+    ck_assert_int_eq(cluster_map_load_slots(map, bad, "10.0.0.9"), -EPROTO);
+    ck_assert_str_eq(cluster_map_lookup(map, 0)->addr.name, "127.0.0.1:7000");
+    freeReplyObject(two);
+    freeReplyObject(none);
+    freeReplyObject(bad);
+    cluster_map_free(map);
 }
 END_TEST
 
@@ -246,6 +286,7 @@ int main(void)
     Suite *s = suite_create("redis");
     TCase *tc = tcase_create("parts");
     tcase_add_test(tc, crc16_and_slots);
+    tcase_add_test(tc, slot_map_from_cluster_slots);
     tcase_add_test(tc, ring_spreads_keys);
     tcase_add_test(tc, ring_replicas_are_distinct_and_stable);
     tcase_add_test(tc, ring_adding_a_server_moves_only_its_keys);

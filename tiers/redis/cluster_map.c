@@ -170,6 +170,10 @@ int cluster_map_load_slots(struct cluster_map *map, const redisReply *reply, con
 {
     if (reply->type != REDIS_REPLY_ARRAY)
         return -EPROTO;
+    /* A node that serves no slot, and knows of none, is new or was reset:
+     * its empty map is not the cluster's. */
+    if (reply->elements == 0)
+        return -ENOENT;
     struct redis_node **slots = calloc(CLUSTER_SLOTS, sizeof *slots);
     if (!slots)
         return -ENOMEM;
@@ -209,7 +213,9 @@ static int refresh_from(struct cluster_map *map, struct redis_node *node, char *
         rc = -EPROTO;
     } else {
         rc = cluster_map_load_slots(map, r, node->addr.host);
-        if (rc)
+        if (rc == -ENOENT)
+            snprintf(why, why_size, "redis: %s knows of no slot (a new or reset cluster node)", node->addr.name);
+        else if (rc)
             snprintf(why, why_size, "redis: %s: cannot read the CLUSTER SLOTS reply", node->addr.name);
     }
     if (r)

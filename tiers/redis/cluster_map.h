@@ -36,7 +36,8 @@ int cluster_map_refresh(struct cluster_map *map, char *why, size_t why_size);
 
 /* Replaces the slot map with a CLUSTER SLOTS reply (from the node at
  * asked_host, where masters announced without a host are). 0, or -EPROTO
- * for a reply of another shape (the map then stays as it was) or -ENOMEM. */
+ * for a reply of another shape, -ENOENT for one that names no slot (the
+ * map then stays as it was), or -ENOMEM. */
 int cluster_map_load_slots(struct cluster_map *map, const redisReply *reply, const char *asked_host);
 
 /* The master of `slot`, NULL when no node serves it. */
