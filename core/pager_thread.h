@@ -1,17 +1,22 @@
-/* Starting the pager's own threads (fault handlers, evictor, write-back
- * senders). A process-directed signal goes to any thread that does not
- * block it: one delivered to a pager thread would run the program's
- * handler there, which may touch served memory and wait for the very
- * thread it interrupted. */
+/* The pager's own threads (fault handlers, evictor, write-back senders, and
+ * any a store starts). A process-directed signal goes to any thread that
+ * does not block it: one delivered to a pager thread would run the
+ * program's handler there, which may touch served memory and wait for the
+ * very thread it interrupted. */
 #ifndef TIERPAGE_PAGER_THREAD_H
 #define TIERPAGE_PAGER_THREAD_H
 
 #include <pthread.h>
+#include <signal.h>
 
-/* pthread_create with every asynchronous signal blocked in the new thread;
- * the synchronous ones (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP) stay
- * open, so a fault of the pager itself still shows. Returns 0 or an error
- * number, as pthread_create does. */
+/* Block every asynchronous signal in the calling thread, keeping its mask
+ * in `old`: threads it starts inherit the mask. The synchronous ones
+ * (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP) stay open, so a fault of the
+ * pager itself still shows. Undo with pthread_sigmask(SIG_SETMASK, old). */
+void tp_block_async_signals(sigset_t *old);
+
+/* pthread_create for a pager thread: every asynchronous signal blocked in
+ * it. Returns 0 or an error number, as pthread_create does. */
 int tp_pager_thread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg);
 
 #endif

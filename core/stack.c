@@ -9,6 +9,7 @@
 #include "evictor.h"
 #include "fault_handler.h"
 #include "instance_id.h"
+#include "pager_thread.h"
 #include "stack_fork.h"
 #include "resident_set.h"
 #include "stack_internal.h"
@@ -76,7 +77,12 @@ static int open_tier(struct tp_stack *s, size_t i, tierpage_error *err)
         .instance = s->instance,
         .exclusive = c->exclusive_namespace,
     };
+    /* A store may start threads of its own (a lease heartbeat): they are
+     * pager threads too, and inherit this mask. */
+    sigset_t old_mask;
+    tp_block_async_signals(&old_mask);
     int rc = t->ops->open(&params, &t->store, &perr);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     free(opts);
     if (rc < 0 || !t->store) {
         int line = ct->line, col = ct->column;

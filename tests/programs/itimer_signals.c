@@ -3,12 +3,14 @@
  * program sweeps it. Process-directed signals may be delivered to any
  * thread that does not block them, the pager's own included; this must
  * finish, with every page as last written. Exits 0 when all checks pass. */
+#include <dirent.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #define PAGE 4096u
 #define PAGES 8192u /* 32 MiB */
@@ -30,6 +32,36 @@ static void on_alarm(int sig)
     uint32_t seq = ++handler_seq[p];
     memcpy(data + (size_t)p * PAGE + PAGE - sizeof seq, &seq, sizeof seq);
     ticks++;
+}
+
+/* This program starts no thread: every other one is the pager's, and must
+ * block SIGALRM. Returns how many do not. */
+static int pager_threads_open_to_sigalrm(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return 0;
+    int open_ones = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long tid = atol(e->d_name);
+        if (tid <= 0 || tid == (long)getpid())
+            continue;
+        char path[64], line[256];
+        snprintf(path, sizeof path, "/proc/self/task/%ld/status", tid);
+        FILE *f = fopen(path, "r");
+        unsigned long long blocked = 0;
+        while (f && fgets(line, sizeof line, f))
+            sscanf(line, "SigBlk: %llx", &blocked);
+        if (f)
+            fclose(f);
+        if (f && !(blocked & (1ull << (SIGALRM - 1)))) {
+            printf("FAIL thread %ld does not block SIGALRM (SigBlk %llx)\n", tid, blocked);
+            open_ones++;
+        }
+    }
+    closedir(d);
+    return open_ones;
 }
 
 int main(void)
@@ -65,6 +97,7 @@ int main(void)
                        handler_seq[p]);
         }
     }
+    failures += pager_threads_open_to_sigalrm();
     if (ticks < 10) {
         printf("FAIL only %d timer signals arrived\n", (int)ticks);
         failures++;
