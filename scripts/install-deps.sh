@@ -11,6 +11,8 @@ if [ "${1:-}" = "--analyze" ]; then
 fi
 if [ "${1:-}" = "--test" ]; then
     packages+=(memcached redis-server redis-tools)
+    # Programs with an allocator of their own (tests/cli_allocators.sh).
+    packages+=(libjemalloc-dev libtcmalloc-minimal4)
     # The fuzz targets (fuzz/) are built with clang's libFuzzer; CI also
     # builds Release with clang.
     packages+=(clang libclang-rt-14-dev)

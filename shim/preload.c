@@ -50,6 +50,11 @@ void shim_leave(void)
     tp_pager_thread--;
 }
 
+int shim_in_pager(void)
+{
+    return tp_pager_thread != 0;
+}
+
 
 void *shim_map(void *hint, size_t size)
 {

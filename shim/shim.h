@@ -17,6 +17,8 @@ int shim_serves(size_t size);
  * go to the real allocator. */
 void shim_enter(void);
 void shim_leave(void);
+/* True on the pager's own threads, and while pager code runs on the program's. */
+int shim_in_pager(void);
 
 void *shim_map(void *hint, size_t size);
 /* Region lookup; 0 and start/length when addr is served. */

@@ -1,9 +1,17 @@
-foreach(program mm_events itimer_signals)
+foreach(program mm_events itimer_signals alloc_churn)
   add_executable(${program} ${CMAKE_SOURCE_DIR}/tests/programs/${program}.c)
   set_target_properties(${program} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endforeach()
+# alloc_churn again, linked against Debian's jemalloc (libjemalloc-dev): a
+# program with an allocator of its own. cli_allocators fails without it.
+pkg_check_modules(JEMALLOC IMPORTED_TARGET jemalloc)
+if(JEMALLOC_FOUND)
+  add_executable(alloc_churn_jemalloc ${CMAKE_SOURCE_DIR}/tests/programs/alloc_churn.c)
+  target_link_libraries(alloc_churn_jemalloc PRIVATE PkgConfig::JEMALLOC)
+  set_target_properties(alloc_churn_jemalloc PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+endif()
 
-foreach(script cli_run cli_check cli_integrity cli_signals)
+foreach(script cli_run cli_check cli_integrity cli_signals cli_allocators)
   add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)
   set_tests_properties(${script} PROPERTIES
     ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
@@ -11,5 +19,5 @@ foreach(script cli_run cli_check cli_integrity cli_signals)
 endforeach()
 # The shim replaces malloc, which a sanitizer runtime must own: the sanitizer
 # pass of the suite leaves these out (ctest -LE preload).
-set_tests_properties(cli_run cli_integrity PROPERTIES LABELS preload)
+set_tests_properties(cli_run cli_integrity cli_allocators PROPERTIES LABELS preload)
 set_tests_properties(cli_signals PROPERTIES LABELS "preload;redis")
