@@ -25,7 +25,7 @@ static const char run_usage[] =
     "  -c, --config FILE   the stack file (default: the built-in local stack,\n"
     "                      conf/examples/local.yaml)\n"
     "  --stats FILE.json   also write the summary as JSON to FILE.json\n"
-    "  --quiet             no summary on stderr\n"
+    "  --quiet             no summary and no messages of the stores on stderr\n"
     "\n"
     "The exit status is CMD's; 128+N when CMD is killed by signal N; 125 when\n"
     "tierpage itself fails (for example a page no tier can return); 127 when\n"
@@ -132,6 +132,8 @@ int tp_cmd_run(int argc, char **argv)
             unlink(default_path);
         return TP_EXIT_CONFIG;
     }
+    if (quiet)
+        tp_set_store_log(NULL, NULL); /* the stores' messages too, here and in the program (the shim) */
     char threshold[32];
     snprintf(threshold, sizeof threshold, "%llu", (unsigned long long)conf->malloc_threshold);
     tp_conf_free(conf);

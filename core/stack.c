@@ -76,6 +76,7 @@ static int open_tier(struct tp_stack *s, size_t i, tierpage_error *err)
         .option_count = ct->option_count,
         .instance = s->instance,
         .exclusive = c->exclusive_namespace,
+        .host = tp_plugin_host(&t->plugin, t->name),
     };
     /* A store may start threads of its own (a lease heartbeat): they are
      * pager threads too, and inherit this mask. */

@@ -80,6 +80,14 @@ int tp_region_bounds(tp_stack *stack, const void *addr, void **start, size_t *le
 /* Allocations at or above this size are served by the preload shim. */
 uint64_t tp_malloc_threshold(const tp_stack *stack);
 
+/* Where the stores' messages go (a server that went away or came back, a
+ * warning at open): each is passed to `sink` with its level
+ * (TIERPAGE_LOG_*), the tier's name and the text; a NULL sink silences
+ * them. Process-wide. Until it is called they go to stderr, as
+ * "tierpage: TIER: TEXT". */
+typedef void (*tp_log_sink)(void *arg, int level, const char *tier, const char *message);
+void tp_set_store_log(tp_log_sink sink, void *arg);
+
 /* Human summary and JSON of the stats. */
 void tp_stats_print(const struct tp_stats *stats, FILE *out);
 int tp_stats_write_json(const struct tp_stats *stats, FILE *out);

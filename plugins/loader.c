@@ -117,15 +117,16 @@ static int check_ops(const char *path, const tierpage_store_ops *ops, tierpage_e
     if (!ops)
         return tierpage_error_set(err, -ENOEXEC, NULL, "plugin %s: %s() returned NULL", path,
                                   TIERPAGE_STORE_ENTRY_SYMBOL);
-    if (ops->abi_version != TIERPAGE_STORE_ABI_VERSION)
-        return tierpage_error_set(err, -EPROTO, NULL, "plugin %s: built for ABI %u, this tierpage speaks ABI %u",
-                                  path, (unsigned)ops->abi_version, (unsigned)TIERPAGE_STORE_ABI_VERSION);
+    if (ops->abi_version < TIERPAGE_STORE_ABI_OLDEST || ops->abi_version > TIERPAGE_STORE_ABI_VERSION)
+        return tierpage_error_set(err, -EPROTO, NULL, "plugin %s: built for ABI %u, this tierpage speaks ABI %u "
+                                  "to %u", path, (unsigned)ops->abi_version, (unsigned)TIERPAGE_STORE_ABI_OLDEST,
+                                  (unsigned)TIERPAGE_STORE_ABI_VERSION);
     if (ops->struct_size < TP_OPS_MANDATORY_SIZE)
         return tierpage_error_set(err, -EPROTO, NULL,
                                   "plugin %s: operations table is %u bytes, smaller than the %zu bytes "
                                   "ABI %u needs for its mandatory operations",
                                   path, (unsigned)ops->struct_size, (size_t)TP_OPS_MANDATORY_SIZE,
-                                  (unsigned)TIERPAGE_STORE_ABI_VERSION);
+                                  (unsigned)ops->abi_version);
     const char *missing = missing_mandatory_op(ops);
     if (missing)
         return tierpage_error_set(err, -ENOEXEC, NULL, "plugin %s: mandatory operation '%s' is missing (NULL)",
@@ -192,6 +193,11 @@ int tp_plugin_load(const char *name_or_path, struct tp_plugin *out, tierpage_err
     out->handle = handle;
     out->ops = copy;
     return 0;
+}
+
+const tierpage_host *tp_plugin_host(struct tp_plugin *plugin, const char *tier_name)
+{
+    return tp_store_host_init(&plugin->host, tier_name);
 }
 
 void tp_plugin_unload(struct tp_plugin *plugin)

@@ -20,7 +20,13 @@
  *
  * Versioning: the table only grows at its end. The core reads
  * ops->struct_size to know which fields a plugin built against an older
- * header provides.
+ * header provides. ABI 2 added the host services (params->host); the core
+ * still loads plugins built for ABI 1, which never look at them.
+ *
+ * Host services: at open the core hands the plugin a table of functions
+ * (tierpage_host) that parse option values with the rules of the stack
+ * file, with an error naming the key, and that log through the core. The
+ * table stays valid until close returns; it too grows only at its end.
  */
 #ifndef TIERPAGE_STORE_H
 #define TIERPAGE_STORE_H
@@ -35,7 +41,9 @@
 extern "C" {
 #endif
 
-#define TIERPAGE_STORE_ABI_VERSION 1u
+#define TIERPAGE_STORE_ABI_VERSION 2u
+/* The oldest ABI a plugin may be built for and still load. */
+#define TIERPAGE_STORE_ABI_OLDEST 1u
 #define TIERPAGE_STORE_ENTRY_SYMBOL "tierpage_store_entry"
 
 /* Flags a plugin declares in its operations table. */
@@ -45,6 +53,11 @@ extern "C" {
  * it puts into this store and sends them in batches from a thread of its
  * own, off the fault path (the tier key writeback_queue: sets the bound). */
 #define TIERPAGE_STORE_REMOTE     (1u << 2)
+/* The store's copy of a page is in local memory and cheap to read (since
+ * ABI 2). The core may then map a page read from it writable at once and,
+ * at eviction, compare the page with the copy instead of assuming it was
+ * written. Without it a page comes back write-protected until written. */
+#define TIERPAGE_STORE_LOCAL      (1u << 3)
 
 typedef struct tierpage_error {
     char message[256];
@@ -72,6 +85,93 @@ static inline int tierpage_error_set(tierpage_error *err, int code, const char *
     __extension__({ int tierpage_code_ = (code); (tierpage_error_set)((err), tierpage_code_, __VA_ARGS__); tierpage_code_; })
 #endif
 
+/* ------------------------------------------------------- host services */
+
+#define TIERPAGE_HOST_VERSION 1u
+
+/* Levels of tierpage_host.log: the core decides what it shows, and where. */
+#define TIERPAGE_LOG_ERROR   0
+#define TIERPAGE_LOG_WARNING 1
+#define TIERPAGE_LOG_INFO    2
+#define TIERPAGE_LOG_DEBUG   3
+
+/* One entry of a list of servers. The layout is fixed: a new form gets a
+ * new function, never a change here. */
+#define TIERPAGE_SERVER_TEXT_MAX 256
+typedef struct tierpage_server {
+    char name[TIERPAGE_SERVER_TEXT_MAX]; /* the entry as written, blanks around it dropped */
+    char host[TIERPAGE_SERVER_TEXT_MAX]; /* host name or address (IPv6 without brackets), or the socket path */
+    uint16_t port;                       /* 0 for a unix socket */
+} tierpage_server;
+
+/* parse_servers flag: the store can reach a server through a unix socket. */
+#define TIERPAGE_SERVERS_UNIX (1u << 0)
+
+typedef struct tierpage_host {
+    uint32_t version;     /* TIERPAGE_HOST_VERSION of the core that filled it */
+    uint32_t struct_size; /* sizeof(tierpage_host) as the core was built */
+    void *context;        /* the core's, for log */
+
+    /* Version 1. */
+
+    /* One message, without a trailing newline; the core prefixes the tier's
+     * name and sends it where the program's owner said (stderr by default,
+     * nowhere under `tierpage run --quiet`). Any thread, any time between
+     * open and the return of close. tierpage_log() below formats. */
+    void (*log)(const struct tierpage_host *host, int level, const char *message);
+
+    /* Option parsers. Each takes the option's key (for the message) and its
+     * value as the stack file wrote it, and returns 0 with *out set, or
+     * -EINVAL with err->message "KEY: expected ..., got 'VALUE'" and
+     * err->key = KEY. Nothing but the value itself is accepted: no blanks,
+     * no sign, no fractions. */
+
+    /* Decimal digits, from min to max. */
+    int (*parse_uint)(const char *key, const char *value, uint64_t min, uint64_t max, uint64_t *out,
+                      tierpage_error *err);
+    /* A size as stack files write them (4096, 64MiB, 64 MiB, 8G: binary
+     * units B, K/KB/KiB, M/MB/MiB, G/GB/GiB, T/TB/TiB), in bytes, from min
+     * to max. */
+    int (*parse_size)(const char *key, const char *value, uint64_t min, uint64_t max, uint64_t *out,
+                      tierpage_error *err);
+    /* A duration in milliseconds from min_ms to max_ms: a whole number with
+     * a unit, ms, s or min (500ms, 2s, 2 s), or a bare number of
+     * milliseconds (the unit of options named *_ms). */
+    int (*parse_duration_ms)(const char *key, const char *value, uint64_t min_ms, uint64_t max_ms,
+                             uint64_t *out, tierpage_error *err);
+    /* true or yes: 1; false or no: 0. */
+    int (*parse_bool)(const char *key, const char *value, int *out, tierpage_error *err);
+    /* A list of servers, entries separated by ',' with blanks around them
+     * allowed: host:port, host (default_port), [IPv6 address]:port or
+     * [IPv6 address], and with TIERPAGE_SERVERS_UNIX a unix socket as
+     * unix:PATH or a path starting with '/' or '.'. An empty entry, a port
+     * outside 1-65535, one server twice (same host and port) or more than
+     * `max` entries is an error. Fills servers[0..*count). */
+    int (*parse_servers)(const char *key, const char *value, uint16_t default_port, uint32_t flags,
+                         tierpage_server *servers, size_t max, size_t *count, tierpage_error *err);
+} tierpage_host;
+
+/* Whether `host` has `field`: a table from an older core is shorter. */
+#define TIERPAGE_HOST_HAS(host, field) \
+    ((host) && (host)->struct_size >= offsetof(tierpage_host, field) + sizeof((host)->field))
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static inline void tierpage_log(const tierpage_host *host, int level, const char *fmt, ...)
+{
+    if (!TIERPAGE_HOST_HAS(host, log) || !host->log)
+        return;
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    host->log(host, level, message);
+}
+
+/* ------------------------------------------------------------- the store */
+
 typedef struct tierpage_store_option {
     const char *key;
     const char *value; /* scalars as written; a YAML list as its items joined by ',' */
@@ -95,6 +195,8 @@ typedef struct tierpage_store_params {
      * NULL `instance` (a caller built before these fields): exclusive. */
     const char *instance;
     int exclusive;
+    /* Since ABI 2: the core's services; valid until close returns. */
+    const tierpage_host *host;
 } tierpage_store_params;
 
 typedef struct tierpage_store_usage {

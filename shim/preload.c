@@ -4,7 +4,7 @@
  *   TIERPAGE_MALLOC_THRESHOLD  its malloc_threshold, in bytes
  *   TIERPAGE_MAIN_PID  the pid of the program itself
  *   TIERPAGE_STATS   optional path for the JSON summary written at exit
- *   TIERPAGE_QUIET   set to skip the summary on stderr */
+ *   TIERPAGE_QUIET   set to skip the summary and the stores' messages on stderr */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -323,6 +323,8 @@ __attribute__((constructor)) static void shim_init(void)
     const char *main_pid = getenv("TIERPAGE_MAIN_PID");
     is_main_process = !main_pid || atol(main_pid) == (long)getpid();
     shim_threshold = strtoull(threshold, NULL, 10);
+    if (getenv("TIERPAGE_QUIET"))
+        tp_set_store_log(NULL, NULL);
 }
 
 __attribute__((destructor)) static void shim_fini(void)

@@ -174,8 +174,11 @@ END_TEST
 
 START_TEST(test_refuses_other_abi_version)
 {
-    const char *msg = refusal("bad-abi2", -EPROTO);
-    ck_assert_ptr_nonnull(strstr(msg, "built for ABI 2, this tierpage speaks ABI 1"));
+    const char *msg = refusal("bad-abi-next", -EPROTO);
+    char want[64];
+    snprintf(want, sizeof want, "built for ABI %u, this tierpage speaks ABI %u to %u", TIERPAGE_STORE_ABI_VERSION + 1,
+             TIERPAGE_STORE_ABI_OLDEST, TIERPAGE_STORE_ABI_VERSION);
+    ck_assert_msg(strstr(msg, want), "'%s' lacks '%s'", msg, want);
 }
 END_TEST
 
@@ -268,6 +271,24 @@ START_TEST(test_kit_passes_example_store)
 }
 END_TEST
 
+/* A store built against the ABI 1 header, before the host services:
+ * it loads, and passes the kit, as it did then. */
+START_TEST(test_kit_passes_an_abi1_store)
+{
+    char plugin[4096];
+    tt_fixture_path(plugin, sizeof plugin, "example-abi1");
+    struct tp_plugin loaded;
+    tierpage_error err = { { 0 }, { 0 } };
+    ck_assert_msg(tp_plugin_load(plugin, &loaded, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(loaded.ops->abi_version, 1); /* really built against the old header */
+    tp_plugin_unload(&loaded);
+    const char *bounded[] = { "plugin-test", plugin, "--option", "capacity=1MiB" };
+    ck_assert_int_eq(run_kit(4, bounded), 0);
+    const char *unbounded[] = { "plugin-test", plugin, "--option", "capacity=0", "--page-size", "8KiB" };
+    ck_assert_int_eq(run_kit(6, unbounded), 0);
+}
+END_TEST
+
 START_TEST(test_kit_fails_a_store_that_forgets)
 {
     char plugin[4096];
@@ -280,7 +301,7 @@ END_TEST
 START_TEST(test_kit_fails_a_plugin_the_loader_refuses)
 {
     char plugin[4096];
-    tt_fixture_path(plugin, sizeof plugin, "bad-abi2");
+    tt_fixture_path(plugin, sizeof plugin, "bad-abi-next");
     const char *argv[] = { "plugin-test", plugin };
     ck_assert_int_eq(run_kit(2, argv), 1);
     const char *missing[] = { "plugin-test", "/nonexistent/store.so" };
@@ -324,6 +345,7 @@ Suite *tt_conformance_suite(void)
     tcase_add_test(tc, test_kit_passes_dram);
     tcase_add_test(tc, test_kit_passes_pmem);
     tcase_add_test(tc, test_kit_passes_example_store);
+    tcase_add_test(tc, test_kit_passes_an_abi1_store);
     tcase_add_test(tc, test_kit_fails_a_store_that_forgets);
     tcase_add_test(tc, test_kit_fails_a_plugin_the_loader_refuses);
     tcase_add_test(tc, test_kit_usage_errors);
@@ -338,6 +360,7 @@ int main(void)
     srunner_add_suite(sr, tt_conformance_suite());
     srunner_add_suite(sr, tt_dram_suite());
     srunner_add_suite(sr, tt_pmem_suite());
+    srunner_add_suite(sr, tt_host_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -24,5 +24,6 @@ Suite *tt_loader_suite(void);
 Suite *tt_conformance_suite(void);
 Suite *tt_dram_suite(void);
 Suite *tt_pmem_suite(void);
+Suite *tt_host_suite(void);
 
 #endif

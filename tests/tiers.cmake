@@ -4,7 +4,7 @@ set(TT_FIXTURE_DIR ${CMAKE_BINARY_DIR}/tests/fixtures)
 
 # Broken stores for the loader and the kit, one shared object per defect:
 # tests/fixtures/bad-<defect>.so.
-foreach(defect NO_SYMBOL NULL_TABLE ABI2 SMALL NO_GET OLD_HEADER FORGETFUL)
+foreach(defect NO_SYMBOL NULL_TABLE ABI_NEXT SMALL NO_GET OLD_HEADER FORGETFUL)
   string(TOLOWER ${defect} lower)
   string(REPLACE "_" "-" lower ${lower})
   add_library(tt_bad_${lower} MODULE ${TT_ROOT}/tests/fixtures/bad_store.c)
@@ -22,7 +22,18 @@ set_target_properties(tt_example_store PROPERTIES
   OUTPUT_NAME example PREFIX "" LIBRARY_OUTPUT_DIRECTORY ${TT_FIXTURE_DIR})
 list(APPEND TT_FIXTURES tt_example_store)
 
-tierpage_add_check_test(test_tiers ${TT_ROOT}/tests/test_tiers.c ${TT_ROOT}/tests/test_tier_stores.c)
+# The example store as it was for ABI 1, built against the ABI 1 header
+# (both kept verbatim in tests/fixtures/abi_v1): a plugin built before the
+# host services must still load and pass the conformance kit.
+add_library(tt_example_abi1 MODULE ${TT_ROOT}/tests/fixtures/abi_v1/example_store.c)
+target_include_directories(tt_example_abi1 BEFORE PRIVATE ${TT_ROOT}/tests/fixtures/abi_v1)
+target_link_libraries(tt_example_abi1 PRIVATE Threads::Threads)
+set_target_properties(tt_example_abi1 PROPERTIES
+  OUTPUT_NAME example-abi1 PREFIX "" LIBRARY_OUTPUT_DIRECTORY ${TT_FIXTURE_DIR})
+list(APPEND TT_FIXTURES tt_example_abi1)
+
+tierpage_add_check_test(test_tiers ${TT_ROOT}/tests/test_tiers.c ${TT_ROOT}/tests/test_tier_stores.c
+  ${TT_ROOT}/tests/test_store_host.c)
 target_link_libraries(test_tiers PRIVATE tp_conformance_obj)
 target_compile_definitions(test_tiers PRIVATE TT_BUILD_DIR="${CMAKE_BINARY_DIR}")
 add_dependencies(test_tiers ${TT_FIXTURES} tier_dram tier_pmem)

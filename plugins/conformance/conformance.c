@@ -146,7 +146,8 @@ int tp_cmd_plugin_test(int argc, char **argv)
     struct kit kit = {
         .ops = plugin.ops,
         .params = { .namespace_name = namespace_name, .page_size = (size_t)page_size, .capacity = capacity,
-                    .options = options, .option_count = option_count, .instance = instance },
+                    .options = options, .option_count = option_count, .instance = instance,
+                    .host = tp_plugin_host(&plugin, plugin.ops->name) },
         .page_size = (size_t)page_size,
         /* Keys of one run differ from another's, should a store keep any. */
         .key_base = ((uint64_t)getpid() << 40) ^ ((uint64_t)time(NULL) << 20),

@@ -4,7 +4,9 @@
  * guarded by one mutex. It shows every promise a store makes:
  *
  *   - one exported function, tierpage_store_entry(), returning a const table;
- *   - open() checks its options, rejecting unknown keys with err->key set;
+ *   - open() checks its options with the host's parsers (params->host),
+ *     rejecting unknown keys and bad values with err->key set;
+ *   - messages go through the host's log, never to stderr directly;
  *   - get/del of a key the store does not hold return -ENOENT;
  *   - a put that would go past the capacity returns -ENOSPC ("full"),
  *     never a plain failure, so the core can demote and retry;
@@ -14,15 +16,20 @@
  *   cc -shared -fPIC -I$PREFIX/include example_store.c -o example.so
  * and prove it with:
  *   tierpage plugin-test ./example.so --option capacity=1MiB
+ *
+ * Options: buckets (the hash table's size, 1 to 1048576, default 1024) and
+ * verbose (true: log each open and close).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <tierpage_store.h>
 
-#define BUCKETS 1024
+#define DEFAULT_BUCKETS 1024
+#define MAX_BUCKETS (1u << 20)
 
 struct page_node {
     uint64_t key;
@@ -31,16 +38,19 @@ struct page_node {
 };
 
 struct example_store {
+    const tierpage_host *host; /* the core's services, valid until close returns */
+    int verbose;
     pthread_mutex_t lock;      /* guards everything below */
     size_t page_size;
     uint64_t max_pages;        /* 0: no limit */
     uint64_t pages;            /* pages held now */
-    struct page_node *buckets[BUCKETS];
+    uint64_t bucket_count;
+    struct page_node **buckets;
 };
 
 static struct page_node **bucket_of(struct example_store *s, uint64_t key)
 {
-    return &s->buckets[(key * 0x9e3779b97f4a7c15ull) >> 54]; /* top 10 bits: 1024 buckets */
+    return &s->buckets[((key * 0x9e3779b97f4a7c15ull) >> 32) % s->bucket_count];
 }
 
 /* Returns the link that points at `key`'s node, or at NULL when absent. */
@@ -54,19 +64,40 @@ static struct page_node **find(struct example_store *s, uint64_t key)
 
 static int example_open(const tierpage_store_params *params, void **store, tierpage_error *err)
 {
-    /* This store takes no options of its own: name the first one given. */
-    if (params->option_count > 0)
-        return tierpage_error_set(err, -EINVAL, params->options[0].key,
-                                  "example: unknown option '%s'", params->options[0].key);
+    const tierpage_host *host = params->host;
+    if (!TIERPAGE_HOST_HAS(host, parse_bool))
+        return tierpage_error_set(err, -EPROTO, NULL, "example: the host gave no option parsers");
+    uint64_t buckets = DEFAULT_BUCKETS;
+    int verbose = 0, rc = 0;
+    for (size_t i = 0; i < params->option_count && rc == 0; i++) {
+        const char *key = params->options[i].key, *value = params->options[i].value;
+        if (strcmp(key, "buckets") == 0)
+            rc = host->parse_uint(key, value, 1, MAX_BUCKETS, &buckets, err);
+        else if (strcmp(key, "verbose") == 0)
+            rc = host->parse_bool(key, value, &verbose, err);
+        else
+            rc = tierpage_error_set(err, -EINVAL, key, "example: unknown option '%s' (example takes buckets "
+                                    "and verbose)", key);
+    }
+    if (rc)
+        return rc;
     if (params->page_size == 0)
         return tierpage_error_set(err, -EINVAL, NULL, "example: page size must be greater than 0");
 
     struct example_store *s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s || !(s->buckets = calloc(buckets, sizeof *s->buckets))) {
+        free(s);
         return tierpage_error_set(err, -ENOMEM, NULL, "example: out of memory");
+    }
     pthread_mutex_init(&s->lock, NULL);
+    s->host = host;
+    s->verbose = verbose;
     s->page_size = params->page_size;
     s->max_pages = params->capacity / params->page_size; /* capacity 0: unbounded */
+    s->bucket_count = buckets;
+    if (verbose)
+        tierpage_log(host, TIERPAGE_LOG_INFO, "open: namespace '%s', %" PRIu64 " buckets", params->namespace_name,
+                     buckets);
     *store = s;
     return 0;
 }
@@ -74,7 +105,9 @@ static int example_open(const tierpage_store_params *params, void **store, tierp
 static void example_close(void *store)
 {
     struct example_store *s = store;
-    for (size_t i = 0; i < BUCKETS; i++) {
+    if (s->verbose)
+        tierpage_log(s->host, TIERPAGE_LOG_INFO, "close: %" PRIu64 " pages dropped", s->pages);
+    for (size_t i = 0; i < s->bucket_count; i++) {
         struct page_node *node = s->buckets[i];
         while (node) {
             struct page_node *next = node->next;
@@ -83,6 +116,7 @@ static void example_close(void *store)
         }
     }
     pthread_mutex_destroy(&s->lock);
+    free(s->buckets);
     free(s);
 }
 
