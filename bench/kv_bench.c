@@ -464,6 +464,7 @@ static void setup(struct bench *b)
         .capacity = 0,
         .options = options,
         .option_count = b->opt.option_count + 1,
+        .host = tp_plugin_host(&b->plugin, b->ops->name),
     };
     if (b->ops->open(&params, &b->store, &err)) {
         fprintf(stderr, "tierpage-kv-bench: %s: open: %s\n", b->ops->name, err.message);

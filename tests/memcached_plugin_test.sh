@@ -26,6 +26,10 @@ expect_output "memcached: [0-9]+ passed, 0 failed" "every check passed with repl
 expect_status 0 "plugin-test on a unix socket" -- \
     "$TIERPAGE" plugin-test memcached --option servers="$MC_SOCKET"
 expect_output "memcached: [0-9]+ passed, 0 failed" "every check passed on a unix socket"
+expect_status 0 "plugin-test on a unix: socket, with timeouts written as durations" -- \
+    "$TIERPAGE" plugin-test memcached --option servers="unix:$MC_SOCKET" --option io_timeout_ms=2s \
+    --option connect_timeout_ms=500ms
+expect_output "memcached: [0-9]+ passed, 0 failed" "every check passed on unix:PATH"
 
 # A server that is not there: the port of a server that was stopped.
 mc_stop s3

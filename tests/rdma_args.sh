@@ -28,13 +28,24 @@ tiers:
     replicas: 3
 YAML
 expect_status 2 "tierpage check: replicas 3" -- "$TIERPAGE" check "$WORK/replicas.yaml"
-expect_output "replicas.yaml:6:[0-9]+: .*replicas.*expected 1 or 2, got '3'" "replicas: 3 is refused at its line"
+expect_output "replicas.yaml:6:[0-9]+: .*replicas: expected an integer from 1 to 2, got '3'" "replicas: 3 is refused at its line"
 sed 's/replicas: 3/queue_depth: 1000/' "$WORK/replicas.yaml" >"$WORK/qd.yaml"
 expect_status 2 "tierpage check: queue_depth 1000" -- "$TIERPAGE" check "$WORK/qd.yaml"
 expect_output "qd.yaml:6:[0-9]+: .*queue_depth: expected an integer from 1 to 256" "queue_depth is refused at its line"
 sed 's/replicas: 3/colour: blue/' "$WORK/replicas.yaml" >"$WORK/unknown.yaml"
 expect_status 2 "tierpage check: an unknown rdma option" -- "$TIERPAGE" check "$WORK/unknown.yaml"
 expect_output "unknown.yaml:6:[0-9]+: .*unknown option 'colour'" "the unknown option is refused at its line"
+sed 's/replicas: 3/io_timeout_ms: 1.5s/' "$WORK/replicas.yaml" >"$WORK/timeout.yaml"
+expect_status 2 "tierpage check: io_timeout_ms 1.5s" -- "$TIERPAGE" check "$WORK/timeout.yaml"
+expect_output "timeout.yaml:6:[0-9]+: .*io_timeout_ms: expected a duration" "a fraction of a second is refused at its line"
+sed -e 's/replicas: 3/replicas: 1/' -e 's/servers: \[127.0.0.1:7471\]/servers: "127.0.0.1:7471,,127.0.0.2"/' \
+    "$WORK/replicas.yaml" >"$WORK/empty.yaml"
+expect_status 2 "tierpage check: an empty entry in servers" -- "$TIERPAGE" check "$WORK/empty.yaml"
+expect_output "empty.yaml:5:[0-9]+: .*servers: entry 2 of the list is empty" "the empty entry is refused, not dropped"
+sed -e 's/replicas: 3/replicas: 1/' -e 's/servers: \[127.0.0.1:7471\]/servers: [unix:\/run\/x.sock]/' \
+    "$WORK/replicas.yaml" >"$WORK/unix.yaml"
+expect_status 2 "tierpage check: a unix socket for rdma" -- "$TIERPAGE" check "$WORK/unix.yaml"
+expect_output "unix.yaml:5:[0-9]+: .*cannot use a unix socket" "a unix socket is refused: rdma needs an address"
 expect_status 1 "plugin-test: servers is required" -- "$TIERPAGE" plugin-test rdma
 expect_output "servers is required" "the missing servers option is named"
 

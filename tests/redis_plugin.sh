@@ -52,7 +52,8 @@ expect_output "lru.yaml:7:5: tiers\[1\]\.servers.*${REDIS_ADDR[lru]} has maxmemo
 expect_output "eviction_policy_check: warn" "the refusal says how to go on anyway"
 redis_stack "$WORK/lru-warn.yaml" lru-$$ "$A, ${REDIS_ADDR[lru]}" "eviction_policy_check: warn"
 expect_status 0 "with eviction_policy_check: warn the stack opens" -- "$TIERPAGE" check "$WORK/lru-warn.yaml"
-expect_output "warning: redis: ${REDIS_ADDR[lru]} has maxmemory-policy allkeys-lru" "and a warning is printed"
+expect_output "tierpage: redis: warning: ${REDIS_ADDR[lru]} has maxmemory-policy allkeys-lru" \
+    "and a warning is logged, naming the tier"
 
 # CONFIG renamed away: the policy cannot be read; refused, or a warning.
 need "start a redis server without CONFIG" -- redis_start noconfig --rename-command CONFIG ""
@@ -77,10 +78,17 @@ expect_output "bad.yaml:9:5: tiers\[1\]\.servers_typo.*unknown option" "the unkn
 redis_stack "$WORK/bad2.yaml" bad-$$ "$A, $B" "replicas: 3"
 expect_status 2 "more replicas than servers is refused" -- "$TIERPAGE" check "$WORK/bad2.yaml"
 expect_output "bad2.yaml:8:5: tiers\[1\]\.replicas.*only 2 servers" "the replicas line is named"
-redis_stack "$WORK/bad3.yaml" bad-$$ "$A, nowhere" "io_timeout_ms: soon"
+redis_stack "$WORK/bad3.yaml" bad-$$ "$A, no where" "io_timeout_ms: soon"
 expect_status 2 "a bad server address is refused" -- "$TIERPAGE" check "$WORK/bad3.yaml"
-expect_output "bad3.yaml:7:5: tiers\[1\]\.servers.*expected host:port or a unix socket path, got 'nowhere'" \
+expect_output "bad3.yaml:7:5: tiers\[1\]\.servers.*expected host:port or a unix socket path, got 'no where'" \
     "the bad address is named"
+redis_stack "$WORK/bad4.yaml" bad-$$ "$A, \"\", $B"
+expect_status 2 "an empty entry in servers is refused" -- "$TIERPAGE" check "$WORK/bad4.yaml"
+expect_output "bad4.yaml:7:5: tiers\[1\]\.servers.*servers: entry 2 of the list is empty" "the empty entry is named"
+redis_stack "$WORK/bad5.yaml" bad-$$ "$A, $B" "io_timeout_ms: soon"
+expect_status 2 "a bad duration is refused" -- "$TIERPAGE" check "$WORK/bad5.yaml"
+expect_output "bad5.yaml:8:5: tiers\[1\]\.io_timeout_ms.*io_timeout_ms: expected a duration from 1ms to 10min" \
+    "the bad duration is named at its line"
 expect_status 1 "plugin-test: replicas with cluster is refused" -- \
     "$TIERPAGE" plugin-test redis --option "servers=$A" --option cluster=true --option replicas=2
 expect_output "replicas must be 1 with cluster: true" "the refusal says why"

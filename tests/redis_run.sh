@@ -10,6 +10,8 @@ trap 'kill_poller; redis_stop_all; cleanup_shm; rm -rf "$WORK"' EXIT
 
 need "start three redis servers" -- eval 'redis_start a && redis_start b && redis_start c'
 need "start a redis server with maxmemory 4mb" -- redis_start small --maxmemory 4mb
+need "start a redis server with maxmemory-policy allkeys-lru" -- \
+    redis_start lru --maxmemory 64mb --maxmemory-policy allkeys-lru
 A=${REDIS_ADDR[a]} B=${REDIS_ADDR[b]} C=${REDIS_ADDR[c]}
 BENCH_ARGS=(--size 64MiB --accesses 40000 --verify --quiet)
 
@@ -36,6 +38,27 @@ kill_poller() {
     [ -n "$POLLER" ] && kill "$POLLER" 2>/dev/null && wait "$POLLER" 2>/dev/null
     POLLER=
 }
+
+# A store logs through tierpage: its warning at open (an evicting server,
+# accepted with eviction_policy_check: warn) is on stderr, named by the tier,
+# and `tierpage run --quiet` silences it with the summary: nothing is left.
+cat >"$WORK/warn.yaml" <<YAML
+name: warn-$$
+resident: 2MiB
+tiers:
+  - plugin: redis
+    name: lru-redis
+    servers: [${REDIS_ADDR[lru]}]
+    eviction_policy_check: warn
+YAML
+expect_status 0 "a run on a stack whose store warns at open" -- \
+    "$TIERPAGE" run -c "$WORK/warn.yaml" -- "$BENCH" --size 8MiB --verify --quiet
+expect_output "^tierpage: lru-redis: warning: ${REDIS_ADDR[lru]} has maxmemory-policy allkeys-lru" \
+    "the store's warning is on stderr, named by its tier"
+expect_status 0 "the same run with --quiet" -- \
+    "$TIERPAGE" run -c "$WORK/warn.yaml" --quiet -- "$BENCH" --size 8MiB --verify --quiet
+if [ -s "$WORK/out" ]; then fail "--quiet left output:"; sed 's/^/      /' "$WORK/out" | head; else
+    pass "--quiet silences the store's warning and the summary"; fi
 
 # 0. A server down at start: the run stops before the program starts, with
 # the server and the stack file's line:col named.
@@ -106,7 +129,7 @@ status=$?
 [ "$killed" = yes ] && pass "a server of three was killed (kill -9) mid-run" || fail "the server was not killed mid-run"
 if [ "$status" = 0 ]; then pass "replicas: 2 with a server killed: bench --verify passes, zero corrupted pages"; else
     fail "replicas run: exit $status"; grep -v '^tierpage: redis:' "$WORK/replicas.out" | tail -20 | sed 's/^/      /'; fi
-grep -q "redis: $C is unreachable" "$WORK/replicas.out" && pass "the dead server is reported once, by name" ||
+grep -q "redis: warning: $C is unreachable" "$WORK/replicas.out" && pass "the dead server is reported once, by name" ||
     fail "no report of the dead server"
 grep -q "read from replica 2" "$WORK/replicas.out" && pass "pages whose first copy was on the dead server came from the second" ||
     fail "no get was served by a second replica"

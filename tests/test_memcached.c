@@ -126,12 +126,13 @@ static int store_open_as(struct store *st, const char *ns, const char *instance,
                          const char *replicas, uint64_t capacity, tierpage_error *err)
 {
     tierpage_store_option options[2] = { { "servers", server_list }, { "replicas", replicas } };
-    tierpage_store_params params = { .namespace_name = ns, .page_size = PAGE, .capacity = capacity,
-                                     .options = options, .option_count = replicas ? 2 : 1,
-                                     .instance = instance, .exclusive = instance == NULL };
     memset(err, 0, sizeof *err);
     tierpage_error lerr;
     ck_assert_msg(tp_plugin_load("memcached", &st->plugin, &lerr) == 0, "load: %s", lerr.message);
+    tierpage_store_params params = { .namespace_name = ns, .page_size = PAGE, .capacity = capacity,
+                                     .options = options, .option_count = replicas ? 2 : 1,
+                                     .instance = instance, .exclusive = instance == NULL,
+                                     .host = tp_plugin_host(&st->plugin, "memcached") };
     int rc = st->plugin.ops->open(&params, &st->handle, err);
     if (rc)
         tp_plugin_unload(&st->plugin);
@@ -712,7 +713,7 @@ static void expect_refused(const tierpage_store_option *options, size_t count, c
     tierpage_error err;
     ck_assert_int_eq(tp_plugin_load("memcached", &plugin, &err), 0);
     tierpage_store_params params = { .namespace_name = "opts", .page_size = PAGE, .options = options,
-                                     .option_count = count };
+                                     .option_count = count, .host = tp_plugin_host(&plugin, "memcached") };
     void *handle = NULL;
     memset(&err, 0, sizeof err);
     int rc = plugin.ops->open(&params, &handle, &err);
@@ -737,9 +738,13 @@ START_TEST(test_bad_options_name_their_key)
     expect_refused((tierpage_store_option[]){ { "servers", s }, { "replicas", "2" } }, 2, "replicas",
                    "at least 2 servers");
     expect_refused((tierpage_store_option[]){ { "servers", s }, { "io_timeout_ms", "soon" } }, 2, "io_timeout_ms",
-                   "expected milliseconds");
+                   "io_timeout_ms: expected a duration from 1ms to 10min");
     expect_refused((tierpage_store_option[]){ { "servers", s }, { "connect_timeout_ms", "0" } }, 2,
-                   "connect_timeout_ms", "expected milliseconds");
+                   "connect_timeout_ms", "expected a duration");
+    char with_empty[160];
+    snprintf(with_empty, sizeof with_empty, "%s,,%s", s, s);
+    expect_refused((tierpage_store_option[]){ { "servers", with_empty } }, 1, "servers",
+                   "servers: entry 2 of the list is empty");
     expect_refused((tierpage_store_option[]){ { "servers", "127.0.0.1:99999" } }, 1, "servers", "port");
     expect_refused((tierpage_store_option[]){ { "servers", "127.0.0.1:,x" } }, 1, "servers", "port");
     expect_refused((tierpage_store_option[]){ { "servers", two } }, 1, "servers", "listed twice");

@@ -11,6 +11,7 @@
 #include "key_set.h"
 #include "ns_keys.h"
 #include "redis_options.h"
+#include "store_host.h"
 
 START_TEST(crc16_and_slots)
 {
@@ -170,8 +171,9 @@ static int parse(struct redis_options *o, tierpage_error *err, int n, ...)
         opts[i].value = va_arg(ap, const char *);
     }
     va_end(ap);
+    static struct tp_store_host host;
     tierpage_store_params params = {.namespace_name = "ns", .page_size = 4096, .options = opts,
-                                    .option_count = (size_t)n};
+                                    .option_count = (size_t)n, .host = tp_store_host_init(&host, "redis")};
     memset(err, 0, sizeof *err);
     return redis_options_parse(&params, o, err);
 }
@@ -216,13 +218,6 @@ START_TEST(namespace_keys)
     ck_assert_ptr_nonnull(strstr(err.message, "':'"));
     p.namespace_name = "";
     ck_assert_int_eq(ns_keys_init(&k, &p, "t", &err), -EINVAL);
-
-    unsigned ms;
-    ck_assert_int_eq(ns_parse_lease_ms("t", "1500", &ms, &err), 0);
-    ck_assert_uint_eq(ms, 1500);
-    ck_assert_int_eq(ns_parse_lease_ms("t", "999", &ms, &err), -EINVAL);
-    ck_assert_str_eq(err.key, "lease_ms");
-    ck_assert_int_eq(ns_parse_lease_ms("t", "15s", &ms, &err), -EINVAL);
 }
 END_TEST
 
@@ -246,12 +241,34 @@ START_TEST(options)
                            "io_timeout_ms", "250", "eviction_policy_check", "warn"), 0);
     ck_assert_uint_eq(o.replicas, 3);
     ck_assert_int_eq(o.io_timeout_ms, 250);
+    ck_assert_int_eq(o.connect_timeout_ms, 1000);
     ck_assert_int_eq(o.policy_check, REDIS_POLICY_WARN);
+
+    /* The host's rules: a default port, unix:PATH, durations with units. */
+    ck_assert_int_eq(parse(&o, &err, 3, "servers", "localhost, unix:/run/r.sock", "connect_timeout_ms", "2s",
+                           "io_timeout_ms", "1min"), 0);
+    ck_assert_uint_eq(o.server_count, 2);
+    ck_assert_str_eq(o.servers[0].name, "localhost:6379");
+    ck_assert_int_eq(o.servers[0].port, 6379);
+    ck_assert_str_eq(o.servers[1].host, "/run/r.sock");
+    ck_assert_str_eq(o.servers[1].name, "/run/r.sock");
+    ck_assert_int_eq(o.servers[1].port, 0);
+    ck_assert_int_eq(o.connect_timeout_ms, 2000);
+    ck_assert_int_eq(o.io_timeout_ms, 60000);
+    ck_assert_int_eq(parse(&o, &err, 2, "servers", "a:1", "lease_ms", "1500"), 0);
+    ck_assert_uint_eq(o.lease_ms, 1500);
+    ck_assert_int_eq(parse(&o, &err, 2, "servers", "a:1", "lease_ms", "15s"), 0);
+    ck_assert_uint_eq(o.lease_ms, 15000);
+    ck_assert_int_eq(parse(&o, &err, 2, "servers", "a:1", "lease_ms", "999"), -EINVAL);
+    ck_assert_str_eq(err.key, "lease_ms");
+    ck_assert_ptr_nonnull(strstr(err.message, "lease_ms: expected a duration from 1s to 60min"));
 
     /* Each bad value is refused with the key named. */
     struct { const char *key, *value, *want; } bad[] = {
         {"servers", "", "servers"},
-        {"servers", "localhost", "servers"},
+        {"servers", "localhost:", "servers"},
+        {"servers", "a:1,,b:2", "servers"},
+        {"servers", "a:1,", "servers"},
         {"servers", "a:0", "servers"},
         {"servers", "a:70000", "servers"},
         {"servers", "a:1,a:1", "servers"},
@@ -259,7 +276,8 @@ START_TEST(options)
         {"replicas", "0", "replicas"},
         {"replicas", "two", "replicas"},
         {"connect_timeout_ms", "-5", "connect_timeout_ms"},
-        {"io_timeout_ms", "10s", "io_timeout_ms"},
+        {"io_timeout_ms", "10h", "io_timeout_ms"},
+        {"io_timeout_ms", "0", "io_timeout_ms"},
         {"eviction_policy_check", "ignore", "eviction_policy_check"},
         {"colour", "blue", "colour"},
     };

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "redis_tier.h"
+#include "store_host.h"
 
 #define PAGE 4096
 
@@ -33,8 +34,10 @@ static void fill(unsigned char *page, uint64_t key, unsigned gen)
 static int open_as(const char *ns, const char *instance, const tierpage_store_option *opts, size_t n,
                    struct redis_store **out, tierpage_error *err)
 {
+    static struct tp_store_host host;
     tierpage_store_params params = {.namespace_name = ns, .page_size = PAGE, .options = opts, .option_count = n,
-                                    .instance = instance, .exclusive = instance == NULL};
+                                    .instance = instance, .exclusive = instance == NULL,
+                                    .host = tp_store_host_init(&host, "redis")};
     void *store = NULL;
     int rc = ops->open(&params, &store, err);
     *out = store;

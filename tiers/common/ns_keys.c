@@ -84,18 +84,6 @@ void ns_lease_key_of(const struct ns_keys *k, const char *instance, char *buf, s
     snprintf(buf, size, "tpl:%s:%s", k->name, instance);
 }
 
-int ns_parse_lease_ms(const char *tier, const char *value, unsigned *out, tierpage_error *err)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = value && value[0] >= '0' && value[0] <= '9' ? strtoul(value, &end, 10) : 0;
-    if (!value || value[0] < '0' || value[0] > '9' || *end || errno || v < NS_LEASE_MIN_MS || v > NS_LEASE_MAX_MS)
-        return tierpage_error_set(err, -EINVAL, "lease_ms", "%s: lease_ms: expected milliseconds from %u to %u, "
-                                  "got '%s'", tier, NS_LEASE_MIN_MS, NS_LEASE_MAX_MS, value ? value : "");
-    *out = (unsigned)v;
-    return 0;
-}
-
 struct ns_heartbeat {
     pthread_t thread;
     pthread_mutex_t lock;

@@ -61,9 +61,6 @@ enum ns_key_kind ns_key_classify(const struct ns_keys *k, const char *key, size_
 /* The lease key of another instance of the namespace. */
 void ns_lease_key_of(const struct ns_keys *k, const char *instance, char *buf, size_t size);
 
-/* Parses the lease_ms option: 0, or -EINVAL with err naming the key. */
-int ns_parse_lease_ms(const char *tier, const char *value, unsigned *out, tierpage_error *err);
-
 /* A thread that calls fn(arg) every period_ms until stopped. */
 struct ns_heartbeat;
 struct ns_heartbeat *ns_heartbeat_start(unsigned period_ms, void (*fn)(void *), void *arg);

@@ -105,8 +105,8 @@ void mc_lease_renew(void *lease)
          * take it again, unless another stack has it now. */
         if (lease_add(l, srv, &err) == 0 && !l->lost_reported) {
             l->lost_reported = 1;
-            fprintf(stderr, "tierpage: memcached: %s: lost the lease on namespace '%s' to another stack\n",
-                    srv->name, l->ns->name);
+            tierpage_log(l->host, TIERPAGE_LOG_WARNING, "%s: lost the lease on namespace '%s' to another stack",
+                         srv->name, l->ns->name);
         }
     }
 }
@@ -203,8 +203,8 @@ int mc_sweep_namespace(struct mc_lease *l, tierpage_error *err)
         rc = mc_metadump(srv, sweep_key, w, err);
         mc_server_give(srv, w->m, MEMCACHED_SUCCESS);
         if (rc == -EAGAIN) {
-            fprintf(stderr, "tierpage: memcached: warning: %s; pages that stopped stacks left there stay until a "
-                    "later open\n", err->message);
+            tierpage_log(l->host, TIERPAGE_LOG_WARNING, "%s; pages that stopped stacks left there stay until a "
+                         "later open", err->message);
             rc = 0;
         }
     }

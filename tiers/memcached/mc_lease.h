@@ -23,6 +23,7 @@ struct mc_lease {
     const struct ns_keys *ns;
     unsigned lease_ms;
     int lost_reported;     /* the heartbeat's own */
+    const tierpage_host *host; /* the core's services: the log */
 };
 
 /* memcached's expiry for a lease: whole seconds, rounded up, plus one for

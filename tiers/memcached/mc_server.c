@@ -5,63 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MC_DEFAULT_PORT 11211
-
-int mc_server_init(struct mc_server *s, const char *spec, unsigned connect_timeout_ms, unsigned io_timeout_ms,
-                   tierpage_error *err)
+void mc_server_init(struct mc_server *s, const tierpage_server *where, unsigned connect_timeout_ms,
+                    unsigned io_timeout_ms)
 {
     memset(s, 0, sizeof *s);
     s->connect_timeout_ms = connect_timeout_ms;
     s->io_timeout_ms = io_timeout_ms;
-    size_t len = strlen(spec);
-    if (len == 0)
-        return tierpage_error_set(err, -EINVAL, "servers", "memcached: servers: an entry is empty");
-    if (len >= sizeof s->host)
-        return tierpage_error_set(err, -EINVAL, "servers", "memcached: servers: '%.40s...' is too long", spec);
-    snprintf(s->name, sizeof s->name, "%s", spec);
-
-    if (spec[0] == '/') {
-        snprintf(s->host, sizeof s->host, "%s", spec);
-    } else {
-        const char *host = spec, *colon;
-        size_t host_len;
-        if (spec[0] == '[') {
-            const char *close = strchr(spec, ']');
-            if (!close || close == spec + 1 || (close[1] != '\0' && close[1] != ':'))
-                return tierpage_error_set(err, -EINVAL, "servers",
-                                          "memcached: servers: expected [address]:port, got '%s'", spec);
-            host = spec + 1;
-            host_len = (size_t)(close - host);
-            colon = close[1] == ':' ? close + 1 : NULL;
-        } else {
-            colon = strchr(spec, ':');
-            if (colon && strchr(colon + 1, ':'))
-                return tierpage_error_set(err, -EINVAL, "servers",
-                                          "memcached: servers: '%s': write an IPv6 address as [address]:port", spec);
-            host_len = colon ? (size_t)(colon - spec) : len;
-        }
-        if (host_len == 0)
-            return tierpage_error_set(err, -EINVAL, "servers", "memcached: servers: '%s' has no host", spec);
-        for (size_t i = 0; i < host_len; i++)
-            if (host[i] == ' ' || host[i] == '\t' || host[i] == '/')
-                return tierpage_error_set(err, -EINVAL, "servers",
-                                          "memcached: servers: expected host:port or a socket path, got '%s'", spec);
-        memcpy(s->host, host, host_len);
-        s->host[host_len] = '\0';
-        s->port = MC_DEFAULT_PORT;
-        if (colon) {
-            char *end;
-            errno = 0;
-            long port = strtol(colon + 1, &end, 10);
-            if (colon[1] < '0' || colon[1] > '9' || *end || errno || port < 1 || port > 65535)
-                return tierpage_error_set(err, -EINVAL, "servers",
-                                          "memcached: servers: '%s': expected a port from 1 to 65535", spec);
-            s->port = (in_port_t)port;
-        }
-    }
+    snprintf(s->name, sizeof s->name, "%s", where->name);
+    snprintf(s->host, sizeof s->host, "%s", where->host);
+    s->port = where->port;
     pthread_mutex_init(&s->lock, NULL);
     atomic_init(&s->out_of_service, 0);
-    return 0;
 }
 
 void mc_server_destroy(struct mc_server *s)

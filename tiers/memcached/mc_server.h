@@ -23,8 +23,8 @@
 #include "tierpage_store.h"
 
 struct mc_server {
-    char name[272];        /* as the servers option gave it, for messages */
-    char host[256];        /* host name or address, or the socket path */
+    char name[TIERPAGE_SERVER_TEXT_MAX]; /* as the servers option gave it, for messages and the ring */
+    char host[TIERPAGE_SERVER_TEXT_MAX]; /* host name or address, or the socket path */
     in_port_t port;        /* 0 for a unix socket */
     unsigned connect_timeout_ms, io_timeout_ms;
 
@@ -35,11 +35,9 @@ struct mc_server {
     atomic_int out_of_service;
 };
 
-/* Parses one entry of the servers option: "host:port", "[v6addr]:port",
- * "host" (port 11211) or an absolute unix socket path. 0, or -EINVAL with a
- * message in err. */
-int mc_server_init(struct mc_server *s, const char *spec, unsigned connect_timeout_ms, unsigned io_timeout_ms,
-                   tierpage_error *err);
+/* One entry of the servers option, as the host's parse_servers gave it. */
+void mc_server_init(struct mc_server *s, const tierpage_server *where, unsigned connect_timeout_ms,
+                    unsigned io_timeout_ms);
 void mc_server_destroy(struct mc_server *s);
 
 /* Checks that the server answers (version, then stats) and reads its

@@ -36,6 +36,7 @@
 #include "mc_server.h"
 #include "tierpage_store.h"
 
+#define MC_DEFAULT_PORT 11211
 #define MC_DEFAULT_TIMEOUT_MS 1000u
 #define MC_MAX_TIMEOUT_MS 600000u
 
@@ -59,98 +60,57 @@ struct mc_store {
 
 /* ---------------------------------------------------------------- options */
 
-static int parse_uint(const char *text, unsigned min, unsigned max, unsigned *out)
-{
-    char *end;
-    if (text[0] < '0' || text[0] > '9')
-        return -1;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (*end || errno || v < min || v > max)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
-}
-
 struct mc_options {
     const char *servers;
-    unsigned replicas, connect_timeout_ms, io_timeout_ms, lease_ms;
+    uint64_t replicas, connect_timeout_ms, io_timeout_ms, lease_ms;
 };
 
 static int parse_options(const tierpage_store_params *params, struct mc_options *o, tierpage_error *err)
 {
+    const tierpage_host *host = params->host;
     *o = (struct mc_options){ NULL, 1, MC_DEFAULT_TIMEOUT_MS, MC_DEFAULT_TIMEOUT_MS, NS_LEASE_DEFAULT_MS };
-    for (size_t i = 0; i < params->option_count; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < params->option_count && rc == 0; i++) {
         const char *key = params->options[i].key, *value = params->options[i].value;
-        if (!value)
-            value = "";
-        if (strcmp(key, "servers") == 0) {
-            o->servers = value;
-        } else if (strcmp(key, "replicas") == 0) {
-            if (parse_uint(value, 1, MC_MAX_SERVERS, &o->replicas))
-                return tierpage_error_set(err, -EINVAL, key,
-                                          "memcached: replicas: expected an integer from 1 to %d, got '%s'",
-                                          MC_MAX_SERVERS, value);
-        } else if (strcmp(key, "connect_timeout_ms") == 0 || strcmp(key, "io_timeout_ms") == 0) {
-            unsigned *target = key[0] == 'c' ? &o->connect_timeout_ms : &o->io_timeout_ms;
-            if (parse_uint(value, 1, MC_MAX_TIMEOUT_MS, target))
-                return tierpage_error_set(err, -EINVAL, key,
-                                          "memcached: %s: expected milliseconds from 1 to %u, got '%s'", key,
-                                          MC_MAX_TIMEOUT_MS, value);
-        } else if (strcmp(key, "lease_ms") == 0) {
-            int rc = ns_parse_lease_ms("memcached", value, &o->lease_ms, err);
-            if (rc)
-                return rc;
-        } else {
-            return tierpage_error_set(err, -EINVAL, key,
-                                      "memcached: unknown option '%s' (memcached takes servers, replicas, "
-                                      "connect_timeout_ms, io_timeout_ms, lease_ms and capacity)", key);
-        }
+        if (strcmp(key, "servers") == 0)
+            o->servers = value ? value : "";
+        else if (strcmp(key, "replicas") == 0)
+            rc = host->parse_uint(key, value, 1, MC_MAX_SERVERS, &o->replicas, err);
+        else if (strcmp(key, "connect_timeout_ms") == 0)
+            rc = host->parse_duration_ms(key, value, 1, MC_MAX_TIMEOUT_MS, &o->connect_timeout_ms, err);
+        else if (strcmp(key, "io_timeout_ms") == 0)
+            rc = host->parse_duration_ms(key, value, 1, MC_MAX_TIMEOUT_MS, &o->io_timeout_ms, err);
+        else if (strcmp(key, "lease_ms") == 0)
+            rc = host->parse_duration_ms(key, value, NS_LEASE_MIN_MS, NS_LEASE_MAX_MS, &o->lease_ms, err);
+        else
+            rc = tierpage_error_set(err, -EINVAL, key,
+                                    "memcached: unknown option '%s' (memcached takes servers, replicas, "
+                                    "connect_timeout_ms, io_timeout_ms, lease_ms and capacity)", key);
     }
-    if (!o->servers)
-        return tierpage_error_set(err, -EINVAL, "servers",
-                                  "memcached: servers is required: a list of host:port or unix socket paths");
-    return 0;
+    if (rc == 0 && !o->servers)
+        rc = tierpage_error_set(err, -EINVAL, "servers",
+                                "memcached: servers is required: a list of host:port or unix socket paths");
+    return rc;
 }
 
-/* Splits the servers option at ',' (surrounding blanks dropped) and sets up
- * one mc_server per entry. */
-static int parse_servers(struct mc_store *s, const char *list, const struct mc_options *o, tierpage_error *err)
+/* One mc_server per entry of the servers option. */
+static int parse_servers(struct mc_store *s, const tierpage_host *host, const struct mc_options *o,
+                         tierpage_error *err)
 {
-    size_t entries = 1;
-    for (const char *p = list; *p; p++)
-        entries += *p == ',';
-    if (entries > MC_MAX_SERVERS)
-        return tierpage_error_set(err, -EINVAL, "servers", "memcached: servers: at most %d servers, got %zu",
-                                  MC_MAX_SERVERS, entries);
-    s->servers = calloc(entries, sizeof *s->servers);
-    if (!s->servers)
+    tierpage_server *list = calloc(MC_MAX_SERVERS, sizeof *list);
+    size_t count = 0;
+    if (!list)
         return tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
-    const char *p = list;
-    for (size_t i = 0; i < entries; i++) {
-        const char *end = strchr(p, ',');
-        if (!end)
-            end = p + strlen(p);
-        const char *a = p, *b = end;
-        while (a < b && (*a == ' ' || *a == '\t'))
-            a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            b--;
-        char spec[300];
-        if ((size_t)(b - a) >= sizeof spec)
-            return tierpage_error_set(err, -EINVAL, "servers", "memcached: servers: entry %zu is too long", i + 1);
-        memcpy(spec, a, (size_t)(b - a));
-        spec[b - a] = '\0';
-        int rc = mc_server_init(&s->servers[i], spec, o->connect_timeout_ms, o->io_timeout_ms, err);
-        if (rc)
-            return rc;
+    int rc = host->parse_servers("servers", o->servers, MC_DEFAULT_PORT, TIERPAGE_SERVERS_UNIX, list,
+                                 MC_MAX_SERVERS, &count, err);
+    if (rc == 0 && !(s->servers = calloc(count, sizeof *s->servers)))
+        rc = tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        mc_server_init(&s->servers[i], &list[i], (unsigned)o->connect_timeout_ms, (unsigned)o->io_timeout_ms);
         s->server_count++;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(s->servers[j].name, spec) == 0)
-                return tierpage_error_set(err, -EINVAL, "servers", "memcached: servers: '%s' is listed twice", spec);
-        p = *end ? end + 1 : end;
     }
-    return 0;
+    free(list);
+    return rc;
 }
 
 /* ------------------------------------------------------------ open, close */
@@ -179,6 +139,8 @@ static void mc_close(void *store)
 static int mc_open(const tierpage_store_params *params, void **store, tierpage_error *err)
 {
     *store = NULL;
+    if (!TIERPAGE_HOST_HAS(params->host, parse_servers))
+        return tierpage_error_set(err, -EPROTO, NULL, "memcached: the host gave no option parsers");
     struct mc_options o;
     int rc = parse_options(params, &o, err);
     if (rc)
@@ -198,7 +160,7 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
     else
         snprintf(s->namespace_name, sizeof s->namespace_name, "%s:%s", s->ns.name, s->ns.instance);
     s->page_size = params->page_size;
-    s->replicas = o.replicas;
+    s->replicas = (unsigned)o.replicas;
     s->capacity_pages = params->capacity / params->page_size;
     if (params->capacity && s->capacity_pages == 0) {
         rc = tierpage_error_set(err, -EINVAL, "capacity", "memcached: capacity %" PRIu64
@@ -206,7 +168,7 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
         goto fail;
     }
 
-    if ((rc = parse_servers(s, o.servers, &o, err)))
+    if ((rc = parse_servers(s, params->host, &o, err)))
         goto fail;
     if (s->replicas > s->server_count) {
         rc = tierpage_error_set(err, -EINVAL, "replicas", "memcached: replicas: %u copies of each page need at "
@@ -236,10 +198,10 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
     s->server_capacity_bytes = limits_known ? limit_sum / s->replicas : 0;
 
     s->lease = (struct mc_lease){ .servers = s->servers, .server_count = s->server_count, .ns = &s->ns,
-                                  .lease_ms = o.lease_ms };
+                                  .lease_ms = (unsigned)o.lease_ms, .host = params->host };
     if ((rc = mc_lease_take(&s->lease, err)))
         goto fail;
-    if (!(s->heartbeat = ns_heartbeat_start(o.lease_ms / 3, mc_lease_renew, &s->lease))) {
+    if (!(s->heartbeat = ns_heartbeat_start((unsigned)o.lease_ms / 3, mc_lease_renew, &s->lease))) {
         mc_lease_release(&s->lease);
         rc = tierpage_error_set(err, -ENOMEM, NULL, "memcached: cannot start the thread that renews the lease");
         goto fail;

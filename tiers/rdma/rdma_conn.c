@@ -13,6 +13,7 @@
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 
+#include "clock_ms.h"
 #include "memserver_proto.h"
 
 #define WR_CTRL_SEND (1ull << 62)
@@ -35,13 +36,6 @@ struct rdma_conn_state {
     int connected;
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
-}
-
 /* Records why the connection failed and fills err with it. */
 __attribute__((format(printf, 4, 5))) static int conn_error(struct rdma_conn *c, tierpage_error *err, int code,
                                                             const char *fmt, ...)
@@ -55,38 +49,16 @@ __attribute__((format(printf, 4, 5))) static int conn_error(struct rdma_conn *c,
     return tierpage_error_set(err, code, NULL, "rdma: server %s: %s", c->name, why);
 }
 
-int rdma_conn_init(struct rdma_conn *c, const char *spec, const struct rdma_conn_config *cfg, tierpage_error *err)
+int rdma_conn_init(struct rdma_conn *c, const tierpage_server *where, const struct rdma_conn_config *cfg,
+                   tierpage_error *err)
 {
     memset(c, 0, sizeof *c);
-    snprintf(c->name, sizeof c->name, "%s", spec);
-    const char *host = spec, *colon;
-    size_t host_len;
-    if (spec[0] == '[') {
-        const char *close = strchr(spec, ']');
-        if (!close)
-            return tierpage_error_set(err, -EINVAL, "servers", "rdma: servers: '%s' has no closing ']'", spec);
-        host = spec + 1;
-        host_len = (size_t)(close - host);
-        colon = close[1] == ':' ? close + 1 : NULL;
-        if (close[1] && !colon)
-            return tierpage_error_set(err, -EINVAL, "servers", "rdma: servers: expected [ADDR]:PORT, got '%s'", spec);
-    } else {
-        colon = strrchr(spec, ':');
-        host_len = colon ? (size_t)(colon - spec) : strlen(spec);
-    }
-    if (host_len == 0 || host_len >= sizeof c->host)
-        return tierpage_error_set(err, -EINVAL, "servers", "rdma: servers: expected HOST:PORT, got '%s'", spec);
-    memcpy(c->host, host, host_len);
-    c->host[host_len] = '\0';
-    if (colon) {
-        char *end;
-        unsigned long port = strtoul(colon + 1, &end, 10);
-        if (!colon[1] || *end || port == 0 || port > 65535)
-            return tierpage_error_set(err, -EINVAL, "servers", "rdma: servers: bad port in '%s'", spec);
-        snprintf(c->port, sizeof c->port, "%lu", port);
-    } else {
-        snprintf(c->port, sizeof c->port, "%u", TPM_DEFAULT_PORT);
-    }
+    size_t name_len = strlen(where->name), host_len = strlen(where->host);
+    if (name_len >= sizeof c->name || host_len >= sizeof c->host)
+        return tierpage_error_set(err, -EINVAL, "servers", "servers: '%.40s...' is too long", where->name);
+    memcpy(c->name, where->name, name_len + 1);
+    memcpy(c->host, where->host, host_len + 1);
+    snprintf(c->port, sizeof c->port, "%u", (unsigned)where->port);
     c->cfg = *cfg;
     pthread_mutex_init(&c->lock, NULL);
     c->bounce = aligned_alloc(4096, ((cfg->page_size * cfg->queue_depth + 4095) / 4096) * 4096);
@@ -148,12 +120,12 @@ static int port_active(struct rdma_cm_id *id)
  * port down (its route goes first): the port is looked at twice. */
 static void lose(struct rdma_conn *c)
 {
-    uint64_t until = now_ms() + c->cfg.io_timeout_ms;
+    uint64_t until = tier_now_ms() + c->cfg.io_timeout_ms;
     if (c->st && port_active(c->st->id))
         pause_ms(2 * RECONNECT_PAUSE_MS);
-    while (c->st && !port_active(c->st->id) && now_ms() < until)
+    while (c->st && !port_active(c->st->id) && tier_now_ms() < until)
         pause_ms(RECONNECT_PAUSE_MS);
-    c->lost_ms = now_ms();
+    c->lost_ms = tier_now_ms();
     teardown(c);
 }
 
@@ -162,9 +134,9 @@ static int wait_cm_event(struct rdma_conn *c, enum rdma_cm_event_type want, int 
 {
     struct rdma_conn_state *st = c->st;
     struct pollfd pfd = { .fd = st->events->fd, .events = POLLIN };
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = tier_now_ms() + (uint64_t)timeout_ms;
     for (;;) {
-        uint64_t now = now_ms();
+        uint64_t now = tier_now_ms();
         if (now >= deadline)
             return conn_error(c, err, -ETIMEDOUT, "no answer within connect_timeout_ms=%u while waiting for %s",
                               c->cfg.connect_timeout_ms, rdma_event_str(want));
@@ -216,7 +188,7 @@ static int wait_completions(struct rdma_conn *c, struct ibv_wc *wc, int want, ti
             got += n;
             continue;
         }
-        uint64_t now = now_ms();
+        uint64_t now = tier_now_ms();
         if (!deadline)
             deadline = now + c->cfg.io_timeout_ms;
         if (now >= deadline)
@@ -290,7 +262,7 @@ static int connect_locked(struct rdma_conn *c, tierpage_error *err)
 {
     if (c->st)
         return 0;
-    uint64_t now = now_ms();
+    uint64_t now = tier_now_ms();
     if (now < c->next_attempt_ms)
         return tierpage_error_set(err, -EHOSTDOWN, NULL, "rdma: server %s is down: %s", c->name, c->last_error);
     c->next_attempt_ms = now + RECONNECT_INTERVAL_MS;
@@ -399,12 +371,14 @@ static int connect_locked(struct rdma_conn *c, tierpage_error *err)
     }
     if (c->ever_connected && (msg.instance != c->instance || msg.slabs != c->slabs_held)) {
         /* The server restarted or forgot us: every slab it gave is gone. */
-        fprintf(stderr, "tierpage: rdma: reconnected to %s, which %s: the pages in its %u slabs are lost\n",
-                c->name, msg.instance != c->instance ? "restarted" : "no longer holds our slabs", c->slabs_held);
+        tierpage_log(c->cfg.host, TIERPAGE_LOG_WARNING, "reconnected to %s, which %s: the pages in its %u slabs "
+                     "are lost", c->name, msg.instance != c->instance ? "restarted" : "no longer holds our slabs",
+                     c->slabs_held);
         atomic_fetch_add(&c->generation, 1);
         c->slabs_held = msg.slabs;
     } else if (c->ever_connected) {
-        fprintf(stderr, "tierpage: rdma: reconnected to %s, its %u slabs are still there\n", c->name, msg.slabs);
+        tierpage_log(c->cfg.host, TIERPAGE_LOG_INFO, "reconnected to %s, its %u slabs are still there", c->name,
+                     msg.slabs);
     }
     c->ever_connected = 1;
     c->instance = msg.instance;
@@ -448,7 +422,7 @@ void rdma_conn_close(struct rdma_conn *c)
 int rdma_conn_usable(struct rdma_conn *c)
 {
     pthread_mutex_lock(&c->lock);
-    int usable = c->st != NULL || now_ms() >= c->next_attempt_ms;
+    int usable = c->st != NULL || tier_now_ms() >= c->next_attempt_ms;
     pthread_mutex_unlock(&c->lock);
     return usable;
 }
@@ -529,7 +503,7 @@ static int io_locked(struct rdma_conn *c, struct rdma_io *io, size_t count, tier
             io[i].result = -EINPROGRESS;
         rc = io_chunk(c, io + done, n, err);
         if (rc) {
-            fprintf(stderr, "tierpage: rdma: connection to %s lost: %s\n", c->name, c->last_error);
+            tierpage_log(c->cfg.host, TIERPAGE_LOG_WARNING, "connection to %s lost: %s", c->name, c->last_error);
             lose(c);
             for (size_t i = done; i < count; i++)
                 if (io[i].result == -EINPROGRESS || i >= done + n)
@@ -546,7 +520,7 @@ static int io_locked(struct rdma_conn *c, struct rdma_io *io, size_t count, tier
  * last attempt (a refusal means no memserver listens there any more). */
 static int worth_waiting(struct rdma_conn *c)
 {
-    return c->lost_ms && c->last_connect_rc != -ECONNREFUSED && now_ms() < c->lost_ms + c->cfg.io_timeout_ms;
+    return c->lost_ms && c->last_connect_rc != -ECONNREFUSED && tier_now_ms() < c->lost_ms + c->cfg.io_timeout_ms;
 }
 
 int rdma_conn_io(struct rdma_conn *c, struct rdma_io *io, size_t count, tierpage_error *err)
@@ -561,7 +535,7 @@ int rdma_conn_io(struct rdma_conn *c, struct rdma_io *io, size_t count, tierpage
      * them again; otherwise the generation moved on and they fail as lost. */
     tierpage_error err2;
     while (rc && worth_waiting(c)) {
-        uint64_t now = now_ms();
+        uint64_t now = tier_now_ms();
         if (now < c->attempt_ms + RECONNECT_PAUSE_MS)
             pause_ms((unsigned)(c->attempt_ms + RECONNECT_PAUSE_MS - now));
         c->next_attempt_ms = 0;

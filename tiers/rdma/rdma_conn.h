@@ -30,6 +30,7 @@ struct rdma_conn_config {
     unsigned queue_depth;
     unsigned connect_timeout_ms;
     unsigned io_timeout_ms;
+    const tierpage_host *host; /* the core's services: the log */
 };
 
 /* One page to move: a read of the slot into `page`, or a write of `page`. */
@@ -68,8 +69,10 @@ struct rdma_conn {
     char last_error[160];
 };
 
-/* Splits "host:port" (or "[v6]:port"; the port defaults to 7471). */
-int rdma_conn_init(struct rdma_conn *c, const char *spec, const struct rdma_conn_config *cfg, tierpage_error *err);
+/* A connection to one entry of the servers option, as the host's
+ * parse_servers gave it. */
+int rdma_conn_init(struct rdma_conn *c, const tierpage_server *where, const struct rdma_conn_config *cfg,
+                   tierpage_error *err);
 /* Connects now; a failure names the server. */
 int rdma_conn_open(struct rdma_conn *c, tierpage_error *err);
 /* Frees the session's slabs on the server (BYE), disconnects, frees everything. */

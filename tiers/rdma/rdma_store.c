@@ -25,11 +25,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock_ms.h"
+#include "memserver_proto.h"
 #include "rdma_conn.h"
 #include "rdma_placement.h"
 #include "tierpage_store.h"
 
 #define RDMA_FULL_RETRY_MS 2000u /* ask a server that said FULL again after this long */
+#define RDMA_MAX_TIMEOUT_MS 600000u
 
 struct rdma_store {
     pthread_mutex_t lock;
@@ -47,57 +50,34 @@ struct rdma_store {
 
 struct rdma_options {
     const char *servers;
-    unsigned replicas, connect_timeout_ms, io_timeout_ms, queue_depth;
+    uint64_t replicas, connect_timeout_ms, io_timeout_ms, queue_depth;
 };
-
-static uint64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
-}
-
-static int parse_uint(const char *text, unsigned min, unsigned max, unsigned *out)
-{
-    char *end;
-    if (!text || !*text || *text == '-' || *text == '+')
-        return -1;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
-}
 
 static int parse_options(const tierpage_store_params *params, struct rdma_options *o, tierpage_error *err)
 {
+    const tierpage_host *host = params->host;
     *o = (struct rdma_options){ .replicas = 1, .connect_timeout_ms = 2000, .io_timeout_ms = 5000, .queue_depth = 16 };
-    for (size_t i = 0; i < params->option_count; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < params->option_count && rc == 0; i++) {
         const char *key = params->options[i].key, *value = params->options[i].value;
-        if (strcmp(key, "servers") == 0) {
-            o->servers = value;
-        } else if (strcmp(key, "replicas") == 0) {
-            if (parse_uint(value, 1, RP_MAX_REPLICAS, &o->replicas))
-                return tierpage_error_set(err, -EINVAL, key, "rdma: replicas: expected 1 or 2, got '%s'", value);
-        } else if (strcmp(key, "connect_timeout_ms") == 0 || strcmp(key, "io_timeout_ms") == 0) {
-            unsigned *target = key[0] == 'c' ? &o->connect_timeout_ms : &o->io_timeout_ms;
-            if (parse_uint(value, 1, 600000, target))
-                return tierpage_error_set(err, -EINVAL, key, "rdma: %s: expected milliseconds from 1 to 600000, "
-                                          "got '%s'", key, value);
-        } else if (strcmp(key, "queue_depth") == 0) {
-            if (parse_uint(value, 1, 256, &o->queue_depth))
-                return tierpage_error_set(err, -EINVAL, key, "rdma: queue_depth: expected an integer from 1 to 256, "
-                                          "got '%s'", value);
-        } else {
-            return tierpage_error_set(err, -EINVAL, key, "rdma: unknown option '%s' (rdma takes servers, replicas, "
-                                      "connect_timeout_ms, io_timeout_ms, queue_depth and capacity)", key);
-        }
+        if (strcmp(key, "servers") == 0)
+            o->servers = value ? value : "";
+        else if (strcmp(key, "replicas") == 0)
+            rc = host->parse_uint(key, value, 1, RP_MAX_REPLICAS, &o->replicas, err);
+        else if (strcmp(key, "connect_timeout_ms") == 0)
+            rc = host->parse_duration_ms(key, value, 1, RDMA_MAX_TIMEOUT_MS, &o->connect_timeout_ms, err);
+        else if (strcmp(key, "io_timeout_ms") == 0)
+            rc = host->parse_duration_ms(key, value, 1, RDMA_MAX_TIMEOUT_MS, &o->io_timeout_ms, err);
+        else if (strcmp(key, "queue_depth") == 0)
+            rc = host->parse_uint(key, value, 1, 256, &o->queue_depth, err);
+        else
+            rc = tierpage_error_set(err, -EINVAL, key, "rdma: unknown option '%s' (rdma takes servers, replicas, "
+                                    "connect_timeout_ms, io_timeout_ms, queue_depth and capacity)", key);
     }
-    if (!o->servers || !*o->servers)
-        return tierpage_error_set(err, -EINVAL, "servers", "rdma: servers is required: a list of memservers "
-                                  "such as [10.0.0.2:7471, 10.0.0.3:7471]");
-    return 0;
+    if (rc == 0 && !o->servers)
+        rc = tierpage_error_set(err, -EINVAL, "servers", "rdma: servers is required: a list of memservers "
+                                "such as [10.0.0.2:7471, 10.0.0.3:7471]");
+    return rc;
 }
 
 static void rdma_close(void *store)
@@ -116,6 +96,8 @@ static void rdma_close(void *store)
 static int rdma_open(const tierpage_store_params *params, void **store, tierpage_error *err)
 {
     *store = NULL;
+    if (!TIERPAGE_HOST_HAS(params->host, parse_servers))
+        return tierpage_error_set(err, -EPROTO, NULL, "rdma: the host gave no option parsers");
     struct rdma_options o;
     int rc = parse_options(params, &o, err);
     if (rc)
@@ -123,34 +105,21 @@ static int rdma_open(const tierpage_store_params *params, void **store, tierpage
     if (params->page_size == 0)
         return tierpage_error_set(err, -EINVAL, NULL, "rdma: page size must be greater than 0");
 
-    /* Split the server list first: its length sizes everything else. */
-    char *list = strdup(o.servers), *save = NULL;
-    const char *specs[RP_MAX_SERVERS];
-    unsigned count = 0;
+    /* The server list first: its length sizes everything else. */
+    tierpage_server *list = calloc(RP_MAX_SERVERS, sizeof *list);
+    size_t count = 0;
     if (!list)
         return tierpage_error_set(err, -ENOMEM, NULL, "rdma: out of memory");
-    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ')
-            tok++;
-        char *end = tok + strlen(tok);
-        while (end > tok && end[-1] == ' ')
-            *--end = '\0';
-        if (!*tok)
-            continue;
-        if (count == RP_MAX_SERVERS) {
-            free(list);
-            return tierpage_error_set(err, -EINVAL, "servers", "rdma: servers: at most %d servers", RP_MAX_SERVERS);
-        }
-        specs[count++] = tok;
-    }
-    if (count == 0) {
+    rc = params->host->parse_servers("servers", o.servers, TPM_DEFAULT_PORT, 0, list, RP_MAX_SERVERS, &count, err);
+    if (rc) {
         free(list);
-        return tierpage_error_set(err, -EINVAL, "servers", "rdma: servers: the list is empty");
+        return rc;
     }
     if (o.replicas > count) {
         free(list);
         return tierpage_error_set(err, -EINVAL, "replicas", "rdma: replicas: %u copies of each page need at least "
-                                  "%u servers, and servers lists %u", o.replicas, o.replicas, count);
+                                  "%u servers, and servers lists %zu", (unsigned)o.replicas, (unsigned)o.replicas,
+                                  count);
     }
 
     struct rdma_store *s = calloc(1, sizeof *s);
@@ -163,7 +132,7 @@ static int rdma_open(const tierpage_store_params *params, void **store, tierpage
     }
     pthread_mutex_init(&s->lock, NULL);
     s->page_size = params->page_size;
-    s->replicas = o.replicas;
+    s->replicas = (unsigned)o.replicas;
     s->capacity_pages = params->capacity / params->page_size;
     if (params->capacity && s->capacity_pages == 0) {
         free(list);
@@ -174,14 +143,15 @@ static int rdma_open(const tierpage_store_params *params, void **store, tierpage
      * them back only to this instance. */
     uint64_t session;
     if (getrandom(&session, sizeof session, 0) != sizeof session)
-        session = (uint64_t)getpid() << 32 ^ now_ms();
+        session = (uint64_t)getpid() << 32 ^ tier_now_ms();
     struct rdma_conn_config cfg = { .namespace_name = params->namespace_name ? params->namespace_name : "default",
-                                    .exclusive = params->exclusive || !params->instance, .session = session, .page_size = params->page_size,
-                                    .queue_depth = o.queue_depth, .connect_timeout_ms = o.connect_timeout_ms,
-                                    .io_timeout_ms = o.io_timeout_ms };
+                                    .exclusive = params->exclusive || !params->instance, .session = session,
+                                    .page_size = params->page_size, .queue_depth = (unsigned)o.queue_depth,
+                                    .connect_timeout_ms = (unsigned)o.connect_timeout_ms,
+                                    .io_timeout_ms = (unsigned)o.io_timeout_ms, .host = params->host };
     uint64_t pools = 0;
     for (unsigned i = 0; i < count; i++) {
-        rc = rdma_conn_init(&s->conns[i], specs[i], &cfg, err);
+        rc = rdma_conn_init(&s->conns[i], &list[i], &cfg, err);
         if (!rc)
             s->server_count = i + 1; /* close() closes what was initialised */
         if (!rc && (rc = rdma_conn_open(&s->conns[i], err)) != 0)
@@ -208,7 +178,7 @@ static int take_slot_on(struct rdma_store *s, unsigned server, rp_loc *loc, tier
         uint32_t gen = atomic_load(&c->generation);
         pthread_mutex_lock(&s->lock);
         int rc = rp_take_slot(&s->place, server, gen, loc);
-        int full = now_ms() < s->full_until_ms[server];
+        int full = tier_now_ms() < s->full_until_ms[server];
         pthread_mutex_unlock(&s->lock);
         if (rc == 0)
             return 0;
@@ -218,7 +188,7 @@ static int take_slot_on(struct rdma_store *s, unsigned server, rp_loc *loc, tier
         rc = rdma_conn_alloc_slab(c, &g, err);
         if (rc == -ENOSPC) {
             pthread_mutex_lock(&s->lock);
-            s->full_until_ms[server] = now_ms() + RDMA_FULL_RETRY_MS;
+            s->full_until_ms[server] = tier_now_ms() + RDMA_FULL_RETRY_MS;
             pthread_mutex_unlock(&s->lock);
             return -ENOSPC;
         }

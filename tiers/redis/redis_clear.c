@@ -171,5 +171,6 @@ void redis_drop_own_pages(struct redis_store *s)
     if (key_set_count(&s->keys) == 0)
         return;
     if (sweep(s, 1, &err) < 0)
-        fprintf(stderr, "tierpage: redis: at close, cannot remove this stack's pages: %s\n", err.message);
+        tierpage_log(s->conn.host, TIERPAGE_LOG_WARNING, "at close, cannot remove this stack's pages: %s",
+                     err.message);
 }

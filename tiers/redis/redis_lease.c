@@ -154,8 +154,8 @@ void redis_lease_renew(void *store)
         int rc = take_one(s, nodes[i], why, sizeof why, &where);
         if (rc == 0 && !s->lease_lost_reported) {
             s->lease_lost_reported = 1;
-            fprintf(stderr, "tierpage: redis: %s: lost the lease on namespace '%s' to another stack\n", where,
-                    s->ns.name);
+            tierpage_log(s->conn.host, TIERPAGE_LOG_WARNING, "%s: lost the lease on namespace '%s' to another "
+                         "stack", where, s->ns.name);
         }
     }
 }

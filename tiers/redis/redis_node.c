@@ -4,19 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "clock_ms.h"
 
 /* How long a server that could not be reached is skipped. */
 #define REDIS_DOWN_MS 500
 /* Idle connections kept per server; more are closed on release. */
 #define REDIS_IDLE_MAX 32
-
-uint64_t redis_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static struct timeval ms_to_timeval(int ms)
 {
@@ -78,7 +72,7 @@ redisContext *redis_node_acquire(struct redis_node *node, char *why, size_t why_
         pthread_mutex_unlock(&node->lock);
         return c;
     }
-    if (node->down_until_ms && redis_now_ms() < node->down_until_ms) {
+    if (node->down_until_ms && tier_now_ms() < node->down_until_ms) {
         snprintf(why, why_size, "redis: %s: server unreachable: %s", node->addr.name, node->last_error);
         pthread_mutex_unlock(&node->lock);
         return NULL;
@@ -97,12 +91,12 @@ redisContext *redis_node_acquire(struct redis_node *node, char *why, size_t why_
         snprintf(why, why_size, "redis: %s: cannot connect: %s", node->addr.name, reason);
         pthread_mutex_lock(&node->lock);
         snprintf(node->last_error, sizeof node->last_error, "cannot connect: %s", reason);
-        node->down_until_ms = redis_now_ms() + REDIS_DOWN_MS;
+        node->down_until_ms = tier_now_ms() + REDIS_DOWN_MS;
         int news = !node->unreachable;
         node->unreachable = 1;
         pthread_mutex_unlock(&node->lock);
         if (news && st->report_changes)
-            fprintf(stderr, "tierpage: redis: %s is unreachable: %s\n", node->addr.name, reason);
+            tierpage_log(st->host, TIERPAGE_LOG_WARNING, "%s is unreachable: %s", node->addr.name, reason);
         return NULL;
     }
     if (redisSetTimeout(c, ms_to_timeval(st->io_timeout_ms)) != REDIS_OK) {
@@ -122,7 +116,7 @@ redisContext *redis_node_acquire(struct redis_node *node, char *why, size_t why_
     node->unreachable = 0;
     pthread_mutex_unlock(&node->lock);
     if (back && st->report_changes)
-        fprintf(stderr, "tierpage: redis: %s is reachable again\n", node->addr.name);
+        tierpage_log(st->host, TIERPAGE_LOG_INFO, "%s is reachable again", node->addr.name);
     return c;
 }
 

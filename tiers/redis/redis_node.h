@@ -18,7 +18,8 @@ struct redis_conn_settings {
     int io_timeout_ms;
     const char *user;     /* NULL for AUTH with the password alone */
     const char *password; /* NULL for no AUTH */
-    int report_changes;   /* say on stderr when a server goes away or comes back */
+    int report_changes;   /* log when a server goes away or comes back */
+    const tierpage_host *host; /* the core's services: the log */
 };
 
 struct redis_node {
@@ -41,7 +42,5 @@ void redis_node_free(struct redis_node *node);
 redisContext *redis_node_acquire(struct redis_node *node, char *why, size_t why_size, int *refused);
 /* Gives a connection back; one whose err is set is closed. */
 void redis_node_release(struct redis_node *node, redisContext *c);
-
-uint64_t redis_now_ms(void);
 
 #endif

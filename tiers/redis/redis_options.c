@@ -2,11 +2,26 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define REDIS_DEFAULT_PORT 6379
+#define REDIS_MAX_TIMEOUT_MS 600000u
+
 #define OPTION_NAMES "servers, cluster, replicas, password, user, connect_timeout_ms, io_timeout_ms, " \
                      "eviction_policy_check, lease_ms"
+
+/* "host:port", "[v6]:port" or the socket path: as the cluster names its nodes. */
+static void address_name(struct redis_address *addr)
+{
+    if (addr->port == 0)
+        snprintf(addr->name, sizeof addr->name, "%s", addr->host);
+    else if (strchr(addr->host, ':'))
+        snprintf(addr->name, sizeof addr->name, "[%s]:%d", addr->host, addr->port);
+    else
+        snprintf(addr->name, sizeof addr->name, "%s:%d", addr->host, addr->port);
+}
 
 int redis_address_parse(const char *text, size_t len, struct redis_address *addr)
 {
@@ -16,7 +31,7 @@ int redis_address_parse(const char *text, size_t len, struct redis_address *addr
     if (text[0] == '/' || text[0] == '.') {
         memcpy(addr->host, text, len);
         addr->port = 0;
-        snprintf(addr->name, sizeof addr->name, "%s", addr->host);
+        address_name(addr);
         return 0;
     }
     const char *host = text, *colon;
@@ -57,67 +72,35 @@ int redis_address_parse(const char *text, size_t len, struct redis_address *addr
             return -EINVAL;
     memcpy(addr->host, host, host_len);
     addr->port = (int)value;
-    if (text[0] == '[')
-        snprintf(addr->name, sizeof addr->name, "[%s]:%d", addr->host, addr->port);
-    else
-        snprintf(addr->name, sizeof addr->name, "%s:%d", addr->host, addr->port);
+    address_name(addr);
     return 0;
 }
 
-static int parse_servers(const char *value, struct redis_options *opts, tierpage_error *err)
+/* The servers option, through the host's parser, as redis addresses named
+ * as the cluster names its nodes ("host:port", "[v6]:port" or the path). */
+static int parse_servers(const tierpage_host *host, const char *key, const char *value,
+                         struct redis_options *opts, tierpage_error *err)
 {
-    const char *p = value;
-    while (*p) {
-        while (*p == ' ')
-            p++;
-        const char *end = strchr(p, ',');
-        if (!end)
-            end = p + strlen(p);
-        const char *last = end;
-        while (last > p && last[-1] == ' ')
-            last--;
-        if (opts->server_count == REDIS_MAX_SERVERS)
-            return tierpage_error_set(err, -EINVAL, "servers", "redis: servers: at most %d servers",
-                                      REDIS_MAX_SERVERS);
-        struct redis_address *a = &opts->servers[opts->server_count];
-        if (redis_address_parse(p, (size_t)(last - p), a) < 0)
-            return tierpage_error_set(err, -EINVAL, "servers",
-                                      "redis: servers: expected host:port or a unix socket path, got '%.*s'",
-                                      (int)(last - p), p);
-        for (size_t i = 0; i < opts->server_count; i++)
-            if (strcmp(opts->servers[i].name, a->name) == 0)
-                return tierpage_error_set(err, -EINVAL, "servers", "redis: servers: '%s' is listed twice",
-                                          a->name);
-        opts->server_count++;
-        p = *end ? end + 1 : end;
+    tierpage_server *list = calloc(REDIS_MAX_SERVERS, sizeof *list);
+    size_t count = 0;
+    if (!list)
+        return tierpage_error_set(err, -ENOMEM, NULL, "redis: out of memory");
+    int rc = host->parse_servers(key, value, REDIS_DEFAULT_PORT, TIERPAGE_SERVERS_UNIX, list, REDIS_MAX_SERVERS,
+                                 &count, err);
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        struct redis_address *a = &opts->servers[i];
+        if (strlen(list[i].host) >= sizeof a->host) {
+            rc = tierpage_error_set(err, -EINVAL, key, "%s: '%s': the host is longer than %zu characters", key,
+                                    list[i].name, sizeof a->host - 1);
+            break;
+        }
+        memcpy(a->host, list[i].host, strlen(list[i].host) + 1);
+        a->port = list[i].port;
+        address_name(a);
     }
-    if (opts->server_count == 0)
-        return tierpage_error_set(err, -EINVAL, "servers", "redis: servers: expected at least one host:port "
-                                  "or unix socket path");
-    return 0;
-}
-
-static int parse_int(const char *key, const char *value, long min, long max, int *out, tierpage_error *err)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(value, &end, 10);
-    if (!*value || *end || errno || v < min || v > max || value[0] == '+' || value[0] == ' ')
-        return tierpage_error_set(err, -EINVAL, key, "redis: %s: expected an integer from %ld to %ld, got '%s'",
-                                  key, min, max, value);
-    *out = (int)v;
-    return 0;
-}
-
-static int parse_bool(const char *key, const char *value, int *out, tierpage_error *err)
-{
-    if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0)
-        *out = 1;
-    else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0)
-        *out = 0;
-    else
-        return tierpage_error_set(err, -EINVAL, key, "redis: %s: expected true or false, got '%s'", key, value);
-    return 0;
+    opts->server_count = rc == 0 ? count : 0;
+    free(list);
+    return rc;
 }
 
 static int copy_string(const char *key, const char *value, char *dst, size_t size, tierpage_error *err)
@@ -131,6 +114,9 @@ static int copy_string(const char *key, const char *value, char *dst, size_t siz
 
 int redis_options_parse(const tierpage_store_params *params, struct redis_options *opts, tierpage_error *err)
 {
+    const tierpage_host *host = params->host;
+    if (!TIERPAGE_HOST_HAS(host, parse_servers))
+        return tierpage_error_set(err, -EPROTO, NULL, "redis: the host gave no option parsers");
     memset(opts, 0, sizeof *opts);
     opts->replicas = 1;
     opts->connect_timeout_ms = 1000;
@@ -138,6 +124,7 @@ int redis_options_parse(const tierpage_store_params *params, struct redis_option
     opts->policy_check = REDIS_POLICY_REFUSE;
     opts->lease_ms = NS_LEASE_DEFAULT_MS;
     int have_servers = 0, have_replicas = 0, rc = 0;
+    uint64_t number = 0;
 
     for (size_t i = 0; i < params->option_count && rc == 0; i++) {
         const char *key = params->options[i].key, *value = params->options[i].value ? params->options[i].value : "";
@@ -145,14 +132,13 @@ int redis_options_parse(const tierpage_store_params *params, struct redis_option
             if (strcmp(params->options[j].key, key) == 0)
                 return tierpage_error_set(err, -EINVAL, key, "redis: %s: given twice", key);
         if (strcmp(key, "servers") == 0) {
-            rc = parse_servers(value, opts, err);
+            rc = parse_servers(host, key, value, opts, err);
             have_servers = 1;
         } else if (strcmp(key, "cluster") == 0) {
-            rc = parse_bool(key, value, &opts->cluster, err);
+            rc = host->parse_bool(key, value, &opts->cluster, err);
         } else if (strcmp(key, "replicas") == 0) {
-            int n = (int)opts->replicas; /* parse_int leaves it as it is on an error */
-            rc = parse_int(key, value, 1, REDIS_MAX_SERVERS, &n, err);
-            opts->replicas = (unsigned)n;
+            rc = host->parse_uint(key, value, 1, REDIS_MAX_SERVERS, &number, err);
+            opts->replicas = (unsigned)number;
             have_replicas = 1;
         } else if (strcmp(key, "password") == 0) {
             rc = copy_string(key, value, opts->password, sizeof opts->password, err);
@@ -160,9 +146,11 @@ int redis_options_parse(const tierpage_store_params *params, struct redis_option
         } else if (strcmp(key, "user") == 0) {
             rc = copy_string(key, value, opts->user, sizeof opts->user, err);
         } else if (strcmp(key, "connect_timeout_ms") == 0) {
-            rc = parse_int(key, value, 1, 600000, &opts->connect_timeout_ms, err);
+            rc = host->parse_duration_ms(key, value, 1, REDIS_MAX_TIMEOUT_MS, &number, err);
+            opts->connect_timeout_ms = (int)number;
         } else if (strcmp(key, "io_timeout_ms") == 0) {
-            rc = parse_int(key, value, 1, 600000, &opts->io_timeout_ms, err);
+            rc = host->parse_duration_ms(key, value, 1, REDIS_MAX_TIMEOUT_MS, &number, err);
+            opts->io_timeout_ms = (int)number;
         } else if (strcmp(key, "eviction_policy_check") == 0) {
             if (strcmp(value, "refuse") == 0)
                 opts->policy_check = REDIS_POLICY_REFUSE;
@@ -172,7 +160,8 @@ int redis_options_parse(const tierpage_store_params *params, struct redis_option
                 rc = tierpage_error_set(err, -EINVAL, key, "redis: %s: expected refuse or warn, got '%s'", key,
                                         value);
         } else if (strcmp(key, "lease_ms") == 0) {
-            rc = ns_parse_lease_ms("redis", value, &opts->lease_ms, err);
+            rc = host->parse_duration_ms(key, value, NS_LEASE_MIN_MS, NS_LEASE_MAX_MS, &number, err);
+            opts->lease_ms = (unsigned)number;
         } else {
             rc = tierpage_error_set(err, -EINVAL, key, "redis: unknown option '%s' (expected one of %s)", key,
                                     OPTION_NAMES);

@@ -67,7 +67,8 @@ static int redirect(struct redis_store *s, struct redis_cmd *cmd, int *refresh)
         cluster_map_set_slot(s->cluster, (uint16_t)slot, target);
         uint64_t n = __atomic_add_fetch(&s->counters.moved, 1, __ATOMIC_RELAXED);
         if (s->debug && redis_debug_due(n))
-            fprintf(stderr, "tierpage: redis: MOVED slot %ld to %s (%" PRIu64 " so far)\n", slot, endpoint, n);
+            tierpage_log(s->conn.host, TIERPAGE_LOG_DEBUG, "MOVED slot %ld to %s (%" PRIu64 " so far)", slot,
+                         endpoint, n);
         cmd->node = target;
         cmd->asking = 0;
         return 1;
@@ -79,7 +80,8 @@ static int redirect(struct redis_store *s, struct redis_cmd *cmd, int *refresh)
             return 0;
         uint64_t n = __atomic_add_fetch(&s->counters.ask, 1, __ATOMIC_RELAXED);
         if (s->debug && redis_debug_due(n))
-            fprintf(stderr, "tierpage: redis: ASK slot %ld at %s (%" PRIu64 " so far)\n", slot, endpoint, n);
+            tierpage_log(s->conn.host, TIERPAGE_LOG_DEBUG, "ASK slot %ld at %s (%" PRIu64 " so far)", slot,
+                         endpoint, n);
         /* The map stays: only this command goes to the importing node. */
         cmd->node = target;
         cmd->asking = 1;
@@ -160,7 +162,7 @@ void redis_run(struct redis_store *s, struct redis_cmd *cmds, size_t count)
             if (cluster_map_refresh(s->cluster, why, sizeof why) == 0) {
                 uint64_t n = __atomic_add_fetch(&s->counters.refreshes, 1, __ATOMIC_RELAXED);
                 if (s->debug && redis_debug_due(n))
-                    fprintf(stderr, "tierpage: redis: slot map reloaded (%" PRIu64 " so far)\n", n);
+                    tierpage_log(s->conn.host, TIERPAGE_LOG_DEBUG, "slot map reloaded (%" PRIu64 " so far)", n);
             }
             for (size_t i = 0; i < count; i++) {
                 if (cmds[i].state == REDIS_CMD_PENDING && !cmds[i].asking)

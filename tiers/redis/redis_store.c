@@ -138,8 +138,8 @@ static int redis_get_batch(void *store, size_t count, const uint64_t *keys, void
                 if (replica > 0) {
                     uint64_t k = __atomic_add_fetch(&s->counters.fallbacks, 1, __ATOMIC_RELAXED);
                     if (s->debug && redis_debug_due(k))
-                        fprintf(stderr, "tierpage: redis: %s read from replica %u on %s (%" PRIu64 " so far)\n",
-                                cmd->key, replica + 1, cmd->node->addr.name, k);
+                        tierpage_log(s->conn.host, TIERPAGE_LOG_DEBUG, "%s read from replica %u on %s (%" PRIu64
+                                     " so far)", cmd->key, replica + 1, cmd->node->addr.name, k);
                 }
                 continue;
             }
@@ -332,9 +332,9 @@ static void redis_close(void *store)
         redis_lease_release(s);
     }
     if (s->debug)
-        fprintf(stderr, "tierpage: redis: %" PRIu64 " MOVED and %" PRIu64 " ASK redirections followed, %" PRIu64
-                " slot map reloads, %" PRIu64 " gets from a later replica\n", s->counters.moved, s->counters.ask,
-                s->counters.refreshes, s->counters.fallbacks);
+        tierpage_log(s->conn.host, TIERPAGE_LOG_DEBUG, "%" PRIu64 " MOVED and %" PRIu64 " ASK redirections "
+                     "followed, %" PRIu64 " slot map reloads, %" PRIu64 " gets from a later replica", s->counters.moved,
+                     s->counters.ask, s->counters.refreshes, s->counters.fallbacks);
     for (size_t i = 0; i < REDIS_MAX_SERVERS; i++)
         redis_node_free(s->servers[i]);
     hash_ring_free(&s->ring);
@@ -399,6 +399,7 @@ static int redis_open(const tierpage_store_params *params, void **store, tierpag
         .io_timeout_ms = s->opt.io_timeout_ms,
         .user = s->opt.user[0] ? s->opt.user : NULL,
         .password = s->opt.has_password ? s->opt.password : NULL,
+        .host = params->host,
     };
     const char *debug = getenv("TIERPAGE_REDIS_DEBUG");
     s->debug = debug && debug[0] && strcmp(debug, "0") != 0;

@@ -27,7 +27,7 @@ struct redis_store {
     size_t page_size;
     uint64_t capacity_pages; /* the stack file's capacity, 0 for none */
     uint64_t maxmemory;      /* summed over the servers, 0 when any has none */
-    int debug;               /* TIERPAGE_REDIS_DEBUG: log redirections on stderr */
+    int debug;               /* TIERPAGE_REDIS_DEBUG: log redirections */
 
     /* Plain servers (cluster: false), sharded by the ring. */
     struct redis_node *servers[REDIS_MAX_SERVERS];

@@ -37,10 +37,10 @@ static int policy_problem(struct redis_store *s, tierpage_error *err, const char
     char msg[640];
     snprintf(msg, sizeof msg, fmt, server, detail);
     if (s->opt.policy_check == REDIS_POLICY_WARN) {
-        fprintf(stderr, "tierpage: warning: %s; going on (eviction_policy_check: warn)\n", msg);
+        tierpage_log(s->conn.host, TIERPAGE_LOG_WARNING, "%s; going on (eviction_policy_check: warn)", msg);
         return 0;
     }
-    return tierpage_error_set(err, -EINVAL, "servers", "%s; " POLICY_HINT, msg);
+    return tierpage_error_set(err, -EINVAL, "servers", "redis: %s; " POLICY_HINT, msg);
 }
 
 static int check_one(struct redis_store *s, struct redis_node *node, uint64_t *maxmemory, tierpage_error *err)
@@ -70,10 +70,10 @@ static int check_one(struct redis_store *s, struct redis_node *node, uint64_t *m
 
     char *policy = config_get(c, "maxmemory-policy", why, sizeof why);
     if (!policy) {
-        rc = policy_problem(s, err, "redis: %s: cannot read maxmemory-policy (%s), so pages could be evicted "
+        rc = policy_problem(s, err, "%s: cannot read maxmemory-policy (%s), so pages could be evicted "
                             "unseen", node->addr.name, why);
     } else if (strcmp(policy, "noeviction") != 0) {
-        rc = policy_problem(s, err, "redis: %s has maxmemory-policy %s: it may evict pages when memory runs "
+        rc = policy_problem(s, err, "%s has maxmemory-policy %s: it may evict pages when memory runs "
                             "short; run it with noeviction", node->addr.name, policy);
     }
     free(policy);
