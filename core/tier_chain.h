@@ -15,11 +15,12 @@ int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_
 int tp_tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tierpage_error *err);
 int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err);
 
-/* A tier whose copy of a page can be read back cheaply: one without a
- * write-back queue, whose store is not across a network. */
+/* A tier whose copy of a page can be read back cheaply: its store says so
+ * (TIERPAGE_STORE_LOCAL). A remote store without a write-back queue is
+ * not one. */
 static inline int tp_tier_is_local(const struct tp_stack *s, size_t t)
 {
-    return s->tiers[t].writeback == NULL;
+    return (s->tiers[t].ops->flags & TIERPAGE_STORE_LOCAL) != 0;
 }
 
 /* LRU list of each tier (stack lock held). */

@@ -153,4 +153,34 @@ ns_killed "two servers" "$WORK/kill.yaml" kill-$$
 ns_mc_stack "$WORK/excl.yaml" "127.0.0.1:$P4" excl-$$ "namespace: exclusive"
 ns_exclusive "one server" "$WORK/excl.yaml" excl-$$ "127.0.0.1:$P4"
 
+# 6. Whether a tier is local is its store's to say, not whether it has a
+# write-back queue: memcached with writeback_queue: 0 is still remote. A
+# page read back from it comes back write-protected and is dropped clean at
+# eviction, never compared with its copy by a get, so the tier is read
+# exactly once per fault. dram, a local store, is compared: read more.
+for tier in memcached dram; do
+    {
+        printf 'name: mc-test-%s-%s\nresident: 2MiB\ntiers:\n' "$$" "$tier"
+        if [ "$tier" = memcached ]; then
+            printf '  - plugin: memcached\n    servers: [127.0.0.1:%s, 127.0.0.1:%s]\n    writeback_queue: 0\n' "$P1" "$P3"
+        else
+            printf '  - plugin: dram\n    capacity: 32MiB\n'
+        fi
+    } >"$WORK/local-$tier.yaml"
+    expect_status 0 "bench --verify, read-mostly, through $tier alone" -- \
+        "$TIERPAGE" run -c "$WORK/local-$tier.yaml" --stats "$WORK/local-$tier.json" -- \
+        "$BENCH" --size 16MiB --accesses 8000 --write-ratio 0.1 --verify --quiet
+    hits=$(tier_field "$WORK/local-$tier.json" "$tier" hits 2>/dev/null || echo 0)
+    out=$(tier_field "$WORK/local-$tier.json" "$tier" bytes_out 2>/dev/null || echo 0)
+    if [ "$tier" = memcached ]; then
+        [ "$hits" -gt 1000 ] && [ "$out" = $((hits * 4096)) ] &&
+            pass "memcached with writeback_queue: 0 is not local: $hits faults, $out bytes read, no compare" ||
+            fail "memcached with writeback_queue: 0: $hits faults but $out bytes read (compared at eviction?)"
+    else
+        [ "$hits" -gt 1000 ] && [ "$out" -gt $((hits * 4096)) ] &&
+            pass "dram is local: $hits faults, $out bytes read, pages compared at eviction" ||
+            fail "dram: $hits faults, $out bytes read: no compare at eviction"
+    fi
+done
+
 finish
