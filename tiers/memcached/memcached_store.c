@@ -34,11 +34,11 @@
 #include "mc_lease.h"
 #include "ns_keys.h"
 #include "mc_server.h"
+#include "server_options.h"
 #include "tierpage_store.h"
 
 #define MC_DEFAULT_PORT 11211
 #define MC_DEFAULT_TIMEOUT_MS 1000u
-#define MC_MAX_TIMEOUT_MS 600000u
 
 struct mc_store {
     struct ns_keys ns;
@@ -61,33 +61,27 @@ struct mc_store {
 /* ---------------------------------------------------------------- options */
 
 struct mc_options {
-    const char *servers;
-    uint64_t replicas, connect_timeout_ms, io_timeout_ms, lease_ms;
+    struct server_options common;
+    uint64_t lease_ms;
 };
 
 static int parse_options(const tierpage_store_params *params, struct mc_options *o, tierpage_error *err)
 {
     const tierpage_host *host = params->host;
-    *o = (struct mc_options){ NULL, 1, MC_DEFAULT_TIMEOUT_MS, MC_DEFAULT_TIMEOUT_MS, NS_LEASE_DEFAULT_MS };
+    *o = (struct mc_options){ { NULL, 1, MC_DEFAULT_TIMEOUT_MS, MC_DEFAULT_TIMEOUT_MS }, NS_LEASE_DEFAULT_MS };
     int rc = 0;
     for (size_t i = 0; i < params->option_count && rc == 0; i++) {
         const char *key = params->options[i].key, *value = params->options[i].value;
-        if (strcmp(key, "servers") == 0)
-            o->servers = value ? value : "";
-        else if (strcmp(key, "replicas") == 0)
-            rc = host->parse_uint(key, value, 1, MC_MAX_SERVERS, &o->replicas, err);
-        else if (strcmp(key, "connect_timeout_ms") == 0)
-            rc = host->parse_duration_ms(key, value, 1, MC_MAX_TIMEOUT_MS, &o->connect_timeout_ms, err);
-        else if (strcmp(key, "io_timeout_ms") == 0)
-            rc = host->parse_duration_ms(key, value, 1, MC_MAX_TIMEOUT_MS, &o->io_timeout_ms, err);
-        else if (strcmp(key, "lease_ms") == 0)
+        if ((rc = server_option(host, key, value, MC_MAX_SERVERS, &o->common, err)) != SERVER_OPTION_OTHER)
+            continue;
+        if (strcmp(key, "lease_ms") == 0)
             rc = host->parse_duration_ms(key, value, NS_LEASE_MIN_MS, NS_LEASE_MAX_MS, &o->lease_ms, err);
         else
             rc = tierpage_error_set(err, -EINVAL, key,
                                     "memcached: unknown option '%s' (memcached takes servers, replicas, "
                                     "connect_timeout_ms, io_timeout_ms, lease_ms and capacity)", key);
     }
-    if (rc == 0 && !o->servers)
+    if (rc == 0 && !o->common.servers)
         rc = tierpage_error_set(err, -EINVAL, "servers",
                                 "memcached: servers is required: a list of host:port or unix socket paths");
     return rc;
@@ -101,12 +95,13 @@ static int parse_servers(struct mc_store *s, const tierpage_host *host, const st
     size_t count = 0;
     if (!list)
         return tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
-    int rc = host->parse_servers("servers", o->servers, MC_DEFAULT_PORT, TIERPAGE_SERVERS_UNIX, list,
+    int rc = host->parse_servers("servers", o->common.servers, MC_DEFAULT_PORT, TIERPAGE_SERVERS_UNIX, list,
                                  MC_MAX_SERVERS, &count, err);
     if (rc == 0 && !(s->servers = calloc(count, sizeof *s->servers)))
         rc = tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
     for (size_t i = 0; rc == 0 && i < count; i++) {
-        mc_server_init(&s->servers[i], &list[i], (unsigned)o->connect_timeout_ms, (unsigned)o->io_timeout_ms);
+        mc_server_init(&s->servers[i], &list[i], (unsigned)o->common.connect_timeout_ms,
+                       (unsigned)o->common.io_timeout_ms);
         s->server_count++;
     }
     free(list);
@@ -160,7 +155,7 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
     else
         snprintf(s->namespace_name, sizeof s->namespace_name, "%s:%s", s->ns.name, s->ns.instance);
     s->page_size = params->page_size;
-    s->replicas = (unsigned)o.replicas;
+    s->replicas = (unsigned)o.common.replicas;
     s->capacity_pages = params->capacity / params->page_size;
     if (params->capacity && s->capacity_pages == 0) {
         rc = tierpage_error_set(err, -EINVAL, "capacity", "memcached: capacity %" PRIu64

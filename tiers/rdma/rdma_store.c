@@ -29,10 +29,10 @@
 #include "memserver_proto.h"
 #include "rdma_conn.h"
 #include "rdma_placement.h"
+#include "server_options.h"
 #include "tierpage_store.h"
 
 #define RDMA_FULL_RETRY_MS 2000u /* ask a server that said FULL again after this long */
-#define RDMA_MAX_TIMEOUT_MS 600000u
 
 struct rdma_store {
     pthread_mutex_t lock;
@@ -49,32 +49,26 @@ struct rdma_store {
 };
 
 struct rdma_options {
-    const char *servers;
-    uint64_t replicas, connect_timeout_ms, io_timeout_ms, queue_depth;
+    struct server_options common;
+    uint64_t queue_depth;
 };
 
 static int parse_options(const tierpage_store_params *params, struct rdma_options *o, tierpage_error *err)
 {
     const tierpage_host *host = params->host;
-    *o = (struct rdma_options){ .replicas = 1, .connect_timeout_ms = 2000, .io_timeout_ms = 5000, .queue_depth = 16 };
+    *o = (struct rdma_options){ { NULL, 1, 2000, 5000 }, 16 };
     int rc = 0;
     for (size_t i = 0; i < params->option_count && rc == 0; i++) {
         const char *key = params->options[i].key, *value = params->options[i].value;
-        if (strcmp(key, "servers") == 0)
-            o->servers = value ? value : "";
-        else if (strcmp(key, "replicas") == 0)
-            rc = host->parse_uint(key, value, 1, RP_MAX_REPLICAS, &o->replicas, err);
-        else if (strcmp(key, "connect_timeout_ms") == 0)
-            rc = host->parse_duration_ms(key, value, 1, RDMA_MAX_TIMEOUT_MS, &o->connect_timeout_ms, err);
-        else if (strcmp(key, "io_timeout_ms") == 0)
-            rc = host->parse_duration_ms(key, value, 1, RDMA_MAX_TIMEOUT_MS, &o->io_timeout_ms, err);
-        else if (strcmp(key, "queue_depth") == 0)
+        if ((rc = server_option(host, key, value, RP_MAX_REPLICAS, &o->common, err)) != SERVER_OPTION_OTHER)
+            continue;
+        if (strcmp(key, "queue_depth") == 0)
             rc = host->parse_uint(key, value, 1, 256, &o->queue_depth, err);
         else
             rc = tierpage_error_set(err, -EINVAL, key, "rdma: unknown option '%s' (rdma takes servers, replicas, "
                                     "connect_timeout_ms, io_timeout_ms, queue_depth and capacity)", key);
     }
-    if (rc == 0 && !o->servers)
+    if (rc == 0 && !o->common.servers)
         rc = tierpage_error_set(err, -EINVAL, "servers", "rdma: servers is required: a list of memservers "
                                 "such as [10.0.0.2:7471, 10.0.0.3:7471]");
     return rc;
@@ -110,15 +104,15 @@ static int rdma_open(const tierpage_store_params *params, void **store, tierpage
     size_t count = 0;
     if (!list)
         return tierpage_error_set(err, -ENOMEM, NULL, "rdma: out of memory");
-    rc = params->host->parse_servers("servers", o.servers, TPM_DEFAULT_PORT, 0, list, RP_MAX_SERVERS, &count, err);
+    rc = params->host->parse_servers("servers", o.common.servers, TPM_DEFAULT_PORT, 0, list, RP_MAX_SERVERS, &count, err);
     if (rc) {
         free(list);
         return rc;
     }
-    if (o.replicas > count) {
+    if (o.common.replicas > count) {
         free(list);
         return tierpage_error_set(err, -EINVAL, "replicas", "rdma: replicas: %u copies of each page need at least "
-                                  "%u servers, and servers lists %zu", (unsigned)o.replicas, (unsigned)o.replicas,
+                                  "%u servers, and servers lists %zu", (unsigned)o.common.replicas, (unsigned)o.common.replicas,
                                   count);
     }
 
@@ -132,7 +126,7 @@ static int rdma_open(const tierpage_store_params *params, void **store, tierpage
     }
     pthread_mutex_init(&s->lock, NULL);
     s->page_size = params->page_size;
-    s->replicas = (unsigned)o.replicas;
+    s->replicas = (unsigned)o.common.replicas;
     s->capacity_pages = params->capacity / params->page_size;
     if (params->capacity && s->capacity_pages == 0) {
         free(list);
@@ -147,8 +141,8 @@ static int rdma_open(const tierpage_store_params *params, void **store, tierpage
     struct rdma_conn_config cfg = { .namespace_name = params->namespace_name ? params->namespace_name : "default",
                                     .exclusive = params->exclusive || !params->instance, .session = session,
                                     .page_size = params->page_size, .queue_depth = (unsigned)o.queue_depth,
-                                    .connect_timeout_ms = (unsigned)o.connect_timeout_ms,
-                                    .io_timeout_ms = (unsigned)o.io_timeout_ms, .host = params->host };
+                                    .connect_timeout_ms = (unsigned)o.common.connect_timeout_ms,
+                                    .io_timeout_ms = (unsigned)o.common.io_timeout_ms, .host = params->host };
     uint64_t pools = 0;
     for (unsigned i = 0; i < count; i++) {
         rc = rdma_conn_init(&s->conns[i], &list[i], &cfg, err);
