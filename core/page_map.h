@@ -21,6 +21,7 @@ enum tp_page_flag {
     TP_PAGE_REFERENCED = 1u << 2, /* clock: used since the hand last passed */
     TP_PAGE_UNMAPPED = 1u << 3,   /* the program unmapped it */
     TP_PAGE_UNSURE = 1u << 4,     /* DIRTY is a guess: mapped writable on a read */
+    TP_PAGE_LOCKED = 1u << 5,     /* mlocked by the program: never evicted */
 };
 
 struct tp_page {

@@ -246,6 +246,10 @@ static int forget_pages(struct tp_stack *s, struct tp_region *r, size_t first, s
                 result = rc;
         }
         p->state = TP_PAGE_EMPTY;
+        if (unmapping && (p->flags & TP_PAGE_LOCKED)) {
+            p->flags &= (uint8_t)~TP_PAGE_LOCKED;
+            s->locked_pages--;
+        }
         p->flags &= (uint8_t)~(TP_PAGE_DIRTY | TP_PAGE_REFERENCED | TP_PAGE_UNSURE);
         if (unmapping)
             p->flags |= TP_PAGE_UNMAPPED;
@@ -326,6 +330,20 @@ static struct tp_region *region_from(struct tp_stack *s, const char *addr)
     return lo < s->region_count ? s->regions[lo] : NULL;
 }
 
+/* The next part of [*a, end) that lies in a region: its region, with *a
+ * moved to the part's start and *part_end set; NULL when none is left.
+ * Stack lock held. */
+static struct tp_region *next_part(struct tp_stack *s, char **a, char *end, char **part_end)
+{
+    struct tp_region *r = *a < end ? region_from(s, *a) : NULL;
+    if (!r || r->start >= end)
+        return NULL;
+    if (*a < r->start)
+        *a = r->start;
+    *part_end = end < r->start + r->length ? end : r->start + r->length;
+    return r;
+}
+
 /* Apply `mode` to every part of [addr, addr+length) that lies in a region. */
 static int release_range(struct tp_stack *s, char *addr, size_t length, enum release_mode mode,
                          tierpage_error *err)
@@ -335,13 +353,9 @@ static int release_range(struct tp_stack *s, char *addr, size_t length, enum rel
     int result = 0;
     pthread_mutex_lock(&s->regions_lock);
     pthread_mutex_lock(&s->lock);
-    while (a < end) {
-        struct tp_region *r = region_from(s, a);
-        if (!r || r->start >= end)
-            break;
-        if (a < r->start)
-            a = r->start;
-        char *part_end = end < r->start + r->length ? end : r->start + r->length;
+    struct tp_region *r;
+    char *part_end;
+    while ((r = next_part(s, &a, end, &part_end))) {
         size_t first = (size_t)(a - r->start) / s->page_size;
         size_t count = ((size_t)(part_end - a) + s->page_size - 1) / s->page_size;
         /* Only this thread changes regions (regions_lock): r stays. */
@@ -373,6 +387,50 @@ int tp_unserve(tp_stack *s, void *addr, size_t length, tierpage_error *err)
 int tp_discard(tp_stack *s, void *addr, size_t length, tierpage_error *err)
 {
     return release_range(s, addr, length, RELEASE_DISCARD, err);
+}
+
+/* Pages of [addr, addr+length) that lie in regions and whose LOCKED flag
+ * is `locked`; with `flip`, flip them. Both locks held. */
+static uint64_t count_locked(struct tp_stack *s, char *addr, size_t length, int locked, int flip)
+{
+    char *a = (char *)((uintptr_t)addr & ~(uintptr_t)(s->page_size - 1));
+    char *end = (uintptr_t)addr + length < (uintptr_t)addr ? (char *)UINTPTR_MAX : addr + length;
+    uint64_t n = 0;
+    struct tp_region *r;
+    char *part_end;
+    while ((r = next_part(s, &a, end, &part_end))) {
+        for (; a < part_end; a += s->page_size) {
+            uint32_t id = r->first_id + (uint32_t)((size_t)(a - r->start) / s->page_size);
+            struct tp_page *p = tp_page_get(&s->pages, id);
+            if (!(p->flags & TP_PAGE_LOCKED) == !locked) {
+                n++;
+                if (flip)
+                    p->flags ^= TP_PAGE_LOCKED;
+            }
+        }
+    }
+    return n;
+}
+
+int tp_lock(tp_stack *s, void *addr, size_t length, int lock, tierpage_error *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s->regions_lock);
+    pthread_mutex_lock(&s->lock);
+    /* Faults of the pages not locked need room too. */
+    uint64_t cap = s->resident.cap_pages, limit = cap > 32 ? cap - 16 : cap / 2;
+    uint64_t n = count_locked(s, addr, length, !lock, 0);
+    if (lock && s->locked_pages + n > limit) {
+        rc = tierpage_error_set(err, -ENOMEM, NULL,
+                                "cannot lock %llu more pages: %llu are locked and the resident cap is %llu pages",
+                                (unsigned long long)n, (unsigned long long)s->locked_pages, (unsigned long long)cap);
+    } else {
+        count_locked(s, addr, length, !lock, 1);
+        s->locked_pages = lock ? s->locked_pages + n : s->locked_pages - n;
+    }
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->regions_lock);
+    return rc;
 }
 
 int tp_owns(tp_stack *s, const void *addr)

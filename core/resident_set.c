@@ -137,7 +137,7 @@ static uint32_t select_victim(struct tp_stack *s)
         if (id == TP_NIL)
             continue;
         struct tp_page *p = tp_page_get(&s->pages, id);
-        if (p->flags & TP_PAGE_BUSY)
+        if (p->flags & (TP_PAGE_BUSY | TP_PAGE_LOCKED))
             continue;
         if (clock && p->heat > 0) {
             if (--p->heat == 0)

@@ -290,6 +290,12 @@ int tp_set_resident(tp_stack *s, uint64_t bytes, tierpage_error *err)
         return tierpage_error_set(err, -EINVAL, NULL, "the resident cap must be at least one page (%zu bytes)",
                                   s->page_size);
     pthread_mutex_lock(&s->lock);
+    if (s->locked_pages && s->locked_pages + 16 > pages) {
+        uint64_t locked = s->locked_pages;
+        pthread_mutex_unlock(&s->lock);
+        return tierpage_error_set(err, -EBUSY, NULL, "%llu pages are mlocked: the resident cap cannot go below them",
+                                  (unsigned long long)locked);
+    }
     int rc = tp_resident_resize(s, pages);
     tp_evictor_set_marks(s);
     if (rc < 0) {
@@ -325,6 +331,8 @@ int tp_demote_region(tp_stack *s, void *addr, const char *tier_name, tierpage_er
         uint32_t id = r->first_id + (uint32_t)i;
         struct tp_page *p = tp_page_get(&s->pages, id);
         tp_page_wait_idle(s, id);
+        if (p->flags & TP_PAGE_LOCKED)
+            continue; /* mlocked: stays resident */
         if (p->state == TP_PAGE_RESIDENT)
             rc = tp_evict_page(s, id, err);
         if (rc < 0 || p->state != TP_PAGE_STORED || p->tier >= target)

@@ -83,6 +83,7 @@ struct tp_stack {
     size_t region_count, region_alloc;
 
     struct tp_resident_set resident;
+    uint64_t locked_pages;      /* pages the program mlocked (TP_PAGE_LOCKED) */
     pthread_t evictor;
     pthread_cond_t evictor_wake;
     int evictor_running, evictor_stop, evictor_busy;

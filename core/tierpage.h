@@ -63,6 +63,12 @@ int tp_unserve(tp_stack *stack, void *addr, size_t length, tierpage_error *err);
 /* Forget the content of the pages in [addr, addr+length): they read back as
  * zeros, as after madvise(MADV_DONTNEED) on private anonymous memory. */
 int tp_discard(tp_stack *stack, void *addr, size_t length, tierpage_error *err);
+/* mlock for served pages: with `lock`, the served pages of [addr,
+ * addr+length) are never evicted once in (they count against the resident
+ * cap; -ENOMEM, and nothing locked, when they would leave too little of it
+ * for the rest); without, they may go again. Bringing them in is the
+ * caller's (the kernel's mlock does it by faulting them). */
+int tp_lock(tp_stack *stack, void *addr, size_t length, int lock, tierpage_error *err);
 /* True when addr lies in a region this stack serves. */
 int tp_owns(tp_stack *stack, const void *addr);
 

@@ -61,6 +61,12 @@ void *shim_map(void *hint, size_t size)
     tierpage_error err = {{0}, {0}};
     shim_enter();
     void *p = tp_map(shim_stack, hint, size, &err);
+    /* After mlockall(MCL_FUTURE), served memory that cannot be locked is
+     * not served: plain memory, which the kernel locks. */
+    if (p && __atomic_load_n(&shim_lock_future, __ATOMIC_RELAXED) && tp_lock(shim_stack, p, size, 1, &err) < 0) {
+        tp_unmap(shim_stack, p, size, NULL);
+        p = NULL;
+    }
     shim_leave();
     if (p) {
         uintptr_t lo = (uintptr_t)p, hi = lo + size;
@@ -109,7 +115,7 @@ void shim_unmap_region(void *addr)
 static int servable_mapping(size_t len, int prot, int flags)
 {
     return (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
-           !(flags & (MAP_GROWSDOWN | MAP_HUGETLB | MAP_STACK | MAP_FIXED_NOREPLACE)) &&
+           !(flags & (MAP_GROWSDOWN | MAP_HUGETLB | MAP_STACK | MAP_FIXED_NOREPLACE | MAP_LOCKED)) &&
            prot == (PROT_READ | PROT_WRITE) && shim_serves(len);
 }
 
@@ -197,9 +203,21 @@ void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
         errno = EINVAL; /* as the kernel says of overlapping ranges */
         return MAP_FAILED;
     }
-    if (!(flags & (MREMAP_MAYMOVE | MREMAP_FIXED))) {
-        errno = ENOMEM; /* growing in place is not supported for served memory */
-        return MAP_FAILED;
+    if (!(flags & MREMAP_FIXED)) {
+        /* Grow in place when the addresses after it are free, as the
+         * kernel would: the growth is served memory of its own. */
+        char *tail = (char *)old + old_len;
+        size_t grow = new_len - old_len;
+        void *probe = real_mmap(tail, grow, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE,
+                                -1, 0);
+        if (probe == tail && shim_map(tail, grow))
+            return old;
+        if (probe != MAP_FAILED)
+            real_munmap(probe, grow);
+        if (!(flags & MREMAP_MAYMOVE)) {
+            errno = ENOMEM;
+            return MAP_FAILED;
+        }
     }
     /* Served memory moves by copy: a new region, then the old one goes. */
     void *p = shim_map((flags & MREMAP_FIXED) ? new_addr : NULL, new_len);
@@ -226,6 +244,16 @@ int madvise(void *addr, size_t len, int advice)
                 return -1;
             }
             return 0;
+        }
+        /* Served memory is never in a child (part of how it is served):
+         * what a child would see of it cannot be changed. */
+        if (advice == MADV_DOFORK || advice == MADV_WIPEONFORK) {
+            static int told;
+            if (!told++)
+                fprintf(stderr, "tierpage: madvise(%s) on served memory is refused: served memory is not "
+                                "inherited by children\n", advice == MADV_DOFORK ? "MADV_DOFORK" : "MADV_WIPEONFORK");
+            errno = EINVAL;
+            return -1;
         }
         /* Hints about residency are the pager's business. */
         return 0;

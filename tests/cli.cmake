@@ -1,4 +1,4 @@
-foreach(program mm_events itimer_signals alloc_churn)
+foreach(program mm_events mm_controls itimer_signals alloc_churn)
   add_executable(${program} ${CMAKE_SOURCE_DIR}/tests/programs/${program}.c)
   set_target_properties(${program} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endforeach()

@@ -7,6 +7,10 @@ expect_status 0 "mm_events: malloc family, mmap/mremap/munmap/madvise, served ra
     timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" --stats "$WORK/mm.json" -- "$BUILD/tests/mm_events"
 expect_output "all checks passed" "mm_events reports every check passed"
 expect_output "forked child touched memory served to its parent" "a child touching served memory gets a clear message"
+expect_status 0 "mm_controls: mprotect, shared anonymous, mlock/mlockall, madvise, MAP_POPULATE, mremap growing, /proc/self/mem, process_vm_readv, vfork, posix_spawn" -- \
+    timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" -- "$BUILD/tests/mm_controls"
+expect_output "mm_controls: all checks passed" "mm_controls reports every check passed"
+expect_output "mlock of served memory refused: cannot lock" "an mlock beyond the cap is refused with a message"
 [ "$(json_field "$WORK/mm.json" faults)" -gt 1000 ] && pass "mm_events was served (faults counted)" || fail "mm_events faults in stats"
 
 expect_status 0 "a program that allocates nothing large" -- "$TIERPAGE" run -c "$WORK/s.yaml" -- true

@@ -1,6 +1,7 @@
 /* The fault resolver through the library API: every page reads back as
  * written, whatever path it took down and up the chain. */
 #include <check.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,6 +379,36 @@ START_TEST(mapping_into_a_hole_or_over_served_pages)
 }
 END_TEST
 
+START_TEST(locked_pages_stay_resident)
+{
+    tp_stack *s = open_two_tier(256, 1024, 4096, "clock", 1); /* a 64-page cap */
+    tierpage_error err = {{0}, {0}};
+    size_t pages = 256;
+    char *m = map_filled(s, pages, 8);
+    ck_assert_int_eq(tp_lock(s, m, 16 * PAGE, 1, &err), 0);
+    for (size_t i = 0; i < 16; i++)
+        ck_assert(page_matches(m, i, 8)); /* brought in, and held */
+    for (size_t round = 9; round < 11; round++)
+        for (size_t i = 16; i < pages; i++)
+            fill_page(m, i, (uint32_t)round);
+    unsigned char vec[16];
+    ck_assert_int_eq(mincore(m, 16 * PAGE, vec), 0);
+    for (size_t i = 0; i < 16; i++)
+        ck_assert_msg(vec[i] & 1, "locked page %zu was evicted", i);
+    ck_assert_int_eq(tp_lock(s, m, pages * PAGE, 1, &err), -ENOMEM);
+    ck_assert_ptr_nonnull(strstr(err.message, "resident cap"));
+    ck_assert_int_eq(tp_set_resident(s, 16 * PAGE, &err), -EBUSY);
+    ck_assert_int_eq(tp_lock(s, m, 16 * PAGE, 0, &err), 0);
+    ck_assert_int_eq(tp_set_resident(s, 16 * PAGE, &err), 0);
+    for (size_t i = 0; i < pages; i++)
+        ck_assert_msg(page_matches(m, i, i < 16 ? 8 : 10), "page %zu", i);
+    ck_assert_int_eq(tp_unmap(s, m, pages * PAGE, &err), 0);
+    assert_nothing_left(s);
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
 START_TEST(metadata_stays_under_32_bytes_a_page)
 {
     tp_stack *s = open_two_tier(64, 1024, 1024, "clock", 1);
@@ -473,6 +504,7 @@ Suite *core_suite(void)
     tcase_add_test(tc, demote_moves_a_region_to_the_named_tier);
     tcase_add_test(tc, discard_and_partial_unmap);
     tcase_add_test(tc, mapping_into_a_hole_or_over_served_pages);
+    tcase_add_test(tc, locked_pages_stay_resident);
     tcase_add_test(tc, metadata_stays_under_32_bytes_a_page);
     tcase_add_test(tc, fixed_address_mapping);
     tcase_add_test(tc, pages_left_by_an_earlier_run_are_cleared);

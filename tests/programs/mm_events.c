@@ -15,34 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PAGE 4096u
-#define MiB (1024u * 1024u)
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                                       \
-    do {                                                                                                       \
-        if (!(cond)) {                                                                                         \
-            failures++;                                                                                        \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                       \
-            printf(__VA_ARGS__);                                                                               \
-            printf("\n");                                                                                      \
-        }                                                                                                      \
-    } while (0)
-
-static void fill(unsigned char *p, size_t len, unsigned seed)
-{
-    for (size_t i = 0; i < len; i += 64)
-        p[i] = (unsigned char)(i / 64 * 31 + seed);
-}
-
-static size_t first_bad(const unsigned char *p, size_t len, unsigned seed)
-{
-    for (size_t i = 0; i < len; i += 64)
-        if (p[i] != (unsigned char)(i / 64 * 31 + seed))
-            return i;
-    return SIZE_MAX;
-}
+#include "program_checks.h"
 
 static int all_zero(const unsigned char *p, size_t len)
 {
