@@ -32,7 +32,12 @@ int tp_plugin_default_dir(char *buf, size_t len)
     const char *lib = realpath(info.dli_fname, resolved) ? resolved : info.dli_fname;
     const char *slash = strrchr(lib, '/');
     int n;
-    if (!slash)
+    /* A plugin that wraps another (faulty) has the loader compiled in and
+     * sits in the plugin directory itself. */
+    if (slash && strncmp(slash + 1, "tierpage-", 9) == 0 && slash - lib >= 9 &&
+        strncmp(slash - 9, "/tierpage", 9) == 0)
+        n = snprintf(buf, len, "%.*s", (int)(slash - lib), lib);
+    else if (!slash)
         n = snprintf(buf, len, "tierpage");
     else
         n = snprintf(buf, len, "%.*s/tierpage", (int)(slash - lib), lib);

@@ -28,7 +28,8 @@ void tp_plugin_unload(struct tp_plugin *plugin);
  * `plugin`, for its params.host; valid while the plugin stays loaded. */
 const tierpage_host *tp_plugin_host(struct tp_plugin *plugin, const char *tier_name);
 
-/* The directory built-in plugins are installed in, beside libtierpage.so. */
+/* The directory built-in plugins are installed in, beside libtierpage.so
+ * (or, for a plugin that loads another, the directory it was loaded from). */
 int tp_plugin_default_dir(char *buf, size_t len);
 
 #endif

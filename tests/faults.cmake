@@ -1,0 +1,12 @@
+# Fault injection: the faulty store's plan on its own, the store through the
+# conformance kit and stack files, and verified workloads over failing stores.
+set(TF_ROOT ${CMAKE_CURRENT_LIST_DIR}/..)
+tierpage_add_check_test(test_fault_plan ${TF_ROOT}/tests/test_fault_plan.c ${TF_ROOT}/tiers/faulty/fault_plan.c)
+target_include_directories(test_fault_plan PRIVATE ${TF_ROOT}/tiers/faulty ${TF_ROOT}/tiers/common)
+
+foreach(script faulty_store)
+  add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)
+  set_tests_properties(${script} PROPERTIES
+    ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
+    TIMEOUT 300)
+endforeach()
