@@ -1,0 +1,42 @@
+# A memcached server restarted empty in the middle of a verified run, while
+# it held the only copy of pages: tierpage must notice a page that is gone
+# and stop the program with a message naming the tier (exit 125), never
+# hand it a zero page.
+. "$(dirname "$0")/script_lib.sh"
+. "$SRC/tests/fixtures/memcached_servers.sh"
+trap 'mc_stop_all; rm -rf "$WORK"' EXIT
+
+if mc_start only 256; then pass "a memcached server"; else fail "memcached did not start"; finish; exit 1; fi
+cat >"$WORK/s.yaml" <<YAML
+name: mc-restart-$$
+resident: 2MiB
+tiers:
+  - plugin: dram
+    capacity: 4MiB
+  - plugin: memcached
+    servers: [127.0.0.1:$MC_PORT]
+YAML
+"$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 64MiB --accesses 400000 --verify >"$WORK/out" 2>&1 &
+run_pid=$!
+# Pages are in the server once the run has gone through the pattern pass.
+for i in $(seq 1 100); do
+    [ "$(mc_stat only curr_items)" -gt 8000 ] 2>/dev/null && break
+    sleep 0.1
+done
+items=$(mc_stat only curr_items)
+if kill -0 "$run_pid" 2>/dev/null && mc_restart only 256; then
+    pass "the server held $items pages and was restarted empty during the run"
+else
+    fail "the run ended, or the server did not restart ($items pages)"
+fi
+wait "$run_pid"
+status=$?
+if [ "$status" = 125 ]; then pass "the program was stopped (exit 125)"; else
+    fail "exit $status, expected 125"; sed 's/^/      /' "$WORK/out" | tail -20; fi
+# A fault finds its page gone, or the server out of service (the tier
+# does not take back a server whose connection failed): either way the
+# message names the tier.
+expect_output "tierpage: fatal: .*tier 'memcached'" "the message names the tier"
+if grep -Eq "verify: .*FAILED|mismatch" "$WORK/out"; then fail "the program saw wrong data"; else
+    pass "the program never saw wrong data"; fi
+finish
