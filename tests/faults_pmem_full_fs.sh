@@ -37,7 +37,11 @@ stack 24MiB
 "$TIERPAGE" run -c "$WORK/s.yaml" --stats "$WORK/st.json" -- \
     "$BENCH" --size 64MiB --accesses 60000 --verify >"$WORK/out" 2>&1 &
 run_pid=$!
-for i in $(seq 1 100); do [ -s "$MNT/tier.pmem" ] && break; sleep 0.05; done
+# Wait until the tier's file is allocated (24 MiB of the filesystem used).
+for i in $(seq 1 400); do
+    [ "$(df --output=used -k "$MNT" | tail -1)" -ge 24576 ] && break
+    sleep 0.05
+done
 # Fill what is left of the filesystem while the run writes pages.
 dd if=/dev/zero of="$MNT/filler" bs=1M 2>"$WORK/dd.out"
 grep -q "No space left on device" "$WORK/dd.out" && pass "the filesystem filled up during the run" ||

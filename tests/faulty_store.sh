@@ -49,16 +49,4 @@ sed -i 's/^    wrap: pmem$/    wrap: no-such-store/' "$WORK/f.yaml"
 expect_status 2 "a wrapped plugin that does not exist" -- "$TIERPAGE" check "$WORK/f.yaml"
 expect_output "tierpage-no-such-store.so not found" "  is named"
 
-# Counted faults: a kit run with one put in ten refused as full and one
-# delete in ten failing; the counts file shows them, in about those shares.
-"$TIERPAGE" plugin-test faulty --option wrap=dram --option capacity=4MiB --option put_full=1/10 \
-    --option del_eio=1/10 --option counts_file="$WORK/counts" >"$WORK/out" 2>&1
-count() { awk -v k="$1" '$1 == k {n += $2} END {print n + 0}' "$WORK/counts"; } # one block per store opened
-puts=$(count puts) full=$(count put_full) dels=$(count deletes) del_eio=$(count del_eio)
-if [ -n "$puts" ] && [ "$full" -gt $((puts / 20)) ] && [ "$full" -lt $((puts / 5)) ]; then
-    pass "put_full=1/10: $full of $puts puts refused as full"
-else fail "put_full=1/10: ${full:-?} of ${puts:-?} puts refused as full"; fi
-if [ -n "$dels" ] && [ "$del_eio" -gt 0 ] && [ "$del_eio" -lt $((dels / 4)) ]; then
-    pass "del_eio=1/10: $del_eio of $dels deletes failed"
-else fail "del_eio=1/10: ${del_eio:-?} of ${dels:-?} deletes failed"; fi
 finish

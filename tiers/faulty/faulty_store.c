@@ -32,6 +32,7 @@ struct faulty_store {
     pthread_mutex_t serial_lock;
     struct fault_plan plan;
     char *counts_file;
+    pthread_mutex_t counts_lock;    /* one writer of counts_file at a time */
     uint64_t calls[FAULT_CALLS];    /* sequence numbers, per kind of call */
     uint64_t all_calls;
     uint64_t outage_start_ns;       /* when the outage began; 0 before it */
@@ -52,9 +53,13 @@ static void stall(uint64_t ns)
         ;
 }
 
-static void count(uint64_t *counter)
+static void write_counts(struct faulty_store *s);
+
+/* Counts an injected fault, and writes the counts file. */
+static void count(struct faulty_store *s, uint64_t *counter)
 {
     __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
+    write_counts(s);
 }
 
 /* Inside the outage window: every call fails until outage_time has passed
@@ -81,21 +86,21 @@ static int inject(struct faulty_store *s, enum fault_call call, uint64_t key, ti
 {
     static const char *const names[FAULT_CALLS] = {"get", "put", "delete"};
     if (in_outage(s)) {
-        count(&s->outage_calls);
+        count(s, &s->outage_calls);
         return tierpage_error_set(err, -EIO, NULL, "faulty: %s of page %" PRIu64 " failed: the store is in an outage",
                                   names[call], key);
     }
     uint64_t n = __atomic_fetch_add(&s->calls[call], 1, __ATOMIC_RELAXED);
     switch (fault_plan_decide(&s->plan, call, n)) {
     case FAULT_EIO:
-        count(&s->injected_eio[call]);
+        count(s, &s->injected_eio[call]);
         return tierpage_error_set(err, -EIO, NULL, "faulty: injected I/O error on %s of page %" PRIu64, names[call],
                                   key);
     case FAULT_FULL:
-        count(&s->injected_full);
+        count(s, &s->injected_full);
         return tierpage_error_set(err, -ENOSPC, NULL, "faulty: injected 'full' on put of page %" PRIu64, key);
     case FAULT_STALL:
-        count(&s->injected_stall[call]);
+        count(s, &s->injected_stall[call]);
         stall(s->plan.stall_ns);
         return 0;
     case FAULT_NONE:
@@ -116,21 +121,33 @@ static void leave(struct faulty_store *s)
         pthread_mutex_unlock(&s->serial_lock);
 }
 
-static void write_counts(const struct faulty_store *s)
+/* The counts are written when a fault is injected and at close: a program
+ * run under `tierpage run` may end without closing its stack. The file is
+ * replaced whole (written beside it, then renamed). */
+static void write_counts(struct faulty_store *s)
 {
     if (!s->counts_file)
         return;
-    FILE *f = fopen(s->counts_file, "a");
-    if (!f)
-        return;
-    fprintf(f,
-            "gets %" PRIu64 "\nputs %" PRIu64 "\ndeletes %" PRIu64 "\nget_eio %" PRIu64 "\nput_eio %" PRIu64
-            "\ndel_eio %" PRIu64 "\nput_full %" PRIu64 "\nget_stall %" PRIu64 "\nput_stall %" PRIu64
-            "\ndel_stall %" PRIu64 "\noutage_calls %" PRIu64 "\n",
-            s->calls[FAULT_GET], s->calls[FAULT_PUT], s->calls[FAULT_DEL], s->injected_eio[FAULT_GET],
-            s->injected_eio[FAULT_PUT], s->injected_eio[FAULT_DEL], s->injected_full, s->injected_stall[FAULT_GET],
-            s->injected_stall[FAULT_PUT], s->injected_stall[FAULT_DEL], s->outage_calls);
-    fclose(f);
+    pthread_mutex_lock(&s->counts_lock);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", s->counts_file);
+    FILE *f = fopen(tmp, "w");
+    if (f) {
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+        uint64_t c[] = {LOAD(s->calls[FAULT_GET]), LOAD(s->calls[FAULT_PUT]), LOAD(s->calls[FAULT_DEL]),
+                        LOAD(s->injected_eio[FAULT_GET]), LOAD(s->injected_eio[FAULT_PUT]),
+                        LOAD(s->injected_eio[FAULT_DEL]), LOAD(s->injected_full), LOAD(s->injected_stall[FAULT_GET]),
+                        LOAD(s->injected_stall[FAULT_PUT]), LOAD(s->injected_stall[FAULT_DEL]),
+                        LOAD(s->outage_calls)};
+#undef LOAD
+        static const char *const names[] = {"gets", "puts", "deletes", "get_eio", "put_eio", "del_eio",
+                                            "put_full", "get_stall", "put_stall", "del_stall", "outage_calls"};
+        for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+            fprintf(f, "%s %" PRIu64 "\n", names[i], c[i]);
+        if (fclose(f) == 0)
+            rename(tmp, s->counts_file);
+    }
+    pthread_mutex_unlock(&s->counts_lock);
 }
 
 static void faulty_close(void *store)
@@ -138,11 +155,13 @@ static void faulty_close(void *store)
     struct faulty_store *s = store;
     if (!s)
         return;
-    if (s->inner_store)
+    if (s->inner_store) {
         s->inner.ops->close(s->inner_store);
-    write_counts(s);
+        write_counts(s);
+    }
     tp_plugin_unload(&s->inner);
     pthread_mutex_destroy(&s->serial_lock);
+    pthread_mutex_destroy(&s->counts_lock);
     free(s->inner_options);
     free(s->inner_strings);
     free(s->counts_file);
@@ -202,6 +221,7 @@ static int faulty_open(const tierpage_store_params *params, void **store, tierpa
     if (!s)
         return tierpage_error_set(err, -ENOMEM, NULL, "faulty: out of memory");
     pthread_mutex_init(&s->serial_lock, NULL);
+    pthread_mutex_init(&s->counts_lock, NULL);
     fault_plan_init(&s->plan);
     const char *inner = NULL;
     int rc = 0;
