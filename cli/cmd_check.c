@@ -52,6 +52,10 @@ int tp_cmd_check(int argc, char **argv)
     printf("  malloc_threshold  %s\n", threshold);
     printf("  policy            %s\n", policy_name(conf->policy));
     printf("  handler_threads   %u\n", conf->handler_threads);
+    if (conf->store_timeout_ms % 1000 == 0)
+        printf("  store_timeout     %llus\n", (unsigned long long)(conf->store_timeout_ms / 1000));
+    else
+        printf("  store_timeout     %llums\n", (unsigned long long)conf->store_timeout_ms);
     printf("  tiers:\n");
     for (size_t i = 0; i < conf->tier_count; i++) {
         const struct tp_conf_tier *t = &conf->tiers[i];

@@ -20,11 +20,13 @@
 #define TP_CONF_DEFAULT_MALLOC_THRESHOLD (1u << 20)
 #define TP_CONF_MAX_HANDLER_THREADS 64
 #define TP_CONF_PAGE_SIZE 4096
+#define TP_CONF_DEFAULT_STORE_TIMEOUT_MS 30000u
+#define TP_CONF_MAX_STORE_TIMEOUT_MS (24u * 3600u * 1000u)
 
 #define EXPECT_SIZE "expected a size such as 64MiB"
 #define EXPECT_NAME "expected 1 to %d characters from A-Z a-z 0-9 _ . -"
 #define EXPECT_PLUGIN "expected a plugin name (a-z 0-9 _ -) or a path containing '/'"
-#define TOP_LEVEL_KEYS "name, namespace, resident, malloc_threshold, handler_threads, policy, tiers"
+#define TOP_LEVEL_KEYS "name, namespace, resident, malloc_threshold, handler_threads, policy, store_timeout, tiers"
 
 struct loader {
     const char *source;
@@ -250,6 +252,20 @@ static int read_handler_threads(const struct loader *ld, const yaml_node_t *node
     if (value < 1)
         return fail_expected(ld, node, "handler_threads", expected);
     conf->handler_threads = value;
+    return 0;
+}
+
+static int read_store_timeout(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
+{
+    static const char expected[] = "expected a duration such as 30s or 500ms, at most 24h";
+    const char *text = scalar_text(ld, node, "store_timeout", expected);
+    uint64_t ms;
+
+    if (!text)
+        return -1;
+    if (tp_parse_duration_ms(text, &ms) != 0 || ms > TP_CONF_MAX_STORE_TIMEOUT_MS)
+        return fail_expected(ld, node, "store_timeout", expected);
+    conf->store_timeout_ms = ms;
     return 0;
 }
 
@@ -503,10 +519,10 @@ static int read_tiers(const struct loader *ld, const yaml_node_t *node, struct t
 /* ---- the stack ------------------------------------------------------- */
 
 enum top_key { KEY_NAME, KEY_NAMESPACE, KEY_RESIDENT, KEY_MALLOC_THRESHOLD, KEY_HANDLER_THREADS, KEY_POLICY,
-               KEY_TIERS, KEY_COUNT };
+               KEY_STORE_TIMEOUT, KEY_TIERS, KEY_COUNT };
 
 static const char *const top_key_names[KEY_COUNT] = {
-    "name", "namespace", "resident", "malloc_threshold", "handler_threads", "policy", "tiers",
+    "name", "namespace", "resident", "malloc_threshold", "handler_threads", "policy", "store_timeout", "tiers",
 };
 
 static int read_top_value(const struct loader *ld, enum top_key which, const yaml_node_t *v,
@@ -519,6 +535,7 @@ static int read_top_value(const struct loader *ld, enum top_key which, const yam
     case KEY_MALLOC_THRESHOLD: return read_size(ld, v, "malloc_threshold", &conf->malloc_threshold);
     case KEY_HANDLER_THREADS: return read_handler_threads(ld, v, conf);
     case KEY_POLICY: return read_policy(ld, v, conf);
+    case KEY_STORE_TIMEOUT: return read_store_timeout(ld, v, conf);
     case KEY_TIERS: return read_tiers(ld, v, conf);
     case KEY_COUNT: break;
     }
@@ -655,6 +672,7 @@ int tp_conf_load_string(const char *yaml, size_t len, const char *source_name,
     conf->malloc_threshold = TP_CONF_DEFAULT_MALLOC_THRESHOLD;
     conf->handler_threads = TP_HANDLERS_AUTO;
     conf->policy = TP_POLICY_CLOCK;
+    conf->store_timeout_ms = TP_CONF_DEFAULT_STORE_TIMEOUT_MS;
     if (read_stack(&ld, root, conf) != 0)
         goto done;
 

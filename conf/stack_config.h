@@ -44,6 +44,9 @@ struct tp_conf {
     uint64_t malloc_threshold;  /* `malloc_threshold:`, default 1 MiB */
     unsigned handler_threads;   /* `handler_threads:`, default TP_HANDLERS_AUTO */
     enum tp_eviction_policy policy; /* `policy: clock|fifo`, default clock */
+    /* `store_timeout:`, default 30 s: how long a store may keep failing
+     * (its calls retried) before the program is stopped. */
+    uint64_t store_timeout_ms;
     struct tp_conf_tier *tiers;
     size_t tier_count;
 };
@@ -59,6 +62,10 @@ void tp_conf_free(struct tp_conf *conf);
 /* "64MiB" -> 67108864. Accepts B, KiB, MiB, GiB, TiB (and K/M/G/T, KB/MB/GB/TB
  * as binary units). Returns 0, or -1 when the text is not a size. */
 int tp_parse_size(const char *text, uint64_t *bytes);
+
+/* "30s" -> 30000, "500ms" -> 500, "2min", "1h", "0". Returns 0, or -1 when
+ * the text is not a duration. */
+int tp_parse_duration_ms(const char *text, uint64_t *ms);
 
 /* 67108864 -> "64MiB" (exact when possible, else one decimal). */
 void tp_format_size(uint64_t bytes, char *buf, size_t len);

@@ -2,10 +2,49 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
+#include "clock_ns.h"
 #include "writeback.h"
 
 #define TP_MAX_PAGE_SIZE 4096
+#define TP_RETRY_FIRST_NS 1000000ull     /* back-off: 1 ms, doubling */
+#define TP_RETRY_MAX_NS 500000000ull     /* up to 500 ms between tries */
+
+uint64_t tp_store_timeout_ns(const struct tp_stack *s)
+{
+    return s->conf->store_timeout_ms * 1000000ull;
+}
+
+/* One store call being retried. */
+struct retry {
+    uint64_t failing_since, delay;
+};
+
+/* After a transient failure: waits and returns 1 to try again, or returns
+ * 0 when the call has failed for store_timeout, with err saying so. */
+static int retry_after_failure(const struct tp_stack *s, size_t t, struct retry *r, tierpage_error *err)
+{
+    uint64_t now = tp_now_ns(), timeout = tp_store_timeout_ns(s);
+    if (!r->failing_since) {
+        r->failing_since = now;
+        r->delay = TP_RETRY_FIRST_NS;
+    }
+    uint64_t failing = now - r->failing_since;
+    if (failing >= timeout) {
+        if (err && timeout) {
+            tierpage_error why = *err;
+            tierpage_error_set(err, 0, why.key, "tier '%s' still failing after %llu ms (store_timeout): %s",
+                               s->tiers[t].name, (unsigned long long)(failing / 1000000), why.message);
+        }
+        return 0;
+    }
+    uint64_t wait = r->delay < timeout - failing ? r->delay : timeout - failing;
+    struct timespec ts = {(time_t)(wait / 1000000000ull), (long)(wait % 1000000000ull)};
+    nanosleep(&ts, NULL);
+    r->delay = r->delay * 2 < TP_RETRY_MAX_NS ? r->delay * 2 : TP_RETRY_MAX_NS;
+    return 1;
+}
 
 void tp_tier_serial_enter(struct tp_tier *tier)
 {
@@ -27,10 +66,14 @@ int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_
         rc = tp_writeback_get(tier->writeback, id, page);
     if (rc == -ENODATA)
         return -ENOENT; /* the store's copy is stale, its delete queued */
-    if (rc == -ENOENT) {
+    struct retry retry = {0, 0};
+    while (rc == -ENOENT) {
         tp_tier_serial_enter(tier);
         rc = tier->ops->get(tier->store, id, page, err);
         tp_tier_serial_leave(tier);
+        if (!tp_store_error_is_transient(rc) || !retry_after_failure(s, t, &retry, err))
+            break;
+        rc = -ENOENT;
     }
     if (rc == 0) {
         pthread_mutex_lock(&s->lock);
@@ -40,7 +83,10 @@ int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_
     return rc;
 }
 
-int tp_tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tierpage_error *err)
+/* A direct put is retried on a transient failure, unless `has_next`: the
+ * caller then puts the page into the next tier instead. */
+static int tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, int has_next,
+                    tierpage_error *err)
 {
     struct tp_tier *tier = &s->tiers[t];
     if (tier->writeback) {
@@ -48,9 +94,13 @@ int tp_tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tie
         tp_writeback_put(tier->writeback, id, page);
         return 0;
     }
-    tp_tier_serial_enter(tier);
-    int rc = tier->ops->put(tier->store, id, page, err);
-    tp_tier_serial_leave(tier);
+    int rc;
+    struct retry retry = {0, 0};
+    do {
+        tp_tier_serial_enter(tier);
+        rc = tier->ops->put(tier->store, id, page, err);
+        tp_tier_serial_leave(tier);
+    } while (tp_store_error_is_transient(rc) && !has_next && retry_after_failure(s, t, &retry, err));
     pthread_mutex_lock(&s->lock);
     if (rc == 0) {
         tier->puts++;
@@ -69,9 +119,13 @@ int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err)
         tp_writeback_delete(tier->writeback, id);
         return 0;
     }
-    tp_tier_serial_enter(tier);
-    int rc = tier->ops->del(tier->store, id, err);
-    tp_tier_serial_leave(tier);
+    int rc;
+    struct retry retry = {0, 0};
+    do {
+        tp_tier_serial_enter(tier);
+        rc = tier->ops->del(tier->store, id, err);
+        tp_tier_serial_leave(tier);
+    } while (tp_store_error_is_transient(rc) && retry_after_failure(s, t, &retry, err));
     return rc == -ENOENT ? 0 : rc;
 }
 
@@ -188,9 +242,9 @@ int tp_chain_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, ti
             tier->pages++;
         pthread_mutex_unlock(&s->lock);
 
-        int rc = -ENOSPC;
+        int rc = -ENOSPC, has_next = t + 1 < s->tier_count;
         if (room) {
-            rc = tp_tier_put(s, t, id, page, err);
+            rc = tier_put(s, t, id, page, has_next, err);
             if (rc == 0)
                 return (int)t;
             if (!overwrite) {
@@ -198,6 +252,10 @@ int tp_chain_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, ti
                 tier->pages--;
                 pthread_mutex_unlock(&s->lock);
             }
+            /* A store that failed: the page is kept safe in the next tier
+             * (the caller deletes any older copy left here). */
+            if (tp_store_error_is_transient(rc) && has_next)
+                return tp_chain_put(s, t + 1, id, page, err);
             if (rc != -ENOSPC)
                 return rc;
         }

@@ -10,9 +10,21 @@
 void tp_tier_serial_enter(struct tp_tier *tier);
 void tp_tier_serial_leave(struct tp_tier *tier);
 
-/* Store calls (no stack lock held; the page is BUSY for the caller). */
+/* A failed store call worth trying again: not "the store does not hold the
+ * page" (the page is gone), not "full" (the chain handles that). */
+static inline int tp_store_error_is_transient(int rc)
+{
+    return rc < 0 && rc != -ENOENT && rc != -ENOSPC;
+}
+
+/* How long a store may keep failing (the stack's store_timeout). */
+uint64_t tp_store_timeout_ns(const struct tp_stack *s);
+
+/* Store calls (no stack lock held; the page is BUSY for the caller). A get
+ * or delete that fails transiently is tried again with back-off, and so is
+ * a direct put (one that does not go through a write-back queue), until the
+ * call has failed for store_timeout: then the last error is returned. */
 int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_error *err);
-int tp_tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tierpage_error *err);
 int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err);
 
 /* A tier whose copy of a page can be read back cheaply: its store says so

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "clock_ns.h"
 #include "fault_handler.h"
 #include "pager_thread.h"
 #include "stack_internal.h"
@@ -14,8 +15,7 @@
 
 #define WB_BATCH 32
 #define WB_NONE UINT32_MAX
-#define WB_RETRIES 100        /* a failing store is retried for about 10 s */
-#define WB_RETRY_NS 100000000L
+#define WB_RETRY_NS 100000000L /* a failing store is retried every 100 ms, for store_timeout */
 
 enum wb_state { WB_FREE = 0, WB_QUEUED, WB_SENDING, WB_DEAD };
 enum wb_kind { WB_PUT = 0, WB_DELETE };
@@ -264,7 +264,7 @@ static void *sender_main(void *arg)
     tp_pager_thread = 1;
     uint32_t batch[WB_BATCH];
     int results[WB_BATCH];
-    int failures = 0;
+    uint64_t failing_since = 0; /* first of the rounds that kept pages back, 0 when none */
     pthread_mutex_lock(&wb->lock);
     for (;;) {
         /* Free dead entries at the head; stop when asked and drained. */
@@ -335,12 +335,16 @@ static void *sender_main(void *arg)
             wb->ring[(wb->head + i) % wb->slots] = again[i];
         pthread_cond_broadcast(&wb->progress);
         if (kept == 0) {
-            failures = 0;
+            failing_since = 0;
             continue;
         }
-        if (++failures > WB_RETRIES && full == 0)
-            tp_fatal(wb->stack, "tier '%s' keeps refusing pages from its write-back queue: %s",
-                     wb->stack->tiers[wb->tier].name, err.message);
+        uint64_t now = tp_now_ns();
+        if (!failing_since)
+            failing_since = now;
+        if (full == 0 && now - failing_since >= tp_store_timeout_ns(wb->stack))
+            tp_fatal(wb->stack, "tier '%s' keeps refusing pages from its write-back queue (for %llu ms, "
+                     "store_timeout): %s", wb->stack->tiers[wb->tier].name,
+                     (unsigned long long)((now - failing_since) / 1000000), err.message);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += full ? WB_RETRY_NS / 100 : WB_RETRY_NS;

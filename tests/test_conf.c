@@ -102,6 +102,7 @@ START_TEST(local_example_is_the_default_stack)
     ck_assert_uint_eq(conf->malloc_threshold, 1 * MiB);
     ck_assert_uint_eq(conf->handler_threads, TP_HANDLERS_AUTO);
     ck_assert_int_eq(conf->policy, TP_POLICY_CLOCK);
+    ck_assert_uint_eq(conf->store_timeout_ms, 30000);
     ck_assert_uint_eq(conf->tier_count, 2);
     ck_assert_str_eq(conf->tiers[0].plugin, "dram");
     ck_assert_str_eq(conf->tiers[0].name, "dram");
@@ -164,6 +165,7 @@ START_TEST(every_key_is_read)
                                    "malloc_threshold: 256KiB\n"
                                    "handler_threads: 64\n"
                                    "policy: fifo\n"
+                                   "store_timeout: 1500ms\n"
                                    "tiers:\n"
                                    "  - plugin: dram\n"
                                    "    name: fast\n"
@@ -175,12 +177,13 @@ START_TEST(every_key_is_read)
     ck_assert_uint_eq(conf->malloc_threshold, 256 * KiB);
     ck_assert_uint_eq(conf->handler_threads, 64);
     ck_assert_int_eq(conf->policy, TP_POLICY_FIFO);
+    ck_assert_uint_eq(conf->store_timeout_ms, 1500);
     ck_assert_str_eq(conf->tiers[0].plugin, "dram");
     ck_assert_str_eq(conf->tiers[0].name, "fast");
     ck_assert_uint_eq(conf->tiers[0].capacity, 8 * GiB);
-    ck_assert_int_eq(conf->tiers[0].line, 9);
+    ck_assert_int_eq(conf->tiers[0].line, 10);
     ck_assert_int_eq(conf->tiers[0].column, 5);
-    ck_assert_int_eq(conf->tiers[0].plugin_line, 9);
+    ck_assert_int_eq(conf->tiers[0].plugin_line, 10);
     ck_assert_int_eq(conf->tiers[0].plugin_column, 13);
     tp_conf_free(conf);
 }
@@ -313,7 +316,7 @@ static const struct error_case error_cases[] = {
     /* unknown and duplicate keys */
     {"name: t\nresident: 4MiB\nnaem: b\n",
      "t.yaml:3:1: naem: unknown key, expected one of name, namespace, resident, malloc_threshold, "
-     "handler_threads, policy, tiers", "naem"},
+     "handler_threads, policy, store_timeout, tiers", "naem"},
     {"name: t\nresident: 4MiB\nresident: 8MiB\n",
      "t.yaml:3:1: resident: duplicate key, first given at line 2, column 1", "resident"},
     {HEAD "tiers:\n  - plugin: dram\n    capacity: 1MiB\n    capacity: 2MiB\n",
@@ -391,6 +394,16 @@ static const struct error_case error_cases[] = {
           "  - {plugin: g}\n  - {plugin: h}\n  - {plugin: i}\n",
      "t.yaml:12:5: tiers: expected at most 8 tiers, got 9", "tiers"},
 
+    /* store timeout */
+    {"name: t\nstore_timeout: 30\n",
+     "t.yaml:2:16: store_timeout: expected a duration such as 30s or 500ms, at most 24h, got '30'", "store_timeout"},
+    {"name: t\nstore_timeout: 1.5s\n",
+     "t.yaml:2:16: store_timeout: expected a duration such as 30s or 500ms, at most 24h, got '1.5s'", "store_timeout"},
+    {"name: t\nstore_timeout: 25h\n",
+     "t.yaml:2:16: store_timeout: expected a duration such as 30s or 500ms, at most 24h, got '25h'", "store_timeout"},
+    {"name: t\nstore_timeout: [1s]\n",
+     "t.yaml:2:16: store_timeout: expected a duration such as 30s or 500ms, at most 24h, got a list", "store_timeout"},
+
     /* namespace, policy and handler threads */
     {"name: t\nnamespace: shared\n",
      "t.yaml:2:12: namespace: expected per-instance or exclusive, got 'shared'", "namespace"},
@@ -398,6 +411,7 @@ static const struct error_case error_cases[] = {
      "t.yaml:2:12: namespace: expected per-instance or exclusive, got a list", "namespace"},
     {"name: t\nnamespace: exclusive\nnamespace: per-instance\n",
      "t.yaml:3:1: namespace: duplicate key, first given at line 2, column 1", "namespace"},
+
     {"name: t\npolicy: lru\n", "t.yaml:2:9: policy: expected clock or fifo, got 'lru'", "policy"},
     {"name: t\npolicy: CLOCK\n", "t.yaml:2:9: policy: expected clock or fifo, got 'CLOCK'", "policy"},
     {"name: t\nhandler_threads: 0\n",
