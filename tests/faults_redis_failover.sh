@@ -1,0 +1,70 @@
+# A Redis Cluster of 3 masters and 3 replicas (node timeout 1 s) loses a
+# master (kill -9) during a verified run: the tier must wait for the
+# replica to take over and follow the new slot map, not stop the program.
+. "$(dirname "$0")/script_lib.sh"
+. "$(dirname "$0")/fixtures/redis_servers.sh"
+trap 'redis_stop_all; rm -rf "$WORK"' EXIT
+
+NODES=(c1 c2 c3 c4 c5 c6)
+REDIS_CLUSTER_REPLICAS=1 REDIS_CLUSTER_NODE_TIMEOUT=1000 \
+    need "a cluster of 3 masters and 3 replicas" -- redis_cluster_create "${NODES[@]}"
+masters=() seeds=()
+for n in "${NODES[@]}"; do
+    seeds+=("${REDIS_ADDR[$n]}")
+    redis_cli "$n" role | head -1 | grep -q master && masters+=("$n")
+done
+[ "${#masters[@]}" = 3 ] && pass "3 masters: ${masters[*]}" || fail "masters: ${masters[*]}"
+# Every replica in sync before the run.
+for _ in $(seq 100); do
+    synced=$(for n in "${NODES[@]}"; do redis_cli "$n" info replication; done | grep -c "master_link_status:up")
+    [ "$synced" = 3 ] && break
+    sleep 0.1
+done
+[ "$synced" = 3 ] && pass "3 replicas in sync" || fail "$synced replicas in sync"
+
+seed_list=$(IFS=,; echo "${seeds[*]}")
+cat >"$WORK/s.yaml" <<YAML
+name: failover-$$
+resident: 2MiB
+store_timeout: 20s
+tiers:
+  - plugin: dram
+    capacity: 4MiB
+  - plugin: redis
+    cluster: true
+    servers: [$seed_list]
+    io_timeout_ms: 1000
+    connect_timeout_ms: 500
+YAML
+keys() {
+    local n sum=0
+    for n in "${masters[@]}"; do sum=$((sum + $(redis_cli "$n" dbsize 2>/dev/null || echo 0))); done
+    echo "$sum"
+}
+"$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 48MiB --accesses 200000 --verify >"$WORK/out" 2>&1 &
+run=$!
+for _ in $(seq 300); do
+    [ "$(keys)" -gt 6000 ] && break
+    kill -0 "$run" 2>/dev/null || break
+    sleep 0.1
+done
+victim=${masters[0]}
+if kill -0 "$run" 2>/dev/null && redis_kill9 "$victim"; then
+    pass "master $victim killed during the run ($(keys) pages in the cluster)"
+else
+    fail "the run ended before a master could be killed"
+fi
+wait "$run"
+status=$?
+if [ "$status" = 0 ] && grep -q "^verify: *ok" "$WORK/out"; then
+    pass "the run survived the failover: every page verified"
+else
+    fail "exit $status after the master was killed"; sed 's/^/      /' "$WORK/out" | tail -20
+fi
+promoted=0
+for n in "${NODES[@]}"; do
+    [ "$n" = "$victim" ] && continue
+    redis_cli "$n" role 2>/dev/null | head -1 | grep -q master && promoted=$((promoted + 1))
+done
+[ "$promoted" = 3 ] && pass "a replica took over: 3 masters again" || fail "$promoted masters after the kill"
+finish
