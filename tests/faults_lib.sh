@@ -29,7 +29,7 @@ verified() {
     local name=$1 what=$2 counter=$3
     rm -f "$WORK/$name.counts"
     expect_status 0 "$what: every page verified" -- \
-        "$TIERPAGE" run -c "$WORK/$name.yaml" -- "$BENCH" --size 24MiB --accesses 30000 --verify --quiet
+        "$TIERPAGE" run -c "$WORK/$name.yaml" -- "$BENCH" --size 16MiB --accesses 24000 --verify --quiet
     local n
     n=$(count "$counter" "$name")
     [ "$n" -gt 0 ] && pass "  $n $counter injected" || fail "  no $counter was injected"
