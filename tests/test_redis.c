@@ -160,6 +160,55 @@ START_TEST(key_set_counts)
 }
 END_TEST
 
+/* Each key keeps its page's version through growth and deletions; the
+ * DEGRADED count follows every change; a claim is exclusive. */
+START_TEST(key_set_versions_and_degraded_pages)
+{
+    struct key_set set;
+    ck_assert_int_eq(key_set_init(&set), 0);
+    enum { N = 20000 };
+    for (uint64_t k = 0; k < N; k++)
+        ck_assert_int_eq(key_set_settle(&set, k * 31, (k + 1) | (k % 3 == 0 ? KEY_SET_DEGRADED : 0)), 1);
+    ck_assert_uint_eq(key_set_degraded(&set), (N + 2) / 3);
+    for (uint64_t k = 0; k < N; k += 2)
+        key_set_remove(&set, k * 31);
+    uint64_t v, expect_degraded = 0;
+    for (uint64_t k = 0; k < N; k++) {
+        ck_assert_int_eq(key_set_get(&set, k * 31, &v), (int)(k % 2));
+        if (k % 2) {
+            ck_assert_uint_eq(v & KEY_SET_VERSION_MASK, k + 1);
+            expect_degraded += k % 3 == 0;
+        }
+    }
+    ck_assert_uint_eq(key_set_degraded(&set), expect_degraded);
+
+    /* A claimed key cannot be claimed again until settled. */
+    ck_assert_int_eq(key_set_claim(&set, 31, &v), 1);
+    ck_assert_uint_eq(v, 2);
+    ck_assert_int_eq(key_set_try_claim(&set, 31, &v), 0);
+    ck_assert_int_eq(key_set_settle(&set, 31, 7), 0);
+    ck_assert_int_eq(key_set_try_claim(&set, 31, &v), 1);
+    key_set_unclaim(&set, 31);
+    ck_assert_int_eq(key_set_claim(&set, 12345678, &v), 0); /* absent: nothing to claim */
+
+    /* Every key to check: listed in batches, each once. */
+    key_set_degrade_all(&set);
+    ck_assert_uint_eq(key_set_degraded(&set), key_set_count(&set));
+    uint64_t keys[100], cursor = 0, listed = 0;
+    do
+        listed += key_set_list_degraded(&set, keys, 100, &cursor);
+    while (cursor != 0);
+    ck_assert_uint_eq(listed, key_set_count(&set));
+    key_set_settle(&set, 31, 9);
+    ck_assert_uint_eq(key_set_degraded(&set), key_set_count(&set) - 1);
+    key_set_mark_degraded(&set, 31);
+    ck_assert_uint_eq(key_set_degraded(&set), key_set_count(&set));
+    key_set_clear(&set);
+    ck_assert_uint_eq(key_set_degraded(&set), 0);
+    key_set_destroy(&set);
+}
+END_TEST
+
 /* parse KEY=VALUE... ; returns the rc, err filled. */
 static int parse(struct redis_options *o, tierpage_error *err, int n, ...)
 {
@@ -306,6 +355,7 @@ int main(void)
     tcase_add_test(tc, crc16_and_slots);
     tcase_add_test(tc, slot_map_from_cluster_slots);
     tcase_add_test(tc, ring_spreads_keys);
+    tcase_add_test(tc, key_set_versions_and_degraded_pages);
     tcase_add_test(tc, ring_replicas_are_distinct_and_stable);
     tcase_add_test(tc, ring_adding_a_server_moves_only_its_keys);
     tcase_add_test(tc, key_set_counts);

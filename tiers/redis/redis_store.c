@@ -10,8 +10,10 @@
  * Replicas (plain servers): a page goes to the first `replicas` distinct
  * servers of its arc on the ring. A put succeeds when at least one copy was
  * written (so the tier keeps working with a server down); a get asks the
- * copies in ring order and returns the first page found; a delete removes
- * every copy it can reach.
+ * copies in ring order and returns the first page found whose version is
+ * the one last written; a delete removes every copy it can reach. A page
+ * with fewer good copies than `replicas` is marked in the key set, and the
+ * refiller (redis_replicas.c) writes its copies again.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -100,9 +102,18 @@ static int redis_get_batch(void *store, size_t count, const uint64_t *keys, void
     for (size_t i = 0; i < count; i++)
         results[i] = 1;
     int *seen_error = calloc(count, sizeof *seen_error);
-    if (!seen_error) {
+    uint64_t *want = malloc(count * sizeof *want);
+    if (!seen_error || !want) {
+        free(seen_error);
+        free(want);
         cmds_free(cmds, count, local);
         return tierpage_error_set(err, -ENOMEM, NULL, "redis: out of memory");
+    }
+    /* A page this instance never wrote (or deleted) is missing at once. */
+    for (size_t i = 0; i < count; i++) {
+        if (!key_set_get(&s->keys, keys[i], &want[i]))
+            results[i] = -ENOENT;
+        want[i] &= KEY_SET_VERSION_MASK;
     }
     for (unsigned replica = 0; replica < copies; replica++) {
         size_t n = 0;
@@ -125,14 +136,18 @@ static int redis_get_batch(void *store, size_t count, const uint64_t *keys, void
             struct redis_cmd *cmd = &cmds[j];
             size_t i = cmd->index;
             const redisReply *r = cmd->reply;
+            int stale = 0;
             if (r && r->type == REDIS_REPLY_STRING) {
-                if (r->len != s->page_size) {
+                if (r->len != s->page_size + REDIS_VERSION_BYTES) {
                     results[i] = -EIO;
-                    snprintf(why, sizeof why, "redis: %s: key %.*s holds %zu bytes, not a page of %zu",
+                    snprintf(why, sizeof why, "redis: %s: key %.*s holds %zu bytes, not a page of %zu and its version",
                              cmd->node->addr.name, (int)cmd->key_len, cmd->key, (size_t)r->len, s->page_size);
                     note_failure(&first, results[i], why, err);
                     continue;
                 }
+                stale = redis_version_get((const unsigned char *)r->str + s->page_size) != want[i];
+            }
+            if (r && r->type == REDIS_REPLY_STRING && !stale) {
                 memcpy(pages[i], r->str, s->page_size);
                 results[i] = 0;
                 if (replica > 0) {
@@ -143,7 +158,11 @@ static int redis_get_batch(void *store, size_t count, const uint64_t *keys, void
                 }
                 continue;
             }
-            int rc = r && r->type == REDIS_REPLY_NIL ? -ENOENT : cmd_failure(s, cmd, why, sizeof why);
+            /* An older copy, or none, where this one should be: the
+             * refiller writes it again. */
+            if ((stale || (r && r->type == REDIS_REPLY_NIL)) && copies > 1)
+                key_set_mark_degraded(&s->keys, keys[i]);
+            int rc = stale || (r && r->type == REDIS_REPLY_NIL) ? -ENOENT : cmd_failure(s, cmd, why, sizeof why);
             if (rc != -ENOENT && !seen_error[i])
                 seen_error[i] = rc;
             if (!last)
@@ -164,6 +183,7 @@ static int redis_get_batch(void *store, size_t count, const uint64_t *keys, void
     for (size_t i = 0; i < count && !first; i++)
         first = results[i];
     free(seen_error);
+    free(want);
     cmds_free(cmds, count, local);
     return first;
 }
@@ -191,6 +211,15 @@ static int redis_put_batch(void *store, size_t count, const uint64_t *keys, cons
     int first = 0;
     size_t n = 0;
     uint64_t room = UINT64_MAX;
+    size_t value_len = s->page_size + REDIS_VERSION_BYTES;
+    unsigned char *values = malloc(count * value_len);
+    uint64_t *versions = malloc(count * sizeof *versions);
+    if (!values || !versions) {
+        free(values);
+        free(versions);
+        cmds_free(cmds, total, local);
+        return tierpage_error_set(err, -ENOMEM, NULL, "redis: out of memory");
+    }
     if (s->capacity_pages) {
         uint64_t held = key_set_count(&s->keys);
         room = held < s->capacity_pages ? s->capacity_pages - held : 0;
@@ -204,10 +233,17 @@ static int redis_put_batch(void *store, size_t count, const uint64_t *keys, cons
             }
             room--;
         }
+        /* The refiller may be copying the page's older version: wait for it. */
+        uint64_t old;
+        key_set_claim(&s->keys, keys[i], &old);
+        versions[i] = __atomic_add_fetch(&s->last_version, 1, __ATOMIC_RELAXED);
+        unsigned char *value = values + i * value_len;
+        memcpy(value, pages[i], s->page_size);
+        redis_version_put(value + s->page_size, versions[i]);
         for (unsigned replica = 0; replica < copies; replica++, n++) {
             cmds[n].name = "SET";
-            cmds[n].value = pages[i];
-            cmds[n].value_len = s->page_size;
+            cmds[n].value = value;
+            cmds[n].value_len = value_len;
             cmds[n].index = i;
             redis_route_key(s, &cmds[n], keys[i], replica);
         }
@@ -218,12 +254,13 @@ static int redis_put_batch(void *store, size_t count, const uint64_t *keys, cons
      * refused for memory, else the first failure. */
     for (size_t j = 0; j < n;) {
         size_t i = cmds[j].index;
-        int written = 0, full = 0, failed = 0;
+        int full = 0, failed = 0;
+        unsigned written = 0;
         char page_why[400] = "";
         for (unsigned replica = 0; replica < copies; replica++, j++) {
             struct redis_cmd *cmd = &cmds[j];
             if (cmd->reply && cmd->reply->type == REDIS_REPLY_STATUS) {
-                written = 1;
+                written++;
                 continue;
             }
             char one[400];
@@ -236,11 +273,15 @@ static int redis_put_batch(void *store, size_t count, const uint64_t *keys, cons
                 failed = rc;
         }
         if (written) {
-            if (key_set_add(&s->keys, keys[i]) < 0) {
+            /* Fewer copies than asked: the refiller writes the others. */
+            uint64_t value = versions[i] | (written < copies ? KEY_SET_DEGRADED : 0);
+            if (key_set_settle(&s->keys, keys[i], value) < 0) {
                 results[i] = -ENOMEM;
                 snprintf(page_why, sizeof page_why, "redis: out of memory");
             }
         } else {
+            /* The copies written before still hold the version on record. */
+            key_set_unclaim(&s->keys, keys[i]);
             results[i] = full ? -ENOSPC : failed;
         }
         if (results[i] && !first)
@@ -252,6 +293,8 @@ static int redis_put_batch(void *store, size_t count, const uint64_t *keys, cons
         first = results[i];
     if (first == -ENOSPC && !why[0])
         tierpage_error_set(err, -ENOSPC, NULL, "redis: tier full (capacity of %" PRIu64 " pages)", s->capacity_pages);
+    free(values);
+    free(versions);
     cmds_free(cmds, total, local);
     return first;
 }
@@ -273,6 +316,8 @@ static int redis_del(void *store, uint64_t key, tierpage_error *err)
     struct redis_cmd *cmds = cmds_alloc(copies, local);
     if (!cmds)
         return tierpage_error_set(err, -ENOMEM, NULL, "redis: out of memory");
+    uint64_t version;
+    key_set_claim(&s->keys, key, &version); /* not while the refiller copies it */
     for (unsigned replica = 0; replica < copies; replica++) {
         cmds[replica].name = "DEL";
         redis_route_key(s, &cmds[replica], key, replica);
@@ -326,6 +371,8 @@ static void redis_close(void *store)
     struct redis_store *s = store;
     if (!s)
         return;
+    if (s->refiller)
+        ns_heartbeat_stop(s->refiller);
     if (s->heartbeat) {
         ns_heartbeat_stop(s->heartbeat);
         redis_drop_own_pages(s);
@@ -333,8 +380,9 @@ static void redis_close(void *store)
     }
     if (s->debug)
         tierpage_log(s->conn.host, TIERPAGE_LOG_DEBUG, "%" PRIu64 " MOVED and %" PRIu64 " ASK redirections "
-                     "followed, %" PRIu64 " slot map reloads, %" PRIu64 " gets from a later replica", s->counters.moved,
-                     s->counters.ask, s->counters.refreshes, s->counters.fallbacks);
+                     "followed, %" PRIu64 " slot map reloads, %" PRIu64 " gets from a later replica, %" PRIu64
+                     " pages under-replicated", s->counters.moved, s->counters.ask, s->counters.refreshes,
+                     s->counters.fallbacks, key_set_degraded(&s->keys));
     for (size_t i = 0; i < REDIS_MAX_SERVERS; i++)
         redis_node_free(s->servers[i]);
     hash_ring_free(&s->ring);
@@ -413,6 +461,9 @@ static int redis_open(const tierpage_store_params *params, void **store, tierpag
         redis_lease_release(s);
         rc = tierpage_error_set(err, -ENOMEM, NULL, "redis: cannot start the thread that renews the lease");
     }
+    if (rc == 0 && !s->cluster && s->opt.replicas > 1 &&
+        !(s->refiller = ns_heartbeat_start(REDIS_REFILL_PERIOD_MS, redis_refill_pass, s)))
+        rc = tierpage_error_set(err, -ENOMEM, NULL, "redis: cannot start the thread that refills replicas");
     if (rc < 0) {
         redis_close(s);
         return rc;

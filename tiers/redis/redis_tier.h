@@ -40,7 +40,42 @@ struct redis_store {
     struct redis_counters counters; /* updated with atomics */
     struct ns_heartbeat *heartbeat; /* renews the lease while open */
     int lease_lost_reported;        /* heartbeat thread only */
+
+    uint64_t last_version;          /* of the last page written (atomic) */
+    /* replicas > 1: the thread that watches the servers and refills the
+     * copies a server lacks (redis_replicas.c); its own state below. */
+    struct ns_heartbeat *refiller;
+    char run_id[REDIS_MAX_SERVERS][48]; /* each server's, "" until known */
+    int server_down[REDIS_MAX_SERVERS];
+    uint64_t refill_cursor, reported_degraded;
 };
+
+/* Every value is the page followed by its version, 8 bytes big-endian. A
+ * server that lost writes (restarted from an older snapshot, a replica
+ * promoted before it caught up) holds older versions: they are never
+ * returned, and count as missing. */
+#define REDIS_VERSION_BYTES 8
+
+static inline void redis_version_put(unsigned char *at, uint64_t version)
+{
+    for (int i = 7; i >= 0; i--, version >>= 8)
+        at[i] = (unsigned char)version;
+}
+
+static inline uint64_t redis_version_get(const unsigned char *at)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | at[i];
+    return v;
+}
+
+/* The refiller's call, every REDIS_REFILL_PERIOD_MS: notices a server that
+ * came back (reachable again, or restarted: another run_id) and then
+ * checks every page's copies; copies missing or older than the page's
+ * version are written again from a good one. */
+#define REDIS_REFILL_PERIOD_MS 200
+void redis_refill_pass(void *store);
 
 /* Debug lines for counters that may grow fast: the first ten, then at
  * every power of two. */

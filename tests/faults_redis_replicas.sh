@@ -1,0 +1,61 @@
+# Redundancy restored, not only used: replicas: 2 over two Redis servers
+# that snapshot every second. During a verified run one is killed and
+# restarted from its own snapshot (rolled back: older versions of pages,
+# and none of the newest); the tier must never serve its stale copies, and
+# must write every page back onto it. Then the other server is killed: the
+# run goes on from the returned server alone, every page verified.
+. "$(dirname "$0")/script_lib.sh"
+. "$(dirname "$0")/fixtures/redis_servers.sh"
+trap 'redis_stop_all; rm -rf "$WORK"' EXIT
+
+SNAPSHOT=(--save "1 1")
+need "server a" -- redis_start a "${SNAPSHOT[@]}"
+need "server b" -- redis_start b "${SNAPSHOT[@]}"
+cat >"$WORK/s.yaml" <<YAML
+name: replicas-$$
+resident: 2MiB
+store_timeout: 20s
+tiers:
+  - plugin: dram
+    capacity: 4MiB
+  - plugin: redis
+    servers: [${REDIS_ADDR[a]}, ${REDIS_ADDR[b]}]
+    replicas: 2
+    io_timeout_ms: 1000
+    connect_timeout_ms: 300
+YAML
+"$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 32MiB --accesses 200000 --verify >"$WORK/out" 2>&1 &
+run=$!
+for _ in $(seq 300); do
+    [ "$(redis_cli a dbsize 2>/dev/null || echo 0)" -gt 5000 ] && break
+    kill -0 "$run" 2>/dev/null || break
+    sleep 0.1
+done
+sleep 2 # a snapshot with pages in it, then a second of writes it lacks
+if kill -0 "$run" 2>/dev/null && redis_kill9 a; then pass "server a killed during the run"; else
+    fail "the run ended before server a could be killed"; fi
+sleep 1
+port=${REDIS_PORT[a]}
+if redis_launch a "$REDIS_DIR/a" --port "$port" "${SNAPSHOT[@]}"; then
+    pass "server a restarted from its snapshot with $(redis_cli a dbsize) keys"
+else
+    fail "server a did not restart"
+fi
+# The tier notices and writes every page back onto a.
+for _ in $(seq 300); do
+    grep -q "every page has its 2 copies again" "$WORK/out" && break
+    kill -0 "$run" 2>/dev/null || break
+    sleep 0.1
+done
+expect_output "tierpage: redis: ${REDIS_ADDR[a]} is back" "  the tier noticed that a came back"
+expect_output "every page has its 2 copies again" "  and refilled it"
+if kill -0 "$run" 2>/dev/null && redis_kill9 b; then pass "then server b killed during the run"; else
+    fail "the run ended before server b could be killed"; fi
+wait "$run"
+status=$?
+if [ "$status" = 0 ] && grep -q "^verify: *ok" "$WORK/out"; then
+    pass "the run survived both kills: every page verified"
+else
+    fail "exit $status"; sed 's/^/      /' "$WORK/out" | tail -20
+fi
+finish
