@@ -1,7 +1,8 @@
 #!/bin/bash
 # Builds Release with GCC and with clang (build only: the builds packagers
 # make, where -O3 finds what -O2 does not; warnings are errors there too),
-# then builds tierpage and runs the whole test suite twice: a plain build,
+# then builds tierpage and runs the test suite (all but the soak runs,
+# label `long`) twice: a plain build,
 # then a build under AddressSanitizer and UndefinedBehaviorSanitizer
 # (leaving out the tests that preload the malloc-replacing shim, which a
 # sanitizer runtime cannot share malloc with); then builds the fuzz targets
@@ -21,7 +22,7 @@ done
 echo "== plain build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
-(cd build && ctest --output-on-failure)
+(cd build && ctest --output-on-failure -LE long)
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DTIERPAGE_SANITIZE=ON >/dev/null

@@ -18,3 +18,9 @@ foreach(script faults_verified faults_outage faults_memcached_restart faults_pme
     ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
     LABELS preload TIMEOUT 300)
 endforeach()
+
+# The long run: many seeds, bigger workloads. Not in the default suite.
+add_test(NAME faults_soak COMMAND bash ${CMAKE_SOURCE_DIR}/tests/faults_soak.sh)
+set_tests_properties(faults_soak PROPERTIES
+  ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  LABELS "long;preload" TIMEOUT 7200)

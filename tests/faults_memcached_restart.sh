@@ -10,6 +10,7 @@ if mc_start only 256; then pass "a memcached server"; else fail "memcached did n
 cat >"$WORK/s.yaml" <<YAML
 name: mc-restart-$$
 resident: 2MiB
+store_timeout: 5s
 tiers:
   - plugin: dram
     capacity: 4MiB

@@ -41,7 +41,7 @@ keys() {
     for n in "${masters[@]}"; do sum=$((sum + $(redis_cli "$n" dbsize 2>/dev/null || echo 0))); done
     echo "$sum"
 }
-"$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 48MiB --accesses 200000 --verify >"$WORK/out" 2>&1 &
+"$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 48MiB --accesses 120000 --verify >"$WORK/out" 2>&1 &
 run=$!
 for _ in $(seq 300); do
     [ "$(keys)" -gt 6000 ] && break

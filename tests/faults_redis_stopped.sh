@@ -23,7 +23,7 @@ YAML
 # stopped for SECONDS (or for good when 0). Leaves the run's status in
 # $status and its duration after the stop in $took.
 run_and_stop() {
-    "$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 48MiB --accesses 200000 --verify >"$WORK/out" 2>&1 &
+    "$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 48MiB --accesses 100000 --verify >"$WORK/out" 2>&1 &
     local run=$!
     for _ in $(seq 300); do
         [ "$(redis_cli r1 dbsize 2>/dev/null || echo 0)" -gt 6000 ] && break
