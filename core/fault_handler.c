@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "evictor.h"
+#include "eviction.h"
+#include "evictor_thread.h"
 #include "pager_thread.h"
-#include "resident_set.h"
 #include "tier_chain.h"
 #include "uffd.h"
 
@@ -21,64 +21,51 @@ static const _Alignas(4096) unsigned char zero_page[4096];
 struct fault {
     char *addr;  /* page-aligned */
     int write;
-    uint32_t ticket; /* the resident set's clock when it was read */
+    uint32_t ticket; /* the resident set's tick when it was read */
     struct tp_region *region;
     uint32_t id;
 };
 
-/* A first write to a clean page: its tier copy (if any) is now stale. */
+/* Called with the stack lock held, the page idle; releases the lock before
+ * returning. A first write to a clean page: its tier copy (if any) is now
+ * stale. */
 static void resolve_write_protect(struct tp_stack *s, struct fault *f)
 {
-    struct tp_page *p = tp_page_get(&s->pages, f->id);
+    TP_ASSERT_HELD(&s->lock);
+    struct tp_page *p = tp_page(&s->pages, f->id);
     if (p->state != TP_PAGE_RESIDENT) {
         /* Evicted while the writer waited: retry to get a missing fault. */
-        pthread_mutex_unlock(&s->lock);
+        tp_lock_drop(&s->lock);
         tp_uffd_wake(s->uffd, f->addr, s->page_size);
         return;
     }
-    if (!(p->flags & TP_PAGE_DIRTY))
+    if (tp_page_note_write(&s->pages, f->id))
         s->counters.write_faults++;
-    p->flags |= TP_PAGE_DIRTY | TP_PAGE_REFERENCED;
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
     tp_uffd_writeprotect(s->uffd, f->addr, s->page_size, 0, 1);
 }
 
-/* The page is in the memfd but its mapping was zapped by the clock hand. */
+/* Called with the stack lock held, the page idle; releases the lock before
+ * returning. The page is in the memfd but its mapping was zapped by the
+ * clock hand. */
 static void resolve_minor(struct tp_stack *s, struct fault *f)
 {
-    struct tp_page *p = tp_page_get(&s->pages, f->id);
+    TP_ASSERT_HELD(&s->lock);
+    struct tp_page *p = tp_page(&s->pages, f->id);
     if (p->state != TP_PAGE_RESIDENT) {
-        pthread_mutex_unlock(&s->lock);
+        tp_lock_drop(&s->lock);
         tp_uffd_wake(s->uffd, f->addr, s->page_size);
         return;
     }
     s->counters.minor_faults++;
-    p->flags |= TP_PAGE_REFERENCED;
-    p->heat = TP_HEAT_MAX;
-    if (f->write)
-        p->flags |= TP_PAGE_DIRTY;
+    tp_page_note_use(&s->pages, f->id, f->write);
     int protect = !(p->flags & TP_PAGE_DIRTY);
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
     int rc = tp_uffd_continue(s->uffd, f->addr, s->page_size, protect);
     if (rc < 0 && rc != -EEXIST)
         tp_fatal(s, "cannot map page at %p: UFFDIO_CONTINUE: %s", (void *)f->addr, strerror(-rc));
     if (rc == -EEXIST)
         tp_uffd_wake(s->uffd, f->addr, s->page_size);
-}
-
-/* A message read before its page left the resident set: most likely its
- * thread was woken when the page came in, and the page was evicted again
- * before this handler got to the message. Bringing the page in for it
- * would waste a fetch; a wake costs nothing if nobody waits, and a thread
- * that does wait faults again and is read with a newer ticket. Moving the
- * page's tick back to this ticket keeps a wrapped clock from calling every
- * later message stale. */
-static int is_stale(struct tp_page *p, const struct fault *f)
-{
-    if ((int32_t)(p->slot - f->ticket) <= 0)
-        return 0;
-    p->slot = f->ticket;
-    return 1;
 }
 
 /* After the stack lock was dropped: whether f->addr is still served as page
@@ -89,11 +76,16 @@ static int still_served(struct tp_stack *s, const struct fault *f)
     return r && r->first_id + (uint32_t)((size_t)(f->addr - r->start) / s->page_size) == f->id;
 }
 
+/* Called with the stack lock held, the page idle; releases the lock before
+ * returning. The page is not mapped: bring it in from its tier, or as
+ * zeros. */
 static void resolve_missing(struct tp_stack *s, struct fault *f)
 {
-    struct tp_page *p = tp_page_get(&s->pages, f->id);
-    if (p->state == TP_PAGE_RESIDENT || (p->flags & TP_PAGE_UNMAPPED) || is_stale(p, f)) {
-        pthread_mutex_unlock(&s->lock);
+    TP_ASSERT_HELD(&s->lock);
+    struct tp_page *p = tp_page(&s->pages, f->id);
+    if (p->state == TP_PAGE_RESIDENT || (p->flags & TP_PAGE_UNMAPPED) ||
+        tp_page_left_since(&s->pages, f->id, f->ticket)) {
+        tp_lock_drop(&s->lock);
         tp_uffd_wake(s->uffd, f->addr, s->page_size);
         return;
     }
@@ -102,14 +94,14 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     if (rc < 0)
         tp_fatal(s, "cannot evict to make room for page at %p: %s", (void *)f->addr, err.message);
     /* The lock was dropped while evicting: look again. */
-    tp_page_wait_idle(s, f->id);
+    tp_page_wait_idle(&s->pages, f->id);
     if (!still_served(s, f) || p->state == TP_PAGE_RESIDENT || (p->flags & TP_PAGE_UNMAPPED)) {
-        pthread_mutex_unlock(&s->lock);
+        tp_lock_drop(&s->lock);
         tp_uffd_wake(s->uffd, f->addr, s->page_size);
         return;
     }
-    p->flags |= TP_PAGE_BUSY;
-    s->resident.count++;
+    tp_page_claim(&s->pages, f->id);
+    tp_page_reserve_resident(&s->pages);
     s->counters.faults++;
     tp_evictor_poke(s);
     int from_tier = p->state == TP_PAGE_STORED ? p->tier : -1;
@@ -119,7 +111,7 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
      * comparing it with the tier's copy (cheap for a local tier). */
     int unsure = !f->write && from_tier >= 0 && tp_tier_is_local(s, (size_t)from_tier);
     int writable = f->write || unsure;
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
 
     _Alignas(64) unsigned char buf[4096];
     const void *src = zero_page;
@@ -135,20 +127,13 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     }
     /* Account for the page before mapping it: the mapping wakes the
      * program, which may read the stats at once. It stays BUSY until mapped. */
-    pthread_mutex_lock(&s->lock);
-    p->state = TP_PAGE_RESIDENT;
-    if (writable)
-        p->flags |= TP_PAGE_DIRTY;
-    if (unsure)
-        p->flags |= TP_PAGE_UNSURE;
-    if (from_tier >= 0) {
+    tp_lock_take(&s->lock);
+    tp_page_make_resident(&s->pages, f->id, (writable ? TP_RESIDENT_DIRTY : 0u) | (unsure ? TP_RESIDENT_UNSURE : 0u));
+    if (from_tier >= 0)
         s->tiers[from_tier].hits++;
-        tp_tier_touch(s, (size_t)from_tier, f->id);
-    } else {
+    else
         s->counters.zero_fills++;
-    }
-    tp_resident_add(s, f->id);
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
 
     /* Any other read maps the page write-protected: it stays clean until
      * written, and a clean page is dropped on eviction without a write. */
@@ -160,7 +145,7 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
         tp_fatal(s, "cannot map page at %p: %s", (void *)f->addr, strerror(-rc));
     if (rc == -EEXIST)
         tp_uffd_wake(s->uffd, f->addr, s->page_size);
-    tp_page_set_idle(s, f->id);
+    tp_page_release_unlocked(&s->pages, f->id);
 }
 
 static void handle_message(struct tp_stack *s, const struct uffd_msg *msg, uint32_t ticket)
@@ -174,17 +159,17 @@ static void handle_message(struct tp_stack *s, const struct uffd_msg *msg, uint3
     f.write = (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0;
     f.ticket = ticket;
 
-    pthread_mutex_lock(&s->lock);
+    tp_lock_take(&s->lock);
     f.region = tp_region_find(s, f.addr);
     if (!f.region) {
-        pthread_mutex_unlock(&s->lock);
+        tp_lock_drop(&s->lock);
         tp_uffd_wake(s->uffd, f.addr, s->page_size);
         return;
     }
     f.id = f.region->first_id + (uint32_t)((size_t)(f.addr - f.region->start) / s->page_size);
-    tp_page_wait_idle(s, f.id);
+    tp_page_wait_idle(&s->pages, f.id);
     if (!still_served(s, &f)) {
-        pthread_mutex_unlock(&s->lock);
+        tp_lock_drop(&s->lock);
         tp_uffd_wake(s->uffd, f.addr, s->page_size);
         return;
     }
@@ -221,7 +206,7 @@ static void *handler_main(void *arg)
         tp_placement_wait_turn(&s->placement, me->index);
         /* A tick for each message, newest first: a message later in the
          * batch may be a duplicate of one found stale before it. */
-        uint32_t newest = __atomic_add_fetch(&s->resident.clock, (uint32_t)(sizeof msgs / sizeof msgs[0]), __ATOMIC_ACQ_REL);
+        uint32_t newest = tp_resident_tick(&s->pages.resident, (uint32_t)(sizeof msgs / sizeof msgs[0]));
         ssize_t n = read(s->uffd, msgs, sizeof msgs);
         if (n < 0 && errno != EAGAIN && errno != EINTR)
             tp_fatal(s, "reading userfaultfd: %s", strerror(errno));

@@ -8,7 +8,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "resident_set.h"
 #include "stack_internal.h"
 #include "tier_chain.h"
 #include "uffd.h"
@@ -179,24 +178,24 @@ void *tp_map(tp_stack *s, void *hint, size_t length, tierpage_error *err)
     what = "madvise";
     if (madvise(r->start, length, MADV_DONTFORK) < 0 || madvise(r->alias, length, MADV_DONTFORK) < 0)
         goto fail_errno;
-    rc = tp_uffd_register(s->uffd, r->start, length, s->conf->policy == TP_POLICY_CLOCK);
+    rc = tp_uffd_register(s->uffd, r->start, length, s->policy == TP_POLICY_CLOCK);
     if (rc < 0) {
         what = "userfaultfd register";
         errno = -rc;
         goto fail_errno;
     }
-    pthread_mutex_lock(&s->lock);
-    rc = tp_page_map_alloc(&s->pages, (uint32_t)pages, &r->first_id);
+    tp_lock_take(&s->lock);
+    rc = tp_page_map_alloc(&s->pages.map, (uint32_t)pages, &r->first_id);
     if (rc == 0) {
         rc = region_insert(s, r);
         if (rc < 0)
-            tp_page_map_release(&s->pages, r->first_id, (uint32_t)pages);
+            tp_page_map_release(&s->pages.map, r->first_id, (uint32_t)pages);
     }
     if (rc == 0) {
         s->counters.mapped_bytes += length;
-        s->counters.metadata_bytes = tp_page_map_bytes(&s->pages);
+        s->counters.metadata_bytes = tp_page_map_bytes(&s->pages.map);
     }
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
     if (rc < 0) {
         tp_uffd_unregister(s->uffd, r->start, length);
         errno = -rc;
@@ -220,39 +219,29 @@ fail_errno:
 
 /* Forget pages [first, first+count) of r: they read as zeros again; with
  * `unmapping`, no fault brings them back before they are cut from r.
- * Stack lock held; dropped around store calls, while the page is BUSY. */
+ * Called with the stack lock held; drops it around store calls, while the
+ * page is BUSY, and holds it again on return. */
 static int forget_pages(struct tp_stack *s, struct tp_region *r, size_t first, size_t count, int unmapping,
                         tierpage_error *err)
 {
+    TP_ASSERT_HELD(&s->lock);
     int result = 0;
     for (size_t i = first; i < first + count; i++) {
         uint32_t id = r->first_id + (uint32_t)i;
-        tp_page_wait_idle(s, id);
-        struct tp_page *p = tp_page_get(&s->pages, id);
-        if (p->state == TP_PAGE_RESIDENT)
-            tp_resident_remove(s, id);
-        size_t tier = p->tier;
-        if (tier != TP_NO_TIER) {
-            tp_tier_unlink(s, tier, id);
-            s->tiers[tier].pages--;
-            p->tier = TP_NO_TIER;
-            p->flags |= TP_PAGE_BUSY;
-            pthread_mutex_unlock(&s->lock);
+        tp_page_wait_idle(&s->pages, id);
+        if (tp_page(&s->pages, id)->tier != TP_NO_TIER) {
+            tp_page_claim(&s->pages, id);
+            size_t tier = tp_page_drop_copy(&s->pages, id);
+            tp_lock_drop(&s->lock);
             int rc = tp_tier_del(s, tier, id, err);
-            pthread_mutex_lock(&s->lock);
-            p->flags &= (uint8_t)~TP_PAGE_BUSY;
-            pthread_cond_broadcast(&s->page_done);
+            tp_lock_take(&s->lock);
+            tp_page_release(&s->pages, id);
             if (rc < 0 && result == 0)
                 result = rc;
         }
-        p->state = TP_PAGE_EMPTY;
-        if (unmapping && (p->flags & TP_PAGE_LOCKED)) {
-            p->flags &= (uint8_t)~TP_PAGE_LOCKED;
+        if (unmapping && (tp_page(&s->pages, id)->flags & TP_PAGE_LOCKED))
             s->locked_pages--;
-        }
-        p->flags &= (uint8_t)~(TP_PAGE_DIRTY | TP_PAGE_REFERENCED | TP_PAGE_UNSURE);
-        if (unmapping)
-            p->flags |= TP_PAGE_UNMAPPED;
+        tp_page_forget(&s->pages, id, unmapping);
     }
     /* Drop the memory itself; the program's mapping refaults as missing. */
     fallocate(r->file->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, tp_page_offset(s, r, r->first_id + (uint32_t)first),
@@ -282,7 +271,7 @@ static int cut_pages(struct tp_stack *s, struct tp_region *r, size_t first, size
     else
         munmap(addr, len);
     munmap(r->alias + first * s->page_size, len);
-    tp_page_map_release(&s->pages, r->first_id + (uint32_t)first, (uint32_t)count);
+    tp_page_map_release(&s->pages.map, r->first_id + (uint32_t)first, (uint32_t)count);
     s->counters.mapped_bytes -= len;
 
     if (count == r->page_count) {
@@ -352,7 +341,7 @@ static int release_range(struct tp_stack *s, char *addr, size_t length, enum rel
     char *end = addr + length;
     int result = 0;
     pthread_mutex_lock(&s->regions_lock);
-    pthread_mutex_lock(&s->lock);
+    tp_lock_take(&s->lock);
     struct tp_region *r;
     char *part_end;
     while ((r = next_part(s, &a, end, &part_end))) {
@@ -369,7 +358,7 @@ static int release_range(struct tp_stack *s, char *addr, size_t length, enum rel
             result = rc;
         a += count * s->page_size;
     }
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
     pthread_mutex_unlock(&s->regions_lock);
     return result;
 }
@@ -401,7 +390,7 @@ static uint64_t count_locked(struct tp_stack *s, char *addr, size_t length, int 
     while ((r = next_part(s, &a, end, &part_end))) {
         for (; a < part_end; a += s->page_size) {
             uint32_t id = r->first_id + (uint32_t)((size_t)(a - r->start) / s->page_size);
-            struct tp_page *p = tp_page_get(&s->pages, id);
+            struct tp_page *p = tp_page(&s->pages, id);
             if (!(p->flags & TP_PAGE_LOCKED) == !locked) {
                 n++;
                 if (flip)
@@ -416,9 +405,9 @@ int tp_lock(tp_stack *s, void *addr, size_t length, int lock, tierpage_error *er
 {
     int rc = 0;
     pthread_mutex_lock(&s->regions_lock);
-    pthread_mutex_lock(&s->lock);
+    tp_lock_take(&s->lock);
     /* Faults of the pages not locked need room too. */
-    uint64_t cap = s->resident.cap_pages, limit = cap > 32 ? cap - 16 : cap / 2;
+    uint64_t cap = s->pages.resident.cap_pages, limit = cap > 32 ? cap - 16 : cap / 2;
     uint64_t n = count_locked(s, addr, length, !lock, 0);
     if (lock && s->locked_pages + n > limit) {
         rc = tierpage_error_set(err, -ENOMEM, NULL,
@@ -428,27 +417,27 @@ int tp_lock(tp_stack *s, void *addr, size_t length, int lock, tierpage_error *er
         count_locked(s, addr, length, !lock, 1);
         s->locked_pages = lock ? s->locked_pages + n : s->locked_pages - n;
     }
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
     pthread_mutex_unlock(&s->regions_lock);
     return rc;
 }
 
 int tp_owns(tp_stack *s, const void *addr)
 {
-    pthread_mutex_lock(&s->lock);
+    tp_lock_take(&s->lock);
     int owned = tp_region_find(s, addr) != NULL;
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
     return owned;
 }
 
 int tp_region_bounds(tp_stack *s, const void *addr, void **start, size_t *length)
 {
-    pthread_mutex_lock(&s->lock);
+    tp_lock_take(&s->lock);
     struct tp_region *r = tp_region_find(s, addr);
     if (r) {
         *start = r->start;
         *length = r->length;
     }
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
     return r ? 0 : -1;
 }

@@ -6,12 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "evictor.h"
+#include "eviction.h"
+#include "evictor_thread.h"
 #include "fault_handler.h"
 #include "instance_id.h"
 #include "pager_thread.h"
 #include "stack_fork.h"
-#include "resident_set.h"
 #include "stack_internal.h"
 #include "tier_chain.h"
 #include "uffd.h"
@@ -34,20 +34,6 @@ void tp_fatal(struct tp_stack *s, const char *fmt, ...)
     _exit(TP_EXIT_PAGER_FAILURE);
 }
 
-void tp_page_wait_idle(struct tp_stack *s, uint32_t id)
-{
-    while (tp_page_get(&s->pages, id)->flags & TP_PAGE_BUSY)
-        pthread_cond_wait(&s->page_done, &s->lock);
-}
-
-void tp_page_set_idle(struct tp_stack *s, uint32_t id)
-{
-    pthread_mutex_lock(&s->lock);
-    tp_page_get(&s->pages, id)->flags &= (uint8_t)~TP_PAGE_BUSY;
-    pthread_cond_broadcast(&s->page_done);
-    pthread_mutex_unlock(&s->lock);
-}
-
 static int open_tier(struct tp_stack *s, size_t i, tierpage_error *err)
 {
     const struct tp_conf *c = s->conf;
@@ -55,7 +41,6 @@ static int open_tier(struct tp_stack *s, size_t i, tierpage_error *err)
     struct tp_tier *t = &s->tiers[i];
     tierpage_error perr = {{0}, {0}};
     snprintf(t->name, sizeof t->name, "%s", ct->name);
-    t->lru_head = t->lru_tail = TP_NIL;
     if (tp_plugin_load(ct->plugin, &t->plugin, &perr) < 0)
         return tierpage_error_set(err, -ENOENT, "plugin", "%s:%d:%d: tiers[%zu].plugin: %s", c->source,
                                   ct->plugin_line, ct->plugin_column, i, perr.message);
@@ -150,12 +135,16 @@ static tp_stack *stack_open(struct tp_conf *conf, tierpage_error *err)
         return NULL;
     }
     s->conf = conf;
+    s->policy = conf->policy;
     s->page_size = 4096;
     s->uffd = -1;
     tp_instance_id(s->instance, sizeof s->instance);
-    pthread_mutex_init(&s->lock, NULL);
+    tp_lock_init(&s->lock);
     pthread_mutex_init(&s->regions_lock, NULL);
-    pthread_cond_init(&s->page_done, NULL);
+    if (tp_pages_init(&s->pages, &s->lock, conf->resident / s->page_size) < 0) {
+        tierpage_error_set(err, -ENOMEM, NULL, "out of memory for the resident set");
+        goto fail;
+    }
 
     for (size_t i = 0; i < conf->tier_count; i++) {
         if (open_tier(s, i, err) < 0)
@@ -168,11 +157,6 @@ static tp_stack *stack_open(struct tp_conf *conf, tierpage_error *err)
         tierpage_error_set(err, s->uffd, NULL, "%s", msg);
         goto fail;
     }
-    if (tp_resident_init(s, conf->resident / s->page_size) < 0) {
-        tierpage_error_set(err, -ENOMEM, NULL, "out of memory for the resident set");
-        goto fail;
-    }
-    s->counters.resident_cap_bytes = s->resident.cap_pages * s->page_size;
     if (tp_evictor_start(s, err) < 0 || tp_handlers_start(s, err) < 0)
         goto fail;
     return s;
@@ -208,17 +192,15 @@ void tp_stack_close(tp_stack *s)
         struct tp_region *r = s->regions[0];
         tp_unmap(s, r->start, r->length, NULL);
     }
-    tp_resident_destroy(s);
     close_tiers(s);
     if (s->uffd >= 0)
         close(s->uffd);
-    tp_page_map_destroy(&s->pages);
+    tp_pages_destroy(&s->pages);
     free(s->regions);
     free(s->regions_by_id);
     tp_conf_free(s->conf);
-    pthread_cond_destroy(&s->page_done);
     pthread_mutex_destroy(&s->regions_lock);
-    pthread_mutex_destroy(&s->lock);
+    tp_lock_destroy(&s->lock);
     free(s);
 }
 
@@ -236,12 +218,12 @@ uint64_t tp_malloc_threshold(const tp_stack *s)
 
 void tp_stack_fork_prepare(tp_stack *s)
 {
-    pthread_mutex_lock(&s->lock);
+    tp_lock_take(&s->lock);
 }
 
 void tp_stack_fork_done(tp_stack *s)
 {
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
 }
 
 size_t tp_page_size(const tp_stack *s)
@@ -251,8 +233,12 @@ size_t tp_page_size(const tp_stack *s)
 
 void tp_stack_stats(tp_stack *s, struct tp_stats *out)
 {
-    pthread_mutex_lock(&s->lock);
+    tp_lock_take(&s->lock);
+    const struct tp_resident_set *r = &s->pages.resident;
     *out = s->counters;
+    out->resident_bytes = r->count * s->page_size;
+    out->peak_resident_bytes = r->peak * s->page_size;
+    out->resident_cap_bytes = r->cap_pages * s->page_size;
     out->tier_count = s->tier_count;
     for (size_t i = 0; i < s->tier_count; i++) {
         const struct tp_tier *t = &s->tiers[i];
@@ -260,7 +246,7 @@ void tp_stack_stats(tp_stack *s, struct tp_stats *out)
         snprintf(ts->name, sizeof ts->name, "%s", t->name);
         snprintf(ts->plugin, sizeof ts->plugin, "%s", t->ops ? t->ops->name : "?");
         ts->capacity_bytes = t->capacity_pages * s->page_size;
-        ts->pages = t->pages;
+        ts->pages = s->pages.tiers[i].count;
         ts->hits = t->hits;
         ts->puts = t->puts;
         ts->demotions = t->demotions;
@@ -268,18 +254,21 @@ void tp_stack_stats(tp_stack *s, struct tp_stats *out)
         ts->bytes_out = t->bytes_out;
         ts->full_events = t->full_events;
     }
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
 }
 
-/* Stack lock held. Pages that faults are still bringing in cannot be
- * evicted yet: wait for them, so that the cap holds when this returns. */
+/* Called with the stack lock held; drops it while evicting and waiting,
+ * and holds it again on return. Pages that faults are still bringing in
+ * cannot be evicted yet: wait for them, so that the cap holds when this
+ * returns. */
 static int shrink_to_cap(struct tp_stack *s, tierpage_error *err)
 {
+    struct tp_resident_set *r = &s->pages.resident;
     for (;;) {
         int rc = tp_make_room(s, 0, err);
-        if (rc < 0 || s->resident.count <= s->resident.cap_pages)
+        if (rc < 0 || r->count <= r->cap_pages)
             return rc;
-        pthread_cond_wait(&s->page_done, &s->lock);
+        tp_lock_wait(&s->pages.idle, &s->lock);
     }
 }
 
@@ -289,23 +278,23 @@ int tp_set_resident(tp_stack *s, uint64_t bytes, tierpage_error *err)
     if (pages == 0)
         return tierpage_error_set(err, -EINVAL, NULL, "the resident cap must be at least one page (%zu bytes)",
                                   s->page_size);
-    pthread_mutex_lock(&s->lock);
+    tp_lock_take(&s->lock);
     if (s->locked_pages && s->locked_pages + 16 > pages) {
         uint64_t locked = s->locked_pages;
-        pthread_mutex_unlock(&s->lock);
+        tp_lock_drop(&s->lock);
         return tierpage_error_set(err, -EBUSY, NULL, "%llu pages are mlocked: the resident cap cannot go below them",
                                   (unsigned long long)locked);
     }
-    int rc = tp_resident_resize(s, pages);
+    int rc = tp_resident_resize(&s->pages.resident, &s->pages.map, pages);
     tp_evictor_set_marks(s);
     if (rc < 0) {
         tierpage_error_set(err, rc, NULL, "out of memory resizing the resident set");
     } else {
         rc = shrink_to_cap(s, err);
         if (rc == 0)
-            rc = tp_resident_resize(s, pages); /* shrink the slot array now that few pages are left */
+            rc = tp_resident_resize(&s->pages.resident, &s->pages.map, pages); /* shrink the slot array now that few pages are left */
     }
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
     return rc;
 }
 
@@ -319,31 +308,31 @@ int tp_demote_region(tp_stack *s, void *addr, const char *tier_name, tierpage_er
         return tierpage_error_set(err, -ENOENT, NULL, "no tier named '%s' in this stack", tier_name);
     /* The region must not be cut while the lock is dropped below. */
     pthread_mutex_lock(&s->regions_lock);
-    pthread_mutex_lock(&s->lock);
+    tp_lock_take(&s->lock);
     struct tp_region *r = tp_region_find(s, addr);
     if (!r) {
-        pthread_mutex_unlock(&s->lock);
+        tp_lock_drop(&s->lock);
         pthread_mutex_unlock(&s->regions_lock);
         return tierpage_error_set(err, -EINVAL, NULL, "%p is not in a region this stack serves", addr);
     }
     int rc = 0;
     for (size_t i = 0; i < r->page_count && rc == 0; i++) {
         uint32_t id = r->first_id + (uint32_t)i;
-        struct tp_page *p = tp_page_get(&s->pages, id);
-        tp_page_wait_idle(s, id);
+        struct tp_page *p = tp_page(&s->pages, id);
+        tp_page_wait_idle(&s->pages, id);
         if (p->flags & TP_PAGE_LOCKED)
             continue; /* mlocked: stays resident */
         if (p->state == TP_PAGE_RESIDENT)
             rc = tp_evict_page(s, id, err);
         if (rc < 0 || p->state != TP_PAGE_STORED || p->tier >= target)
             continue;
-        p->flags |= TP_PAGE_BUSY;
-        pthread_mutex_unlock(&s->lock);
+        tp_page_claim(&s->pages, id);
+        tp_lock_drop(&s->lock);
         rc = tp_chain_move(s, id, target, err);
-        tp_page_set_idle(s, id);
-        pthread_mutex_lock(&s->lock);
+        tp_lock_take(&s->lock);
+        tp_page_release(&s->pages, id);
     }
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
     pthread_mutex_unlock(&s->regions_lock);
     return rc;
 }

@@ -8,9 +8,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "checked_lock.h"
 #include "loader.h"
 #include "handler_placement.h"
-#include "page_map.h"
+#include "page_state.h"
 #include "stack_config.h"
 #include "tierpage.h"
 
@@ -20,8 +21,6 @@ struct tp_tier {
     void *store;
     char name[64];
     uint64_t capacity_pages;   /* 0 = bounded only by the store itself */
-    uint64_t pages;            /* pages whose copy this tier holds */
-    uint32_t lru_head, lru_tail; /* coldest at head */
     bool serial;               /* plugin asked for one call at a time */
     struct tp_writeback *writeback; /* queue of puts for a remote store, or NULL */
     pthread_mutex_t serial_lock;
@@ -47,24 +46,11 @@ struct tp_region {
     struct tp_region_file *file;
 };
 
-struct tp_resident_set {
-    uint32_t *slots;     /* page ids, TP_NIL for a free slot */
-    uint32_t *free_slots;
-    size_t slot_count;
-    size_t free_count;
-    size_t hand;
-    uint64_t cap_pages;
-    uint64_t count;      /* resident or being made resident */
-    /* Ticks at each page leaving and at each read of fault messages, so a
-     * message can tell whether its page left after it was read. Wraps. */
-    uint32_t clock;
-};
-
 struct tp_stack {
-    pthread_mutex_t lock;
-    pthread_cond_t page_done;   /* a BUSY page became idle */
+    struct tp_mutex lock;
     struct tp_conf *conf;
     char instance[17];          /* this open's id in shared stores (tierpage_store_params.instance) */
+    enum tp_eviction_policy policy;
     size_t page_size;
     int uffd;
     pthread_t *handlers;
@@ -74,7 +60,7 @@ struct tp_stack {
     struct tp_handler_arg *handler_args;
     struct tp_placement placement;
 
-    struct tp_page_map pages;
+    struct tp_pages pages;      /* every page's state, the resident set, each tier's list */
     /* Serialises every change of the region table but adding a region
      * (unmap, discard, map over served memory, demote); taken before lock. */
     pthread_mutex_t regions_lock;
@@ -82,7 +68,6 @@ struct tp_stack {
     struct tp_region **regions_by_id; /* the same, sorted by first_id */
     size_t region_count, region_alloc;
 
-    struct tp_resident_set resident;
     uint64_t locked_pages;      /* pages the program mlocked (TP_PAGE_LOCKED) */
     pthread_t evictor;
     pthread_cond_t evictor_wake;
@@ -111,10 +96,6 @@ static inline off_t tp_page_offset(const struct tp_stack *s, const struct tp_reg
 {
     return r->offset + (off_t)(id - r->first_id) * (off_t)s->page_size;
 }
-
-/* Wait until the page is not BUSY; returns with stack->lock held. */
-void tp_page_wait_idle(struct tp_stack *stack, uint32_t id);
-void tp_page_set_idle(struct tp_stack *stack, uint32_t id);
 
 /* A page could not be served: record and report it, then end the program,
  * because continuing would show it wrong data. */

@@ -76,9 +76,9 @@ int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_
         rc = -ENOENT;
     }
     if (rc == 0) {
-        pthread_mutex_lock(&s->lock);
+        tp_lock_take(&s->lock);
         tier->bytes_out += s->page_size;
-        pthread_mutex_unlock(&s->lock);
+        tp_lock_drop(&s->lock);
     }
     return rc;
 }
@@ -101,14 +101,14 @@ static int tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page,
         rc = tier->ops->put(tier->store, id, page, err);
         tp_tier_serial_leave(tier);
     } while (tp_store_error_is_transient(rc) && !has_next && retry_after_failure(s, t, &retry, err));
-    pthread_mutex_lock(&s->lock);
+    tp_lock_take(&s->lock);
     if (rc == 0) {
         tier->puts++;
         tier->bytes_in += s->page_size;
     } else if (rc == -ENOSPC) {
         tier->full_events++;
     }
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
     return rc;
 }
 
@@ -129,55 +129,6 @@ int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err)
     return rc == -ENOENT ? 0 : rc;
 }
 
-void tp_tier_link(struct tp_stack *s, size_t t, uint32_t id)
-{
-    struct tp_tier *tier = &s->tiers[t];
-    struct tp_page *p = tp_page_get(&s->pages, id);
-    p->next = TP_NIL;
-    p->prev = tier->lru_tail;
-    if (tier->lru_tail != TP_NIL)
-        tp_page_get(&s->pages, tier->lru_tail)->next = id;
-    else
-        tier->lru_head = id;
-    tier->lru_tail = id;
-}
-
-void tp_tier_unlink(struct tp_stack *s, size_t t, uint32_t id)
-{
-    struct tp_tier *tier = &s->tiers[t];
-    struct tp_page *p = tp_page_get(&s->pages, id);
-    if (p->prev != TP_NIL)
-        tp_page_get(&s->pages, p->prev)->next = p->next;
-    else
-        tier->lru_head = p->next;
-    if (p->next != TP_NIL)
-        tp_page_get(&s->pages, p->next)->prev = p->prev;
-    else
-        tier->lru_tail = p->prev;
-    p->prev = p->next = TP_NIL;
-}
-
-void tp_tier_touch(struct tp_stack *s, size_t t, uint32_t id)
-{
-    if (s->tiers[t].lru_tail == id)
-        return;
-    tp_tier_unlink(s, t, id);
-    tp_tier_link(s, t, id);
-}
-
-/* Take the coldest page of tier t that no one is moving, and mark it BUSY. */
-static uint32_t pick_coldest(struct tp_stack *s, size_t t)
-{
-    for (uint32_t id = s->tiers[t].lru_head; id != TP_NIL; id = tp_page_get(&s->pages, id)->next) {
-        struct tp_page *p = tp_page_get(&s->pages, id);
-        if (!(p->flags & TP_PAGE_BUSY)) {
-            p->flags |= TP_PAGE_BUSY;
-            return id;
-        }
-    }
-    return TP_NIL;
-}
-
 /* Free one page's worth of room in tier t. 0 on success, -ENOSPC when it
  * cannot (t is the last tier, every slower tier is full, or every page in t
  * is being moved). */
@@ -185,62 +136,59 @@ static int demote_one(struct tp_stack *s, size_t t, tierpage_error *err)
 {
     if (t + 1 >= s->tier_count)
         return -ENOSPC;
-    pthread_mutex_lock(&s->lock);
-    uint32_t id = pick_coldest(s, t);
+    tp_lock_take(&s->lock);
+    uint32_t id = tp_tier_claim_coldest(&s->pages, t);
     if (id == TP_NIL) {
-        pthread_mutex_unlock(&s->lock);
+        tp_lock_drop(&s->lock);
         return -ENOSPC;
     }
-    struct tp_page *p = tp_page_get(&s->pages, id);
+    struct tp_page *p = tp_page(&s->pages, id);
     if (p->state == TP_PAGE_RESIDENT && (p->flags & TP_PAGE_DIRTY)) {
         /* A stale copy: the resident page will be written on eviction. */
-        tp_tier_unlink(s, t, id);
-        s->tiers[t].pages--;
-        p->tier = TP_NO_TIER;
-        p->flags &= (uint8_t)~TP_PAGE_UNSURE; /* nothing left to compare it with */
-        pthread_mutex_unlock(&s->lock);
+        tp_page_drop_copy(&s->pages, id);
+        tp_lock_drop(&s->lock);
         int rc = tp_tier_del(s, t, id, err);
-        tp_page_set_idle(s, id);
+        tp_page_release_unlocked(&s->pages, id);
         return rc;
     }
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
     int rc = tp_chain_move(s, id, t + 1, err);
-    tp_page_set_idle(s, id);
+    tp_page_release_unlocked(&s->pages, id);
     return rc;
 }
 
 int tp_chain_move(struct tp_stack *s, uint32_t id, size_t target, tierpage_error *err)
 {
     _Alignas(64) unsigned char buf[TP_MAX_PAGE_SIZE];
-    struct tp_page *p = tp_page_get(&s->pages, id);
-    size_t from = p->tier; /* stable: only the BUSY holder changes it */
+    size_t from = tp_page(&s->pages, id)->tier; /* stable: only the BUSY holder changes it */
     int rc = tp_tier_get(s, from, id, buf, err);
     if (rc < 0)
         return rc == -ENOENT ? -EIO : rc;
     rc = tp_chain_put(s, target, id, buf, err);
     if (rc < 0)
         return rc;
-    pthread_mutex_lock(&s->lock);
-    tp_tier_unlink(s, from, id);
-    s->tiers[from].pages--;
-    s->tiers[from].demotions++;
-    p->tier = (uint8_t)rc;
-    tp_tier_link(s, (size_t)rc, id);
-    pthread_mutex_unlock(&s->lock);
+    tp_chain_moved(s, id, from, (size_t)rc);
     return tp_tier_del(s, from, id, err);
+}
+
+void tp_chain_moved(struct tp_stack *s, uint32_t id, size_t from, size_t landed)
+{
+    TP_ASSERT_NOT_HELD(&s->lock);
+    tp_lock_take(&s->lock);
+    tp_page_land(&s->pages, id, landed);
+    s->tiers[from].demotions++;
+    tp_lock_drop(&s->lock);
 }
 
 int tp_chain_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tierpage_error *err)
 {
     struct tp_tier *tier = &s->tiers[t];
-    struct tp_page *p = tp_page_get(&s->pages, id);
+    struct tp_page *p = tp_page(&s->pages, id);
     for (int attempt = 0;; attempt++) {
-        pthread_mutex_lock(&s->lock);
+        tp_lock_take(&s->lock);
         int overwrite = p->tier == t;
-        int room = overwrite || tier->capacity_pages == 0 || tier->pages < tier->capacity_pages;
-        if (room && !overwrite)
-            tier->pages++;
-        pthread_mutex_unlock(&s->lock);
+        int room = overwrite || tp_tier_reserve(&s->pages, t, tier->capacity_pages);
+        tp_lock_drop(&s->lock);
 
         int rc = -ENOSPC, has_next = t + 1 < s->tier_count;
         if (room) {
@@ -248,9 +196,9 @@ int tp_chain_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, ti
             if (rc == 0)
                 return (int)t;
             if (!overwrite) {
-                pthread_mutex_lock(&s->lock);
-                tier->pages--;
-                pthread_mutex_unlock(&s->lock);
+                tp_lock_take(&s->lock);
+                tp_tier_unreserve(&s->pages, t);
+                tp_lock_drop(&s->lock);
             }
             /* A store that failed: the page is kept safe in the next tier
              * (the caller deletes any older copy left here). */

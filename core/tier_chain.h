@@ -35,22 +35,22 @@ static inline int tp_tier_is_local(const struct tp_stack *s, size_t t)
     return (s->tiers[t].ops->flags & TIERPAGE_STORE_LOCAL) != 0;
 }
 
-/* LRU list of each tier (stack lock held). */
-void tp_tier_link(struct tp_stack *s, size_t t, uint32_t id);
-void tp_tier_unlink(struct tp_stack *s, size_t t, uint32_t id);
-void tp_tier_touch(struct tp_stack *s, size_t t, uint32_t id);
-
 /* Store `page` under `id` in tier `t` or, when t and every tier after it
  * that must make room cannot, a slower one. The page must be BUSY for the
  * caller, the stack lock not held. `t` already holding a copy of the page
- * is overwritten in place. On success returns the tier it landed in,
- * counted in that tier's `pages` but not yet linked into its list (the
- * caller does that together with the page's own fields). -ENOSPC when every
- * tier from t down is full. */
+ * is overwritten in place. On success returns the tier it landed in, its
+ * place counted there; the caller records it with tp_page_land. -ENOSPC
+ * when every tier from t down is full. */
 int tp_chain_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tierpage_error *err);
 
 /* Move the page's copy (the page BUSY for the caller, STORED or clean
- * RESIDENT, held in a tier above `target`) down to `target` or below. */
+ * RESIDENT, held in a tier above `target`) down to `target` or below.
+ * Stack lock not held. */
 int tp_chain_move(struct tp_stack *s, uint32_t id, size_t target, tierpage_error *err);
+
+/* The page's copy, taken from tier `from`, was put into tier `landed` below
+ * it: record the move (the caller deletes the old copy when there is one).
+ * The page BUSY for the caller, the stack lock not held. */
+void tp_chain_moved(struct tp_stack *s, uint32_t id, size_t from, size_t landed);
 
 #endif

@@ -14,6 +14,8 @@ extern "C" {
 typedef struct tp_stack tp_stack;
 
 #define TP_MAX_TIERS 8
+/* The most fault handler threads a stack runs (`handler_threads:`). */
+#define TP_MAX_HANDLER_THREADS 64
 
 struct tp_tier_stats {
     char name[64];

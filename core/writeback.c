@@ -167,20 +167,20 @@ void tp_writeback_stats(struct tp_writeback *wb, struct tp_writeback_stats *out)
 static int move_down(struct tp_writeback *wb, uint32_t id, const void *page, tierpage_error *err)
 {
     struct tp_stack *s = wb->stack;
-    struct tp_page *p = tp_page_get(&s->pages, id);
-    pthread_mutex_lock(&s->lock);
+    struct tp_page *p = tp_page(&s->pages, id);
+    tp_lock_take(&s->lock);
     /* Busy: its owner may still be recording that it put the page here,
      * or be waiting on this queue. Look again later. */
     if (p->flags & TP_PAGE_BUSY) {
-        pthread_mutex_unlock(&s->lock);
+        tp_lock_drop(&s->lock);
         return -EAGAIN;
     }
     if (p->tier != wb->tier) { /* deleted or moved meanwhile: nothing to keep */
-        pthread_mutex_unlock(&s->lock);
+        tp_lock_drop(&s->lock);
         return 0;
     }
-    p->flags |= TP_PAGE_BUSY;
-    pthread_mutex_unlock(&s->lock);
+    tp_page_claim(&s->pages, id);
+    tp_lock_drop(&s->lock);
     /* Every put of a page happens while its putter holds it BUSY, so now
      * that it is ours, no newer copy can be queued behind this one: look
      * for one queued before. Moving this older copy down would leave the
@@ -190,23 +190,15 @@ static int move_down(struct tp_writeback *wb, uint32_t id, const void *page, tie
     int superseded = newer != WB_NONE && wb->entries[newer].kind == WB_PUT;
     pthread_mutex_unlock(&wb->lock);
     if (superseded) {
-        tp_page_set_idle(s, id);
+        tp_page_release_unlocked(&s->pages, id);
         return 0;
     }
     int rc = wb->tier + 1 < s->tier_count ? tp_chain_put(s, wb->tier + 1, id, page, err)
                                           : tierpage_error_set(err, -ENOSPC, NULL, "every tier from '%s' down is full",
                                                                s->tiers[wb->tier].name);
-    pthread_mutex_lock(&s->lock);
-    if (rc >= 0) {
-        tp_tier_unlink(s, wb->tier, id);
-        s->tiers[wb->tier].pages--;
-        s->tiers[wb->tier].demotions++;
-        p->tier = (uint8_t)rc;
-        tp_tier_link(s, (size_t)rc, id);
-    }
-    p->flags &= (uint8_t)~TP_PAGE_BUSY;
-    pthread_cond_broadcast(&s->page_done);
-    pthread_mutex_unlock(&s->lock);
+    if (rc >= 0)
+        tp_chain_moved(s, id, wb->tier, (size_t)rc);
+    tp_page_release_unlocked(&s->pages, id);
     return rc < 0 ? rc : 0;
 }
 
@@ -251,11 +243,11 @@ static void account(struct tp_writeback *wb, size_t sent, size_t full)
 {
     struct tp_stack *s = wb->stack;
     struct tp_tier *tier = &s->tiers[wb->tier];
-    pthread_mutex_lock(&s->lock);
+    tp_lock_take(&s->lock);
     tier->puts += sent;
     tier->bytes_in += sent * s->page_size;
     tier->full_events += full;
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
 }
 
 static void *sender_main(void *arg)

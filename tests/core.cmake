@@ -13,3 +13,13 @@ add_dependencies(test_core_writeback tc_hidden_store tier_dram tier_pmem)
 tierpage_add_check_test(test_core_placement ${CMAKE_SOURCE_DIR}/tests/test_core_placement.c
   ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
 add_dependencies(test_core_placement tier_dram)
+
+# The page-state module, the resident set and the eviction policy alone,
+# built from their sources: no stack, no library internals.
+add_executable(test_core_page_state ${CMAKE_SOURCE_DIR}/tests/test_core_page_state.c
+  ${CMAKE_SOURCE_DIR}/core/page_state.c ${CMAKE_SOURCE_DIR}/core/resident_set.c
+  ${CMAKE_SOURCE_DIR}/core/page_map.c ${CMAKE_SOURCE_DIR}/core/eviction_policy.c)
+target_link_libraries(test_core_page_state PRIVATE PkgConfig::CHECK Threads::Threads)
+set_target_properties(test_core_page_state PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+add_test(NAME test_core_page_state COMMAND test_core_page_state)
+set_tests_properties(test_core_page_state PROPERTIES TIMEOUT 120)

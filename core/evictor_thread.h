@@ -1,7 +1,7 @@
 /* A background thread that keeps some of the resident cap free, so that
  * most faults find room without evicting on their own path. */
-#ifndef TIERPAGE_EVICTOR_H
-#define TIERPAGE_EVICTOR_H
+#ifndef TIERPAGE_EVICTOR_THREAD_H
+#define TIERPAGE_EVICTOR_THREAD_H
 
 #include "stack_internal.h"
 

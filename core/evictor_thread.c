@@ -1,17 +1,18 @@
-#include "evictor.h"
+#include "evictor_thread.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include "fault_handler.h"
+#include "eviction.h"
 #include "pager_thread.h"
-#include "resident_set.h"
 
 /* Free room kept: 1/64 of the cap, 8 to 512 pages; none for caps under 64
  * pages, where every page of the cap matters more than latency. */
 void tp_evictor_set_marks(struct tp_stack *s)
 {
-    uint64_t cap = s->resident.cap_pages;
+    TP_ASSERT_HELD(&s->lock);
+    uint64_t cap = s->pages.resident.cap_pages;
     uint64_t low = cap / 64;
     if (low > 512)
         low = 512;
@@ -25,7 +26,7 @@ void tp_evictor_set_marks(struct tp_stack *s)
 
 static uint64_t free_room(const struct tp_stack *s)
 {
-    return s->resident.count >= s->resident.cap_pages ? 0 : s->resident.cap_pages - s->resident.count;
+    return tp_resident_free_room(&s->pages.resident);
 }
 
 /* Evictions slower than this wait on I/O (a pmem msync, a synchronous
@@ -35,6 +36,7 @@ static uint64_t free_room(const struct tp_stack *s)
 
 void tp_evictor_poke(struct tp_stack *s)
 {
+    TP_ASSERT_HELD(&s->lock);
     int solo = tp_placement_solo(&s->placement);
     if (s->evictor_running && !s->evictor_busy && free_room(s) < s->evict_low &&
         (!solo || s->evict_ns > SLOW_EVICTION_NS))
@@ -45,10 +47,10 @@ static void *evictor_main(void *arg)
 {
     struct tp_stack *s = arg;
     tp_pager_thread = 1;
-    pthread_mutex_lock(&s->lock);
+    tp_lock_take(&s->lock);
     while (!s->evictor_stop) {
         if (free_room(s) >= s->evict_low) {
-            pthread_cond_wait(&s->evictor_wake, &s->lock);
+            tp_lock_wait(&s->evictor_wake, &s->lock);
             continue;
         }
         s->evictor_busy = 1;
@@ -62,14 +64,16 @@ static void *evictor_main(void *arg)
         }
         s->evictor_busy = 0;
     }
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
     return NULL;
 }
 
 int tp_evictor_start(struct tp_stack *s, tierpage_error *err)
 {
     pthread_cond_init(&s->evictor_wake, NULL);
+    tp_lock_take(&s->lock);
     tp_evictor_set_marks(s);
+    tp_lock_drop(&s->lock);
     int rc = tp_pager_thread_create(&s->evictor, NULL, evictor_main, s);
     if (rc)
         return tierpage_error_set(err, -rc, NULL, "cannot start the eviction thread: %s", strerror(rc));
@@ -81,10 +85,10 @@ void tp_evictor_stop(struct tp_stack *s)
 {
     if (!s->evictor_running)
         return;
-    pthread_mutex_lock(&s->lock);
+    tp_lock_take(&s->lock);
     s->evictor_stop = 1;
     pthread_cond_signal(&s->evictor_wake);
-    pthread_mutex_unlock(&s->lock);
+    tp_lock_drop(&s->lock);
     pthread_join(s->evictor, NULL);
     s->evictor_running = 0;
     pthread_cond_destroy(&s->evictor_wake);

@@ -1,0 +1,20 @@
+/* Eviction: taking a page out of the resident set, into tier 0 when it was
+ * written, or dropping it when its copy is still held below (or it is all
+ * zeros). The background thread that calls this is evictor_thread.c. */
+#ifndef TIERPAGE_EVICTION_H
+#define TIERPAGE_EVICTION_H
+
+#include "stack_internal.h"
+
+/* Evict one page chosen by the policy. Called and returns with the stack
+ * lock held; drops it around store I/O. -EAGAIN when no page can be taken
+ * now (all are being moved). */
+int tp_evict_one(struct tp_stack *s, tierpage_error *err);
+/* Evict this resident, idle page. Called with the stack lock held, it
+ * drops it around store I/O and holds it again on return. */
+int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err);
+/* Evict until fewer than cap - reserve pages are resident. Same locking
+ * as tp_evict_one. */
+int tp_make_room(struct tp_stack *s, uint64_t reserve, tierpage_error *err);
+
+#endif

@@ -1,0 +1,339 @@
+/* The page-state module, the resident set and the eviction policy on their
+ * own: no stack, no stores, no userfaultfd. */
+#include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "eviction_policy.h"
+#include "page_state.h"
+
+enum { PAGES = 64 };
+
+static struct tp_mutex lock;
+static struct tp_pages pg;
+static uint32_t first;
+
+static void setup(void)
+{
+    tp_lock_init(&lock);
+    ck_assert_int_eq(tp_pages_init(&pg, &lock, 4), 0);
+    ck_assert_int_eq(tp_page_map_alloc(&pg.map, PAGES, &first), 0);
+    tp_lock_take(&lock);
+}
+
+static void teardown(void)
+{
+    tp_lock_drop(&lock);
+    tp_pages_destroy(&pg);
+    tp_lock_destroy(&lock);
+}
+
+/* Claim the page, put its copy into tier t as a store would, release it. */
+static void store_in(uint32_t id, size_t t)
+{
+    tp_page_claim(&pg, id);
+    if (tp_page(&pg, id)->tier != t)
+        ck_assert(tp_tier_reserve(&pg, t, 0));
+    tp_page_land(&pg, id, t);
+    tp_page_release(&pg, id);
+}
+
+/* Bring the page in as a fault does. */
+static void bring_in(uint32_t id, unsigned flags)
+{
+    tp_page_claim(&pg, id);
+    tp_page_reserve_resident(&pg);
+    tp_page_make_resident(&pg, id, flags);
+    tp_page_release(&pg, id);
+}
+
+static void *release_later(void *arg)
+{
+    uint32_t id = *(uint32_t *)arg;
+    usleep(50 * 1000);
+    tp_page_release_unlocked(&pg, id);
+    return NULL;
+}
+
+START_TEST(waiters_wait_until_the_page_is_released)
+{
+    uint32_t id = first + 3;
+    tp_page_claim(&pg, id);
+    ck_assert(tp_page(&pg, id)->flags & TP_PAGE_BUSY);
+    pthread_t t;
+    tp_lock_drop(&lock);
+    ck_assert_int_eq(pthread_create(&t, NULL, release_later, &id), 0);
+    tp_lock_take(&lock);
+    tp_page_wait_idle(&pg, id);
+    ck_assert(!(tp_page(&pg, id)->flags & TP_PAGE_BUSY));
+    ck_assert(tp_lock_held(&lock) || !TP_LOCK_CHECKS);
+    tp_lock_drop(&lock);
+    pthread_join(t, NULL);
+    tp_lock_take(&lock);
+}
+END_TEST
+
+START_TEST(landing_moves_the_page_between_tier_lists)
+{
+    uint32_t a = first, b = first + 1;
+    store_in(a, 0);
+    store_in(b, 0);
+    ck_assert_uint_eq(pg.tiers[0].count, 2);
+    ck_assert_uint_eq(pg.tiers[0].head, a);
+    ck_assert_uint_eq(pg.tiers[0].tail, b);
+
+    tp_page_claim(&pg, a);
+    ck_assert(tp_tier_reserve(&pg, 1, 0));
+    ck_assert_uint_eq(tp_page_land(&pg, a, 1), 0); /* left tier 0, for the caller to delete */
+    tp_page_release(&pg, a);
+    ck_assert_uint_eq(tp_page(&pg, a)->tier, 1);
+    ck_assert_uint_eq(pg.tiers[0].count, 1);
+    ck_assert_uint_eq(pg.tiers[1].count, 1);
+    ck_assert_uint_eq(pg.tiers[0].head, b);
+    ck_assert_uint_eq(pg.tiers[0].tail, b);
+    ck_assert_uint_eq(pg.tiers[1].head, a);
+}
+END_TEST
+
+START_TEST(landing_again_in_the_same_tier_makes_the_page_newest)
+{
+    uint32_t a = first, b = first + 1, c = first + 2;
+    store_in(a, 0);
+    store_in(b, 0);
+    store_in(c, 0);
+    tp_page_claim(&pg, a);
+    ck_assert_uint_eq(tp_page_land(&pg, a, 0), TP_NO_TIER); /* overwritten in place: nothing to delete */
+    tp_page_release(&pg, a);
+    ck_assert_uint_eq(pg.tiers[0].count, 3);
+    ck_assert_uint_eq(pg.tiers[0].tail, a);
+    /* The coldest idle page is b; a BUSY one is passed over. */
+    tp_page_claim(&pg, b);
+    ck_assert_uint_eq(tp_tier_claim_coldest(&pg, 0), c);
+    ck_assert(tp_page(&pg, c)->flags & TP_PAGE_BUSY);
+    tp_page_release(&pg, b);
+    tp_page_release(&pg, c);
+    ck_assert_uint_eq(tp_tier_claim_coldest(&pg, 1), TP_NIL);
+}
+END_TEST
+
+START_TEST(a_tier_gives_no_place_beyond_its_capacity)
+{
+    ck_assert(tp_tier_reserve(&pg, 0, 2));
+    ck_assert(tp_tier_reserve(&pg, 0, 2));
+    ck_assert(!tp_tier_reserve(&pg, 0, 2));
+    tp_tier_unreserve(&pg, 0);
+    ck_assert(tp_tier_reserve(&pg, 0, 2));
+    ck_assert(tp_tier_reserve(&pg, 0, 0)); /* 0: unbounded */
+    ck_assert_uint_eq(pg.tiers[0].count, 3);
+}
+END_TEST
+
+START_TEST(an_evicted_page_is_stored_when_a_tier_holds_it_and_empty_otherwise)
+{
+    uint32_t kept = first, zero = first + 1;
+    store_in(kept, 0);
+    bring_in(kept, TP_RESIDENT_DIRTY | TP_RESIDENT_UNSURE);
+    bring_in(zero, 0);
+    ck_assert_uint_eq(pg.resident.count, 2);
+    ck_assert_uint_eq(pg.resident.peak, 2);
+    ck_assert_uint_eq(tp_page(&pg, kept)->state, TP_PAGE_RESIDENT);
+    ck_assert(tp_page(&pg, kept)->flags & TP_PAGE_DIRTY);
+
+    tp_page_claim(&pg, kept);
+    tp_page_mark_clean(&pg, kept);
+    tp_page_evicted(&pg, kept);
+    tp_page_release(&pg, kept);
+    tp_page_claim(&pg, zero);
+    tp_page_evicted(&pg, zero);
+    tp_page_release(&pg, zero);
+
+    ck_assert_uint_eq(tp_page(&pg, kept)->state, TP_PAGE_STORED);
+    ck_assert_uint_eq(tp_page(&pg, zero)->state, TP_PAGE_EMPTY);
+    ck_assert_uint_eq(tp_page(&pg, kept)->flags & (TP_PAGE_DIRTY | TP_PAGE_UNSURE | TP_PAGE_REFERENCED), 0);
+    ck_assert_uint_eq(pg.resident.count, 0);
+    ck_assert_uint_eq(pg.resident.peak, 2);
+    ck_assert_uint_eq(pg.resident.free_count, pg.resident.slot_count);
+}
+END_TEST
+
+START_TEST(a_forgotten_page_reads_as_zeros)
+{
+    uint32_t id = first + 5;
+    store_in(id, 2);
+    bring_in(id, TP_RESIDENT_UNSURE);
+    tp_page_claim(&pg, id);
+    ck_assert_uint_eq(tp_page_drop_copy(&pg, id), 2);
+    ck_assert_uint_eq(tp_page_drop_copy(&pg, id), TP_NO_TIER);
+    ck_assert(!(tp_page(&pg, id)->flags & TP_PAGE_UNSURE));
+    tp_page_release(&pg, id);
+    ck_assert_uint_eq(pg.tiers[2].count, 0);
+    ck_assert_uint_eq(pg.tiers[2].head, TP_NIL);
+
+    tp_page_forget(&pg, id, 1);
+    ck_assert_uint_eq(tp_page(&pg, id)->state, TP_PAGE_EMPTY);
+    ck_assert(tp_page(&pg, id)->flags & TP_PAGE_UNMAPPED);
+    ck_assert_uint_eq(pg.resident.count, 0);
+}
+END_TEST
+
+START_TEST(a_message_read_before_its_page_left_is_stale)
+{
+    uint32_t id = first;
+    bring_in(id, 0);
+    uint32_t before = tp_resident_tick(&pg.resident, 16);
+    tp_page_claim(&pg, id);
+    tp_page_evicted(&pg, id);
+    tp_page_release(&pg, id);
+    uint32_t after = tp_resident_tick(&pg.resident, 16);
+    ck_assert(tp_page_left_since(&pg, id, before));
+    ck_assert(!tp_page_left_since(&pg, id, before)); /* the page's tick moved back to it */
+    ck_assert(!tp_page_left_since(&pg, id, after));
+}
+END_TEST
+
+/* Debug builds check the lock contract each function states. */
+START_TEST(claiming_without_the_lock_is_caught)
+{
+    tp_lock_drop(&lock);
+    tp_page_claim(&pg, first);
+}
+END_TEST
+
+static uint32_t unmapped[PAGES];
+static size_t unmapped_count;
+
+static void note_unmap(void *ctx, uint32_t id)
+{
+    (void)ctx;
+    unmapped[unmapped_count++] = id;
+}
+
+static uint32_t pick(enum tp_eviction_policy policy)
+{
+    return tp_pick_victim(&pg.resident, &pg.map, policy, note_unmap, NULL);
+}
+
+START_TEST(clock_gives_used_pages_a_second_chance)
+{
+    unmapped_count = 0;
+    for (uint32_t i = 0; i < 3; i++)
+        bring_in(first + i, 0); /* each comes in used */
+    /* The hand unmaps each used page to see whether it is used again, then
+     * takes the first one that was not. */
+    ck_assert_uint_eq(pick(TP_POLICY_CLOCK), first);
+    ck_assert_uint_eq(unmapped_count, 3);
+    ck_assert_uint_eq(unmapped[0], first);
+    /* Page 1 is used again (a minor fault): it is hot and passed over. */
+    tp_page_note_use(&pg, first + 1, 0);
+    ck_assert_uint_eq(pick(TP_POLICY_CLOCK), first + 2);
+    ck_assert_uint_eq(tp_page(&pg, first + 1)->heat, TP_HEAT_MAX - 1);
+}
+END_TEST
+
+START_TEST(a_hot_page_is_checked_again_after_its_heat_runs_out)
+{
+    unmapped_count = 0;
+    bring_in(first, 0);
+    bring_in(first + 1, 0);
+    tp_page_note_use(&pg, first, 0);
+    tp_page_note_use(&pg, first + 1, 0);
+    /* Both hot: the hand passes each TP_HEAT_MAX times, unmapping it on the
+     * last pass, then finds them unused and takes the first (a pick gives
+     * up after three turns of the hand, and the next goes on). */
+    uint32_t id = pick(TP_POLICY_CLOCK);
+    if (id == TP_NIL)
+        id = pick(TP_POLICY_CLOCK);
+    ck_assert_uint_eq(id, first);
+    ck_assert_uint_eq(unmapped_count, 2);
+    ck_assert_uint_eq(tp_page(&pg, first)->heat, 0);
+}
+END_TEST
+
+START_TEST(fifo_takes_pages_in_the_order_they_came_and_never_unmaps)
+{
+    unmapped_count = 0;
+    for (uint32_t i = 0; i < 4; i++)
+        bring_in(first + i, 0);
+    tp_page_note_use(&pg, first, 1);
+    for (uint32_t i = 0; i < 4; i++) {
+        uint32_t id = pick(TP_POLICY_FIFO);
+        ck_assert_uint_eq(id, first + i);
+        tp_page_claim(&pg, id);
+        tp_page_evicted(&pg, id);
+        tp_page_release(&pg, id);
+    }
+    ck_assert_uint_eq(unmapped_count, 0);
+    ck_assert_uint_eq(pick(TP_POLICY_FIFO), TP_NIL);
+}
+END_TEST
+
+START_TEST(no_victim_while_every_page_is_busy)
+{
+    bring_in(first, 0);
+    bring_in(first + 1, 0);
+    tp_page_claim(&pg, first);
+    tp_page_claim(&pg, first + 1);
+    ck_assert_uint_eq(pick(TP_POLICY_CLOCK), TP_NIL);
+    ck_assert_uint_eq(pick(TP_POLICY_FIFO), TP_NIL);
+    tp_page_release(&pg, first + 1);
+    ck_assert_uint_eq(pick(TP_POLICY_FIFO), first + 1);
+    tp_page_release(&pg, first);
+}
+END_TEST
+
+START_TEST(resizing_keeps_the_pages_in_hand_order)
+{
+    for (uint32_t i = 0; i < 6; i++)
+        bring_in(first + i, 0);
+    ck_assert_uint_eq(pick(TP_POLICY_FIFO), first); /* the hand is past page 0 */
+    size_t before = pg.resident.slot_count;
+    ck_assert_int_eq(tp_resident_resize(&pg.resident, &pg.map, 20000), 0);
+    ck_assert_uint_gt(pg.resident.slot_count, before);
+    ck_assert_uint_eq(pg.resident.cap_pages, 20000);
+    ck_assert_uint_eq(pg.resident.count, 6);
+    /* From the hand on: pages 1..5, then 0. */
+    for (uint32_t i = 1; i <= 6; i++) {
+        uint32_t id = pick(TP_POLICY_FIFO);
+        ck_assert_uint_eq(id, first + i % 6);
+        ck_assert_uint_eq(pg.resident.slots[tp_page(&pg, id)->slot], id);
+        tp_page_claim(&pg, id);
+        tp_page_evicted(&pg, id);
+        tp_page_release(&pg, id);
+    }
+    ck_assert_int_eq(tp_resident_resize(&pg.resident, &pg.map, 4), 0);
+    ck_assert_uint_le(pg.resident.slot_count, before);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *suite = suite_create("core_page_state");
+    TCase *state = tcase_create("page_state");
+    tcase_add_checked_fixture(state, setup, teardown);
+    tcase_add_test(state, waiters_wait_until_the_page_is_released);
+    tcase_add_test(state, landing_moves_the_page_between_tier_lists);
+    tcase_add_test(state, landing_again_in_the_same_tier_makes_the_page_newest);
+    tcase_add_test(state, a_tier_gives_no_place_beyond_its_capacity);
+    tcase_add_test(state, an_evicted_page_is_stored_when_a_tier_holds_it_and_empty_otherwise);
+    tcase_add_test(state, a_forgotten_page_reads_as_zeros);
+    tcase_add_test(state, a_message_read_before_its_page_left_is_stale);
+    if (TP_LOCK_CHECKS)
+        tcase_add_test_raise_signal(state, claiming_without_the_lock_is_caught, SIGABRT);
+    suite_add_tcase(suite, state);
+
+    TCase *policy = tcase_create("eviction_policy");
+    tcase_add_checked_fixture(policy, setup, teardown);
+    tcase_add_test(policy, clock_gives_used_pages_a_second_chance);
+    tcase_add_test(policy, a_hot_page_is_checked_again_after_its_heat_runs_out);
+    tcase_add_test(policy, fifo_takes_pages_in_the_order_they_came_and_never_unmaps);
+    tcase_add_test(policy, no_victim_while_every_page_is_busy);
+    tcase_add_test(policy, resizing_keeps_the_pages_in_hand_order);
+    suite_add_tcase(suite, policy);
+
+    SRunner *runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed ? 1 : 0;
+}
