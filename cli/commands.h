@@ -2,6 +2,8 @@
 #ifndef TIERPAGE_COMMANDS_H
 #define TIERPAGE_COMMANDS_H
 
+#include "tierpage.h"
+
 int tp_cmd_run(int argc, char **argv);
 int tp_cmd_check(int argc, char **argv);
 int tp_cmd_plugin_test(int argc, char **argv);
@@ -12,7 +14,7 @@ extern const char tp_default_stack_yaml[];
 /* Exit statuses of tierpage itself (a program's own status passes through). */
 #define TP_EXIT_USAGE 2
 #define TP_EXIT_CONFIG 2
-#define TP_EXIT_INTERNAL 125
+#define TP_EXIT_INTERNAL TP_EXIT_PAGER_FAILURE /* the same status the pager stops a program with */
 #define TP_EXIT_CANNOT_EXEC 127
 
 #endif

@@ -18,10 +18,11 @@
 #define TP_CONF_FILE_MAX (16u << 20)
 #define TP_CONF_SHOWN_MAX 40     /* how much of a bad value an error quotes */
 #define TP_CONF_DEFAULT_MALLOC_THRESHOLD (1u << 20)
-#define TP_CONF_MAX_HANDLER_THREADS 64
 #define TP_CONF_PAGE_SIZE 4096
 #define TP_CONF_DEFAULT_STORE_TIMEOUT_MS 30000u
 #define TP_CONF_MAX_STORE_TIMEOUT_MS (24u * 3600u * 1000u)
+#define TP_STRINGIFY_(x) #x
+#define TP_STRINGIFY(x) TP_STRINGIFY_(x)
 
 #define EXPECT_SIZE "expected a size such as 64MiB"
 #define EXPECT_NAME "expected 1 to %d characters from A-Z a-z 0-9 _ . -"
@@ -230,7 +231,7 @@ static int read_resident(const struct loader *ld, const yaml_node_t *node, struc
 static int read_handler_threads(const struct loader *ld, const yaml_node_t *node,
                                 struct tp_conf *conf)
 {
-    static const char expected[] = "expected auto or an integer from 1 to 64";
+    static const char expected[] = "expected auto or an integer from 1 to " TP_STRINGIFY(TP_MAX_HANDLER_THREADS);
     const char *text = scalar_text(ld, node, "handler_threads", expected);
     unsigned value = 0;
 
@@ -246,7 +247,7 @@ static int read_handler_threads(const struct loader *ld, const yaml_node_t *node
         if (*p < '0' || *p > '9')
             return fail_expected(ld, node, "handler_threads", expected);
         value = value * 10 + (unsigned)(*p - '0');
-        if (value > TP_CONF_MAX_HANDLER_THREADS)
+        if (value > TP_MAX_HANDLER_THREADS)
             return fail_expected(ld, node, "handler_threads", expected);
     }
     if (value < 1)

@@ -51,7 +51,7 @@ static int drop_clean(struct tp_stack *s, struct tp_region_file *file, off_t off
  * final content in `page`: unchanged if its tier's copy is the same. */
 static int same_as_copy(struct tp_stack *s, size_t tier, uint32_t id, const void *page)
 {
-    _Alignas(64) unsigned char copy[4096];
+    _Alignas(64) unsigned char copy[s->page_size];
     tierpage_error ignored = {{0}, {0}};
     return tp_tier_get(s, tier, id, copy, &ignored) == 0 && memcmp(copy, page, s->page_size) == 0;
 }
@@ -76,7 +76,7 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
         return drop_clean(s, file, off, id, err);
     }
 
-    _Alignas(64) unsigned char buf[4096];
+    _Alignas(64) unsigned char buf[s->page_size];
     size_t old_tier = p->tier;
     int unsure = (p->flags & TP_PAGE_UNSURE) && old_tier != TP_NO_TIER && tp_tier_is_local(s, old_tier);
     char *addr = tp_page_addr(s, reg, id);
@@ -129,7 +129,7 @@ int tp_evict_one(struct tp_stack *s, tierpage_error *err)
     uint64_t start = tp_now_ns();
     int rc = tp_evict_page(s, id, err);
     uint64_t took = tp_now_ns() - start;
-    s->evict_ns = s->evict_ns - s->evict_ns / 16 + took / 16;
+    s->evictor.eviction_ns = s->evictor.eviction_ns - s->evictor.eviction_ns / 16 + took / 16;
     return rc;
 }
 

@@ -20,8 +20,8 @@ void tp_evictor_set_marks(struct tp_stack *s)
         low = 8;
     if (cap < 64)
         low = 0;
-    s->evict_low = low;
-    s->evict_high = low * 2 < cap ? low * 2 : low;
+    s->evictor.low = low;
+    s->evictor.high = low * 2 < cap ? low * 2 : low;
 }
 
 static uint64_t free_room(const struct tp_stack *s)
@@ -38,9 +38,9 @@ void tp_evictor_poke(struct tp_stack *s)
 {
     TP_ASSERT_HELD(&s->lock);
     int solo = tp_placement_solo(&s->placement);
-    if (s->evictor_running && !s->evictor_busy && free_room(s) < s->evict_low &&
-        (!solo || s->evict_ns > SLOW_EVICTION_NS))
-        pthread_cond_signal(&s->evictor_wake);
+    if (s->evictor.running && !s->evictor.busy && free_room(s) < s->evictor.low &&
+        (!solo || s->evictor.eviction_ns > SLOW_EVICTION_NS))
+        pthread_cond_signal(&s->evictor.wake);
 }
 
 static void *evictor_main(void *arg)
@@ -48,21 +48,21 @@ static void *evictor_main(void *arg)
     struct tp_stack *s = arg;
     tp_pager_thread = 1;
     tp_lock_take(&s->lock);
-    while (!s->evictor_stop) {
-        if (free_room(s) >= s->evict_low) {
-            tp_lock_wait(&s->evictor_wake, &s->lock);
+    while (!s->evictor.stop) {
+        if (free_room(s) >= s->evictor.low) {
+            tp_lock_wait(&s->evictor.wake, &s->lock);
             continue;
         }
-        s->evictor_busy = 1;
-        while (!s->evictor_stop && free_room(s) < s->evict_high) {
+        s->evictor.busy = 1;
+        while (!s->evictor.stop && free_room(s) < s->evictor.high) {
             tierpage_error err = {{0}, {0}};
             int rc = tp_evict_one(s, &err);
             if (rc == -EAGAIN)
                 break;
             if (rc < 0)
-                tp_fatal(s, "cannot evict a page: %s", err.message);
+                tp_fatal("cannot evict a page: %s", err.message);
         }
-        s->evictor_busy = 0;
+        s->evictor.busy = 0;
     }
     tp_lock_drop(&s->lock);
     return NULL;
@@ -70,26 +70,26 @@ static void *evictor_main(void *arg)
 
 int tp_evictor_start(struct tp_stack *s, tierpage_error *err)
 {
-    pthread_cond_init(&s->evictor_wake, NULL);
+    pthread_cond_init(&s->evictor.wake, NULL);
     tp_lock_take(&s->lock);
     tp_evictor_set_marks(s);
     tp_lock_drop(&s->lock);
-    int rc = tp_pager_thread_create(&s->evictor, NULL, evictor_main, s);
+    int rc = tp_pager_thread_create(&s->evictor.thread, NULL, evictor_main, s);
     if (rc)
         return tierpage_error_set(err, -rc, NULL, "cannot start the eviction thread: %s", strerror(rc));
-    s->evictor_running = 1;
+    s->evictor.running = 1;
     return 0;
 }
 
 void tp_evictor_stop(struct tp_stack *s)
 {
-    if (!s->evictor_running)
+    if (!s->evictor.running)
         return;
     tp_lock_take(&s->lock);
-    s->evictor_stop = 1;
-    pthread_cond_signal(&s->evictor_wake);
+    s->evictor.stop = 1;
+    pthread_cond_signal(&s->evictor.wake);
     tp_lock_drop(&s->lock);
-    pthread_join(s->evictor, NULL);
-    s->evictor_running = 0;
-    pthread_cond_destroy(&s->evictor_wake);
+    pthread_join(s->evictor.thread, NULL);
+    s->evictor.running = 0;
+    pthread_cond_destroy(&s->evictor.wake);
 }

@@ -14,10 +14,6 @@
 #include "tier_chain.h"
 #include "uffd.h"
 
-__thread int tp_pager_thread;
-
-static const _Alignas(4096) unsigned char zero_page[4096];
-
 struct fault {
     char *addr;  /* page-aligned */
     int write;
@@ -42,7 +38,11 @@ static void resolve_write_protect(struct tp_stack *s, struct fault *f)
     if (tp_page_note_write(&s->pages, f->id))
         s->counters.write_faults++;
     tp_lock_drop(&s->lock);
-    tp_uffd_writeprotect(s->uffd, f->addr, s->page_size, 0, 1);
+    int rc = tp_uffd_writeprotect(s->uffd, f->addr, s->page_size, 0, 1);
+    if (rc == -EAGAIN) /* the address space was changing: the writer faults again */
+        rc = tp_uffd_wake(s->uffd, f->addr, s->page_size);
+    if (rc < 0)
+        tp_fatal("cannot let the program write the page at %p: %s", (void *)f->addr, strerror(-rc));
 }
 
 /* Called with the stack lock held, the page idle; releases the lock before
@@ -63,7 +63,7 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
     tp_lock_drop(&s->lock);
     int rc = tp_uffd_continue(s->uffd, f->addr, s->page_size, protect);
     if (rc < 0 && rc != -EEXIST)
-        tp_fatal(s, "cannot map page at %p: UFFDIO_CONTINUE: %s", (void *)f->addr, strerror(-rc));
+        tp_fatal("cannot map page at %p: UFFDIO_CONTINUE: %s", (void *)f->addr, strerror(-rc));
     if (rc == -EEXIST)
         tp_uffd_wake(s->uffd, f->addr, s->page_size);
 }
@@ -92,7 +92,7 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     tierpage_error err = {{0}, {0}};
     int rc = tp_make_room(s, 1, &err);
     if (rc < 0)
-        tp_fatal(s, "cannot evict to make room for page at %p: %s", (void *)f->addr, err.message);
+        tp_fatal("cannot evict to make room for page at %p: %s", (void *)f->addr, err.message);
     /* The lock was dropped while evicting: look again. */
     tp_page_wait_idle(&s->pages, f->id);
     if (!still_served(s, f) || p->state == TP_PAGE_RESIDENT || (p->flags & TP_PAGE_UNMAPPED)) {
@@ -113,15 +113,15 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     int writable = f->write || unsure;
     tp_lock_drop(&s->lock);
 
-    _Alignas(64) unsigned char buf[4096];
-    const void *src = zero_page;
+    _Alignas(64) unsigned char buf[s->page_size];
+    const void *src = s->zero_page;
     if (from_tier >= 0) {
         rc = tp_tier_get(s, (size_t)from_tier, f->id, buf, &err);
         if (rc == -ENOENT)
-            tp_fatal(s, "page at %p (page %u) is missing from tier '%s', which should hold it",
+            tp_fatal("page at %p (page %u) is missing from tier '%s', which should hold it",
                      (void *)f->addr, f->id, s->tiers[from_tier].name);
         if (rc < 0)
-            tp_fatal(s, "cannot read page at %p (page %u) from tier '%s': %s",
+            tp_fatal("cannot read page at %p (page %u) from tier '%s': %s",
                      (void *)f->addr, f->id, s->tiers[from_tier].name, err.message);
         src = buf;
     }
@@ -142,7 +142,7 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     else
         rc = tp_uffd_copy(s->uffd, f->addr, src, s->page_size, !writable);
     if (rc < 0 && rc != -EEXIST)
-        tp_fatal(s, "cannot map page at %p: %s", (void *)f->addr, strerror(-rc));
+        tp_fatal("cannot map page at %p: %s", (void *)f->addr, strerror(-rc));
     if (rc == -EEXIST)
         tp_uffd_wake(s->uffd, f->addr, s->page_size);
     tp_page_release_unlocked(&s->pages, f->id);
@@ -209,7 +209,7 @@ static void *handler_main(void *arg)
         uint32_t newest = tp_resident_tick(&s->pages.resident, (uint32_t)(sizeof msgs / sizeof msgs[0]));
         ssize_t n = read(s->uffd, msgs, sizeof msgs);
         if (n < 0 && errno != EAGAIN && errno != EINTR)
-            tp_fatal(s, "reading userfaultfd: %s", strerror(errno));
+            tp_fatal("reading userfaultfd: %s", strerror(errno));
         int leave = 0;
         for (ssize_t i = 0; i < n / (ssize_t)sizeof msgs[0]; i++) {
             if (is_doorbell(s, &msgs[i])) {
@@ -238,16 +238,16 @@ static int allowed_cpus(int *cpus, int max)
     return n;
 }
 
-int tp_handlers_start(struct tp_stack *s, tierpage_error *err)
+int tp_handlers_start(struct tp_stack *s, unsigned handler_threads, tierpage_error *err)
 {
-    int cpus[64];
+    int cpus[TP_MAX_HANDLER_THREADS];
     int ncpus = 0;
     unsigned wanted;
-    if (s->conf->handler_threads == TP_HANDLERS_AUTO) {
-        ncpus = allowed_cpus(cpus, 64);
+    if (handler_threads == TP_HANDLERS_AUTO) {
+        ncpus = allowed_cpus(cpus, TP_MAX_HANDLER_THREADS);
         wanted = ncpus > 0 ? (unsigned)ncpus : 1;
     } else {
-        wanted = s->conf->handler_threads;
+        wanted = handler_threads;
     }
     size_t bell_len = wanted * s->page_size;
     s->doorbell_len = bell_len;

@@ -23,8 +23,8 @@ void tp_placement_init(struct tp_placement *p, const int *cpus, unsigned count)
     memset(p, 0, sizeof *p);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->changed, NULL);
-    if (count > TP_PLACEMENT_MAX_CPUS)
-        count = TP_PLACEMENT_MAX_CPUS;
+    if (count > TP_MAX_HANDLER_THREADS)
+        count = TP_MAX_HANDLER_THREADS;
     p->count = count;
     p->follow = count > 1;
     for (unsigned i = 0; cpus && i < count; i++)

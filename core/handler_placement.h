@@ -14,7 +14,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define TP_PLACEMENT_MAX_CPUS 64
+#include "tierpage.h"
+
 #define TP_PLACEMENT_MAX_THREADS 64
 
 /* A program thread seen faulting, and the CPU it was on. */
@@ -31,12 +32,14 @@ struct tp_placement {
     int follow;         /* 0: every handler reads (not pinned, or one CPU) */
     int stopping;
     unsigned count;     /* handler i is pinned to cpus[i] */
-    int cpus[TP_PLACEMENT_MAX_CPUS];
+    int cpus[TP_MAX_HANDLER_THREADS];
     struct tp_faulting_thread threads[TP_PLACEMENT_MAX_THREADS];
     unsigned thread_count;
     uint64_t reading;   /* bit i: handler i reads the userfaultfd */
     uint64_t next_sample_ns;
 };
+
+_Static_assert(TP_MAX_HANDLER_THREADS <= 64, "one bit of `reading` for each handler");
 
 /* Handler i is pinned to cpus[i]; with count 0 (unpinned handlers) or 1,
  * every handler always reads. */

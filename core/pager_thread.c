@@ -1,5 +1,7 @@
 #include "pager_thread.h"
 
+__thread int tp_pager_thread;
+
 void tp_block_async_signals(sigset_t *old)
 {
     sigset_t blocked;

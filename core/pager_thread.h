@@ -19,4 +19,8 @@ void tp_block_async_signals(sigset_t *old);
  * it. Returns 0 or an error number, as pthread_create does. */
 int tp_pager_thread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg);
 
+/* Marks the calling thread as part of the pager: the preload shim then
+ * never serves that thread's own allocations, which could fault into it. */
+extern __thread int tp_pager_thread;
+
 #endif

@@ -243,15 +243,25 @@ static int forget_pages(struct tp_stack *s, struct tp_region *r, size_t first, s
             s->locked_pages--;
         tp_page_forget(&s->pages, id, unmapping);
     }
-    /* Drop the memory itself; the program's mapping refaults as missing. */
-    fallocate(r->file->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, tp_page_offset(s, r, r->first_id + (uint32_t)first),
-              (off_t)(count * s->page_size));
+    /* Drop the memory itself; the program's mapping refaults as missing.
+     * Until it is dropped, the program would read the old content. */
+    if (fallocate(r->file->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  tp_page_offset(s, r, r->first_id + (uint32_t)first), (off_t)(count * s->page_size)) < 0) {
+        int e = errno;
+        tierpage_error_set(err, -e, NULL, "cannot free %zu pages at %p: %s", count,
+                           (void *)(r->start + first * s->page_size), strerror(e));
+        if (result == 0)
+            result = -e;
+    }
     return result;
 }
 
 /* Take pages [first, first+count), already forgotten, out of r: r is
- * trimmed, split in two, or goes. Both locks held. */
-static int cut_pages(struct tp_stack *s, struct tp_region *r, size_t first, size_t count, enum release_mode mode)
+ * trimmed, split in two, or goes. Both locks held. When the program's
+ * mapping cannot be replaced, r is left whole: the pages stay served, as
+ * zeros. */
+static int cut_pages(struct tp_stack *s, struct tp_region *r, size_t first, size_t count, enum release_mode mode,
+                     tierpage_error *err)
 {
     size_t end = first + count;
     struct tp_region *tail = NULL;
@@ -259,18 +269,22 @@ static int cut_pages(struct tp_stack *s, struct tp_region *r, size_t first, size
         tail = calloc(1, sizeof *tail);
         if (!tail || region_room(s) < 0) {
             free(tail);
-            return -ENOMEM;
+            return tierpage_error_set(err, -ENOMEM, NULL, "out of memory splitting a region");
         }
     }
     char *addr = r->start + first * s->page_size;
     size_t len = count * s->page_size;
     /* Replacing the mapping drops its registration in the same step: a
      * thread reading it meanwhile gets its data or SIGSEGV, never zeros. */
-    if (mode == RELEASE_RESERVE)
-        mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-    else
-        munmap(addr, len);
-    munmap(r->alias + first * s->page_size, len);
+    int replaced = mode == RELEASE_RESERVE
+                       ? mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) != MAP_FAILED
+                       : munmap(addr, len) == 0;
+    if (!replaced) {
+        int e = errno;
+        free(tail);
+        return tierpage_error_set(err, -e, NULL, "cannot unmap %zu bytes at %p: %s", len, (void *)addr, strerror(e));
+    }
+    munmap(r->alias + first * s->page_size, len); /* can fail only on a bad range, which this is not */
     tp_page_map_release(&s->pages.map, r->first_id + (uint32_t)first, (uint32_t)count);
     s->counters.mapped_bytes -= len;
 
@@ -350,9 +364,9 @@ static int release_range(struct tp_stack *s, char *addr, size_t length, enum rel
         /* Only this thread changes regions (regions_lock): r stays. */
         int rc = forget_pages(s, r, first, count, mode != RELEASE_DISCARD, err);
         if (mode != RELEASE_DISCARD) {
-            int cut = cut_pages(s, r, first, count, mode);
+            int cut = cut_pages(s, r, first, count, mode, rc == 0 ? err : NULL);
             if (cut < 0 && rc == 0)
-                rc = tierpage_error_set(err, cut, NULL, "out of memory splitting a region");
+                rc = cut;
         }
         if (rc < 0 && result == 0)
             result = rc;

@@ -1,9 +1,11 @@
-/* Opening and closing a stack: config, plugins, stores, userfaultfd. */
+/* Opening and closing a stack: config, plugins, stores, userfaultfd. The
+ * parsed config is read at open only: what the parts of the stack need
+ * later is copied out of it. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "eviction.h"
@@ -20,27 +22,14 @@
 /* The write-back queue of a remote tier when the stack file sets none. */
 #define TP_DEFAULT_WRITEBACK_QUEUE (4u << 20)
 
-/* Exit status of a program whose page could not be served. */
-#define TP_EXIT_PAGER_FAILURE 125
-
-void tp_fatal(struct tp_stack *s, const char *fmt, ...)
+static int open_tier(struct tp_stack *s, const struct tp_conf *c, size_t i, tierpage_error *err)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->fatal, sizeof s->fatal, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "tierpage: fatal: %s; stopping the program rather than let it see wrong data\n", s->fatal);
-    fflush(stderr);
-    _exit(TP_EXIT_PAGER_FAILURE);
-}
-
-static int open_tier(struct tp_stack *s, size_t i, tierpage_error *err)
-{
-    const struct tp_conf *c = s->conf;
     const struct tp_conf_tier *ct = &c->tiers[i];
     struct tp_tier *t = &s->tiers[i];
     tierpage_error perr = {{0}, {0}};
     snprintf(t->name, sizeof t->name, "%s", ct->name);
+    t->stack = s;
+    t->index = i;
     if (tp_plugin_load(ct->plugin, &t->plugin, &perr) < 0)
         return tierpage_error_set(err, -ENOENT, "plugin", "%s:%d:%d: tiers[%zu].plugin: %s", c->source,
                                   ct->plugin_line, ct->plugin_column, i, perr.message);
@@ -48,16 +37,24 @@ static int open_tier(struct tp_stack *s, size_t i, tierpage_error *err)
     t->serial = (t->ops->flags & TIERPAGE_STORE_SERIAL) != 0;
     pthread_mutex_init(&t->serial_lock, NULL);
 
-    tierpage_store_option *opts = calloc(ct->option_count + 1, sizeof *opts);
-    if (!opts)
+    /* A store may keep the strings it was opened with until it is closed
+     * (the rdma tier names its namespace again when it reconnects): the
+     * tier keeps its own copy, as the stack keeps the namespace's. */
+    t->options = calloc(ct->option_count + 1, sizeof *t->options);
+    if (!t->options)
         return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
-    for (size_t k = 0; k < ct->option_count; k++)
-        opts[k] = (tierpage_store_option){ct->options[k].key, ct->options[k].value};
+    for (size_t k = 0; k < ct->option_count; k++) {
+        char *key = strdup(ct->options[k].key), *value = ct->options[k].value ? strdup(ct->options[k].value) : NULL;
+        t->options[k] = (tierpage_store_option){key, value};
+        t->option_count = k + 1;
+        if (!key || (ct->options[k].value && !value))
+            return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
+    }
     tierpage_store_params params = {
-        .namespace_name = c->name,
+        .namespace_name = s->namespace_name,
         .page_size = s->page_size,
         .capacity = ct->capacity,
-        .options = opts,
+        .options = t->options,
         .option_count = ct->option_count,
         .instance = s->instance,
         .exclusive = c->exclusive_namespace,
@@ -69,7 +66,6 @@ static int open_tier(struct tp_stack *s, size_t i, tierpage_error *err)
     tp_block_async_signals(&old_mask);
     int rc = t->ops->open(&params, &t->store, &perr);
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
-    free(opts);
     if (rc < 0 || !t->store) {
         int line = ct->line, col = ct->column;
         const char *key = perr.key[0] ? perr.key : NULL;
@@ -93,7 +89,7 @@ static int open_tier(struct tp_stack *s, size_t i, tierpage_error *err)
     uint64_t queue = ct->writeback_queue;
     if (queue == TP_CONF_DEFAULT_QUEUE)
         queue = (t->ops->flags & TIERPAGE_STORE_REMOTE) ? TP_DEFAULT_WRITEBACK_QUEUE : 0;
-    if (queue && (rc = tp_writeback_start(s, i, queue, &t->writeback, err)) < 0) {
+    if (queue && (rc = tp_chain_start_queue(s, i, queue, err)) < 0) {
         t->ops->close(t->store);
         tp_plugin_unload(&t->plugin);
         t->ops = NULL;
@@ -115,17 +111,25 @@ static void close_tiers(struct tp_stack *s)
         tp_writeback_stop(s->tiers[i].writeback);
         s->tiers[i].writeback = NULL;
     }
-    for (size_t i = 0; i < s->tier_count; i++) {
+    for (size_t i = 0; i < TP_MAX_TIERS; i++) {
         struct tp_tier *t = &s->tiers[i];
-        if (!t->ops)
-            continue;
-        t->ops->close(t->store);
-        tp_plugin_unload(&t->plugin);
-        pthread_mutex_destroy(&t->serial_lock);
-        t->ops = NULL;
+        if (t->ops) {
+            t->ops->close(t->store);
+            tp_plugin_unload(&t->plugin);
+            pthread_mutex_destroy(&t->serial_lock);
+            t->ops = NULL;
+        }
+        for (size_t k = 0; k < t->option_count; k++) {
+            free((char *)t->options[k].key);
+            free((char *)t->options[k].value);
+        }
+        free(t->options);
+        t->options = NULL;
+        t->option_count = 0;
     }
 }
 
+/* Frees conf. */
 static tp_stack *stack_open(struct tp_conf *conf, tierpage_error *err)
 {
     struct tp_stack *s = calloc(1, sizeof *s);
@@ -134,20 +138,32 @@ static tp_stack *stack_open(struct tp_conf *conf, tierpage_error *err)
         tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
         return NULL;
     }
-    s->conf = conf;
     s->policy = conf->policy;
+    s->malloc_threshold = conf->malloc_threshold;
+    s->store_timeout_ns = conf->store_timeout_ms * 1000000ull;
+    s->namespace_name = conf->name ? strdup(conf->name) : NULL;
     s->page_size = 4096;
     s->uffd = -1;
     tp_instance_id(s->instance, sizeof s->instance);
     tp_lock_init(&s->lock);
     pthread_mutex_init(&s->regions_lock, NULL);
+    void *zeros = mmap(NULL, s->page_size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (zeros == MAP_FAILED) {
+        tierpage_error_set(err, -ENOMEM, NULL, "out of memory for a page of zeros");
+        goto fail;
+    }
+    s->zero_page = zeros;
     if (tp_pages_init(&s->pages, &s->lock, conf->resident / s->page_size) < 0) {
         tierpage_error_set(err, -ENOMEM, NULL, "out of memory for the resident set");
         goto fail;
     }
+    if (conf->name && !s->namespace_name) {
+        tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
+        goto fail;
+    }
 
     for (size_t i = 0; i < conf->tier_count; i++) {
-        if (open_tier(s, i, err) < 0)
+        if (open_tier(s, conf, i, err) < 0)
             goto fail;
         s->tier_count = i + 1;
     }
@@ -157,11 +173,13 @@ static tp_stack *stack_open(struct tp_conf *conf, tierpage_error *err)
         tierpage_error_set(err, s->uffd, NULL, "%s", msg);
         goto fail;
     }
-    if (tp_evictor_start(s, err) < 0 || tp_handlers_start(s, err) < 0)
+    if (tp_evictor_start(s, err) < 0 || tp_handlers_start(s, conf->handler_threads, err) < 0)
         goto fail;
+    tp_conf_free(conf);
     return s;
 
 fail:
+    tp_conf_free(conf);
     tp_stack_close(s);
     return NULL;
 }
@@ -196,9 +214,11 @@ void tp_stack_close(tp_stack *s)
     if (s->uffd >= 0)
         close(s->uffd);
     tp_pages_destroy(&s->pages);
+    free(s->namespace_name);
+    if (s->zero_page)
+        munmap((void *)s->zero_page, s->page_size);
     free(s->regions);
     free(s->regions_by_id);
-    tp_conf_free(s->conf);
     pthread_mutex_destroy(&s->regions_lock);
     tp_lock_destroy(&s->lock);
     free(s);
@@ -213,7 +233,7 @@ void tp_stack_flush(tp_stack *s)
 
 uint64_t tp_malloc_threshold(const tp_stack *s)
 {
-    return s->conf->malloc_threshold;
+    return s->malloc_threshold;
 }
 
 void tp_stack_fork_prepare(tp_stack *s)

@@ -1,5 +1,6 @@
 /* The pager's shared state: one per open stack. Everything here is guarded
- * by stack->lock unless a comment says otherwise. */
+ * by stack->lock unless a comment says otherwise. Page-sized buffers are
+ * arrays of page_size on the stack of the thread moving the page. */
 #ifndef TIERPAGE_STACK_INTERNAL_H
 #define TIERPAGE_STACK_INTERNAL_H
 
@@ -9,6 +10,7 @@
 #include <sys/types.h>
 
 #include "checked_lock.h"
+#include "fatal.h"
 #include "loader.h"
 #include "handler_placement.h"
 #include "page_state.h"
@@ -16,11 +18,15 @@
 #include "tierpage.h"
 
 struct tp_tier {
+    struct tp_stack *stack;
+    size_t index;              /* in stack->tiers */
     struct tp_plugin plugin;
     const tierpage_store_ops *ops;
     void *store;
     char name[64];
     uint64_t capacity_pages;   /* 0 = bounded only by the store itself */
+    tierpage_store_option *options; /* what the store was opened with, kept until it is closed */
+    size_t option_count;
     bool serial;               /* plugin asked for one call at a time */
     struct tp_writeback *writeback; /* queue of puts for a remote store, or NULL */
     pthread_mutex_t serial_lock;
@@ -46,12 +52,24 @@ struct tp_region {
     struct tp_region_file *file;
 };
 
+/* The background eviction thread's state (evictor_thread.c). */
+struct tp_evictor {
+    pthread_t thread;
+    pthread_cond_t wake;
+    int running, stop, busy;
+    uint64_t low, high;  /* free room (pages) that wakes it / that it makes */
+    uint64_t eviction_ns; /* moving average of one eviction's time (eviction.c) */
+};
+
 struct tp_stack {
     struct tp_mutex lock;
-    struct tp_conf *conf;
     char instance[17];          /* this open's id in shared stores (tierpage_store_params.instance) */
-    enum tp_eviction_policy policy;
+    enum tp_eviction_policy policy; /* settings copied from the stack file at open */
+    uint64_t malloc_threshold;
+    uint64_t store_timeout_ns;  /* how long a store may keep failing */
+    char *namespace_name;       /* the stores keep a pointer to it until closed */
     size_t page_size;
+    const unsigned char *zero_page; /* page_size zeros, for first reads */
     int uffd;
     pthread_t *handlers;
     char *doorbell;             /* one page per handler, touched to stop it */
@@ -69,16 +87,11 @@ struct tp_stack {
     size_t region_count, region_alloc;
 
     uint64_t locked_pages;      /* pages the program mlocked (TP_PAGE_LOCKED) */
-    pthread_t evictor;
-    pthread_cond_t evictor_wake;
-    int evictor_running, evictor_stop, evictor_busy;
-    uint64_t evict_low, evict_high; /* free room (pages) that wakes it / that it makes */
-    uint64_t evict_ns;          /* moving average of one eviction's time */
+    struct tp_evictor evictor;
     struct tp_tier tiers[TP_MAX_TIERS];
     size_t tier_count;
 
     struct tp_stats counters;   /* tier fields are filled from tiers[] on read */
-    char fatal[512];            /* set when a page could not be served */
 };
 
 /* lookups (stack->lock held) */
@@ -96,9 +109,5 @@ static inline off_t tp_page_offset(const struct tp_stack *s, const struct tp_reg
 {
     return r->offset + (off_t)(id - r->first_id) * (off_t)s->page_size;
 }
-
-/* A page could not be served: record and report it, then end the program,
- * because continuing would show it wrong data. */
-void tp_fatal(struct tp_stack *stack, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 
 #endif

@@ -7,14 +7,8 @@
 #include "clock_ns.h"
 #include "writeback.h"
 
-#define TP_MAX_PAGE_SIZE 4096
 #define TP_RETRY_FIRST_NS 1000000ull     /* back-off: 1 ms, doubling */
 #define TP_RETRY_MAX_NS 500000000ull     /* up to 500 ms between tries */
-
-uint64_t tp_store_timeout_ns(const struct tp_stack *s)
-{
-    return s->conf->store_timeout_ms * 1000000ull;
-}
 
 /* One store call being retried. */
 struct retry {
@@ -23,9 +17,9 @@ struct retry {
 
 /* After a transient failure: waits and returns 1 to try again, or returns
  * 0 when the call has failed for store_timeout, with err saying so. */
-static int retry_after_failure(const struct tp_stack *s, size_t t, struct retry *r, tierpage_error *err)
+static int retry_after_failure(const struct tp_tier *tier, struct retry *r, tierpage_error *err)
 {
-    uint64_t now = tp_now_ns(), timeout = tp_store_timeout_ns(s);
+    uint64_t now = tp_now_ns(), timeout = tier->stack->store_timeout_ns;
     if (!r->failing_since) {
         r->failing_since = now;
         r->delay = TP_RETRY_FIRST_NS;
@@ -35,7 +29,7 @@ static int retry_after_failure(const struct tp_stack *s, size_t t, struct retry 
         if (err && timeout) {
             tierpage_error why = *err;
             tierpage_error_set(err, 0, why.key, "tier '%s' still failing after %llu ms (store_timeout): %s",
-                               s->tiers[t].name, (unsigned long long)(failing / 1000000), why.message);
+                               tier->name, (unsigned long long)(failing / 1000000), why.message);
         }
         return 0;
     }
@@ -46,16 +40,61 @@ static int retry_after_failure(const struct tp_stack *s, size_t t, struct retry 
     return 1;
 }
 
-void tp_tier_serial_enter(struct tp_tier *tier)
+/* Every call into a store goes through these four: a store that takes one
+ * call at a time gets its lock here. */
+static void serial_enter(struct tp_tier *tier)
 {
     if (tier->serial)
         pthread_mutex_lock(&tier->serial_lock);
 }
 
-void tp_tier_serial_leave(struct tp_tier *tier)
+static void serial_leave(struct tp_tier *tier)
 {
     if (tier->serial)
         pthread_mutex_unlock(&tier->serial_lock);
+}
+
+/* A get or delete that fails transiently is tried again with back-off
+ * until it has failed for store_timeout; then the last error is returned. */
+static int store_get(struct tp_tier *tier, uint32_t id, void *page, tierpage_error *err)
+{
+    int rc;
+    struct retry retry = {0, 0};
+    do {
+        serial_enter(tier);
+        rc = tier->ops->get(tier->store, id, page, err);
+        serial_leave(tier);
+    } while (tp_store_error_is_transient(rc) && retry_after_failure(tier, &retry, err));
+    return rc;
+}
+
+/* results[i] for each page; a store without put_batch gets one put each. */
+static void store_put(struct tp_tier *tier, size_t n, const uint64_t *keys, const void *const *pages, int *results,
+                      tierpage_error *err)
+{
+    serial_enter(tier);
+    if (tier->ops->put_batch && n > 1) {
+        tier->ops->put_batch(tier->store, n, keys, pages, results, err);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            results[i] = tier->ops->put(tier->store, keys[i], pages[i], err);
+    }
+    serial_leave(tier);
+}
+
+/* 0 also when the store held no copy. */
+/* With `retry_failed` 0 (a write-back queue's delete, which the queue retries
+ * itself), one try. */
+static int store_del(struct tp_tier *tier, uint32_t id, int retry_failed, tierpage_error *err)
+{
+    int rc;
+    struct retry retry = {0, 0};
+    do {
+        serial_enter(tier);
+        rc = tier->ops->del(tier->store, id, err);
+        serial_leave(tier);
+    } while (retry_failed && tp_store_error_is_transient(rc) && retry_after_failure(tier, &retry, err));
+    return rc == -ENOENT ? 0 : rc;
 }
 
 int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_error *err)
@@ -66,21 +105,23 @@ int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_
         rc = tp_writeback_get(tier->writeback, id, page);
     if (rc == -ENODATA)
         return -ENOENT; /* the store's copy is stale, its delete queued */
-    struct retry retry = {0, 0};
-    while (rc == -ENOENT) {
-        tp_tier_serial_enter(tier);
-        rc = tier->ops->get(tier->store, id, page, err);
-        tp_tier_serial_leave(tier);
-        if (!tp_store_error_is_transient(rc) || !retry_after_failure(s, t, &retry, err))
-            break;
-        rc = -ENOENT;
-    }
+    if (rc == -ENOENT)
+        rc = store_get(tier, id, page, err);
     if (rc == 0) {
         tp_lock_take(&s->lock);
         tier->bytes_out += s->page_size;
         tp_lock_drop(&s->lock);
     }
     return rc;
+}
+
+static void count_puts(struct tp_stack *s, struct tp_tier *tier, size_t acknowledged, size_t refused)
+{
+    tp_lock_take(&s->lock);
+    tier->puts += acknowledged;
+    tier->bytes_in += acknowledged * s->page_size;
+    tier->full_events += refused;
+    tp_lock_drop(&s->lock);
 }
 
 /* A direct put is retried on a transient failure, unless `has_next`: the
@@ -94,21 +135,13 @@ static int tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page,
         tp_writeback_put(tier->writeback, id, page);
         return 0;
     }
+    uint64_t key = id;
     int rc;
     struct retry retry = {0, 0};
     do {
-        tp_tier_serial_enter(tier);
-        rc = tier->ops->put(tier->store, id, page, err);
-        tp_tier_serial_leave(tier);
-    } while (tp_store_error_is_transient(rc) && !has_next && retry_after_failure(s, t, &retry, err));
-    tp_lock_take(&s->lock);
-    if (rc == 0) {
-        tier->puts++;
-        tier->bytes_in += s->page_size;
-    } else if (rc == -ENOSPC) {
-        tier->full_events++;
-    }
-    tp_lock_drop(&s->lock);
+        store_put(tier, 1, &key, &page, &rc, err);
+    } while (tp_store_error_is_transient(rc) && !has_next && retry_after_failure(tier, &retry, err));
+    count_puts(s, tier, rc == 0, rc == -ENOSPC);
     return rc;
 }
 
@@ -119,14 +152,7 @@ int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err)
         tp_writeback_delete(tier->writeback, id);
         return 0;
     }
-    int rc;
-    struct retry retry = {0, 0};
-    do {
-        tp_tier_serial_enter(tier);
-        rc = tier->ops->del(tier->store, id, err);
-        tp_tier_serial_leave(tier);
-    } while (tp_store_error_is_transient(rc) && retry_after_failure(s, t, &retry, err));
-    return rc == -ENOENT ? 0 : rc;
+    return store_del(tier, id, 1, err);
 }
 
 /* Free one page's worth of room in tier t. 0 on success, -ENOSPC when it
@@ -159,7 +185,7 @@ static int demote_one(struct tp_stack *s, size_t t, tierpage_error *err)
 
 int tp_chain_move(struct tp_stack *s, uint32_t id, size_t target, tierpage_error *err)
 {
-    _Alignas(64) unsigned char buf[TP_MAX_PAGE_SIZE];
+    _Alignas(64) unsigned char buf[s->page_size];
     size_t from = tp_page(&s->pages, id)->tier; /* stable: only the BUSY holder changes it */
     int rc = tp_tier_get(s, from, id, buf, err);
     if (rc < 0)
@@ -220,4 +246,77 @@ int tp_chain_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, ti
             return tp_chain_put(s, t + 1, id, page, err);
         return tierpage_error_set(err, -ENOSPC, NULL, "every tier from '%s' down is full", tier->name);
     }
+}
+
+/* What a tier's write-back queue sends through, and asks when full. */
+
+static void queue_put(void *ctx, size_t n, const uint64_t *keys, const void *const *pages, int *results,
+                      tierpage_error *err)
+{
+    store_put(ctx, n, keys, pages, results, err);
+}
+
+static void queue_del(void *ctx, size_t n, const uint64_t *keys, int *results, tierpage_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        results[i] = store_del(ctx, (uint32_t)keys[i], 0, err);
+}
+
+static void queue_sent(void *ctx, size_t acknowledged, size_t refused)
+{
+    struct tp_tier *tier = ctx;
+    count_puts(tier->stack, tier, acknowledged, refused);
+}
+
+/* The store refused a queued page as full: the page goes down the chain
+ * instead, as a demotion. Returns 0 when it moved (or no longer needs to:
+ * deleted, moved, or a newer copy queued behind this one), -EAGAIN to try
+ * later. */
+static int queue_full(void *ctx, struct tp_writeback *wb, uint32_t id, const void *page, tierpage_error *err)
+{
+    struct tp_tier *tier = ctx;
+    struct tp_stack *s = tier->stack;
+    size_t t = tier->index;
+    struct tp_page *p = tp_page(&s->pages, id);
+    tp_lock_take(&s->lock);
+    /* Busy: its owner may still be recording that it put the page here,
+     * or be waiting on this queue. Look again later. */
+    if (p->flags & TP_PAGE_BUSY) {
+        tp_lock_drop(&s->lock);
+        return -EAGAIN;
+    }
+    if (p->tier != t) { /* deleted or moved meanwhile: nothing to keep */
+        tp_lock_drop(&s->lock);
+        return 0;
+    }
+    tp_page_claim(&s->pages, id);
+    tp_lock_drop(&s->lock);
+    /* Every put of a page happens while its putter holds it BUSY, so now
+     * that it is ours, no newer copy can be queued behind this one: look
+     * for one queued before. Moving this older copy down would leave the
+     * page map pointing at it. */
+    int rc = 0;
+    if (!tp_writeback_put_waiting(wb, id)) {
+        rc = t + 1 < s->tier_count ? tp_chain_put(s, t + 1, id, page, err)
+                                   : tierpage_error_set(err, -ENOSPC, NULL, "every tier from '%s' down is full",
+                                                        tier->name);
+        if (rc >= 0)
+            tp_chain_moved(s, id, t, (size_t)rc);
+    }
+    tp_page_release_unlocked(&s->pages, id);
+    return rc < 0 ? rc : 0;
+}
+
+int tp_chain_start_queue(struct tp_stack *s, size_t t, uint64_t bytes, tierpage_error *err)
+{
+    struct tp_tier *tier = &s->tiers[t];
+    struct tp_writeback_target target = {
+        .ctx = tier,
+        .name = tier->name,
+        .put = queue_put,
+        .del = queue_del,
+        .full = queue_full,
+        .sent = queue_sent,
+    };
+    return tp_writeback_start(&target, s->page_size, bytes, s->store_timeout_ns, &tier->writeback, err);
 }

@@ -6,10 +6,6 @@
 
 #include "stack_internal.h"
 
-/* Around every call into a store that says it takes one call at a time. */
-void tp_tier_serial_enter(struct tp_tier *tier);
-void tp_tier_serial_leave(struct tp_tier *tier);
-
 /* A failed store call worth trying again: not "the store does not hold the
  * page" (the page is gone), not "full" (the chain handles that). */
 static inline int tp_store_error_is_transient(int rc)
@@ -17,13 +13,12 @@ static inline int tp_store_error_is_transient(int rc)
     return rc < 0 && rc != -ENOENT && rc != -ENOSPC;
 }
 
-/* How long a store may keep failing (the stack's store_timeout). */
-uint64_t tp_store_timeout_ns(const struct tp_stack *s);
-
-/* Store calls (no stack lock held; the page is BUSY for the caller). A get
- * or delete that fails transiently is tried again with back-off, and so is
- * a direct put (one that does not go through a write-back queue), until the
- * call has failed for store_timeout: then the last error is returned. */
+/* A page's get, put and delete in tier t, through its write-back queue
+ * when it has one (no stack lock held; the page is BUSY for the caller). A
+ * get or delete that fails transiently is tried again with back-off, and
+ * so is a direct put (one that does not go through a write-back queue),
+ * until the call has failed for store_timeout: then the last error is
+ * returned. */
 int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_error *err);
 int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err);
 
@@ -52,5 +47,9 @@ int tp_chain_move(struct tp_stack *s, uint32_t id, size_t target, tierpage_error
  * it: record the move (the caller deletes the old copy when there is one).
  * The page BUSY for the caller, the stack lock not held. */
 void tp_chain_moved(struct tp_stack *s, uint32_t id, size_t from, size_t landed);
+
+/* Start tier t's write-back queue of `bytes`: its sends go to the tier's
+ * store, and a page the store refuses as full goes down the chain. */
+int tp_chain_start_queue(struct tp_stack *s, size_t t, uint64_t bytes, tierpage_error *err);
 
 #endif

@@ -8,10 +8,8 @@
 #include <time.h>
 
 #include "clock_ns.h"
-#include "fault_handler.h"
+#include "fatal.h"
 #include "pager_thread.h"
-#include "stack_internal.h"
-#include "tier_chain.h"
 
 #define WB_BATCH 32
 #define WB_NONE UINT32_MAX
@@ -28,9 +26,9 @@ struct wb_entry {
 };
 
 struct tp_writeback {
-    struct tp_stack *stack;
-    size_t tier;
+    struct tp_writeback_target target;
     size_t page_size;
+    uint64_t timeout_ns;      /* how long the store may keep refusing pages */
     pthread_mutex_t lock;
     pthread_cond_t work;      /* something to send, or stop */
     pthread_cond_t progress;  /* entries were acknowledged or freed */
@@ -161,93 +159,30 @@ void tp_writeback_stats(struct tp_writeback *wb, struct tp_writeback_stats *out)
     pthread_mutex_unlock(&wb->lock);
 }
 
-/* The store is full: the page goes down the chain instead, as a demotion.
- * Returns 0 when it moved (or no longer needs to: deleted, moved, or a
- * newer copy queued behind this one), -EAGAIN to try later. */
-static int move_down(struct tp_writeback *wb, uint32_t id, const void *page, tierpage_error *err)
+int tp_writeback_put_waiting(struct tp_writeback *wb, uint32_t id)
 {
-    struct tp_stack *s = wb->stack;
-    struct tp_page *p = tp_page(&s->pages, id);
-    tp_lock_take(&s->lock);
-    /* Busy: its owner may still be recording that it put the page here,
-     * or be waiting on this queue. Look again later. */
-    if (p->flags & TP_PAGE_BUSY) {
-        tp_lock_drop(&s->lock);
-        return -EAGAIN;
-    }
-    if (p->tier != wb->tier) { /* deleted or moved meanwhile: nothing to keep */
-        tp_lock_drop(&s->lock);
-        return 0;
-    }
-    tp_page_claim(&s->pages, id);
-    tp_lock_drop(&s->lock);
-    /* Every put of a page happens while its putter holds it BUSY, so now
-     * that it is ours, no newer copy can be queued behind this one: look
-     * for one queued before. Moving this older copy down would leave the
-     * page map pointing at it. */
     pthread_mutex_lock(&wb->lock);
-    uint32_t newer = find_live(wb, id, WB_QUEUED);
-    int superseded = newer != WB_NONE && wb->entries[newer].kind == WB_PUT;
+    uint32_t e = find_live(wb, id, WB_QUEUED);
+    int waiting = e != WB_NONE && wb->entries[e].kind == WB_PUT;
     pthread_mutex_unlock(&wb->lock);
-    if (superseded) {
-        tp_page_release_unlocked(&s->pages, id);
-        return 0;
-    }
-    int rc = wb->tier + 1 < s->tier_count ? tp_chain_put(s, wb->tier + 1, id, page, err)
-                                          : tierpage_error_set(err, -ENOSPC, NULL, "every tier from '%s' down is full",
-                                                               s->tiers[wb->tier].name);
-    if (rc >= 0)
-        tp_chain_moved(s, id, wb->tier, (size_t)rc);
-    tp_page_release_unlocked(&s->pages, id);
-    return rc < 0 ? rc : 0;
+    return waiting;
 }
 
-static int send_batch(struct tp_writeback *wb, size_t n, const uint32_t *batch, int *results, tierpage_error *err)
+/* The batch's keys and pages, read without wb->lock: entries being sent
+ * are the sender's alone. */
+static void send(struct tp_writeback *wb, enum wb_kind kind, size_t n, const uint32_t *batch, int *results,
+                 tierpage_error *err)
 {
-    struct tp_tier *tier = &wb->stack->tiers[wb->tier];
     uint64_t keys[WB_BATCH];
     const void *pages[WB_BATCH];
     for (size_t i = 0; i < n; i++) {
         keys[i] = wb->entries[batch[i]].id;
         pages[i] = slot_page(wb, batch[i]);
     }
-    tp_tier_serial_enter(tier);
-    int rc = 0;
-    if (tier->ops->put_batch && n > 1) {
-        rc = tier->ops->put_batch(tier->store, n, keys, pages, results, err);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            results[i] = tier->ops->put(tier->store, keys[i], pages[i], err);
-            if (results[i] && !rc)
-                rc = results[i];
-        }
-    }
-    tp_tier_serial_leave(tier);
-    return rc;
-}
-
-static void send_deletes(struct tp_writeback *wb, size_t n, const uint32_t *batch, int *results,
-                         tierpage_error *err)
-{
-    struct tp_tier *tier = &wb->stack->tiers[wb->tier];
-    tp_tier_serial_enter(tier);
-    for (size_t i = 0; i < n; i++) {
-        results[i] = tier->ops->del(tier->store, wb->entries[batch[i]].id, err);
-        if (results[i] == -ENOENT)
-            results[i] = 0;
-    }
-    tp_tier_serial_leave(tier);
-}
-
-static void account(struct tp_writeback *wb, size_t sent, size_t full)
-{
-    struct tp_stack *s = wb->stack;
-    struct tp_tier *tier = &s->tiers[wb->tier];
-    tp_lock_take(&s->lock);
-    tier->puts += sent;
-    tier->bytes_in += sent * s->page_size;
-    tier->full_events += full;
-    tp_lock_drop(&s->lock);
+    if (kind == WB_DELETE)
+        wb->target.del(wb->target.ctx, n, keys, results, err);
+    else
+        wb->target.put(wb->target.ctx, n, keys, pages, results, err);
 }
 
 static void *sender_main(void *arg)
@@ -285,27 +220,24 @@ static void *sender_main(void *arg)
         pthread_mutex_unlock(&wb->lock);
 
         tierpage_error err = {{0}, {0}};
-        if (kind == WB_DELETE)
-            send_deletes(wb, n, batch, results, &err);
-        else
-            send_batch(wb, n, batch, results, &err);
+        send(wb, kind, n, batch, results, &err);
         size_t sent = 0, full = 0, kept = 0, deleted = 0;
         for (size_t i = 0; i < n && kind == WB_DELETE; i++)
             deleted += results[i] == 0;
         for (size_t i = 0; i < n && kind == WB_PUT; i++) {
             if (results[i] == -ENOSPC) {
                 full++;
-                int rc = move_down(wb, wb->entries[batch[i]].id, slot_page(wb, batch[i]), &err);
+                int rc = wb->target.full(wb->target.ctx, wb, wb->entries[batch[i]].id, slot_page(wb, batch[i]), &err);
                 if (rc == 0)
                     results[i] = 0;
                 else if (rc != -EAGAIN)
-                    tp_fatal(wb->stack, "page %u from the write-back queue of tier '%s' fits nowhere: %s",
-                             wb->entries[batch[i]].id, wb->stack->tiers[wb->tier].name, err.message);
+                    tp_fatal("page %u from the write-back queue of tier '%s' fits nowhere: %s",
+                             wb->entries[batch[i]].id, wb->target.name, err.message);
             } else if (results[i] == 0) {
                 sent++;
             }
         }
-        account(wb, sent, full);
+        wb->target.sent(wb->target.ctx, sent, full);
 
         pthread_mutex_lock(&wb->lock);
         wb->stats.batches++;
@@ -333,10 +265,9 @@ static void *sender_main(void *arg)
         uint64_t now = tp_now_ns();
         if (!failing_since)
             failing_since = now;
-        if (full == 0 && now - failing_since >= tp_store_timeout_ns(wb->stack))
-            tp_fatal(wb->stack, "tier '%s' keeps refusing pages from its write-back queue (for %llu ms, "
-                     "store_timeout): %s", wb->stack->tiers[wb->tier].name,
-                     (unsigned long long)((now - failing_since) / 1000000), err.message);
+        if (full == 0 && now - failing_since >= wb->timeout_ns)
+            tp_fatal("tier '%s' keeps refusing pages from its write-back queue (for %llu ms, store_timeout): %s",
+                     wb->target.name, (unsigned long long)((now - failing_since) / 1000000), err.message);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += full ? WB_RETRY_NS / 100 : WB_RETRY_NS;
@@ -364,15 +295,16 @@ static void destroy(struct tp_writeback *wb)
     free(wb);
 }
 
-int tp_writeback_start(struct tp_stack *s, size_t t, uint64_t bytes, struct tp_writeback **out, tierpage_error *err)
+int tp_writeback_start(const struct tp_writeback_target *target, size_t page_size, uint64_t bytes,
+                       uint64_t timeout_ns, struct tp_writeback **out, tierpage_error *err)
 {
     struct tp_writeback *wb = calloc(1, sizeof *wb);
     if (!wb)
         return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
-    wb->stack = s;
-    wb->tier = t;
-    wb->page_size = s->page_size;
-    wb->slots = bytes / s->page_size ? bytes / s->page_size : 1;
+    wb->target = *target;
+    wb->page_size = page_size;
+    wb->timeout_ns = timeout_ns;
+    wb->slots = bytes / page_size ? bytes / page_size : 1;
     pthread_mutex_init(&wb->lock, NULL);
     pthread_cond_init(&wb->work, NULL);
     pthread_cond_init(&wb->progress, NULL);

@@ -3,7 +3,11 @@
  * fault path. Until the store acknowledges a page, the queue is where the
  * page lives, and a fault on it is served from here. Deletes of copies that
  * went stale wait here too, and a put of the same page before they are sent
- * replaces them: the put overwrites the stale copy anyway. */
+ * replaces them: the put overwrites the stale copy anyway.
+ *
+ * The queue knows nothing of the stack: it sends through the calls its
+ * owner (the tier chain) gives it, and asks the owner what to do with a
+ * page the store refused as full. */
 #ifndef TIERPAGE_WRITEBACK_H
 #define TIERPAGE_WRITEBACK_H
 
@@ -12,12 +16,31 @@
 
 #include "tierpage_store.h"
 
-struct tp_stack;
 struct tp_writeback;
 
-/* A queue of `bytes` (rounded down to pages, at least one) for tier t. */
-int tp_writeback_start(struct tp_stack *s, size_t t, uint64_t bytes, struct tp_writeback **out,
-                       tierpage_error *err);
+/* Called from the queue's thread, with no lock of the queue held. */
+struct tp_writeback_target {
+    void *ctx;
+    const char *name;   /* the tier's, for messages */
+    /* Put pages[i] under keys[i] for i < n into the store; results[i] is
+     * each one's result (0, -ENOSPC for full, or another -errno). */
+    void (*put)(void *ctx, size_t n, const uint64_t *keys, const void *const *pages, int *results,
+                tierpage_error *err);
+    /* Delete keys[i] for i < n; results[i] is 0 (also when there was
+     * none) or -errno. */
+    void (*del)(void *ctx, size_t n, const uint64_t *keys, int *results, tierpage_error *err);
+    /* The store refused the page as full: find it another place. 0 when
+     * it has one (or needs none any more), -EAGAIN to be asked again
+     * later, another -errno with err set when it fits nowhere. */
+    int (*full)(void *ctx, struct tp_writeback *wb, uint32_t id, const void *page, tierpage_error *err);
+    /* After each batch: pages the store acknowledged, and refused as full. */
+    void (*sent)(void *ctx, size_t acknowledged, size_t refused);
+};
+
+/* A queue of `bytes` (rounded down to pages, at least one). A store that
+ * keeps refusing pages (not as full) for timeout_ns stops the program. */
+int tp_writeback_start(const struct tp_writeback_target *target, size_t page_size, uint64_t bytes,
+                       uint64_t timeout_ns, struct tp_writeback **out, tierpage_error *err);
 /* Sends everything queued, then stops the thread and frees the queue. */
 void tp_writeback_stop(struct tp_writeback *wb);
 /* Waits until every page queued so far has been acknowledged. */
@@ -31,6 +54,9 @@ int tp_writeback_get(struct tp_writeback *wb, uint32_t id, void *page);
 /* Drop queued copies of the page and queue the delete of the store's copy,
  * to be sent after any send of the page in progress. */
 void tp_writeback_delete(struct tp_writeback *wb, uint32_t id);
+/* 1 when a put of the page waits in the queue, not yet being sent: a copy
+ * newer than one being sent. */
+int tp_writeback_put_waiting(struct tp_writeback *wb, uint32_t id);
 
 struct tp_writeback_stats {
     uint64_t queued_pages, batches, sent_pages, queue_hits, deleted_pages;

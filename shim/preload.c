@@ -16,7 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "fault_handler.h"
+#include "pager_thread.h"
 #include "shim.h"
 #include "stack_fork.h"
 
@@ -274,7 +274,7 @@ static void child_segv(int sig, siginfo_t *info, void *ctx)
                                   "is not shared with children (use exec, or run the child outside tierpage)\n";
         ssize_t w = write(2, msg, sizeof msg - 1);
         (void)w;
-        _exit(125);
+        _exit(TP_EXIT_PAGER_FAILURE);
     }
     signal(sig, SIG_DFL);
     raise(sig);
@@ -321,7 +321,7 @@ static void open_stack(void)
         shim_leave();
         if (!s) {
             fprintf(stderr, "tierpage: %s\n", err.message);
-            _exit(125);
+            _exit(TP_EXIT_PAGER_FAILURE);
         }
         pthread_atfork(before_fork, after_fork_parent, after_fork_child);
         __atomic_store_n(&shim_stack, s, __ATOMIC_RELEASE);
