@@ -41,9 +41,14 @@ if redis_launch a "$REDIS_DIR/a" --port "$port" "${SNAPSHOT[@]}"; then
 else
     fail "server a did not restart"
 fi
-# The tier notices and writes every page back onto a.
+# The tier notices and writes every page back onto a. A put or get that
+# found a short of copies may refill some pages before the watcher sees the
+# new run_id: wait for the refill that follows the watcher's check.
+refilled_after_back() {
+    awk '/ is back/ { back = 1 } back && /every page has its 2 copies again/ { done = 1 } END { exit !done }' "$WORK/out"
+}
 for _ in $(seq 300); do
-    grep -q "every page has its 2 copies again" "$WORK/out" && break
+    refilled_after_back && break
     kill -0 "$run" 2>/dev/null || break
     sleep 0.1
 done
