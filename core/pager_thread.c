@@ -1,4 +1,5 @@
 #include "pager_thread.h"
+#include "tierpage_private.h"
 
 __thread int tp_pager_thread;
 
@@ -19,4 +20,19 @@ int tp_pager_thread_create(pthread_t *thread, const pthread_attr_t *attr, void *
     int rc = pthread_create(thread, attr, start, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
+}
+
+void tp_private_pager_enter(void)
+{
+    tp_pager_thread++;
+}
+
+void tp_private_pager_leave(void)
+{
+    tp_pager_thread--;
+}
+
+int tp_private_in_pager(void)
+{
+    return tp_pager_thread != 0;
 }

@@ -13,7 +13,7 @@
 #include "fault_handler.h"
 #include "instance_id.h"
 #include "pager_thread.h"
-#include "stack_fork.h"
+#include "tierpage_private.h"
 #include "stack_internal.h"
 #include "tier_chain.h"
 #include "uffd.h"
@@ -236,12 +236,12 @@ uint64_t tp_malloc_threshold(const tp_stack *s)
     return s->malloc_threshold;
 }
 
-void tp_stack_fork_prepare(tp_stack *s)
+void tp_private_stack_fork_prepare(tp_stack *s)
 {
     tp_lock_take(&s->lock);
 }
 
-void tp_stack_fork_done(tp_stack *s)
+void tp_private_stack_fork_done(tp_stack *s)
 {
     tp_lock_drop(&s->lock);
 }

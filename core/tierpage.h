@@ -11,6 +11,12 @@
 extern "C" {
 #endif
 
+/* The library's exported functions are the ones marked TP_API: they are
+ * all it exports (it is built with hidden visibility and a version script,
+ * core/libtierpage.map), and its own calls to them never go to a program's
+ * function of the same name. */
+#define TP_API __attribute__((visibility("default")))
+
 typedef struct tp_stack tp_stack;
 
 #define TP_MAX_TIERS 8
@@ -51,45 +57,45 @@ struct tp_stats {
 };
 
 /* Open a stack: parse, load plugins, open stores, start handler threads. */
-tp_stack *tp_stack_open_file(const char *path, tierpage_error *err);
-tp_stack *tp_stack_open_string(const char *yaml, const char *source_name, tierpage_error *err);
+TP_API tp_stack *tp_stack_open_file(const char *path, tierpage_error *err);
+TP_API tp_stack *tp_stack_open_string(const char *yaml, const char *source_name, tierpage_error *err);
 /* Flushes nothing it has not already made durable, unmaps every region,
  * closes the stores. */
-void tp_stack_close(tp_stack *stack);
+TP_API void tp_stack_close(tp_stack *stack);
 
 /* Map `length` bytes served by the stack (rounded up to the page size).
  * With `hint` non-NULL, map exactly there (MAP_FIXED semantics). */
-void *tp_map(tp_stack *stack, void *hint, size_t length, tierpage_error *err);
-int tp_unmap(tp_stack *stack, void *addr, size_t length, tierpage_error *err);
+TP_API void *tp_map(tp_stack *stack, void *hint, size_t length, tierpage_error *err);
+TP_API int tp_unmap(tp_stack *stack, void *addr, size_t length, tierpage_error *err);
 /* Stop serving whatever of [addr, addr+length) the stack serves, but keep
  * the address range: it is left mapped PROT_NONE for the caller to unmap or
  * map over in one system call, so no other mapping can land in between. */
-int tp_unserve(tp_stack *stack, void *addr, size_t length, tierpage_error *err);
+TP_API int tp_unserve(tp_stack *stack, void *addr, size_t length, tierpage_error *err);
 /* Forget the content of the pages in [addr, addr+length): they read back as
  * zeros, as after madvise(MADV_DONTNEED) on private anonymous memory. */
-int tp_discard(tp_stack *stack, void *addr, size_t length, tierpage_error *err);
+TP_API int tp_discard(tp_stack *stack, void *addr, size_t length, tierpage_error *err);
 /* mlock for served pages: with `lock`, the served pages of [addr,
  * addr+length) are never evicted once in (they count against the resident
  * cap; -ENOMEM, and nothing locked, when they would leave too little of it
  * for the rest); without, they may go again. Bringing them in is the
  * caller's (the kernel's mlock does it by faulting them). */
-int tp_lock(tp_stack *stack, void *addr, size_t length, int lock, tierpage_error *err);
+TP_API int tp_lock(tp_stack *stack, void *addr, size_t length, int lock, tierpage_error *err);
 /* True when addr lies in a region this stack serves. */
-int tp_owns(tp_stack *stack, const void *addr);
+TP_API int tp_owns(tp_stack *stack, const void *addr);
 
-void tp_stack_stats(tp_stack *stack, struct tp_stats *out);
+TP_API void tp_stack_stats(tp_stack *stack, struct tp_stats *out);
 /* Wait until every page queued for a remote tier has been acknowledged. */
-void tp_stack_flush(tp_stack *stack);
+TP_API void tp_stack_flush(tp_stack *stack);
 /* Change the resident cap; shrinking evicts at once. */
-int tp_set_resident(tp_stack *stack, uint64_t bytes, tierpage_error *err);
+TP_API int tp_set_resident(tp_stack *stack, uint64_t bytes, tierpage_error *err);
 /* Move every page of the region containing addr to the named tier. */
-int tp_demote_region(tp_stack *stack, void *addr, const char *tier_name, tierpage_error *err);
+TP_API int tp_demote_region(tp_stack *stack, void *addr, const char *tier_name, tierpage_error *err);
 
-size_t tp_page_size(const tp_stack *stack);
+TP_API size_t tp_page_size(const tp_stack *stack);
 /* The region containing addr: its start and length; -1 when none. */
-int tp_region_bounds(tp_stack *stack, const void *addr, void **start, size_t *length);
+TP_API int tp_region_bounds(tp_stack *stack, const void *addr, void **start, size_t *length);
 /* Allocations at or above this size are served by the preload shim. */
-uint64_t tp_malloc_threshold(const tp_stack *stack);
+TP_API uint64_t tp_malloc_threshold(const tp_stack *stack);
 
 /* Where the stores' messages go (a server that went away or came back, a
  * warning at open): each is passed to `sink` with its level
@@ -97,11 +103,11 @@ uint64_t tp_malloc_threshold(const tp_stack *stack);
  * them. Process-wide. Until it is called they go to stderr, as
  * "tierpage: TIER: TEXT". */
 typedef void (*tp_log_sink)(void *arg, int level, const char *tier, const char *message);
-void tp_set_store_log(tp_log_sink sink, void *arg);
+TP_API void tp_set_store_log(tp_log_sink sink, void *arg);
 
 /* Human summary and JSON of the stats. */
-void tp_stats_print(const struct tp_stats *stats, FILE *out);
-int tp_stats_write_json(const struct tp_stats *stats, FILE *out);
+TP_API void tp_stats_print(const struct tp_stats *stats, FILE *out);
+TP_API int tp_stats_write_json(const struct tp_stats *stats, FILE *out);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,13 +21,57 @@ static int is_regular_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Where a program that links the loader in (the tierpage command, tests)
+ * finds the plugins: from the directory of its executable, the installed
+ * layout's path (bin/ to LIBDIR/tierpage, set by CMake), then the build
+ * tree's (bin/ or tests/ to lib/tierpage). */
+#ifndef TIERPAGE_PLUGIN_DIR_FROM_BIN
+#define TIERPAGE_PLUGIN_DIR_FROM_BIN "../lib/tierpage"
+#endif
+
+static int is_directory(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int executable_plugin_dir(char *buf, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -ENOENT;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -ENOENT;
+    *slash = '\0';
+    static const char *const from_bin[] = {TIERPAGE_PLUGIN_DIR_FROM_BIN, "../lib/tierpage"};
+    for (size_t i = 0; i < sizeof from_bin / sizeof from_bin[0]; i++) {
+        char dir[PATH_MAX];
+        if ((size_t)snprintf(dir, sizeof dir, "%s/%s", exe, from_bin[i]) >= sizeof dir)
+            return -ENAMETOOLONG;
+        if (!is_directory(dir) && i + 1 < sizeof from_bin / sizeof from_bin[0])
+            continue;
+        char resolved[PATH_MAX];
+        const char *d = realpath(dir, resolved) ? resolved : dir;
+        if ((size_t)snprintf(buf, len, "%s", d) >= len)
+            return -ENAMETOOLONG;
+        return 0;
+    }
+    return -ENOENT;
+}
+
 int tp_plugin_default_dir(char *buf, size_t len)
 {
-    Dl_info info;
+    Dl_info info, program;
     /* The address of one of our own functions names the object we were
-     * linked into: libtierpage.so (or a program that links the loader in). */
+     * linked into: libtierpage.so, the preload shim, a plugin that loads
+     * another, or a program (its program headers lie in it). */
     if (!dladdr((void *)tp_plugin_default_dir, &info) || !info.dli_fname || !info.dli_fname[0])
         return -ENOENT;
+    if (dladdr((void *)getauxval(AT_PHDR), &program) && program.dli_fbase == info.dli_fbase)
+        return executable_plugin_dir(buf, len);
 
     char resolved[PATH_MAX];
     const char *lib = realpath(info.dli_fname, resolved) ? resolved : info.dli_fname;

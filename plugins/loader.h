@@ -28,8 +28,10 @@ void tp_plugin_unload(struct tp_plugin *plugin);
  * `plugin`, for its params.host; valid while the plugin stays loaded. */
 const tierpage_host *tp_plugin_host(struct tp_plugin *plugin, const char *tier_name);
 
-/* The directory built-in plugins are installed in, beside libtierpage.so
- * (or, for a plugin that loads another, the directory it was loaded from). */
+/* The directory built-in plugins are installed in: tierpage/ beside
+ * libtierpage.so or the preload shim, whichever the loader is linked into;
+ * for a plugin that loads another, the directory it was loaded from; for a
+ * program that links the loader in, ../lib/tierpage from its executable. */
 int tp_plugin_default_dir(char *buf, size_t len);
 
 #endif

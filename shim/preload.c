@@ -16,9 +16,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "pager_thread.h"
 #include "shim.h"
-#include "stack_fork.h"
+#include "tierpage_private.h"
 
 tp_stack *shim_stack;
 uint64_t shim_threshold = UINT64_MAX;
@@ -42,17 +41,17 @@ int real_munmap(void *addr, size_t len)
 
 void shim_enter(void)
 {
-    tp_pager_thread++;
+    tp_private_pager_enter();
 }
 
 void shim_leave(void)
 {
-    tp_pager_thread--;
+    tp_private_pager_leave();
 }
 
 int shim_in_pager(void)
 {
-    return tp_pager_thread != 0;
+    return tp_private_in_pager();
 }
 
 
@@ -88,10 +87,12 @@ void *shim_map(void *hint, size_t size)
 int shim_lookup(const void *addr, void **start, size_t *length)
 {
     /* Pager threads never hold served memory, and may hold the stack lock. */
-    if (!shim_stack || shim_in_child || !addr || tp_pager_thread)
+    if (!shim_stack || shim_in_child || !addr)
         return -1;
     uintptr_t a = (uintptr_t)addr;
     if (a < __atomic_load_n(&served_low, __ATOMIC_RELAXED) || a >= __atomic_load_n(&served_high, __ATOMIC_RELAXED))
+        return -1;
+    if (shim_in_pager())
         return -1;
     shim_enter();
     int rc = tp_region_bounds(shim_stack, addr, start, length);
@@ -137,7 +138,7 @@ static int page_aligned(const void *addr)
 static void unserve(void *addr, size_t len)
 {
     uintptr_t a = (uintptr_t)addr;
-    if (!shim_stack || shim_in_child || tp_pager_thread || !len || a + len < a)
+    if (!shim_stack || shim_in_child || shim_in_pager() || !len || a + len < a)
         return;
     if (a + len <= __atomic_load_n(&served_low, __ATOMIC_RELAXED) ||
         a >= __atomic_load_n(&served_high, __ATOMIC_RELAXED))
@@ -283,20 +284,20 @@ static void child_segv(int sig, siginfo_t *info, void *ctx)
 static void before_fork(void)
 {
     if (shim_stack && !shim_in_child)
-        tp_stack_fork_prepare(shim_stack);
+        tp_private_stack_fork_prepare(shim_stack);
 }
 
 static void after_fork_parent(void)
 {
     if (shim_stack && !shim_in_child)
-        tp_stack_fork_done(shim_stack);
+        tp_private_stack_fork_done(shim_stack);
 }
 
 static void after_fork_child(void)
 {
     if (!shim_stack || shim_in_child)
         return;
-    tp_stack_fork_done(shim_stack);
+    tp_private_stack_fork_done(shim_stack);
     shim_in_child = 1;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -331,7 +332,7 @@ static void open_stack(void)
 
 int shim_serves(size_t size)
 {
-    if (size < shim_threshold || tp_pager_thread || shim_in_child)
+    if (size < shim_threshold || shim_in_pager() || shim_in_child)
         return 0;
     if (!__atomic_load_n(&shim_stack, __ATOMIC_ACQUIRE))
         open_stack();

@@ -2,6 +2,11 @@ foreach(program mm_events mm_controls itimer_signals alloc_churn)
   add_executable(${program} ${CMAKE_SOURCE_DIR}/tests/programs/${program}.c)
   set_target_properties(${program} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endforeach()
+# Functions named as the pager's, in the dynamic symbol table.
+add_executable(own_tp_names ${CMAKE_SOURCE_DIR}/tests/programs/own_tp_names.c)
+target_link_libraries(own_tp_names PRIVATE ${CMAKE_DL_LIBS})
+target_link_options(own_tp_names PRIVATE -rdynamic)
+set_target_properties(own_tp_names PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 # alloc_churn again, linked against Debian's jemalloc (libjemalloc-dev): a
 # program with an allocator of its own. cli_allocators fails without it.
 pkg_check_modules(JEMALLOC IMPORTED_TARGET jemalloc)
@@ -11,7 +16,7 @@ if(JEMALLOC_FOUND)
   set_target_properties(alloc_churn_jemalloc PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endif()
 
-foreach(script cli_run cli_check cli_integrity cli_signals cli_allocators)
+foreach(script cli_run cli_check cli_integrity cli_signals cli_allocators library_exports own_tp_names)
   add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)
   set_tests_properties(${script} PROPERTIES
     ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
@@ -19,5 +24,5 @@ foreach(script cli_run cli_check cli_integrity cli_signals cli_allocators)
 endforeach()
 # The shim replaces malloc, which a sanitizer runtime must own: the sanitizer
 # pass of the suite leaves these out (ctest -LE preload).
-set_tests_properties(cli_run cli_integrity cli_allocators PROPERTIES LABELS preload)
+set_tests_properties(cli_run cli_integrity cli_allocators own_tp_names PROPERTIES LABELS preload)
 set_tests_properties(cli_signals PROPERTIES LABELS "preload;redis")

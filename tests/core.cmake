@@ -7,10 +7,10 @@ add_library(tc_hidden_store MODULE ${CMAKE_SOURCE_DIR}/tests/fixtures/hidden_cap
 target_link_libraries(tc_hidden_store PRIVATE Threads::Threads)
 set_target_properties(tc_hidden_store PROPERTIES OUTPUT_NAME hidden PREFIX ""
   LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/fixtures)
-tierpage_add_check_test(test_core_writeback ${CMAKE_SOURCE_DIR}/tests/test_core_writeback.c
+tierpage_add_check_test(test_core_writeback INTERNAL ${CMAKE_SOURCE_DIR}/tests/test_core_writeback.c
   ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
 add_dependencies(test_core_writeback tc_hidden_store tier_dram tier_pmem)
-tierpage_add_check_test(test_core_placement ${CMAKE_SOURCE_DIR}/tests/test_core_placement.c
+tierpage_add_check_test(test_core_placement INTERNAL ${CMAKE_SOURCE_DIR}/tests/test_core_placement.c
   ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
 add_dependencies(test_core_placement tier_dram)
 

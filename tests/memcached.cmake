@@ -3,7 +3,7 @@
 # (tests/fixtures/memcached_servers.sh).
 pkg_check_modules(TEST_LIBMEMCACHED REQUIRED IMPORTED_TARGET libmemcached)
 
-tierpage_add_check_test(test_memcached ${CMAKE_CURRENT_LIST_DIR}/test_memcached.c
+tierpage_add_check_test(test_memcached INTERNAL ${CMAKE_CURRENT_LIST_DIR}/test_memcached.c
   $<TARGET_OBJECTS:tp_memcached_common>)
 target_include_directories(test_memcached PRIVATE ${CMAKE_SOURCE_DIR}/tiers/memcached ${CMAKE_SOURCE_DIR}/tiers/common)
 target_compile_definitions(test_memcached PRIVATE TM_SOURCE_DIR="${CMAKE_SOURCE_DIR}")

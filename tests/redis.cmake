@@ -4,7 +4,7 @@
 set(TR_REDIS_DIR ${CMAKE_SOURCE_DIR}/tiers/redis)
 
 # The parts that need no server.
-tierpage_add_check_test(test_redis ${CMAKE_SOURCE_DIR}/tests/test_redis.c $<TARGET_OBJECTS:tier_redis_objs>)
+tierpage_add_check_test(test_redis INTERNAL ${CMAKE_SOURCE_DIR}/tests/test_redis.c $<TARGET_OBJECTS:tier_redis_objs>)
 target_include_directories(test_redis PRIVATE ${TR_REDIS_DIR} ${CMAKE_SOURCE_DIR}/tiers/common)
 target_link_libraries(test_redis PRIVATE PkgConfig::HIREDIS)
 set_tests_properties(test_redis PROPERTIES LABELS redis)
@@ -12,7 +12,7 @@ set_tests_properties(test_redis PROPERTIES LABELS redis)
 # The tier driven directly against real servers; run by redis_check.sh.
 add_executable(test_redis_servers ${CMAKE_SOURCE_DIR}/tests/test_redis_servers.c $<TARGET_OBJECTS:tier_redis_objs>)
 target_include_directories(test_redis_servers PRIVATE ${TR_REDIS_DIR} ${CMAKE_SOURCE_DIR}/tiers/common)
-target_link_libraries(test_redis_servers PRIVATE tierpage PkgConfig::CHECK PkgConfig::HIREDIS Threads::Threads)
+target_link_libraries(test_redis_servers PRIVATE tierpage_internal PkgConfig::CHECK PkgConfig::HIREDIS Threads::Threads)
 set_target_properties(test_redis_servers PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 
 foreach(script redis_check redis_plugin redis_run redis_cluster)

@@ -32,7 +32,7 @@ set_target_properties(tt_example_abi1 PROPERTIES
   OUTPUT_NAME example-abi1 PREFIX "" LIBRARY_OUTPUT_DIRECTORY ${TT_FIXTURE_DIR})
 list(APPEND TT_FIXTURES tt_example_abi1)
 
-tierpage_add_check_test(test_tiers ${TT_ROOT}/tests/test_tiers.c ${TT_ROOT}/tests/test_tier_stores.c
+tierpage_add_check_test(test_tiers INTERNAL ${TT_ROOT}/tests/test_tiers.c ${TT_ROOT}/tests/test_tier_stores.c
   ${TT_ROOT}/tests/test_store_host.c)
 target_link_libraries(test_tiers PRIVATE tp_conformance_obj)
 target_compile_definitions(test_tiers PRIVATE TT_BUILD_DIR="${CMAKE_BINARY_DIR}")
