@@ -41,7 +41,8 @@ static void forward_signal(int sig)
         kill(child_pid, sig);
 }
 
-/* The shim sits beside libtierpage.so. */
+/* The shim sits beside the plugin directory (tierpage/), in build/lib or
+ * LIBDIR, as libtierpage.so does. */
 static int shim_path(char *buf, size_t len)
 {
     char dir[PATH_MAX];
@@ -124,6 +125,8 @@ int tp_cmd_run(int argc, char **argv)
         }
         config = default_path;
     }
+    /* Parsed here, so that a mistake in the file is reported before
+     * anything starts. */
     struct tp_conf *conf;
     tierpage_error err = {{0}, {0}};
     if (tp_conf_load_file(config, &conf, &err) < 0) {
@@ -132,21 +135,10 @@ int tp_cmd_run(int argc, char **argv)
             unlink(default_path);
         return TP_EXIT_CONFIG;
     }
-    if (quiet)
-        tp_set_store_log(NULL, NULL); /* the stores' messages too, here and in the program (the shim) */
-    char threshold[32];
-    snprintf(threshold, sizeof threshold, "%llu", (unsigned long long)conf->malloc_threshold);
     tp_conf_free(conf);
-    /* Open it once here, so that a missing plugin, an option a store
-     * rejects or a server that is down stops us before the program starts. */
-    tp_stack *probe = tp_stack_open_file(config, &err);
-    if (!probe) {
-        fprintf(stderr, "tierpage run: %s\n", err.message);
-        if (default_path[0])
-            unlink(default_path);
-        return TP_EXIT_CONFIG;
-    }
-    tp_stack_close(probe);
+    /* The stack opens once, in the program, before its main runs (the
+     * shim's constructor): a missing plugin, an option a store rejects or a
+     * server that is down stops it there with status 2 and the message. */
 
     char shim[PATH_MAX], config_abs[PATH_MAX], stats_abs[PATH_MAX] = "";
     int status = TP_EXIT_INTERNAL;
@@ -191,7 +183,6 @@ int tp_cmd_run(int argc, char **argv)
         set_preload(shim);
         setenv("TIERPAGE_CONFIG", config_abs, 1);
         setenv("TIERPAGE_MAIN_PID", pid, 1);
-        setenv("TIERPAGE_MALLOC_THRESHOLD", threshold, 1);
         if (stats_abs[0])
             setenv("TIERPAGE_STATS", stats_abs, 1);
         if (quiet)
@@ -217,7 +208,10 @@ int tp_cmd_run(int argc, char **argv)
                 strsignal(WTERMSIG(wstatus)));
         status = 128 + WTERMSIG(wstatus);
     }
-    if (stats_abs[0] && access(stats_abs, F_OK) < 0 && !WIFSIGNALED(wstatus) && status != TP_EXIT_INTERNAL)
+    /* No note when the program stopped for its stack (125, or 2 when it
+     * could not open): the shim said why. */
+    if (stats_abs[0] && access(stats_abs, F_OK) < 0 && !WIFSIGNALED(wstatus) && status != TP_EXIT_INTERNAL &&
+        status != TP_EXIT_CONFIG)
         fprintf(stderr,
                 "tierpage run: %s was not served: it allocated nothing at or above malloc_threshold, is statically "
                 "linked, or ended without running its exit handlers\n",

@@ -39,6 +39,7 @@ static struct {
 enum family { FAMILY_UNKNOWN, FAMILY_GLIBC, FAMILY_OWN };
 static int family_kind;
 static __thread int resolving;
+static int program_malloc_first;
 static size_t (*glibc_usable_size)(void *);
 
 static void resolve_family(void)
@@ -54,13 +55,7 @@ static void resolve_family(void)
          * the pager's own allocations would come from it too, perhaps from
          * memory the pager serves and would have to fault in itself. */
         handle = RTLD_DEFAULT;
-        if (shim_threshold != UINT64_MAX) {
-            shim_threshold = UINT64_MAX;
-            static const char msg[] = "tierpage: the program's malloc comes before tierpage's (linked into the "
-                                      "program, or preloaded ahead of it): nothing is served\n";
-            ssize_t w = write(2, msg, sizeof msg - 1);
-            (void)w;
-        }
+        program_malloc_first = 1;
     } else {
         fn = dlsym(RTLD_NEXT, "malloc");
     }
@@ -97,6 +92,18 @@ static int family(void)
     resolve_family();
     resolving = 0;
     return family_kind;
+}
+
+void shim_check_allocator(void)
+{
+    family();
+    if (program_malloc_first && shim_threshold != UINT64_MAX) {
+        shim_threshold = UINT64_MAX;
+        static const char msg[] = "tierpage: the program's malloc comes before tierpage's (linked into the "
+                                  "program, or preloaded ahead of it): nothing is served\n";
+        ssize_t w = write(2, msg, sizeof msg - 1);
+        (void)w;
+    }
 }
 
 /* With the program's own allocator: pager code allocates from its heap. */

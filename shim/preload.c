@@ -1,10 +1,8 @@
 /* Preload shim: serves a program's large private anonymous mappings from a
- * tier stack. Configured by the environment that `tierpage run` sets:
- *   TIERPAGE_CONFIG  the stack file
- *   TIERPAGE_MALLOC_THRESHOLD  its malloc_threshold, in bytes
- *   TIERPAGE_MAIN_PID  the pid of the program itself
- *   TIERPAGE_STATS   optional path for the JSON summary written at exit
- *   TIERPAGE_QUIET   set to skip the summary and the stores' messages on stderr */
+ * tier stack: the mmap family, and the fork hooks. When the stack opens and
+ * closes, and what the environment `tierpage run` sets says, is in
+ * stack_life.c; the malloc family in allocations.c, the mlock family in
+ * locks.c. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,11 +17,7 @@
 #include "shim.h"
 #include "tierpage_private.h"
 
-tp_stack *shim_stack;
-uint64_t shim_threshold = UINT64_MAX;
 int shim_in_child;
-static char stats_path[4096];
-static int is_main_process;
 /* Every address ever served lies in [served_low, served_high): a cheap test
  * that keeps most free() calls away from the stack lock. */
 static uintptr_t served_low = UINTPTR_MAX, served_high;
@@ -306,77 +300,12 @@ static void after_fork_child(void)
     sigaction(SIGSEGV, &sa, NULL);
 }
 
-/* The stack opens on the first allocation it should serve, so that the
- * shells and wrappers around a program, which never make one, never open
- * its stores (a pmem file can be open in one process only). */
-static char config_path[4096];
-static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void open_stack(void)
+void shim_install_fork_hooks(void)
 {
-    pthread_mutex_lock(&open_lock);
-    if (!shim_stack) {
-        tierpage_error err = {{0}, {0}};
-        shim_enter();
-        tp_stack *s = tp_stack_open_file(config_path, &err);
-        shim_leave();
-        if (!s) {
-            fprintf(stderr, "tierpage: %s\n", err.message);
-            _exit(TP_EXIT_PAGER_FAILURE);
-        }
-        pthread_atfork(before_fork, after_fork_parent, after_fork_child);
-        __atomic_store_n(&shim_stack, s, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&open_lock);
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
 
-int shim_serves(size_t size)
+int shim_served_any(void)
 {
-    if (size < shim_threshold || shim_in_pager() || shim_in_child)
-        return 0;
-    if (!__atomic_load_n(&shim_stack, __ATOMIC_ACQUIRE))
-        open_stack();
-    return 1;
-}
-
-__attribute__((constructor)) static void shim_init(void)
-{
-    const char *config = getenv("TIERPAGE_CONFIG");
-    const char *threshold = getenv("TIERPAGE_MALLOC_THRESHOLD");
-    if (!config || !*config || !threshold || !*threshold)
-        return;
-    snprintf(config_path, sizeof config_path, "%s", config);
-    const char *stats = getenv("TIERPAGE_STATS");
-    if (stats)
-        snprintf(stats_path, sizeof stats_path, "%s", stats);
-    const char *main_pid = getenv("TIERPAGE_MAIN_PID");
-    is_main_process = !main_pid || atol(main_pid) == (long)getpid();
-    shim_threshold = strtoull(threshold, NULL, 10);
-    if (getenv("TIERPAGE_QUIET"))
-        tp_set_store_log(NULL, NULL);
-}
-
-__attribute__((destructor)) static void shim_fini(void)
-{
-    if (!shim_stack || shim_in_child)
-        return;
-    struct tp_stats st;
-    shim_enter();
-    tp_stack_flush(shim_stack);
-    tp_stack_stats(shim_stack, &st);
-    if (!getenv("TIERPAGE_QUIET")) {
-        if (!is_main_process)
-            fprintf(stderr, "tierpage: summary of process %ld, started by the program:\n", (long)getpid());
-        tp_stats_print(&st, stderr);
-    }
-    /* The JSON is the program's own: the process `tierpage run` started
-     * (an exec keeps its pid), not the children it forks. */
-    if (stats_path[0] && is_main_process) {
-        FILE *f = fopen(stats_path, "w");
-        if (!f || tp_stats_write_json(&st, f) < 0)
-            fprintf(stderr, "tierpage: cannot write %s: %s\n", stats_path, strerror(errno));
-        if (f)
-            fclose(f);
-    }
-    shim_leave();
+    return __atomic_load_n(&served_high, __ATOMIC_RELAXED) != 0;
 }

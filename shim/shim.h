@@ -12,8 +12,22 @@ extern uint64_t shim_threshold;
 extern int shim_in_child;             /* forked without exec: served memory is not here */
 extern int shim_lock_future;          /* mlockall(MCL_FUTURE): new served memory is locked */
 
-/* True when a call of this size should be served by the stack now. */
+/* The status a program stops with when its stack cannot open before its
+ * main: the one `tierpage run` gives any stack that cannot open. */
+#define SHIM_EXIT_STACK_CANNOT_OPEN 2
+
+/* True when a call of this size should be served by the stack now; opens
+ * it first in a process that has none yet (stack_life.c). */
 int shim_serves(size_t size);
+/* True once this process served any memory. */
+int shim_served_any(void);
+/* Before the program image is replaced: a stack that served nothing is
+ * closed (stack_life.c). */
+void shim_before_exec(void);
+void shim_install_fork_hooks(void);
+/* Once the threshold is set: when the program's malloc comes before the
+ * shim's, nothing is served, and the program is told (allocations.c). */
+void shim_check_allocator(void);
 /* Run pager code from a program thread: the pager's own allocations then
  * go to the real allocator. */
 void shim_enter(void);

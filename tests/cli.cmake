@@ -7,6 +7,10 @@ add_executable(own_tp_names ${CMAKE_SOURCE_DIR}/tests/programs/own_tp_names.c)
 target_link_libraries(own_tp_names PRIVATE ${CMAKE_DL_LIBS})
 target_link_options(own_tp_names PRIVATE -rdynamic)
 set_target_properties(own_tp_names PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+# A store that records its opens, for cli_run_opens_once.
+add_library(tc_counting_store MODULE ${CMAKE_SOURCE_DIR}/tests/fixtures/counting_store.c)
+set_target_properties(tc_counting_store PROPERTIES OUTPUT_NAME tierpage-counting PREFIX ""
+  LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/fixtures)
 # alloc_churn again, linked against Debian's jemalloc (libjemalloc-dev): a
 # program with an allocator of its own. cli_allocators fails without it.
 pkg_check_modules(JEMALLOC IMPORTED_TARGET jemalloc)
@@ -16,7 +20,8 @@ if(JEMALLOC_FOUND)
   set_target_properties(alloc_churn_jemalloc PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endif()
 
-foreach(script cli_run cli_check cli_integrity cli_signals cli_allocators library_exports own_tp_names)
+foreach(script cli_run cli_check cli_integrity cli_signals cli_allocators library_exports own_tp_names
+    cli_run_opens_once)
   add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)
   set_tests_properties(${script} PROPERTIES
     ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
@@ -24,5 +29,5 @@ foreach(script cli_run cli_check cli_integrity cli_signals cli_allocators librar
 endforeach()
 # The shim replaces malloc, which a sanitizer runtime must own: the sanitizer
 # pass of the suite leaves these out (ctest -LE preload).
-set_tests_properties(cli_run cli_integrity cli_allocators own_tp_names PROPERTIES LABELS preload)
+set_tests_properties(cli_run cli_integrity cli_allocators own_tp_names cli_run_opens_once PROPERTIES LABELS preload)
 set_tests_properties(cli_signals PROPERTIES LABELS "preload;redis")

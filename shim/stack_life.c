@@ -1,0 +1,168 @@
+/* When the shim opens and closes the program's stack. `tierpage run` has
+ * parsed the stack file and started the program with this environment:
+ *   TIERPAGE_CONFIG    the stack file
+ *   TIERPAGE_MAIN_PID  the pid of the program itself
+ *   TIERPAGE_STATS     optional path for the JSON summary written at exit
+ *   TIERPAGE_QUIET     set to skip the summary and the stores' messages
+ * - The program opens the stack in this constructor, before its main runs:
+ *   a stack that cannot open (a missing plugin, an option a store rejects,
+ *   a server that is down, an exclusive namespace in use) stops it there
+ *   with the message and exit status 2. The threshold is the stack's
+ *   (tp_malloc_threshold); it is left in TIERPAGE_MALLOC_THRESHOLD for the
+ *   processes the program starts.
+ * - A process the program starts with exec (the shim stays preloaded) is
+ *   a program of its own: it opens a stack of its own at its first
+ *   allocation to serve, so that the shells and helpers around a program,
+ *   which never make one, never open its stores.
+ * - A stack that served nothing is closed before an exec, so that the new
+ *   image (a shell's exec of the program proper) opens it as its only user
+ *   (an exclusive namespace's lease, a pmem file's lock), and at exit. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+tp_stack *shim_stack;
+uint64_t shim_threshold = UINT64_MAX;
+
+static char config_path[4096];
+static char stats_path[4096];
+static int is_main_process;
+static pid_t opened_by;     /* the process whose stack shim_stack is */
+static int finished;        /* closed at exit: nothing more is served */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Called with open_lock held. NULL with err set when the stack cannot open. */
+static tp_stack *open_locked(tierpage_error *err)
+{
+    shim_enter();
+    tp_stack *s = tp_stack_open_file(config_path, err);
+    shim_leave();
+    if (s) {
+        opened_by = getpid();
+        __atomic_store_n(&shim_stack, s, __ATOMIC_RELEASE);
+    }
+    return s;
+}
+
+/* The lazy open of a process the program started, or of the program after
+ * an exec that failed: past its start, a stack that cannot open stops it
+ * as the pager stops a program. */
+static void open_stack(void)
+{
+    pthread_mutex_lock(&open_lock);
+    if (!shim_stack && !finished) {
+        tierpage_error err = {{0}, {0}};
+        if (!open_locked(&err)) {
+            fprintf(stderr, "tierpage: %s\n", err.message);
+            _exit(TP_EXIT_PAGER_FAILURE);
+        }
+    }
+    pthread_mutex_unlock(&open_lock);
+}
+
+int shim_serves(size_t size)
+{
+    if (size < shim_threshold || shim_in_pager() || shim_in_child)
+        return 0;
+    if (!__atomic_load_n(&shim_stack, __ATOMIC_ACQUIRE)) {
+        open_stack();
+        if (!shim_stack)
+            return 0;
+    }
+    return 1;
+}
+
+/* Closes the stack when this process opened it and it never served
+ * anything: no memory of the program can depend on it. */
+static void close_if_unused(void)
+{
+    pthread_mutex_lock(&open_lock);
+    tp_stack *s = shim_stack;
+    if (s && !shim_in_child && opened_by == getpid() && !shim_served_any()) {
+        __atomic_store_n(&shim_stack, NULL, __ATOMIC_RELEASE);
+        shim_enter();
+        tp_stack_close(s);
+        shim_leave();
+    }
+    pthread_mutex_unlock(&open_lock);
+}
+
+void shim_before_exec(void)
+{
+    close_if_unused();
+}
+
+__attribute__((constructor)) static void shim_init(void)
+{
+    const char *config = getenv("TIERPAGE_CONFIG");
+    if (!config || !*config)
+        return;
+    snprintf(config_path, sizeof config_path, "%s", config);
+    const char *stats = getenv("TIERPAGE_STATS");
+    if (stats)
+        snprintf(stats_path, sizeof stats_path, "%s", stats);
+    const char *main_pid = getenv("TIERPAGE_MAIN_PID");
+    is_main_process = !main_pid || atol(main_pid) == (long)getpid();
+    if (getenv("TIERPAGE_QUIET"))
+        tp_set_store_log(NULL, NULL);
+    shim_install_fork_hooks();
+
+    uint64_t threshold = UINT64_MAX;
+    if (is_main_process) {
+        tierpage_error err = {{0}, {0}};
+        pthread_mutex_lock(&open_lock);
+        tp_stack *s = open_locked(&err);
+        pthread_mutex_unlock(&open_lock);
+        if (!s) {
+            fprintf(stderr, "tierpage run: %s\n", err.message);
+            _exit(SHIM_EXIT_STACK_CANNOT_OPEN);
+        }
+        threshold = tp_malloc_threshold(s);
+        char value[32];
+        snprintf(value, sizeof value, "%llu", (unsigned long long)threshold);
+        setenv("TIERPAGE_MALLOC_THRESHOLD", value, 1);
+    } else {
+        const char *value = getenv("TIERPAGE_MALLOC_THRESHOLD");
+        if (value && *value)
+            threshold = strtoull(value, NULL, 10);
+    }
+    shim_threshold = threshold;
+    shim_check_allocator();
+}
+
+__attribute__((destructor)) static void shim_fini(void)
+{
+    if (!shim_stack || shim_in_child)
+        return;
+    if (!shim_served_any()) {
+        /* Nothing to report, and nothing an exit handler could still
+         * touch: the stores are closed (a lease dropped) at once. */
+        finished = 1;
+        close_if_unused();
+        return;
+    }
+    struct tp_stats st;
+    shim_enter();
+    tp_stack_flush(shim_stack);
+    tp_stack_stats(shim_stack, &st);
+    if (!getenv("TIERPAGE_QUIET")) {
+        if (!is_main_process)
+            fprintf(stderr, "tierpage: summary of process %ld, started by the program:\n", (long)getpid());
+        tp_stats_print(&st, stderr);
+    }
+    /* The JSON is the program's own: the process `tierpage run` started
+     * (an exec keeps its pid), not the children it forks. */
+    if (stats_path[0] && is_main_process) {
+        FILE *f = fopen(stats_path, "w");
+        if (!f || tp_stats_write_json(&st, f) < 0)
+            fprintf(stderr, "tierpage: cannot write %s: %s\n", stats_path, strerror(errno));
+        if (f)
+            fclose(f);
+    }
+    shim_leave();
+}
