@@ -7,6 +7,11 @@ add_executable(own_tp_names ${CMAKE_SOURCE_DIR}/tests/programs/own_tp_names.c)
 target_link_libraries(own_tp_names PRIVATE ${CMAKE_DL_LIBS})
 target_link_options(own_tp_names PRIVATE -rdynamic)
 set_target_properties(own_tp_names PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+# The same through libtierpage.so: names the library's calls must not reach.
+add_executable(library_own_names ${CMAKE_SOURCE_DIR}/tests/programs/library_own_names.c)
+target_link_libraries(library_own_names PRIVATE tierpage)
+target_link_options(library_own_names PRIVATE -rdynamic)
+set_target_properties(library_own_names PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 # A store that records its opens, for cli_run_opens_once.
 add_library(tc_counting_store MODULE ${CMAKE_SOURCE_DIR}/tests/fixtures/counting_store.c)
 set_target_properties(tc_counting_store PROPERTIES OUTPUT_NAME tierpage-counting PREFIX ""
