@@ -6,6 +6,7 @@
 #include "loader.h"
 #include "stack_config.h"
 #include "tierpage.h"
+#include "units.h"
 
 static const char check_usage[] =
     "usage: tierpage check FILE\n"

@@ -11,7 +11,8 @@
 #include <yaml.h>
 
 #include "stack_config.h"
-#include "tierpage.h"
+#include "tierpage_limits.h"
+#include "units.h"
 
 #define TP_CONF_NAME_MAX 64      /* `name:` of the stack */
 #define TP_CONF_TIER_NAME_MAX 63 /* fits struct tp_tier_stats.name */

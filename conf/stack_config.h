@@ -59,17 +59,6 @@ int tp_conf_load_string(const char *yaml, size_t len, const char *source_name,
                         struct tp_conf **out, tierpage_error *err);
 void tp_conf_free(struct tp_conf *conf);
 
-/* "64MiB" -> 67108864. Accepts B, KiB, MiB, GiB, TiB (and K/M/G/T, KB/MB/GB/TB
- * as binary units). Returns 0, or -1 when the text is not a size. */
-int tp_parse_size(const char *text, uint64_t *bytes);
-
-/* "30s" -> 30000, "500ms" -> 500, "2min", "1h", "0". Returns 0, or -1 when
- * the text is not a duration. */
-int tp_parse_duration_ms(const char *text, uint64_t *ms);
-
-/* 67108864 -> "64MiB" (exact when possible, else one decimal). */
-void tp_format_size(uint64_t bytes, char *buf, size_t len);
-
 /* Position of a tier option key, for errors a plugin reports about it;
  * the tier's own position when the key is not there. */
 void tp_conf_option_position(const struct tp_conf_tier *tier, const char *key, int *line, int *column);

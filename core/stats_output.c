@@ -2,8 +2,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "stack_config.h"
 #include "tierpage.h"
+#include "units.h"
 
 void tp_stats_print(const struct tp_stats *st, FILE *out)
 {

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tierpage_limits.h"
 #include "tierpage_store.h"
 
 #ifdef __cplusplus
@@ -19,12 +20,9 @@ extern "C" {
 
 typedef struct tp_stack tp_stack;
 
-#define TP_MAX_TIERS 8
 /* The exit status of a program stopped because one of its pages could not
  * be served (lost, unreadable, or with no tier left to hold it). */
 #define TP_EXIT_PAGER_FAILURE 125
-/* The most fault handler threads a stack runs (`handler_threads:`). */
-#define TP_MAX_HANDLER_THREADS 64
 
 struct tp_tier_stats {
     char name[64];

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "stack_config.h"
+#include "units.h"
 
 #define CHECK(cond) ((cond) ? (void)0 : abort())
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stack_config.h" /* tp_parse_size: sizes as stack files write them */
 #include "option_value.h"
+#include "units.h"
 
 #define MS_DEFAULT_POOL (1ull << 30)
 #define MS_DEFAULT_SLAB (16ull << 20)

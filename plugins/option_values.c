@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "stack_config.h" /* tp_parse_size, tp_format_size: the stack file's sizes */
+#include "units.h" /* tp_parse_size, tp_format_size: the stack file's sizes */
 
 /* A unix socket path fits sockaddr_un.sun_path with its NUL. */
 #define SOCKET_PATH_MAX 107

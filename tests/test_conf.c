@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "stack_config.h"
+#include "units.h"
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)

@@ -23,8 +23,8 @@
 
 #include "conformance_kit.h"
 #include "loader.h"
-#include "stack_config.h" /* tp_parse_size, tp_format_size: sizes as stack files write them */
 #include "option_value.h"
+#include "units.h"
 #include "instance_id.h"
 
 #define KIT_DEFAULT_CAPACITY (16ull << 20)

@@ -1,7 +1,7 @@
 /* Durations as people write them in stack files: "30s", "500ms", "2min". */
 #include <string.h>
 
-#include "stack_config.h"
+#include "units.h"
 
 static const struct {
     const char *suffix;

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "stack_config.h"
+#include "units.h"
 
 struct size_unit {
     const char *suffix;
