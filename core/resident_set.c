@@ -22,16 +22,18 @@ static size_t slots_for(uint64_t cap_pages)
  * never allocate through the malloc it may itself be serving. */
 static int alloc_slots(struct tp_resident_set *r, size_t n)
 {
-    uint32_t *slots = mmap(NULL, n * sizeof(uint32_t) * 2, PROT_READ | PROT_WRITE,
+    uint32_t *slots = mmap(NULL, n * sizeof(uint32_t) * 3, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (slots == MAP_FAILED)
         return -ENOMEM;
     r->slots = slots;
     r->free_slots = slots + n;
+    r->free_index = slots + 2 * n;
     r->slot_count = n;
     for (size_t i = 0; i < n; i++) {
         r->slots[i] = TP_NIL;
         r->free_slots[i] = (uint32_t)(n - 1 - i);
+        r->free_index[n - 1 - i] = (uint32_t)i;
     }
     r->free_count = n;
     r->hand = 0;
@@ -41,8 +43,8 @@ static int alloc_slots(struct tp_resident_set *r, size_t n)
 static void free_slots(struct tp_resident_set *r)
 {
     if (r->slots)
-        munmap(r->slots, r->slot_count * sizeof(uint32_t) * 2);
-    r->slots = r->free_slots = NULL;
+        munmap(r->slots, r->slot_count * sizeof(uint32_t) * 3);
+    r->slots = r->free_slots = r->free_index = NULL;
 }
 
 int tp_resident_init(struct tp_resident_set *r, uint64_t cap_pages)
@@ -57,9 +59,35 @@ void tp_resident_destroy(struct tp_resident_set *r)
     free_slots(r);
 }
 
+/* Take free slot `slot` out of the free list, wherever it is in it. */
+static void take_free_slot(struct tp_resident_set *r, uint32_t slot)
+{
+    uint32_t at = r->free_index[slot], last = r->free_slots[--r->free_count];
+    r->free_slots[at] = last;
+    r->free_index[last] = at;
+}
+
 void tp_resident_add(struct tp_resident_set *r, struct tp_page_map *m, uint32_t id)
 {
-    uint32_t slot = r->free_slots[--r->free_count];
+    /* The new page goes just behind the hand, where the hand comes last:
+     * as in a clock, every other resident page is looked at before it, so
+     * a page is not evicted before the thread that faulted it in had its
+     * turn to use it. That is the slot the last victim left, or the free
+     * slot under the hand, which the hand then steps over; otherwise the
+     * page behind the hand moves to a free slot to make room. */
+    uint32_t slot = (uint32_t)((r->hand + r->slot_count - 1) % r->slot_count);
+    uint32_t there = r->slots[slot];
+    if (there == TP_NIL) {
+        take_free_slot(r, slot);
+    } else if (r->slots[r->hand] == TP_NIL) {
+        slot = (uint32_t)r->hand;
+        take_free_slot(r, slot);
+        r->hand = (r->hand + 1) % r->slot_count;
+    } else {
+        uint32_t moved_to = r->free_slots[--r->free_count];
+        r->slots[moved_to] = there;
+        tp_page_get(m, there)->slot = moved_to;
+    }
     r->slots[slot] = id;
     tp_page_get(m, id)->slot = slot;
     if (r->count > r->peak)
@@ -70,6 +98,7 @@ void tp_resident_remove(struct tp_resident_set *r, struct tp_page_map *m, uint32
 {
     struct tp_page *p = tp_page_get(m, id);
     r->slots[p->slot] = TP_NIL;
+    r->free_index[p->slot] = (uint32_t)r->free_count;
     r->free_slots[r->free_count++] = p->slot;
     p->slot = tp_resident_tick(r, 1);
     r->count--;
@@ -89,7 +118,7 @@ int tp_resident_resize(struct tp_resident_set *r, struct tp_page_map *m, uint64_
             uint32_t id = old[(r->hand + i) % old_n];
             if (id == TP_NIL)
                 continue;
-            uint32_t slot = fresh.free_slots[--fresh.free_count];
+            uint32_t slot = fresh.free_slots[--fresh.free_count]; /* in order, from slot 0 */
             fresh.slots[slot] = id;
             tp_page_get(m, id)->slot = slot;
         }

@@ -11,7 +11,8 @@
 
 struct tp_resident_set {
     uint32_t *slots;     /* page ids, TP_NIL for a free slot */
-    uint32_t *free_slots;
+    uint32_t *free_slots; /* the free slots, taken from the end */
+    uint32_t *free_index; /* of a free slot: where it is in free_slots */
     size_t slot_count;
     size_t free_count;
     size_t hand;         /* the next slot the eviction policy looks at */

@@ -306,6 +306,33 @@ START_TEST(resizing_keeps_the_pages_in_hand_order)
 }
 END_TEST
 
+START_TEST(a_page_brought_in_is_the_last_the_hand_reaches)
+{
+    for (uint32_t i = 0; i < 6; i++)
+        bring_in(first + i, 0);
+    /* Pages 3 and 1 leave (discarded, say): their slots, ahead of the
+     * hand, are free. */
+    uint32_t gone[] = {first + 3, first + 1};
+    for (size_t i = 0; i < 2; i++) {
+        tp_page_claim(&pg, gone[i]);
+        tp_page_evicted(&pg, gone[i]);
+        tp_page_release(&pg, gone[i]);
+    }
+    /* A page brought in now goes behind the hand, not into a free slot
+     * ahead of it: the hand reaches every older page first, so a page is
+     * not evicted before the thread that faulted it in could use it. */
+    bring_in(first + 6, 0);
+    for (size_t i = 0; i < 5; i++) {
+        uint32_t id = pick(TP_POLICY_FIFO);
+        ck_assert_uint_eq(id == first + 6, i == 4);
+        ck_assert_uint_eq(pg.resident.slots[tp_page(&pg, id)->slot], id);
+        tp_page_claim(&pg, id);
+        tp_page_evicted(&pg, id);
+        tp_page_release(&pg, id);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("core_page_state");
@@ -329,6 +356,7 @@ int main(void)
     tcase_add_test(policy, fifo_takes_pages_in_the_order_they_came_and_never_unmaps);
     tcase_add_test(policy, no_victim_while_every_page_is_busy);
     tcase_add_test(policy, resizing_keeps_the_pages_in_hand_order);
+    tcase_add_test(policy, a_page_brought_in_is_the_last_the_hand_reaches);
     suite_add_tcase(suite, policy);
 
     SRunner *runner = srunner_create(suite);
