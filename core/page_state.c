@@ -204,8 +204,24 @@ void tp_page_forget(struct tp_pages *pg, uint32_t id, int unmapping)
         leave_resident(pg, id);
     p->state = TP_PAGE_EMPTY;
     p->flags &= (uint8_t)~(TP_PAGE_DIRTY | TP_PAGE_REFERENCED | TP_PAGE_UNSURE);
-    if (unmapping)
+    if (unmapping) {
+        if (p->flags & TP_PAGE_LOCKED)
+            pg->locked--;
         p->flags = (uint8_t)((p->flags & ~TP_PAGE_LOCKED) | TP_PAGE_UNMAPPED);
+    }
+}
+
+void tp_page_set_locked(struct tp_pages *pg, uint32_t id, int locked)
+{
+    TP_ASSERT_HELD(pg->lock);
+    struct tp_page *p = tp_page(pg, id);
+    if (!(p->flags & TP_PAGE_LOCKED) == !locked)
+        return;
+    p->flags ^= TP_PAGE_LOCKED;
+    if (locked)
+        pg->locked++;
+    else
+        pg->locked--;
 }
 
 int tp_tier_reserve(struct tp_pages *pg, size_t t, uint64_t capacity_pages)

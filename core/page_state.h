@@ -28,6 +28,7 @@ struct tp_pages {
     struct tp_page_map map;
     struct tp_resident_set resident;
     struct tp_tier_pages tiers[TP_MAX_TIERS];
+    uint64_t locked;                /* pages with TP_PAGE_LOCKED */
 };
 
 /* What a page brought in is known to be. */
@@ -93,8 +94,12 @@ void tp_page_mark_clean(struct tp_pages *pg, uint32_t id);
 void tp_page_evicted(struct tp_pages *pg, uint32_t id);
 /* pages->lock held, the page idle and without a tier copy: it reads as
  * zeros from now on; with `unmapping`, the program has unmapped it (and
- * it is no longer mlocked). */
+ * it is no longer mlocked, nor counted in pages->locked). */
 void tp_page_forget(struct tp_pages *pg, uint32_t id, int unmapping);
+
+/* pages->lock held: the program mlocked the page (`locked`: it is never
+ * evicted) or unlocked it; counted in pages->locked. */
+void tp_page_set_locked(struct tp_pages *pg, uint32_t id, int locked);
 
 /* pages->lock held: count a place in tier t for a put, when t has room
  * (`capacity_pages` 0: unbounded). Returns 1 when it did. */

@@ -239,8 +239,6 @@ static int forget_pages(struct tp_stack *s, struct tp_region *r, size_t first, s
             if (rc < 0 && result == 0)
                 result = rc;
         }
-        if (unmapping && (tp_page(&s->pages, id)->flags & TP_PAGE_LOCKED))
-            s->locked_pages--;
         tp_page_forget(&s->pages, id, unmapping);
     }
     /* Drop the memory itself; the program's mapping refaults as missing.
@@ -393,7 +391,8 @@ int tp_discard(tp_stack *s, void *addr, size_t length, tierpage_error *err)
 }
 
 /* Pages of [addr, addr+length) that lie in regions and whose LOCKED flag
- * is `locked`; with `flip`, flip them. Both locks held. */
+ * is `locked`; with `flip`, flip them (through page_state.c). Both locks
+ * held. */
 static uint64_t count_locked(struct tp_stack *s, char *addr, size_t length, int locked, int flip)
 {
     char *a = (char *)((uintptr_t)addr & ~(uintptr_t)(s->page_size - 1));
@@ -408,7 +407,7 @@ static uint64_t count_locked(struct tp_stack *s, char *addr, size_t length, int 
             if (!(p->flags & TP_PAGE_LOCKED) == !locked) {
                 n++;
                 if (flip)
-                    p->flags ^= TP_PAGE_LOCKED;
+                    tp_page_set_locked(&s->pages, id, !locked);
             }
         }
     }
@@ -423,13 +422,12 @@ int tp_lock(tp_stack *s, void *addr, size_t length, int lock, tierpage_error *er
     /* Faults of the pages not locked need room too. */
     uint64_t cap = s->pages.resident.cap_pages, limit = cap > 32 ? cap - 16 : cap / 2;
     uint64_t n = count_locked(s, addr, length, !lock, 0);
-    if (lock && s->locked_pages + n > limit) {
+    if (lock && s->pages.locked + n > limit) {
         rc = tierpage_error_set(err, -ENOMEM, NULL,
                                 "cannot lock %llu more pages: %llu are locked and the resident cap is %llu pages",
-                                (unsigned long long)n, (unsigned long long)s->locked_pages, (unsigned long long)cap);
+                                (unsigned long long)n, (unsigned long long)s->pages.locked, (unsigned long long)cap);
     } else {
         count_locked(s, addr, length, !lock, 1);
-        s->locked_pages = lock ? s->locked_pages + n : s->locked_pages - n;
     }
     tp_lock_drop(&s->lock);
     pthread_mutex_unlock(&s->regions_lock);

@@ -299,8 +299,8 @@ int tp_set_resident(tp_stack *s, uint64_t bytes, tierpage_error *err)
         return tierpage_error_set(err, -EINVAL, NULL, "the resident cap must be at least one page (%zu bytes)",
                                   s->page_size);
     tp_lock_take(&s->lock);
-    if (s->locked_pages && s->locked_pages + 16 > pages) {
-        uint64_t locked = s->locked_pages;
+    if (s->pages.locked && s->pages.locked + 16 > pages) {
+        uint64_t locked = s->pages.locked;
         tp_lock_drop(&s->lock);
         return tierpage_error_set(err, -EBUSY, NULL, "%llu pages are mlocked: the resident cap cannot go below them",
                                   (unsigned long long)locked);

@@ -86,7 +86,6 @@ struct tp_stack {
     struct tp_region **regions_by_id; /* the same, sorted by first_id */
     size_t region_count, region_alloc;
 
-    uint64_t locked_pages;      /* pages the program mlocked (TP_PAGE_LOCKED) */
     struct tp_evictor evictor;
     struct tp_tier tiers[TP_MAX_TIERS];
     size_t tier_count;

@@ -306,6 +306,24 @@ START_TEST(resizing_keeps_the_pages_in_hand_order)
 }
 END_TEST
 
+START_TEST(locked_pages_are_counted_and_unmapping_unlocks)
+{
+    uint32_t a = first, b = first + 1;
+    bring_in(a, 0);
+    tp_page_set_locked(&pg, a, 1);
+    tp_page_set_locked(&pg, a, 1); /* again: no change */
+    tp_page_set_locked(&pg, b, 1);
+    ck_assert_uint_eq(pg.locked, 2);
+    ck_assert(tp_page(&pg, a)->flags & TP_PAGE_LOCKED);
+    ck_assert_uint_eq(pick(TP_POLICY_FIFO), TP_NIL); /* a is resident but locked */
+    tp_page_set_locked(&pg, b, 0);
+    ck_assert_uint_eq(pg.locked, 1);
+    tp_page_forget(&pg, a, 1);
+    ck_assert_uint_eq(pg.locked, 0);
+    ck_assert(!(tp_page(&pg, a)->flags & TP_PAGE_LOCKED));
+}
+END_TEST
+
 START_TEST(a_page_brought_in_is_the_last_the_hand_reaches)
 {
     for (uint32_t i = 0; i < 6; i++)
@@ -345,6 +363,7 @@ int main(void)
     tcase_add_test(state, an_evicted_page_is_stored_when_a_tier_holds_it_and_empty_otherwise);
     tcase_add_test(state, a_forgotten_page_reads_as_zeros);
     tcase_add_test(state, a_message_read_before_its_page_left_is_stale);
+    tcase_add_test(state, locked_pages_are_counted_and_unmapping_unlocks);
     if (TP_LOCK_CHECKS)
         tcase_add_test_raise_signal(state, claiming_without_the_lock_is_caught, SIGABRT);
     suite_add_tcase(suite, state);
