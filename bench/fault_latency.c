@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "units.h"
 #include "tierpage.h"
 #include "uffd_floor_core.h"
 #include "bench_util.h"
@@ -73,9 +74,8 @@ static void bad_args(const char *fmt, const char *arg)
 
 static size_t parse_count(const char *opt, const char *v, size_t max)
 {
-    char *end;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (*v < '0' || *v > '9' || *end || n == 0 || n > max)
+    uint64_t n;
+    if (tp_parse_uint(v, &n) != 0 || n == 0 || n > max)
         bad_args(opt, v);
     return (size_t)n;
 }

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "units.h"
 #include "kv_floor.h"
 #include "loader.h"
 #include "tierpage_store.h"
@@ -357,12 +358,8 @@ static void usage(FILE *to)
 
 static int parse_count(const char *text, uint64_t min, uint64_t *out)
 {
-    char *end;
-    if (!text || text[0] < '0' || text[0] > '9')
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (*end || errno || v < min)
+    uint64_t v;
+    if (tp_parse_uint(text, &v) != 0 || v < min)
         return -1;
     *out = v;
     return 0;

@@ -29,6 +29,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#include "units.h"
 #include "bench_util.h"
 
 #define BENCH_PAGE 4096u
@@ -287,44 +288,6 @@ static const char *option_value(int argc, char **argv, int *i)
     return argv[++*i];
 }
 
-static int parse_u64(const char *text, uint64_t *out, const char **rest)
-{
-    if (*text < '0' || *text > '9')
-        return -1;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno)
-        return -1;
-    *out = v;
-    *rest = end;
-    return 0;
-}
-
-static int parse_size(const char *text, uint64_t *bytes)
-{
-    static const struct { const char *unit; unsigned shift; } units[] = {
-        { "", 0 }, { "B", 0 },
-        { "K", 10 }, { "KB", 10 }, { "KiB", 10 },
-        { "M", 20 }, { "MB", 20 }, { "MiB", 20 },
-        { "G", 30 }, { "GB", 30 }, { "GiB", 30 },
-        { "T", 40 }, { "TB", 40 }, { "TiB", 40 },
-    };
-    uint64_t v;
-    const char *unit;
-    if (parse_u64(text, &v, &unit) < 0)
-        return -1;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(unit, units[i].unit) == 0) {
-            if (units[i].shift && v > (UINT64_MAX >> units[i].shift))
-                return -1;
-            *bytes = v << units[i].shift;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 static int parse_double(const char *text, double *out)
 {
     char *end;
@@ -348,12 +311,11 @@ static void parse_args(int argc, char **argv, struct options *o)
             exit(0);
         } else if (strcmp(a, "--size") == 0) {
             val = option_value(argc, argv, &i);
-            if (parse_size(val, &o->size) < 0 || o->size == 0)
+            if (tp_parse_size(val, &o->size) < 0 || o->size == 0)
                 die_usage("--size: expected a size such as 512MiB (units B, KiB, MiB, GiB, TiB), got '%s'", val);
         } else if (strcmp(a, "--accesses") == 0) {
             val = option_value(argc, argv, &i);
-            const char *rest;
-            if (parse_u64(val, &o->accesses, &rest) < 0 || *rest || o->accesses == 0)
+            if (tp_parse_uint(val, &o->accesses) < 0 || o->accesses == 0)
                 die_usage("--accesses: expected a positive whole number, got '%s'", val);
         } else if (strcmp(a, "--pattern") == 0) {
             val = option_value(argc, argv, &i);
@@ -371,8 +333,7 @@ static void parse_args(int argc, char **argv, struct options *o)
                 die_usage("--write-ratio: expected a number from 0 to 1, got '%s'", val);
         } else if (strcmp(a, "--seed") == 0) {
             val = option_value(argc, argv, &i);
-            const char *rest;
-            if (parse_u64(val, &o->seed, &rest) < 0 || *rest)
+            if (tp_parse_uint(val, &o->seed) < 0)
                 die_usage("--seed: expected a whole number, got '%s'", val);
         } else if (strcmp(a, "--alloc") == 0) {
             val = option_value(argc, argv, &i);

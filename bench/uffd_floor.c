@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "units.h"
 #include "uffd_floor_core.h"
 
 static void usage(FILE *out)
@@ -68,10 +69,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--pages") == 0) {
             if (i + 1 >= argc)
                 bad_args("%s needs a value", a);
-            char *end;
             const char *v = argv[++i];
-            unsigned long long n = strtoull(v, &end, 10);
-            if (*v < '0' || *v > '9' || *end || n == 0 || n > (1ull << 24))
+            uint64_t n;
+            if (tp_parse_uint(v, &n) != 0 || n == 0 || n > (1ull << 24))
                 bad_args("--pages: expected a whole number from 1 to 16777216, got '%s'", v);
             o.pages = (size_t)n;
         } else if (strcmp(a, "--same-cpu") == 0) {

@@ -234,7 +234,7 @@ static int read_handler_threads(const struct loader *ld, const yaml_node_t *node
 {
     static const char expected[] = "expected auto or an integer from 1 to " TP_STRINGIFY(TP_MAX_HANDLER_THREADS);
     const char *text = scalar_text(ld, node, "handler_threads", expected);
-    unsigned value = 0;
+    uint64_t value;
 
     if (!text)
         return -1;
@@ -242,18 +242,9 @@ static int read_handler_threads(const struct loader *ld, const yaml_node_t *node
         conf->handler_threads = TP_HANDLERS_AUTO;
         return 0;
     }
-    if (*text == '\0')
+    if (tp_parse_uint(text, &value) != 0 || value < 1 || value > TP_MAX_HANDLER_THREADS)
         return fail_expected(ld, node, "handler_threads", expected);
-    for (const char *p = text; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return fail_expected(ld, node, "handler_threads", expected);
-        value = value * 10 + (unsigned)(*p - '0');
-        if (value > TP_MAX_HANDLER_THREADS)
-            return fail_expected(ld, node, "handler_threads", expected);
-    }
-    if (value < 1)
-        return fail_expected(ld, node, "handler_threads", expected);
-    conf->handler_threads = value;
+    conf->handler_threads = (unsigned)value;
     return 0;
 }
 

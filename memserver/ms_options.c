@@ -40,14 +40,10 @@ static int bad(const char *what, const char *value)
     return 2;
 }
 
-static int parse_uint(const char *text, unsigned long max, unsigned long *out)
+static int parse_uint(const char *text, uint64_t max, uint64_t *out)
 {
-    char *end;
-    if (!text || !*text || *text == '-' || *text == '+')
-        return -1;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno || *end || v > max)
+    uint64_t v;
+    if (tp_parse_uint(text, &v) != 0 || v > max)
         return -1;
     *out = v;
     return 0;
@@ -62,7 +58,7 @@ int ms_parse_options(int argc, char **argv, struct ms_options *opt)
     opt->slab_bytes = MS_DEFAULT_SLAB;
     for (int i = 1; i < argc; i++) {
         const char *v;
-        unsigned long n;
+        uint64_t n;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             ms_usage(stdout);
             return 1;

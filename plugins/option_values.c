@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "units.h" /* tp_parse_size, tp_format_size: the stack file's sizes */
+#include "units.h" /* the stack file's integers, sizes and durations */
 
 /* A unix socket path fits sockaddr_un.sun_path with its NUL. */
 #define SOCKET_PATH_MAX 107
@@ -28,30 +28,11 @@ __attribute__((format(printf, 4, 5))) static int refuse(tierpage_error *err, con
     return tierpage_error_set(err, -EINVAL, key, "%s: expected %s, got '%.80s'", key, what, value);
 }
 
-/* Leading decimal digits of `text` into *out; the first character after
- * them, or NULL when there are none or they overflow. */
-static const char *read_digits(const char *text, uint64_t *out)
-{
-    uint64_t n = 0;
-    const char *p = text;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        unsigned digit = (unsigned)(*p - '0');
-        if (n > (UINT64_MAX - digit) / 10)
-            return NULL;
-        n = n * 10 + digit;
-    }
-    if (p == text)
-        return NULL;
-    *out = n;
-    return p;
-}
-
 int tp_option_uint(const char *key, const char *value, uint64_t min, uint64_t max, uint64_t *out,
                    tierpage_error *err)
 {
     uint64_t n;
-    const char *end = value ? read_digits(value, &n) : NULL;
-    if (!end || *end || n < min || n > max)
+    if (tp_parse_uint(value, &n) != 0 || n < min || n > max)
         return refuse(err, key, value, "an integer from %" PRIu64 " to %" PRIu64, min, max);
     *out = n;
     return 0;
@@ -73,41 +54,18 @@ int tp_option_size(const char *key, const char *value, uint64_t min, uint64_t ma
     return 0;
 }
 
-static void format_duration(uint64_t ms, char *buf, size_t len)
-{
-    if (ms >= 60000 && ms % 60000 == 0)
-        snprintf(buf, len, "%" PRIu64 "min", ms / 60000);
-    else if (ms >= 1000 && ms % 1000 == 0)
-        snprintf(buf, len, "%" PRIu64 "s", ms / 1000);
-    else
-        snprintf(buf, len, "%" PRIu64 "ms", ms);
-}
-
 int tp_option_duration_ms(const char *key, const char *value, uint64_t min_ms, uint64_t max_ms, uint64_t *out,
                           tierpage_error *err)
 {
-    static const struct { const char *unit; uint64_t ms; } units[] = {
-        {"", 1}, {"ms", 1}, {"s", 1000}, {"min", 60000},
-    };
-    char low[32], high[32];
-    format_duration(min_ms, low, sizeof low);
-    format_duration(max_ms, high, sizeof high);
-
-    uint64_t n;
-    const char *p = value ? read_digits(value, &n) : NULL;
-    if (p) {
-        while (*p == ' ' || *p == '\t')
-            p++;
-        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-            if (strcmp(p, units[i].unit) != 0)
-                continue;
-            if (n > max_ms / units[i].ms || n * units[i].ms < min_ms)
-                break;
-            *out = n * units[i].ms;
-            return 0;
-        }
+    uint64_t ms;
+    if (tp_parse_duration_ms(value, &ms) != 0 || ms < min_ms || ms > max_ms) {
+        char low[32], high[32];
+        tp_format_duration_ms(min_ms, low, sizeof low);
+        tp_format_duration_ms(max_ms, high, sizeof high);
+        return refuse(err, key, value, "a duration from %s to %s such as 500ms or 2s", low, high);
     }
-    return refuse(err, key, value, "a duration from %s to %s such as 500ms or 2s", low, high);
+    *out = ms;
+    return 0;
 }
 
 int tp_option_bool(const char *key, const char *value, int *out, tierpage_error *err)
@@ -199,8 +157,7 @@ static int parse_server(const char *key, const char *text, size_t len, uint16_t 
         return 0;
     }
     uint64_t port;
-    const char *end = read_digits(colon + 1, &port);
-    if (!end || *end || port < 1 || port > 65535)
+    if (tp_parse_uint(colon + 1, &port) != 0 || port < 1 || port > 65535)
         return tierpage_error_set(err, -EINVAL, key, "%s: '%s': expected a port from 1 to 65535", key, name);
     out->port = (uint16_t)port;
     return 0;

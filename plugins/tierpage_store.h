@@ -134,9 +134,10 @@ typedef struct tierpage_host {
      * to max. */
     int (*parse_size)(const char *key, const char *value, uint64_t min, uint64_t max, uint64_t *out,
                       tierpage_error *err);
-    /* A duration in milliseconds from min_ms to max_ms: a whole number with
-     * a unit, ms, s or min (500ms, 2s, 2 s), or a bare number of
-     * milliseconds (the unit of options named *_ms). */
+    /* A duration in milliseconds from min_ms to max_ms, as the stack file
+     * writes them: a whole number with a unit, us, ms, s, min or h (500ms,
+     * 2s, 2 s, 1h), or a bare number of milliseconds (the unit of options
+     * named *_ms); whole milliseconds only. */
     int (*parse_duration_ms)(const char *key, const char *value, uint64_t min_ms, uint64_t max_ms,
                              uint64_t *out, tierpage_error *err);
     /* true or yes: 1; false or no: 0. */

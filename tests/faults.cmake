@@ -3,6 +3,7 @@
 set(TF_ROOT ${CMAKE_CURRENT_LIST_DIR}/..)
 tierpage_add_check_test(test_fault_plan ${TF_ROOT}/tests/test_fault_plan.c ${TF_ROOT}/tiers/faulty/fault_plan.c)
 target_include_directories(test_fault_plan PRIVATE ${TF_ROOT}/tiers/faulty ${TF_ROOT}/tiers/common)
+target_link_libraries(test_fault_plan PRIVATE tp_util)
 
 foreach(script faulty_store)
   add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)

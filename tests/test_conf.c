@@ -157,6 +157,18 @@ START_TEST(defaults_apply)
 }
 END_TEST
 
+START_TEST(a_bare_duration_is_milliseconds)
+{
+    /* The same reading as a store option's (connect_timeout_ms: 1500). */
+    struct tp_conf *conf = load_ok("name: t\nresident: 64MiB\nstore_timeout: 1500\ntiers:\n  - plugin: dram\n");
+    ck_assert_uint_eq(conf->store_timeout_ms, 1500);
+    tp_conf_free(conf);
+    conf = load_ok("name: t\nresident: 64MiB\nstore_timeout: 2 min\ntiers:\n  - plugin: dram\n");
+    ck_assert_uint_eq(conf->store_timeout_ms, 120000);
+    tp_conf_free(conf);
+}
+END_TEST
+
 START_TEST(every_key_is_read)
 {
     struct tp_conf *conf = load_ok("# comment first\n"
@@ -396,8 +408,10 @@ static const struct error_case error_cases[] = {
      "t.yaml:12:5: tiers: expected at most 8 tiers, got 9", "tiers"},
 
     /* store timeout */
-    {"name: t\nstore_timeout: 30\n",
-     "t.yaml:2:16: store_timeout: expected a duration such as 30s or 500ms, at most 24h, got '30'", "store_timeout"},
+    {"name: t\nstore_timeout: 30sec\n",
+     "t.yaml:2:16: store_timeout: expected a duration such as 30s or 500ms, at most 24h, got '30sec'", "store_timeout"},
+    {"name: t\nstore_timeout: 1500us\n",
+     "t.yaml:2:16: store_timeout: expected a duration such as 30s or 500ms, at most 24h, got '1500us'", "store_timeout"},
     {"name: t\nstore_timeout: 1.5s\n",
      "t.yaml:2:16: store_timeout: expected a duration such as 30s or 500ms, at most 24h, got '1.5s'", "store_timeout"},
     {"name: t\nstore_timeout: 25h\n",
@@ -690,6 +704,91 @@ START_TEST(format_size_respects_the_buffer)
 }
 END_TEST
 
+/* ---- durations and integers: one reading for stack keys and store
+ * options (the host services use the same functions) ------------------ */
+
+static const struct {
+    const char *text;
+    uint64_t us;
+} good_durations[] = {
+    {"0", 0},
+    {"1500", 1500000}, /* a bare number is milliseconds, as store options always read it */
+    {"1500ms", 1500000},
+    {"1500 ms", 1500000},
+    {"250us", 250},
+    {"2s", 2000000},
+    {"2\ts", 2000000},
+    {"3min", 180000000},
+    {"24h", UINT64_C(86400000000)},
+    {"0h", 0},
+    {"18446744073709551615us", UINT64_MAX},
+};
+
+static const char *const bad_durations[] = {
+    "", " 1s", "s", "-1s", "+1s", "1.5s", "1,5s", "1s ", "1 s s", "1S", "1sec", "1m", "1d",
+    "0x10", "1e3", "18446744073709551616us", "18446744073709551615ms", "5124095576030432h",
+};
+
+START_TEST(durations_parse)
+{
+    uint64_t us = 12345;
+    ck_assert_msg(tp_parse_duration_us(good_durations[_i].text, &us) == 0, "'%s'", good_durations[_i].text);
+    ck_assert_uint_eq(us, good_durations[_i].us);
+    uint64_t ms = 12345;
+    int whole = good_durations[_i].us % 1000 == 0;
+    ck_assert_int_eq(tp_parse_duration_ms(good_durations[_i].text, &ms), whole ? 0 : -1);
+    ck_assert_uint_eq(ms, whole ? good_durations[_i].us / 1000 : 12345);
+}
+END_TEST
+
+START_TEST(bad_durations_are_rejected)
+{
+    uint64_t us = 12345;
+    ck_assert_msg(tp_parse_duration_us(bad_durations[_i], &us) == -1, "'%s' was accepted", bad_durations[_i]);
+    ck_assert_uint_eq(us, 12345);
+}
+END_TEST
+
+START_TEST(durations_format)
+{
+    static const struct { uint64_t ms; const char *text; } cases[] = {
+        {0, "0ms"}, {999, "999ms"}, {1000, "1s"}, {1500, "1500ms"}, {90000, "90s"},
+        {120000, "2min"}, {3600000, "1h"}, {5400000, "90min"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[32];
+        uint64_t back;
+        tp_format_duration_ms(cases[i].ms, buf, sizeof buf);
+        ck_assert_str_eq(buf, cases[i].text);
+        ck_assert_int_eq(tp_parse_duration_ms(buf, &back), 0);
+        ck_assert_uint_eq(back, cases[i].ms);
+    }
+}
+END_TEST
+
+START_TEST(integers_are_digits_only)
+{
+    uint64_t n = 7;
+    ck_assert_int_eq(tp_parse_uint("0", &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(tp_parse_uint("0064", &n), 0);
+    ck_assert_uint_eq(n, 64);
+    ck_assert_int_eq(tp_parse_uint("18446744073709551615", &n), 0);
+    ck_assert_uint_eq(n, UINT64_MAX);
+    static const char *const bad[] = {"", " 1", "1 ", "+1", "-1", "0x10", "1e3", "1.0", "1k",
+                                      "18446744073709551616", NULL};
+    for (size_t i = 0; bad[i]; i++)
+        ck_assert_msg(tp_parse_uint(bad[i], &n) == -1, "'%s' was accepted", bad[i]);
+    ck_assert_int_eq(tp_parse_uint(NULL, &n), -1);
+    uint64_t v;
+    const char *end = tp_read_uint("12ms", &v);
+    ck_assert_ptr_nonnull(end);
+    ck_assert_str_eq(end, "ms");
+    ck_assert_uint_eq(v, 12);
+    ck_assert_ptr_null(tp_read_uint("ms", &v));
+}
+END_TEST
+
 static Suite *conf_suite(void)
 {
     Suite *s = suite_create("conf");
@@ -702,6 +801,7 @@ static Suite *conf_suite(void)
     tc = tcase_create("keys");
     tcase_add_test(tc, defaults_apply);
     tcase_add_test(tc, every_key_is_read);
+    tcase_add_test(tc, a_bare_duration_is_milliseconds);
     tcase_add_test(tc, flow_style_and_clock_policy);
     tcase_add_test(tc, eight_tiers_are_allowed);
     tcase_add_test(tc, options_pass_through_as_strings);
@@ -723,6 +823,11 @@ static Suite *conf_suite(void)
     tcase_add_loop_test(tc, sizes_format, 0,
                         (int)(sizeof formatted_sizes / sizeof formatted_sizes[0]));
     tcase_add_test(tc, format_size_respects_the_buffer);
+    tcase_add_loop_test(tc, durations_parse, 0, (int)(sizeof good_durations / sizeof good_durations[0]));
+    tcase_add_loop_test(tc, bad_durations_are_rejected, 0,
+                        (int)(sizeof bad_durations / sizeof bad_durations[0]));
+    tcase_add_test(tc, durations_format);
+    tcase_add_test(tc, integers_are_digits_only);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -24,7 +24,7 @@ START_TEST(shares_are_read_in_three_spellings)
 }
 END_TEST
 
-START_TEST(durations_need_a_unit)
+START_TEST(durations_read_as_everywhere_else)
 {
     uint64_t ns = 0;
     ck_assert_int_eq(fault_parse_duration("250ms", &ns), 0);
@@ -33,9 +33,19 @@ START_TEST(durations_need_a_unit)
     ck_assert_uint_eq(ns, 2000000000u);
     ck_assert_int_eq(fault_parse_duration("0", &ns), 0);
     ck_assert_uint_eq(ns, 0);
-    ck_assert_int_eq(fault_parse_duration("250", &ns), -EINVAL);
-    ck_assert_int_eq(fault_parse_duration("2 s", &ns), -EINVAL);
-    ck_assert_int_eq(fault_parse_duration("1h", &ns), -EINVAL);
+    ck_assert_int_eq(fault_parse_duration("500us", &ns), 0);
+    ck_assert_uint_eq(ns, 500000u);
+    /* A bare number is milliseconds, and blanks may come before the unit,
+     * as in the stack file and every store's options. */
+    ck_assert_int_eq(fault_parse_duration("250", &ns), 0);
+    ck_assert_uint_eq(ns, 250000000u);
+    ck_assert_int_eq(fault_parse_duration("2 s", &ns), 0);
+    ck_assert_uint_eq(ns, 2000000000u);
+    ck_assert_int_eq(fault_parse_duration("1h", &ns), 0);
+    ck_assert_uint_eq(ns, UINT64_C(3600000000000));
+    ck_assert_int_eq(fault_parse_duration("1.5s", &ns), -EINVAL);
+    ck_assert_int_eq(fault_parse_duration("2d", &ns), -EINVAL);
+    ck_assert_int_eq(fault_parse_duration("18446744073709552us", &ns), -EINVAL); /* overflows in ns */
 }
 END_TEST
 
@@ -107,7 +117,7 @@ int main(void)
     Suite *suite = suite_create("fault_plan");
     TCase *tc = tcase_create("plan");
     tcase_add_test(tc, shares_are_read_in_three_spellings);
-    tcase_add_test(tc, durations_need_a_unit);
+    tcase_add_test(tc, durations_read_as_everywhere_else);
     tcase_add_test(tc, options_name_the_key_they_reject);
     tcase_add_test(tc, decisions_follow_the_shares_and_the_seed);
     suite_add_tcase(suite, tc);

@@ -310,7 +310,7 @@ START_TEST(options)
     ck_assert_uint_eq(o.lease_ms, 15000);
     ck_assert_int_eq(parse(&o, &err, 2, "servers", "a:1", "lease_ms", "999"), -EINVAL);
     ck_assert_str_eq(err.key, "lease_ms");
-    ck_assert_ptr_nonnull(strstr(err.message, "lease_ms: expected a duration from 1s to 60min"));
+    ck_assert_ptr_nonnull(strstr(err.message, "lease_ms: expected a duration from 1s to 1h"));
 
     /* Each bad value is refused with the key named. */
     struct { const char *key, *value, *want; } bad[] = {

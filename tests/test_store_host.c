@@ -110,7 +110,14 @@ START_TEST(test_duration)
                "io_timeout_ms: expected a duration from 1ms to 10min such as 500ms or 2s, got '0'");
     ck_refused(host->parse_duration_ms("io_timeout_ms", "11min", 1, 600000, &v, &err), "io_timeout_ms",
                "got '11min'");
-    const char *bad[] = { "", "1.5s", "2h", "-1", "soon", "s", "2 S", "1000 ms ", "99999999999999999999s",
+    /* The stack file's spellings (store_timeout: 2h) are a store option's too. */
+    ck_assert_int_eq(host->parse_duration_ms("t", "2h", 0, UINT64_MAX, &v, &err), 0);
+    ck_assert_uint_eq(v, 7200000);
+    ck_assert_int_eq(host->parse_duration_ms("t", "3000us", 0, UINT64_MAX, &v, &err), 0);
+    ck_assert_uint_eq(v, 3);
+    ck_refused(host->parse_duration_ms("io_timeout_ms", "2h", 1, 600000, &v, &err), "io_timeout_ms",
+               "io_timeout_ms: expected a duration from 1ms to 10min such as 500ms or 2s, got '2h'");
+    const char *bad[] = { "", "1.5s", "2d", "1500us", "-1", "soon", "s", "2 S", "1000 ms ", "99999999999999999999s",
                           "307445734561825861min" /* overflows when multiplied */ };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_refused(host->parse_duration_ms("t", bad[i], 0, UINT64_MAX, &v, &err), "t", "expected a duration");

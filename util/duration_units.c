@@ -1,37 +1,55 @@
-/* Durations as people write them in stack files: "30s", "500ms", "2min". */
+/* Durations as people write them in stack files and store options: "30s",
+ * "500ms", "2min", and a bare number of milliseconds. */
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "units.h"
 
 static const struct {
     const char *suffix;
-    uint64_t ms;
-} duration_units[] = {{"ms", 1}, {"s", 1000}, {"min", 60000}, {"h", 3600000}};
+    uint64_t us;
+} duration_units[] = {
+    {"", 1000}, /* a bare number counts milliseconds */
+    {"us", 1},  {"ms", 1000}, {"s", 1000000}, {"min", 60000000}, {"h", 3600000000},
+};
 
-int tp_parse_duration_ms(const char *text, uint64_t *ms)
+int tp_parse_duration_us(const char *text, uint64_t *us)
 {
-    const char *p = text;
-    uint64_t number = 0;
-
-    if (!text || *p < '0' || *p > '9')
+    uint64_t number;
+    const char *p = tp_read_uint(text, &number);
+    if (!p)
         return -1;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        unsigned digit = (unsigned)(*p - '0');
-        if (number > (UINT64_MAX - digit) / 10)
-            return -1;
-        number = number * 10 + digit;
-    }
-    if (*p == '\0' && number == 0) { /* a zero needs no unit */
-        *ms = 0;
-        return 0;
-    }
+    while (*p == ' ' || *p == '\t')
+        p++;
     for (size_t i = 0; i < sizeof duration_units / sizeof duration_units[0]; i++) {
         if (strcmp(p, duration_units[i].suffix) != 0)
             continue;
-        if (number > UINT64_MAX / duration_units[i].ms)
+        if (number > UINT64_MAX / duration_units[i].us)
             return -1;
-        *ms = number * duration_units[i].ms;
+        *us = number * duration_units[i].us;
         return 0;
     }
     return -1;
+}
+
+int tp_parse_duration_ms(const char *text, uint64_t *ms)
+{
+    uint64_t us;
+    if (tp_parse_duration_us(text, &us) != 0 || us % 1000 != 0)
+        return -1;
+    *ms = us / 1000;
+    return 0;
+}
+
+void tp_format_duration_ms(uint64_t ms, char *buf, size_t len)
+{
+    if (ms >= 3600000 && ms % 3600000 == 0)
+        snprintf(buf, len, "%" PRIu64 "h", ms / 3600000);
+    else if (ms >= 60000 && ms % 60000 == 0)
+        snprintf(buf, len, "%" PRIu64 "min", ms / 60000);
+    else if (ms >= 1000 && ms % 1000 == 0)
+        snprintf(buf, len, "%" PRIu64 "s", ms / 1000);
+    else
+        snprintf(buf, len, "%" PRIu64 "ms", ms);
 }

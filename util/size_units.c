@@ -1,4 +1,5 @@
-/* Sizes as people write them in stack files: "64MiB", "4 GiB", "4096". */
+/* Sizes as people write them in stack files, store options and on command
+ * lines: "64MiB", "4 GiB", "4096". */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,17 +22,11 @@ static const struct size_unit size_units[] = {
 
 int tp_parse_size(const char *text, uint64_t *bytes)
 {
-    const char *p = text;
-    uint64_t number = 0;
+    uint64_t number;
+    const char *p = tp_read_uint(text, &number);
 
-    if (!text || *p < '0' || *p > '9')
-        return -1; /* empty, signed, or no number first */
-    for (; *p >= '0' && *p <= '9'; p++) {
-        unsigned digit = (unsigned)(*p - '0');
-        if (number > (UINT64_MAX - digit) / 10)
-            return -1;
-        number = number * 10 + digit;
-    }
+    if (!p)
+        return -1; /* empty, signed, no number first, or too large */
     while (*p == ' ' || *p == '\t')
         p++;
 

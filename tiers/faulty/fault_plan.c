@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "key_hash.h"
+#include "units.h"
 
 #define PPM 1000000u
 
@@ -18,16 +19,8 @@ void fault_plan_init(struct fault_plan *plan)
 
 static int parse_u64(const char *text, const char **end, uint64_t *out)
 {
-    if (!isdigit((unsigned char)*text))
-        return -EINVAL;
-    errno = 0;
-    char *e;
-    unsigned long long v = strtoull(text, &e, 10);
-    if (errno)
-        return -EINVAL;
-    *out = v;
-    *end = e;
-    return 0;
+    *end = tp_read_uint(text, out);
+    return *end ? 0 : -EINVAL;
 }
 
 int fault_parse_share(const char *text, uint32_t *ppm)
@@ -71,24 +64,10 @@ int fault_parse_share(const char *text, uint32_t *ppm)
 
 int fault_parse_duration(const char *text, uint64_t *ns)
 {
-    const char *p;
-    uint64_t v;
-    if (parse_u64(text, &p, &v) < 0)
+    uint64_t us;
+    if (tp_parse_duration_us(text, &us) != 0 || us > UINT64_MAX / 1000)
         return -EINVAL;
-    uint64_t unit;
-    if (strcmp(p, "ms") == 0)
-        unit = 1000000u;
-    else if (strcmp(p, "s") == 0)
-        unit = 1000000000u;
-    else if (strcmp(p, "us") == 0)
-        unit = 1000u;
-    else if (*p == 0 && v == 0)
-        unit = 1;
-    else
-        return -EINVAL;
-    if (v > UINT64_MAX / unit)
-        return -EINVAL;
-    *ns = v * unit;
+    *ns = us * 1000;
     return 0;
 }
 
@@ -97,7 +76,7 @@ static const char *const call_names[FAULT_CALLS] = {"get", "put", "del"};
 int fault_plan_option(struct fault_plan *plan, const char *key, const char *value, tierpage_error *err)
 {
     static const char share[] = "expected a share of calls such as 0.001, 1/1000 or 0.1%";
-    static const char duration[] = "expected a duration such as 250ms or 2s";
+    static const char duration[] = "expected a duration such as 250ms, 2s or 500us";
     for (int c = 0; c < FAULT_CALLS; c++) {
         size_t n = strlen(call_names[c]);
         if (strncmp(key, call_names[c], n) != 0 || key[n] != '_')

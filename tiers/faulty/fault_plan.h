@@ -45,7 +45,9 @@ enum fault_kind fault_plan_decide(const struct fault_plan *plan, enum fault_call
 
 /* "0.001", "1/1000", "0.1%" -> parts per million. 0 or -EINVAL. */
 int fault_parse_share(const char *text, uint32_t *ppm);
-/* "250ms", "2s", "0" -> nanoseconds. 0 or -EINVAL. */
+/* A duration as every stack key and store option reads it (util/units.h:
+ * "250ms", "2s", "500us", a bare number of milliseconds) -> nanoseconds.
+ * 0 or -EINVAL. */
 int fault_parse_duration(const char *text, uint64_t *ns);
 
 #endif
