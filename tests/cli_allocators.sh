@@ -44,12 +44,8 @@ sock=$WORK/redis.sock
 "$TIERPAGE" run -c "$WORK/r.yaml" --stats "$WORK/redis.json" -- redis-server --port 0 --unixsocket "$sock" \
     --save '' --appendonly no --dir "$WORK" --logfile "$WORK/redis.log" >"$WORK/redis.out" 2>&1 &
 REDIS_RUN=$!
-for _ in $(seq 200); do
-    redis-cli -s "$sock" ping 2>/dev/null | grep -q PONG && break
-    kill -0 "$REDIS_RUN" 2>/dev/null || break
-    sleep 0.1
-done
-if redis-cli -s "$sock" ping 2>/dev/null | grep -q PONG; then pass "redis-server starts under tierpage run"; else
+answers_ping() { redis-cli -s "$sock" ping 2>/dev/null | grep -q PONG; }
+if wait_while_running "$REDIS_RUN" 20 answers_ping; then pass "redis-server starts under tierpage run"; else
     fail "redis-server did not start"; sed 's/^/      /' "$WORK/redis.out" | tail -10; fi
 timeout 600 python3 - "$sock" >"$WORK/out" 2>&1 <<'PY'
 import socket, sys

@@ -20,10 +20,7 @@ YAML
 "$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 64MiB --accesses 400000 --verify >"$WORK/out" 2>&1 &
 run_pid=$!
 # Pages are in the server once the run has gone through the pattern pass.
-for i in $(seq 1 100); do
-    [ "$(mc_stat only curr_items)" -gt 8000 ] 2>/dev/null && break
-    sleep 0.1
-done
+wait_while_running "$run_pid" 10 more_than 8000 mc_stat only curr_items
 items=$(mc_stat only curr_items)
 if kill -0 "$run_pid" 2>/dev/null && mc_restart only 256; then
     pass "the server held $items pages and was restarted empty during the run"

@@ -27,11 +27,6 @@ tiers:
     capacity: 128MiB
 YAML
 }
-tier_field() {
-    python3 -c 'import json,sys
-d = json.load(open(sys.argv[1]))
-print([t for t in d["tiers"] if t["name"] == sys.argv[2]][0][sys.argv[3]])' "$1" "$2" "$3"
-}
 
 stack 24MiB
 "$TIERPAGE" run -c "$WORK/s.yaml" --stats "$WORK/st.json" -- \

@@ -15,12 +15,11 @@ for n in "${NODES[@]}"; do
 done
 [ "${#masters[@]}" = 3 ] && pass "3 masters: ${masters[*]}" || fail "masters: ${masters[*]}"
 # Every replica in sync before the run.
-for _ in $(seq 100); do
-    synced=$(for n in "${NODES[@]}"; do redis_cli "$n" info replication; done | grep -c "master_link_status:up")
-    [ "$synced" = 3 ] && break
-    sleep 0.1
-done
-[ "$synced" = 3 ] && pass "3 replicas in sync" || fail "$synced replicas in sync"
+replicas_in_sync() {
+    for n in "${NODES[@]}"; do redis_cli "$n" info replication; done | grep -c "master_link_status:up"
+}
+wait_while_running "" 10 more_than 2 replicas_in_sync && pass "3 replicas in sync" ||
+    fail "$(replicas_in_sync) replicas in sync"
 
 seed_list=$(IFS=,; echo "${seeds[*]}")
 cat >"$WORK/s.yaml" <<YAML
@@ -43,11 +42,7 @@ keys() {
 }
 "$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 48MiB --accesses 120000 --verify >"$WORK/out" 2>&1 &
 run=$!
-for _ in $(seq 300); do
-    [ "$(keys)" -gt 6000 ] && break
-    kill -0 "$run" 2>/dev/null || break
-    sleep 0.1
-done
+wait_while_running "$run" 30 more_than 6000 keys
 victim=${masters[0]}
 if kill -0 "$run" 2>/dev/null && redis_kill9 "$victim"; then
     pass "master $victim killed during the run ($(keys) pages in the cluster)"

@@ -26,11 +26,7 @@ tiers:
 YAML
 "$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 32MiB --accesses 200000 --verify >"$WORK/out" 2>&1 &
 run=$!
-for _ in $(seq 300); do
-    [ "$(redis_cli a dbsize 2>/dev/null || echo 0)" -gt 5000 ] && break
-    kill -0 "$run" 2>/dev/null || break
-    sleep 0.1
-done
+wait_while_running "$run" 30 more_than 5000 redis_cli a dbsize
 sleep 2 # a snapshot with pages in it, then a second of writes it lacks
 if kill -0 "$run" 2>/dev/null && redis_kill9 a; then pass "server a killed during the run"; else
     fail "the run ended before server a could be killed"; fi
@@ -47,11 +43,7 @@ fi
 refilled_after_back() {
     awk '/ is back/ { back = 1 } back && /every page has its 2 copies again/ { done = 1 } END { exit !done }' "$WORK/out"
 }
-for _ in $(seq 300); do
-    refilled_after_back && break
-    kill -0 "$run" 2>/dev/null || break
-    sleep 0.1
-done
+wait_while_running "$run" 30 refilled_after_back
 expect_output "tierpage: redis: ${REDIS_ADDR[a]} is back" "  the tier noticed that a came back"
 expect_output "every page has its 2 copies again" "  and refilled it"
 if kill -0 "$run" 2>/dev/null && redis_kill9 b; then pass "then server b killed during the run"; else

@@ -25,11 +25,7 @@ YAML
 run_and_stop() {
     "$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 48MiB --accesses 100000 --verify >"$WORK/out" 2>&1 &
     local run=$!
-    for _ in $(seq 300); do
-        [ "$(redis_cli r1 dbsize 2>/dev/null || echo 0)" -gt 6000 ] && break
-        kill -0 "$run" 2>/dev/null || break
-        sleep 0.1
-    done
+    wait_while_running "$run" 30 more_than 6000 redis_cli r1 dbsize
     if kill -0 "$run" 2>/dev/null && kill -STOP "${REDIS_PID[r1]}"; then
         pass "the server was stopped during the run ($1 s)"
     else

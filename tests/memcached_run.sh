@@ -31,12 +31,6 @@ YAML
     return 0
 }
 
-# tier_field JSON TIER KEY: one integer of one tier in a stats file
-tier_field() {
-    python3 -c 'import json,sys
-d = json.load(open(sys.argv[1]))
-print([t for t in d["tiers"] if t["name"] == sys.argv[2]][0][sys.argv[3]])' "$1" "$2" "$3"
-}
 
 # 1. A verified run through three sharded servers.
 mc_stack "$WORK/sharded.yaml" "$SERVERS"

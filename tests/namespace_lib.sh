@@ -6,12 +6,6 @@
 
 NS_BENCH=(--size 32MiB --accesses 20000 --verify --quiet)
 
-# ns_tier_hits FILE TIER: the hits of a tier in a stats file, -1 when none
-ns_tier_hits() {
-    python3 -c 'import json,sys
-d = json.load(open(sys.argv[1]))
-print([t for t in d["tiers"] if t["name"] == sys.argv[2]][0]["hits"])' "$1" "$2" 2>/dev/null || echo -1
-}
 
 # ns_two_at_once WHAT STACK TIER: two verified workloads with different
 # seeds at once under one stack file: had they shared a key, one would read
@@ -34,7 +28,7 @@ ns_two_at_once() {
         tail -n 5 "$WORK/two1.out" "$WORK/two2.out" | sed 's/^/      /'
     fi
     local h1 h2
-    h1=$(ns_tier_hits "$WORK/two1.json" "$tier") h2=$(ns_tier_hits "$WORK/two2.json" "$tier")
+    h1=$(tier_field "$WORK/two1.json" "$tier" hits) h2=$(tier_field "$WORK/two2.json" "$tier" hits)
     [ "$h1" -gt 0 ] && [ "$h2" -gt 0 ] && pass "$what: both read pages back from the $tier tier ($h1 and $h2 hits)" ||
         fail "$what: $tier hits $h1 and $h2"
 }
@@ -42,14 +36,8 @@ ns_two_at_once() {
 # ns_wait_pages NAME MORE_THAN PID: waits (30 s at most) while PID runs
 # until namespace NAME has more than MORE_THAN pages; prints the count.
 ns_wait_pages() {
-    local n=0
-    for _ in $(seq 300); do
-        n=$(ns_count "$1")
-        [ "$n" -gt "$2" ] && break
-        kill -0 "$3" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "$n"
+    wait_while_running "$3" 30 more_than "$2" ns_count "$1"
+    ns_count "$1"
 }
 
 # ns_killed WHAT STACK NAME: a workload killed (SIGKILL) while its pages are

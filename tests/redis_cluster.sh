@@ -11,11 +11,6 @@ need "create a three-master cluster" -- redis_cluster_create n1 n2 n3
 SEED=${REDIS_ADDR[n1]}
 BENCH_ARGS=(--size 64MiB --accesses 40000 --verify --quiet)
 
-tier_field() {
-    python3 -c 'import json,sys
-d = json.load(open(sys.argv[1]))
-print([t for t in d["tiers"] if t["name"] == sys.argv[2]][0][sys.argv[3]])' "$1" "$2" "$3" 2>/dev/null || echo -1
-}
 total_keys() {
     local n sum=0
     for n in n1 n2 n3; do sum=$((sum + $(redis_cli "$n" dbsize 2>/dev/null || echo 0))); done
@@ -67,11 +62,7 @@ cluster_stack "$WORK/reshard.yaml" rs-$$
 TIERPAGE_REDIS_DEBUG=1 "$TIERPAGE" run -c "$WORK/reshard.yaml" --stats "$WORK/reshard.json" -- \
     "$BENCH" "${BENCH_ARGS[@]}" >"$WORK/reshard.out" 2>&1 &
 run=$!
-for _ in $(seq 300); do
-    [ "$(total_keys)" -gt 6000 ] && break
-    kill -0 "$run" 2>/dev/null || break
-    sleep 0.1
-done
+wait_while_running "$run" 30 more_than 6000 total_keys
 id1=$(redis_node_id n1) id2=$(redis_node_id n2) id3=$(redis_node_id n3)
 running_at_start=no
 kill -0 "$run" 2>/dev/null && running_at_start=yes

@@ -15,12 +15,6 @@ need "start a redis server with maxmemory-policy allkeys-lru" -- \
 A=${REDIS_ADDR[a]} B=${REDIS_ADDR[b]} C=${REDIS_ADDR[c]}
 BENCH_ARGS=(--size 64MiB --accesses 40000 --verify --quiet)
 
-# tier_field FILE TIER KEY: one number of a tier in a stats file
-tier_field() {
-    python3 -c 'import json,sys
-d = json.load(open(sys.argv[1]))
-print([t for t in d["tiers"] if t["name"] == sys.argv[2]][0][sys.argv[3]])' "$1" "$2" "$3" 2>/dev/null || echo -1
-}
 
 # Samples DBSIZE of the given servers every 0.2 s into $WORK/dbsize.
 POLLER=
@@ -116,14 +110,8 @@ TIERPAGE_REDIS_DEBUG=1 "$TIERPAGE" run -c "$WORK/replicas.yaml" --stats "$WORK/r
     "$BENCH" "${BENCH_ARGS[@]}" >"$WORK/replicas.out" 2>&1 &
 run=$!
 killed=no
-for _ in $(seq 300); do
-    if [ "$(redis_cli c dbsize 2>/dev/null || echo 0)" -gt 3000 ]; then
-        kill -0 "$run" 2>/dev/null && redis_kill9 c && killed=yes
-        break
-    fi
-    kill -0 "$run" 2>/dev/null || break
-    sleep 0.1
-done
+wait_while_running "$run" 30 more_than 3000 redis_cli c dbsize && kill -0 "$run" 2>/dev/null && redis_kill9 c &&
+    killed=yes
 wait "$run"
 status=$?
 [ "$killed" = yes ] && pass "a server of three was killed (kill -9) mid-run" || fail "the server was not killed mid-run"

@@ -28,9 +28,39 @@ expect_output() {
         fail "$2: no '$1' in the output"; sed 's/^/      /' "$WORK/out" | tail -20; fi
 }
 
+# wait_while_running PID SECONDS CMD...: runs CMD every 0.1 s until it
+# succeeds, PID (a run under test) has ended, or SECONDS have passed; then
+# succeeds when CMD does. PID may be "" when no process bounds the wait.
+wait_while_running() {
+    local pid=$1 tries=$(($2 * 10))
+    shift 2
+    for _ in $(seq "$tries"); do
+        "$@" && return 0
+        [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    "$@"
+}
+
+# more_than N CMD...: CMD prints a number greater than N (a failing or
+# silent CMD counts as 0).
+more_than() {
+    local n
+    n=$("${@:2}" 2>/dev/null) || n=0
+    [ "${n:-0}" -gt "$1" ] 2>/dev/null
+}
+
 # json_field FILE KEY: a top-level integer of a stats file
 json_field() {
     python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
+}
+
+# tier_field FILE TIER KEY: one number of a tier in a stats file; -1 when
+# the file, the tier or the key is missing.
+tier_field() {
+    python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+print([t for t in d["tiers"] if t["name"] == sys.argv[2]][0][sys.argv[3]])' "$1" "$2" "$3" 2>/dev/null || echo -1
 }
 
 finish() {

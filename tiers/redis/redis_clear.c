@@ -135,13 +135,7 @@ static int sweep(struct redis_store *s, int own_only, tierpage_error *err)
     char pattern[NS_PREFIX_MAX + 2];
     snprintf(pattern, sizeof pattern, "%s*", own_only ? s->ns.page_prefix : s->ns.ns_prefix);
     struct redis_node *nodes[1024];
-    size_t count;
-    if (s->cluster) {
-        count = cluster_map_masters(s->cluster, nodes, sizeof nodes / sizeof nodes[0]);
-    } else {
-        count = s->opt.server_count;
-        memcpy(nodes, s->servers, count * sizeof nodes[0]);
-    }
+    size_t count = redis_every_master(s, nodes, sizeof nodes / sizeof nodes[0]);
     struct sweep *w = calloc(1, sizeof *w);
     if (!w)
         return tierpage_error_set(err, -ENOMEM, NULL, "redis: out of memory");

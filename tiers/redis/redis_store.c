@@ -347,6 +347,15 @@ static int redis_del(void *store, uint64_t key, tierpage_error *err)
 
 /* ----------------------------------------------------------------- usage */
 
+size_t redis_every_master(struct redis_store *s, struct redis_node **nodes, size_t max)
+{
+    if (s->cluster)
+        return cluster_map_masters(s->cluster, nodes, max);
+    size_t count = s->opt.server_count < max ? s->opt.server_count : max;
+    memcpy(nodes, s->servers, count * sizeof nodes[0]);
+    return count;
+}
+
 static int redis_usage(void *store, tierpage_store_usage *usage, tierpage_error *err)
 {
     (void)err;

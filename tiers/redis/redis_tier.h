@@ -123,4 +123,8 @@ void redis_lease_release(struct redis_store *s);
  * NULL), 0 when it is gone, negative errno when it could not be asked. */
 int redis_lease_alive(struct redis_store *s, struct redis_node *node, const char *instance);
 
+/* The nodes that hold the store's keys: every master of the cluster, or
+ * the plain servers; at most `max`. Returns how many. */
+size_t redis_every_master(struct redis_store *s, struct redis_node **nodes, size_t max);
+
 #endif

@@ -88,13 +88,7 @@ static int check_one(struct redis_store *s, struct redis_node *node, uint64_t *m
 int redis_check_servers(struct redis_store *s, tierpage_error *err)
 {
     struct redis_node *nodes[CLUSTER_SLOTS < 1024 ? CLUSTER_SLOTS : 1024];
-    size_t count;
-    if (s->cluster) {
-        count = cluster_map_masters(s->cluster, nodes, sizeof nodes / sizeof nodes[0]);
-    } else {
-        count = s->opt.server_count;
-        memcpy(nodes, s->servers, count * sizeof nodes[0]);
-    }
+    size_t count = redis_every_master(s, nodes, sizeof nodes / sizeof nodes[0]);
     uint64_t total = 0;
     int all_limited = count > 0;
     for (size_t i = 0; i < count; i++) {
