@@ -97,8 +97,8 @@ static int open_tier(struct tp_stack *s, const struct tp_conf *c, size_t i, tier
     }
     t->capacity_pages = ct->capacity / s->page_size;
     if (t->capacity_pages == 0) {
-        tierpage_store_usage u = {0, 0, 0};
-        if (t->ops->usage(t->store, &u, &perr) == 0)
+        tierpage_store_usage u;
+        if (tp_tier_usage(s, i, &u, &perr) == 0)
             t->capacity_pages = u.capacity_bytes / s->page_size;
     }
     return 0;
@@ -275,6 +275,13 @@ void tp_stack_stats(tp_stack *s, struct tp_stats *out)
         ts->full_events = t->full_events;
     }
     tp_lock_drop(&s->lock);
+    /* What only the stores know, asked without the stack lock. */
+    for (size_t i = 0; i < s->tier_count; i++) {
+        tierpage_store_usage u;
+        tierpage_error ignored = {{0}, {0}};
+        if (tp_tier_usage(s, i, &u, &ignored) == 0)
+            out->tiers[i].under_replicated_pages = u.under_replicated_pages;
+    }
 }
 
 /* Called with the stack lock held; drops it while evicting and waiting,

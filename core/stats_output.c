@@ -22,6 +22,10 @@ void tp_stats_print(const struct tp_stats *st, FILE *out)
         fprintf(out, "tierpage: %-10s %-8s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10s %10s\n",
                 t->name, t->plugin, t->pages, t->hits, t->puts, t->demotions, moved_in, moved_out);
     }
+    for (size_t i = 0; i < st->tier_count; i++)
+        if (st->tiers[i].under_replicated_pages)
+            fprintf(out, "tierpage: %s: %" PRIu64 " pages under-replicated (fewer copies than the tier keeps)\n",
+                    st->tiers[i].name, st->tiers[i].under_replicated_pages);
 }
 
 static void json_string(FILE *out, const char *s)
@@ -57,9 +61,9 @@ int tp_stats_write_json(const struct tp_stats *st, FILE *out)
         fprintf(out,
                 ", \"capacity_bytes\": %" PRIu64 ", \"pages\": %" PRIu64 ", \"hits\": %" PRIu64 ", \"puts\": %" PRIu64
                 ", \"demotions\": %" PRIu64 ", \"bytes_in\": %" PRIu64 ", \"bytes_out\": %" PRIu64
-                ", \"full_events\": %" PRIu64 "}",
+                ", \"full_events\": %" PRIu64 ", \"under_replicated_pages\": %" PRIu64 "}",
                 t->capacity_bytes, t->pages, t->hits, t->puts, t->demotions, t->bytes_in, t->bytes_out,
-                t->full_events);
+                t->full_events, t->under_replicated_pages);
     }
     fprintf(out, "]}\n");
     return ferror(out) ? -1 : 0;

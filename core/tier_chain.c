@@ -115,6 +115,16 @@ int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_
     return rc;
 }
 
+int tp_tier_usage(struct tp_stack *s, size_t t, tierpage_store_usage *usage, tierpage_error *err)
+{
+    struct tp_tier *tier = &s->tiers[t];
+    memset(usage, 0, sizeof *usage);
+    serial_enter(tier);
+    int rc = tier->ops->usage(tier->store, usage, err);
+    serial_leave(tier);
+    return rc;
+}
+
 static void count_puts(struct tp_stack *s, struct tp_tier *tier, size_t acknowledged, size_t refused)
 {
     tp_lock_take(&s->lock);

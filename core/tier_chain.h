@@ -22,6 +22,11 @@ static inline int tp_store_error_is_transient(int rc)
 int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_error *err);
 int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err);
 
+/* The store's usage of tier t, the struct zeroed first (a store built for
+ * an older ABI leaves the fields it does not know at 0). No stack lock
+ * held. */
+int tp_tier_usage(struct tp_stack *s, size_t t, tierpage_store_usage *usage, tierpage_error *err);
+
 /* A tier whose copy of a page can be read back cheaply: its store says so
  * (TIERPAGE_STORE_LOCAL). A remote store without a write-back queue is
  * not one. */

@@ -35,6 +35,7 @@ struct tp_tier_stats {
     uint64_t bytes_in;       /* bytes written into the tier */
     uint64_t bytes_out;      /* bytes read from the tier */
     uint64_t full_events;    /* puts refused with "full" */
+    uint64_t under_replicated_pages; /* pages with fewer copies than the store keeps (its usage) */
 };
 
 struct tp_stats {

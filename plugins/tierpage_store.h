@@ -21,7 +21,9 @@
  * Versioning: the table only grows at its end. The core reads
  * ops->struct_size to know which fields a plugin built against an older
  * header provides. ABI 2 added the host services (params->host); the core
- * still loads plugins built for ABI 1, which never look at them.
+ * still loads plugins built for ABI 1, which never look at them. ABI 3
+ * added tierpage_store_usage.under_replicated_pages, which the core zeroes
+ * before calling usage, so a store of ABI 1 or 2 reports none.
  *
  * Host services: at open the core hands the plugin a table of functions
  * (tierpage_host) that parse option values with the rules of the stack
@@ -41,7 +43,7 @@
 extern "C" {
 #endif
 
-#define TIERPAGE_STORE_ABI_VERSION 2u
+#define TIERPAGE_STORE_ABI_VERSION 3u
 /* The oldest ABI a plugin may be built for and still load. */
 #define TIERPAGE_STORE_ABI_OLDEST 1u
 #define TIERPAGE_STORE_ENTRY_SYMBOL "tierpage_store_entry"
@@ -204,6 +206,11 @@ typedef struct tierpage_store_usage {
     uint64_t capacity_bytes; /* 0 when unbounded or unknown */
     uint64_t used_bytes;
     uint64_t pages;
+    /* Since ABI 3 (a core that loads an ABI 3 store has it): pages the
+     * store keeps fewer copies of than it should (replicas), such as the
+     * pages of a server that went away, until it has copied them again.
+     * The core shows it in its stats. */
+    uint64_t under_replicated_pages;
 } tierpage_store_usage;
 
 typedef struct tierpage_store_ops {

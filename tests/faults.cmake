@@ -12,6 +12,11 @@ foreach(script faulty_store)
     TIMEOUT 300)
 endforeach()
 
+# Holds a stack open and reads its stats between a test's actions.
+add_executable(stack_status ${TF_ROOT}/tests/programs/stack_status.c)
+target_link_libraries(stack_status PRIVATE tierpage)
+set_target_properties(stack_status PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
 # Real servers that lose pages or stop answering under a verified run.
 foreach(script faults_verified faults_outage faults_memcached_restart faults_pmem_full_fs faults_redis_stopped faults_redis_failover faults_redis_replicas)
   add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)

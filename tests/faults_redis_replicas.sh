@@ -3,7 +3,8 @@
 # restarted from its own snapshot (rolled back: older versions of pages,
 # and none of the newest); the tier must never serve its stale copies, and
 # must write every page back onto it. Then the other server is killed: the
-# run goes on from the returned server alone, every page verified.
+# run goes on from the returned server alone, every page verified. Then the
+# count of pages short of a copy, from the stack's stats while it runs.
 . "$(dirname "$0")/script_lib.sh"
 . "$(dirname "$0")/fixtures/redis_servers.sh"
 trap 'redis_stop_all; rm -rf "$WORK"' EXIT
@@ -55,4 +56,51 @@ if [ "$status" = 0 ] && grep -q "^verify: *ok" "$WORK/out"; then
 else
     fail "exit $status"; sed 's/^/      /' "$WORK/out" | tail -20
 fi
+# The count of pages short of a copy, read from the stack's stats while it
+# runs (tests/programs/stack_status answers one command a line): 0, then
+# above 0 for the pages written while server d was down, then 0 again once
+# d is back and refilled, every page verified.
+need "server c" -- redis_start c
+need "server d" -- redis_start d
+cat >"$WORK/status.yaml" <<YAML
+name: status-$$
+resident: 64KiB
+tiers:
+  - plugin: redis
+    servers: [${REDIS_ADDR[c]}, ${REDIS_ADDR[d]}]
+    replicas: 2
+    writeback_queue: 0
+    io_timeout_ms: 1000
+    connect_timeout_ms: 300
+YAML
+mkfifo "$WORK/commands"
+"$BUILD/tests/stack_status" "$WORK/status.yaml" 512 <"$WORK/commands" >"$WORK/status.out" 2>&1 &
+status_pid=$!
+exec 7>"$WORK/commands"
+asked=0
+# ask COMMAND: sends it; its answer in $answer (waiting 40 s at most).
+ask() {
+    asked=$((asked + 1))
+    echo "$1" >&7
+    wait_while_running "$status_pid" 40 grep -q "^$asked: " "$WORK/status.out"
+    answer=$(sed -n "s/^$asked: //p" "$WORK/status.out")
+}
+ask "write 1"
+[ "$answer" = "written 1" ] && pass "a stack over c and d holds 512 pages" || fail "the stack did not take its pages"
+ask "count redis"
+[ "$answer" = 0 ] && pass "  none under-replicated" || fail "  under-replicated with both servers up: $answer"
+redis_kill9 d
+ask "write 2"
+ask "count redis"
+[ "$answer" -gt 0 ] 2>/dev/null && pass "server d killed, pages written again: $answer under-replicated" ||
+    fail "under-replicated after d was killed: $answer"
+redis_launch d "$REDIS_DIR/d" --port "${REDIS_PORT[d]}" && pass "server d restarted, empty" ||
+    fail "server d did not restart"
+ask "refilled redis"
+[ "$answer" = 0 ] && pass "  refilled: none under-replicated" || fail "  under-replicated after the refill: $answer"
+ask "verify 2"
+[ "$answer" = verified ] && pass "  every page reads back as written" || fail "  pages read back wrong: $answer"
+echo quit >&7
+exec 7>&-
+wait "$status_pid" && pass "the stack closed" || { fail "stack_status exit $?"; sed 's/^/      /' "$WORK/status.out"; }
 finish

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ns_keys.h"
 #include "redis_tier.h"
 #include "store_host.h"
 
@@ -211,6 +212,66 @@ START_TEST(replicas_on_distinct_servers)
     unsigned char page[PAGE];
     ck_assert_int_eq(ops->get(s, 4, page, &err), -ENOENT);
     ck_assert_int_eq(ops->del(s, 4, &err), -ENOENT);
+    for (int i = 0; i < 3; i++)
+        redisFree(c[i]);
+    ops->close(s);
+}
+END_TEST
+
+static uint64_t under_replicated(struct redis_store *s)
+{
+    tierpage_store_usage u = {0, 0, 0, 0};
+    tierpage_error err = {{0}, {0}};
+    ck_assert_int_eq(ops->usage(s, &u, &err), 0);
+    return u.under_replicated_pages;
+}
+
+/* The usage counts the pages short of a copy (what the stack's stats
+ * show) until the refill has written them again. */
+START_TEST(pages_short_of_a_copy_are_counted_until_refilled)
+{
+    char ns[32];
+    snprintf(ns, sizeof ns, "short-%d", (int)getpid());
+    tierpage_store_option o[] = {{"servers", servers}, {"replicas", "2"}};
+    struct redis_store *s = open_store(ns, o, 2);
+    /* The test runs the refill passes itself, so that it can read the
+     * count between them. */
+    ns_heartbeat_stop(s->refiller);
+    s->refiller = NULL;
+    redisContext *c[3];
+    for (int i = 0; i < 3; i++)
+        c[i] = connect_to(server_list[i]);
+    enum { N = 60 };
+    uint32_t first_copy[N], second_copy[N];
+    for (uint64_t k = 0; k < N; k++) {
+        put(s, k, 4);
+        char name[128];
+        key_name(ns, k, name, sizeof name);
+        uint32_t two[2];
+        ck_assert_uint_eq(hash_ring_lookup(&s->ring, hash_ring_hash(name, strlen(name)), two, 2), 2);
+        first_copy[k] = two[0];
+        second_copy[k] = two[1];
+    }
+    ck_assert_uint_eq(under_replicated(s), 0);
+    /* Every page loses its first copy (a server that lost data); each get
+     * is served by the second copy and finds the first one missing. */
+    for (uint64_t k = 0; k < N; k++) {
+        char name[128];
+        key_name(ns, k, name, sizeof name);
+        ck_assert_int_eq(integer_reply(c[first_copy[k]], "DEL %s", name), 1);
+    }
+    for (uint64_t k = 0; k < N; k++)
+        get_ok(s, k, 4);
+    ck_assert_uint_eq(under_replicated(s), N);
+    for (int pass = 0; pass < 50 && under_replicated(s) > 0; pass++)
+        redis_refill_pass(s);
+    ck_assert_uint_eq(under_replicated(s), 0);
+    for (uint64_t k = 0; k < N; k++) {
+        char name[128];
+        key_name(ns, k, name, sizeof name);
+        ck_assert_int_eq(integer_reply(c[first_copy[k]], "EXISTS %s", name), 1);
+        ck_assert_int_eq(integer_reply(c[second_copy[k]], "EXISTS %s", name), 1);
+    }
     for (int i = 0; i < 3; i++)
         redisFree(c[i]);
     ops->close(s);
@@ -492,6 +553,7 @@ int main(void)
     TCase *plain = tcase_create("plain servers");
     tcase_add_test(plain, sharding_follows_the_ring);
     tcase_add_test(plain, replicas_on_distinct_servers);
+    tcase_add_test(plain, pages_short_of_a_copy_are_counted_until_refilled);
     tcase_add_test(plain, clear_takes_only_its_namespace);
     tcase_add_test(plain, instances_of_one_namespace_never_meet);
     suite_add_tcase(s, plain);

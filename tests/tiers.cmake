@@ -22,15 +22,18 @@ set_target_properties(tt_example_store PROPERTIES
   OUTPUT_NAME example PREFIX "" LIBRARY_OUTPUT_DIRECTORY ${TT_FIXTURE_DIR})
 list(APPEND TT_FIXTURES tt_example_store)
 
-# The example store as it was for ABI 1, built against the ABI 1 header
-# (both kept verbatim in tests/fixtures/abi_v1): a plugin built before the
-# host services must still load and pass the conformance kit.
-add_library(tt_example_abi1 MODULE ${TT_ROOT}/tests/fixtures/abi_v1/example_store.c)
-target_include_directories(tt_example_abi1 BEFORE PRIVATE ${TT_ROOT}/tests/fixtures/abi_v1)
-target_link_libraries(tt_example_abi1 PRIVATE Threads::Threads)
-set_target_properties(tt_example_abi1 PROPERTIES
-  OUTPUT_NAME example-abi1 PREFIX "" LIBRARY_OUTPUT_DIRECTORY ${TT_FIXTURE_DIR})
-list(APPEND TT_FIXTURES tt_example_abi1)
+# The example store as it was for ABI 1 and for ABI 2, each built against
+# its header (both kept verbatim in tests/fixtures/abi_vN): a plugin built
+# before the host services (1), or before usage's under_replicated_pages
+# (2), must still load and pass the conformance kit.
+foreach(abi 1 2)
+  add_library(tt_example_abi${abi} MODULE ${TT_ROOT}/tests/fixtures/abi_v${abi}/example_store.c)
+  target_include_directories(tt_example_abi${abi} BEFORE PRIVATE ${TT_ROOT}/tests/fixtures/abi_v${abi})
+  target_link_libraries(tt_example_abi${abi} PRIVATE Threads::Threads)
+  set_target_properties(tt_example_abi${abi} PROPERTIES
+    OUTPUT_NAME example-abi${abi} PREFIX "" LIBRARY_OUTPUT_DIRECTORY ${TT_FIXTURE_DIR})
+  list(APPEND TT_FIXTURES tt_example_abi${abi})
+endforeach()
 
 tierpage_add_check_test(test_tiers INTERNAL ${TT_ROOT}/tests/test_tiers.c ${TT_ROOT}/tests/test_tier_stores.c
   ${TT_ROOT}/tests/test_store_host.c)

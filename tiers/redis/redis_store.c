@@ -365,6 +365,9 @@ static int redis_usage(void *store, tierpage_store_usage *usage, tierpage_error 
     usage->capacity_bytes = s->capacity_pages ? s->capacity_pages * s->page_size : s->maxmemory / copies;
     usage->used_bytes = pages * s->page_size;
     usage->pages = pages;
+    /* Only a copy the tier made itself can be missing: a cluster's own
+     * replicas are the cluster's business. */
+    usage->under_replicated_pages = s->cluster || s->opt.replicas < 2 ? 0 : key_set_degraded(&s->keys);
     return 0;
 }
 
