@@ -28,7 +28,8 @@
 #define EXPECT_SIZE "expected a size such as 64MiB"
 #define EXPECT_NAME "expected 1 to %d characters from A-Z a-z 0-9 _ . -"
 #define EXPECT_PLUGIN "expected a plugin name (a-z 0-9 _ -) or a path containing '/'"
-#define TOP_LEVEL_KEYS "name, namespace, resident, malloc_threshold, handler_threads, policy, store_timeout, tiers"
+#define TOP_LEVEL_KEYS \
+    "name, namespace, resident, malloc_threshold, handler_threads, policy, store_timeout, prefetch, prefetch_window, tiers"
 
 struct loader {
     const char *source;
@@ -278,6 +279,36 @@ static int read_policy(const struct loader *ld, const yaml_node_t *node, struct 
     return 0;
 }
 
+static int read_prefetch(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
+{
+    static const char expected[] = "expected on or off";
+    const char *text = scalar_text(ld, node, "prefetch", expected);
+
+    if (!text)
+        return -1;
+    if (strcmp(text, "on") == 0)
+        conf->prefetch = 1;
+    else if (strcmp(text, "off") == 0)
+        conf->prefetch = 0;
+    else
+        return fail_expected(ld, node, "prefetch", expected);
+    return 0;
+}
+
+static int read_prefetch_window(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
+{
+    static const char expected[] = "expected a number of pages from 1 to " TP_STRINGIFY(TP_CONF_MAX_PREFETCH_WINDOW);
+    const char *text = scalar_text(ld, node, "prefetch_window", expected);
+    uint64_t value;
+
+    if (!text)
+        return -1;
+    if (tp_parse_uint(text, &value) != 0 || value < 1 || value > TP_CONF_MAX_PREFETCH_WINDOW)
+        return fail_expected(ld, node, "prefetch_window", expected);
+    conf->prefetch_window = (unsigned)value;
+    return 0;
+}
+
 static int read_namespace(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
 {
     static const char expected[] = "expected per-instance or exclusive";
@@ -512,10 +543,11 @@ static int read_tiers(const struct loader *ld, const yaml_node_t *node, struct t
 /* ---- the stack ------------------------------------------------------- */
 
 enum top_key { KEY_NAME, KEY_NAMESPACE, KEY_RESIDENT, KEY_MALLOC_THRESHOLD, KEY_HANDLER_THREADS, KEY_POLICY,
-               KEY_STORE_TIMEOUT, KEY_TIERS, KEY_COUNT };
+               KEY_STORE_TIMEOUT, KEY_PREFETCH, KEY_PREFETCH_WINDOW, KEY_TIERS, KEY_COUNT };
 
 static const char *const top_key_names[KEY_COUNT] = {
-    "name", "namespace", "resident", "malloc_threshold", "handler_threads", "policy", "store_timeout", "tiers",
+    "name", "namespace", "resident", "malloc_threshold", "handler_threads", "policy", "store_timeout", "prefetch",
+    "prefetch_window", "tiers",
 };
 
 static int read_top_value(const struct loader *ld, enum top_key which, const yaml_node_t *v,
@@ -529,6 +561,8 @@ static int read_top_value(const struct loader *ld, enum top_key which, const yam
     case KEY_HANDLER_THREADS: return read_handler_threads(ld, v, conf);
     case KEY_POLICY: return read_policy(ld, v, conf);
     case KEY_STORE_TIMEOUT: return read_store_timeout(ld, v, conf);
+    case KEY_PREFETCH: return read_prefetch(ld, v, conf);
+    case KEY_PREFETCH_WINDOW: return read_prefetch_window(ld, v, conf);
     case KEY_TIERS: return read_tiers(ld, v, conf);
     case KEY_COUNT: break;
     }
@@ -666,6 +700,8 @@ int tp_conf_load_string(const char *yaml, size_t len, const char *source_name,
     conf->handler_threads = TP_HANDLERS_AUTO;
     conf->policy = TP_POLICY_CLOCK;
     conf->store_timeout_ms = TP_CONF_DEFAULT_STORE_TIMEOUT_MS;
+    conf->prefetch = 1;
+    conf->prefetch_window = TP_CONF_DEFAULT_PREFETCH_WINDOW;
     if (read_stack(&ld, root, conf) != 0)
         goto done;
 

@@ -16,6 +16,10 @@ enum tp_eviction_policy {
  * then picked up on the CPU where it happened, without a cross-CPU wake. */
 #define TP_HANDLERS_AUTO 0u
 
+/* `prefetch_window:`: pages fetched ahead at most, default and bound. */
+#define TP_CONF_DEFAULT_PREFETCH_WINDOW 32u
+#define TP_CONF_MAX_PREFETCH_WINDOW 256
+
 /* A tier without `writeback_queue:` gets the default of its plugin. */
 #define TP_CONF_DEFAULT_QUEUE UINT64_MAX
 
@@ -47,6 +51,8 @@ struct tp_conf {
     /* `store_timeout:`, default 30 s: how long a store may keep failing
      * (its calls retried) before the program is stopped. */
     uint64_t store_timeout_ms;
+    int prefetch;               /* `prefetch: on|off`, default on */
+    unsigned prefetch_window;   /* `prefetch_window:` pages, default TP_CONF_DEFAULT_PREFETCH_WINDOW */
     struct tp_conf_tier *tiers;
     size_t tier_count;
 };

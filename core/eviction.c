@@ -7,6 +7,7 @@
 
 #include "clock_ns.h"
 #include "eviction_policy.h"
+#include "prefetch.h"
 #include "tier_chain.h"
 #include "uffd.h"
 
@@ -40,7 +41,8 @@ static int drop_clean(struct tp_stack *s, struct tp_region_file *file, off_t off
         tp_page_release(&s->pages, id);
         return tierpage_error_set(err, rc, NULL, "cannot free a page: %s", strerror(-rc));
     }
-    tp_page_evicted(&s->pages, id);
+    if (tp_page_evicted(&s->pages, id))
+        tp_prefetch_wasted(s, id);
     s->counters.evictions++;
     s->counters.clean_drops++;
     tp_page_release(&s->pages, id);
@@ -109,7 +111,8 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
 
     tp_lock_take(&s->lock);
     if (rc == 0) {
-        tp_page_evicted(&s->pages, id);
+        if (tp_page_evicted(&s->pages, id))
+            tp_prefetch_wasted(s, id);
         s->counters.evictions++;
         s->counters.writebacks++;
     } else {

@@ -11,6 +11,7 @@
 #include "eviction.h"
 #include "evictor_thread.h"
 #include "pager_thread.h"
+#include "prefetch.h"
 #include "tier_chain.h"
 #include "uffd.h"
 
@@ -57,8 +58,16 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
         tp_uffd_wake(s->uffd, f->addr, s->page_size);
         return;
     }
-    s->counters.minor_faults++;
-    tp_page_note_use(&s->pages, f->id, f->write);
+    /* A prefetched page's first use maps it as resolve_missing would have. */
+    int unsure = !f->write && p->tier != TP_NO_TIER && tp_tier_is_local(s, p->tier);
+    int prefetched = tp_page_note_prefetch_use(&s->pages, f->id, (f->write || unsure ? TP_RESIDENT_DIRTY : 0u) |
+                                                                     (unsure ? TP_RESIDENT_UNSURE : 0u));
+    if (prefetched) {
+        s->counters.prefetch_hits++;
+    } else {
+        s->counters.minor_faults++;
+        tp_page_note_use(&s->pages, f->id, f->write);
+    }
     int protect = !(p->flags & TP_PAGE_DIRTY);
     tp_lock_drop(&s->lock);
     int rc = tp_uffd_continue(s->uffd, f->addr, s->page_size, protect);
@@ -66,6 +75,8 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
         tp_fatal("cannot map page at %p: UFFDIO_CONTINUE: %s", (void *)f->addr, strerror(-rc));
     if (rc == -EEXIST)
         tp_uffd_wake(s->uffd, f->addr, s->page_size);
+    if (prefetched) /* after the program is woken: it waits for nothing here */
+        tp_prefetch_after_fault(s, f->id, TP_NO_TIER, 1);
 }
 
 /* After the stack lock was dropped: whether f->addr is still served as page
@@ -146,6 +157,8 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     if (rc == -EEXIST)
         tp_uffd_wake(s->uffd, f->addr, s->page_size);
     tp_page_release_unlocked(&s->pages, f->id);
+    if (from_tier >= 0) /* after the program is woken: it waits for nothing here */
+        tp_prefetch_after_fault(s, f->id, (size_t)from_tier, 0);
 }
 
 static void handle_message(struct tp_stack *s, const struct uffd_msg *msg, uint32_t ticket)

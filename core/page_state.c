@@ -152,6 +152,36 @@ void tp_page_make_resident(struct tp_pages *pg, uint32_t id, unsigned resident_f
     tp_resident_add(&pg->resident, &pg->map, id);
 }
 
+void tp_page_make_prefetched(struct tp_pages *pg, uint32_t id)
+{
+    TP_ASSERT_HELD(pg->lock);
+    assert(is_busy(pg, id));
+    struct tp_page *p = tp_page(pg, id);
+    assert(p->state == TP_PAGE_STORED && p->tier != TP_NO_TIER);
+    p->state = TP_PAGE_RESIDENT;
+    p->flags = (uint8_t)((p->flags & ~(TP_PAGE_REFERENCED | TP_PAGE_DIRTY | TP_PAGE_UNSURE)) | TP_PAGE_PREFETCHED);
+    p->heat = 0;
+    list_touch(pg, p->tier, id);
+    tp_resident_add(&pg->resident, &pg->map, id);
+}
+
+void tp_page_unreserve_resident(struct tp_pages *pg)
+{
+    TP_ASSERT_HELD(pg->lock);
+    pg->resident.count--;
+}
+
+int tp_page_note_prefetch_use(struct tp_pages *pg, uint32_t id, unsigned resident_flags)
+{
+    TP_ASSERT_HELD(pg->lock);
+    struct tp_page *p = tp_page(pg, id);
+    if (!(p->flags & TP_PAGE_PREFETCHED))
+        return 0;
+    p->flags = (uint8_t)((p->flags & ~TP_PAGE_PREFETCHED) | TP_PAGE_REFERENCED |
+                         (resident_flags & (TP_PAGE_DIRTY | TP_PAGE_UNSURE)));
+    return 1;
+}
+
 void tp_page_note_use(struct tp_pages *pg, uint32_t id, int write)
 {
     TP_ASSERT_HELD(pg->lock);
@@ -176,23 +206,27 @@ void tp_page_mark_clean(struct tp_pages *pg, uint32_t id)
     tp_page(pg, id)->flags &= (uint8_t)~(TP_PAGE_DIRTY | TP_PAGE_UNSURE);
 }
 
-/* Out of the resident set: no longer used, dirty or hot. */
-static void leave_resident(struct tp_pages *pg, uint32_t id)
+/* Out of the resident set: no longer used, dirty, hot or prefetched.
+ * Returns 1 when it was prefetched and never used. */
+static int leave_resident(struct tp_pages *pg, uint32_t id)
 {
     struct tp_page *p = tp_page(pg, id);
+    int unused = (p->flags & TP_PAGE_PREFETCHED) != 0;
     tp_resident_remove(&pg->resident, &pg->map, id);
-    p->flags &= (uint8_t)~(TP_PAGE_REFERENCED | TP_PAGE_DIRTY | TP_PAGE_UNSURE);
+    p->flags &= (uint8_t)~(TP_PAGE_REFERENCED | TP_PAGE_DIRTY | TP_PAGE_UNSURE | TP_PAGE_PREFETCHED);
     p->heat = 0;
+    return unused;
 }
 
-void tp_page_evicted(struct tp_pages *pg, uint32_t id)
+int tp_page_evicted(struct tp_pages *pg, uint32_t id)
 {
     TP_ASSERT_HELD(pg->lock);
     assert(is_busy(pg, id));
     struct tp_page *p = tp_page(pg, id);
     assert(p->state == TP_PAGE_RESIDENT);
-    leave_resident(pg, id);
+    int unused = leave_resident(pg, id);
     p->state = p->tier == TP_NO_TIER ? TP_PAGE_EMPTY : TP_PAGE_STORED;
+    return unused;
 }
 
 void tp_page_forget(struct tp_pages *pg, uint32_t id, int unmapping)

@@ -80,6 +80,19 @@ void tp_page_reserve_resident(struct tp_pages *pg);
 /* pages->lock held, the page BUSY, its place reserved: mapped now, fresh
  * from its tier (now its newest page) or all zeros. */
 void tp_page_make_resident(struct tp_pages *pg, uint32_t id, unsigned resident_flags);
+/* pages->lock held, the page BUSY, its place reserved: its tier's copy is
+ * in memory but not mapped in the program, fetched ahead of a fault. It
+ * comes in cold (not REFERENCED): the eviction policy may take it before
+ * any page the program uses. Its first use is a minor fault. */
+void tp_page_make_prefetched(struct tp_pages *pg, uint32_t id);
+/* pages->lock held, the page BUSY and not resident: give back the place
+ * tp_page_reserve_resident counted (its fetch failed). */
+void tp_page_unreserve_resident(struct tp_pages *pg);
+/* pages->lock held, the page resident: when it was prefetched and not used
+ * yet, it is used now, counted REFERENCED as a page a fault brought in,
+ * with `resident_flags` as tp_page_make_resident takes them; returns 1.
+ * Otherwise changes nothing, returns 0. */
+int tp_page_note_prefetch_use(struct tp_pages *pg, uint32_t id, unsigned resident_flags);
 /* pages->lock held, the page resident: used (and written, with `write`)
  * since the clock hand unmapped it; hot for TP_HEAT_MAX passes. */
 void tp_page_note_use(struct tp_pages *pg, uint32_t id, int write);
@@ -90,8 +103,9 @@ int tp_page_note_write(struct tp_pages *pg, uint32_t id);
  * zeros, with none). */
 void tp_page_mark_clean(struct tp_pages *pg, uint32_t id);
 /* pages->lock held, the page BUSY and resident, its memory freed: STORED
- * when a tier holds its copy, EMPTY otherwise. */
-void tp_page_evicted(struct tp_pages *pg, uint32_t id);
+ * when a tier holds its copy, EMPTY otherwise. Returns 1 when it had been
+ * prefetched and was never used. */
+int tp_page_evicted(struct tp_pages *pg, uint32_t id);
 /* pages->lock held, the page idle and without a tier copy: it reads as
  * zeros from now on; with `unmapping`, the program has unmapped it (and
  * it is no longer mlocked, nor counted in pages->locked). */

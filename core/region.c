@@ -178,7 +178,9 @@ void *tp_map(tp_stack *s, void *hint, size_t length, tierpage_error *err)
     what = "madvise";
     if (madvise(r->start, length, MADV_DONTFORK) < 0 || madvise(r->alias, length, MADV_DONTFORK) < 0)
         goto fail_errno;
-    rc = tp_uffd_register(s->uffd, r->start, length, s->policy == TP_POLICY_CLOCK);
+    /* Minor faults show the clock policy a page's use, and prefetch the
+     * first use of a page it brought in. */
+    rc = tp_uffd_register(s->uffd, r->start, length, s->policy == TP_POLICY_CLOCK || s->prefetch_window > 0);
     if (rc < 0) {
         what = "userfaultfd register";
         errno = -rc;

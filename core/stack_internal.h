@@ -14,6 +14,7 @@
 #include "loader.h"
 #include "handler_placement.h"
 #include "page_state.h"
+#include "prefetch_stream.h"
 #include "stack_config.h"
 #include "tierpage.h"
 
@@ -50,6 +51,7 @@ struct tp_region {
     uint32_t first_id;
     off_t offset;        /* of start in the file */
     struct tp_region_file *file;
+    struct tp_prefetch_stream stream; /* its recent faults, for prefetch */
 };
 
 /* The background eviction thread's state (evictor_thread.c). */
@@ -67,6 +69,7 @@ struct tp_stack {
     enum tp_eviction_policy policy; /* settings copied from the stack file at open */
     uint64_t malloc_threshold;
     uint64_t store_timeout_ns;  /* how long a store may keep failing */
+    uint32_t prefetch_window;   /* most pages fetched ahead; 0: prefetch off */
     char *namespace_name;       /* the stores keep a pointer to it until closed */
     size_t page_size;
     const unsigned char *zero_page; /* page_size zeros, for first reads */

@@ -13,6 +13,15 @@ void tp_stats_print(const struct tp_stats *st, FILE *out)
     fprintf(out, "tierpage: %" PRIu64 " faults (%" PRIu64 " zero-filled), %" PRIu64 " evictions (%" PRIu64
                  " written back, %" PRIu64 " dropped clean), peak resident %s of %s\n",
             st->faults, st->zero_fills, st->evictions, st->writebacks, st->clean_drops, peak, cap);
+    if (st->prefetched_pages) {
+        uint64_t from_tiers = st->faults - st->zero_fills;
+        fprintf(out,
+                "tierpage: prefetch: %" PRIu64 " pages, %" PRIu64 " used before eviction (%.1f%% accurate), %" PRIu64
+                " faults avoided (%.1f%% coverage), %" PRIu64 " evicted unused\n",
+                st->prefetched_pages, st->prefetch_hits, 100.0 * (double)st->prefetch_hits / (double)st->prefetched_pages,
+                st->prefetch_hits, 100.0 * (double)st->prefetch_hits / (double)(st->prefetch_hits + from_tiers),
+                st->prefetch_wasted);
+    }
     fprintf(out, "tierpage: %-10s %-8s %10s %10s %10s %10s %10s %10s\n", "tier", "plugin", "pages", "hits", "puts",
             "demoted", "in", "out");
     for (size_t i = 0; i < st->tier_count; i++) {
@@ -49,9 +58,11 @@ int tp_stats_write_json(const struct tp_stats *st, FILE *out)
             "{\"faults\": %" PRIu64 ", \"zero_fills\": %" PRIu64 ", \"minor_faults\": %" PRIu64
             ", \"write_faults\": %" PRIu64 ", \"evictions\": %" PRIu64 ", \"writebacks\": %" PRIu64
             ", \"clean_drops\": %" PRIu64 ", \"peak_resident_bytes\": %" PRIu64 ", \"resident_cap_bytes\": %" PRIu64
-            ", \"mapped_bytes\": %" PRIu64 ", \"metadata_bytes\": %" PRIu64 ", \"tiers\": [",
+            ", \"mapped_bytes\": %" PRIu64 ", \"metadata_bytes\": %" PRIu64 ", \"prefetched_pages\": %" PRIu64
+            ", \"prefetch_hits\": %" PRIu64 ", \"prefetch_wasted\": %" PRIu64 ", \"tiers\": [",
             st->faults, st->zero_fills, st->minor_faults, st->write_faults, st->evictions, st->writebacks,
-            st->clean_drops, st->peak_resident_bytes, st->resident_cap_bytes, st->mapped_bytes, st->metadata_bytes);
+            st->clean_drops, st->peak_resident_bytes, st->resident_cap_bytes, st->mapped_bytes, st->metadata_bytes,
+            st->prefetched_pages, st->prefetch_hits, st->prefetch_wasted);
     for (size_t i = 0; i < st->tier_count; i++) {
         const struct tp_tier_stats *t = &st->tiers[i];
         fprintf(out, "%s{\"name\": ", i ? ", " : "");

@@ -125,6 +125,43 @@ int tp_tier_usage(struct tp_stack *s, size_t t, tierpage_store_usage *usage, tie
     return rc;
 }
 
+void tp_tier_get_batch(struct tp_stack *s, size_t t, size_t n, const uint32_t *ids, void *const *pages,
+                       int *results)
+{
+    struct tp_tier *tier = &s->tiers[t];
+    uint64_t keys[n];
+    void *store_pages[n];
+    size_t asked[n], m = 0, got = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = tier->writeback ? tp_writeback_get(tier->writeback, ids[i], pages[i]) : -ENOENT;
+        results[i] = rc == -ENODATA ? -ENOENT : rc;
+        if (rc == -ENOENT) {
+            keys[m] = ids[i];
+            store_pages[m] = pages[i];
+            asked[m++] = i;
+        }
+    }
+    if (m > 0) {
+        int store_results[m];
+        tierpage_error ignored = {{0}, {0}};
+        serial_enter(tier);
+        if (tier->ops->get_batch && m > 1) {
+            tier->ops->get_batch(tier->store, m, keys, store_pages, store_results, &ignored);
+        } else {
+            for (size_t j = 0; j < m; j++)
+                store_results[j] = tier->ops->get(tier->store, keys[j], store_pages[j], &ignored);
+        }
+        serial_leave(tier);
+        for (size_t j = 0; j < m; j++)
+            results[asked[j]] = store_results[j];
+    }
+    for (size_t i = 0; i < n; i++)
+        got += results[i] == 0;
+    tp_lock_take(&s->lock);
+    tier->bytes_out += got * s->page_size;
+    tp_lock_drop(&s->lock);
+}
+
 static void count_puts(struct tp_stack *s, struct tp_tier *tier, size_t acknowledged, size_t refused)
 {
     tp_lock_take(&s->lock);

@@ -20,6 +20,11 @@ static inline int tp_store_error_is_transient(int rc)
  * until the call has failed for store_timeout: then the last error is
  * returned. */
 int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_error *err);
+/* Best effort, for prefetch: pages[i] of ids[i] (i < n) from tier t in one
+ * get_batch (one get each when the store has none), each result in
+ * results[i]; no retry. The pages BUSY for the caller, no stack lock held. */
+void tp_tier_get_batch(struct tp_stack *s, size_t t, size_t n, const uint32_t *ids, void *const *pages,
+                       int *results);
 int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err);
 
 /* The store's usage of tier t, the struct zeroed first (a store built for

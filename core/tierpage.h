@@ -53,6 +53,13 @@ struct tp_stats {
     uint64_t metadata_bytes;
     size_t tier_count;
     struct tp_tier_stats tiers[TP_MAX_TIERS];
+    /* Prefetch (`prefetch:`): pages brought in ahead of a fault; those the
+     * program used before they were evicted (each one a fault avoided:
+     * accuracy is prefetch_hits / prefetched_pages, coverage prefetch_hits
+     * / (prefetch_hits + faults - zero_fills)); those evicted unused. */
+    uint64_t prefetched_pages;
+    uint64_t prefetch_hits;
+    uint64_t prefetch_wasted;
 };
 
 /* Open a stack: parse, load plugins, open stores, start handler threads. */

@@ -1,0 +1,33 @@
+/* The fault stream of one region, as prefetch sees it: the last few
+ * faults' page ids, the stride most of them moved by (a majority vote over
+ * their deltas, as Leap does), and how far ahead to fetch. It knows no
+ * lock: its region's owner (the stack lock) guards it. */
+#ifndef TIERPAGE_PREFETCH_STREAM_H
+#define TIERPAGE_PREFETCH_STREAM_H
+
+#include <stdint.h>
+
+#define TP_STREAM_HISTORY 8   /* faults remembered; their 7 deltas vote */
+#define TP_STREAM_MIN_VOTES 3 /* a trend needs at least this many deltas in favour */
+
+struct tp_prefetch_stream {
+    uint32_t recent[TP_STREAM_HISTORY]; /* page ids, a ring */
+    uint8_t count, next;
+    uint32_t window;      /* pages fetched ahead now; 0 before the first trend */
+    uint32_t used;        /* prefetched pages used since the window last grew */
+};
+
+/* Record a fault (or the first use of a prefetched page) on page `id`. */
+void tp_stream_note(struct tp_prefetch_stream *st, uint32_t id);
+/* The stride more than half of the recent deltas agree on (and at least
+ * TP_STREAM_MIN_VOTES of them); 0 when there is none. */
+int64_t tp_stream_trend(const struct tp_prefetch_stream *st);
+/* The window to use now, bounded by `max`: it starts at 2 pages. */
+uint32_t tp_stream_window(struct tp_prefetch_stream *st, uint32_t max);
+/* A prefetched page was used: once half a window's worth were, the window
+ * doubles, up to `max`. */
+void tp_stream_used(struct tp_prefetch_stream *st, uint32_t max);
+/* A prefetched page was evicted unused: the window halves (at least 1). */
+void tp_stream_wasted(struct tp_prefetch_stream *st);
+
+#endif
