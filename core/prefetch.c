@@ -1,6 +1,7 @@
 #include "prefetch.h"
 
-#include <stdlib.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "eviction.h"
@@ -41,28 +42,31 @@ static size_t pick(struct tp_stack *s, const struct tp_region *r, uint32_t id, i
 static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const uint32_t *ids)
 {
     TP_ASSERT_HELD(&s->lock);
-    char *alias[n];
-    void *pages[n];
+    void *alias[n];
+    int memfd[n];
+    off_t offset[n];
     int results[n];
     /* A BUSY page's region may be cut while the lock is dropped, but the
-     * piece holding it keeps its alias mapping. */
-    for (size_t i = 0; i < n; i++)
-        alias[i] = tp_page_alias(s, tp_region_of_id(s, ids[i]), ids[i]);
-    unsigned char *buf = aligned_alloc(64, n * s->page_size);
+     * piece holding it keeps its alias mapping and its file. */
+    for (size_t i = 0; i < n; i++) {
+        const struct tp_region *r = tp_region_of_id(s, ids[i]);
+        alias[i] = tp_page_alias(s, r, ids[i]);
+        memfd[i] = r->file->memfd;
+        offset[i] = tp_page_offset(s, r, ids[i]);
+    }
     tp_lock_drop(&s->lock);
-    if (buf) {
-        for (size_t i = 0; i < n; i++)
-            pages[i] = buf + i * s->page_size;
-        tp_tier_get_batch(s, tier, n, ids, pages, results);
-        /* Into the memfd through the pager's own mapping: the program's
-         * mapping stays empty until its first use (a minor fault). */
-        for (size_t i = 0; i < n; i++)
-            if (results[i] == 0)
-                memcpy(alias[i], pages[i], s->page_size);
+    /* Straight into the memfd through the pager's own mapping: the
+     * program's mapping stays empty until its first use (a minor fault). */
+    tp_tier_get_batch(s, tier, n, ids, alias, results);
+    for (size_t i = 0; i < n; i++) {
+        /* Whatever a failed get left there must not be taken for the page. */
+        if (results[i] != 0 &&
+            fallocate(memfd[i], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset[i], (off_t)s->page_size) < 0)
+            tp_fatal("cannot free a page whose prefetch failed: %s", strerror(errno));
     }
     tp_lock_take(&s->lock);
     for (size_t i = 0; i < n; i++) {
-        if (buf && results[i] == 0) {
+        if (results[i] == 0) {
             tp_page_make_prefetched(&s->pages, ids[i]);
             s->counters.prefetched_pages++;
         } else {
@@ -70,7 +74,6 @@ static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const u
         }
         tp_page_release(&s->pages, ids[i]);
     }
-    free(buf);
 }
 
 void tp_prefetch_after_fault(struct tp_stack *s, uint32_t id, size_t tier, int first_use)
