@@ -16,7 +16,8 @@ usage: bench/prefetch_compare.sh [OPTIONS]
   --reps K          repetitions (default 3); medians over them
   --size SIZE       tierpage-bench working set (default 256MiB)
   --resident SIZE   the stacks' resident: (default 64MiB, a quarter of 256MiB)
-  --accesses N      tierpage-bench accesses (default: one per page)
+  --accesses N      tierpage-bench accesses (default: its own, 4 x pages)
+  --write-ratio R   tierpage-bench --write-ratio (default: its own, 1.0)
   --setups LIST     of dram memcached (default both)
   --patterns LIST   of seq random zipf (default seq,random)
   --build DIR       build directory (default: the repository's build/)
@@ -33,6 +34,7 @@ reps=3
 size=256MiB
 resident=64MiB
 accesses=
+write_ratio=
 setups="dram memcached"
 patterns="seq random"
 build=$repo/build
@@ -47,6 +49,7 @@ while [ $# -gt 0 ]; do
     --size) size=${2:?--size needs a value}; shift 2 ;;
     --resident) resident=${2:?--resident needs a value}; shift 2 ;;
     --accesses) accesses=${2:?--accesses needs a value}; shift 2 ;;
+    --write-ratio) write_ratio=${2:?--write-ratio needs a value}; shift 2 ;;
     --setups) setups=$(echo "${2:?--setups needs a value}" | tr ',' ' '); shift 2 ;;
     --patterns) patterns=$(echo "${2:?--patterns needs a value}" | tr ',' ' '); shift 2 ;;
     --build) build=${2:?--build needs a value}; shift 2 ;;
@@ -126,6 +129,7 @@ failures=0
 run_one() { # setup pattern on|off rep
     local name=$1-$2-$3 args=(--size "$size" --pattern "$2" --verify --json --quiet)
     [ -z "$accesses" ] || args+=(--accesses "$accesses")
+    [ -z "$write_ratio" ] || args+=(--write-ratio "$write_ratio")
     write_stack "$1" "$3"
     if run_child "$tierpage" run -c "$log/stack-$1-$3.yaml" --stats "$log/$name-$4.stats.json" -- "$bench" \
         "${args[@]}" >"$log/last.json" 2>"$log/$name-$4.stderr"; then
@@ -158,7 +162,7 @@ median() { # jq-expression file
 }
 
 echo "machine: $(nproc) vCPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M UTC'); medians of $reps"
-echo "tierpage-bench --size $size ${accesses:+--accesses $accesses }--verify; stacks bench/stacks/dram-128*.yaml with resident: $resident"
+echo "tierpage-bench --size $size ${accesses:+--accesses $accesses }${write_ratio:+--write-ratio $write_ratio }--verify; stacks bench/stacks/dram-128*.yaml with resident: $resident"
 echo
 echo "| setup | pattern | prefetch off µs/access | prefetch on µs/access | off/on | prefetched pages | used (accuracy) | coverage |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
