@@ -8,6 +8,7 @@
  *   preload.c). The pager's allocations then come from its own heap
  *   (pager_heap.c), never from memory it serves. */
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -42,15 +43,27 @@ static __thread int resolving;
 static int program_malloc_first;
 static size_t (*glibc_usable_size)(void *);
 
+/* A non-PIE program that takes malloc's address in its own code (Debian's
+ * python3 does) has an undefined malloc symbol with a value: its PLT entry,
+ * the address every object then uses for malloc. dlsym finds it first, but
+ * the program does not define malloc: its calls go to the definition after
+ * it in lookup order, this shim's (the first preload). */
+static int plt_stub(const ElfW(Sym) *sym)
+{
+    return sym && sym->st_shndx == SHN_UNDEF;
+}
+
 static void resolve_family(void)
 {
     /* The malloc the program calls: the first in the global lookup order.
      * When that is this shim's, the one it would call without the shim is
      * the next one after it. */
     Dl_info first, self;
+    const ElfW(Sym) *first_sym = NULL;
     void *fn = dlsym(RTLD_DEFAULT, "malloc");
     void *handle = RTLD_NEXT;
-    if (fn && dladdr(fn, &first) && dladdr((void *)resolve_family, &self) && first.dli_fbase != self.dli_fbase) {
+    if (fn && dladdr1(fn, &first, (void **)&first_sym, RTLD_DL_SYMENT) && !plt_stub(first_sym) &&
+        dladdr((void *)resolve_family, &self) && first.dli_fbase != self.dli_fbase) {
         /* Linked into the program itself (or preloaded ahead of the shim):
          * the pager's own allocations would come from it too, perhaps from
          * memory the pager serves and would have to fault in itself. */

@@ -45,16 +45,27 @@ static int kernel_lock(long rc, const void *addr, size_t len)
     return 0;
 }
 
+/* The kernel checks a caller's right to lock (CAP_IPC_LOCK or a non-zero
+ * RLIMIT_MEMLOCK, else EPERM) before anything else, and does it for an
+ * empty range too: asked first, so that a program without the right gets
+ * the kernel's EPERM rather than the pager's ENOMEM. memtester run
+ * unprivileged, for one, tests its whole buffer unlocked after EPERM but
+ * shrinks it after ENOMEM. */
+static int kernel_permits(long empty_lock_rc)
+{
+    return empty_lock_rc == 0;
+}
+
 int mlock(const void *addr, size_t len)
 {
-    if (pager_lock(addr, len, 1) < 0)
+    if (!kernel_permits(syscall(SYS_mlock, addr, 0)) || pager_lock(addr, len, 1) < 0)
         return -1;
     return kernel_lock(syscall(SYS_mlock, addr, len), addr, len);
 }
 
 int mlock2(const void *addr, size_t len, unsigned int flags)
 {
-    if (pager_lock(addr, len, 1) < 0)
+    if (!kernel_permits(syscall(SYS_mlock2, addr, 0, flags)) || pager_lock(addr, len, 1) < 0)
         return -1;
     return kernel_lock(syscall(SYS_mlock2, addr, len, flags), addr, len);
 }
@@ -68,6 +79,8 @@ int munlock(const void *addr, size_t len)
 int mlockall(int flags)
 {
     if (shim_threshold != UINT64_MAX) {
+        if (!kernel_permits(syscall(SYS_mlock, NULL, 0)))
+            return -1;
         if ((flags & MCL_CURRENT) && pager_lock(NULL, SIZE_MAX, 1) < 0)
             return -1;
         /* Faulting everything in at once would reach the pager's own

@@ -25,6 +25,13 @@ if(JEMALLOC_FOUND)
   set_target_properties(alloc_churn_jemalloc PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endif()
 
+# alloc_churn again, not position-independent: its malloc is a PLT entry
+# with an address, which dlsym finds ahead of the shim's (cli_allocators).
+add_executable(alloc_churn_nopie ${CMAKE_SOURCE_DIR}/tests/programs/alloc_churn.c)
+target_compile_options(alloc_churn_nopie PRIVATE -fno-pie)
+target_link_options(alloc_churn_nopie PRIVATE -no-pie)
+set_target_properties(alloc_churn_nopie PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
 foreach(script cli_run cli_check cli_integrity cli_signals cli_allocators library_exports own_tp_names
     cli_run_opens_once)
   add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)

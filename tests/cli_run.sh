@@ -11,6 +11,10 @@ expect_status 0 "mm_controls: mprotect, shared anonymous, mlock/mlockall, madvis
     timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" -- "$BUILD/tests/mm_controls"
 expect_output "mm_controls: all checks passed" "mm_controls reports every check passed"
 expect_output "mlock of served memory refused: cannot lock" "an mlock beyond the cap is refused with a message"
+expect_status 0 "mm_controls unprivileged: mlock without CAP_IPC_LOCK and RLIMIT_MEMLOCK 0 gives the kernel's EPERM" -- \
+    setpriv --bounding-set=-ipc_lock --inh-caps=-ipc_lock -- bash -c 'ulimit -l 0 && exec "$@"' lock \
+    timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" -- "$BUILD/tests/mm_controls" unprivileged
+expect_output "mm_controls unprivileged: all checks passed" "mm_controls unprivileged reports every check passed"
 [ "$(json_field "$WORK/mm.json" faults)" -gt 1000 ] && pass "mm_events was served (faults counted)" || fail "mm_events faults in stats"
 
 expect_status 0 "a program that allocates nothing large" -- "$TIERPAGE" run -c "$WORK/s.yaml" -- true

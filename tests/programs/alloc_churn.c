@@ -71,13 +71,18 @@ static size_t size_for(unsigned r)
     return 16 + (r % 4000); /* small */
 }
 
+/* malloc called through its address, taken in the program's own code: in
+ * the non-PIE build (alloc_churn_nopie) that makes the program's malloc
+ * symbol a PLT entry with an address, as in Debian's python3. */
+static void *(*malloc_by_address)(size_t);
+
 /* One block through the entry point `how` picks. */
 static void *allocate(unsigned how, size_t size)
 {
     void *p = NULL;
     switch (how % 8) {
     case 0:
-        return malloc(size);
+        return malloc_by_address(size);
     case 1:
         p = calloc(1, size);
         if (p)
@@ -104,6 +109,7 @@ static void *allocate(unsigned how, size_t size)
 
 int main(void)
 {
+    malloc_by_address = malloc;
     unsigned r = 12345;
     size_t total = 0;
     for (int round = 0; round < 3; round++) {

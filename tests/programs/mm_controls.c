@@ -170,6 +170,23 @@ static void locking(void)
     munmap(m, len);
 }
 
+/* Run without the right to lock (no CAP_IPC_LOCK, RLIMIT_MEMLOCK 0): the
+ * kernel's EPERM, as without tierpage, even where the range is beyond the
+ * cap (memtester tests its whole buffer unlocked after EPERM). */
+static void locking_unprivileged(void)
+{
+    unsigned char *big = served(32 * MiB, 21);
+    errno = 0;
+    CHECK(mlock(big, 32 * MiB) == -1 && errno == EPERM, "mlock without the right to lock: EPERM (%s)", strerror(errno));
+    errno = 0;
+    CHECK(mlock2(big, PAGE, 0) == -1 && errno == EPERM, "mlock2 without the right to lock: EPERM (%s)", strerror(errno));
+    errno = 0;
+    CHECK(mlockall(MCL_CURRENT) == -1 && errno == EPERM, "mlockall without the right to lock: EPERM (%s)",
+          strerror(errno));
+    CHECK(intact(big, 32 * MiB, 21), "data after the refused locks");
+    munmap(big, 32 * MiB);
+}
+
 static void advice(void)
 {
     size_t len = 8 * MiB;
@@ -278,8 +295,13 @@ static void spawning(void)
     munmap(m, len);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "unprivileged") == 0) {
+        locking_unprivileged();
+        printf("mm_controls unprivileged: %s\n", failures ? "checks failed" : "all checks passed");
+        return failures != 0;
+    }
     protections();
     thread_arenas();
     shared_anonymous();
