@@ -18,6 +18,9 @@ if [ "${1:-}" = "--test" ]; then
     packages+=(clang libclang-rt-14-dev)
     # The rdma tier's tests boot a QEMU guest with Soft-RoCE (tests/guest/).
     packages+=(rdma-core ibverbs-providers qemu-system-x86 linux-image-amd64 busybox-static cpio iproute2)
+    # The compatibility suite's programs (tests/compat_*.sh); setpriv
+    # (util-linux) runs memtester without the right to lock.
+    packages+=(memtester stress-ng sqlite3 util-linux)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -22,10 +22,11 @@ expect_status() {
         fail "$what: exit $got, expected $want"; sed 's/^/      /' "$WORK/out" | tail -20; fi
 }
 
-# expect_output PATTERN DESCRIPTION: the last command's output matches
+# expect_output PATTERN DESCRIPTION [FILE]: the last command's output (or FILE) matches
 expect_output() {
-    if grep -Eq -- "$1" "$WORK/out"; then pass "$2"; else
-        fail "$2: no '$1' in the output"; sed 's/^/      /' "$WORK/out" | tail -20; fi
+    local file=${3:-$WORK/out}
+    if grep -Eq -- "$1" "$file"; then pass "$2"; else
+        fail "$2: no '$1' in $file"; sed 's/^/      /' "$file" | tail -20; fi
 }
 
 # wait_while_running PID SECONDS CMD...: runs CMD every 0.1 s until it
@@ -83,3 +84,43 @@ tiers:
 YAML
 }
 cleanup_shm() { rm -f /dev/shm/tierpage-test-$$-*.pmem; }
+
+# The compatibility tests (tests/compat_*.sh): programs nobody here wrote,
+# each run under tierpage and without it.
+
+# expect_same WHAT EXPECTED GOT: two outputs are the same, byte for byte
+expect_same() {
+    if cmp -s "$2" "$3"; then pass "$1"; else
+        fail "$1: the outputs differ (< without tierpage, > under it)"
+        diff "$2" "$3" | head -20 | sed 's/^/      /'
+    fi
+}
+
+# expect_paged WHAT FILE: the run was paged: faults served and pages put
+# into the pmem tier. FILE is a --stats JSON, or the summaries a run
+# printed on stderr (those of the program's children: gcc's cc1), where
+# one process must show both.
+expect_paged() {
+    local got
+    got=$(python3 - "$2" <<'PY' 2>&1
+import json, re, sys
+text = open(sys.argv[1], errors="replace").read()
+try:
+    d = json.loads(text)
+    runs = [(d["faults"], sum(t["puts"] for t in d["tiers"] if t["name"] == "pmem"))]
+except ValueError:
+    runs = []
+    for line in text.splitlines():
+        m = re.match(r"tierpage: (\d+) faults ", line)
+        if m:
+            runs.append([int(m.group(1)), 0])
+        m = re.match(r"tierpage: pmem +pmem +\d+ +\d+ +(\d+) ", line)
+        if m and runs:
+            runs[-1][1] = int(m.group(1))
+best = max(runs, key=lambda r: (r[0] > 0 and r[1] > 0, r[1]), default=(0, 0))
+print("%d faults served, %d pages put into pmem" % tuple(best))
+sys.exit(0 if best[0] > 0 and best[1] > 0 else 1)
+PY
+)
+    if [ $? = 0 ]; then pass "$1: paged ($got)"; else fail "$1: not paged ($got)"; fi
+}

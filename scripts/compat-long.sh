@@ -1,0 +1,10 @@
+#!/bin/bash
+# The long runs of the compatibility suite (ctest labels compat and long):
+# memtester over 256 MiB through a 64 MiB cap. Builds first.
+#   scripts/compat-long.sh [ctest options...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh --test
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j2
+cd build && ctest --output-on-failure -L compat -L long "$@"
