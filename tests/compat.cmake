@@ -21,3 +21,7 @@ set_tests_properties(compat_redis PROPERTIES LABELS "compat;preload;redis")
 # memtester over 256 MiB through 64 MiB, every test up to solid bits.
 tierpage_add_compat_test(compat_memtester_256 compat_memtester.sh 256M 64MiB 0x1ff)
 set_tests_properties(compat_memtester_256 PROPERTIES LABELS "compat;preload;long" TIMEOUT 7200)
+# QEMU (-accel tcg) booting a guest that runs memtester over most of its
+# RAM, with the guest's RAM served through a cap below it.
+tierpage_add_compat_test(compat_qemu compat_qemu.sh)
+set_tests_properties(compat_qemu PROPERTIES LABELS "compat;preload;long" TIMEOUT 7200)

@@ -23,19 +23,13 @@ unprivileged() {
     MEMTESTER_TEST_MASK=$mask setpriv --bounding-set=-ipc_lock --inh-caps=-ipc_lock -- \
         bash -c 'ulimit -l 0 && exec "$@"' memtester "$@"
 }
-# The tests memtester ran and what each said, without its progress spinner.
-results() {
-    tr -d '\b' <"$1" | awk -F' *: *' '/^  [A-Z][A-Za-z0-9 -]* *: / {
-        sub(/^ +/, "", $1); print $1 ": " ($0 ~ /ok *$/ ? "ok" : "not ok") } /FAILURE/ { print "FAILURE" }' >"$2"
-}
-
 expect_status 0 "memtester $size without tierpage" -- unprivileged timeout 3600 memtester "$size" 1
-results "$WORK/out" "$WORK/plain"
+memtester_results "$WORK/out" >"$WORK/plain"
 expect_status 0 "memtester $size under tierpage run, $resident resident" -- \
     unprivileged timeout 3600 "$TIERPAGE" run -c "$WORK/s.yaml" --stats "$WORK/memtester.json" -- memtester "$size" 1
 expect_output "insufficient permission" "memtester could not lock (EPERM) and tests unlocked"
 expect_output "got +$size" "memtester tests the whole $size"
-results "$WORK/out" "$WORK/paged"
+memtester_results "$WORK/out" >"$WORK/paged"
 [ "$(grep -c ': ok$' "$WORK/paged")" -ge 2 ] && ! grep -qv ': ok$' "$WORK/paged" &&
     pass "every test ok: $(cut -d: -f1 "$WORK/paged" | tr '\n' ',')" || fail "memtester's results: $(cat "$WORK/paged")"
 expect_same "the same results as without tierpage" "$WORK/plain" "$WORK/paged"

@@ -124,3 +124,66 @@ PY
 )
     if [ $? = 0 ]; then pass "$1: paged ($got)"; else fail "$1: not paged ($got)"; fi
 }
+
+# memtester_results LOG: the tests memtester ran and what each said (ok or
+# not), without its progress spinner; a line FAILURE per failure it printed.
+memtester_results() {
+    tr -d '\b' <"$1" | awk -F' *: *' '/^  [A-Z][A-Za-z0-9 -]* *: / {
+        sub(/^ +/, "", $1); print $1 ": " ($0 ~ /ok *$/ ? "ok" : "not ok") } /FAILURE/ { print "FAILURE" }'
+}
+
+# QEMU guests (tests/guest/): a kernel and a busybox initramfs, booted with
+# -accel tcg (the host's KVM cannot boot a kernel) and no NIC.
+need_pkg() { fail "$1 is missing: install $2 (scripts/install-deps.sh --test installs it)"; }
+
+# guest_prerequisites: QEMU, the guest kernel (GUEST_KERNEL), busybox, cpio.
+guest_prerequisites() {
+    local missing=0
+    command -v qemu-system-x86_64 >/dev/null || { need_pkg qemu-system-x86_64 qemu-system-x86; missing=1; }
+    GUEST_KERNEL=$(ls /boot/vmlinuz-6.1.* 2>/dev/null | sort -V | tail -1)
+    [ -n "$GUEST_KERNEL" ] || { need_pkg "the guest kernel /boot/vmlinuz-6.1.*" linux-image-amd64; missing=1; }
+    [ -x /bin/busybox ] || { need_pkg busybox busybox-static; missing=1; }
+    command -v cpio >/dev/null || { need_pkg cpio cpio; missing=1; }
+    [ "$missing" = 0 ]
+}
+
+# guest_initramfs ARGS...: tests/guest/build_initramfs.sh ARGS into $WORK/guest.img.
+guest_initramfs() {
+    if bash "$SRC/tests/guest/build_initramfs.sh" --out "$WORK/guest.img" "$@" >"$WORK/build.log" 2>&1; then
+        pass "initramfs: $(tail -1 "$WORK/build.log" | sed 's/^build_initramfs: //')"
+    else
+        fail "cannot build the initramfs"; sed 's/^/      /' "$WORK/build.log"; return 1
+    fi
+}
+
+# guest_boot LOG MEMORY_MIB KERNEL_ARGS [PREFIX...]: boots $WORK/guest.img,
+# under PREFIX when given (tierpage run ... --), within GUEST_TIMEOUT
+# seconds; the serial console goes to the output and to LOG.
+guest_boot() {
+    local log=$1 memory=$2 args=$3 start status
+    shift 3
+    echo "booting $GUEST_KERNEL under QEMU (TCG)${1:+ under $*}; the guest's serial console follows"
+    start=$(date +%s)
+    timeout "${GUEST_TIMEOUT:-600}" "$@" qemu-system-x86_64 -accel tcg -m "$memory" -smp 1 -nographic -no-reboot -nic none \
+        -kernel "$GUEST_KERNEL" -initrd "$WORK/guest.img" -append "console=ttyS0 quiet panic=-1 $args" </dev/null 2>&1 |
+        tr -d '\r' | sed -u 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g' | tee "$log"
+    status=${PIPESTATUS[0]}
+    echo "guest ran $(($(date +%s) - start)) s"
+    [ "$status" = 124 ] && fail "the guest did not power off within ${GUEST_TIMEOUT:-600}s"
+    return 0
+}
+
+# guest_judge WHAT LOG: the checks' closing lines in the guest's log decide.
+guest_judge() {
+    local summary
+    summary=$(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$2" | tail -1)
+    if ! grep -aq 'TIERPAGE-GUEST-DONE' "$2"; then
+        fail "$1 did not finish (no sentinel): see the output above"
+    elif [ -z "$summary" ]; then
+        fail "$1 printed no summary"
+    elif echo "$summary" | grep -q ' 0 failed'; then
+        pass "$1: $summary"
+    else
+        fail "$1: $summary"
+    fi
+}
