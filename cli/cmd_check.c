@@ -1,23 +1,69 @@
 /* tierpage check: validate a stack file and everything it names. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "commands.h"
 #include "loader.h"
 #include "stack_config.h"
 #include "tierpage.h"
 #include "units.h"
+#include "wire.h"
 
 static const char check_usage[] =
-    "usage: tierpage check FILE\n"
+    "usage: tierpage check FILE|DIR\n"
     "\n"
     "Parses the stack file, loads each tier's plugin and opens its store with\n"
     "the file's options, then prints a summary. Exit status 0 when the stack\n"
-    "can run, 2 (with FILE:LINE:COLUMN and the reason) when it cannot.\n";
+    "can run, 2 (with FILE:LINE:COLUMN and the reason) when it cannot.\n"
+    "A directory is checked as tierpaged's stacks directory: each NAME.yaml\n"
+    "(or .yml) in it is the stack of VM NAME; 2 when any fails.\n";
 
 static const char *policy_name(enum tp_eviction_policy p)
 {
     return p == TP_POLICY_FIFO ? "fifo" : "clock";
+}
+
+static int check_file(const char *path);
+
+/* Each stack file of a tierpaged stacks directory, in name order. */
+static int check_directory(const char *dir)
+{
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    if (n < 0) {
+        fprintf(stderr, "tierpage check: %s: %s\n", dir, strerror(errno));
+        return TP_EXIT_CONFIG;
+    }
+    int status = 0, stacks = 0;
+    for (int i = 0; i < n; i++) {
+        const char *file = names[i]->d_name, *dot = strrchr(file, '.');
+        char vm[TPD_NAME_MAX] = {0}, path[PATH_MAX];
+        if (file[0] != '.' && dot && (strcmp(dot, ".yaml") == 0 || strcmp(dot, ".yml") == 0)) {
+            stacks++;
+            size_t len = (size_t)(dot - file);
+            memcpy(vm, file, len < TPD_NAME_MAX ? len : TPD_NAME_MAX - 1);
+            snprintf(path, sizeof path, "%s/%s", dir, file);
+            if (len >= TPD_NAME_MAX || !tpd_name_ok(vm)) {
+                fprintf(stderr, "tierpage check: %s: the file name is not a VM name (1 to 63 of "
+                                "A-Z a-z 0-9 _ . - before .yaml)\n", path);
+                status = TP_EXIT_CONFIG;
+            } else if (check_file(path) != 0) {
+                status = TP_EXIT_CONFIG;
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+    if (stacks == 0) {
+        fprintf(stderr, "tierpage check: %s holds no stack file (NAME.yaml)\n", dir);
+        return TP_EXIT_CONFIG;
+    }
+    return status;
 }
 
 int tp_cmd_check(int argc, char **argv)
@@ -30,7 +76,14 @@ int tp_cmd_check(int argc, char **argv)
         fputs(check_usage, stderr);
         return TP_EXIT_USAGE;
     }
-    const char *path = argv[1];
+    struct stat st;
+    if (stat(argv[1], &st) == 0 && S_ISDIR(st.st_mode))
+        return check_directory(argv[1]);
+    return check_file(argv[1]);
+}
+
+static int check_file(const char *path)
+{
     struct tp_conf *conf;
     tierpage_error err = {{0}, {0}};
     if (tp_conf_load_file(path, &conf, &err) < 0) {

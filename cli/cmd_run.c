@@ -11,11 +11,13 @@
 
 #include "commands.h"
 #include "loader.h"
+#include "run_daemon.h"
 #include "stack_config.h"
 #include "tierpage.h"
 
 static const char run_usage[] =
     "usage: tierpage run [-c FILE] [--stats FILE.json] [--quiet] -- CMD [ARGS...]\n"
+    "       tierpage run --daemon SOCKET --vm NAME -- CMD [ARGS...]\n"
     "\n"
     "Runs CMD with its private anonymous mmaps and its malloc/calloc/realloc/\n"
     "posix_memalign/aligned_alloc allocations at or above the stack's\n"
@@ -26,6 +28,9 @@ static const char run_usage[] =
     "                      conf/examples/local.yaml)\n"
     "  --stats FILE.json   also write the summary as JSON to FILE.json\n"
     "  --quiet             no summary and no messages of the stores on stderr\n"
+    "  --daemon SOCKET     served by the tierpaged listening on SOCKET, with the\n"
+    "  --vm NAME           stack of VM NAME; no plugin is loaded in CMD (its\n"
+    "                      counters: tierpage stats NAME)\n"
     "\n"
     "The exit status is CMD's; 128+N when CMD is killed by signal N; 125 when\n"
     "tierpage itself fails (for example a page no tier can return); 127 when\n"
@@ -86,9 +91,98 @@ static void set_preload(const char *shim)
     setenv("LD_PRELOAD", shim, 1);
 }
 
+/* What the shim is told, in the environment of the program. */
+struct child_env {
+    const char *shim;
+    const char *config;          /* in-process mode: the stack file */
+    const char *daemon, *vm;     /* client mode: the daemon's socket and the VM */
+    const char *stats;           /* "" for none */
+    int quiet;
+};
+
+/* Start cmd with the shim in front of it and wait for it: 0 with its exit
+ * status (128+N for signal N) in *status and its wait status in *wstatus,
+ * or -1 when it could not be started or waited for. */
+static int run_child(const struct child_env *env, char **cmd, int *status, int *wstatus)
+{
+    child_pid = fork();
+    if (child_pid < 0) {
+        fprintf(stderr, "tierpage run: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (child_pid == 0) {
+        char pid[32];
+        snprintf(pid, sizeof pid, "%ld", (long)getpid());
+        set_preload(env->shim);
+        if (env->config)
+            setenv("TIERPAGE_CONFIG", env->config, 1);
+        if (env->daemon) {
+            setenv("TIERPAGE_DAEMON_SOCKET", env->daemon, 1);
+            setenv("TIERPAGE_VM", env->vm, 1);
+        }
+        setenv("TIERPAGE_MAIN_PID", pid, 1);
+        if (env->stats[0])
+            setenv("TIERPAGE_STATS", env->stats, 1);
+        if (env->quiet)
+            setenv("TIERPAGE_QUIET", "1", 1);
+        execvp(cmd[0], cmd);
+        fprintf(stderr, "tierpage run: cannot run '%s': %s\n", cmd[0], strerror(errno));
+        _exit(TP_EXIT_CANNOT_EXEC);
+    }
+    signal(SIGINT, forward_signal);
+    signal(SIGTERM, forward_signal);
+    signal(SIGHUP, forward_signal);
+    while (waitpid(child_pid, wstatus, 0) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "tierpage run: waitpid: %s\n", strerror(errno));
+            return -1;
+        }
+    }
+    *status = TP_EXIT_INTERNAL;
+    if (WIFEXITED(*wstatus)) {
+        *status = WEXITSTATUS(*wstatus);
+    } else if (WIFSIGNALED(*wstatus)) {
+        fprintf(stderr, "tierpage run: %s was killed by signal %d (%s)\n", cmd[0], WTERMSIG(*wstatus),
+                strsignal(WTERMSIG(*wstatus)));
+        *status = 128 + WTERMSIG(*wstatus);
+    }
+    return 0;
+}
+
+/* tierpage run --daemon SOCKET --vm NAME -- CMD: no stack opens here. */
+static int run_under_daemon(const char *daemon, const char *vm, char **cmd)
+{
+    if (!cmd[0]) {
+        fprintf(stderr, "tierpage run: no command to run\n\n%s", run_usage);
+        return TP_EXIT_USAGE;
+    }
+    char socket_abs[PATH_MAX], why[512], shim[PATH_MAX];
+    /* Absolute: the program may change its working directory. */
+    if (daemon[0] == '/' || !getcwd(socket_abs, sizeof socket_abs))
+        snprintf(socket_abs, sizeof socket_abs, "%s", daemon);
+    else {
+        size_t l = strlen(socket_abs);
+        snprintf(socket_abs + l, sizeof socket_abs - l, "/%s", daemon);
+    }
+    /* Asked here too (the shim attaches before the program's main), so that
+     * a daemon that is not running, an unknown VM or a refused user stop
+     * us before anything starts. */
+    if (tp_run_daemon_vm_check(socket_abs, vm, why, sizeof why) < 0) {
+        fprintf(stderr, "tierpage run: %s\n", why);
+        return TP_EXIT_CONFIG;
+    }
+    if (shim_path(shim, sizeof shim) < 0) {
+        fprintf(stderr, "tierpage run: cannot find libtierpage-preload.so\n");
+        return TP_EXIT_INTERNAL;
+    }
+    struct child_env env = {.shim = shim, .daemon = socket_abs, .vm = vm, .stats = ""};
+    int status, wstatus;
+    return run_child(&env, cmd, &status, &wstatus) < 0 ? TP_EXIT_INTERNAL : status;
+}
+
 int tp_cmd_run(int argc, char **argv)
 {
-    const char *config = NULL, *stats = NULL;
+    const char *config = NULL, *stats = NULL, *daemon = NULL, *vm = NULL;
     int quiet = 0, i;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -99,6 +193,10 @@ int tp_cmd_run(int argc, char **argv)
             config = argv[++i];
         } else if (strcmp(a, "--stats") == 0 && i + 1 < argc) {
             stats = argv[++i];
+        } else if (strcmp(a, "--daemon") == 0 && i + 1 < argc) {
+            daemon = argv[++i];
+        } else if (strcmp(a, "--vm") == 0 && i + 1 < argc) {
+            vm = argv[++i];
         } else if (strcmp(a, "--quiet") == 0) {
             quiet = 1;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -115,6 +213,13 @@ int tp_cmd_run(int argc, char **argv)
         fprintf(stderr, "tierpage run: no command to run\n\n%s", run_usage);
         return TP_EXIT_USAGE;
     }
+
+    if (!daemon != !vm || (daemon && (config || stats))) {
+        fprintf(stderr, "tierpage run: --daemon and --vm go together, without -c or --stats\n\n%s", run_usage);
+        return TP_EXIT_USAGE;
+    }
+    if (daemon)
+        return run_under_daemon(daemon, vm, argv + i);
 
     char default_path[PATH_MAX] = "";
     if (!config) {
@@ -172,42 +277,10 @@ int tp_cmd_run(int argc, char **argv)
         }
     }
 
-    child_pid = fork();
-    if (child_pid < 0) {
-        fprintf(stderr, "tierpage run: fork: %s\n", strerror(errno));
-        goto out;
-    }
-    if (child_pid == 0) {
-        char pid[32];
-        snprintf(pid, sizeof pid, "%ld", (long)getpid());
-        set_preload(shim);
-        setenv("TIERPAGE_CONFIG", config_abs, 1);
-        setenv("TIERPAGE_MAIN_PID", pid, 1);
-        if (stats_abs[0])
-            setenv("TIERPAGE_STATS", stats_abs, 1);
-        if (quiet)
-            setenv("TIERPAGE_QUIET", "1", 1);
-        execvp(argv[i], &argv[i]);
-        fprintf(stderr, "tierpage run: cannot run '%s': %s\n", argv[i], strerror(errno));
-        _exit(TP_EXIT_CANNOT_EXEC);
-    }
-    signal(SIGINT, forward_signal);
-    signal(SIGTERM, forward_signal);
-    signal(SIGHUP, forward_signal);
+    struct child_env env = {.shim = shim, .config = config_abs, .stats = stats_abs, .quiet = quiet};
     int wstatus;
-    while (waitpid(child_pid, &wstatus, 0) < 0) {
-        if (errno != EINTR) {
-            fprintf(stderr, "tierpage run: waitpid: %s\n", strerror(errno));
-            goto out;
-        }
-    }
-    if (WIFEXITED(wstatus)) {
-        status = WEXITSTATUS(wstatus);
-    } else if (WIFSIGNALED(wstatus)) {
-        fprintf(stderr, "tierpage run: %s was killed by signal %d (%s)\n", argv[i], WTERMSIG(wstatus),
-                strsignal(WTERMSIG(wstatus)));
-        status = 128 + WTERMSIG(wstatus);
-    }
+    if (run_child(&env, argv + i, &status, &wstatus) < 0)
+        goto out;
     /* No note when the program stopped for its stack (125, or 2 when it
      * could not open): the shim said why. */
     if (stats_abs[0] && access(stats_abs, F_OK) < 0 && !WIFSIGNALED(wstatus) && status != TP_EXIT_INTERNAL &&

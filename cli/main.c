@@ -14,8 +14,14 @@ static const char usage[] =
     "        run an unmodified program with its large allocations served by the\n"
     "        stack in FILE (default: the built-in local stack); prints a per-tier\n"
     "        summary when it exits and passes its exit status through\n"
-    "  check FILE\n"
-    "        validate a stack file, load its plugins and open its stores\n"
+    "  run --daemon SOCKET --vm NAME -- CMD [ARGS...]\n"
+    "        the same, served by the tierpaged at SOCKET with VM NAME's stack\n"
+    "  check FILE|DIR\n"
+    "        validate a stack file (or each of a tierpaged stacks directory),\n"
+    "        load its plugins and open its stores\n"
+    "  status | stats VM [--json] | resize VM SIZE | demote VM --to TIER |\n"
+    "  promote VM | flush VM      [--socket PATH]\n"
+    "        watch and act on the VMs a running tierpaged serves\n"
     "  plugin-test PLUGIN [--option KEY=VALUE ...]\n"
     "        the conformance kit for page-store plugins\n"
     "  help, --help    this text;  version, --version\n"
@@ -33,6 +39,10 @@ int main(int argc, char **argv)
         return tp_cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "check") == 0)
         return tp_cmd_check(argc - 1, argv + 1);
+    static const char *const operator_commands[] = {"status", "stats", "resize", "demote", "promote", "flush"};
+    for (size_t i = 0; i < sizeof operator_commands / sizeof operator_commands[0]; i++)
+        if (strcmp(cmd, operator_commands[i]) == 0)
+            return tp_cmd_operator(argc - 1, argv + 1);
     if (strcmp(cmd, "plugin-test") == 0)
         return tp_cmd_plugin_test(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

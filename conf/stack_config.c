@@ -29,7 +29,9 @@
 #define EXPECT_NAME "expected 1 to %d characters from A-Z a-z 0-9 _ . -"
 #define EXPECT_PLUGIN "expected a plugin name (a-z 0-9 _ -) or a path containing '/'"
 #define TOP_LEVEL_KEYS \
-    "name, namespace, resident, malloc_threshold, handler_threads, policy, store_timeout, prefetch, prefetch_window, tiers"
+    "name, namespace, resident, malloc_threshold, handler_threads, policy, store_timeout, prefetch, prefetch_window, " \
+    "allowed_uids, tiers"
+#define TP_CONF_MAX_UIDS 64
 
 struct loader {
     const char *source;
@@ -325,6 +327,33 @@ static int read_namespace(const struct loader *ld, const yaml_node_t *node, stru
     return 0;
 }
 
+/* `allowed_uids: [1000, 1001]`: who may attach under tierpaged. */
+static int read_allowed_uids(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
+{
+    static const char expected[] = "expected a list of numeric user ids such as [1000, 1001]";
+    if (node->type != YAML_SEQUENCE_NODE)
+        return fail_expected(ld, node, "allowed_uids", expected);
+    size_t count = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (count == 0 || count > TP_CONF_MAX_UIDS)
+        return fail_at(ld, node->start_mark, "allowed_uids", "expected 1 to %d user ids, got %zu",
+                       TP_CONF_MAX_UIDS, count);
+    conf->allowed_uids = calloc(count, sizeof *conf->allowed_uids);
+    if (!conf->allowed_uids)
+        return fail_no_memory(ld);
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = node_at(ld, node->data.sequence.items.start[i]);
+        const char *text = scalar_text(ld, item, "allowed_uids", expected);
+        if (!text)
+            return -1;
+        uint64_t uid;
+        if (tp_parse_uint(text, &uid) < 0 || uid >= UINT32_MAX)
+            return fail_expected(ld, item, "allowed_uids", expected);
+        conf->allowed_uids[i] = (uint32_t)uid;
+        conf->allowed_uid_count = i + 1;
+    }
+    return 0;
+}
+
 /* ---- tiers ----------------------------------------------------------- */
 
 /* "/usr/lib/tierpage/tierpage-redis.so" -> "redis"; NULL when nothing usable remains. */
@@ -543,11 +572,11 @@ static int read_tiers(const struct loader *ld, const yaml_node_t *node, struct t
 /* ---- the stack ------------------------------------------------------- */
 
 enum top_key { KEY_NAME, KEY_NAMESPACE, KEY_RESIDENT, KEY_MALLOC_THRESHOLD, KEY_HANDLER_THREADS, KEY_POLICY,
-               KEY_STORE_TIMEOUT, KEY_PREFETCH, KEY_PREFETCH_WINDOW, KEY_TIERS, KEY_COUNT };
+               KEY_STORE_TIMEOUT, KEY_PREFETCH, KEY_PREFETCH_WINDOW, KEY_ALLOWED_UIDS, KEY_TIERS, KEY_COUNT };
 
 static const char *const top_key_names[KEY_COUNT] = {
     "name", "namespace", "resident", "malloc_threshold", "handler_threads", "policy", "store_timeout", "prefetch",
-    "prefetch_window", "tiers",
+    "prefetch_window", "allowed_uids", "tiers",
 };
 
 static int read_top_value(const struct loader *ld, enum top_key which, const yaml_node_t *v,
@@ -563,6 +592,7 @@ static int read_top_value(const struct loader *ld, enum top_key which, const yam
     case KEY_STORE_TIMEOUT: return read_store_timeout(ld, v, conf);
     case KEY_PREFETCH: return read_prefetch(ld, v, conf);
     case KEY_PREFETCH_WINDOW: return read_prefetch_window(ld, v, conf);
+    case KEY_ALLOWED_UIDS: return read_allowed_uids(ld, v, conf);
     case KEY_TIERS: return read_tiers(ld, v, conf);
     case KEY_COUNT: break;
     }
@@ -787,6 +817,7 @@ void tp_conf_free(struct tp_conf *conf)
         free(tier->name);
     }
     free(conf->tiers);
+    free(conf->allowed_uids);
     free(conf->name);
     free(conf->source);
     free(conf);

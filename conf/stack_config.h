@@ -53,6 +53,10 @@ struct tp_conf {
     uint64_t store_timeout_ms;
     int prefetch;               /* `prefetch: on|off`, default on */
     unsigned prefetch_window;   /* `prefetch_window:` pages, default TP_CONF_DEFAULT_PREFETCH_WINDOW */
+    /* `allowed_uids:`: the users whose processes may attach to this stack
+     * under tierpaged; none given: the daemon's own user (and root). */
+    uint32_t *allowed_uids;
+    size_t allowed_uid_count;
     struct tp_conf_tier *tiers;
     size_t tier_count;
 };

@@ -17,7 +17,10 @@ static void unmap_to_check(void *ctx, uint32_t id)
 {
     struct tp_stack *s = ctx;
     struct tp_region *reg = tp_region_of_id(s, id);
-    madvise(tp_page_addr(s, reg, id), s->page_size, MADV_DONTNEED);
+    /* Another process's page cannot be unmapped from here: it stays
+     * mapped, and the policy sees it unused (FIFO order for it). */
+    if (!reg->foreign)
+        madvise(tp_page_addr(s, reg, id), s->page_size, MADV_DONTNEED);
 }
 
 static int punch(struct tp_stack *s, struct tp_region_file *file, off_t off)
@@ -82,9 +85,12 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
     size_t old_tier = p->tier;
     int unsure = (p->flags & TP_PAGE_UNSURE) && old_tier != TP_NO_TIER && tp_tier_is_local(s, old_tier);
     char *addr = tp_page_addr(s, reg, id);
+    int uffd = reg->uffd, foreign = reg->foreign;
     tp_lock_drop(&s->lock);
     /* Stop writes first, so the copy below is the page's final content. */
-    rc = tp_uffd_writeprotect(s->uffd, addr, s->page_size, 1, 0);
+    rc = tp_uffd_writeprotect(uffd, addr, s->page_size, 1, 0);
+    if (rc == -ESRCH && foreign)
+        rc = 0; /* the client process is gone: nothing writes the page any more */
     if (rc == 0) {
         memcpy(buf, alias, s->page_size);
         if (unsure && same_as_copy(s, old_tier, id, buf))
@@ -94,7 +100,7 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
         tierpage_error_set(err, rc, NULL, "cannot write-protect a page: %s", strerror(-rc));
     }
     if (rc < 0) {
-        tp_uffd_writeprotect(s->uffd, addr, s->page_size, 0, 1);
+        tp_uffd_writeprotect(uffd, addr, s->page_size, 0, 1);
         tp_lock_take(&s->lock);
         tp_page_release(&s->pages, id);
         return rc;

@@ -16,6 +16,7 @@
 #include "uffd.h"
 
 struct fault {
+    int uffd;    /* the userfaultfd it was read from */
     char *addr;  /* page-aligned */
     int write;
     uint32_t ticket; /* the resident set's tick when it was read */
@@ -26,6 +27,14 @@ struct fault {
 /* Called with the stack lock held, the page idle; releases the lock before
  * returning. A first write to a clean page: its tier copy (if any) is now
  * stale. */
+/* A page of another process (a tierpaged client) could not be mapped
+ * because that process exited (ESRCH) or unmapped the range (ENOENT): its
+ * business, not a reason to stop the pager. */
+static int client_gone(const struct fault *f, int rc)
+{
+    return f->region->foreign && (rc == -ESRCH || rc == -ENOENT);
+}
+
 static void resolve_write_protect(struct tp_stack *s, struct fault *f)
 {
     TP_ASSERT_HELD(&s->lock);
@@ -33,16 +42,16 @@ static void resolve_write_protect(struct tp_stack *s, struct fault *f)
     if (p->state != TP_PAGE_RESIDENT) {
         /* Evicted while the writer waited: retry to get a missing fault. */
         tp_lock_drop(&s->lock);
-        tp_uffd_wake(s->uffd, f->addr, s->page_size);
+        tp_uffd_wake(f->uffd, f->addr, s->page_size);
         return;
     }
     if (tp_page_note_write(&s->pages, f->id))
         s->counters.write_faults++;
     tp_lock_drop(&s->lock);
-    int rc = tp_uffd_writeprotect(s->uffd, f->addr, s->page_size, 0, 1);
+    int rc = tp_uffd_writeprotect(f->uffd, f->addr, s->page_size, 0, 1);
     if (rc == -EAGAIN) /* the address space was changing: the writer faults again */
-        rc = tp_uffd_wake(s->uffd, f->addr, s->page_size);
-    if (rc < 0)
+        rc = tp_uffd_wake(f->uffd, f->addr, s->page_size);
+    if (rc < 0 && !client_gone(f, rc))
         tp_fatal("cannot let the program write the page at %p: %s", (void *)f->addr, strerror(-rc));
 }
 
@@ -55,7 +64,7 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
     struct tp_page *p = tp_page(&s->pages, f->id);
     if (p->state != TP_PAGE_RESIDENT) {
         tp_lock_drop(&s->lock);
-        tp_uffd_wake(s->uffd, f->addr, s->page_size);
+        tp_uffd_wake(f->uffd, f->addr, s->page_size);
         return;
     }
     /* A prefetched page's first use maps it as resolve_missing would have. */
@@ -70,11 +79,11 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
     }
     int protect = !(p->flags & TP_PAGE_DIRTY);
     tp_lock_drop(&s->lock);
-    int rc = tp_uffd_continue(s->uffd, f->addr, s->page_size, protect);
-    if (rc < 0 && rc != -EEXIST)
+    int rc = tp_uffd_continue(f->uffd, f->addr, s->page_size, protect);
+    if (rc < 0 && rc != -EEXIST && !client_gone(f, rc))
         tp_fatal("cannot map page at %p: UFFDIO_CONTINUE: %s", (void *)f->addr, strerror(-rc));
     if (rc == -EEXIST)
-        tp_uffd_wake(s->uffd, f->addr, s->page_size);
+        tp_uffd_wake(f->uffd, f->addr, s->page_size);
     if (prefetched) /* after the program is woken: it waits for nothing here */
         tp_prefetch_after_fault(s, f->id, TP_NO_TIER, 1);
 }
@@ -97,7 +106,7 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     if (p->state == TP_PAGE_RESIDENT || (p->flags & TP_PAGE_UNMAPPED) ||
         tp_page_left_since(&s->pages, f->id, f->ticket)) {
         tp_lock_drop(&s->lock);
-        tp_uffd_wake(s->uffd, f->addr, s->page_size);
+        tp_uffd_wake(f->uffd, f->addr, s->page_size);
         return;
     }
     tierpage_error err = {{0}, {0}};
@@ -108,7 +117,7 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     tp_page_wait_idle(&s->pages, f->id);
     if (!still_served(s, f) || p->state == TP_PAGE_RESIDENT || (p->flags & TP_PAGE_UNMAPPED)) {
         tp_lock_drop(&s->lock);
-        tp_uffd_wake(s->uffd, f->addr, s->page_size);
+        tp_uffd_wake(f->uffd, f->addr, s->page_size);
         return;
     }
     tp_page_claim(&s->pages, f->id);
@@ -149,24 +158,28 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     /* Any other read maps the page write-protected: it stays clean until
      * written, and a clean page is dropped on eviction without a write. */
     if (from_tier < 0 && f->write)
-        rc = tp_uffd_zeropage(s->uffd, f->addr, s->page_size);
+        rc = tp_uffd_zeropage(f->uffd, f->addr, s->page_size);
     else
-        rc = tp_uffd_copy(s->uffd, f->addr, src, s->page_size, !writable);
-    if (rc < 0 && rc != -EEXIST)
+        rc = tp_uffd_copy(f->uffd, f->addr, src, s->page_size, !writable);
+    if (rc < 0 && rc != -EEXIST && !client_gone(f, rc))
         tp_fatal("cannot map page at %p: %s", (void *)f->addr, strerror(-rc));
     if (rc == -EEXIST)
-        tp_uffd_wake(s->uffd, f->addr, s->page_size);
+        tp_uffd_wake(f->uffd, f->addr, s->page_size);
     tp_page_release_unlocked(&s->pages, f->id);
-    if (from_tier >= 0) /* after the program is woken: it waits for nothing here */
+    /* Not for another process's pages: one it maps itself from the file
+     * would escape write-protection (its registration has no minor mode). */
+    if (from_tier >= 0 && !f->region->foreign) /* after the program is woken: it waits for nothing here */
         tp_prefetch_after_fault(s, f->id, (size_t)from_tier, 0);
 }
 
-static void handle_message(struct tp_stack *s, const struct uffd_msg *msg, uint32_t ticket)
+void tp_fault_handle(struct tp_stack *s, int uffd, const struct uffd_msg *msg, uint32_t ticket)
 {
     if (msg->event != UFFD_EVENT_PAGEFAULT)
         return;
-    tp_placement_note_fault(&s->placement, (pid_t)msg->arg.pagefault.feat.ptid);
+    if (uffd == s->uffd)
+        tp_placement_note_fault(&s->placement, (pid_t)msg->arg.pagefault.feat.ptid);
     struct fault f;
+    f.uffd = uffd;
     uint64_t flags = msg->arg.pagefault.flags;
     f.addr = (char *)(uintptr_t)(msg->arg.pagefault.address & ~(uint64_t)(s->page_size - 1));
     f.write = (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0;
@@ -176,14 +189,14 @@ static void handle_message(struct tp_stack *s, const struct uffd_msg *msg, uint3
     f.region = tp_region_find(s, f.addr);
     if (!f.region) {
         tp_lock_drop(&s->lock);
-        tp_uffd_wake(s->uffd, f.addr, s->page_size);
+        tp_uffd_wake(uffd, f.addr, s->page_size);
         return;
     }
     f.id = f.region->first_id + (uint32_t)((size_t)(f.addr - f.region->start) / s->page_size);
     tp_page_wait_idle(&s->pages, f.id);
     if (!still_served(s, &f)) {
         tp_lock_drop(&s->lock);
-        tp_uffd_wake(s->uffd, f.addr, s->page_size);
+        tp_uffd_wake(uffd, f.addr, s->page_size);
         return;
     }
     if (flags & UFFD_PAGEFAULT_FLAG_WP)
@@ -204,6 +217,17 @@ static int is_doorbell(const struct tp_stack *s, const struct uffd_msg *msg)
     return msg->event == UFFD_EVENT_PAGEFAULT && a >= d && a < d + s->handler_count * s->page_size;
 }
 
+int tp_fault_read(struct tp_stack *s, int uffd, struct uffd_msg *msgs, size_t max, uint32_t *newest)
+{
+    /* A tick for each message, newest first: a message later in the batch
+     * may be a duplicate of one found stale before it. */
+    *newest = tp_resident_tick(&s->pages.resident, (uint32_t)max);
+    ssize_t n = read(uffd, msgs, max * sizeof *msgs);
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+    return (int)(n / (ssize_t)sizeof *msgs);
+}
+
 struct tp_handler_arg {
     struct tp_stack *stack;
     unsigned index;
@@ -217,20 +241,18 @@ static void *handler_main(void *arg)
     struct uffd_msg msgs[16];
     for (;;) {
         tp_placement_wait_turn(&s->placement, me->index);
-        /* A tick for each message, newest first: a message later in the
-         * batch may be a duplicate of one found stale before it. */
-        uint32_t newest = tp_resident_tick(&s->pages.resident, (uint32_t)(sizeof msgs / sizeof msgs[0]));
-        ssize_t n = read(s->uffd, msgs, sizeof msgs);
-        if (n < 0 && errno != EAGAIN && errno != EINTR)
-            tp_fatal("reading userfaultfd: %s", strerror(errno));
+        uint32_t newest;
+        int n = tp_fault_read(s, s->uffd, msgs, sizeof msgs / sizeof msgs[0], &newest);
+        if (n < 0)
+            tp_fatal("reading userfaultfd: %s", strerror(-n));
         int leave = 0;
-        for (ssize_t i = 0; i < n / (ssize_t)sizeof msgs[0]; i++) {
+        for (int i = 0; i < n; i++) {
             if (is_doorbell(s, &msgs[i])) {
                 uintptr_t page = msgs[i].arg.pagefault.address & ~(uint64_t)(s->page_size - 1);
                 tp_uffd_zeropage(s->uffd, (void *)page, s->page_size);
                 leave = 1;
             } else {
-                handle_message(s, &msgs[i], newest - (uint32_t)i);
+                tp_fault_handle(s, s->uffd, &msgs[i], newest - (uint32_t)i);
             }
         }
         if (leave)

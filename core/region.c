@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "daemon_link.h"
 
 #include "stack_internal.h"
 #include "tier_chain.h"
@@ -119,6 +122,21 @@ static void file_put(struct tp_region_file *f)
     }
 }
 
+/* The first region that ends after addr. Stack lock held. */
+struct tp_region *tp_region_from(struct tp_stack *s, const char *addr)
+{
+    size_t lo = 0, hi = s->region_count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        struct tp_region *r = s->regions[mid];
+        if (r->start + r->length <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->region_count ? s->regions[lo] : NULL;
+}
+
 enum release_mode {
     RELEASE_DISCARD, /* forget the pages; the mapping stays served */
     RELEASE_RESERVE, /* stop serving; the range is left mapped PROT_NONE */
@@ -128,16 +146,17 @@ enum release_mode {
 static int release_range(struct tp_stack *s, char *addr, size_t length, enum release_mode mode,
                          tierpage_error *err);
 
-void *tp_map(tp_stack *s, void *hint, size_t length, tierpage_error *err)
+/* A region of `length` bytes (rounded up to pages), its file not open yet. */
+static struct tp_region *region_new(struct tp_stack *s, size_t *length, tierpage_error *err)
 {
-    if (length == 0) {
+    if (*length == 0) {
         tierpage_error_set(err, -EINVAL, NULL, "cannot map 0 bytes");
         return NULL;
     }
-    length = (length + s->page_size - 1) & ~(s->page_size - 1);
-    size_t pages = length / s->page_size;
+    *length = (*length + s->page_size - 1) & ~(s->page_size - 1);
+    size_t pages = *length / s->page_size;
     if (pages >= TP_NIL) {
-        tierpage_error_set(err, -ENOMEM, NULL, "a region of %zu bytes is too large", length);
+        tierpage_error_set(err, -ENOMEM, NULL, "a region of %zu bytes is too large", *length);
         return NULL;
     }
     struct tp_region *r = calloc(1, sizeof *r);
@@ -149,10 +168,44 @@ void *tp_map(tp_stack *s, void *hint, size_t length, tierpage_error *err)
         return NULL;
     }
     file->pieces = 1;
+    file->memfd = -1;
     r->file = file;
     r->start = r->alias = MAP_FAILED;
-    r->length = length;
+    r->length = *length;
     r->page_count = pages;
+    r->uffd = s->uffd;
+    return r;
+}
+
+/* Give r, its mappings made, its page ids and its place in the tables.
+ * -EEXIST when it would overlap a region (only a client's bad REGION_ADD
+ * can ask for that). */
+static int region_publish(struct tp_stack *s, struct tp_region *r)
+{
+    tp_lock_take(&s->lock);
+    struct tp_region *next = tp_region_from(s, r->start);
+    int rc = next && next->start < r->start + r->length ? -EEXIST : 0;
+    if (rc == 0)
+        rc = tp_page_map_alloc(&s->pages.map, (uint32_t)r->page_count, &r->first_id);
+    if (rc == 0) {
+        rc = region_insert(s, r);
+        if (rc < 0)
+            tp_page_map_release(&s->pages.map, r->first_id, (uint32_t)r->page_count);
+    }
+    if (rc == 0) {
+        s->counters.mapped_bytes += r->length;
+        s->counters.metadata_bytes = tp_page_map_bytes(&s->pages.map);
+    }
+    tp_lock_drop(&s->lock);
+    return rc;
+}
+
+void *tp_map(tp_stack *s, void *hint, size_t length, tierpage_error *err)
+{
+    struct tp_region *r = region_new(s, &length, err);
+    if (!r)
+        return NULL;
+    struct tp_region_file *file = r->file;
     const char *what = "memfd_create";
     int rc = 0;
 
@@ -186,23 +239,20 @@ void *tp_map(tp_stack *s, void *hint, size_t length, tierpage_error *err)
         errno = -rc;
         goto fail_errno;
     }
-    tp_lock_take(&s->lock);
-    rc = tp_page_map_alloc(&s->pages.map, (uint32_t)pages, &r->first_id);
-    if (rc == 0) {
-        rc = region_insert(s, r);
-        if (rc < 0)
-            tp_page_map_release(&s->pages.map, r->first_id, (uint32_t)pages);
-    }
-    if (rc == 0) {
-        s->counters.mapped_bytes += length;
-        s->counters.metadata_bytes = tp_page_map_bytes(&s->pages.map);
-    }
-    tp_lock_drop(&s->lock);
+    rc = region_publish(s, r);
     if (rc < 0) {
         tp_uffd_unregister(s->uffd, r->start, length);
         errno = -rc;
         what = "page map";
         goto fail_errno;
+    }
+    if (s->daemon && tp_daemon_link_add(s->daemon, file->memfd, r->start, length, err) < 0) {
+        void *start = r->start;
+        if (hint)
+            tp_unserve(s, start, length, NULL);
+        else
+            tp_unmap(s, start, length, NULL);
+        return NULL;
     }
     return r->start;
 
@@ -217,6 +267,40 @@ fail_errno:
     free(file);
     free(r);
     return NULL;
+}
+
+int tp_region_adopt(tp_stack *s, int memfd, int uffd, uint64_t addr, size_t length, tierpage_error *err)
+{
+    if (addr & (s->page_size - 1) || length & (s->page_size - 1))
+        return tierpage_error_set(err, -EINVAL, NULL, "region at 0x%llx of %zu bytes is not page-aligned",
+                                  (unsigned long long)addr, length);
+    if (addr + length < addr)
+        return tierpage_error_set(err, -EINVAL, NULL, "region at 0x%llx of %zu bytes wraps around",
+                                  (unsigned long long)addr, length);
+    struct stat st;
+    if (fstat(memfd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < length)
+        return tierpage_error_set(err, -EINVAL, NULL, "the file given for a region of %zu bytes is not a memfd "
+                                  "that large", length);
+    struct tp_region *r = region_new(s, &length, err);
+    if (!r)
+        return -ENOMEM;
+    r->start = (char *)(uintptr_t)addr;
+    r->uffd = uffd;
+    r->foreign = true;
+    r->alias = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    int rc = r->alias == MAP_FAILED ? -errno : region_publish(s, r);
+    if (rc < 0) {
+        tierpage_error_set(err, rc, NULL, "cannot serve %zu bytes at 0x%llx: %s", length,
+                           (unsigned long long)addr,
+                           rc == -EEXIST ? "it overlaps a region already served" : strerror(-rc));
+        if (r->alias != MAP_FAILED)
+            munmap(r->alias, length);
+        free(r->file);
+        free(r);
+        return rc;
+    }
+    r->file->memfd = memfd; /* owned by the region from here on */
+    return 0;
 }
 
 /* Forget pages [first, first+count) of r: they read as zeros again; with
@@ -276,7 +360,8 @@ static int cut_pages(struct tp_stack *s, struct tp_region *r, size_t first, size
     size_t len = count * s->page_size;
     /* Replacing the mapping drops its registration in the same step: a
      * thread reading it meanwhile gets its data or SIGSEGV, never zeros. */
-    int replaced = mode == RELEASE_RESERVE
+    int replaced = r->foreign ? 1
+                   : mode == RELEASE_RESERVE
                        ? mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) != MAP_FAILED
                        : munmap(addr, len) == 0;
     if (!replaced) {
@@ -318,27 +403,12 @@ static int cut_pages(struct tp_stack *s, struct tp_region *r, size_t first, size
     return 0;
 }
 
-/* The first region that ends after addr. Stack lock held. */
-static struct tp_region *region_from(struct tp_stack *s, const char *addr)
-{
-    size_t lo = 0, hi = s->region_count;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        struct tp_region *r = s->regions[mid];
-        if (r->start + r->length <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < s->region_count ? s->regions[lo] : NULL;
-}
-
 /* The next part of [*a, end) that lies in a region: its region, with *a
  * moved to the part's start and *part_end set; NULL when none is left.
  * Stack lock held. */
 static struct tp_region *next_part(struct tp_stack *s, char **a, char *end, char **part_end)
 {
-    struct tp_region *r = *a < end ? region_from(s, *a) : NULL;
+    struct tp_region *r = *a < end ? tp_region_from(s, *a) : NULL;
     if (!r || r->start >= end)
         return NULL;
     if (*a < r->start)
@@ -361,8 +431,14 @@ static int release_range(struct tp_stack *s, char *addr, size_t length, enum rel
     while ((r = next_part(s, &a, end, &part_end))) {
         size_t first = (size_t)(a - r->start) / s->page_size;
         size_t count = ((size_t)(part_end - a) + s->page_size - 1) / s->page_size;
+        /* The daemon serving these pages forgets them first, and stops
+         * serving them before this process unmaps them. */
+        int told = s->daemon ? tp_daemon_link_release(s->daemon, a, count * s->page_size,
+                                                      mode == RELEASE_DISCARD, err) : 0;
         /* Only this thread changes regions (regions_lock): r stays. */
-        int rc = forget_pages(s, r, first, count, mode != RELEASE_DISCARD, err);
+        int rc = forget_pages(s, r, first, count, mode != RELEASE_DISCARD, told == 0 ? err : NULL);
+        if (told < 0)
+            rc = told;
         if (mode != RELEASE_DISCARD) {
             int cut = cut_pages(s, r, first, count, mode, rc == 0 ? err : NULL);
             if (cut < 0 && rc == 0)

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "daemon_link.h"
 #include "eviction.h"
 #include "evictor_thread.h"
 #include "fault_handler.h"
@@ -201,6 +202,38 @@ tp_stack *tp_stack_open_string(const char *yaml, const char *source_name, tierpa
     return stack_open(conf, err);
 }
 
+tp_stack *tp_stack_open_daemon(const char *socket, const char *vm, tierpage_error *err)
+{
+    struct tp_stack *s = calloc(1, sizeof *s);
+    if (!s) {
+        tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    /* The daemon's policy sees no minor faults of this process. */
+    s->policy = TP_POLICY_FIFO;
+    s->page_size = 4096;
+    s->uffd = -1;
+    tp_lock_init(&s->lock);
+    pthread_mutex_init(&s->regions_lock, NULL);
+    if (tp_pages_init(&s->pages, &s->lock, 1) < 0) {
+        tierpage_error_set(err, -ENOMEM, NULL, "out of memory for the page map");
+        goto fail;
+    }
+    char msg[256];
+    s->uffd = tp_uffd_open(msg, sizeof msg);
+    if (s->uffd < 0) {
+        tierpage_error_set(err, s->uffd, NULL, "%s", msg);
+        goto fail;
+    }
+    if (tp_daemon_link_open(socket, vm, s->uffd, &s->daemon, &s->malloc_threshold, err) < 0)
+        goto fail;
+    return s;
+
+fail:
+    tp_stack_close(s);
+    return NULL;
+}
+
 void tp_stack_close(tp_stack *s)
 {
     if (!s)
@@ -212,6 +245,7 @@ void tp_stack_close(tp_stack *s)
         tp_unmap(s, r->start, r->length, NULL);
     }
     close_tiers(s);
+    tp_daemon_link_close(s->daemon);
     if (s->uffd >= 0)
         close(s->uffd);
     tp_pages_destroy(&s->pages);
@@ -326,14 +360,29 @@ int tp_set_resident(tp_stack *s, uint64_t bytes, tierpage_error *err)
     return rc;
 }
 
+/* The index of the tier named `name`, or tier_count when none. */
+static size_t tier_named(const struct tp_stack *s, const char *name)
+{
+    for (size_t i = 0; i < s->tier_count; i++)
+        if (strcmp(s->tiers[i].name, name) == 0)
+            return i;
+    return s->tier_count;
+}
+
+static int no_such_tier(const struct tp_stack *s, const char *name, tierpage_error *err)
+{
+    char names[256] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < s->tier_count && n < sizeof names; i++)
+        n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", s->tiers[i].name);
+    return tierpage_error_set(err, -ENOENT, NULL, "no tier named '%s' in this stack (its tiers: %s)", name, names);
+}
+
 int tp_demote_region(tp_stack *s, void *addr, const char *tier_name, tierpage_error *err)
 {
-    size_t target = s->tier_count;
-    for (size_t i = 0; i < s->tier_count; i++)
-        if (strcmp(s->tiers[i].name, tier_name) == 0)
-            target = i;
+    size_t target = tier_named(s, tier_name);
     if (target == s->tier_count)
-        return tierpage_error_set(err, -ENOENT, NULL, "no tier named '%s' in this stack", tier_name);
+        return no_such_tier(s, tier_name, err);
     /* The region must not be cut while the lock is dropped below. */
     pthread_mutex_lock(&s->regions_lock);
     tp_lock_take(&s->lock);
@@ -363,4 +412,24 @@ int tp_demote_region(tp_stack *s, void *addr, const char *tier_name, tierpage_er
     tp_lock_drop(&s->lock);
     pthread_mutex_unlock(&s->regions_lock);
     return rc;
+}
+
+int tp_demote_all(tp_stack *s, const char *tier_name, tierpage_error *err)
+{
+    if (tier_named(s, tier_name) == s->tier_count)
+        return no_such_tier(s, tier_name, err);
+    char *from = NULL;
+    for (;;) {
+        tp_lock_take(&s->lock);
+        struct tp_region *r = tp_region_from(s, from);
+        char *start = r ? r->start : NULL;
+        size_t length = r ? r->length : 0;
+        tp_lock_drop(&s->lock);
+        if (!r)
+            return 0;
+        int rc = tp_demote_region(s, start, tier_name, err);
+        if (rc < 0 && rc != -EINVAL) /* EINVAL: the region went meanwhile */
+            return rc;
+        from = start + length;
+    }
 }

@@ -52,6 +52,10 @@ struct tp_region {
     off_t offset;        /* of start in the file */
     struct tp_region_file *file;
     struct tp_prefetch_stream stream; /* its recent faults, for prefetch */
+    int uffd;            /* the userfaultfd start is registered with */
+    /* start lies in another process (a tierpaged client): the pager reaches
+     * it only through uffd and the file, never maps or unmaps it itself. */
+    bool foreign;
 };
 
 /* The background eviction thread's state (evictor_thread.c). */
@@ -94,11 +98,21 @@ struct tp_stack {
     size_t tier_count;
 
     struct tp_stats counters;   /* tier fields are filled from tiers[] on read */
+    /* A stack whose pages tierpaged serves (tp_stack_open_daemon): regions
+     * are created here and handed to it; no tiers, no handlers. */
+    struct tp_daemon_link *daemon;
 };
 
 /* lookups (stack->lock held) */
 struct tp_region *tp_region_find(struct tp_stack *stack, const void *addr);
 struct tp_region *tp_region_of_id(struct tp_stack *stack, uint32_t id);
+/* The first region that ends after addr, or NULL. */
+struct tp_region *tp_region_from(struct tp_stack *stack, const char *addr);
+
+/* Serve [addr, addr+length) of another process (daemon mode): `memfd`
+ * backs it from offset 0 and is owned by the region on success; `uffd` is
+ * the process's userfaultfd, on which the range is registered. */
+int tp_region_adopt(struct tp_stack *stack, int memfd, int uffd, uint64_t addr, size_t length, tierpage_error *err);
 static inline char *tp_page_alias(const struct tp_stack *s, const struct tp_region *r, uint32_t id)
 {
     return r->alias + (size_t)(id - r->first_id) * s->page_size;

@@ -57,11 +57,12 @@ int tp_stats_write_json(const struct tp_stats *st, FILE *out)
     fprintf(out,
             "{\"faults\": %" PRIu64 ", \"zero_fills\": %" PRIu64 ", \"minor_faults\": %" PRIu64
             ", \"write_faults\": %" PRIu64 ", \"evictions\": %" PRIu64 ", \"writebacks\": %" PRIu64
-            ", \"clean_drops\": %" PRIu64 ", \"peak_resident_bytes\": %" PRIu64 ", \"resident_cap_bytes\": %" PRIu64
+            ", \"clean_drops\": %" PRIu64 ", \"resident_bytes\": %" PRIu64 ", \"peak_resident_bytes\": %" PRIu64
+            ", \"resident_cap_bytes\": %" PRIu64
             ", \"mapped_bytes\": %" PRIu64 ", \"metadata_bytes\": %" PRIu64 ", \"prefetched_pages\": %" PRIu64
             ", \"prefetch_hits\": %" PRIu64 ", \"prefetch_wasted\": %" PRIu64 ", \"tiers\": [",
             st->faults, st->zero_fills, st->minor_faults, st->write_faults, st->evictions, st->writebacks,
-            st->clean_drops, st->peak_resident_bytes, st->resident_cap_bytes, st->mapped_bytes, st->metadata_bytes,
+            st->clean_drops, st->resident_bytes, st->peak_resident_bytes, st->resident_cap_bytes, st->mapped_bytes, st->metadata_bytes,
             st->prefetched_pages, st->prefetch_hits, st->prefetch_wasted);
     for (size_t i = 0; i < st->tier_count; i++) {
         const struct tp_tier_stats *t = &st->tiers[i];

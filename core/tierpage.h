@@ -65,6 +65,10 @@ struct tp_stats {
 /* Open a stack: parse, load plugins, open stores, start handler threads. */
 TP_API tp_stack *tp_stack_open_file(const char *path, tierpage_error *err);
 TP_API tp_stack *tp_stack_open_string(const char *yaml, const char *source_name, tierpage_error *err);
+/* A stack whose pages the tierpaged at `socket` serves, with the stack of
+ * VM `vm`: regions are created here (memfd, mapping, userfaultfd) and handed
+ * to the daemon, which serves their faults; no plugin is loaded here. */
+TP_API tp_stack *tp_stack_open_daemon(const char *socket, const char *vm, tierpage_error *err);
 /* Flushes nothing it has not already made durable, unmaps every region,
  * closes the stores. */
 TP_API void tp_stack_close(tp_stack *stack);
@@ -96,6 +100,12 @@ TP_API void tp_stack_flush(tp_stack *stack);
 TP_API int tp_set_resident(tp_stack *stack, uint64_t bytes, tierpage_error *err);
 /* Move every page of the region containing addr to the named tier. */
 TP_API int tp_demote_region(tp_stack *stack, void *addr, const char *tier_name, tierpage_error *err);
+/* The same for every region the stack serves. */
+TP_API int tp_demote_all(tp_stack *stack, const char *tier_name, tierpage_error *err);
+/* Bring pages held by the tiers back into the resident set, in order of
+ * address, until it is full (less the evictor's margin): the faults they
+ * spare are served the same way. Returns the number brought in, or -errno. */
+TP_API long tp_promote(tp_stack *stack, tierpage_error *err);
 
 TP_API size_t tp_page_size(const tp_stack *stack);
 /* The region containing addr: its start and length; -1 when none. */

@@ -4,6 +4,9 @@
  *   TIERPAGE_MAIN_PID  the pid of the program itself
  *   TIERPAGE_STATS     optional path for the JSON summary written at exit
  *   TIERPAGE_QUIET     set to skip the summary and the stores' messages
+ *   TIERPAGE_DAEMON_SOCKET and TIERPAGE_VM, instead of TIERPAGE_CONFIG: the
+ *                      stack is VM's in the tierpaged at that socket, which
+ *                      serves the faults; no plugin loads here (client mode)
  * - The program opens the stack in this constructor, before its main runs:
  *   a stack that cannot open (a missing plugin, an option a store rejects,
  *   a server that is down, an exclusive namespace in use) stops it there
@@ -30,6 +33,7 @@ tp_stack *shim_stack;
 uint64_t shim_threshold = UINT64_MAX;
 
 static char config_path[4096];
+static char daemon_socket[108], daemon_vm[64]; /* client mode when set */
 static char stats_path[4096];
 static int is_main_process;
 static pid_t opened_by;     /* the process whose stack shim_stack is */
@@ -40,7 +44,8 @@ static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 static tp_stack *open_locked(tierpage_error *err)
 {
     shim_enter();
-    tp_stack *s = tp_stack_open_file(config_path, err);
+    tp_stack *s = daemon_socket[0] ? tp_stack_open_daemon(daemon_socket, daemon_vm, err)
+                                   : tp_stack_open_file(config_path, err);
     shim_leave();
     if (s) {
         opened_by = getpid();
@@ -100,9 +105,15 @@ void shim_before_exec(void)
 __attribute__((constructor)) static void shim_init(void)
 {
     const char *config = getenv("TIERPAGE_CONFIG");
-    if (!config || !*config)
+    const char *sock_path = getenv("TIERPAGE_DAEMON_SOCKET"), *vm = getenv("TIERPAGE_VM");
+    if (sock_path && *sock_path && vm && *vm) {
+        snprintf(daemon_socket, sizeof daemon_socket, "%s", sock_path);
+        snprintf(daemon_vm, sizeof daemon_vm, "%s", vm);
+    } else if (config && *config) {
+        snprintf(config_path, sizeof config_path, "%s", config);
+    } else {
         return;
-    snprintf(config_path, sizeof config_path, "%s", config);
+    }
     const char *stats = getenv("TIERPAGE_STATS");
     if (stats)
         snprintf(stats_path, sizeof stats_path, "%s", stats);
@@ -146,6 +157,9 @@ __attribute__((destructor)) static void shim_fini(void)
         close_if_unused();
         return;
     }
+    /* In client mode the counters are the daemon's (`tierpage stats VM`). */
+    if (daemon_socket[0])
+        return;
     struct tp_stats st;
     shim_enter();
     tp_stack_flush(shim_stack);

@@ -335,7 +335,7 @@ static const struct error_case error_cases[] = {
     /* unknown and duplicate keys */
     {"name: t\nresident: 4MiB\nnaem: b\n",
      "t.yaml:3:1: naem: unknown key, expected one of name, namespace, resident, malloc_threshold, "
-     "handler_threads, policy, store_timeout, prefetch, prefetch_window, tiers", "naem"},
+     "handler_threads, policy, store_timeout, prefetch, prefetch_window, allowed_uids, tiers", "naem"},
     {"name: t\nresident: 4MiB\nresident: 8MiB\n",
      "t.yaml:3:1: resident: duplicate key, first given at line 2, column 1", "resident"},
     {HEAD "tiers:\n  - plugin: dram\n    capacity: 1MiB\n    capacity: 2MiB\n",

@@ -1,0 +1,96 @@
+#include "daemon_link.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "wire.h"
+
+struct tp_daemon_link {
+    int sock;
+    pthread_mutex_t lock; /* one request and its reply at a time */
+    char vm[TPD_NAME_MAX];
+    char path[108];
+};
+
+/* One request and its reply: 0, or the reply's status with its text;
+ * the reply's first value in *value when asked. */
+static int call(struct tp_daemon_link *l, uint16_t type, void *msg, size_t length, int fd, uint64_t *value,
+                tierpage_error *err)
+{
+    unsigned char buf[sizeof(struct tpd_reply) + 512];
+    struct tpd_message reply = {.buf = buf, .capacity = sizeof buf};
+    char why[256];
+    pthread_mutex_lock(&l->lock);
+    int rc = tpd_call(l->sock, type, msg, length, &fd, fd >= 0 ? 1 : 0, &reply, why, sizeof why);
+    pthread_mutex_unlock(&l->lock);
+    if (rc < 0)
+        return tierpage_error_set(err, rc, NULL, "tierpaged at %s: %s", l->path, why);
+    rc = tpd_reply_of(&reply)->status;
+    if (rc < 0)
+        return tierpage_error_set(err, rc, NULL, "tierpaged at %s: %s", l->path, tpd_reply_text(&reply));
+    if (value)
+        *value = tpd_reply_of(&reply)->values[1];
+    return 0;
+}
+
+int tp_daemon_link_open(const char *socket, const char *vm, int uffd, struct tp_daemon_link **out,
+                        uint64_t *malloc_threshold, tierpage_error *err)
+{
+    struct tpd_vm_request attach;
+    memset(&attach, 0, sizeof attach);
+    if (strlen(vm) >= sizeof attach.vm)
+        return tierpage_error_set(err, -EINVAL, NULL, "VM name '%s' is too long", vm);
+    memcpy(attach.vm, vm, strlen(vm));
+    struct tp_daemon_link *l = calloc(1, sizeof *l);
+    if (!l)
+        return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
+    pthread_mutex_init(&l->lock, NULL);
+    snprintf(l->vm, sizeof l->vm, "%s", vm);
+    snprintf(l->path, sizeof l->path, "%s", socket);
+    char why[256];
+    l->sock = tpd_connect(socket, why, sizeof why);
+    if (l->sock < 0) {
+        int rc = l->sock;
+        free(l);
+        return tierpage_error_set(err, rc, NULL, "%s", why);
+    }
+    int rc = call(l, TPD_ATTACH, &attach, sizeof attach, uffd, malloc_threshold, err);
+    if (rc < 0) {
+        tp_daemon_link_close(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+int tp_daemon_link_add(struct tp_daemon_link *l, int memfd, void *addr, size_t length, tierpage_error *err)
+{
+    struct tpd_range m = {.addr = (uintptr_t)addr, .length = length};
+    return call(l, TPD_REGION_ADD, &m, sizeof m, memfd, NULL, err);
+}
+
+int tp_daemon_link_release(struct tp_daemon_link *l, void *addr, size_t length, int discard, tierpage_error *err)
+{
+    struct tpd_range m = {.addr = (uintptr_t)addr, .length = length};
+    return call(l, discard ? TPD_DONTNEED : TPD_REGION_REMOVE, &m, sizeof m, -1, NULL, err);
+}
+
+void tp_daemon_link_close(struct tp_daemon_link *l)
+{
+    if (!l)
+        return;
+    /* The daemon closes its end once it has released this process's pages. */
+    if (shutdown(l->sock, SHUT_WR) == 0) {
+        char byte;
+        while (recv(l->sock, &byte, 1, 0) > 0)
+            ;
+    }
+    close(l->sock);
+    pthread_mutex_destroy(&l->lock);
+    free(l);
+}

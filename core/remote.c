@@ -1,0 +1,111 @@
+/* A client process whose memory the stack serves from outside it
+ * (tierpaged): one thread reads its userfaultfd. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "fault_handler.h"
+#include "pager_thread.h"
+#include "stack_internal.h"
+#include "tierpage_daemon.h"
+
+struct tp_remote {
+    struct tp_stack *stack;
+    int uffd;
+    int stop_fd;  /* eventfd: the reader leaves when it is written */
+    pthread_t reader;
+};
+
+static void *reader_main(void *arg)
+{
+    struct tp_remote *c = arg;
+    struct tp_stack *s = c->stack;
+    tp_pager_thread = 1;
+    struct uffd_msg msgs[16];
+    struct pollfd p[2] = {{.fd = c->uffd, .events = POLLIN}, {.fd = c->stop_fd, .events = POLLIN}};
+    for (;;) {
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return NULL;
+        }
+        if (p[1].revents)
+            return NULL;
+        if (p[0].revents & (POLLERR | POLLNVAL))
+            return NULL;
+        uint32_t newest;
+        int n = tp_fault_read(s, c->uffd, msgs, sizeof msgs / sizeof msgs[0], &newest);
+        if (n < 0)
+            return NULL;
+        for (int i = 0; i < n; i++)
+            tp_fault_handle(s, c->uffd, &msgs[i], newest - (uint32_t)i);
+    }
+}
+
+int tp_remote_attach(tp_stack *s, int uffd, struct tp_remote **out, tierpage_error *err)
+{
+    /* poll() on a userfaultfd answers only when it does not block. */
+    int fl = fcntl(uffd, F_GETFL);
+    if (fl < 0 || fcntl(uffd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return tierpage_error_set(err, -errno, NULL, "the client's userfaultfd: %s", strerror(errno));
+    struct tp_remote *c = calloc(1, sizeof *c);
+    if (!c)
+        return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
+    c->stack = s;
+    c->uffd = uffd;
+    c->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (c->stop_fd < 0) {
+        int e = errno;
+        free(c);
+        return tierpage_error_set(err, -e, NULL, "eventfd: %s", strerror(e));
+    }
+    int rc = tp_pager_thread_create(&c->reader, NULL, reader_main, c);
+    if (rc) {
+        close(c->stop_fd);
+        free(c);
+        return tierpage_error_set(err, -rc, NULL, "cannot start the client's fault thread: %s", strerror(rc));
+    }
+    *out = c;
+    return 0;
+}
+
+int tp_remote_add_region(struct tp_remote *c, int memfd, uint64_t addr, uint64_t length, tierpage_error *err)
+{
+    return tp_region_adopt(c->stack, memfd, c->uffd, addr, (size_t)length, err);
+}
+
+int tp_remote_release(struct tp_remote *c, uint64_t addr, uint64_t length, int discard, tierpage_error *err)
+{
+    char *a = (char *)(uintptr_t)addr;
+    if (addr + length < addr)
+        return tierpage_error_set(err, -EINVAL, NULL, "range at 0x%llx of %llu bytes wraps around",
+                                  (unsigned long long)addr, (unsigned long long)length);
+    return discard ? tp_discard(c->stack, a, (size_t)length, err) : tp_unmap(c->stack, a, (size_t)length, err);
+}
+
+void tp_remote_detach(struct tp_remote *c)
+{
+    struct tp_stack *s = c->stack;
+    uint64_t one = 1;
+    if (write(c->stop_fd, &one, sizeof one) != sizeof one)
+        abort(); /* an eventfd takes a write of 8 bytes */
+    pthread_join(c->reader, NULL);
+    /* Every region of the stack is this client's (one client at a time). */
+    for (;;) {
+        tp_lock_take(&s->lock);
+        struct tp_region *r = s->region_count ? s->regions[0] : NULL;
+        char *start = r ? r->start : NULL;
+        size_t length = r ? r->length : 0;
+        tp_lock_drop(&s->lock);
+        if (!r)
+            break;
+        tp_unmap(s, start, length, NULL);
+    }
+    close(c->stop_fd);
+    close(c->uffd);
+    free(c);
+}

@@ -1,0 +1,304 @@
+#include "connection.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "operator.h"
+#include "pager_thread.h"
+
+struct tpd_connection {
+    struct tpd_daemon *d;
+    int sock;
+    struct ucred peer;
+    int said_hello;
+    struct tpd_vm *vm;   /* attached to, or NULL */
+    pthread_t thread;
+    struct tpd_connection *next;
+};
+
+/* Live connections, for shutdown. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t live_gone = PTHREAD_COND_INITIALIZER;
+static struct tpd_connection *live;
+
+static void unlist(struct tpd_connection *c)
+{
+    pthread_mutex_lock(&live_lock);
+    struct tpd_connection **p = &live;
+    while (*p && *p != c)
+        p = &(*p)->next;
+    if (*p)
+        *p = c->next;
+    pthread_cond_broadcast(&live_gone);
+    pthread_mutex_unlock(&live_lock);
+}
+
+static int is_operator_type(uint16_t type)
+{
+    return type >= TPD_STATUS && type <= TPD_FLUSH;
+}
+
+/* Structure checks beyond the framing: size, names, descriptors. NULL
+ * when the request is well formed, else what is wrong. */
+static const char *malformation(const struct tpd_connection *c, const struct tpd_message *m, char *why, size_t len)
+{
+    uint16_t type = tpd_header_of(m)->type;
+    size_t want = tpd_request_size(type);
+    if (want == 0) {
+        snprintf(why, len, "unknown message type %u", type);
+        return why;
+    }
+    if (m->length != want) {
+        snprintf(why, len, "a message of type %u has %zu bytes, expected %zu", type, m->length, want);
+        return why;
+    }
+    if (!c->said_hello && type != TPD_HELLO)
+        return "the first message must be HELLO";
+    if (c->said_hello && type == TPD_HELLO)
+        return "HELLO was already said";
+    int wants_fd = type == TPD_ATTACH || type == TPD_REGION_ADD;
+    if (m->fd_count != wants_fd) {
+        snprintf(why, len, "a message of type %u carries %d file descriptors, expected %d", type, m->fd_count,
+                 wants_fd);
+        return why;
+    }
+    if (type == TPD_ATTACH || type == TPD_VM_INFO || (is_operator_type(type) && type != TPD_STATUS)) {
+        const char *name = (const char *)m->buf + sizeof(struct tpd_header);
+        if (!tpd_name_ok(name))
+            return "the VM name is not a name (1 to 63 of A-Z a-z 0-9 _ . -, NUL-terminated)";
+    }
+    if (type == TPD_DEMOTE && !tpd_name_ok(((const struct tpd_demote *)m->buf)->tier))
+        return "the tier name is not a name (1 to 63 of A-Z a-z 0-9 _ . -, NUL-terminated)";
+    return NULL;
+}
+
+/* Whether the peer of sock has closed its end. */
+static int peer_closed(int sock)
+{
+    struct pollfd p = {.fd = sock, .events = POLLRDHUP};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* ATTACH and VM_INFO: the VM, when this peer may use it; else replied. */
+static struct tpd_vm *usable_vm(struct tpd_connection *c, const char *name)
+{
+    struct tpd_vm *vm = tpd_vm_find(&c->d->vms, name);
+    if (!vm) {
+        tpd_reply(c->sock, -ENOENT, 0, 0, "no VM named '%s' (its stack file would be %s/%s.yaml)", name,
+                  c->d->vms.dir, name);
+        return NULL;
+    }
+    if (!tpd_vm_allows(vm, c->peer.uid)) {
+        tpd_log("warning", "VM %s: refused pid %ld: uid %u is not allowed by %s", name, (long)c->peer.pid,
+                (unsigned)c->peer.uid, vm->path);
+        tpd_reply(c->sock, -EACCES, 0, 0, "uid %u may not attach to VM %s (allowed_uids in %s)",
+                  (unsigned)c->peer.uid, name, vm->path);
+        return NULL;
+    }
+    return vm;
+}
+
+static void attach(struct tpd_connection *c, struct tpd_message *m)
+{
+    const struct tpd_vm_request *r = m->buf;
+    int uffd = m->fds[0];
+    m->fd_count = 0;
+    struct tpd_vm *vm = c->vm ? NULL : usable_vm(c, r->vm);
+    if (c->vm)
+        tpd_reply(c->sock, -EBUSY, 0, 0, "this connection is already attached to VM %s", c->vm->name);
+    if (!vm) {
+        close(uffd);
+        return;
+    }
+    tierpage_error err = {{0}, {0}};
+    pthread_mutex_lock(&vm->lock);
+    /* A client that just exited or exec'd has closed its connection, and
+     * its pages are being released: wait for that rather than refuse. */
+    while (vm->client && peer_closed(vm->client_sock))
+        pthread_cond_wait(&vm->released, &vm->lock);
+    int rc = vm->gone ? -ENOENT : vm->client ? -EBUSY : tp_remote_attach(vm->stack, uffd, &vm->client, &err);
+    if (rc == 0) {
+        vm->client_pid = c->peer.pid;
+        vm->client_sock = c->sock;
+    }
+    pid_t holder = vm->client_pid;
+    pthread_mutex_unlock(&vm->lock);
+    if (rc < 0) {
+        close(uffd);
+        if (rc == -EBUSY)
+            tpd_reply(c->sock, rc, 0, 0, "VM %s is served to pid %ld already", vm->name, (long)holder);
+        else if (rc == -ENOENT)
+            tpd_reply(c->sock, rc, 0, 0, "VM %s: its stack file was removed", vm->name);
+        else
+            tpd_reply(c->sock, rc, 0, 0, "VM %s: %s", vm->name, err.message);
+        return;
+    }
+    c->vm = vm;
+    tpd_log("info", "VM %s: pid %ld (uid %u) attached", vm->name, (long)c->peer.pid, (unsigned)c->peer.uid);
+    tpd_reply(c->sock, 0, tp_page_size(vm->stack), tp_malloc_threshold(vm->stack), "attached to VM %s", vm->name);
+}
+
+static void detach(struct tpd_connection *c)
+{
+    struct tpd_vm *vm = c->vm;
+    if (!vm)
+        return;
+    /* The VM stays taken until the pages are released: a new client's
+     * regions must not meet the old one's. */
+    pthread_mutex_lock(&vm->lock);
+    struct tp_remote *client = vm->client;
+    pthread_mutex_unlock(&vm->lock);
+    if (client)
+        tp_remote_detach(client);
+    pthread_mutex_lock(&vm->lock);
+    vm->client = NULL;
+    pthread_cond_broadcast(&vm->released);
+    pthread_mutex_unlock(&vm->lock);
+    c->vm = NULL;
+    tpd_log("info", "VM %s: pid %ld detached; its pages are released in every tier", vm->name, (long)c->peer.pid);
+}
+
+static void region_request(struct tpd_connection *c, struct tpd_message *m)
+{
+    const struct tpd_range *r = m->buf;
+    uint16_t type = tpd_header_of(m)->type;
+    int memfd = m->fd_count ? m->fds[0] : -1;
+    m->fd_count = 0;
+    if (!c->vm) {
+        if (memfd >= 0)
+            close(memfd);
+        tpd_reply(c->sock, -ENOTCONN, 0, 0, "ATTACH to a VM first");
+        return;
+    }
+    pthread_mutex_lock(&c->vm->lock);
+    struct tp_remote *client = c->vm->client;
+    pthread_mutex_unlock(&c->vm->lock);
+    tierpage_error err = {{0}, {0}};
+    int rc;
+    if (type == TPD_REGION_ADD) {
+        rc = tp_remote_add_region(client, memfd, r->addr, r->length, &err);
+        if (rc < 0)
+            close(memfd);
+    } else {
+        rc = tp_remote_release(client, r->addr, r->length, type == TPD_DONTNEED, &err);
+    }
+    if (rc < 0)
+        tpd_reply(c->sock, rc, 0, 0, "VM %s: %s", c->vm->name, err.message);
+    else
+        tpd_reply(c->sock, 0, 0, 0, "%s", "");
+}
+
+/* One well-formed request. */
+static void dispatch(struct tpd_connection *c, struct tpd_message *m)
+{
+    uint16_t type = tpd_header_of(m)->type;
+    if (type == TPD_HELLO) {
+        const struct tpd_hello *h = m->buf;
+        c->said_hello = 1;
+        if (h->version != TPD_VERSION)
+            tpd_reply(c->sock, -EPROTONOSUPPORT, TPD_VERSION, 0, "this daemon speaks protocol version %u, not %u",
+                      TPD_VERSION, h->version);
+        else
+            tpd_reply(c->sock, 0, TPD_VERSION, 0, "tierpaged");
+    } else if (type == TPD_VM_INFO) {
+        const struct tpd_vm_request *r = m->buf;
+        struct tpd_vm *vm = usable_vm(c, r->vm);
+        if (vm)
+            tpd_reply(c->sock, 0, tp_malloc_threshold(vm->stack), tp_page_size(vm->stack), "VM %s", vm->name);
+    } else if (type == TPD_ATTACH) {
+        attach(c, m);
+    } else if (type == TPD_REGION_ADD || type == TPD_REGION_REMOVE || type == TPD_DONTNEED) {
+        region_request(c, m);
+    } else if (!tpd_is_operator(c->d, c->peer.uid, c->peer.gid)) {
+        tpd_log("warning", "refused an operator request of pid %ld: uid %u is neither root, the daemon's user "
+                "nor in its group", (long)c->peer.pid, (unsigned)c->peer.uid);
+        tpd_reply(c->sock, -EACCES, 0, 0, "uid %u may not give operator commands", (unsigned)c->peer.uid);
+    } else {
+        tpd_operator_request(c->d, c->sock, m);
+    }
+}
+
+static void *connection_main(void *arg)
+{
+    struct tpd_connection *c = arg;
+    void *buf = malloc(TPD_MAX_MESSAGE);
+    struct tpd_message m = {.buf = buf, .capacity = TPD_MAX_MESSAGE};
+    char why[256];
+    while (buf) {
+        int rc = tpd_recv(c->sock, &m, why, sizeof why);
+        if (rc == 0)
+            break;
+        const char *bad = rc == -EPROTO ? why : rc < 0 ? NULL : malformation(c, &m, why, sizeof why);
+        if (rc < 0 && !bad)
+            break; /* the connection failed */
+        if (bad) {
+            tpd_log("warning", "malformed message from pid %ld (uid %u): %s; closing that connection",
+                    (long)c->peer.pid, (unsigned)c->peer.uid, bad);
+            for (int i = 0; i < m.fd_count; i++)
+                close(m.fds[i]);
+            tpd_reply(c->sock, -EPROTO, 0, 0, "malformed message: %s", bad);
+            break;
+        }
+        /* A refused version gets its reply, then the connection closes. */
+        dispatch(c, &m);
+        if (tpd_header_of(&m)->type == TPD_HELLO && ((struct tpd_hello *)m.buf)->version != TPD_VERSION)
+            break;
+    }
+    detach(c);
+    free(buf);
+    close(c->sock);
+    unlist(c);
+    free(c);
+    return NULL;
+}
+
+int tpd_connection_start(struct tpd_daemon *d, int sock)
+{
+    struct tpd_connection *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(sock);
+        return -ENOMEM;
+    }
+    c->d = d;
+    c->sock = sock;
+    socklen_t len = sizeof c->peer;
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &c->peer, &len) < 0) {
+        int e = errno;
+        close(sock);
+        free(c);
+        return -e;
+    }
+    pthread_mutex_lock(&live_lock);
+    c->next = live;
+    live = c;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&c->thread, &attr, connection_main, c);
+    pthread_attr_destroy(&attr);
+    if (rc) {
+        live = c->next;
+        pthread_mutex_unlock(&live_lock);
+        close(sock);
+        free(c);
+        return -rc;
+    }
+    pthread_mutex_unlock(&live_lock);
+    return 0;
+}
+
+void tpd_connections_stop(void)
+{
+    pthread_mutex_lock(&live_lock);
+    for (struct tpd_connection *c = live; c; c = c->next)
+        shutdown(c->sock, SHUT_RDWR);
+    while (live)
+        pthread_cond_wait(&live_gone, &live_lock);
+    pthread_mutex_unlock(&live_lock);
+}

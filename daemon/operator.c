@@ -1,0 +1,163 @@
+#include "operator.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+int tpd_is_operator(const struct tpd_daemon *d, uid_t uid, gid_t gid)
+{
+    if (uid == 0 || uid == getuid())
+        return 1;
+    if (!d->has_group)
+        return 0;
+    if (gid == d->group)
+        return 1;
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) != 0 || !found)
+        return 0;
+    gid_t groups[256];
+    int n = 256;
+    if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (groups[i] == d->group)
+            return 1;
+    return 0;
+}
+
+/* Reply with what `write` prints (status 0, the two values). */
+static void reply_printed(int sock, void (*write)(FILE *, void *), void *arg, uint64_t v0, uint64_t v1)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out) {
+        tpd_reply(sock, -ENOMEM, 0, 0, "out of memory");
+        return;
+    }
+    write(out, arg);
+    fclose(out);
+    tpd_reply(sock, 0, v0, v1, "%s", text ? text : "");
+    free(text);
+}
+
+static void print_status(FILE *out, void *arg)
+{
+    struct tpd_daemon *d = arg;
+    fprintf(out, "%-16s %8s %12s %12s %10s  %s\n", "VM", "CLIENT", "RESIDENT", "CAP", "FAULTS", "PAGES PER TIER");
+    pthread_mutex_lock(&d->vms.lock);
+    struct tpd_vm *head = d->vms.head;
+    pthread_mutex_unlock(&d->vms.lock);
+    for (struct tpd_vm *vm = head; vm; vm = vm->next) {
+        struct tp_stats st;
+        tp_stack_stats(vm->stack, &st);
+        pthread_mutex_lock(&vm->lock);
+        char client[16] = "-";
+        if (vm->client)
+            snprintf(client, sizeof client, "%ld", (long)vm->client_pid);
+        pthread_mutex_unlock(&vm->lock);
+        fprintf(out, "%-16s %8s %12llu %12llu %10llu ", vm->name, client, (unsigned long long)st.resident_bytes,
+                (unsigned long long)st.resident_cap_bytes, (unsigned long long)st.faults);
+        for (size_t i = 0; i < st.tier_count; i++)
+            fprintf(out, " %s:%llu", st.tiers[i].name, (unsigned long long)st.tiers[i].pages);
+        fputc('\n', out);
+    }
+}
+
+struct stats_print {
+    struct tp_stats st;
+    int json;
+};
+
+static void print_stats(FILE *out, void *arg)
+{
+    struct stats_print *p = arg;
+    if (p->json)
+        tp_stats_write_json(&p->st, out);
+    else
+        tp_stats_print(&p->st, out);
+}
+
+static void reply_result(int sock, int rc, const tierpage_error *err, uint64_t value, const char *done)
+{
+    if (rc < 0)
+        tpd_reply(sock, rc, 0, 0, "%s", err->message[0] ? err->message : strerror(-rc));
+    else
+        tpd_reply(sock, 0, value, 0, "%s", done);
+}
+
+void tpd_operator_request(struct tpd_daemon *d, int sock, const struct tpd_message *m)
+{
+    uint16_t type = tpd_header_of(m)->type;
+    if (type == TPD_STATUS) {
+        reply_printed(sock, print_status, d, 0, 0);
+        return;
+    }
+    /* Every other operator request starts with a VM name. */
+    const char *name = (const char *)m->buf + sizeof(struct tpd_header);
+    struct tpd_vm *vm = tpd_vm_find(&d->vms, name);
+    if (!vm) {
+        tpd_reply(sock, -ENOENT, 0, 0, "no VM named '%s' (its stack file would be %s/%s.yaml)", name, d->vms.dir,
+                  name);
+        return;
+    }
+    tierpage_error err = {{0}, {0}};
+    char done[160];
+    int rc;
+    switch (type) {
+    case TPD_STATS: {
+        const struct tpd_stats_request *r = m->buf;
+        struct stats_print p = {.json = (r->flags & TPD_STATS_JSON) != 0};
+        tp_stack_stats(vm->stack, &p.st);
+        reply_printed(sock, print_stats, &p, p.st.resident_bytes, p.st.resident_cap_bytes);
+        return;
+    }
+    case TPD_RESIZE: {
+        const struct tpd_resize *r = m->buf;
+        size_t page = tp_page_size(vm->stack);
+        if (r->bytes < page) {
+            tpd_reply(sock, -EINVAL, 0, 0, "%llu bytes is less than one page (%zu bytes)",
+                      (unsigned long long)r->bytes, page);
+            return;
+        }
+        rc = tp_set_resident(vm->stack, r->bytes, &err);
+        snprintf(done, sizeof done, "%s: resident cap %llu bytes", vm->name, (unsigned long long)r->bytes);
+        if (rc == 0)
+            tpd_log("info", "VM %s: resized to %llu bytes", vm->name, (unsigned long long)r->bytes);
+        reply_result(sock, rc, &err, r->bytes, done);
+        return;
+    }
+    case TPD_DEMOTE: {
+        const struct tpd_demote *r = m->buf;
+        rc = tp_demote_all(vm->stack, r->tier, &err);
+        snprintf(done, sizeof done, "%s: every page in tier %s", vm->name, r->tier);
+        if (rc == 0)
+            tpd_log("info", "VM %s: demoted to tier %s", vm->name, r->tier);
+        reply_result(sock, rc, &err, 0, done);
+        return;
+    }
+    case TPD_PROMOTE: {
+        long n = tp_promote(vm->stack, &err);
+        snprintf(done, sizeof done, "%s: %ld pages brought in", vm->name, n);
+        if (n >= 0)
+            tpd_log("info", "VM %s: promoted %ld pages", vm->name, n);
+        reply_result(sock, n < 0 ? (int)n : 0, &err, n < 0 ? 0 : (uint64_t)n, done);
+        return;
+    }
+    case TPD_FLUSH:
+        tp_stack_flush(vm->stack);
+        snprintf(done, sizeof done, "%s: write-back queues empty", vm->name);
+        reply_result(sock, 0, &err, 0, done);
+        return;
+    default:
+        tpd_reply(sock, -EPROTO, 0, 0, "message type %u is not an operator request", type);
+        return;
+    }
+}

@@ -1,0 +1,162 @@
+/* tierpaged: one pager per host, serving many programs and VMs, each with
+ * the stack of its own file in the stacks directory. */
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "connection.h"
+#include "listen_socket.h"
+#include "log.h"
+#include "wire.h"
+
+#define EXIT_USAGE 2
+
+static const char usage[] =
+    "usage: tierpaged --stacks DIR [--socket PATH] [--group NAME] [--mode OCTAL]\n"
+    "\n"
+    "Serves the memory of programs started with\n"
+    "  tierpage run --daemon SOCKET --vm NAME -- CMD ...\n"
+    "each with the stack in DIR/NAME.yaml. Operators use tierpage status, stats,\n"
+    "resize, demote, promote and flush on the same socket.\n"
+    "\n"
+    "  --stacks DIR    one stack file per VM (file name = VM name)\n"
+    "  --socket PATH   the control socket (default " TPD_DEFAULT_SOCKET ")\n"
+    "  --group NAME    members may give operator commands; the socket is 0660\n"
+    "  --mode OCTAL    the socket's mode (default 0600, 0660 with --group)\n"
+    "\n"
+    "SIGHUP reads DIR again (changed resident caps and allowed_uids take effect\n"
+    "at once; a broken file is reported and the VM keeps its stack); SIGTERM or\n"
+    "SIGINT stops the daemon, releasing every client's pages.\n";
+
+struct options {
+    const char *stacks, *socket, *group;
+    mode_t mode;
+    int mode_given;
+};
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    o->socket = TPD_DEFAULT_SOCKET;
+    o->mode = 0600;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_value = i + 1 < argc;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            exit(0);
+        } else if (strcmp(a, "--stacks") == 0 && has_value) {
+            o->stacks = argv[++i];
+        } else if (strcmp(a, "--socket") == 0 && has_value) {
+            o->socket = argv[++i];
+        } else if (strcmp(a, "--group") == 0 && has_value) {
+            o->group = argv[++i];
+        } else if (strcmp(a, "--mode") == 0 && has_value) {
+            char *end;
+            unsigned long m = strtoul(argv[++i], &end, 8);
+            if (*end || m > 0777) {
+                fprintf(stderr, "tierpaged: --mode: expected an octal mode such as 0660, got '%s'\n", argv[i]);
+                return -1;
+            }
+            o->mode = (mode_t)m;
+            o->mode_given = 1;
+        } else {
+            fprintf(stderr, "tierpaged: unknown or incomplete option '%s'\n\n%s", a, usage);
+            return -1;
+        }
+    }
+    if (!o->stacks) {
+        fprintf(stderr, "tierpaged: --stacks DIR is required\n\n%s", usage);
+        return -1;
+    }
+    if (o->group && !o->mode_given)
+        o->mode = 0660;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    if (parse_args(argc, argv, &o) < 0)
+        return EXIT_USAGE;
+    static struct tpd_daemon d;
+    gid_t gid = (gid_t)-1;
+    if (o.group) {
+        struct group *g = getgrnam(o.group);
+        if (!g) {
+            fprintf(stderr, "tierpaged: --group: no group named '%s'\n", o.group);
+            return EXIT_USAGE;
+        }
+        gid = g->gr_gid;
+        d.has_group = 1;
+        d.group = gid;
+    }
+    /* Signals are read from a signalfd by this thread alone: every thread,
+     * the stacks' included, starts with them blocked. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+    if (sigfd < 0) {
+        tpd_log("error", "signalfd: %s", strerror(errno));
+        return 1;
+    }
+    if (tpd_vms_load(&d.vms, o.stacks) < 0) {
+        tpd_log("error", "not starting: a stack in %s cannot load", o.stacks);
+        return EXIT_USAGE;
+    }
+    char why[256];
+    int lsock = tpd_listen(o.socket, o.mode, gid, why, sizeof why);
+    if (lsock < 0) {
+        tpd_log("error", "%s", why);
+        tpd_vms_close(&d.vms);
+        return 1;
+    }
+    tpd_log("info", "listening on %s (mode %04o%s%s)", o.socket, (unsigned)o.mode, o.group ? ", group " : "",
+            o.group ? o.group : "");
+    int stop = 0;
+    while (!stop) {
+        struct pollfd p[2] = {{.fd = lsock, .events = POLLIN}, {.fd = sigfd, .events = POLLIN}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            tpd_log("error", "poll: %s", strerror(errno));
+            break;
+        }
+        if (p[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                if (si.ssi_signo == SIGHUP)
+                    tpd_vms_reload(&d.vms);
+                else
+                    stop = 1;
+            }
+        }
+        if (!stop && (p[0].revents & POLLIN)) {
+            int sock = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+            if (sock >= 0) {
+                int rc = tpd_connection_start(&d, sock);
+                if (rc < 0)
+                    tpd_log("error", "cannot serve a connection: %s", strerror(-rc));
+            }
+        }
+    }
+    tpd_log("info", "stopping: closing every connection and stack");
+    close(lsock);
+    unlink(o.socket);
+    tpd_connections_stop();
+    tpd_vms_close(&d.vms);
+    close(sigfd);
+    tpd_log("info", "stopped");
+    return 0;
+}

@@ -1,0 +1,202 @@
+#include "vm_table.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "stack_config.h"
+
+int tpd_vm_name_of_file(const char *file, char name[TPD_NAME_MAX])
+{
+    const char *dot = strrchr(file, '.');
+    if (!dot || (strcmp(dot, ".yaml") != 0 && strcmp(dot, ".yml") != 0))
+        return -1;
+    size_t n = (size_t)(dot - file);
+    if (n == 0 || n >= TPD_NAME_MAX)
+        return -1;
+    char buf[TPD_NAME_MAX] = {0};
+    memcpy(buf, file, n);
+    if (!tpd_name_ok(buf))
+        return -1;
+    memcpy(name, buf, TPD_NAME_MAX);
+    return 0;
+}
+
+static void set_uids(struct tpd_vm *vm, const struct tp_conf *conf)
+{
+    size_t n = conf->allowed_uid_count < TPD_MAX_ALLOWED_UIDS ? conf->allowed_uid_count : TPD_MAX_ALLOWED_UIDS;
+    memcpy(vm->allowed_uids, conf->allowed_uids, n * sizeof *vm->allowed_uids);
+    vm->allowed_uid_count = n;
+}
+
+/* Open the VM of one file: NULL (reported) when it cannot load. */
+static struct tpd_vm *vm_open(const char *dir, const char *file, const char *name)
+{
+    struct tpd_vm *vm = calloc(1, sizeof *vm);
+    if (!vm)
+        return NULL;
+    snprintf(vm->name, sizeof vm->name, "%s", name);
+    if ((size_t)snprintf(vm->path, sizeof vm->path, "%s/%.*s", dir, NAME_MAX, file) >= sizeof vm->path) {
+        tpd_log("error", "VM %s: the path of %s/%s is too long", name, dir, file);
+        free(vm);
+        return NULL;
+    }
+    pthread_mutex_init(&vm->lock, NULL);
+    pthread_cond_init(&vm->released, NULL);
+    struct tp_conf *conf = NULL;
+    tierpage_error err = {{0}, {0}};
+    if (tp_conf_load_file(vm->path, &conf, &err) < 0 || !(vm->stack = tp_stack_open_file(vm->path, &err))) {
+        tpd_log("error", "VM %s: %s", name, err.message);
+        tp_conf_free(conf);
+        pthread_cond_destroy(&vm->released);
+        pthread_mutex_destroy(&vm->lock);
+        free(vm);
+        return NULL;
+    }
+    set_uids(vm, conf);
+    tp_conf_free(conf);
+    return vm;
+}
+
+/* Calls `each` for each stack file of dir, in name order. */
+static int for_each_file(const char *dir, int (*each)(struct tpd_vms *, const char *, const char *), struct tpd_vms *vms)
+{
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    if (n < 0) {
+        tpd_log("error", "cannot read the stacks directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        char name[TPD_NAME_MAX];
+        if (names[i]->d_name[0] != '.' && tpd_vm_name_of_file(names[i]->d_name, name) == 0 &&
+            each(vms, names[i]->d_name, name) < 0)
+            rc = -1;
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+static int load_one(struct tpd_vms *vms, const char *file, const char *name)
+{
+    if (tpd_vm_find(vms, name)) {
+        tpd_log("error", "VM %s: %s/%s names a VM another file already names", name, vms->dir, file);
+        return -1;
+    }
+    struct tpd_vm *vm = vm_open(vms->dir, file, name);
+    if (!vm)
+        return -1;
+    pthread_mutex_lock(&vms->lock);
+    struct tpd_vm **tail = &vms->head;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = vm;
+    pthread_mutex_unlock(&vms->lock);
+    struct tp_stats st;
+    tp_stack_stats(vm->stack, &st);
+    tpd_log("info", "VM %s: stack %s loaded (resident %llu bytes, %zu tiers)", name, vm->path,
+            (unsigned long long)st.resident_cap_bytes, st.tier_count);
+    return 0;
+}
+
+int tpd_vms_load(struct tpd_vms *vms, const char *dir)
+{
+    snprintf(vms->dir, sizeof vms->dir, "%s", dir);
+    pthread_mutex_init(&vms->lock, NULL);
+    vms->head = NULL;
+    if (for_each_file(dir, load_one, vms) < 0) {
+        tpd_vms_close(vms);
+        return -1;
+    }
+    return 0;
+}
+
+static int reload_one(struct tpd_vms *vms, const char *file, const char *name)
+{
+    struct tpd_vm *vm = tpd_vm_find(vms, name);
+    if (!vm) {
+        load_one(vms, file, name);
+        return 0;
+    }
+    struct tp_conf *conf;
+    tierpage_error err = {{0}, {0}};
+    if (tp_conf_load_file(vm->path, &conf, &err) < 0) {
+        tpd_log("error", "VM %s: %s; the stack in force stays", name, err.message);
+        return 0;
+    }
+    struct tp_stats st;
+    tp_stack_stats(vm->stack, &st);
+    if (conf->resident != st.resident_cap_bytes) {
+        if (tp_set_resident(vm->stack, conf->resident, &err) < 0)
+            tpd_log("error", "VM %s: resident %llu bytes: %s", name, (unsigned long long)conf->resident,
+                    err.message);
+        else
+            tpd_log("info", "VM %s: resident cap %llu -> %llu bytes", name,
+                    (unsigned long long)st.resident_cap_bytes, (unsigned long long)conf->resident);
+    }
+    pthread_mutex_lock(&vm->lock);
+    set_uids(vm, conf);
+    vm->gone = 0;
+    pthread_mutex_unlock(&vm->lock);
+    tp_conf_free(conf);
+    return 0;
+}
+
+void tpd_vms_reload(struct tpd_vms *vms)
+{
+    tpd_log("info", "SIGHUP: reading %s again", vms->dir);
+    for (struct tpd_vm *vm = vms->head; vm; vm = vm->next) {
+        pthread_mutex_lock(&vm->lock);
+        int was_gone = vm->gone;
+        vm->gone = access(vm->path, F_OK) < 0;
+        if (vm->gone && !was_gone)
+            tpd_log("info", "VM %s: %s was removed: no new client may attach", vm->name, vm->path);
+        pthread_mutex_unlock(&vm->lock);
+    }
+    for_each_file(vms->dir, reload_one, vms);
+}
+
+struct tpd_vm *tpd_vm_find(struct tpd_vms *vms, const char *name)
+{
+    pthread_mutex_lock(&vms->lock);
+    struct tpd_vm *vm = vms->head;
+    while (vm && strcmp(vm->name, name) != 0)
+        vm = vm->next;
+    pthread_mutex_unlock(&vms->lock);
+    return vm;
+}
+
+int tpd_vm_allows(struct tpd_vm *vm, uid_t uid)
+{
+    if (uid == 0)
+        return 1;
+    pthread_mutex_lock(&vm->lock);
+    int ok = vm->allowed_uid_count == 0 && uid == getuid();
+    for (size_t i = 0; i < vm->allowed_uid_count; i++)
+        ok |= vm->allowed_uids[i] == uid;
+    pthread_mutex_unlock(&vm->lock);
+    return ok;
+}
+
+void tpd_vms_close(struct tpd_vms *vms)
+{
+    struct tpd_vm *vm = vms->head;
+    while (vm) {
+        struct tpd_vm *next = vm->next;
+        if (vm->client)
+            tp_remote_detach(vm->client);
+        tp_stack_close(vm->stack);
+        pthread_cond_destroy(&vm->released);
+        pthread_mutex_destroy(&vm->lock);
+        free(vm);
+        vm = next;
+    }
+    vms->head = NULL;
+    pthread_mutex_destroy(&vms->lock);
+}

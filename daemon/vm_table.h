@@ -1,0 +1,55 @@
+/* The VMs tierpaged serves: one stack file each in the stacks directory
+ * (file name = VM name), each opened once and kept while the daemon runs. */
+#ifndef TIERPAGED_VM_TABLE_H
+#define TIERPAGED_VM_TABLE_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "tierpage.h"
+#include "tierpage_daemon.h"
+#include "wire.h"
+
+#define TPD_MAX_ALLOWED_UIDS 64
+
+struct tpd_vm {
+    char name[TPD_NAME_MAX];
+    char path[PATH_MAX];
+    tp_stack *stack;           /* open from load to daemon exit */
+    pthread_mutex_t lock;      /* guards everything below */
+    uint32_t allowed_uids[TPD_MAX_ALLOWED_UIDS];
+    size_t allowed_uid_count;  /* 0: the daemon's own uid */
+    struct tp_remote *client;  /* the attached client (until its pages are released), or NULL */
+    pid_t client_pid;
+    int client_sock;           /* its connection */
+    pthread_cond_t released;   /* client became NULL */
+    int gone;                  /* its file was removed: no new client */
+    struct tpd_vm *next;
+};
+
+struct tpd_vms {
+    char dir[PATH_MAX];
+    pthread_mutex_t lock;      /* guards the list (VMs are never freed before exit) */
+    struct tpd_vm *head;
+};
+
+/* Load every stack file of `dir`. -1 when one cannot load (each reported
+ * with file:line:col), nothing left open then. */
+int tpd_vms_load(struct tpd_vms *vms, const char *dir);
+/* SIGHUP: read the directory again. Changed `resident:` and `allowed_uids:`
+ * take effect at once; new files add VMs; a broken file is reported and its
+ * VM keeps its stack. */
+void tpd_vms_reload(struct tpd_vms *vms);
+struct tpd_vm *tpd_vm_find(struct tpd_vms *vms, const char *name);
+/* Whether uid may attach to vm (root always may). */
+int tpd_vm_allows(struct tpd_vm *vm, uid_t uid);
+/* Close every stack (clients detached first). */
+void tpd_vms_close(struct tpd_vms *vms);
+
+/* The VM name a stack file's name gives ("web1.yaml" -> "web1"), in
+ * `name`; 0, or -1 when the file is not a stack file or the name not valid. */
+int tpd_vm_name_of_file(const char *file, char name[TPD_NAME_MAX]);
+
+#endif

@@ -1,0 +1,243 @@
+#include "wire.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int tpd_send(int sock, uint16_t type, void *msg, size_t length, const int *fds, int fd_count)
+{
+    struct tpd_header *h = msg;
+    h->length = (uint32_t)length;
+    h->version = TPD_VERSION;
+    h->type = type;
+    struct iovec iov = {.iov_base = msg, .iov_len = length};
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * TPD_MAX_FDS)];
+        struct cmsghdr align;
+    } control;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd_count > 0) {
+        memset(&control, 0, sizeof control);
+        mh.msg_control = control.buf;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)fd_count);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)fd_count);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)fd_count);
+    }
+    for (;;) {
+        ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+        if (n == (ssize_t)length)
+            return 0;
+        if (n >= 0)
+            return -EMSGSIZE; /* a packet goes whole or not at all */
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+static void close_fds(struct tpd_message *m)
+{
+    for (int i = 0; i < m->fd_count; i++)
+        close(m->fds[i]);
+    m->fd_count = 0;
+}
+
+/* -EPROTO with the reason, the message's descriptors closed. */
+static int malformed(struct tpd_message *m, char *why, size_t why_len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_len, fmt, ap);
+    va_end(ap);
+    close_fds(m);
+    return -EPROTO;
+}
+
+int tpd_recv(int sock, struct tpd_message *m, char *why, size_t why_len)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = {.iov_base = m->buf, .iov_len = m->capacity};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                        .msg_controllen = sizeof control.buf};
+    ssize_t n;
+    m->fd_count = 0;
+    m->length = 0;
+    do
+        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        snprintf(why, why_len, "%s", strerror(errno));
+        return -errno;
+    }
+    /* Keep every descriptor that came, so that all of them get closed. */
+    int extra_fds = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (m->fd_count < TPD_MAX_FDS)
+                m->fds[m->fd_count++] = fd;
+            else {
+                close(fd);
+                extra_fds++;
+            }
+        }
+    }
+    if (n == 0 && m->fd_count == 0)
+        return 0;
+    m->length = (size_t)n;
+    if (mh.msg_flags & MSG_CTRUNC || extra_fds)
+        return malformed(m, why, why_len, "more file descriptors than a message carries");
+    if (mh.msg_flags & MSG_TRUNC)
+        return malformed(m, why, why_len, "a message larger than %zu bytes", m->capacity);
+    if ((size_t)n < sizeof(struct tpd_header))
+        return malformed(m, why, why_len, "a message of %zd bytes, shorter than a header", n);
+    const struct tpd_header *h = tpd_header_of(m);
+    if (h->length != (uint32_t)n)
+        return malformed(m, why, why_len, "header says %u bytes, the packet has %zd", h->length, n);
+    if (h->version != TPD_VERSION)
+        return malformed(m, why, why_len, "protocol version %u, this side speaks %u", h->version, TPD_VERSION);
+    return 1;
+}
+
+size_t tpd_request_size(uint16_t type)
+{
+    switch (type) {
+    case TPD_HELLO:
+        return sizeof(struct tpd_hello);
+    case TPD_ATTACH:
+    case TPD_VM_INFO:
+    case TPD_PROMOTE:
+    case TPD_FLUSH:
+        return sizeof(struct tpd_vm_request);
+    case TPD_REGION_ADD:
+    case TPD_REGION_REMOVE:
+    case TPD_DONTNEED:
+        return sizeof(struct tpd_range);
+    case TPD_STATUS:
+        return sizeof(struct tpd_header);
+    case TPD_STATS:
+        return sizeof(struct tpd_stats_request);
+    case TPD_RESIZE:
+        return sizeof(struct tpd_resize);
+    case TPD_DEMOTE:
+        return sizeof(struct tpd_demote);
+    default:
+        return 0;
+    }
+}
+
+int tpd_name_ok(const char name[TPD_NAME_MAX])
+{
+    size_t n = strnlen(name, TPD_NAME_MAX);
+    if (n == 0 || n == TPD_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int tpd_reply(int sock, int32_t status, uint64_t v0, uint64_t v1, const char *fmt, ...)
+{
+    static const size_t text_max = TPD_MAX_MESSAGE - sizeof(struct tpd_reply);
+    /* Built on the heap: a 64 KiB frame is too much for some callers' stacks. */
+    unsigned char *buf = malloc(TPD_MAX_MESSAGE + 1);
+    if (!buf)
+        return -ENOMEM;
+    struct tpd_reply r = {.status = status, .values = {v0, v1}};
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf((char *)buf + sizeof r, text_max + 1, fmt, ap);
+    va_end(ap);
+    size_t text = n < 0 ? 0 : (size_t)n > text_max ? text_max : (size_t)n;
+    memcpy(buf, &r, sizeof r);
+    int rc = tpd_send(sock, TPD_REPLY, buf, sizeof r + text, NULL, 0);
+    free(buf);
+    return rc;
+}
+
+const char *tpd_reply_text(struct tpd_message *m)
+{
+    char *text = (char *)m->buf + sizeof(struct tpd_reply);
+    size_t n = m->length > sizeof(struct tpd_reply) ? m->length - sizeof(struct tpd_reply) : 0;
+    if (sizeof(struct tpd_reply) + n >= m->capacity)
+        n = m->capacity - sizeof(struct tpd_reply) - 1;
+    text[n] = '\0';
+    return text;
+}
+
+int tpd_call(int sock, uint16_t type, void *msg, size_t length, const int *fds, int fd_count,
+             struct tpd_message *reply, char *why, size_t why_len)
+{
+    int rc = tpd_send(sock, type, msg, length, fds, fd_count);
+    if (rc < 0) {
+        snprintf(why, why_len, "sending to the daemon: %s", strerror(-rc));
+        return rc;
+    }
+    rc = tpd_recv(sock, reply, why, why_len);
+    if (rc == 0) {
+        snprintf(why, why_len, "the daemon closed the connection");
+        return -ECONNRESET;
+    }
+    if (rc < 0)
+        return rc;
+    if (tpd_header_of(reply)->type != TPD_REPLY || reply->length < sizeof(struct tpd_reply)) {
+        snprintf(why, why_len, "the daemon sent a message of type %u instead of a reply",
+                 tpd_header_of(reply)->type);
+        close_fds(reply);
+        return -EPROTO;
+    }
+    return 0;
+}
+
+int tpd_connect(const char *path, char *why, size_t why_len)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path) {
+        snprintf(why, why_len, "socket path %s is too long", path);
+        return -ENAMETOOLONG;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (sock < 0) {
+        snprintf(why, why_len, "socket: %s", strerror(errno));
+        return -errno;
+    }
+    if (connect(sock, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        int e = errno;
+        snprintf(why, why_len, "cannot reach tierpaged at %s: %s%s", path, strerror(e),
+                 e == ENOENT || e == ECONNREFUSED ? " (is the daemon running?)" : "");
+        close(sock);
+        return -e;
+    }
+    struct tpd_hello hello = {.version = TPD_VERSION};
+    unsigned char buf[sizeof(struct tpd_reply) + 256];
+    struct tpd_message reply = {.buf = buf, .capacity = sizeof buf};
+    int rc = tpd_call(sock, TPD_HELLO, &hello, sizeof hello, NULL, 0, &reply, why, why_len);
+    if (rc == 0 && tpd_reply_of(&reply)->status < 0) {
+        rc = tpd_reply_of(&reply)->status;
+        snprintf(why, why_len, "tierpaged at %s: %s", path, tpd_reply_text(&reply));
+    }
+    if (rc < 0) {
+        close(sock);
+        return rc;
+    }
+    return sock;
+}

@@ -1,0 +1,131 @@
+/* The tierpaged control protocol on the wire (daemon/PROTOCOL.md): message
+ * layouts, and sending and receiving one message with its descriptors. */
+#ifndef TIERPAGE_WIRE_H
+#define TIERPAGE_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define TPD_VERSION 1
+#define TPD_MAX_MESSAGE 65536u
+#define TPD_NAME_MAX 64           /* vm and tier names, NUL included */
+#define TPD_MAX_FDS 1
+#define TPD_DEFAULT_SOCKET "/run/tierpage/tierpaged.sock"
+
+enum tpd_type {
+    TPD_HELLO = 1,
+    TPD_ATTACH = 2,
+    TPD_REGION_ADD = 3,
+    TPD_REGION_REMOVE = 4,
+    TPD_DONTNEED = 5,
+    TPD_VM_INFO = 6,
+    TPD_STATUS = 16,
+    TPD_STATS = 17,
+    TPD_RESIZE = 18,
+    TPD_DEMOTE = 19,
+    TPD_PROMOTE = 20,
+    TPD_FLUSH = 21,
+    TPD_REPLY = 64,
+};
+
+#define TPD_STATS_JSON 1u
+
+struct tpd_header {
+    uint32_t length;  /* whole message, header included */
+    uint16_t version;
+    uint16_t type;
+};
+
+struct tpd_hello {
+    struct tpd_header h;
+    uint32_t version;
+    uint32_t reserved;
+};
+
+/* ATTACH, VM_INFO, PROMOTE, FLUSH */
+struct tpd_vm_request {
+    struct tpd_header h;
+    char vm[TPD_NAME_MAX];
+};
+
+/* REGION_ADD (with the memfd), REGION_REMOVE, DONTNEED */
+struct tpd_range {
+    struct tpd_header h;
+    uint64_t addr;
+    uint64_t length;
+};
+
+struct tpd_stats_request {
+    struct tpd_header h;
+    char vm[TPD_NAME_MAX];
+    uint32_t flags;
+    uint32_t reserved;
+};
+
+struct tpd_resize {
+    struct tpd_header h;
+    char vm[TPD_NAME_MAX];
+    uint64_t bytes;
+};
+
+struct tpd_demote {
+    struct tpd_header h;
+    char vm[TPD_NAME_MAX];
+    char tier[TPD_NAME_MAX];
+};
+
+/* Fixed part of a reply; text follows up to h.length. */
+struct tpd_reply {
+    struct tpd_header h;
+    int32_t status;
+    uint32_t reserved;
+    uint64_t values[2];
+};
+
+/* One received message: its bytes, in a buffer of the caller's, and the
+ * descriptors it carried. */
+struct tpd_message {
+    void *buf;        /* at least sizeof(struct tpd_reply) + 1 bytes */
+    size_t capacity;
+    size_t length;
+    int fds[TPD_MAX_FDS];
+    int fd_count;
+};
+
+static inline struct tpd_header *tpd_header_of(const struct tpd_message *m)
+{
+    return (struct tpd_header *)m->buf;
+}
+
+static inline struct tpd_reply *tpd_reply_of(const struct tpd_message *m)
+{
+    return (struct tpd_reply *)m->buf;
+}
+
+/* Send one message (its header's length, version and type are filled in)
+ * with `fd_count` descriptors. 0 or -errno. */
+int tpd_send(int sock, uint16_t type, void *msg, size_t length, const int *fds, int fd_count);
+/* Receive one message. 1 with *m filled; 0 at end of stream; -errno for a
+ * system error; -EPROTO for a malformed one, with `why` saying what was
+ * wrong. Descriptors of a malformed message are closed. */
+int tpd_recv(int sock, struct tpd_message *m, char *why, size_t why_len);
+/* The size a request of `type` has; 0 for an unknown type. */
+size_t tpd_request_size(uint16_t type);
+/* Whether a name field holds a NUL-terminated name of A-Z a-z 0-9 _ . - */
+int tpd_name_ok(const char name[TPD_NAME_MAX]);
+/* Send a REPLY: status, two values, and printf-style text. */
+int tpd_reply(int sock, int32_t status, uint64_t v0, uint64_t v1, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* A reply's text, NUL-terminated in place (the buffer has room). */
+const char *tpd_reply_text(struct tpd_message *m);
+
+/* Connect to the daemon at `path` and say HELLO. The socket, or -errno
+ * with a message naming the path in `why`. */
+int tpd_connect(const char *path, char *why, size_t why_len);
+/* Send a request and wait for its REPLY into *reply. 0, or -errno with
+ * `why` (the reply's own status is tpd_reply_of(reply)->status). */
+int tpd_call(int sock, uint16_t type, void *msg, size_t length, const int *fds, int fd_count,
+             struct tpd_message *reply, char *why, size_t why_len);
+
+#endif

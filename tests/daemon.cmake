@@ -1,0 +1,16 @@
+# tierpaged: real daemons, real clients (tierpage-bench, pattern_holder),
+# real sockets. The clients are preloaded with the shim: not under the
+# sanitizers (label preload).
+add_executable(pattern_holder ${CMAKE_SOURCE_DIR}/tests/programs/pattern_holder.c)
+add_executable(daemon_garbage ${CMAKE_SOURCE_DIR}/tests/programs/daemon_garbage.c)
+target_include_directories(daemon_garbage PRIVATE ${CMAKE_SOURCE_DIR}/daemon)
+set_target_properties(pattern_holder daemon_garbage PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
+foreach(script daemon_serve daemon_operate daemon_security)
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${script}.sh)
+    add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)
+    set_tests_properties(${script} PROPERTIES
+      ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
+      LABELS "daemon;preload" TIMEOUT 600)
+  endif()
+endforeach()

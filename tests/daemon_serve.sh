@@ -1,0 +1,88 @@
+#!/bin/bash
+# tierpaged serving two unmodified programs at once, each with its own
+# stack, with their data verified; the operator commands' errors; the
+# stacks directory checked; a clean stop on SIGTERM.
+. "$(dirname "$0")/script_lib.sh"
+. "$(dirname "$0")/daemon_lib.sh"
+
+vm_stack vm1 8MiB 16MiB 256MiB      # dram, then pmem
+vm_stack vm2 4MiB 256MiB            # dram alone
+
+expect_status 0 "tierpage check accepts the stacks directory" -- "$TIERPAGE" check "$STACKS"
+expect_output "vm1.yaml: ok" "check names each stack file"
+
+expect_status 3 "an operator command without a daemon fails" -- "$TIERPAGE" status --socket "$SOCK"
+expect_output "cannot reach tierpaged at $SOCK" "and names the socket"
+expect_status 2 "run --daemon without a daemon stops before the program" -- \
+    "$TIERPAGE" run --daemon "$SOCK" --vm vm1 -- true
+expect_output "cannot reach tierpaged at $SOCK" "and names the socket"
+
+start_daemon || exit 1
+mode=$(stat -c %a "$SOCK")
+[ "$mode" = 600 ] && pass "the control socket is 0600" || fail "the control socket is $mode"
+
+# Two programs at once, different stacks: vm1 pages into dram and pmem,
+# vm2 into dram; each verifies every byte it wrote.
+"$TIERPAGE" run --daemon "$SOCK" --vm vm1 -- "$BENCH" --size 32MiB --pattern zipf --verify --json --quiet \
+    >"$WORK/vm1.out" 2>&1 &
+p1=$!
+"$TIERPAGE" run --daemon "$SOCK" --vm vm2 -- "$BENCH" --size 24MiB --verify --json --quiet \
+    >"$WORK/vm2.out" 2>&1 &
+p2=$!
+wait $p1; rc1=$?
+wait $p2; rc2=$?
+for vm in vm1 vm2; do
+    rc=rc${vm#vm}
+    if [ "${!rc}" = 0 ] && grep -q '"verify":"ok","bad_pages":0' "$WORK/$vm.out"; then
+        pass "$vm: tierpage-bench verified under the daemon"
+    else
+        fail "$vm: exit ${!rc}"; sed 's/^/      /' "$WORK/$vm.out"
+    fi
+done
+faults=$(stat_of vm1 faults)
+[ "$faults" -gt 8192 ] && pass "vm1: the daemon served its faults ($faults)" || fail "vm1: $faults faults"
+puts=$(stat_of vm1 puts pmem)
+[ "$puts" -gt 0 ] && pass "vm1: pages went down to pmem ($puts)" || fail "vm1: no page reached pmem"
+puts=$(stat_of vm2 puts dram)
+[ "$puts" -gt 0 ] && pass "vm2: pages went to its dram tier ($puts)" || fail "vm2: no page reached dram"
+# Both programs have exited: every page of theirs is released everywhere.
+wait_for "the exited clients' pages are released in every tier" released
+
+# One VM, one client at a time: a shell that execs the program hands the
+# VM over (its attach is closed before the exec), and a run right after
+# another finds the VM free (the daemon waits for the last one's release).
+expect_status 0 "a shell that execs the program hands the VM over" -- \
+    "$TIERPAGE" run --daemon "$SOCK" --vm vm2 -- sh -c "exec '$BENCH' --size 8MiB --verify --quiet"
+for n in 1 2 3; do
+    expect_status 0 "back-to-back run $n on one VM" -- \
+        "$TIERPAGE" run --daemon "$SOCK" --vm vm2 -- "$BENCH" --size 8MiB --verify --quiet
+done
+wait_for "and every page of theirs is released" released
+
+expect_status 0 "status answers" -- "$TIERPAGE" status --socket "$SOCK"
+expect_output "^vm1 +- +0 +8388608 +[0-9]+ +dram:0 pmem:0" "status: one line for vm1"
+expect_output "^vm2 +- +0 +4194304 " "status: one line for vm2"
+TIERPAGE_SOCKET=$SOCK expect_status 0 "TIERPAGE_SOCKET names the socket" -- "$TIERPAGE" stats vm1
+expect_output "faults" "stats prints the summary"
+
+expect_status 1 "an unknown VM is refused" -- "$TIERPAGE" stats nosuch --socket "$SOCK"
+expect_output "no VM named 'nosuch'" "and named"
+expect_status 1 "an unknown tier is refused" -- "$TIERPAGE" demote vm1 --to redis --socket "$SOCK"
+expect_output "no tier named 'redis' in this stack \(its tiers: dram, pmem\)" "and named, with the tiers there are"
+expect_status 2 "a size below one page is refused" -- "$TIERPAGE" resize vm1 100B --socket "$SOCK"
+expect_output "less than one page" "and said so"
+expect_status 2 "a size that is not one is refused" -- "$TIERPAGE" resize vm1 lots --socket "$SOCK"
+expect_status 2 "run --daemon with an unknown VM stops before the program" -- \
+    "$TIERPAGE" run --daemon "$SOCK" --vm nosuch -- true
+expect_output "no VM named 'nosuch'" "and names the VM"
+
+expect_status 0 "SIGTERM stops the daemon cleanly" -- stop_daemon
+[ ! -e "$SOCK" ] && pass "the socket is removed" || fail "the socket is left behind"
+
+echo "resident: lots" >"$STACKS/broken.yaml"
+expect_status 2 "check fails on a directory with a broken stack" -- "$TIERPAGE" check "$STACKS"
+expect_output "broken.yaml:1:11: resident: expected a size" "and gives file:line:col"
+expect_status 2 "the daemon will not start on a broken stack" -- \
+    "$TIERPAGED" --stacks "$STACKS" --socket "$SOCK"
+expect_output "broken.yaml:1:11" "and gives file:line:col"
+finish

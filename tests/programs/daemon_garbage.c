@@ -1,0 +1,185 @@
+/* A client of tierpaged that sends it malformed messages, each on a
+ * connection of its own, and checks that each gets an error reply and a
+ * closed connection, and that the daemon still answers afterwards.
+ * usage: daemon_garbage SOCKET; prints one line per case, exits 1 on any
+ * failure. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "wire.h"
+
+static const char *path;
+static int failures;
+
+static int connect_daemon(void)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    int s = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        printf("FAIL cannot connect to %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    return s;
+}
+
+static void send_raw(int s, const void *buf, size_t len, int fd_count)
+{
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 2)];
+        struct cmsghdr align;
+    } control;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd_count) {
+        int fds[2] = {open("/dev/null", O_RDONLY), open("/dev/null", O_RDONLY)};
+        mh.msg_control = control.buf;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)fd_count);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)fd_count);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)fd_count);
+    }
+    if (sendmsg(s, &mh, 0) < 0) {
+        printf("FAIL sendmsg: %s\n", strerror(errno));
+        exit(1);
+    }
+}
+
+static void hello(int s)
+{
+    struct tpd_hello h = {{sizeof h, TPD_VERSION, TPD_HELLO}, TPD_VERSION, 0};
+    send_raw(s, &h, sizeof h, 0);
+    char buf[512];
+    ssize_t n = recv(s, buf, sizeof buf, 0);
+    if (n < (ssize_t)sizeof(struct tpd_reply) || ((struct tpd_reply *)buf)->status != 0) {
+        printf("FAIL HELLO was not answered with OK\n");
+        exit(1);
+    }
+}
+
+/* The reply to what was sent has status `want`, and then the connection
+ * closes (when `closes`). */
+static void expect(int s, const char *what, int want, int closes)
+{
+    char buf[1024];
+    ssize_t n = recv(s, buf, sizeof buf - 1, 0);
+    if (n < (ssize_t)sizeof(struct tpd_reply)) {
+        printf("FAIL %s: no reply (%zd)\n", what, n);
+        failures++;
+        close(s);
+        return;
+    }
+    struct tpd_reply *r = (struct tpd_reply *)buf;
+    buf[n] = '\0';
+    const char *text = buf + sizeof *r;
+    if (r->h.type != TPD_REPLY || r->status != want) {
+        printf("FAIL %s: reply status %d (%s), expected %d\n", what, r->status, text, want);
+        failures++;
+    } else if (closes && recv(s, buf, sizeof buf, 0) != 0) {
+        printf("FAIL %s: the connection stayed open\n", what);
+        failures++;
+    } else {
+        printf("ok   %s: %s\n", what, text);
+    }
+    close(s);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: daemon_garbage SOCKET\n");
+        return 2;
+    }
+    path = argv[1];
+    int s;
+
+    s = connect_daemon();
+    send_raw(s, "\x01\x02", 2, 0);
+    expect(s, "a packet shorter than a header", -EPROTO, 1);
+
+    s = connect_daemon();
+    struct tpd_hello h = {{999, TPD_VERSION, TPD_HELLO}, TPD_VERSION, 0};
+    send_raw(s, &h, sizeof h, 0);
+    expect(s, "a length that is not the packet's", -EPROTO, 1);
+
+    s = connect_daemon();
+    h = (struct tpd_hello){{sizeof h, 7, TPD_HELLO}, 7, 0};
+    send_raw(s, &h, sizeof h, 0);
+    expect(s, "a header of another version", -EPROTO, 1);
+
+    s = connect_daemon();
+    h = (struct tpd_hello){{sizeof h, TPD_VERSION, TPD_HELLO}, 2, 0};
+    send_raw(s, &h, sizeof h, 0);
+    expect(s, "HELLO asking for version 2", -EPROTONOSUPPORT, 1);
+
+    s = connect_daemon();
+    struct tpd_header status = {sizeof status, TPD_VERSION, TPD_STATUS};
+    send_raw(s, &status, sizeof status, 0);
+    expect(s, "a request before HELLO", -EPROTO, 1);
+
+    s = connect_daemon();
+    hello(s);
+    struct tpd_header unknown = {sizeof unknown, TPD_VERSION, 4242};
+    send_raw(s, &unknown, sizeof unknown, 0);
+    expect(s, "an unknown type", -EPROTO, 1);
+
+    s = connect_daemon();
+    hello(s);
+    struct tpd_stats_request st = {{sizeof st, TPD_VERSION, TPD_STATS}, {0}, 0, 0};
+    memset(st.vm, 'a', sizeof st.vm);
+    send_raw(s, &st, sizeof st, 0);
+    expect(s, "a VM name without its NUL", -EPROTO, 1);
+
+    s = connect_daemon();
+    hello(s);
+    struct tpd_demote dm = {{sizeof dm, TPD_VERSION, TPD_DEMOTE}, "vm1", "../x"};
+    send_raw(s, &dm, sizeof dm, 0);
+    expect(s, "a tier name with a slash", -EPROTO, 1);
+
+    s = connect_daemon();
+    hello(s);
+    struct tpd_resize rs = {{sizeof rs - 4, TPD_VERSION, TPD_RESIZE}, "vm1", 1};
+    send_raw(s, &rs, sizeof rs - 4, 0);
+    expect(s, "a request cut short", -EPROTO, 1);
+
+    s = connect_daemon();
+    hello(s);
+    send_raw(s, &status, sizeof status, 2);
+    expect(s, "descriptors on a request that takes none", -EPROTO, 1);
+
+    s = connect_daemon();
+    hello(s);
+    struct tpd_range add = {{sizeof add, TPD_VERSION, TPD_REGION_ADD}, 0x10000, 4096};
+    send_raw(s, &add, sizeof add, 0);
+    expect(s, "REGION_ADD without its memfd", -EPROTO, 1);
+
+    s = connect_daemon();
+    hello(s);
+    send_raw(s, &add, sizeof add, 1);
+    expect(s, "REGION_ADD before ATTACH (refused, not malformed)", -ENOTCONN, 0);
+
+    s = connect_daemon();
+    hello(s);
+    static char big[TPD_MAX_MESSAGE + 4096];
+    struct tpd_header *bh = (struct tpd_header *)big;
+    *bh = (struct tpd_header){sizeof big, TPD_VERSION, TPD_STATUS};
+    send_raw(s, big, sizeof big, 0);
+    expect(s, "a packet larger than 64 KiB", -EPROTO, 1);
+
+    /* The daemon is still there, and answers. */
+    s = connect_daemon();
+    hello(s);
+    send_raw(s, &status, sizeof status, 0);
+    expect(s, "STATUS after all of the above", 0, 0);
+
+    printf("%d failures\n", failures);
+    return failures ? 1 : 0;
+}
