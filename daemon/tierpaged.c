@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "connection.h"
+#include "daemon_config.h"
 #include "listen_socket.h"
 #include "log.h"
 #include "wire.h"
@@ -20,6 +21,7 @@
 
 static const char usage[] =
     "usage: tierpaged --stacks DIR [--socket PATH] [--group NAME] [--mode OCTAL]\n"
+    "       tierpaged -c DAEMON.yaml [options above, which override the file]\n"
     "\n"
     "Serves the memory of programs started with\n"
     "  tierpage run --daemon SOCKET --vm NAME -- CMD ...\n"
@@ -30,6 +32,8 @@ static const char usage[] =
     "  --socket PATH   the control socket (default " TPD_DEFAULT_SOCKET ")\n"
     "  --group NAME    members may give operator commands; the socket is 0660\n"
     "  --mode OCTAL    the socket's mode (default 0600, 0660 with --group)\n"
+    "  -c FILE         read these from FILE, a YAML mapping with the keys stacks,\n"
+    "                  socket, socket_mode (quoted octal) and socket_group\n"
     "\n"
     "SIGHUP reads DIR again (changed resident caps and allowed_uids take effect\n"
     "at once; a broken file is reported and the VM keeps its stack); SIGTERM or\n"
@@ -39,11 +43,33 @@ struct options {
     const char *stacks, *socket, *group;
     mode_t mode;
     int mode_given;
+    struct tpd_config file; /* -c FILE */
 };
+
+/* What -c FILE gives, where the command line gave nothing. */
+static int read_config_file(const char *path, struct options *o)
+{
+    char why[512];
+    if (tpd_config_load(path, &o->file, why, sizeof why) < 0) {
+        fprintf(stderr, "tierpaged: %s\n", why);
+        return -1;
+    }
+    if (!o->stacks)
+        o->stacks = o->file.stacks;
+    if (!o->socket && o->file.socket[0])
+        o->socket = o->file.socket;
+    if (!o->group && o->file.group[0])
+        o->group = o->file.group;
+    if (!o->mode_given && o->file.mode_given) {
+        o->mode = o->file.mode;
+        o->mode_given = 1;
+    }
+    return 0;
+}
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    o->socket = TPD_DEFAULT_SOCKET;
+    const char *config = NULL;
     o->mode = 0600;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -51,6 +77,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage, stdout);
             exit(0);
+        } else if (strcmp(a, "-c") == 0 && has_value) {
+            config = argv[++i];
         } else if (strcmp(a, "--stacks") == 0 && has_value) {
             o->stacks = argv[++i];
         } else if (strcmp(a, "--socket") == 0 && has_value) {
@@ -71,8 +99,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             return -1;
         }
     }
+    if (config && read_config_file(config, o) < 0)
+        return -1;
+    if (!o->socket)
+        o->socket = TPD_DEFAULT_SOCKET;
     if (!o->stacks) {
-        fprintf(stderr, "tierpaged: --stacks DIR is required\n\n%s", usage);
+        fprintf(stderr, "tierpaged: --stacks DIR (or -c FILE) is required\n\n%s", usage);
         return -1;
     }
     if (o->group && !o->mode_given)

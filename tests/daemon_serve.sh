@@ -85,4 +85,26 @@ expect_output "broken.yaml:1:11: resident: expected a size" "and gives file:line
 expect_status 2 "the daemon will not start on a broken stack" -- \
     "$TIERPAGED" --stacks "$STACKS" --socket "$SOCK"
 expect_output "broken.yaml:1:11" "and gives file:line:col"
+rm "$STACKS/broken.yaml"
+
+# -c DAEMON.yaml: the same settings from a file, checked the same way.
+cat >"$WORK/daemon.yaml" <<YAML
+stacks: $STACKS
+socket: $SOCK
+socket_mode: "0640"
+YAML
+daemon_pid=
+"$TIERPAGED" -c "$WORK/daemon.yaml" 2>>"$WORK/daemon.log" &
+daemon_pid=$!
+wait_for "tierpaged -c FILE starts from the file" "$TIERPAGE" status --socket "$SOCK"
+mode=$(stat -c %a "$SOCK")
+[ "$mode" = 640 ] && pass "socket_mode from the file" || fail "the socket is $mode"
+expect_status 0 "and stops on SIGTERM" -- stop_daemon
+printf 'stacks: %s\nsocket_mode: 0999\nmetrics: 1\n' "$STACKS" >"$WORK/bad.yaml"
+expect_status 2 "a bad daemon file is refused" -- "$TIERPAGED" -c "$WORK/bad.yaml"
+expect_output "bad.yaml:2:14: socket_mode: expected an octal mode" "with file:line:col and the key"
+printf 'stacks: %s\nsockets: x\n' "$STACKS" >"$WORK/bad.yaml"
+expect_status 2 "an unknown key is refused" -- "$TIERPAGED" -c "$WORK/bad.yaml"
+expect_output "bad.yaml:2:1: sockets: unknown key, expected one of stacks, socket, socket_mode, socket_group" \
+    "naming the keys there are"
 finish
