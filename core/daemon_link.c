@@ -80,6 +80,12 @@ int tp_daemon_link_release(struct tp_daemon_link *l, void *addr, size_t length, 
     return call(l, discard ? TPD_DONTNEED : TPD_REGION_REMOVE, &m, sizeof m, -1, NULL, err);
 }
 
+int tp_daemon_link_lock(struct tp_daemon_link *l, void *addr, size_t length, int lock, tierpage_error *err)
+{
+    struct tpd_lock m = {.addr = (uintptr_t)addr, .length = length, .lock = lock ? 1u : 0u};
+    return call(l, TPD_LOCK, &m, sizeof m, -1, NULL, err);
+}
+
 void tp_daemon_link_close(struct tp_daemon_link *l)
 {
     if (!l)

@@ -18,6 +18,7 @@ int tp_daemon_link_open(const char *socket, const char *vm, int uffd, struct tp_
 int tp_daemon_link_add(struct tp_daemon_link *link, int memfd, void *addr, size_t length, tierpage_error *err);
 int tp_daemon_link_release(struct tp_daemon_link *link, void *addr, size_t length, int discard,
                            tierpage_error *err);
+int tp_daemon_link_lock(struct tp_daemon_link *link, void *addr, size_t length, int lock, tierpage_error *err);
 /* Detach: returns once the daemon has released every page of this
  * process, so that a process this one execs may attach at once. */
 void tp_daemon_link_close(struct tp_daemon_link *link);

@@ -494,6 +494,9 @@ static uint64_t count_locked(struct tp_stack *s, char *addr, size_t length, int 
 
 int tp_lock(tp_stack *s, void *addr, size_t length, int lock, tierpage_error *err)
 {
+    /* The daemon serving the pages keeps them in, and counts them. */
+    if (s->daemon)
+        return tp_daemon_link_lock(s->daemon, addr, length, lock, err);
     int rc = 0;
     pthread_mutex_lock(&s->regions_lock);
     tp_lock_take(&s->lock);

@@ -87,6 +87,11 @@ int tp_remote_release(struct tp_remote *c, uint64_t addr, uint64_t length, int d
     return discard ? tp_discard(c->stack, a, (size_t)length, err) : tp_unmap(c->stack, a, (size_t)length, err);
 }
 
+int tp_remote_lock(struct tp_remote *c, uint64_t addr, uint64_t length, int lock, tierpage_error *err)
+{
+    return tp_lock(c->stack, (void *)(uintptr_t)addr, (size_t)length, lock, err);
+}
+
 void tp_remote_detach(struct tp_remote *c)
 {
     struct tp_stack *s = c->stack;

@@ -25,6 +25,9 @@ int tp_remote_add_region(struct tp_remote *client, int memfd, uint64_t addr, uin
  * (discard 1): its pages are forgotten in every tier. */
 int tp_remote_release(struct tp_remote *client, uint64_t addr, uint64_t length, int discard,
                       tierpage_error *err);
+/* mlock (lock 1) or munlock of [addr, addr+length) of the client, as
+ * tp_lock. */
+int tp_remote_lock(struct tp_remote *client, uint64_t addr, uint64_t length, int lock, tierpage_error *err);
 /* The client went away: its fault thread stops and every page of its
  * regions is released in every tier. Frees client. */
 void tp_remote_detach(struct tp_remote *client);

@@ -185,6 +185,9 @@ static void region_request(struct tpd_connection *c, struct tpd_message *m)
         rc = tp_remote_add_region(client, memfd, r->addr, r->length, &err);
         if (rc < 0)
             close(memfd);
+    } else if (type == TPD_LOCK) {
+        const struct tpd_lock *l = m->buf;
+        rc = tp_remote_lock(client, l->addr, l->length, l->lock != 0, &err);
     } else {
         rc = tp_remote_release(client, r->addr, r->length, type == TPD_DONTNEED, &err);
     }
@@ -213,7 +216,7 @@ static void dispatch(struct tpd_connection *c, struct tpd_message *m)
             tpd_reply(c->sock, 0, tp_malloc_threshold(vm->stack), tp_page_size(vm->stack), "VM %s", vm->name);
     } else if (type == TPD_ATTACH) {
         attach(c, m);
-    } else if (type == TPD_REGION_ADD || type == TPD_REGION_REMOVE || type == TPD_DONTNEED) {
+    } else if (type == TPD_REGION_ADD || type == TPD_REGION_REMOVE || type == TPD_DONTNEED || type == TPD_LOCK) {
         region_request(c, m);
     } else if (!tpd_is_operator(c->d, c->peer.uid, c->peer.gid)) {
         tpd_log("warning", "refused an operator request of pid %ld: uid %u is neither root, the daemon's user "

@@ -127,6 +127,8 @@ size_t tpd_request_size(uint16_t type)
     case TPD_REGION_REMOVE:
     case TPD_DONTNEED:
         return sizeof(struct tpd_range);
+    case TPD_LOCK:
+        return sizeof(struct tpd_lock);
     case TPD_STATUS:
         return sizeof(struct tpd_header);
     case TPD_STATS:

@@ -20,6 +20,7 @@ enum tpd_type {
     TPD_REGION_REMOVE = 4,
     TPD_DONTNEED = 5,
     TPD_VM_INFO = 6,
+    TPD_LOCK = 7,
     TPD_STATUS = 16,
     TPD_STATS = 17,
     TPD_RESIZE = 18,
@@ -54,6 +55,15 @@ struct tpd_range {
     struct tpd_header h;
     uint64_t addr;
     uint64_t length;
+};
+
+/* LOCK: mlock (lock 1) or munlock (lock 0) of a served range */
+struct tpd_lock {
+    struct tpd_header h;
+    uint64_t addr;
+    uint64_t length;
+    uint32_t lock;
+    uint32_t reserved;
 };
 
 struct tpd_stats_request {
