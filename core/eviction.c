@@ -132,6 +132,8 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
 int tp_evict_one(struct tp_stack *s, tierpage_error *err)
 {
     TP_ASSERT_HELD(&s->lock);
+    if (tp_pages_frozen(&s->pages))
+        return -EAGAIN; /* a fork is copying the pages; the evictor is woken after */
     uint32_t id = tp_pick_victim(&s->pages.resident, &s->pages.map, s->policy, unmap_to_check, s);
     if (id == TP_NIL)
         return -EAGAIN;

@@ -8,7 +8,7 @@
 
 /* Evict one page chosen by the policy. Called and returns with the stack
  * lock held; drops it around store I/O. -EAGAIN when no page can be taken
- * now (all are being moved). */
+ * now (all are being moved, or a fork is copying the pages). */
 int tp_evict_one(struct tp_stack *s, tierpage_error *err);
 /* Evict this resident, idle page. Called with the stack lock held, it
  * drops it around store I/O and holds it again on return. */

@@ -49,7 +49,8 @@ static void *evictor_main(void *arg)
     tp_pager_thread = 1;
     tp_lock_take(&s->lock);
     while (!s->evictor.stop) {
-        if (free_room(s) >= s->evictor.low) {
+        /* Frozen: a fork is copying the pages; thawing wakes this thread. */
+        if (free_room(s) >= s->evictor.low || tp_pages_frozen(&s->pages)) {
             tp_lock_wait(&s->evictor.wake, &s->lock);
             continue;
         }
@@ -92,4 +93,9 @@ void tp_evictor_stop(struct tp_stack *s)
     pthread_join(s->evictor.thread, NULL);
     s->evictor.running = 0;
     pthread_cond_destroy(&s->evictor.wake);
+}
+
+void tp_evictor_forget(struct tp_stack *s)
+{
+    s->evictor.running = s->evictor.stop = s->evictor.busy = 0;
 }

@@ -7,6 +7,9 @@
 
 int tp_evictor_start(struct tp_stack *s, tierpage_error *err);
 void tp_evictor_stop(struct tp_stack *s);
+/* In a forked child, where the evictor was not copied: forget it, so that
+ * tp_evictor_start can start the child's own. */
+void tp_evictor_forget(struct tp_stack *s);
 /* Stack lock held: wake the evictor when free room fell below its mark. */
 void tp_evictor_poke(struct tp_stack *s);
 /* Stack lock held: recompute the marks after the cap changed. */

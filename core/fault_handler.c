@@ -346,3 +346,20 @@ void tp_handlers_stop(struct tp_stack *s)
     munmap(s->doorbell, s->doorbell_len);
     s->doorbell = NULL;
 }
+
+void tp_handlers_forget(struct tp_stack *s)
+{
+    if (!s->doorbell)
+        return;
+    /* The parent's handlers may have held these at the fork. */
+    pthread_mutex_init(&s->placement.lock, NULL);
+    pthread_cond_init(&s->placement.changed, NULL);
+    tp_placement_destroy(&s->placement);
+    free(s->handlers);
+    s->handlers = NULL;
+    free(s->handler_args);
+    s->handler_args = NULL;
+    s->handler_count = 0;
+    munmap(s->doorbell, s->doorbell_len); /* registered with the parent's userfaultfd, not the child's */
+    s->doorbell = NULL;
+}

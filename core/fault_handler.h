@@ -17,5 +17,9 @@ void tp_handlers_stop(struct tp_stack *s);
  * -errno. */
 int tp_fault_read(struct tp_stack *s, int uffd, struct uffd_msg *msgs, size_t max, uint32_t *newest);
 void tp_fault_handle(struct tp_stack *s, int uffd, const struct uffd_msg *msg, uint32_t ticket);
+/* In a forked child, where the handlers were not copied: forget them and
+ * their doorbell without waking anyone, so that tp_handlers_start can
+ * start the child's own. */
+void tp_handlers_forget(struct tp_stack *s);
 
 #endif

@@ -27,8 +27,23 @@ static int is_busy(struct tp_pages *pg, uint32_t id)
 void tp_page_wait_idle(struct tp_pages *pg, uint32_t id)
 {
     TP_ASSERT_HELD(pg->lock);
-    while (is_busy(pg, id))
+    while (is_busy(pg, id) || pg->frozen)
         tp_lock_wait(&pg->idle, pg->lock);
+}
+
+void tp_pages_freeze(struct tp_pages *pg)
+{
+    TP_ASSERT_HELD(pg->lock);
+    pg->frozen = 1;
+    while (pg->busy)
+        tp_lock_wait(&pg->idle, pg->lock);
+}
+
+void tp_pages_thaw(struct tp_pages *pg)
+{
+    TP_ASSERT_HELD(pg->lock);
+    pg->frozen = 0;
+    pthread_cond_broadcast(&pg->idle);
 }
 
 void tp_page_claim(struct tp_pages *pg, uint32_t id)
@@ -36,6 +51,7 @@ void tp_page_claim(struct tp_pages *pg, uint32_t id)
     TP_ASSERT_HELD(pg->lock);
     assert(!is_busy(pg, id));
     tp_page(pg, id)->flags |= TP_PAGE_BUSY;
+    pg->busy++;
 }
 
 void tp_page_release(struct tp_pages *pg, uint32_t id)
@@ -43,6 +59,7 @@ void tp_page_release(struct tp_pages *pg, uint32_t id)
     TP_ASSERT_HELD(pg->lock);
     assert(is_busy(pg, id));
     tp_page(pg, id)->flags &= (uint8_t)~TP_PAGE_BUSY;
+    pg->busy--;
     pthread_cond_broadcast(&pg->idle);
 }
 

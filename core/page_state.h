@@ -24,7 +24,9 @@ struct tp_tier_pages {
 
 struct tp_pages {
     struct tp_mutex *lock;          /* the stack lock: guards everything here */
-    pthread_cond_t idle;           /* a BUSY page became idle */
+    pthread_cond_t idle;           /* a BUSY page became idle, or the pages thawed */
+    uint64_t busy;                 /* pages BUSY now */
+    int frozen;                    /* a fork is copying the pages: no new move starts */
     struct tp_page_map map;
     struct tp_resident_set resident;
     struct tp_tier_pages tiers[TP_MAX_TIERS];
@@ -45,9 +47,22 @@ static inline struct tp_page *tp_page(struct tp_pages *pg, uint32_t id)
     return tp_page_get(&pg->map, id);
 }
 
-/* Called with pages->lock held; drops it while the page is BUSY and holds
- * it again when the page is idle. */
+/* Called with pages->lock held; drops it while the page is BUSY or the
+ * pages are frozen, and holds it again when the page is idle and may be
+ * claimed. */
 void tp_page_wait_idle(struct tp_pages *pg, uint32_t id);
+/* pages->lock held: no move starts from now on (a thread already moving a
+ * page may still claim the pages that move needs); returns, lock held,
+ * once no page is BUSY. The lock is dropped while waiting. */
+void tp_pages_freeze(struct tp_pages *pg);
+/* pages->lock held: moves may start again; waiters are woken. */
+void tp_pages_thaw(struct tp_pages *pg);
+/* pages->lock held: 1 while frozen, when a thread that holds no BUSY page
+ * must not start a move. */
+static inline int tp_pages_frozen(const struct tp_pages *pg)
+{
+    return pg->frozen;
+}
 /* pages->lock held, the page idle: it becomes BUSY for the caller, and
  * only the caller changes its tier or state until it releases it. */
 void tp_page_claim(struct tp_pages *pg, uint32_t id);

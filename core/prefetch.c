@@ -83,7 +83,7 @@ void tp_prefetch_after_fault(struct tp_stack *s, uint32_t id, size_t tier, int f
     uint32_t ids[TP_PREFETCH_MAX_WINDOW];
     tp_lock_take(&s->lock);
     struct tp_region *r = tp_region_of_id(s, id);
-    if (!r)
+    if (!r || tp_pages_frozen(&s->pages)) /* frozen: a fork is copying the pages */
         goto out;
     struct tp_prefetch_stream *st = &r->stream;
     tp_stream_note(st, id);

@@ -169,6 +169,7 @@ static struct tp_region *region_new(struct tp_stack *s, size_t *length, tierpage
     }
     file->pieces = 1;
     file->memfd = -1;
+    file->child_memfd = -1;
     r->file = file;
     r->start = r->alias = MAP_FAILED;
     r->length = *length;

@@ -14,7 +14,6 @@
 #include "fault_handler.h"
 #include "instance_id.h"
 #include "pager_thread.h"
-#include "tierpage_private.h"
 #include "stack_internal.h"
 #include "tier_chain.h"
 #include "uffd.h"
@@ -175,6 +174,7 @@ static tp_stack *stack_open(struct tp_conf *conf, tierpage_error *err)
         tierpage_error_set(err, s->uffd, NULL, "%s", msg);
         goto fail;
     }
+    s->handler_threads = conf->handler_threads;
     if (tp_evictor_start(s, err) < 0 || tp_handlers_start(s, conf->handler_threads, err) < 0)
         goto fail;
     tp_conf_free(conf);
@@ -269,16 +269,6 @@ void tp_stack_flush(tp_stack *s)
 uint64_t tp_malloc_threshold(const tp_stack *s)
 {
     return s->malloc_threshold;
-}
-
-void tp_private_stack_fork_prepare(tp_stack *s)
-{
-    tp_lock_take(&s->lock);
-}
-
-void tp_private_stack_fork_done(tp_stack *s)
-{
-    tp_lock_drop(&s->lock);
 }
 
 size_t tp_page_size(const tp_stack *s)

@@ -38,6 +38,7 @@ struct tp_tier {
 struct tp_region_file {
     int memfd;
     unsigned pieces;
+    int child_memfd;     /* across a fork: the copy of its resident pages the child takes, else -1 */
 };
 
 /* A region is always wholly mapped: unmapping part of one trims it or
@@ -56,6 +57,21 @@ struct tp_region {
     /* start lies in another process (a tierpaged client): the pager reaches
      * it only through uffd and the file, never maps or unmaps it itself. */
     bool foreign;
+};
+
+/* A range of served memory the program mprotected (stack_fork.c). */
+struct tp_protection {
+    char *start;
+    size_t length;
+    int prot;
+};
+
+/* What a fork in progress prepared for the child (stack_fork.c). */
+struct tp_fork {
+    int copied;                 /* the child has a copy of every resident page */
+    char refusal[200];          /* else why the child cannot have served memory */
+    struct tp_protection *protections;
+    size_t protection_count;
 };
 
 /* The background eviction thread's state (evictor_thread.c). */
@@ -82,6 +98,7 @@ struct tp_stack {
     char *doorbell;             /* one page per handler, touched to stop it */
     size_t doorbell_len;
     unsigned handler_count;
+    unsigned handler_threads;   /* the setting they were started with (a forked child starts its own) */
     struct tp_handler_arg *handler_args;
     struct tp_placement placement;
 
@@ -94,6 +111,7 @@ struct tp_stack {
     size_t region_count, region_alloc;
 
     struct tp_evictor evictor;
+    struct tp_fork fork;
     struct tp_tier tiers[TP_MAX_TIERS];
     size_t tier_count;
 

@@ -327,8 +327,9 @@ static int queue_full(void *ctx, struct tp_writeback *wb, uint32_t id, const voi
     struct tp_page *p = tp_page(&s->pages, id);
     tp_lock_take(&s->lock);
     /* Busy: its owner may still be recording that it put the page here,
-     * or be waiting on this queue. Look again later. */
-    if (p->flags & TP_PAGE_BUSY) {
+     * or be waiting on this queue. Frozen: a fork is copying the pages.
+     * Look again later. */
+    if ((p->flags & TP_PAGE_BUSY) || tp_pages_frozen(&s->pages)) {
         tp_lock_drop(&s->lock);
         return -EAGAIN;
     }

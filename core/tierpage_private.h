@@ -17,10 +17,25 @@ void tp_private_pager_leave(void);
  * senders) and on a program thread between enter and leave. */
 int tp_private_in_pager(void);
 
-/* Fork safety: prepare takes the stack lock, so that a child never starts
- * with it held by a thread it does not have; done releases it (in the
- * parent and in the child). For pthread_atfork. */
+/* fork: a child gets its own copy of the served memory as it was at the
+ * fork, paged by a pager of its own (stack_fork.c; README, "fork"). For
+ * pthread_atfork, on the forking thread.
+ *
+ * Before fork(): takes the stack's regions lock and lock (held until one
+ * of the two calls after it), waits until no page is being moved and
+ * keeps new moves from starting, then, when the child can have served
+ * memory, copies every resident page into a new memfd the child will
+ * take. */
 void tp_private_stack_fork_prepare(tp_stack *stack);
-void tp_private_stack_fork_done(tp_stack *stack);
+/* After fork(), in the parent: sends the child the pages its tiers need
+ * copied, drops the copies and the locks; the pager goes on. */
+void tp_private_stack_fork_parent(tp_stack *stack);
+/* After fork(), in the child, its only thread: the child's own
+ * userfaultfd, regions on the copies, stores, handlers and evictor; the
+ * stack is then the child's. Returns 0, or a negative errno with err set:
+ * -ENOTSUP when this stack cannot give a child served memory (err says
+ * why), other values when setting it up failed. On failure the stack must
+ * not be used again in the child. */
+int tp_private_stack_fork_child(tp_stack *stack, tierpage_error *err);
 
 #endif

@@ -60,6 +60,12 @@ extern "C" {
  * at eviction, compare the page with the copy instead of assuming it was
  * written. Without it a page comes back write-protected until written. */
 #define TIERPAGE_STORE_LOCAL      (1u << 3)
+/* The store instance is private memory of the process and nothing else:
+ * no thread, no descriptor, no file or server another process reaches.
+ * A forked child then keeps using its copy of the instance as its own
+ * (the kernel copies the memory on write), as the dram store does. Other
+ * stores are opened afresh in a forked child. */
+#define TIERPAGE_STORE_FORK_PRIVATE (1u << 4)
 
 typedef struct tierpage_error {
     char message[256];

@@ -132,3 +132,13 @@ void *pager_heap_realloc(void *p, size_t size)
     pager_heap_free(p);
     return q;
 }
+
+void pager_heap_fork_prepare(void)
+{
+    pthread_mutex_lock(&heap_lock);
+}
+
+void pager_heap_fork_done(void)
+{
+    pthread_mutex_unlock(&heap_lock); /* in the child too: the forking thread took it */
+}

@@ -17,4 +17,9 @@ size_t pager_heap_usable_size(const void *p);
 /* True when p was handed out by this heap. */
 int pager_heap_owns(const void *p);
 
+/* Around fork: the heap's lock is held across it, so that a child never
+ * starts with it taken by a pager thread it does not have. */
+void pager_heap_fork_prepare(void);
+void pager_heap_fork_done(void);
+
 #endif

@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "pager_heap.h"
 #include "shim.h"
 #include "tierpage_private.h"
 
@@ -240,13 +241,13 @@ int madvise(void *addr, size_t len, int advice)
             }
             return 0;
         }
-        /* Served memory is never in a child (part of how it is served):
-         * what a child would see of it cannot be changed. */
+        /* A child gets served memory from the pager's copy at the fork
+         * (core/stack_fork.c), which these flags do not steer. */
         if (advice == MADV_DOFORK || advice == MADV_WIPEONFORK) {
             static int told;
             if (!told++)
-                fprintf(stderr, "tierpage: madvise(%s) on served memory is refused: served memory is not "
-                                "inherited by children\n", advice == MADV_DOFORK ? "MADV_DOFORK" : "MADV_WIPEONFORK");
+                fprintf(stderr, "tierpage: madvise(%s) on served memory is refused: a child gets served "
+                                "memory from tierpage's copy at the fork, which it does not steer\n", advice == MADV_DOFORK ? "MADV_DOFORK" : "MADV_WIPEONFORK");
             errno = EINVAL;
             return -1;
         }
@@ -256,8 +257,13 @@ int madvise(void *addr, size_t len, int advice)
     return (int)syscall(SYS_madvise, addr, len, advice);
 }
 
-/* fork: served memory stays with the parent (the regions are MADV_DONTFORK),
- * so a child that touches it gets a clear message, not a silent crash. */
+/* fork: the child gets its own copy of the served memory and a pager of
+ * its own (core/stack_fork.c). A stack that cannot give it one keeps the
+ * memory with the parent (the regions are MADV_DONTFORK), and a child that
+ * touches it gets a clear message, not a silent crash. */
+
+static char fork_refusal[256];
+int shim_forked_child;
 
 static void child_segv(int sig, siginfo_t *info, void *ctx)
 {
@@ -266,8 +272,10 @@ static void child_segv(int sig, siginfo_t *info, void *ctx)
     size_t length;
     if (info && shim_stack && tp_region_bounds(shim_stack, info->si_addr, &start, &length) == 0) {
         static const char msg[] = "tierpage: a forked child touched memory served to its parent; served memory "
-                                  "is not shared with children (use exec, or run the child outside tierpage)\n";
+                                  "is not shared with children (use exec, or run the child outside tierpage): ";
         ssize_t w = write(2, msg, sizeof msg - 1);
+        w = write(2, fork_refusal, strlen(fork_refusal));
+        w = write(2, "\n", 1);
         (void)w;
         _exit(TP_EXIT_PAGER_FAILURE);
     }
@@ -277,21 +285,41 @@ static void child_segv(int sig, siginfo_t *info, void *ctx)
 
 static void before_fork(void)
 {
-    if (shim_stack && !shim_in_child)
-        tp_private_stack_fork_prepare(shim_stack);
+    if (!shim_stack || shim_in_child)
+        return;
+    shim_enter(); /* left in the handlers after the fork, in the parent and the child */
+    tp_private_stack_fork_prepare(shim_stack);
+    pager_heap_fork_prepare();
 }
 
 static void after_fork_parent(void)
 {
-    if (shim_stack && !shim_in_child)
-        tp_private_stack_fork_done(shim_stack);
+    if (!shim_stack || shim_in_child)
+        return;
+    pager_heap_fork_done();
+    tp_private_stack_fork_parent(shim_stack);
+    shim_leave();
 }
 
 static void after_fork_child(void)
 {
     if (!shim_stack || shim_in_child)
         return;
-    tp_private_stack_fork_done(shim_stack);
+    pager_heap_fork_done();
+    tierpage_error err = {{0}, {0}};
+    int rc = tp_private_stack_fork_child(shim_stack, &err);
+    shim_leave();
+    __atomic_store_n(&shim_lock_future, 0, __ATOMIC_RELAXED); /* memory locks are not inherited */
+    if (rc == 0) {
+        shim_forked_child = 1;
+        return;
+    }
+    if (rc != -ENOTSUP) {
+        fprintf(stderr, "tierpage: a forked child cannot have its own copy of the served memory: %s\n",
+                err.message);
+        _exit(TP_EXIT_PAGER_FAILURE);
+    }
+    snprintf(fork_refusal, sizeof fork_refusal, "%s", err.message);
     shim_in_child = 1;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

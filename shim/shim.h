@@ -10,6 +10,7 @@
 extern tp_stack *shim_stack;          /* NULL until the stack is open, or when inactive */
 extern uint64_t shim_threshold;
 extern int shim_in_child;             /* forked without exec: served memory is not here */
+extern int shim_forked_child;         /* forked without exec, with served memory and a pager of its own */
 extern int shim_lock_future;          /* mlockall(MCL_FUTURE): new served memory is locked */
 
 /* The status a program stops with when its stack cannot open before its

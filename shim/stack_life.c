@@ -148,7 +148,10 @@ __attribute__((constructor)) static void shim_init(void)
 
 __attribute__((destructor)) static void shim_fini(void)
 {
-    if (!shim_stack || shim_in_child)
+    /* A forked child's pages are its own private memory and files already
+     * gone from their directory: they go with it. The summary is the
+     * program's, not its children's. */
+    if (!shim_stack || shim_in_child || shim_forked_child)
         return;
     if (!shim_served_any()) {
         /* Nothing to report, and nothing an exit handler could still

@@ -1,4 +1,4 @@
-foreach(program mm_events mm_controls itimer_signals alloc_churn)
+foreach(program mm_events mm_controls itimer_signals alloc_churn fork_cow)
   add_executable(${program} ${CMAKE_SOURCE_DIR}/tests/programs/${program}.c)
   set_target_properties(${program} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endforeach()
@@ -12,6 +12,7 @@ add_executable(library_own_names ${CMAKE_SOURCE_DIR}/tests/programs/library_own_
 target_link_libraries(library_own_names PRIVATE tierpage)
 target_link_options(library_own_names PRIVATE -rdynamic)
 set_target_properties(library_own_names PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+target_link_libraries(fork_cow PRIVATE Threads::Threads)
 # A store that records its opens, for cli_run_opens_once.
 add_library(tc_counting_store MODULE ${CMAKE_SOURCE_DIR}/tests/fixtures/counting_store.c)
 set_target_properties(tc_counting_store PROPERTIES OUTPUT_NAME tierpage-counting PREFIX ""
@@ -33,7 +34,7 @@ target_link_options(alloc_churn_nopie PRIVATE -no-pie)
 set_target_properties(alloc_churn_nopie PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 
 foreach(script cli_run cli_check cli_integrity cli_signals cli_allocators library_exports own_tp_names
-    cli_run_opens_once)
+    cli_run_opens_once cli_fork)
   add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)
   set_tests_properties(${script} PROPERTIES
     ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
@@ -41,5 +42,5 @@ foreach(script cli_run cli_check cli_integrity cli_signals cli_allocators librar
 endforeach()
 # The shim replaces malloc, which a sanitizer runtime must own: the sanitizer
 # pass of the suite leaves these out (ctest -LE preload).
-set_tests_properties(cli_run cli_integrity cli_allocators own_tp_names cli_run_opens_once PROPERTIES LABELS preload)
+set_tests_properties(cli_run cli_integrity cli_allocators own_tp_names cli_run_opens_once cli_fork PROPERTIES LABELS preload)
 set_tests_properties(cli_signals PROPERTIES LABELS "preload;redis")

@@ -1,0 +1,378 @@
+/* fork under tierpage run: parent and child each see the served memory as
+ * it was at the fork and then only their own writes, whatever tier a page
+ * was in. Every 8-byte word is checked.
+ *
+ *   fork_cow MiB basic|nested|threads|exec|many
+ */
+#include <pthread.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "program_checks.h"
+
+extern char **environ;
+
+static size_t len;
+
+static uint64_t word(unsigned seed, size_t i)
+{
+    uint64_t x = ((uint64_t)seed << 40) ^ (i * 0x9e3779b97f4a7c15ull);
+    x ^= x >> 31;
+    return x * 0xbf58476d1ce4e5b9ull;
+}
+
+static void scribble(uint64_t *m, size_t bytes, unsigned seed)
+{
+    for (size_t i = 0; i < bytes / 8; i++)
+        m[i] = word(seed, i);
+}
+
+/* Index of the first word not as scribble() left it; SIZE_MAX when none. */
+static size_t bad_word(const uint64_t *m, size_t bytes, unsigned seed)
+{
+    for (size_t i = 0; i < bytes / 8; i++)
+        if (m[i] != word(seed, i))
+            return i;
+    return SIZE_MAX;
+}
+
+static void *served(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        perror("mmap");
+        exit(2);
+    }
+    return p;
+}
+
+static int wait_ok(pid_t pid, const char *who)
+{
+    int st;
+    if (waitpid(pid, &st, 0) != pid) {
+        CHECK(0, "waitpid %s", who);
+        return 0;
+    }
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s ended with status 0x%x", who, st);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static void pipe_or_die(int fds[2])
+{
+    if (pipe(fds) < 0) {
+        perror("pipe");
+        exit(2);
+    }
+}
+
+static void signal_fd(int fd)
+{
+    char c = 1;
+    if (write(fd, &c, 1) != 1)
+        exit(3);
+}
+
+/* 0 when the other side ended without a word. */
+static int wait_fd(int fd)
+{
+    char c;
+    return read(fd, &c, 1) == 1;
+}
+
+/* The permissions /proc/self/maps shows at addr ("r--s" ...), or "". */
+static void perms_at(const void *addr, char out[5])
+{
+    char line[512];
+    out[0] = '\0';
+    FILE *f = fopen("/proc/self/maps", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perms[5];
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3 && lo <= (unsigned long)addr &&
+            (unsigned long)addr < hi)
+            memcpy(out, perms, 5);
+    }
+    if (f)
+        fclose(f);
+}
+
+/* Each side writes everything before the other reads: the child reads
+ * after the parent has overwritten every page, and the parent after the
+ * child has. Half the memory is a mapping, half a malloc'd block. */
+static void basic(void)
+{
+    uint64_t *a = served(len / 2), *b = malloc(len / 2);
+    scribble(a, len / 2, 1);
+    scribble(b, len / 2, 2);
+    /* A read-only page and a guard page keep their protection in the child. */
+    char *guarded = served(2 * MiB);
+    memset(guarded, 5, 2 * MiB);
+    CHECK(mprotect(guarded, PAGE, PROT_READ) == 0 && mprotect(guarded + 2 * MiB - PAGE, PAGE, PROT_NONE) == 0,
+          "mprotect");
+    int to_child[2], to_parent[2];
+    pipe_or_die(to_child);
+    pipe_or_die(to_parent);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(to_child[1]);
+        close(to_parent[0]);
+        if (!wait_fd(to_child[0]))
+            _exit(3);
+        if (bad_word(a, len / 2, 1) != SIZE_MAX || bad_word(b, len / 2, 2) != SIZE_MAX) {
+            fprintf(stderr, "FAIL child: memory as at the fork (words %zu, %zu)\n", bad_word(a, len / 2, 1),
+                   bad_word(b, len / 2, 2));
+            _exit(1);
+        }
+        char ro[5], none[5];
+        perms_at(guarded, ro);
+        perms_at(guarded + 2 * MiB - PAGE, none);
+        if (strncmp(ro, "r-", 2) != 0 || strncmp(none, "--", 2) != 0 || guarded[PAGE] != 5 ||
+            guarded[2 * MiB - PAGE - 1] != 5) {
+            fprintf(stderr, "FAIL child: protections '%s' and '%s' of a read-only and a guard page\n", ro, none);
+            _exit(1);
+        }
+        scribble(a, len / 2, 11);
+        scribble(b, len / 2, 12);
+        int ok = bad_word(a, len / 2, 11) == SIZE_MAX && bad_word(b, len / 2, 12) == SIZE_MAX;
+        signal_fd(to_parent[1]);
+        if (!ok)
+            fprintf(stderr, "FAIL child: its own writes\n");
+        _exit(ok ? 0 : 1);
+    }
+    CHECK(pid > 0, "fork");
+    close(to_child[0]);
+    close(to_parent[1]);
+    scribble(a, len / 2, 21);
+    scribble(b, len / 2, 22);
+    CHECK(bad_word(a, len / 2, 21) == SIZE_MAX && bad_word(b, len / 2, 22) == SIZE_MAX, "parent: its own writes");
+    signal_fd(to_child[1]);
+    CHECK(wait_fd(to_parent[0]), "the child wrote its memory");
+    close(to_child[1]);
+    close(to_parent[0]);
+    CHECK(bad_word(a, len / 2, 21) == SIZE_MAX, "parent: its writes after the child wrote (word %zu)",
+          bad_word(a, len / 2, 21));
+    CHECK(bad_word(b, len / 2, 22) == SIZE_MAX, "parent: its malloc'd block after the child wrote");
+    wait_ok(pid, "child");
+    CHECK(bad_word(a, len / 2, 21) == SIZE_MAX && bad_word(b, len / 2, 22) == SIZE_MAX,
+          "parent: its writes after the child exited");
+    munmap(a, len / 2);
+    free(b);
+}
+
+/* A child that forks in turn: three generations, each with its own view. */
+static void nested(void)
+{
+    uint64_t *m = served(len);
+    scribble(m, len, 1);
+    pid_t child = fork();
+    if (child == 0) {
+        int ok = bad_word(m, len, 1) == SIZE_MAX;
+        scribble(m, len / 2, 2); /* first half changed, second as at the first fork */
+        pid_t grandchild = fork();
+        if (grandchild == 0) {
+            ok = ok && bad_word(m, len / 2, 2) == SIZE_MAX;
+            size_t half = len / 2 / 8;
+            for (size_t i = 0; i < half; i++)
+                ok = ok && m[half + i] == word(1, half + i);
+            scribble(m, len, 3);
+            ok = ok && bad_word(m, len, 3) == SIZE_MAX;
+            if (!ok)
+                fprintf(stderr, "FAIL grandchild: memory as at its fork, or its own writes\n");
+            _exit(ok ? 0 : 1);
+        }
+        int st = -1;
+        ok = ok && grandchild > 0 && waitpid(grandchild, &st, 0) == grandchild && WIFEXITED(st) &&
+             WEXITSTATUS(st) == 0;
+        ok = ok && bad_word(m, len / 2, 2) == SIZE_MAX;
+        size_t half = len / 2 / 8;
+        for (size_t i = 0; i < half; i++)
+            ok = ok && m[half + i] == word(1, half + i);
+        if (!ok)
+            fprintf(stderr, "FAIL child: grandchild status 0x%x, or its memory after the grandchild wrote\n", st);
+        _exit(ok ? 0 : 1);
+    }
+    CHECK(child > 0, "fork");
+    wait_ok(child, "child that forked");
+    CHECK(bad_word(m, len, 1) == SIZE_MAX, "parent: memory after its child and grandchild wrote (word %zu)",
+          bad_word(m, len, 1));
+    munmap(m, len);
+}
+
+/* fork from a program whose other threads fault all along: each child
+ * sees the memory nobody writes as it was, and can write its own copy. */
+struct worker {
+    pthread_t thread;
+    uint64_t *mine;
+    size_t bytes;
+    const uint64_t *shared;
+    volatile int *stop;
+    int failed;
+    unsigned passes; /* completed */
+};
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    for (unsigned pass = 100; !*w->stop; pass++) {
+        scribble(w->mine, w->bytes, pass);
+        if (bad_word(w->mine, w->bytes, pass) != SIZE_MAX || bad_word(w->shared, len / 2, 7) != SIZE_MAX)
+            w->failed = 1;
+        __atomic_add_fetch(&w->passes, 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void threads(void)
+{
+    uint64_t *shared = served(len / 2);
+    scribble(shared, len / 2, 7);
+    volatile int stop = 0;
+    struct worker w[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (struct worker){.mine = served(len / 8), .bytes = len / 8, .shared = shared, .stop = &stop};
+        pthread_create(&w[i].thread, NULL, work, &w[i]);
+    }
+    /* Every page of theirs written once before the first fork. */
+    for (int i = 0; i < 3; i++)
+        while (!__atomic_load_n(&w[i].passes, __ATOMIC_ACQUIRE))
+            usleep(1000);
+    for (int round = 0; round < 6; round++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            size_t bad = bad_word(shared, len / 2, 7);
+            if (bad != SIZE_MAX)
+                fprintf(stderr, "FAIL child %d: word %zu of memory nobody writes: %#llx, not %#llx\n", round, bad,
+                        (unsigned long long)shared[bad], (unsigned long long)word(7, bad));
+            scribble(shared, len / 2, 50 + (unsigned)round);
+            int ok = bad == SIZE_MAX && bad_word(shared, len / 2, 50 + (unsigned)round) == SIZE_MAX;
+            /* The workers' memory is there too: each page begins as some pass wrote it. */
+            for (int i = 0; i < 3; i++) {
+                for (size_t pg = 0; pg < w[i].bytes / PAGE; pg++) {
+                    const uint64_t *p = w[i].mine + pg * PAGE / 8;
+                    unsigned pass = 0;
+                    for (unsigned q = 100; q < 100000 && !pass; q++)
+                        if (p[0] == word(q, pg * PAGE / 8))
+                            pass = q;
+                    ok = ok && pass;
+                }
+                scribble(w[i].mine, w[i].bytes, 9);
+                ok = ok && bad_word(w[i].mine, w[i].bytes, 9) == SIZE_MAX;
+            }
+            if (!ok)
+                fprintf(stderr, "FAIL child %d of a threaded parent\n", round);
+            _exit(ok ? 0 : 1);
+        }
+        CHECK(pid > 0, "fork");
+        wait_ok(pid, "child of a threaded parent");
+    }
+    stop = 1;
+    for (int i = 0; i < 3; i++) {
+        pthread_join(w[i].thread, NULL);
+        CHECK(!w[i].failed, "worker %d saw its memory change", i);
+    }
+    CHECK(bad_word(shared, len / 2, 7) == SIZE_MAX, "parent: memory its children wrote");
+}
+
+/* Children that exec, by fork, vfork and posix_spawn. */
+static void exec_children(void)
+{
+    uint64_t *m = served(len);
+    scribble(m, len, 4);
+    pid_t pid = fork();
+    if (pid == 0) {
+        m[12345] = 1; /* served memory here until the exec */
+        execl("/bin/sh", "sh", "-c", "exit 3", (char *)NULL);
+        _exit(99);
+    }
+    int st;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 3, "fork + exec");
+    pid = vfork();
+    if (pid == 0) {
+        execl("/bin/true", "true", (char *)NULL);
+        _exit(99);
+    }
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "vfork + exec");
+    char *argv[] = {"true", NULL};
+    CHECK(posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ) == 0 && waitpid(pid, &st, 0) == pid &&
+              WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "posix_spawn");
+    CHECK(bad_word(m, len, 4) == SIZE_MAX, "parent: memory after children that exec");
+    munmap(m, len);
+}
+
+/* Many short-lived children, each of a parent that changed the memory
+ * since the last one: each sees its own generation (sampled pages). */
+static void many(void)
+{
+    uint64_t *m = served(len);
+    size_t pages = len / PAGE;
+    for (unsigned gen = 0; gen < 40; gen++) {
+        for (size_t pg = gen % 7; pg < pages; pg += 7) /* a seventh of the pages change each time */
+            for (size_t i = 0; i < PAGE / 8; i++)
+                m[pg * PAGE / 8 + i] = word(gen, pg * PAGE / 8 + i);
+        pid_t pid = fork();
+        if (pid == 0) {
+            int ok = 1;
+            for (size_t k = 0; k < 300; k++) {
+                size_t pg = (k * 7919 + gen * 104729) % pages;
+                unsigned want = gen - (unsigned)((gen + 7 - pg % 7) % 7); /* the generation that last wrote it */
+                const uint64_t *p = m + pg * PAGE / 8;
+                if (gen < pg % 7)
+                    want = UINT32_MAX;
+                for (size_t i = 0; i < PAGE / 8; i++)
+                    ok = ok && (want == UINT32_MAX ? p[i] == 0 : p[i] == word(want, pg * PAGE / 8 + i));
+                m[pg * PAGE / 8] = 0xdead; /* the child's own write */
+            }
+            _exit(ok ? 0 : 1);
+        }
+        CHECK(pid > 0, "fork");
+        if (gen % 2 == 0 && !wait_ok(pid, "short-lived child"))
+            break;
+        if (gen % 2 == 1)
+            wait_ok(pid, "short-lived child");
+    }
+    for (size_t pg = 0; pg < pages; pg++) {
+        unsigned last = 39 - (unsigned)((39 + 7 - pg % 7) % 7);
+        CHECK(m[pg * PAGE / 8] == word(last, pg * PAGE / 8) && m[pg * PAGE / 8 + 511] == word(last, pg * PAGE / 8 + 511),
+              "parent: page %zu after the children", pg);
+        if (failures > 5)
+            break;
+    }
+    munmap(m, len);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: fork_cow MiB basic|nested|threads|exec|many\n");
+        return 2;
+    }
+    len = (size_t)atoi(argv[1]) * MiB;
+    const char *what = argv[2];
+    if (strcmp(what, "basic") == 0)
+        basic();
+    else if (strcmp(what, "nested") == 0)
+        nested();
+    else if (strcmp(what, "threads") == 0)
+        threads();
+    else if (strcmp(what, "exec") == 0)
+        exec_children();
+    else if (strcmp(what, "many") == 0)
+        many();
+    else {
+        fprintf(stderr, "fork_cow: unknown test '%s'\n", what);
+        return 2;
+    }
+    if (failures) {
+        printf("fork_cow %s: %d checks failed\n", what, failures);
+        return 1;
+    }
+    printf("fork_cow %s: all checks passed\n", what);
+    return 0;
+}
