@@ -22,6 +22,31 @@
 /* The write-back queue of a remote tier when the stack file sets none. */
 #define TP_DEFAULT_WRITEBACK_QUEUE (4u << 20)
 
+/* Open tier t's store with the options it keeps; `forked_from` is the
+ * parent's instance id when this stack is a forked child's. */
+static int open_store(struct tp_stack *s, struct tp_tier *t, uint64_t capacity, const char *forked_from,
+                      tierpage_error *err)
+{
+    tierpage_store_params params = {
+        .namespace_name = s->namespace_name,
+        .page_size = s->page_size,
+        .capacity = capacity,
+        .options = t->options,
+        .option_count = t->option_count,
+        .instance = s->instance,
+        .exclusive = s->exclusive_namespace,
+        .host = tp_plugin_host(&t->plugin, t->name),
+        .forked_from = forked_from,
+    };
+    /* A store may start threads of its own (a lease heartbeat): they are
+     * pager threads too, and inherit this mask. */
+    sigset_t old_mask;
+    tp_block_async_signals(&old_mask);
+    int rc = t->ops->open(&params, &t->store, err);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    return rc;
+}
+
 static int open_tier(struct tp_stack *s, const struct tp_conf *c, size_t i, tierpage_error *err)
 {
     const struct tp_conf_tier *ct = &c->tiers[i];
@@ -50,22 +75,7 @@ static int open_tier(struct tp_stack *s, const struct tp_conf *c, size_t i, tier
         if (!key || (ct->options[k].value && !value))
             return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
     }
-    tierpage_store_params params = {
-        .namespace_name = s->namespace_name,
-        .page_size = s->page_size,
-        .capacity = ct->capacity,
-        .options = t->options,
-        .option_count = ct->option_count,
-        .instance = s->instance,
-        .exclusive = c->exclusive_namespace,
-        .host = tp_plugin_host(&t->plugin, t->name),
-    };
-    /* A store may start threads of its own (a lease heartbeat): they are
-     * pager threads too, and inherit this mask. */
-    sigset_t old_mask;
-    tp_block_async_signals(&old_mask);
-    int rc = t->ops->open(&params, &t->store, &perr);
-    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    int rc = open_store(s, t, ct->capacity, NULL, &perr);
     if (rc < 0 || !t->store) {
         int line = ct->line, col = ct->column;
         const char *key = perr.key[0] ? perr.key : NULL;
@@ -89,6 +99,7 @@ static int open_tier(struct tp_stack *s, const struct tp_conf *c, size_t i, tier
     uint64_t queue = ct->writeback_queue;
     if (queue == TP_CONF_DEFAULT_QUEUE)
         queue = (t->ops->flags & TIERPAGE_STORE_REMOTE) ? TP_DEFAULT_WRITEBACK_QUEUE : 0;
+    t->writeback_bytes = queue;
     if (queue && (rc = tp_chain_start_queue(s, i, queue, err)) < 0) {
         t->ops->close(t->store);
         tp_plugin_unload(&t->plugin);
@@ -145,6 +156,7 @@ static tp_stack *stack_open(struct tp_conf *conf, tierpage_error *err)
     s->namespace_name = conf->name ? strdup(conf->name) : NULL;
     s->page_size = 4096;
     s->uffd = -1;
+    s->exclusive_namespace = conf->exclusive_namespace;
     tp_instance_id(s->instance, sizeof s->instance);
     tp_lock_init(&s->lock);
     pthread_mutex_init(&s->regions_lock, NULL);
@@ -232,6 +244,31 @@ tp_stack *tp_stack_open_daemon(const char *socket, const char *vm, tierpage_erro
 fail:
     tp_stack_close(s);
     return NULL;
+}
+
+int tp_tier_reopen_in_child(struct tp_stack *s, size_t i, const char *parent_instance, tierpage_error *err)
+{
+    struct tp_tier *t = &s->tiers[i];
+    tierpage_error perr = {{0}, {0}};
+    /* The parent's store and queue stay as they were, unused: closing them
+     * would speak on the parent's connections, and the queue's thread is
+     * not here to stop. A private store behind a queue is not what the
+     * page map says (puts and deletes wait in the queue): the child gets
+     * a new one, filled as every other store it opens. */
+    int queued = t->writeback != NULL;
+    t->writeback = NULL;
+    if (!(t->ops->flags & TIERPAGE_STORE_FORK_PRIVATE) || queued) {
+        if (t->ops->flags & TIERPAGE_STORE_FORK_PRIVATE)
+            t->ops->close(t->store); /* private memory only: nothing of the parent's */
+        t->store = NULL;
+        int rc = open_store(s, t, t->capacity_pages * s->page_size, parent_instance, &perr);
+        if (rc < 0 || !t->store)
+            return tierpage_error_set(err, rc < 0 ? rc : -EINVAL, NULL, "tier '%s' (plugin %s): %s", t->name,
+                                      t->ops->name, perr.message[0] ? perr.message : "the store refused to open");
+    }
+    if (t->writeback_bytes)
+        return tp_chain_start_queue(s, i, t->writeback_bytes, err);
+    return 0;
 }
 
 void tp_stack_close(tp_stack *s)

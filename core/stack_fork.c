@@ -4,17 +4,22 @@
  * every resident page (at most the resident cap) into a new memfd per
  * region file; the child maps those at the same addresses, registers them
  * with a userfaultfd of its own and starts its own handlers and evictor on
- * its copy of the page map. Pages in a tier are the child's through the
- * kernel's copy-on-write of the store's private memory
- * (TIERPAGE_STORE_FORK_PRIVATE): a stack with any other tier, or with a
- * write-back queue, cannot give a child served memory yet, and the child
- * that touches it is stopped (preload.c). */
+ * its copy of the page map. Pages in a tier whose store is private memory
+ * (TIERPAGE_STORE_FORK_PRIVATE) are the child's through the kernel's
+ * copy-on-write. A tier whose store keeps a forked child's pages apart
+ * (TIERPAGE_STORE_FORK_APART: the pmem store's file of the child's own) is
+ * opened afresh in the child, under the child's own instance id, and the
+ * parent, still frozen, sends the child each page such a tier holds over
+ * a socket; the child puts them into its store before it returns from
+ * fork(). The parent thaws once the last page is sent. A stack with any
+ * other tier keeps served memory from children (preload.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,8 +27,16 @@
 #include "fault_handler.h"
 #include "instance_id.h"
 #include "stack_internal.h"
+#include "tier_chain.h"
 #include "tierpage_private.h"
 #include "uffd.h"
+
+/* A tier whose pages the parent sends the child: not private memory, or
+ * with a write-back queue (whose pages are in the parent's queue). */
+static int is_streamed(const struct tp_tier *t)
+{
+    return !(t->ops->flags & TIERPAGE_STORE_FORK_PRIVATE) || t->writeback;
+}
 
 /* Stack lock held. Why a child of this stack cannot have served memory,
  * into `why`; 0 when it can. */
@@ -35,16 +48,129 @@ static int fork_refusal(struct tp_stack *s, char *why, size_t len)
     }
     for (size_t i = 0; i < s->tier_count; i++) {
         const struct tp_tier *t = &s->tiers[i];
-        if (!(t->ops->flags & TIERPAGE_STORE_FORK_PRIVATE)) {
-            snprintf(why, len, "tier '%s' (plugin %s) is shared with the parent", t->name, t->ops->name);
-            return 1;
-        }
-        if (t->writeback) {
-            snprintf(why, len, "tier '%s' has a write-back queue", t->name);
+        if (!(t->ops->flags & (TIERPAGE_STORE_FORK_PRIVATE | TIERPAGE_STORE_FORK_APART))) {
+            snprintf(why, len, "tier '%s' (plugin %s) is shared with the parent, and a child's copy of it is not "
+                     "supported yet", t->name, t->ops->name);
             return 1;
         }
     }
     return 0;
+}
+
+/* Both locks held. A socket to send the child the pages of streamed
+ * tiers, when they hold any. */
+static int open_stream(struct tp_stack *s, char *why, size_t len)
+{
+    s->fork.stream[0] = s->fork.stream[1] = -1;
+    int any = 0;
+    for (size_t t = 0; t < s->tier_count; t++)
+        any |= is_streamed(&s->tiers[t]) && s->pages.tiers[t].count > 0;
+    if (any && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->fork.stream) < 0) {
+        snprintf(why, len, "cannot make a socket to copy its tiers' pages: %s", strerror(errno));
+        s->fork.stream[0] = s->fork.stream[1] = -1;
+        return -1;
+    }
+    return 0;
+}
+
+static void close_stream(struct tp_stack *s, int end)
+{
+    if (s->fork.stream[end] >= 0)
+        close(s->fork.stream[end]);
+    s->fork.stream[end] = -1;
+}
+
+/* One page sent to the child: its id, its tier, its content. */
+struct stream_record {
+    uint32_t id;
+    uint32_t tier;   /* TP_NO_TIER after the last page */
+};
+
+/* All of buf sent (`sending`) or received; -1 when the other side went. */
+static int transfer_all(int fd, void *buf, size_t len, int sending)
+{
+    char *p = buf;
+    while (len) {
+        ssize_t n = sending ? send(fd, p, len, MSG_NOSIGNAL) : recv(fd, p, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* In the parent, regions lock held, the stack lock not, the pages
+ * frozen: no page moves, so each streamed tier holds what the page map
+ * says. A child that went away ends the sending. */
+static void send_pages(struct tp_stack *s)
+{
+    int fd = s->fork.stream[1];
+    _Alignas(64) unsigned char page[s->page_size];
+    for (size_t i = 0; i < s->region_count; i++) {
+        struct tp_region *r = s->regions[i];
+        for (size_t k = 0; k < r->page_count; k++) {
+            uint32_t id = r->first_id + (uint32_t)k;
+            tp_lock_take(&s->lock);
+            size_t t = tp_page(&s->pages, id)->tier;
+            tp_lock_drop(&s->lock);
+            if (t == TP_NO_TIER || !is_streamed(&s->tiers[t]))
+                continue;
+            tierpage_error err = {{0}, {0}};
+            int rc = tp_tier_get(s, t, id, page, &err);
+            if (rc < 0)
+                tp_fatal("cannot read page %u from tier '%s' for a forked child: %s", id, s->tiers[t].name,
+                         err.message);
+            struct stream_record rec = {id, (uint32_t)t};
+            if (transfer_all(fd, &rec, sizeof rec, 1) < 0 || transfer_all(fd, page, s->page_size, 1) < 0)
+                return;
+        }
+    }
+    struct stream_record end = {TP_NIL, TP_NO_TIER};
+    transfer_all(fd, &end, sizeof end, 1);
+}
+
+/* In the child: the parent's pages, into the child's own stores, in
+ * batches. */
+#define RECEIVE_BATCH 32
+
+static int receive_pages(struct tp_stack *s, tierpage_error *err)
+{
+    int fd = s->fork.stream[0];
+    unsigned char *pages = malloc(RECEIVE_BATCH * s->page_size);
+    if (!pages)
+        return tierpage_error_set(err, -ENOMEM, NULL, "out of memory for the parent's pages");
+    uint64_t ids[RECEIVE_BATCH];
+    const void *ptrs[RECEIVE_BATCH];
+    size_t n = 0, batch_tier = TP_NO_TIER;
+    int rc = 0;
+    for (;;) {
+        struct stream_record rec;
+        if (transfer_all(fd, &rec, sizeof rec, 0) < 0) {
+            rc = tierpage_error_set(err, -EPIPE, NULL, "the parent stopped sending its pages");
+            break;
+        }
+        if (n && (rec.tier != batch_tier || n == RECEIVE_BATCH)) {
+            rc = tp_tier_put_now(s, batch_tier, n, ids, ptrs, err);
+            n = 0;
+            if (rc < 0)
+                break;
+        }
+        if (rec.tier == TP_NO_TIER)
+            break;
+        if (rec.tier >= s->tier_count || transfer_all(fd, pages + n * s->page_size, s->page_size, 0) < 0) {
+            rc = tierpage_error_set(err, -EPIPE, NULL, "the parent stopped sending its pages");
+            break;
+        }
+        batch_tier = rec.tier;
+        ids[n] = rec.id;
+        ptrs[n] = pages + n * s->page_size;
+        n++;
+    }
+    free(pages);
+    return rc;
 }
 
 static void drop_copies(struct tp_stack *s)
@@ -177,8 +303,12 @@ void tp_private_stack_fork_prepare(tp_stack *s)
     s->fork.copied = 0;
     char *why = s->fork.refusal;
     size_t len = sizeof s->fork.refusal;
-    if (fork_refusal(s, why, len) || read_protections(s, why, len) < 0 || copy_resident(s, why, len) < 0) {
+    s->fork.stream[0] = s->fork.stream[1] = -1;
+    if (fork_refusal(s, why, len) || read_protections(s, why, len) < 0 || open_stream(s, why, len) < 0 ||
+        copy_resident(s, why, len) < 0) {
         drop_protections(s);
+        close_stream(s, 0);
+        close_stream(s, 1);
         return;
     }
     s->fork.copied = 1;
@@ -188,6 +318,13 @@ void tp_private_stack_fork_parent(tp_stack *s)
 {
     drop_copies(s);
     drop_protections(s);
+    close_stream(s, 0);
+    if (s->fork.stream[1] >= 0) {
+        tp_lock_drop(&s->lock);
+        send_pages(s);
+        close_stream(s, 1);
+        tp_lock_take(&s->lock);
+    }
     tp_pages_thaw(&s->pages);
     pthread_cond_signal(&s->evictor.wake);
     tp_lock_drop(&s->lock);
@@ -295,8 +432,20 @@ int tp_private_stack_fork_child(tp_stack *s, tierpage_error *err)
     }
     drop_protections(s);
     adopt_pages(s);
+    char parent_instance[sizeof s->instance];
+    memcpy(parent_instance, s->instance, sizeof parent_instance);
     tp_instance_id(s->instance, sizeof s->instance);
-    int rc = tp_evictor_start(s, err);
+    close_stream(s, 1);
+    int rc = 0;
+    for (size_t t = 0; t < s->tier_count && rc == 0; t++)
+        if (is_streamed(&s->tiers[t]))
+            rc = tp_tier_reopen_in_child(s, t, parent_instance, err);
+    if (rc == 0 && s->fork.stream[0] >= 0)
+        rc = receive_pages(s, err);
+    close_stream(s, 0);
+    if (rc < 0)
+        return rc;
+    rc = tp_evictor_start(s, err);
     if (rc == 0)
         rc = tp_handlers_start(s, s->handler_threads, err);
     return rc;

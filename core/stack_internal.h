@@ -30,6 +30,7 @@ struct tp_tier {
     size_t option_count;
     bool serial;               /* plugin asked for one call at a time */
     struct tp_writeback *writeback; /* queue of puts for a remote store, or NULL */
+    uint64_t writeback_bytes;  /* its size, 0 without one */
     pthread_mutex_t serial_lock;
     uint64_t hits, puts, demotions, bytes_in, bytes_out, full_events;
 };
@@ -72,6 +73,7 @@ struct tp_fork {
     char refusal[200];          /* else why the child cannot have served memory */
     struct tp_protection *protections;
     size_t protection_count;
+    int stream[2];              /* socket: [1] the parent sends its tiers' pages, [0] the child reads them */
 };
 
 /* The background eviction thread's state (evictor_thread.c). */
@@ -91,6 +93,7 @@ struct tp_stack {
     uint64_t store_timeout_ns;  /* how long a store may keep failing */
     uint32_t prefetch_window;   /* most pages fetched ahead; 0: prefetch off */
     char *namespace_name;       /* the stores keep a pointer to it until closed */
+    int exclusive_namespace;    /* `namespace: exclusive` */
     size_t page_size;
     const unsigned char *zero_page; /* page_size zeros, for first reads */
     int uffd;
@@ -120,6 +123,11 @@ struct tp_stack {
      * are created here and handed to it; no tiers, no handlers. */
     struct tp_daemon_link *daemon;
 };
+
+/* In a forked child (stack.c): tier i's store opened afresh for the child
+ * unless private memory (TIERPAGE_STORE_FORK_PRIVATE) without a queue,
+ * and a queue of its own when the tier has one. */
+int tp_tier_reopen_in_child(struct tp_stack *s, size_t i, const char *parent_instance, tierpage_error *err);
 
 /* lookups (stack->lock held) */
 struct tp_region *tp_region_find(struct tp_stack *stack, const void *addr);

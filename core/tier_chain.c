@@ -192,6 +192,29 @@ static int tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page,
     return rc;
 }
 
+int tp_tier_put_now(struct tp_stack *s, size_t t, size_t n, const uint64_t *ids, const void *const *pages,
+                    tierpage_error *err)
+{
+    struct tp_tier *tier = &s->tiers[t];
+    int results[n ? n : 1];
+    store_put(tier, n, ids, pages, results, err);
+    size_t acknowledged = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct retry retry = {0, 0};
+        while (tp_store_error_is_transient(results[i]) && retry_after_failure(tier, &retry, err))
+            store_put(tier, 1, &ids[i], &pages[i], &results[i], err);
+        if (results[i] < 0) {
+            count_puts(s, tier, acknowledged, 0);
+            if (results[i] == -ENOSPC)
+                return tierpage_error_set(err, -ENOSPC, NULL, "tier '%s' is full", tier->name);
+            return results[i];
+        }
+        acknowledged++;
+    }
+    count_puts(s, tier, acknowledged, 0);
+    return 0;
+}
+
 int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err)
 {
     struct tp_tier *tier = &s->tiers[t];

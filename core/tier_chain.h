@@ -40,6 +40,13 @@ static inline int tp_tier_is_local(const struct tp_stack *s, size_t t)
     return (s->tiers[t].ops->flags & TIERPAGE_STORE_LOCAL) != 0;
 }
 
+/* Put pages[i] under ids[i] for i < n straight into tier t's store (not
+ * its queue), each failing one tried again until store_timeout; a full
+ * store is an error here. For copies that need no place counted: a forked
+ * child's own copies of its parent's pages. No stack lock held. */
+int tp_tier_put_now(struct tp_stack *s, size_t t, size_t n, const uint64_t *ids, const void *const *pages,
+                    tierpage_error *err);
+
 /* Store `page` under `id` in tier `t` or, when t and every tier after it
  * that must make room cannot, a slower one. The page must be BUSY for the
  * caller, the stack lock not held. `t` already holding a copy of the page

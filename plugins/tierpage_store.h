@@ -66,6 +66,13 @@ extern "C" {
  * (the kernel copies the memory on write), as the dram store does. Other
  * stores are opened afresh in a forked child. */
 #define TIERPAGE_STORE_FORK_PRIVATE (1u << 4)
+/* Opened with params->forked_from (in a forked child), the instance keeps
+ * the child's pages apart from the parent's, never touches the parent's,
+ * and its pages go away with the child process (at its exit, also _exit,
+ * or exec), as the pmem store's file of the child's own does. A stack
+ * whose every tier is FORK_PRIVATE or FORK_APART gives forked children
+ * served memory; any other tier keeps it from them. */
+#define TIERPAGE_STORE_FORK_APART (1u << 5)
 
 typedef struct tierpage_error {
     char message[256];
@@ -95,7 +102,9 @@ static inline int tierpage_error_set(tierpage_error *err, int code, const char *
 
 /* ------------------------------------------------------- host services */
 
-#define TIERPAGE_HOST_VERSION 1u
+/* 1: the services below. 2: tierpage_store_params.forked_from is there
+ * (the table itself is unchanged). */
+#define TIERPAGE_HOST_VERSION 2u
 
 /* Levels of tierpage_host.log: the core decides what it shows, and where. */
 #define TIERPAGE_LOG_ERROR   0
@@ -206,6 +215,12 @@ typedef struct tierpage_store_params {
     int exclusive;
     /* Since ABI 2: the core's services; valid until close returns. */
     const tierpage_host *host;
+    /* Present when host->version is 2 or more. Non-NULL when the stack is
+     * a forked child's: the instance id of the stack it was forked from,
+     * whose store the child must not touch (the parent goes on using it).
+     * The core then copies the child's pages into this store itself. Only
+     * stores that declare TIERPAGE_STORE_FORK_APART are opened so. */
+    const char *forked_from;
 } tierpage_store_params;
 
 typedef struct tierpage_store_usage {

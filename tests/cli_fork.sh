@@ -1,6 +1,6 @@
 # fork under tierpage run: parent and child each see the served memory as
 # it was at the fork and then their own writes only (tests/programs/fork_cow.c
-# checks every word), with pages resident, in the dram tier, or both.
+# checks every word), with pages resident, in the dram tier or in pmem.
 . "$(dirname "$0")/script_lib.sh"
 trap 'cleanup_shm; rm -rf "$WORK"' EXIT
 FORK_COW=$BUILD/tests/fork_cow
@@ -39,13 +39,32 @@ expect_status 0 "python3 multiprocessing (fork) over large lists and a bytearray
     timeout 600 "$TIERPAGE" run -c "$WORK/py.yaml" --quiet -- python3 "$SRC/tests/programs/fork_python.py"
 expect_output "fork_python: all checks passed" "fork_python reports every check passed"
 
-# A stack with a tier shared with the parent (pmem here) cannot give a
-# child its own copy yet: the child that touches served memory is stopped,
-# naming the tier; the parent's data stays whole.
+# dram then pmem (the built-in stack's shape): pages resident, in dram and
+# in the pmem file at the fork. The child's pmem pages go into a file of
+# its own, gone from the directory at once: nothing is left behind.
 small_stack "$WORK/s.yaml" 4MiB 8MiB 64MiB
-expect_status 1 "fork_cow basic over dram + pmem: the child is stopped" -- \
-    timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" --quiet -- "$FORK_COW" 32 basic
-expect_output "forked child touched memory served to its parent.*tier 'pmem' \(plugin pmem\) is shared with the parent" \
+for t in basic nested threads many; do
+    expect_status 0 "fork_cow $t over dram + pmem" -- \
+        timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" --quiet -- "$FORK_COW" 32 $t
+    expect_output "fork_cow $t: all checks passed" "fork_cow $t over dram + pmem reports every check passed"
+done
+left=$(ls /dev/shm | grep -c "tierpage-test-$$-.*fork-" || true)
+[ "$left" = 0 ] && pass "no child's pmem file is left" || fail "$left pmem files of children left in /dev/shm"
+
+# A tier that keeps a child's pages neither private nor apart (faulty
+# here) keeps served memory from children: the child that touches it is
+# stopped, naming the tier; the parent's data stays whole.
+cat >"$WORK/faulty.yaml" <<YAML
+name: fork-faulty-$$
+resident: 4MiB
+tiers:
+  - plugin: faulty
+    wrap: dram
+    capacity: 64MiB
+YAML
+expect_status 1 "fork_cow basic over a faulty tier: the child is stopped" -- \
+    timeout 300 "$TIERPAGE" run -c "$WORK/faulty.yaml" --quiet -- "$FORK_COW" 32 basic
+expect_output "forked child touched memory served to its parent.*tier 'faulty' \(plugin faulty\) is shared with the parent" \
     "the child's message names the tier"
 expect_output "child ended with status 0x7d00" "the child exits with 125"
 grep -q "FAIL.*parent: its" "$WORK/out" && fail "the parent's data changed" || pass "the parent's data stays whole"

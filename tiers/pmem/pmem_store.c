@@ -272,20 +272,10 @@ static int rebuild_index(struct pmem_store *s, tierpage_error *err)
     return 0;
 }
 
-static int pmem_open(const tierpage_store_params *params, void **store, tierpage_error *err)
+/* Opens (or with `forked`, creates anew) the store's file at path. */
+static int open_file(const tierpage_store_params *params, const char *path, int forked, void **store,
+                     tierpage_error *err)
 {
-    *store = NULL;
-    const char *path = NULL;
-    for (size_t i = 0; i < params->option_count; i++) {
-        if (strcmp(params->options[i].key, "path") == 0)
-            path = params->options[i].value;
-        else
-            return tierpage_error_set(err, -EINVAL, params->options[i].key,
-                                      "pmem: unknown option '%s' (pmem takes path and capacity)",
-                                      params->options[i].key);
-    }
-    if (!path || !path[0])
-        return tierpage_error_set(err, -EINVAL, "path", "pmem: path is required: the file that holds the pages");
     if (params->page_size == 0)
         return tierpage_error_set(err, -EINVAL, NULL, "pmem: page size must be greater than 0");
     const char *ns = params->namespace_name ? params->namespace_name : "";
@@ -303,7 +293,7 @@ static int pmem_open(const tierpage_store_params *params, void **store, tierpage
     s->next_seq = 1;
     int rc;
 
-    s->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    s->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (forked ? O_EXCL : 0), 0600);
     if (s->fd < 0) {
         int e = errno;
         pmem_close(s);
@@ -414,6 +404,34 @@ static int pmem_open(const tierpage_store_params *params, void **store, tierpage
     }
     *store = s;
     return 0;
+}
+
+static int pmem_open(const tierpage_store_params *params, void **store, tierpage_error *err)
+{
+    *store = NULL;
+    const char *path = NULL;
+    for (size_t i = 0; i < params->option_count; i++) {
+        if (strcmp(params->options[i].key, "path") == 0)
+            path = params->options[i].value;
+        else
+            return tierpage_error_set(err, -EINVAL, params->options[i].key,
+                                      "pmem: unknown option '%s' (pmem takes path and capacity)",
+                                      params->options[i].key);
+    }
+    if (!path || !path[0])
+        return tierpage_error_set(err, -EINVAL, "path", "pmem: path is required: the file that holds the pages");
+    int forked = params->host && params->host->version >= 2 && params->forked_from && params->instance;
+    if (!forked)
+        return open_file(params, path, 0, store, err);
+    /* A forked child's pages go into a file of its own beside the
+     * parent's (which the parent keeps locked), gone from the directory
+     * once mapped: it goes away with the child. */
+    char child_path[4096];
+    if ((size_t)snprintf(child_path, sizeof child_path, "%s.fork-%s", path, params->instance) >= sizeof child_path)
+        return tierpage_error_set(err, -ENAMETOOLONG, "path", "pmem: %s is too long", path);
+    int rc = open_file(params, child_path, 1, store, err);
+    unlink(child_path);
+    return rc;
 }
 
 /* --- page operations --- */
@@ -606,7 +624,7 @@ static const tierpage_store_ops pmem_ops = {
     .struct_size = sizeof(tierpage_store_ops),
     .name = "pmem",
     .description = "pages in a persistent-memory (or ordinary) file, kept across restarts",
-    .flags = TIERPAGE_STORE_PERSISTENT | TIERPAGE_STORE_LOCAL,
+    .flags = TIERPAGE_STORE_PERSISTENT | TIERPAGE_STORE_LOCAL | TIERPAGE_STORE_FORK_APART,
     .open = pmem_open,
     .close = pmem_close,
     .get = pmem_get,
