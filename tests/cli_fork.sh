@@ -48,6 +48,22 @@ for t in basic nested threads many; do
         timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" --quiet -- "$FORK_COW" 32 $t
     expect_output "fork_cow $t: all checks passed" "fork_cow $t over dram + pmem reports every check passed"
 done
+# A dram tier with a write-back queue: its queued pages are in the
+# parent's queue, not its pool, and are sent to the child too.
+cat >"$WORK/queued.yaml" <<YAML
+name: fork-queued-$$
+resident: 4MiB
+tiers:
+  - plugin: dram
+    capacity: 16MiB
+    writeback_queue: 1MiB
+  - plugin: pmem
+    path: /dev/shm/tierpage-test-$$-queued.pmem
+    capacity: 64MiB
+YAML
+expect_status 0 "fork_cow nested over a dram tier with a write-back queue, then pmem" -- \
+    timeout 300 "$TIERPAGE" run -c "$WORK/queued.yaml" --quiet -- "$FORK_COW" 32 nested
+expect_output "fork_cow nested: all checks passed" "fork_cow nested with a queue reports every check passed"
 left=$(ls /dev/shm | grep -c "tierpage-test-$$-.*fork-" || true)
 [ "$left" = 0 ] && pass "no child's pmem file is left" || fail "$left pmem files of children left in /dev/shm"
 
