@@ -260,6 +260,8 @@ int tp_tier_reopen_in_child(struct tp_stack *s, size_t i, const char *parent_ins
     if (!(t->ops->flags & TIERPAGE_STORE_FORK_PRIVATE) || queued) {
         if (t->ops->flags & TIERPAGE_STORE_FORK_PRIVATE)
             t->ops->close(t->store); /* private memory only: nothing of the parent's */
+        else if (t->ops->forget)
+            t->ops->forget(t->store);
         t->store = NULL;
         int rc = open_store(s, t, t->capacity_pages * s->page_size, parent_instance, &perr);
         if (rc < 0 || !t->store)

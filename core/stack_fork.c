@@ -401,8 +401,14 @@ int tp_private_stack_fork_child(tp_stack *s, tierpage_error *err)
     for (size_t t = 0; t < s->tier_count; t++)
         pthread_mutex_init(&s->tiers[t].serial_lock, NULL);
     s->pages.frozen = 0;
-    if (!s->fork.copied)
+    if (!s->fork.copied) {
+        /* The stores stay the parent's: let go of what this process holds
+         * for them (a pmem file's lock), should it outlive the parent. */
+        for (size_t t = 0; t < s->tier_count; t++)
+            if (!(s->tiers[t].ops->flags & TIERPAGE_STORE_FORK_PRIVATE) && s->tiers[t].ops->forget)
+                s->tiers[t].ops->forget(s->tiers[t].store);
         return tierpage_error_set(err, -ENOTSUP, NULL, "%s", s->fork.refusal);
+    }
 
     close(s->uffd); /* the parent's: reading it would take the parent's faults */
     char msg[256];

@@ -262,6 +262,14 @@ typedef struct tierpage_store_ops {
      * anything a persistent store kept from an earlier run is garbage to
      * it. Never called concurrently with anything else. */
     int (*clear)(void *store, tierpage_error *err);
+
+    /* Optional: called in a forked child on its copy of the parent's
+     * instance, which the child will never use again: let go of what the
+     * process holds for it (descriptors, file locks) without touching
+     * anything the parent goes on using (no write, no delete, not a byte on
+     * a connection); the instance's memory is not freed. Without it, a
+     * child that outlives its parent keeps, say, the parent's file locked. */
+    void (*forget)(void *store);
 } tierpage_store_ops;
 
 typedef const tierpage_store_ops *(*tierpage_store_entry_fn)(void);

@@ -64,6 +64,16 @@ YAML
 expect_status 0 "fork_cow nested over a dram tier with a write-back queue, then pmem" -- \
     timeout 300 "$TIERPAGE" run -c "$WORK/queued.yaml" --quiet -- "$FORK_COW" 32 nested
 expect_output "fork_cow nested: all checks passed" "fork_cow nested with a queue reports every check passed"
+# A child that outlives its parent holds nothing of the parent's stores:
+# the stack opens again (the pmem file is not locked) while it runs.
+mkfifo "$WORK/go"
+expect_status 0 "a parent that exits right after fork" -- \
+    timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" --quiet -- "$FORK_COW" 32 outlive "$WORK"
+expect_status 0 "the stack opens while the child that outlived its parent runs" -- "$TIERPAGE" check "$WORK/s.yaml"
+echo go >"$WORK/go"
+for _ in $(seq 300); do [ -s "$WORK/result" ] && break; sleep 0.1; done
+[ "$(cat "$WORK/result" 2>/dev/null)" = ok ] && pass "the child that outlived its parent has its memory" ||
+    fail "the child that outlived its parent: '$(cat "$WORK/result" 2>/dev/null)'"
 left=$(ls /dev/shm | grep -c "tierpage-test-$$-.*fork-" || true)
 [ "$left" = 0 ] && pass "no child's pmem file is left" || fail "$left pmem files of children left in /dev/shm"
 

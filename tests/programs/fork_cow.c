@@ -3,6 +3,7 @@
  * was in. Every 8-byte word is checked.
  *
  *   fork_cow MiB basic|nested|threads|exec|many
+ *   fork_cow MiB outlive DIR
  */
 #include <pthread.h>
 #include <spawn.h>
@@ -347,10 +348,40 @@ static void many(void)
     munmap(m, len);
 }
 
+/* A child that outlives its parent: the parent exits at once; the child
+ * waits until the test writes to DIR/go (it checks meanwhile that the
+ * child holds nothing of the parent's stores, such as the pmem file's
+ * lock), then checks its memory and writes DIR/result. */
+static int outlive(const char *dir)
+{
+    uint64_t *m = served(len);
+    scribble(m, len, 5);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid > 0 ? 0 : 1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/go", dir);
+    FILE *go = fopen(path, "r"); /* blocks until the test opens it to write */
+    int ok = go && fgetc(go) != EOF && bad_word(m, len, 5) == SIZE_MAX;
+    scribble(m, len, 6);
+    ok = ok && bad_word(m, len, 6) == SIZE_MAX;
+    snprintf(path, sizeof path, "%s/result", dir);
+    FILE *out = fopen(path, "w");
+    if (out) {
+        fputs(ok ? "ok\n" : "bad\n", out);
+        fclose(out);
+    }
+    _exit(ok ? 0 : 1);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[2], "outlive") == 0) {
+        len = (size_t)atoi(argv[1]) * MiB;
+        return outlive(argv[3]);
+    }
     if (argc != 3) {
-        fprintf(stderr, "usage: fork_cow MiB basic|nested|threads|exec|many\n");
+        fprintf(stderr, "usage: fork_cow MiB basic|nested|threads|exec|many, or fork_cow MiB outlive DIR\n");
         return 2;
     }
     len = (size_t)atoi(argv[1]) * MiB;

@@ -619,6 +619,16 @@ static int pmem_clear(void *store, tierpage_error *err)
     return rc;
 }
 
+/* The file's lock belongs to the descriptor a forked child shares with
+ * its parent: the child lets go of it, and of nothing else. */
+static void pmem_forget(void *store)
+{
+    struct pmem_store *s = store;
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+}
+
 static const tierpage_store_ops pmem_ops = {
     .abi_version = TIERPAGE_STORE_ABI_VERSION,
     .struct_size = sizeof(tierpage_store_ops),
@@ -634,6 +644,7 @@ static const tierpage_store_ops pmem_ops = {
     .get_batch = pmem_get_batch,
     .put_batch = pmem_put_batch,
     .clear = pmem_clear,
+    .forget = pmem_forget,
 };
 
 const tierpage_store_ops *tierpage_store_entry(void)
