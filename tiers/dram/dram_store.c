@@ -207,29 +207,43 @@ static int dram_usage(void *store, tierpage_store_usage *usage, tierpage_error *
     return 0;
 }
 
-/* Batches resolve every key under one lock acquisition, then copy. */
-static int dram_get_batch(void *store, size_t count, const uint64_t *keys, void *const *pages, int *results,
-                          tierpage_error *err)
+/* The copy half of a batch, outside the lock: results[i] holds the slot
+ * resolved for keys[i] or a negative errno; each becomes 0 once copied.
+ * Copies out of the slots into `out`, or into them from `in` (one is NULL).
+ * Returns the first error. */
+static int copy_resolved_slots(struct dram_store *s, size_t count, int *results, void *const *out,
+                               const void *const *in)
 {
-    (void)err;
-    struct dram_store *s = store;
     int first = 0;
-    pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < count; i++) {
-        uint32_t slot = index_find(s, keys[i]);
-        results[i] = slot == DRAM_NONE ? -ENOENT : (int)slot;
-    }
-    pthread_mutex_unlock(&s->lock);
     for (size_t i = 0; i < count; i++) {
         if (results[i] < 0) {
             if (!first)
                 first = results[i];
             continue;
         }
-        memcpy(pages[i], slot_page(s, (uint32_t)results[i]), s->page_size);
+        unsigned char *slot = slot_page(s, (uint32_t)results[i]);
+        if (out)
+            memcpy(out[i], slot, s->page_size);
+        else
+            memcpy(slot, in[i], s->page_size);
         results[i] = 0;
     }
     return first;
+}
+
+/* Batches resolve every key under one lock acquisition, then copy. */
+static int dram_get_batch(void *store, size_t count, const uint64_t *keys, void *const *pages, int *results,
+                          tierpage_error *err)
+{
+    (void)err;
+    struct dram_store *s = store;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < count; i++) {
+        uint32_t slot = index_find(s, keys[i]);
+        results[i] = slot == DRAM_NONE ? -ENOENT : (int)slot;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return copy_resolved_slots(s, count, results, pages, NULL);
 }
 
 static int dram_put_batch(void *store, size_t count, const uint64_t *keys, const void *const *pages, int *results,
@@ -237,23 +251,13 @@ static int dram_put_batch(void *store, size_t count, const uint64_t *keys, const
 {
     (void)err;
     struct dram_store *s = store;
-    int first = 0;
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < count; i++) {
         uint32_t slot = index_find_or_add(s, keys[i]);
         results[i] = slot == DRAM_NONE ? -ENOSPC : (int)slot;
     }
     pthread_mutex_unlock(&s->lock);
-    for (size_t i = 0; i < count; i++) {
-        if (results[i] < 0) {
-            if (!first)
-                first = results[i];
-            continue;
-        }
-        memcpy(slot_page(s, (uint32_t)results[i]), pages[i], s->page_size);
-        results[i] = 0;
-    }
-    return first;
+    return copy_resolved_slots(s, count, results, NULL, pages);
 }
 
 static const tierpage_store_ops dram_ops = {
