@@ -1,13 +1,17 @@
 #include "daemon_link.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fatal.h"
+#include "pager_thread.h"
 #include "wire.h"
 
 struct tp_daemon_link {
@@ -15,7 +19,45 @@ struct tp_daemon_link {
     pthread_mutex_t lock; /* one request and its reply at a time */
     char vm[TPD_NAME_MAX];
     char path[108];
+    int watch_stop;       /* eventfd: the watcher leaves when it is written */
+    pthread_t watcher;
+    int watching;
 };
+
+/* The daemon could not serve a page of this program and stopped serving
+ * it: the program ends as it would in-process, with the reason. */
+__attribute__((noreturn)) static void stopped(const struct tp_daemon_link *l, const char *why)
+{
+    tp_fatal("tierpaged at %s, VM %s: %s", l->path, l->vm, why);
+}
+
+/* Waits for a STOP the daemon sends unasked. A request in progress reads
+ * its own reply under l->lock: whatever is still there once the lock is
+ * taken came unasked. The end of the stream (the daemon went away) ends
+ * the watch; the program's faults then wait, as they would without it. */
+static void *watch_main(void *arg)
+{
+    struct tp_daemon_link *l = arg;
+    tp_pager_thread = 1;
+    while (tp_wait_or_stop(l->sock, POLLIN, l->watch_stop) > 0) {
+        pthread_mutex_lock(&l->lock);
+        struct pollfd now = {.fd = l->sock, .events = POLLIN};
+        if (poll(&now, 1, 0) == 1) {
+            unsigned char buf[sizeof(struct tpd_reply) + 1024];
+            struct tpd_message m = {.buf = buf, .capacity = sizeof buf};
+            char why[256];
+            int rc = tpd_recv(l->sock, &m, why, sizeof why);
+            if (rc > 0 && tpd_header_of(&m)->type == TPD_STOP && m.length >= sizeof(struct tpd_reply))
+                stopped(l, tpd_reply_text(&m));
+            for (int i = 0; rc > 0 && i < m.fd_count; i++)
+                close(m.fds[i]);
+            pthread_mutex_unlock(&l->lock);
+            return NULL;
+        }
+        pthread_mutex_unlock(&l->lock);
+    }
+    return NULL;
+}
 
 /* One request and its reply: 0, or the reply's status with its text;
  * the reply's first value in *value when asked. */
@@ -28,6 +70,8 @@ static int call(struct tp_daemon_link *l, uint16_t type, void *msg, size_t lengt
     pthread_mutex_lock(&l->lock);
     int rc = tpd_call(l->sock, type, msg, length, &fd, fd >= 0 ? 1 : 0, &reply, why, sizeof why);
     pthread_mutex_unlock(&l->lock);
+    if (rc == -ESHUTDOWN)
+        stopped(l, why);
     if (rc < 0)
         return tierpage_error_set(err, rc, NULL, "tierpaged at %s: %s", l->path, why);
     rc = tpd_reply_of(&reply)->status;
@@ -52,6 +96,7 @@ int tp_daemon_link_open(const char *socket, const char *vm, int uffd, struct tp_
     pthread_mutex_init(&l->lock, NULL);
     snprintf(l->vm, sizeof l->vm, "%s", vm);
     snprintf(l->path, sizeof l->path, "%s", socket);
+    l->watch_stop = -1;
     char why[256];
     l->sock = tpd_connect(socket, why, sizeof why);
     if (l->sock < 0) {
@@ -60,6 +105,13 @@ int tp_daemon_link_open(const char *socket, const char *vm, int uffd, struct tp_
         return tierpage_error_set(err, rc, NULL, "%s", why);
     }
     int rc = call(l, TPD_ATTACH, &attach, sizeof attach, uffd, malloc_threshold, err);
+    if (rc == 0) {
+        l->watch_stop = eventfd(0, EFD_CLOEXEC);
+        rc = l->watch_stop < 0 ? -errno : -tp_pager_thread_create(&l->watcher, NULL, watch_main, l);
+        l->watching = rc == 0;
+        if (rc < 0)
+            tierpage_error_set(err, rc, NULL, "cannot watch the connection to tierpaged: %s", strerror(-rc));
+    }
     if (rc < 0) {
         tp_daemon_link_close(l);
         return rc;
@@ -90,6 +142,12 @@ void tp_daemon_link_close(struct tp_daemon_link *l)
 {
     if (!l)
         return;
+    if (l->watching) {
+        tp_tell_stop(l->watch_stop);
+        pthread_join(l->watcher, NULL);
+    }
+    if (l->watch_stop >= 0)
+        close(l->watch_stop);
     /* The daemon closes its end once it has released this process's pages. */
     if (shutdown(l->sock, SHUT_WR) == 0) {
         char byte;

@@ -50,7 +50,9 @@ static void *evictor_main(void *arg)
     tp_lock_take(&s->lock);
     while (!s->evictor.stop) {
         /* Frozen: a fork is copying the pages; thawing wakes this thread. */
-        if (free_room(s) >= s->evictor.low || tp_pages_frozen(&s->pages)) {
+        /* Failed (tierpaged): the client is being stopped; evicting its
+         * pages would only meet the failure again. */
+        if (free_room(s) >= s->evictor.low || tp_pages_frozen(&s->pages) || tp_stack_failed(s)) {
             tp_lock_wait(&s->evictor.wake, &s->lock);
             continue;
         }
@@ -60,8 +62,12 @@ static void *evictor_main(void *arg)
             int rc = tp_evict_one(s, &err);
             if (rc == -EAGAIN)
                 break;
-            if (rc < 0)
-                tp_fatal("cannot evict a page: %s", err.message);
+            if (rc < 0) {
+                tp_lock_drop(&s->lock);
+                tp_stack_fail(s, "cannot evict a page: %s", err.message);
+                tp_lock_take(&s->lock);
+                break;
+            }
         }
         s->evictor.busy = 0;
     }

@@ -52,7 +52,7 @@ static void resolve_write_protect(struct tp_stack *s, struct fault *f)
     if (rc == -EAGAIN) /* the address space was changing: the writer faults again */
         rc = tp_uffd_wake(f->uffd, f->addr, s->page_size);
     if (rc < 0 && !client_gone(f, rc))
-        tp_fatal("cannot let the program write the page at %p: %s", (void *)f->addr, strerror(-rc));
+        tp_stack_fail(s, "cannot let the program write the page at %p: %s", (void *)f->addr, strerror(-rc));
 }
 
 /* Called with the stack lock held, the page idle; releases the lock before
@@ -80,8 +80,10 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
     int protect = !(p->flags & TP_PAGE_DIRTY);
     tp_lock_drop(&s->lock);
     int rc = tp_uffd_continue(f->uffd, f->addr, s->page_size, protect);
-    if (rc < 0 && rc != -EEXIST && !client_gone(f, rc))
-        tp_fatal("cannot map page at %p: UFFDIO_CONTINUE: %s", (void *)f->addr, strerror(-rc));
+    if (rc < 0 && rc != -EEXIST && !client_gone(f, rc)) {
+        tp_stack_fail(s, "cannot map page at %p: UFFDIO_CONTINUE: %s", (void *)f->addr, strerror(-rc));
+        return;
+    }
     if (rc == -EEXIST)
         tp_uffd_wake(f->uffd, f->addr, s->page_size);
     if (prefetched) /* after the program is woken: it waits for nothing here */
@@ -111,8 +113,11 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     }
     tierpage_error err = {{0}, {0}};
     int rc = tp_make_room(s, 1, &err);
-    if (rc < 0)
-        tp_fatal("cannot evict to make room for page at %p: %s", (void *)f->addr, err.message);
+    if (rc < 0) {
+        tp_lock_drop(&s->lock);
+        tp_stack_fail(s, "cannot evict to make room for page at %p: %s", (void *)f->addr, err.message);
+        return;
+    }
     /* The lock was dropped while evicting: look again. */
     tp_page_wait_idle(&s->pages, f->id);
     if (!still_served(s, f) || p->state == TP_PAGE_RESIDENT || (p->flags & TP_PAGE_UNMAPPED)) {
@@ -137,12 +142,20 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     const void *src = s->zero_page;
     if (from_tier >= 0) {
         rc = tp_tier_get(s, (size_t)from_tier, f->id, buf, &err);
-        if (rc == -ENOENT)
-            tp_fatal("page at %p (page %u) is missing from tier '%s', which should hold it",
-                     (void *)f->addr, f->id, s->tiers[from_tier].name);
-        if (rc < 0)
-            tp_fatal("cannot read page at %p (page %u) from tier '%s': %s",
-                     (void *)f->addr, f->id, s->tiers[from_tier].name, err.message);
+        if (rc < 0) {
+            /* Backing out (tierpaged): the page stays in its tier, idle. */
+            tp_lock_take(&s->lock);
+            tp_page_unreserve_resident(&s->pages);
+            tp_page_release(&s->pages, f->id);
+            tp_lock_drop(&s->lock);
+            if (rc == -ENOENT)
+                tp_stack_fail(s, "page at %p (page %u) is missing from tier '%s', which should hold it",
+                              (void *)f->addr, f->id, s->tiers[from_tier].name);
+            else
+                tp_stack_fail(s, "cannot read page at %p (page %u) from tier '%s': %s", (void *)f->addr, f->id,
+                              s->tiers[from_tier].name, err.message);
+            return;
+        }
         src = buf;
     }
     /* Account for the page before mapping it: the mapping wakes the
@@ -161,11 +174,14 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
         rc = tp_uffd_zeropage(f->uffd, f->addr, s->page_size);
     else
         rc = tp_uffd_copy(f->uffd, f->addr, src, s->page_size, !writable);
-    if (rc < 0 && rc != -EEXIST && !client_gone(f, rc))
-        tp_fatal("cannot map page at %p: %s", (void *)f->addr, strerror(-rc));
+    int failed = rc < 0 && rc != -EEXIST && !client_gone(f, rc);
     if (rc == -EEXIST)
         tp_uffd_wake(f->uffd, f->addr, s->page_size);
     tp_page_release_unlocked(&s->pages, f->id);
+    if (failed) {
+        tp_stack_fail(s, "cannot map page at %p: %s", (void *)f->addr, strerror(-rc));
+        return;
+    }
     /* Not for another process's pages: one it maps itself from the file
      * would escape write-protection (its registration has no minor mode). */
     if (from_tier >= 0 && !f->region->foreign) /* after the program is woken: it waits for nothing here */

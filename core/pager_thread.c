@@ -1,4 +1,11 @@
 #include "pager_thread.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "tierpage_private.h"
 
 __thread int tp_pager_thread;
@@ -35,4 +42,27 @@ void tp_private_pager_leave(void)
 int tp_private_in_pager(void)
 {
     return tp_pager_thread != 0;
+}
+
+int tp_wait_or_stop(int fd, short events, int stop_fd)
+{
+    struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = stop_fd, .events = POLLIN}};
+    for (;;) {
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (p[1].revents)
+            return 0;
+        if (p[0].revents)
+            return p[0].revents;
+    }
+}
+
+void tp_tell_stop(int stop_fd)
+{
+    uint64_t one = 1;
+    if (write(stop_fd, &one, sizeof one) != sizeof one)
+        abort(); /* an eventfd takes a write of 8 bytes */
 }

@@ -19,6 +19,14 @@ void tp_block_async_signals(sigset_t *old);
  * it. Returns 0 or an error number, as pthread_create does. */
 int tp_pager_thread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg);
 
+/* For a pager thread that waits on one descriptor until told to leave:
+ * blocks until `fd` has one of `events` (or an error or hang-up) or the
+ * eventfd `stop_fd` is written. Returns fd's revents (> 0), 0 when told to
+ * leave, -errno when poll fails. */
+int tp_wait_or_stop(int fd, short events, int stop_fd);
+/* Tell the thread waiting on the eventfd `stop_fd` to leave. */
+void tp_tell_stop(int stop_fd);
+
 /* Marks the calling thread as part of the pager: the preload shim then
  * never serves that thread's own allocations, which could fault into it. */
 extern __thread int tp_pager_thread;

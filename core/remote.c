@@ -26,23 +26,21 @@ static void *reader_main(void *arg)
     struct tp_stack *s = c->stack;
     tp_pager_thread = 1;
     struct uffd_msg msgs[16];
-    struct pollfd p[2] = {{.fd = c->uffd, .events = POLLIN}, {.fd = c->stop_fd, .events = POLLIN}};
     for (;;) {
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            return NULL;
-        }
-        if (p[1].revents)
-            return NULL;
-        if (p[0].revents & (POLLERR | POLLNVAL))
+        int revents = tp_wait_or_stop(c->uffd, POLLIN, c->stop_fd);
+        if (revents <= 0 || (revents & (POLLERR | POLLNVAL)))
             return NULL;
         uint32_t newest;
         int n = tp_fault_read(s, c->uffd, msgs, sizeof msgs / sizeof msgs[0], &newest);
-        if (n < 0)
+        if (n < 0) {
+            tp_stack_fail(s, "reading the program's userfaultfd: %s", strerror(-n));
             return NULL;
-        for (int i = 0; i < n; i++)
+        }
+        /* After a failure the client is stopped: its faults wait for that. */
+        for (int i = 0; i < n && !tp_stack_failed(s); i++)
             tp_fault_handle(s, c->uffd, &msgs[i], newest - (uint32_t)i);
+        if (tp_stack_failed(s))
+            return NULL;
     }
 }
 
@@ -57,6 +55,7 @@ int tp_remote_attach(tp_stack *s, int uffd, struct tp_remote **out, tierpage_err
         return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
     c->stack = s;
     c->uffd = uffd;
+    tp_stack_failure_clear(s); /* a failure stopped the client before this one */
     c->stop_fd = eventfd(0, EFD_CLOEXEC);
     if (c->stop_fd < 0) {
         int e = errno;
@@ -95,9 +94,7 @@ int tp_remote_lock(struct tp_remote *c, uint64_t addr, uint64_t length, int lock
 void tp_remote_detach(struct tp_remote *c)
 {
     struct tp_stack *s = c->stack;
-    uint64_t one = 1;
-    if (write(c->stop_fd, &one, sizeof one) != sizeof one)
-        abort(); /* an eventfd takes a write of 8 bytes */
+    tp_tell_stop(c->stop_fd);
     pthread_join(c->reader, NULL);
     /* Every region of the stack is this client's (one client at a time). */
     for (;;) {

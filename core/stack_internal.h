@@ -122,6 +122,13 @@ struct tp_stack {
     /* A stack whose pages tierpaged serves (tp_stack_open_daemon): regions
      * are created here and handed to it; no tiers, no handlers. */
     struct tp_daemon_link *daemon;
+    /* tierpaged: a failure stops the client served, not the process
+     * (fatal.c). Read and written atomically, no lock. */
+    struct {
+        void (*handler)(void *arg, const char *why);
+        void *arg;
+        int failed;
+    } failure;
 };
 
 /* In a forked child (stack.c): tier i's store opened afresh for the child

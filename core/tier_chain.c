@@ -93,7 +93,8 @@ static int store_del(struct tp_tier *tier, uint32_t id, int retry_failed, tierpa
         serial_enter(tier);
         rc = tier->ops->del(tier->store, id, err);
         serial_leave(tier);
-    } while (retry_failed && tp_store_error_is_transient(rc) && retry_after_failure(tier, &retry, err));
+    } while (retry_failed && tp_store_error_is_transient(rc) && !tp_stack_failed(tier->stack) &&
+             retry_after_failure(tier, &retry, err));
     return rc == -ENOENT ? 0 : rc;
 }
 
@@ -105,6 +106,9 @@ int tp_tier_get(struct tp_stack *s, size_t t, uint32_t id, void *page, tierpage_
         rc = tp_writeback_get(tier->writeback, id, page);
     if (rc == -ENODATA)
         return -ENOENT; /* the store's copy is stale, its delete queued */
+    if (rc == -EIO)
+        return tierpage_error_set(err, rc, NULL, "tier '%s' failed: its write-back queue dropped its pages",
+                                  tier->name);
     if (rc == -ENOENT)
         rc = store_get(tier, id, page, err);
     if (rc == 0) {
@@ -332,6 +336,12 @@ static void queue_del(void *ctx, size_t n, const uint64_t *keys, int *results, t
         results[i] = store_del(ctx, (uint32_t)keys[i], 0, err);
 }
 
+static void queue_failed(void *ctx, const char *why)
+{
+    struct tp_tier *tier = ctx;
+    tp_stack_fail(tier->stack, "%s", why);
+}
+
 static void queue_sent(void *ctx, size_t acknowledged, size_t refused)
 {
     struct tp_tier *tier = ctx;
@@ -388,6 +398,7 @@ int tp_chain_start_queue(struct tp_stack *s, size_t t, uint64_t bytes, tierpage_
         .del = queue_del,
         .full = queue_full,
         .sent = queue_sent,
+        .failed = queue_failed,
     };
     return tp_writeback_start(&target, s->page_size, bytes, s->store_timeout_ns, &tier->writeback, err);
 }

@@ -14,6 +14,20 @@
 
 struct tp_remote;
 
+/* What tierpaged does when a page of the stack cannot be served (a store
+ * that kept failing, a page gone from its tier, the client's memory that
+ * cannot be filled): stop that client. Called once per failure until the
+ * next tp_remote_attach, from whatever thread of the stack met it (no lock
+ * of the stack held); it must not call into the stack. */
+typedef void tp_failure_handler(void *arg, const char *why);
+/* From now on a failure of the stack calls `handler` instead of ending the
+ * process, and the stack backs out of the failed work: the client's
+ * faults are no longer served, and tiers whose write-back queue failed
+ * drop what they hold. Set before a client attaches. */
+void tp_stack_set_failure_handler(tp_stack *stack, tp_failure_handler *handler, void *arg);
+/* The stack serves again after a failure: a new client attached. */
+void tp_stack_failure_clear(tp_stack *stack);
+
 /* Serve the faults read from `uffd` (a client's userfaultfd) on a thread of
  * the stack's. Takes uffd on success. */
 int tp_remote_attach(tp_stack *stack, int uffd, struct tp_remote **out, tierpage_error *err);

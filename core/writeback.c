@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -34,6 +35,7 @@ struct tp_writeback {
     pthread_cond_t progress;  /* entries were acknowledged or freed */
     pthread_t thread;
     int stop;
+    int abandoned;            /* after a failure: holds nothing, takes nothing */
 
     size_t slots;
     struct wb_entry *entries;
@@ -83,11 +85,14 @@ static void release(struct tp_writeback *wb, uint32_t e)
     wb->free_slots[wb->free_count++] = e;
 }
 
-/* wb->lock held: a new queued entry of the page, at the ring's end. */
+/* wb->lock held: a new queued entry of the page, at the ring's end;
+ * WB_NONE when the queue was abandoned while waiting for room. */
 static uint32_t enqueue(struct tp_writeback *wb, uint32_t id, enum wb_kind kind)
 {
-    while (wb->free_count == 0)
+    while (wb->free_count == 0 && !wb->abandoned)
         pthread_cond_wait(&wb->progress, &wb->lock);
+    if (wb->abandoned)
+        return WB_NONE;
     uint32_t e = wb->free_slots[--wb->free_count];
     wb->entries[e] = (struct wb_entry){id, *bucket_of(wb, id), WB_QUEUED, (uint8_t)kind};
     *bucket_of(wb, id) = e; /* newest first, ahead of one being sent */
@@ -100,9 +105,13 @@ static uint32_t enqueue(struct tp_writeback *wb, uint32_t id, enum wb_kind kind)
 void tp_writeback_put(struct tp_writeback *wb, uint32_t id, const void *page)
 {
     pthread_mutex_lock(&wb->lock);
-    uint32_t e = find_live(wb, id, WB_QUEUED);
-    if (e == WB_NONE)
+    uint32_t e = wb->abandoned ? WB_NONE : find_live(wb, id, WB_QUEUED);
+    if (e == WB_NONE && !wb->abandoned)
         e = enqueue(wb, id, WB_PUT);
+    if (e == WB_NONE) {
+        pthread_mutex_unlock(&wb->lock);
+        return;
+    }
     wb->entries[e].kind = WB_PUT; /* a queued delete becomes this put */
     wb->stats.queued_pages++;
     memcpy(slot_page(wb, e), page, wb->page_size);
@@ -114,7 +123,9 @@ int tp_writeback_get(struct tp_writeback *wb, uint32_t id, void *page)
     pthread_mutex_lock(&wb->lock);
     uint32_t e = find_live(wb, id, 0);
     int rc = -ENOENT;
-    if (e != WB_NONE && wb->entries[e].kind == WB_DELETE) {
+    if (wb->abandoned) {
+        rc = -EIO;
+    } else if (e != WB_NONE && wb->entries[e].kind == WB_DELETE) {
         rc = -ENODATA;
     } else if (e != WB_NONE) {
         memcpy(page, slot_page(wb, e), wb->page_size);
@@ -128,9 +139,13 @@ int tp_writeback_get(struct tp_writeback *wb, uint32_t id, void *page)
 void tp_writeback_delete(struct tp_writeback *wb, uint32_t id)
 {
     pthread_mutex_lock(&wb->lock);
-    uint32_t e = find_live(wb, id, WB_QUEUED);
-    if (e == WB_NONE)
+    uint32_t e = wb->abandoned ? WB_NONE : find_live(wb, id, WB_QUEUED);
+    if (e == WB_NONE && !wb->abandoned)
         e = enqueue(wb, id, WB_DELETE);
+    if (e == WB_NONE) {
+        pthread_mutex_unlock(&wb->lock);
+        return;
+    }
     /* Older queued copies, if any, were never sent: drop them. */
     for (uint32_t o = wb->entries[e].chain; o != WB_NONE;) {
         uint32_t next = wb->entries[o].chain;
@@ -185,6 +200,26 @@ static void send(struct tp_writeback *wb, enum wb_kind kind, size_t n, const uin
         wb->target.put(wb->target.ctx, n, keys, pages, results, err);
 }
 
+/* wb->lock held, no entry being sent: drop every entry, and every one
+ * given from now on until resumed. */
+static void abandon(struct tp_writeback *wb)
+{
+    wb->abandoned = 1;
+    for (size_t i = 0; i < wb->count; i++) {
+        uint32_t e = wb->ring[(wb->head + i) % wb->slots];
+        release(wb, e);
+    }
+    wb->head = wb->count = 0;
+    pthread_cond_broadcast(&wb->progress);
+}
+
+void tp_writeback_resume(struct tp_writeback *wb)
+{
+    pthread_mutex_lock(&wb->lock);
+    wb->abandoned = 0;
+    pthread_mutex_unlock(&wb->lock);
+}
+
 static void *sender_main(void *arg)
 {
     struct tp_writeback *wb = arg;
@@ -220,6 +255,7 @@ static void *sender_main(void *arg)
         pthread_mutex_unlock(&wb->lock);
 
         tierpage_error err = {{0}, {0}};
+        char failure[sizeof err.message + 160] = "";
         send(wb, kind, n, batch, results, &err);
         size_t sent = 0, full = 0, kept = 0, deleted = 0;
         for (size_t i = 0; i < n && kind == WB_DELETE; i++)
@@ -230,9 +266,9 @@ static void *sender_main(void *arg)
                 int rc = wb->target.full(wb->target.ctx, wb, wb->entries[batch[i]].id, slot_page(wb, batch[i]), &err);
                 if (rc == 0)
                     results[i] = 0;
-                else if (rc != -EAGAIN)
-                    tp_fatal("page %u from the write-back queue of tier '%s' fits nowhere: %s",
-                             wb->entries[batch[i]].id, wb->target.name, err.message);
+                else if (rc != -EAGAIN && !failure[0])
+                    snprintf(failure, sizeof failure, "page %u from the write-back queue of tier '%s' fits "
+                             "nowhere: %s", wb->entries[batch[i]].id, wb->target.name, err.message);
             } else if (results[i] == 0) {
                 sent++;
             }
@@ -265,9 +301,20 @@ static void *sender_main(void *arg)
         uint64_t now = tp_now_ns();
         if (!failing_since)
             failing_since = now;
-        if (full == 0 && now - failing_since >= wb->timeout_ns)
-            tp_fatal("tier '%s' keeps refusing pages from its write-back queue (for %llu ms, store_timeout): %s",
-                     wb->target.name, (unsigned long long)((now - failing_since) / 1000000), err.message);
+        if (full == 0 && now - failing_since >= wb->timeout_ns && !failure[0])
+            snprintf(failure, sizeof failure, "tier '%s' keeps refusing pages from its write-back queue (for %llu "
+                     "ms, store_timeout): %s", wb->target.name,
+                     (unsigned long long)((now - failing_since) / 1000000), err.message);
+        if (failure[0]) {
+            pthread_mutex_unlock(&wb->lock);
+            if (!wb->target.failed)
+                tp_fatal("%s", failure);
+            wb->target.failed(wb->target.ctx, failure);
+            pthread_mutex_lock(&wb->lock);
+            abandon(wb);
+            failing_since = 0;
+            continue;
+        }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += full ? WB_RETRY_NS / 100 : WB_RETRY_NS;

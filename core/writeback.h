@@ -35,10 +35,16 @@ struct tp_writeback_target {
     int (*full)(void *ctx, struct tp_writeback *wb, uint32_t id, const void *page, tierpage_error *err);
     /* After each batch: pages the store acknowledged, and refused as full. */
     void (*sent)(void *ctx, size_t acknowledged, size_t refused);
+    /* The queue cannot place its pages (the store kept refusing them for
+     * timeout_ns, or a full store's page fits nowhere): stop the program
+     * served. Returns only where one process serves many (tierpaged): the
+     * queue is then abandoned until tp_writeback_resume. */
+    void (*failed)(void *ctx, const char *why);
 };
 
 /* A queue of `bytes` (rounded down to pages, at least one). A store that
- * keeps refusing pages (not as full) for timeout_ns stops the program. */
+ * keeps refusing pages (not as full) for timeout_ns is reported to
+ * target->failed. */
 int tp_writeback_start(const struct tp_writeback_target *target, size_t page_size, uint64_t bytes,
                        uint64_t timeout_ns, struct tp_writeback **out, tierpage_error *err);
 /* Sends everything queued, then stops the thread and frees the queue. */
@@ -46,10 +52,18 @@ void tp_writeback_stop(struct tp_writeback *wb);
 /* Waits until every page queued so far has been acknowledged. */
 void tp_writeback_flush(struct tp_writeback *wb);
 
+/* Abandoned (after target->failed returned), the queue drops every page
+ * it held and every put and delete given to it, and a get of any page
+ * fails with -EIO: the store's copy may be older than the page dropped.
+ * Resumed, it queues again; the stack that resumes it holds no page that
+ * the queue dropped. */
+void tp_writeback_resume(struct tp_writeback *wb);
+
 /* Queue a copy of the page (waits while the queue is full). */
 void tp_writeback_put(struct tp_writeback *wb, uint32_t id, const void *page);
 /* 0 and the page when a copy is queued; -ENODATA when its delete is queued
- * (the store's copy is stale: do not read it); -ENOENT when neither. */
+ * (the store's copy is stale: do not read it); -ENOENT when neither; -EIO
+ * while the queue is abandoned. */
 int tp_writeback_get(struct tp_writeback *wb, uint32_t id, void *page);
 /* Drop queued copies of the page and queue the delete of the store's copy,
  * to be sent after any send of the page in progress. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -33,6 +34,27 @@ static void set_uids(struct tpd_vm *vm, const struct tp_conf *conf)
     vm->allowed_uid_count = n;
 }
 
+/* A page of the VM could not be served (fatal.c, tp_stack_fail): the
+ * program it belongs to is stopped, not the daemon. It gets a STOP with
+ * the reason (its shim prints it and exits 125), and its connection is
+ * shut down for reading, so that the connection's thread releases its
+ * pages (detach) and closes. The other VMs go on. Called from a thread of
+ * the VM's stack, no lock of the stack held. */
+static void vm_failed(void *arg, const char *why)
+{
+    struct tpd_vm *vm = arg;
+    pthread_mutex_lock(&vm->lock);
+    if (vm->client) {
+        tpd_log("error", "VM %s: stopping pid %ld: %s; its pages are released, the other VMs go on", vm->name,
+                (long)vm->client_pid, why);
+        tpd_send_stop(vm->client_sock, why);
+        shutdown(vm->client_sock, SHUT_RD);
+    } else {
+        tpd_log("error", "VM %s: %s (no program attached; the tier's queued pages are dropped)", vm->name, why);
+    }
+    pthread_mutex_unlock(&vm->lock);
+}
+
 /* Open the VM of one file: NULL (reported) when it cannot load. */
 static struct tpd_vm *vm_open(const char *dir, const char *file, const char *name)
 {
@@ -59,6 +81,7 @@ static struct tpd_vm *vm_open(const char *dir, const char *file, const char *nam
     }
     set_uids(vm, conf);
     tp_conf_free(conf);
+    tp_stack_set_failure_handler(vm->stack, vm_failed, vm);
     return vm;
 }
 

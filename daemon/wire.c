@@ -156,7 +156,8 @@ int tpd_name_ok(const char name[TPD_NAME_MAX])
     return 1;
 }
 
-int tpd_reply(int sock, int32_t status, uint64_t v0, uint64_t v1, const char *fmt, ...)
+static int send_reply(int sock, uint16_t type, int32_t status, uint64_t v0, uint64_t v1, const char *fmt,
+                      va_list ap)
 {
     static const size_t text_max = TPD_MAX_MESSAGE - sizeof(struct tpd_reply);
     /* Built on the heap: a 64 KiB frame is too much for some callers' stacks. */
@@ -164,15 +165,35 @@ int tpd_reply(int sock, int32_t status, uint64_t v0, uint64_t v1, const char *fm
     if (!buf)
         return -ENOMEM;
     struct tpd_reply r = {.status = status, .values = {v0, v1}};
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf((char *)buf + sizeof r, text_max + 1, fmt, ap);
-    va_end(ap);
     size_t text = n < 0 ? 0 : (size_t)n > text_max ? text_max : (size_t)n;
     memcpy(buf, &r, sizeof r);
-    int rc = tpd_send(sock, TPD_REPLY, buf, sizeof r + text, NULL, 0);
+    int rc = tpd_send(sock, type, buf, sizeof r + text, NULL, 0);
     free(buf);
     return rc;
+}
+
+int tpd_reply(int sock, int32_t status, uint64_t v0, uint64_t v1, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = send_reply(sock, TPD_REPLY, status, v0, v1, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int send_stop(int sock, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = send_reply(sock, TPD_STOP, -EIO, 0, 0, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int tpd_send_stop(int sock, const char *why)
+{
+    return send_stop(sock, "%s", why);
 }
 
 const char *tpd_reply_text(struct tpd_message *m)
@@ -200,6 +221,11 @@ int tpd_call(int sock, uint16_t type, void *msg, size_t length, const int *fds, 
     }
     if (rc < 0)
         return rc;
+    if (tpd_header_of(reply)->type == TPD_STOP && reply->length >= sizeof(struct tpd_reply)) {
+        snprintf(why, why_len, "%s", tpd_reply_text(reply));
+        close_fds(reply);
+        return -ESHUTDOWN;
+    }
     if (tpd_header_of(reply)->type != TPD_REPLY || reply->length < sizeof(struct tpd_reply)) {
         snprintf(why, why_len, "the daemon sent a message of type %u instead of a reply",
                  tpd_header_of(reply)->type);

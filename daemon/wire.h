@@ -28,6 +28,7 @@ enum tpd_type {
     TPD_PROMOTE = 20,
     TPD_FLUSH = 21,
     TPD_REPLY = 64,
+    TPD_STOP = 65,    /* daemon to client, unasked: the layout of a REPLY */
 };
 
 #define TPD_STATS_JSON 1u
@@ -85,7 +86,7 @@ struct tpd_demote {
     char tier[TPD_NAME_MAX];
 };
 
-/* Fixed part of a reply; text follows up to h.length. */
+/* Fixed part of a reply (and of a STOP); text follows up to h.length. */
 struct tpd_reply {
     struct tpd_header h;
     int32_t status;
@@ -127,6 +128,8 @@ int tpd_name_ok(const char name[TPD_NAME_MAX]);
 /* Send a REPLY: status, two values, and printf-style text. */
 int tpd_reply(int sock, int32_t status, uint64_t v0, uint64_t v1, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* Send a STOP: the client's program must end, for the reason given. */
+int tpd_send_stop(int sock, const char *why);
 /* A reply's text, NUL-terminated in place (the buffer has room). */
 const char *tpd_reply_text(struct tpd_message *m);
 
@@ -134,7 +137,8 @@ const char *tpd_reply_text(struct tpd_message *m);
  * with a message naming the path in `why`. */
 int tpd_connect(const char *path, char *why, size_t why_len);
 /* Send a request and wait for its REPLY into *reply. 0, or -errno with
- * `why` (the reply's own status is tpd_reply_of(reply)->status). */
+ * `why` (the reply's own status is tpd_reply_of(reply)->status);
+ * -ESHUTDOWN when a STOP came instead, in *reply. */
 int tpd_call(int sock, uint16_t type, void *msg, size_t length, const int *fds, int fd_count,
              struct tpd_message *reply, char *why, size_t why_len);
 

@@ -1,5 +1,5 @@
-/* Holds SIZE bytes of served memory with a pattern that names every page
- * (its index and a seed), and acts on commands read from stdin, one per
+/* Holds SIZE bytes of served memory with a pattern that names every word
+ * of every page (the page's index, the word's offset and a seed), and acts on commands read from stdin, one per
  * line, answering each on stdout:
  *   fill SEED   write the pattern of SEED           -> "filled"
  *   verify      check every page                    -> "ok" or "bad PAGE"
@@ -26,13 +26,15 @@ static uint64_t tag(size_t page)
     return (uint64_t)seed << 32 | page;
 }
 
+/* Every 8-byte word of a page holds its own value. */
 static void fill_pages(size_t first, size_t count)
 {
     for (size_t p = first; p < first + count; p++) {
         unsigned char *pg = mem + p * PAGE;
-        uint64_t t = tag(p);
-        for (size_t off = 0; off < PAGE; off += 512)
+        for (size_t off = 0; off < PAGE; off += 8) {
+            uint64_t t = tag(p) ^ (uint64_t)off << 48;
             memcpy(pg + off, &t, sizeof t);
+        }
     }
 }
 
@@ -42,8 +44,9 @@ static size_t first_bad(size_t first, size_t count, int zeros)
 {
     for (size_t p = first; p < first + count; p++) {
         const unsigned char *pg = mem + p * PAGE;
-        uint64_t want = zeros ? 0 : tag(p), got;
-        for (size_t off = 0; off < PAGE; off += 512) {
+        uint64_t got;
+        for (size_t off = 0; off < PAGE; off += 8) {
+            uint64_t want = zeros ? 0 : tag(p) ^ (uint64_t)off << 48;
             memcpy(&got, pg + off, sizeof got);
             if (got != want)
                 return p;

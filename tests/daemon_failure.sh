@@ -1,0 +1,93 @@
+#!/bin/bash
+# A page tierpaged cannot serve stops the one program it belongs to, not
+# the daemon: that program exits 125 with the reason (as in-process), its
+# pages are released, and another program served at the same time keeps
+# every word it wrote and runs to the end. Two failures: a store that goes
+# down for good (faulty, direct puts) and a memcached server killed with
+# the only copy of pages (gets, and the write-back queue's puts).
+. "$(dirname "$0")/script_lib.sh"
+. "$(dirname "$0")/daemon_lib.sh"
+. "$SRC/tests/fixtures/memcached_servers.sh"
+trap 'mc_stop_all; daemon_cleanup' EXIT
+
+vm_stack good 4MiB 8MiB 64MiB         # dram, then pmem
+cat >"$STACKS/down.yaml" <<YAML
+name: down-$$
+resident: 2MiB
+store_timeout: 1s
+tiers:
+  - plugin: faulty
+    wrap: dram
+    capacity: 64MiB
+    writeback_queue: 0
+    outage_after: 3000
+    outage_time: 1h
+YAML
+if mc_start only 256; then pass "a memcached server"; else fail "memcached did not start"; finish; exit 1; fi
+cat >"$STACKS/mc.yaml" <<YAML
+name: mc-$$
+resident: 2MiB
+store_timeout: 1s
+tiers:
+  - plugin: dram
+    capacity: 4MiB
+  - plugin: memcached
+    servers: [127.0.0.1:$MC_PORT]
+YAML
+start_daemon || exit 1
+
+# The program that must not notice: it holds 32MiB through a 4MiB cap, every
+# word of it written, across both failures.
+coproc HOLDER { exec "$TIERPAGE" run --daemon "$SOCK" --vm good -- "$HOLDER" 32 2>"$WORK/holder.err"; }
+holder_run_pid=$HOLDER_PID
+ask() { echo "$1" >&"${HOLDER[1]}"; read -r reply <&"${HOLDER[0]}"; echo "$reply"; }
+read -r ready holder_pid <&"${HOLDER[0]}"
+[ "$ready" = ready ] && pass "a program holds 32MiB under the daemon" ||
+    { fail "holder: '$ready'"; cat "$WORK/holder.err"; exit 1; }
+
+# 1. The faulty store fails every call from its 3000th on, for an hour.
+expect_status 125 "a program whose store went down is stopped (exit 125)" -- \
+    "$TIERPAGE" run --daemon "$SOCK" --vm down -- "$BENCH" --size 32MiB --verify --quiet
+expect_output "tierpage: fatal: tierpaged at $SOCK, VM down: .*tier 'faulty'.*store_timeout" \
+    "with the reason, naming the tier and store_timeout"
+if grep -Eq "verify: .*FAILED|mismatch" "$WORK/out"; then fail "it saw wrong data"; else pass "it saw no wrong data"; fi
+kill -0 "$daemon_pid" 2>/dev/null && pass "the daemon goes on" || fail "the daemon exited"
+wait_for "the stopped program's pages are released" released down
+expect_output "VM down: stopping pid [0-9]+: .*tier 'faulty'" "the daemon logs whom it stopped and why" \
+    "$WORK/daemon.log"
+[ "$(ask verify)" = ok ] && pass "the other program's every word is intact" || fail "the other program's data"
+[ "$(ask 'fill 2')" = filled ] && [ "$(ask verify)" = ok ] && pass "and it rewrites and reads it all again" ||
+    fail "the other program after the failure"
+
+# 2. memcached killed while it holds the only copy of pages.
+"$TIERPAGE" run --daemon "$SOCK" --vm mc -- "$BENCH" --size 48MiB --accesses 2000000 --verify --quiet \
+    >"$WORK/mc.out" 2>&1 &
+mc_run=$!
+wait_while_running "$mc_run" 60 more_than 4000 mc_stat only curr_items
+items=$(mc_stat only curr_items)
+if kill -0 "$mc_run" 2>/dev/null && kill -KILL "$MC_PID"; then
+    pass "memcached killed while it held $items pages of a running program"
+else
+    fail "the run ended before memcached held its pages ($items)"
+fi
+wait "$mc_run"
+rc=$?
+[ "$rc" = 125 ] && pass "that program is stopped (exit 125)" ||
+    { fail "exit $rc, expected 125"; tail -5 "$WORK/mc.out"; }
+expect_output "tierpage: fatal: tierpaged at $SOCK, VM mc: .*tier 'memcached'" "with the reason, naming the tier" \
+    "$WORK/mc.out"
+if grep -Eq "verify: .*FAILED|mismatch" "$WORK/mc.out"; then fail "it saw wrong data"; else
+    pass "it saw no wrong data"; fi
+wait_for "its pages are released (the memcached tier's dropped)" released mc
+[ "$(ask verify)" = ok ] && pass "the other program's every word is still intact" || fail "the other program's data"
+
+expect_status 0 "the daemon still answers status" -- "$TIERPAGE" status --socket "$SOCK"
+expect_output "^good +$holder_pid " "and still serves the other program"
+echo exit >&"${HOLDER[1]}"
+wait "$holder_run_pid"; rc=$?
+[ "$rc" = 0 ] && pass "the other program ran to its end (exit 0)" || { fail "holder exit $rc"; cat "$WORK/holder.err"; }
+wait_for "its pages are released too" released good
+expect_status 0 "a VM that failed serves a new program" -- \
+    bash "$SRC/tests/bench_verify.sh" "$TIERPAGE" run --daemon "$SOCK" --vm good -- "$BENCH" --size 16MiB
+expect_status 0 "SIGTERM stops the daemon" -- stop_daemon
+finish
