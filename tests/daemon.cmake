@@ -14,3 +14,13 @@ foreach(script daemon_serve daemon_operate daemon_security daemon_programs daemo
       LABELS "daemon;preload" TIMEOUT 600)
   endif()
 endforeach()
+
+# Two QEMU guests under one daemon, with the operator's moves during their
+# memory tests: a short memory test here, a long one (label long,
+# scripts/daemon-vms-long.sh).
+add_test(NAME daemon_vms COMMAND bash ${CMAKE_SOURCE_DIR}/tests/daemon_vms.sh)
+add_test(NAME daemon_vms_long COMMAND bash ${CMAKE_SOURCE_DIR}/tests/daemon_vms.sh 200M 2 0x3)
+set_tests_properties(daemon_vms daemon_vms_long PROPERTIES
+  ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}")
+set_tests_properties(daemon_vms PROPERTIES LABELS "daemon;preload" TIMEOUT 1800)
+set_tests_properties(daemon_vms_long PROPERTIES LABELS "daemon;preload;long" TIMEOUT 7200)

@@ -1,0 +1,131 @@
+#!/bin/bash
+# Two unmodified QEMU guests (-accel tcg, 256 MiB of RAM each) served by one
+# tierpaged at once, each through a 64 MiB cap and a stack of its own
+# (dram then pmem; dram then memcached). While their memory tests run, each
+# is resized to 4 MiB (and runs so a while), resized back, demoted into
+# its slow tier, promoted and flushed; status and stats show each move, and
+# both guests' memtester passes. The guest is the compatibility suite's
+# (tests/guest/build_initramfs.sh --no-rdma, tests/guest/memtest_init.sh).
+# A guest is held with SIGSTOP from the start of its memory test while the
+# moves are made and checked, so that the checks can be exact; it runs at
+# 4 MiB for a while between them, and to its end after them.
+#   daemon_vms.sh [MEMTEST_SIZE [LOOPS [MASK]]]   (default 112M 1 0x3)
+. "$(dirname "$0")/script_lib.sh"
+. "$(dirname "$0")/daemon_lib.sh"
+. "$SRC/tests/fixtures/memcached_servers.sh"
+GUEST_TIMEOUT=${TIERPAGE_GUEST_TIMEOUT:-3600}
+# nosoftlockup: a guest held for a while would warn of it in the middle of
+# memtester's output.
+memtest="nosoftlockup tierpage.memtest=${1:-112M} tierpage.loops=${2:-1} tierpage.mask=${3:-0x3}"
+guests=()
+trap 'for p in "${guests[@]:-}"; do [ -n "$p" ] && kill -CONT "$p" 2>/dev/null; done; mc_stop_all; daemon_cleanup' EXIT
+
+guest_prerequisites || { finish; exit; }
+command -v memtester >/dev/null || { need_pkg memtester memtester; finish; exit; }
+guest_initramfs --no-rdma --init "$SRC/tests/guest/memtest_init.sh" --add "$(command -v memtester)" ||
+    { finish; exit; }
+mc_start vms 512 || { fail "memcached did not start"; finish; exit 1; }
+vm_stack pm 64MiB 96MiB 512MiB        # dram, then pmem
+cat >"$STACKS/mc.yaml" <<YAML
+name: mc-$$
+resident: 64MiB
+tiers:
+  - plugin: dram
+    capacity: 64MiB
+  - plugin: memcached
+    servers: [127.0.0.1:$MC_PORT]
+    connect_timeout_ms: 10s   # a loaded machine is no server gone
+    io_timeout_ms: 10s
+YAML
+start_daemon || exit 1
+
+# Both guests boot at once, each under tierpage run --daemon.
+for vm in pm mc; do
+    guest_boot "$WORK/$vm.log" 256 "$memtest" "$TIERPAGE" run --daemon "$SOCK" --vm "$vm" -- \
+        >"$WORK/$vm.console" 2>&1 &
+    eval "boot_$vm=$!"
+done
+
+# client_of VM: the pid attached to VM; fails when none.
+client_of() {
+    "$TIERPAGE" status --socket "$SOCK" | awk -v vm="$1" '$1 == vm && $2 != "-" {print $2; found = 1} END {exit !found}'
+}
+memtest_started() { grep -aqs '^guest: kernel' "$WORK/$1.log"; }
+
+# hold VM: once its memory test runs, stop QEMU (SIGSTOP) until its moves.
+hold() {
+    local vm=$1 boot=boot_$1 qemu
+    wait_while_running "${!boot}" 600 memtest_started "$vm" || { fail "$vm: the memory test never started"; return; }
+    wait_while_running "${!boot}" 60 client_of "$vm" >/dev/null
+    qemu=$(client_of "$vm")
+    [ -n "$qemu" ] && kill -STOP "$qemu" && pass "$vm: QEMU (pid $qemu) is served, its memory test running" ||
+        { fail "$vm: no client"; "$TIERPAGE" status --socket "$SOCK"; return; }
+    guests+=("$qemu")
+    eval "qemu_$vm=$qemu"
+}
+
+# moves VM SLOW_TIER: the operator's moves on VM, held, during its memory test.
+moves() {
+    local vm=$1 slow=$2 boot=boot_$1 qemu=qemu_$1 faults resident pages n
+    qemu=${!qemu:-}
+    [ -n "$qemu" ] || return
+    expect_status 0 "$vm: resize to 4MiB" -- "$TIERPAGE" resize "$vm" 4MiB --socket "$SOCK"
+    resident=$(stat_of "$vm" resident_bytes)
+    [ "$(stat_of "$vm" resident_cap_bytes)" = 4194304 ] && [ "$resident" -le 4194304 ] &&
+        pass "$vm: stats show the 4MiB cap, resident $resident" || fail "$vm: resident $resident after resize"
+    expect_status 0 "$vm: status too" -- "$TIERPAGE" status --socket "$SOCK"
+    expect_output "^$vm +$qemu +[0-9]+ +4194304 " "$vm: status shows the 4MiB cap"
+    # The guest runs a while at 4 MiB: a few thousand faults more.
+    faults=$(stat_of "$vm" faults)
+    kill -CONT "$qemu"
+    wait_while_running "${!boot}" 600 more_than $((faults + 3000)) stat_of "$vm" faults
+    kill -STOP "$qemu"
+    resident=$(stat_of "$vm" resident_bytes)
+    [ "$(stat_of "$vm" faults)" -gt $((faults + 3000)) ] && [ "$resident" -le 4194304 ] &&
+        pass "$vm: the guest ran on at 4MiB ($(($(stat_of "$vm" faults) - faults)) faults), resident $resident" ||
+        fail "$vm: at 4MiB: resident $resident"
+    expect_status 0 "$vm: resize back to 64MiB" -- "$TIERPAGE" resize "$vm" 64MiB --socket "$SOCK"
+    [ "$(stat_of "$vm" resident_cap_bytes)" = 67108864 ] && pass "$vm: stats show the 64MiB cap" ||
+        fail "$vm: cap not 64MiB"
+
+    expect_status 0 "$vm: demote to $slow" -- "$TIERPAGE" demote "$vm" --to "$slow" --socket "$SOCK"
+    expect_status 0 "$vm: flush" -- "$TIERPAGE" flush "$vm" --socket "$SOCK"
+    pages=$(stat_of "$vm" pages "$slow"); resident=$(stat_of "$vm" resident_bytes)
+    [ "$(stat_of "$vm" pages dram)" = 0 ] && [ "$resident" = 0 ] && [ "$pages" -gt 1000 ] &&
+        pass "$vm: every page in $slow ($pages), none in dram, none resident" ||
+        fail "$vm: after demote: dram $(stat_of "$vm" pages dram), $slow $pages, resident $resident"
+    expect_status 0 "$vm: status shows it" -- "$TIERPAGE" status --socket "$SOCK"
+    expect_output "^$vm +$qemu +0 +67108864 +[0-9]+ +dram:0 $slow:$pages" "$vm: status: 0 resident, all in $slow"
+    expect_status 0 "$vm: promote" -- "$TIERPAGE" promote "$vm" --socket "$SOCK"
+    n=$(sed -n "s/^$vm: \([0-9]*\) pages brought in$/\1/p" "$WORK/out")
+    resident=$(stat_of "$vm" resident_bytes)
+    [ -n "$n" ] && [ "$n" -gt 1000 ] && [ "$resident" = $((n * 4096)) ] &&
+        pass "$vm: promote brought $n pages in from $slow, resident $resident" ||
+        fail "$vm: promote: '$n' pages, resident $resident"
+    kill -CONT "$qemu"
+    expect_status 0 "$vm: flush while the guest runs" -- "$TIERPAGE" flush "$vm" --socket "$SOCK"
+    memtest_done=$(grep -ac TIERPAGE-GUEST-DONE "$WORK/$vm.log")
+    [ "$memtest_done" = 0 ] && pass "$vm: every move happened during its memory test" ||
+        fail "$vm: the memory test ended before the moves did"
+}
+hold pm
+hold mc
+moves pm pmem
+moves mc memcached
+echo "status while both guests run:"; "$TIERPAGE" status --socket "$SOCK"
+
+for vm in pm mc; do
+    boot=boot_$vm
+    wait "${!boot}"
+    cat "$WORK/$vm.console"
+    guest_judge "$vm: the guest's memtester under tierpaged" "$WORK/$vm.log"
+    memtester_results "$WORK/$vm.log" >"$WORK/$vm.results"
+    [ -s "$WORK/$vm.results" ] && ! grep -qv ': ok$' "$WORK/$vm.results" &&
+        pass "$vm: every memtester test ok" || fail "$vm: memtester: $(cat "$WORK/$vm.results")"
+done
+[ "$(stat_of pm faults)" -gt 50000 ] && [ "$(stat_of mc faults)" -gt 50000 ] &&
+    pass "the daemon served both guests' RAM ($(stat_of pm faults) and $(stat_of mc faults) faults)" ||
+    fail "too few faults served"
+wait_for "both guests' pages are released when QEMU exits" released
+expect_status 0 "SIGTERM stops the daemon" -- stop_daemon
+finish
