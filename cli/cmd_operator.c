@@ -15,7 +15,7 @@ static const char operator_usage[] =
     "       tierpage stats VM [--json] [--socket PATH]\n"
     "       tierpage resize VM SIZE [--socket PATH]\n"
     "       tierpage demote VM --to TIER [--socket PATH]\n"
-    "       tierpage promote VM [--socket PATH]\n"
+    "       tierpage promote VM [--wait] [--socket PATH]\n"
     "       tierpage flush VM [--socket PATH]\n"
     "\n"
     "Act on the VMs a running tierpaged serves. The socket is --socket PATH,\n"
@@ -27,7 +27,9 @@ static const char operator_usage[] =
     "  resize    set the VM's resident cap (e.g. 64MiB); shrinking evicts at once\n"
     "            and returns when the cap holds\n"
     "  demote    move every page of the VM into TIER of its stack\n"
-    "  promote   bring the VM's pages back in, up to its cap\n"
+    "  promote   bring the VM's pages back in, up to its cap, in the background:\n"
+    "            returns at once (status shows the progress); --wait returns\n"
+    "            when done, with the number of pages brought in\n"
     "  flush     wait until the VM's write-back queues are empty\n"
     "\n"
     "Exit status 0; 1 when the daemon refuses (unknown VM or tier, ...);\n"
@@ -40,6 +42,7 @@ struct request {
     const char *command;
     const char *vm, *size, *tier, *socket;
     int json;
+    int wait;
 };
 
 static int parse(int argc, char **argv, struct request *r)
@@ -58,6 +61,8 @@ static int parse(int argc, char **argv, struct request *r)
             r->tier = argv[++i];
         } else if (strcmp(a, "--json") == 0) {
             r->json = 1;
+        } else if (strcmp(a, "--wait") == 0 && strcmp(r->command, "promote") == 0) {
+            r->wait = 1;
         } else if (a[0] == '-' || npos == 2) {
             fprintf(stderr, "tierpage %s: unexpected argument '%s'\n\n%s", r->command, a, operator_usage);
             return -1;
@@ -145,6 +150,9 @@ int tp_cmd_operator(int argc, char **argv)
     void *buf = malloc(TPD_MAX_MESSAGE);
     struct tpd_message reply = {.buf = buf, .capacity = TPD_MAX_MESSAGE};
     int rc = buf ? tpd_call(sock, type, &msg, length, NULL, 0, &reply, why, sizeof why) : -ENOMEM;
+    /* promote --wait: then wait on the same connection for its end. */
+    if (rc == 0 && r.wait && tpd_reply_of(&reply)->status == 0)
+        rc = tpd_call(sock, TPD_PROMOTE_WAIT, &msg, length, NULL, 0, &reply, why, sizeof why);
     close(sock);
     int status = 0;
     if (rc < 0) {

@@ -28,6 +28,15 @@ void tp_stack_set_failure_handler(tp_stack *stack, tp_failure_handler *handler, 
 /* The stack serves again after a failure: a new client attached. */
 void tp_stack_failure_clear(tp_stack *stack);
 
+/* Pages one promote step fetches at most, with one get_batch. */
+#define TP_PROMOTE_BATCH 64
+/* One step of tp_promote, for a caller that promotes in the background:
+ * from *cursor (an address of the client, 0 at first), the next stored
+ * pages of one tier, up to `max`, while the resident cap less the
+ * evictor's margin has room. Returns pages brought in, 0 when the cap is
+ * full or no stored page is left (*cursor is then 0), or -errno. */
+long tp_promote_step(tp_stack *stack, uintptr_t *cursor, size_t max, tierpage_error *err);
+
 /* Serve the faults read from `uffd` (a client's userfaultfd) on a thread of
  * the stack's. Takes uffd on success. */
 int tp_remote_attach(tp_stack *stack, int uffd, struct tp_remote **out, tierpage_error *err);

@@ -41,7 +41,7 @@ static void unlist(struct tpd_connection *c)
 
 static int is_operator_type(uint16_t type)
 {
-    return type >= TPD_STATUS && type <= TPD_FLUSH;
+    return type >= TPD_STATUS && type <= TPD_PROMOTE_WAIT;
 }
 
 /* Structure checks beyond the framing: size, names, descriptors. NULL
@@ -153,11 +153,14 @@ static void detach(struct tpd_connection *c)
      * regions must not meet the old one's. */
     pthread_mutex_lock(&vm->lock);
     struct tp_remote *client = vm->client;
+    vm->releasing = 1; /* no promote starts now */
     pthread_mutex_unlock(&vm->lock);
+    tpd_promote_stop(vm);
     if (client)
         tp_remote_detach(client);
     pthread_mutex_lock(&vm->lock);
     vm->client = NULL;
+    vm->releasing = 0;
     pthread_cond_broadcast(&vm->released);
     pthread_mutex_unlock(&vm->lock);
     c->vm = NULL;

@@ -62,11 +62,15 @@ static void print_status(FILE *out, void *arg)
         char client[16] = "-";
         if (vm->client)
             snprintf(client, sizeof client, "%ld", (long)vm->client_pid);
+        int promoting = vm->promoter.running;
+        unsigned long long promoted = (unsigned long long)vm->promoter.brought;
         pthread_mutex_unlock(&vm->lock);
         fprintf(out, "%-16s %8s %12llu %12llu %10llu ", vm->name, client, (unsigned long long)st.resident_bytes,
                 (unsigned long long)st.resident_cap_bytes, (unsigned long long)st.faults);
         for (size_t i = 0; i < st.tier_count; i++)
             fprintf(out, " %s:%llu", st.tiers[i].name, (unsigned long long)st.tiers[i].pages);
+        if (promoting)
+            fprintf(out, "  (promoting, %llu pages in so far)", promoted);
         fputc('\n', out);
     }
 }
@@ -144,11 +148,28 @@ void tpd_operator_request(struct tpd_daemon *d, int sock, const struct tpd_messa
         return;
     }
     case TPD_PROMOTE: {
-        long n = tp_promote(vm->stack, &err);
-        snprintf(done, sizeof done, "%s: %ld pages brought in", vm->name, n);
-        if (n >= 0)
-            tpd_log("info", "VM %s: promoted %ld pages", vm->name, n);
-        reply_result(sock, n < 0 ? (int)n : 0, &err, n < 0 ? 0 : (uint64_t)n, done);
+        /* Answered at once: the pages come in on the VM's promote thread. */
+        pthread_mutex_lock(&vm->lock);
+        rc = vm->client && !vm->releasing ? tpd_promote_start(vm) : 0;
+        uint64_t so_far = vm->promoter.brought;
+        int running = vm->promoter.running;
+        pthread_mutex_unlock(&vm->lock);
+        if (rc < 0)
+            tpd_reply(sock, rc, 0, 0, "%s: cannot start promoting: %s", vm->name, strerror(-rc));
+        else if (running)
+            tpd_reply(sock, 0, so_far, 0, "%s: promoting in the background%s (%llu pages in so far)", vm->name,
+                      rc == 0 ? ", already" : "", (unsigned long long)so_far);
+        else
+            tpd_reply(sock, 0, 0, 0, "%s: no program attached, nothing to promote", vm->name);
+        return;
+    }
+    case TPD_PROMOTE_WAIT: {
+        pthread_mutex_lock(&vm->lock);
+        tpd_promote_wait(vm);
+        uint64_t n = vm->promoter.brought;
+        pthread_mutex_unlock(&vm->lock);
+        snprintf(done, sizeof done, "%s: %llu pages brought in", vm->name, (unsigned long long)n);
+        reply_result(sock, 0, &err, n, done);
         return;
     }
     case TPD_FLUSH:

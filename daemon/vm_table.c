@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "stack_changes.h"
 #include "stack_config.h"
 
 int tpd_vm_name_of_file(const char *file, char name[TPD_NAME_MAX])
@@ -69,18 +70,20 @@ static struct tpd_vm *vm_open(const char *dir, const char *file, const char *nam
     }
     pthread_mutex_init(&vm->lock, NULL);
     pthread_cond_init(&vm->released, NULL);
+    pthread_cond_init(&vm->promoter.ended, NULL);
     struct tp_conf *conf = NULL;
     tierpage_error err = {{0}, {0}};
     if (tp_conf_load_file(vm->path, &conf, &err) < 0 || !(vm->stack = tp_stack_open_file(vm->path, &err))) {
         tpd_log("error", "VM %s: %s", name, err.message);
         tp_conf_free(conf);
+        pthread_cond_destroy(&vm->promoter.ended);
         pthread_cond_destroy(&vm->released);
         pthread_mutex_destroy(&vm->lock);
         free(vm);
         return NULL;
     }
     set_uids(vm, conf);
-    tp_conf_free(conf);
+    vm->conf = conf;
     tp_stack_set_failure_handler(vm->stack, vm_failed, vm);
     return vm;
 }
@@ -153,6 +156,13 @@ static int reload_one(struct tpd_vms *vms, const char *file, const char *name)
         tpd_log("error", "VM %s: %s; the stack in force stays", name, err.message);
         return 0;
     }
+    /* The stores are open and hold pages: the rest of the stack stays. */
+    char fixed[512];
+    size_t n = tpd_fixed_changes(vm->conf, conf, fixed, sizeof fixed);
+    if (n > 0)
+        tpd_log("error", "VM %s: %s changes %s; %s cannot change under a running stack: the stack in force keeps "
+                "them until the daemon restarts (resident and allowed_uids are read again)", name, vm->path, fixed,
+                n > 1 ? "these" : "this");
     struct tp_stats st;
     tp_stack_stats(vm->stack, &st);
     if (conf->resident != st.resident_cap_bytes) {
@@ -212,9 +222,12 @@ void tpd_vms_close(struct tpd_vms *vms)
     struct tpd_vm *vm = vms->head;
     while (vm) {
         struct tpd_vm *next = vm->next;
+        tpd_promote_stop(vm);
         if (vm->client)
             tp_remote_detach(vm->client);
         tp_stack_close(vm->stack);
+        tp_conf_free(vm->conf);
+        pthread_cond_destroy(&vm->promoter.ended);
         pthread_cond_destroy(&vm->released);
         pthread_mutex_destroy(&vm->lock);
         free(vm);

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "promoter.h"
+#include "stack_config.h"
 #include "tierpage.h"
 #include "tierpage_daemon.h"
 #include "wire.h"
@@ -18,12 +20,15 @@ struct tpd_vm {
     char name[TPD_NAME_MAX];
     char path[PATH_MAX];
     tp_stack *stack;           /* open from load to daemon exit */
+    struct tp_conf *conf;      /* the stack file it was opened from */
     pthread_mutex_t lock;      /* guards everything below */
     uint32_t allowed_uids[TPD_MAX_ALLOWED_UIDS];
     size_t allowed_uid_count;  /* 0: the daemon's own uid */
     struct tp_remote *client;  /* the attached client (until its pages are released), or NULL */
     pid_t client_pid;
     int client_sock;           /* its connection */
+    int releasing;             /* its pages are being released */
+    struct tpd_promoter promoter;
     pthread_cond_t released;   /* client became NULL */
     int gone;                  /* its file was removed: no new client */
     struct tpd_vm *next;

@@ -122,6 +122,7 @@ size_t tpd_request_size(uint16_t type)
     case TPD_VM_INFO:
     case TPD_PROMOTE:
     case TPD_FLUSH:
+    case TPD_PROMOTE_WAIT:
         return sizeof(struct tpd_vm_request);
     case TPD_REGION_ADD:
     case TPD_REGION_REMOVE:

@@ -27,6 +27,7 @@ enum tpd_type {
     TPD_DEMOTE = 19,
     TPD_PROMOTE = 20,
     TPD_FLUSH = 21,
+    TPD_PROMOTE_WAIT = 22,
     TPD_REPLY = 64,
     TPD_STOP = 65,    /* daemon to client, unasked: the layout of a REPLY */
 };
@@ -45,7 +46,7 @@ struct tpd_hello {
     uint32_t reserved;
 };
 
-/* ATTACH, VM_INFO, PROMOTE, FLUSH */
+/* ATTACH, VM_INFO, PROMOTE, FLUSH, PROMOTE_WAIT */
 struct tpd_vm_request {
     struct tpd_header h;
     char vm[TPD_NAME_MAX];

@@ -45,7 +45,11 @@ expect_output "^vm1 +$holder_pid +0 +16777216 +[0-9]+ +dram:0 pmem:$PAGES" "stat
 
 hits_before=$(stat_of vm1 hits pmem)
 expect_status 0 "promote" -- "$TIERPAGE" promote vm1 --socket "$SOCK"
-brought=$(sed -n 's/^vm1: \([0-9]*\) pages brought in$/\1/p' "$WORK/out")
+expect_output "^vm1: promoting in the background" "it returns at once, promoting in the background"
+not_promoting() { ! "$TIERPAGE" status --socket "$SOCK" | grep -q "(promoting"; }
+wait_for "the background promote ends (status no longer shows it)" not_promoting
+wait_for "the daemon logs how many pages it brought in" grep -q "VM vm1: promote done" "$WORK/daemon.log"
+brought=$(sed -n 's/.*VM vm1: promote done: \([0-9]*\) pages brought in$/\1/p' "$WORK/daemon.log")
 resident=$(stat_of vm1 resident_bytes); hits=$(stat_of vm1 hits pmem)
 [ "$resident" -gt 8388608 ] && [ "$resident" -le 16777216 ] && pass "promote brought pages in ($resident bytes)" ||
     fail "resident $resident after promote"
@@ -54,6 +58,14 @@ resident=$(stat_of vm1 resident_bytes); hits=$(stat_of vm1 hits pmem)
 [ -n "$brought" ] && [ "$brought" -gt 0 ] && [ "$((hits - hits_before))" = "$brought" ] &&
     pass "they came from pmem ($brought pages)" || fail "promote: brought '$brought', pmem hits $hits_before -> $hits"
 [ "$(ask verify)" = ok ] && pass "every page intact after demote and promote" || fail "pages wrong after promote"
+expect_status 0 "demote again" -- "$TIERPAGE" demote vm1 --to pmem --socket "$SOCK"
+expect_status 0 "promote --wait" -- "$TIERPAGE" promote vm1 --wait --socket "$SOCK"
+brought=$(sed -n 's/^vm1: \([0-9]*\) pages brought in$/\1/p' "$WORK/out")
+resident=$(stat_of vm1 resident_bytes)
+[ -n "$brought" ] && [ "$brought" -gt 0 ] && [ "$resident" = $((brought * 4096)) ] &&
+    pass "promote --wait returns when done, with the $brought pages brought in" ||
+    fail "promote --wait: brought '$brought', resident $resident"
+[ "$(ask verify)" = ok ] && pass "every page intact after it" || fail "pages wrong after promote --wait"
 expect_status 0 "flush" -- "$TIERPAGE" flush vm1 --socket "$SOCK"
 [ "$(ask dontneed)" = ok ] && pass "MADV_DONTNEED reaches the daemon: zeros, and the rest intact" ||
     fail "MADV_DONTNEED under the daemon"

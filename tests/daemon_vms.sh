@@ -96,7 +96,7 @@ moves() {
         fail "$vm: after demote: dram $(stat_of "$vm" pages dram), $slow $pages, resident $resident"
     expect_status 0 "$vm: status shows it" -- "$TIERPAGE" status --socket "$SOCK"
     expect_output "^$vm +$qemu +0 +67108864 +[0-9]+ +dram:0 $slow:$pages" "$vm: status: 0 resident, all in $slow"
-    expect_status 0 "$vm: promote" -- "$TIERPAGE" promote "$vm" --socket "$SOCK"
+    expect_status 0 "$vm: promote" -- "$TIERPAGE" promote "$vm" --wait --socket "$SOCK"
     n=$(sed -n "s/^$vm: \([0-9]*\) pages brought in$/\1/p" "$WORK/out")
     resident=$(stat_of "$vm" resident_bytes)
     [ -n "$n" ] && [ "$n" -gt 1000 ] && [ "$resident" = $((n * 4096)) ] &&
