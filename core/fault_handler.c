@@ -38,8 +38,8 @@ static int client_gone(const struct fault *f, int rc)
 static void resolve_write_protect(struct tp_stack *s, struct fault *f)
 {
     TP_ASSERT_HELD(&s->lock);
-    struct tp_page *p = tp_page(&s->pages, f->id);
-    if (p->state != TP_PAGE_RESIDENT) {
+    const struct tp_page *p = tp_page_find(&s->pages.map, f->id);
+    if (!p || p->state != TP_PAGE_RESIDENT) {
         /* Evicted while the writer waited: retry to get a missing fault. */
         tp_lock_drop(&s->lock);
         tp_uffd_wake(f->uffd, f->addr, s->page_size);
@@ -61,8 +61,8 @@ static void resolve_write_protect(struct tp_stack *s, struct fault *f)
 static void resolve_minor(struct tp_stack *s, struct fault *f)
 {
     TP_ASSERT_HELD(&s->lock);
-    struct tp_page *p = tp_page(&s->pages, f->id);
-    if (p->state != TP_PAGE_RESIDENT) {
+    struct tp_page *p = tp_page_find(&s->pages.map, f->id);
+    if (!p || p->state != TP_PAGE_RESIDENT) {
         tp_lock_drop(&s->lock);
         tp_uffd_wake(f->uffd, f->addr, s->page_size);
         return;
@@ -91,10 +91,12 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
 }
 
 /* After the stack lock was dropped: whether f->addr is still served as page
- * f->id, or was unmapped (its id perhaps given to another region since). */
-static int still_served(struct tp_stack *s, const struct fault *f)
+ * f->id, or was unmapped (its id perhaps given to another region since).
+ * f->region is brought up to date: the region may have been cut meanwhile. */
+static int still_served(struct tp_stack *s, struct fault *f)
 {
     struct tp_region *r = tp_region_find(s, f->addr);
+    f->region = r;
     return r && r->first_id + (uint32_t)((size_t)(f->addr - r->start) / s->page_size) == f->id;
 }
 
@@ -104,8 +106,8 @@ static int still_served(struct tp_stack *s, const struct fault *f)
 static void resolve_missing(struct tp_stack *s, struct fault *f)
 {
     TP_ASSERT_HELD(&s->lock);
-    struct tp_page *p = tp_page(&s->pages, f->id);
-    if (p->state == TP_PAGE_RESIDENT || (p->flags & TP_PAGE_UNMAPPED) ||
+    const struct tp_page *seen = tp_page_find(&s->pages.map, f->id);
+    if ((seen && seen->state == TP_PAGE_RESIDENT) || tp_region_cutting(f->region, f->id) ||
         tp_page_left_since(&s->pages, f->id, f->ticket)) {
         tp_lock_drop(&s->lock);
         tp_uffd_wake(f->uffd, f->addr, s->page_size);
@@ -118,9 +120,21 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
         tp_stack_fail(s, "cannot evict to make room for page at %p: %s", (void *)f->addr, err.message);
         return;
     }
-    /* The lock was dropped while evicting: look again. */
+    /* The lock was dropped while evicting: look again. The page's
+     * metadata is made here, on its first touch, and held from the claim. */
     tp_page_wait_idle(&s->pages, f->id);
-    if (!still_served(s, f) || p->state == TP_PAGE_RESIDENT || (p->flags & TP_PAGE_UNMAPPED)) {
+    if (!still_served(s, f) || tp_region_cutting(f->region, f->id)) {
+        tp_lock_drop(&s->lock);
+        tp_uffd_wake(f->uffd, f->addr, s->page_size);
+        return;
+    }
+    struct tp_page *p = tp_page_touch(&s->pages.map, f->id);
+    if (!p) {
+        tp_lock_drop(&s->lock);
+        tp_stack_fail(s, "out of memory for the metadata of page at %p", (void *)f->addr);
+        return;
+    }
+    if (p->state == TP_PAGE_RESIDENT) {
         tp_lock_drop(&s->lock);
         tp_uffd_wake(f->uffd, f->addr, s->page_size);
         return;

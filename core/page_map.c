@@ -5,47 +5,165 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* Chunks come straight from mmap: the pager must never allocate through the
- * malloc it may itself be serving. */
-static struct tp_page *chunk_new(void)
+/* Chunks and the table come straight from mmap: the pager must never
+ * allocate through the malloc it may itself be serving. A slab is carved
+ * in order, so the part not handed out yet costs no memory. */
+#define SLAB_BYTES (1u << 20)
+#define FIRST_SLOTS 256u
+
+struct tp_chunk_slab {
+    struct tp_chunk_slab *next;
+    size_t used; /* bytes handed out, this header included */
+};
+
+static const struct tp_page new_page = {TP_NIL, TP_NIL, TP_NIL, TP_PAGE_EMPTY, TP_NO_TIER, 0, 0};
+
+static void *map_memory(size_t bytes)
 {
-    void *p = mmap(NULL, sizeof(struct tp_page) * TP_PAGE_CHUNK, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
-static int ensure_chunks(struct tp_page_map *m, uint64_t end_id)
+static void slot_put(struct tp_page_map *m, struct tp_page_chunk *c)
 {
-    size_t need = (size_t)((end_id + TP_PAGE_CHUNK - 1) >> TP_PAGE_CHUNK_SHIFT);
-    if (need <= m->chunk_count)
-        return 0;
-    struct tp_page **chunks = realloc(m->chunks, need * sizeof *chunks);
-    if (!chunks)
+    size_t i = tp_chunk_home(m, c->index);
+    while (m->slots[i].chunk)
+        i = (i + 1) & m->slot_mask;
+    m->slots[i] = (struct tp_chunk_slot){c->index, c};
+}
+
+/* A table of `count` slots (a power of two) holding every chunk. */
+static int table_rebuild(struct tp_page_map *m, size_t count)
+{
+    struct tp_chunk_slot *slots = map_memory(count * sizeof *slots);
+    if (!slots)
         return -ENOMEM;
-    m->chunks = chunks;
-    while (m->chunk_count < need) {
-        struct tp_page *c = chunk_new();
-        if (!c)
-            return -ENOMEM;
-        m->chunks[m->chunk_count++] = c;
-    }
+    if (m->slots)
+        munmap(m->slots, ((size_t)m->slot_mask + 1) * sizeof *m->slots);
+    m->slots = slots;
+    m->slot_mask = (uint32_t)(count - 1);
+    m->slot_shift = (uint8_t)(64 - __builtin_ctzll(count));
+    for (struct tp_page_chunk *c = m->first; c; c = c->next)
+        slot_put(m, c);
     return 0;
 }
 
+/* Take chunk number `index` out of the table, moving back the entries
+ * after it whose probe ran over its slot. */
+static void slot_remove(struct tp_page_map *m, uint32_t index)
+{
+    size_t hole = tp_chunk_home(m, index);
+    while (m->slots[hole].index != index || !m->slots[hole].chunk)
+        hole = (hole + 1) & m->slot_mask;
+    for (size_t j = (hole + 1) & m->slot_mask; m->slots[j].chunk; j = (j + 1) & m->slot_mask) {
+        size_t home = tp_chunk_home(m, m->slots[j].index);
+        if (((j - home) & m->slot_mask) >= ((j - hole) & m->slot_mask)) {
+            m->slots[hole] = m->slots[j];
+            hole = j;
+        }
+    }
+    m->slots[hole] = (struct tp_chunk_slot){0, NULL};
+}
+
+static struct tp_page_chunk *chunk_memory(struct tp_page_map *m)
+{
+    if (m->spare) {
+        struct tp_page_chunk *c = m->spare;
+        m->spare = c->next;
+        m->spare_count--;
+        return c;
+    }
+    struct tp_chunk_slab *slab = m->slabs;
+    if (!slab || slab->used + sizeof(struct tp_page_chunk) > SLAB_BYTES) {
+        slab = map_memory(SLAB_BYTES);
+        if (!slab)
+            return NULL;
+        slab->next = m->slabs;
+        slab->used = sizeof *slab;
+        m->slabs = slab;
+    }
+    struct tp_page_chunk *c = (struct tp_page_chunk *)((char *)slab + slab->used);
+    slab->used += sizeof *c;
+    return c;
+}
+
+struct tp_page *tp_page_touch(struct tp_page_map *m, uint32_t id)
+{
+    uint32_t index = id >> TP_PAGE_CHUNK_SHIFT;
+    struct tp_page_chunk *c = tp_chunk_find(m, index);
+    if (c)
+        return &c->pages[id & (TP_PAGE_CHUNK - 1)];
+    size_t slots = m->slots ? (size_t)m->slot_mask + 1 : 0;
+    if (2 * (m->chunk_count + 1) > slots && table_rebuild(m, slots ? 2 * slots : FIRST_SLOTS) < 0)
+        return NULL;
+    c = chunk_memory(m);
+    if (!c)
+        return NULL;
+    c->index = index;
+    c->live = 1;
+    for (size_t i = 0; i < TP_PAGE_CHUNK; i++)
+        c->pages[i] = new_page;
+    c->next = NULL;
+    c->prev = m->last;
+    if (m->last)
+        m->last->next = c;
+    else
+        m->first = c;
+    m->last = c;
+    m->chunk_count++;
+    slot_put(m, c);
+    return &c->pages[id & (TP_PAGE_CHUNK - 1)];
+}
+
+static int page_is_new(const struct tp_page *p)
+{
+    return memcmp(p, &new_page, sizeof *p) == 0;
+}
+
+static void chunk_drop(struct tp_page_map *m, struct tp_page_chunk *c)
+{
+    slot_remove(m, c->index);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        m->first = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        m->last = c->prev;
+    m->chunk_count--;
+    c->live = 0;
+    c->prev = NULL;
+    c->next = m->spare;
+    m->spare = c;
+    m->spare_count++;
+}
+
+/* Ids [first, first+count) are no one's: their pages as new, and chunks
+ * left all new given back. */
 static void reset_pages(struct tp_page_map *m, uint32_t first, uint32_t count)
 {
-    for (uint32_t i = 0; i < count; i++) {
-        struct tp_page *p = tp_page_get(m, first + i);
-        memset(p, 0, sizeof *p);
-        p->prev = p->next = p->slot = TP_NIL;
-        p->tier = TP_NO_TIER;
+    struct tp_page_walk w;
+    uint32_t run, n;
+    tp_page_walk_start(&w, m, first, count);
+    while (tp_page_walk_next(&w, &run, &n)) {
+        struct tp_page_chunk *c = tp_chunk_find(m, run >> TP_PAGE_CHUNK_SHIFT);
+        for (uint32_t i = 0; i < n; i++)
+            c->pages[(run + i) & (TP_PAGE_CHUNK - 1)] = new_page;
+        size_t i = 0;
+        while (i < TP_PAGE_CHUNK && page_is_new(&c->pages[i]))
+            i++;
+        if (i == TP_PAGE_CHUNK)
+            chunk_drop(m, c);
     }
+    tp_page_walk_end(&w);
 }
 
 int tp_page_map_alloc(struct tp_page_map *m, uint32_t count, uint32_t *first)
 {
     if (count == 0)
         return -EINVAL;
+    /* Every id not handed out is as new: nothing to reset here. */
     for (size_t i = 0; i < m->free_count; i++) {
         struct tp_id_range *r = &m->free[i];
         if (r->count < count)
@@ -57,23 +175,19 @@ int tp_page_map_alloc(struct tp_page_map *m, uint32_t count, uint32_t *first)
             memmove(r, r + 1, (m->free_count - i - 1) * sizeof *r);
             m->free_count--;
         }
-        reset_pages(m, *first, count);
         return 0;
     }
     uint64_t end = (uint64_t)m->next_id + count;
     if (end >= TP_NIL)
         return -ENOMEM;
-    int rc = ensure_chunks(m, end);
-    if (rc)
-        return rc;
     *first = m->next_id;
     m->next_id = (uint32_t)end;
-    reset_pages(m, *first, count);
     return 0;
 }
 
 void tp_page_map_release(struct tp_page_map *m, uint32_t first, uint32_t count)
 {
+    reset_pages(m, first, count);
     if (first + count == m->next_id) {
         m->next_id = first;
         /* the free range just below may now touch the end */
@@ -115,14 +229,84 @@ void tp_page_map_release(struct tp_page_map *m, uint32_t first, uint32_t count)
 
 void tp_page_map_destroy(struct tp_page_map *m)
 {
-    for (size_t i = 0; i < m->chunk_count; i++)
-        munmap(m->chunks[i], sizeof(struct tp_page) * TP_PAGE_CHUNK);
-    free(m->chunks);
+    while (m->slabs) {
+        struct tp_chunk_slab *next = m->slabs->next;
+        munmap(m->slabs, SLAB_BYTES);
+        m->slabs = next;
+    }
+    if (m->slots)
+        munmap(m->slots, ((size_t)m->slot_mask + 1) * sizeof *m->slots);
     free(m->free);
     memset(m, 0, sizeof *m);
 }
 
 size_t tp_page_map_bytes(const struct tp_page_map *m)
 {
-    return m->chunk_count * sizeof(struct tp_page) * TP_PAGE_CHUNK;
+    size_t slots = m->slots ? (size_t)m->slot_mask + 1 : 0;
+    return (m->chunk_count + m->spare_count) * sizeof(struct tp_page_chunk) + slots * sizeof(struct tp_chunk_slot);
+}
+
+static int by_number(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+void tp_page_walk_start(struct tp_page_walk *w, const struct tp_page_map *m, uint32_t first, uint64_t count)
+{
+    memset(w, 0, sizeof *w);
+    w->map = m;
+    w->first = first;
+    w->end = (uint64_t)first + count;
+    w->index = first >> TP_PAGE_CHUNK_SHIFT;
+    uint64_t spanned = count ? ((w->end - 1) >> TP_PAGE_CHUNK_SHIFT) - w->index + 1 : 0;
+    if (spanned <= m->chunk_count)
+        return; /* probing each chunk number of the range costs no more */
+    /* Fewer chunks than the range spans: list the range's own. Without
+     * memory for the list, probing is slower but as right. */
+    uint32_t *listed = malloc((m->chunk_count ? m->chunk_count : 1) * sizeof *listed);
+    if (!listed)
+        return;
+    size_t n = 0;
+    for (const struct tp_page_chunk *c = m->first; c; c = c->next) {
+        uint64_t lo = (uint64_t)c->index << TP_PAGE_CHUNK_SHIFT;
+        if (lo < w->end && lo + TP_PAGE_CHUNK > w->first)
+            listed[n++] = c->index;
+    }
+    qsort(listed, n, sizeof *listed, by_number);
+    w->listed = listed;
+    w->listed_count = n;
+    w->index = 0;
+}
+
+int tp_page_walk_next(struct tp_page_walk *w, uint32_t *run_first, uint32_t *run_count)
+{
+    for (;;) {
+        uint64_t index;
+        if (w->listed) {
+            if (w->index >= w->listed_count)
+                return 0;
+            index = w->listed[w->index++];
+        } else {
+            index = w->index++;
+            if (index << TP_PAGE_CHUNK_SHIFT >= w->end)
+                return 0;
+        }
+        if (!tp_chunk_find(w->map, (uint32_t)index))
+            continue;
+        uint64_t lo = index << TP_PAGE_CHUNK_SHIFT, hi = lo + TP_PAGE_CHUNK;
+        if (lo < w->first)
+            lo = w->first;
+        if (hi > w->end)
+            hi = w->end;
+        *run_first = (uint32_t)lo;
+        *run_count = (uint32_t)(hi - lo);
+        return 1;
+    }
+}
+
+void tp_page_walk_end(struct tp_page_walk *w)
+{
+    free(w->listed);
+    w->listed = NULL;
 }

@@ -21,7 +21,8 @@ void tp_pages_destroy(struct tp_pages *pg)
 
 static int is_busy(struct tp_pages *pg, uint32_t id)
 {
-    return (tp_page(pg, id)->flags & TP_PAGE_BUSY) != 0;
+    const struct tp_page *p = tp_page_find(&pg->map, id);
+    return p && (p->flags & TP_PAGE_BUSY);
 }
 
 void tp_page_wait_idle(struct tp_pages *pg, uint32_t id)
@@ -143,8 +144,8 @@ size_t tp_page_drop_copy(struct tp_pages *pg, uint32_t id)
 int tp_page_left_since(struct tp_pages *pg, uint32_t id, uint32_t ticket)
 {
     TP_ASSERT_HELD(pg->lock);
-    struct tp_page *p = tp_page(pg, id);
-    if ((int32_t)(p->slot - ticket) <= 0)
+    struct tp_page *p = tp_page_find(&pg->map, id);
+    if (!p || (int32_t)(p->slot - ticket) <= 0)
         return 0;
     p->slot = ticket;
     return 1;
@@ -265,8 +266,8 @@ void tp_page_forget(struct tp_pages *pg, uint32_t id, int unmapping)
 void tp_page_set_locked(struct tp_pages *pg, uint32_t id, int locked)
 {
     TP_ASSERT_HELD(pg->lock);
-    struct tp_page *p = tp_page(pg, id);
-    if (!(p->flags & TP_PAGE_LOCKED) == !locked)
+    struct tp_page *p = locked ? tp_page(pg, id) : tp_page_find(&pg->map, id);
+    if (!p || !(p->flags & TP_PAGE_LOCKED) == !locked)
         return;
     p->flags ^= TP_PAGE_LOCKED;
     if (locked)

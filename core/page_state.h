@@ -42,8 +42,11 @@ enum tp_resident_flags {
 int tp_pages_init(struct tp_pages *pg, struct tp_mutex *lock, uint64_t resident_cap_pages);
 void tp_pages_destroy(struct tp_pages *pg);
 
+/* A page known to have been touched (page_map.h): resident, stored, BUSY,
+ * locked or in a list. tp_page_find and tp_page_touch for any other. */
 static inline struct tp_page *tp_page(struct tp_pages *pg, uint32_t id)
 {
+    TP_ASSERT_HELD(pg->lock); /* the map's table may be growing under another thread */
     return tp_page_get(&pg->map, id);
 }
 
@@ -63,8 +66,9 @@ static inline int tp_pages_frozen(const struct tp_pages *pg)
 {
     return pg->frozen;
 }
-/* pages->lock held, the page idle: it becomes BUSY for the caller, and
- * only the caller changes its tier or state until it releases it. */
+/* pages->lock held, the page idle and touched: it becomes BUSY for the
+ * caller, and only the caller changes its tier or state until it releases
+ * it. */
 void tp_page_claim(struct tp_pages *pg, uint32_t id);
 /* pages->lock held, the page BUSY for the caller: idle again, waiters woken. */
 void tp_page_release(struct tp_pages *pg, uint32_t id);
@@ -127,7 +131,7 @@ int tp_page_evicted(struct tp_pages *pg, uint32_t id);
 void tp_page_forget(struct tp_pages *pg, uint32_t id, int unmapping);
 
 /* pages->lock held: the program mlocked the page (`locked`: it is never
- * evicted) or unlocked it; counted in pages->locked. */
+ * evicted; the page touched) or unlocked it; counted in pages->locked. */
 void tp_page_set_locked(struct tp_pages *pg, uint32_t id, int locked);
 
 /* pages->lock held: count a place in tier t for a put, when t has room

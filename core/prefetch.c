@@ -12,8 +12,8 @@
  * resident, never written or unmapped are not. */
 static int worth_fetching(struct tp_stack *s, uint32_t id, size_t *tier)
 {
-    const struct tp_page *p = tp_page(&s->pages, id);
-    if (p->state != TP_PAGE_STORED || (p->flags & (TP_PAGE_BUSY | TP_PAGE_UNMAPPED)))
+    const struct tp_page *p = tp_page_find(&s->pages.map, id);
+    if (!p || p->state != TP_PAGE_STORED || (p->flags & (TP_PAGE_BUSY | TP_PAGE_UNMAPPED)))
         return 0;
     if (*tier == TP_NO_TIER)
         *tier = p->tier;

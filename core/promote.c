@@ -36,23 +36,36 @@ static void claim_batch(struct tp_stack *s, uintptr_t *cursor, size_t max, struc
     struct tp_region *r;
     while ((r = tp_region_from(s, (const char *)*cursor))) {
         size_t i = (uintptr_t)r->start < *cursor ? (*cursor - (uintptr_t)r->start) / s->page_size : 0;
-        for (; i < r->page_count; i++) {
-            if (b->count == max || res->count + margin(res) >= res->cap_pages)
-                return;
-            uint32_t id = r->first_id + (uint32_t)i;
-            const struct tp_page *p = tp_page(&s->pages, id);
-            *cursor = (uintptr_t)tp_page_addr(s, r, id);
-            if (p->state != TP_PAGE_STORED || (p->flags & TP_PAGE_BUSY))
-                continue;
-            if (b->count > 0 && p->tier != b->tier)
-                return; /* the next batch starts here */
-            b->tier = p->tier;
-            tp_page_claim(&s->pages, id);
-            tp_page_reserve_resident(&s->pages);
-            b->ids[b->count] = id;
-            b->addrs[b->count] = (char *)*cursor;
-            b->uffds[b->count++] = r->uffd;
+        /* Only touched pages can be stored. */
+        struct tp_page_walk walk;
+        uint32_t run, n;
+        int full = 0;
+        tp_page_walk_start(&walk, &s->pages.map, r->first_id + (uint32_t)i, r->page_count - i);
+        while (!full && tp_page_walk_next(&walk, &run, &n)) {
+            for (uint32_t id = run; id < run + n; id++) {
+                if (b->count == max || res->count + margin(res) >= res->cap_pages) {
+                    full = 1;
+                    break;
+                }
+                const struct tp_page *p = tp_page_find(&s->pages.map, id);
+                *cursor = (uintptr_t)tp_page_addr(s, r, id);
+                if (!p || p->state != TP_PAGE_STORED || (p->flags & TP_PAGE_BUSY))
+                    continue;
+                if (b->count > 0 && p->tier != b->tier) {
+                    full = 1; /* the next batch starts here */
+                    break;
+                }
+                b->tier = p->tier;
+                tp_page_claim(&s->pages, id);
+                tp_page_reserve_resident(&s->pages);
+                b->ids[b->count] = id;
+                b->addrs[b->count] = (char *)*cursor;
+                b->uffds[b->count++] = r->uffd;
+            }
         }
+        tp_page_walk_end(&walk);
+        if (full)
+            return;
         *cursor = (uintptr_t)(r->start + r->length);
     }
     *cursor = 0;

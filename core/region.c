@@ -193,10 +193,8 @@ static int region_publish(struct tp_stack *s, struct tp_region *r)
         if (rc < 0)
             tp_page_map_release(&s->pages.map, r->first_id, (uint32_t)r->page_count);
     }
-    if (rc == 0) {
+    if (rc == 0)
         s->counters.mapped_bytes += r->length;
-        s->counters.metadata_bytes = tp_page_map_bytes(&s->pages.map);
-    }
     tp_lock_drop(&s->lock);
     return rc;
 }
@@ -313,21 +311,30 @@ static int forget_pages(struct tp_stack *s, struct tp_region *r, size_t first, s
 {
     TP_ASSERT_HELD(&s->lock);
     int result = 0;
-    for (size_t i = first; i < first + count; i++) {
-        uint32_t id = r->first_id + (uint32_t)i;
-        tp_page_wait_idle(&s->pages, id);
-        if (tp_page(&s->pages, id)->tier != TP_NO_TIER) {
-            tp_page_claim(&s->pages, id);
-            size_t tier = tp_page_drop_copy(&s->pages, id);
-            tp_lock_drop(&s->lock);
-            int rc = tp_tier_del(s, tier, id, err);
-            tp_lock_take(&s->lock);
-            tp_page_release(&s->pages, id);
-            if (rc < 0 && result == 0)
-                result = rc;
+    /* A page never touched has nothing to forget. */
+    struct tp_page_walk walk;
+    uint32_t run, n;
+    tp_page_walk_start(&walk, &s->pages.map, r->first_id + (uint32_t)first, count);
+    while (tp_page_walk_next(&walk, &run, &n)) {
+        for (uint32_t id = run; id < run + n; id++) {
+            tp_page_wait_idle(&s->pages, id);
+            const struct tp_page *p = tp_page_find(&s->pages.map, id);
+            if (!p)
+                continue;
+            if (p->tier != TP_NO_TIER) {
+                tp_page_claim(&s->pages, id);
+                size_t tier = tp_page_drop_copy(&s->pages, id);
+                tp_lock_drop(&s->lock);
+                int rc = tp_tier_del(s, tier, id, err);
+                tp_lock_take(&s->lock);
+                tp_page_release(&s->pages, id);
+                if (rc < 0 && result == 0)
+                    result = rc;
+            }
+            tp_page_forget(&s->pages, id, unmapping);
         }
-        tp_page_forget(&s->pages, id, unmapping);
     }
+    tp_page_walk_end(&walk);
     /* Drop the memory itself; the program's mapping refaults as missing.
      * Until it is dropped, the program would read the old content. */
     if (fallocate(r->file->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -354,6 +361,7 @@ static int cut_pages(struct tp_stack *s, struct tp_region *r, size_t first, size
         tail = calloc(1, sizeof *tail);
         if (!tail || region_room(s) < 0) {
             free(tail);
+            r->cut_first = r->cut_count = 0;
             return tierpage_error_set(err, -ENOMEM, NULL, "out of memory splitting a region");
         }
     }
@@ -365,6 +373,7 @@ static int cut_pages(struct tp_stack *s, struct tp_region *r, size_t first, size
                    : mode == RELEASE_RESERVE
                        ? mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) != MAP_FAILED
                        : munmap(addr, len) == 0;
+    r->cut_first = r->cut_count = 0;
     if (!replaced) {
         int e = errno;
         free(tail);
@@ -436,7 +445,12 @@ static int release_range(struct tp_stack *s, char *addr, size_t length, enum rel
          * serving them before this process unmaps them. */
         int told = s->daemon ? tp_daemon_link_release(s->daemon, a, count * s->page_size,
                                                       mode == RELEASE_DISCARD, err) : 0;
-        /* Only this thread changes regions (regions_lock): r stays. */
+        /* Only this thread changes regions (regions_lock): r stays. Faults
+         * on the pages to be cut are refused from now on, touched or not. */
+        if (mode != RELEASE_DISCARD) {
+            r->cut_first = first;
+            r->cut_count = count;
+        }
         int rc = forget_pages(s, r, first, count, mode != RELEASE_DISCARD, told == 0 ? err : NULL);
         if (told < 0)
             rc = told;
@@ -469,26 +483,47 @@ int tp_discard(tp_stack *s, void *addr, size_t length, tierpage_error *err)
     return release_range(s, addr, length, RELEASE_DISCARD, err);
 }
 
-/* Pages of [addr, addr+length) that lie in regions and whose LOCKED flag
- * is `locked`; with `flip`, flip them (through page_state.c). Both locks
- * held. */
-static uint64_t count_locked(struct tp_stack *s, char *addr, size_t length, int locked, int flip)
+enum lock_pass {
+    LOCK_COUNT, /* how many pages have their LOCKED flag `locked` */
+    LOCK_TOUCH, /* make every page's metadata, which locking needs; -ENOMEM */
+    LOCK_FLIP,  /* flip the pages whose flag is `locked` (through page_state.c) */
+};
+
+/* One pass over the pages of [addr, addr+length) that lie in regions. Both
+ * locks held. A page never touched is not locked. */
+static int64_t lock_pass(struct tp_stack *s, char *addr, size_t length, int locked, enum lock_pass pass)
 {
     char *a = (char *)((uintptr_t)addr & ~(uintptr_t)(s->page_size - 1));
     char *end = (uintptr_t)addr + length < (uintptr_t)addr ? (char *)UINTPTR_MAX : addr + length;
-    uint64_t n = 0;
+    int64_t n = 0;
     struct tp_region *r;
     char *part_end;
     while ((r = next_part(s, &a, end, &part_end))) {
-        for (; a < part_end; a += s->page_size) {
-            uint32_t id = r->first_id + (uint32_t)((size_t)(a - r->start) / s->page_size);
-            struct tp_page *p = tp_page(&s->pages, id);
-            if (!(p->flags & TP_PAGE_LOCKED) == !locked) {
-                n++;
-                if (flip)
+        uint32_t first = r->first_id + (uint32_t)((size_t)(a - r->start) / s->page_size);
+        uint32_t count = (uint32_t)(((size_t)(part_end - a) + s->page_size - 1) / s->page_size);
+        a += (size_t)count * s->page_size;
+        if (pass == LOCK_TOUCH) {
+            for (uint32_t id = first; id < first + count; id++)
+                if (!tp_page_touch(&s->pages.map, id))
+                    return -ENOMEM;
+            continue;
+        }
+        if (pass == LOCK_COUNT && !locked)
+            n += count; /* less the locked ones, below */
+        struct tp_page_walk walk;
+        uint32_t run, k;
+        tp_page_walk_start(&walk, &s->pages.map, first, count);
+        while (tp_page_walk_next(&walk, &run, &k)) {
+            for (uint32_t id = run; id < run + k; id++) {
+                const struct tp_page *p = tp_page_find(&s->pages.map, id);
+                int is_locked = p && (p->flags & TP_PAGE_LOCKED);
+                if (pass == LOCK_COUNT)
+                    n += locked ? is_locked : -is_locked;
+                else if (!is_locked == !locked)
                     tp_page_set_locked(&s->pages, id, !locked);
             }
         }
+        tp_page_walk_end(&walk);
     }
     return n;
 }
@@ -503,13 +538,16 @@ int tp_lock(tp_stack *s, void *addr, size_t length, int lock, tierpage_error *er
     tp_lock_take(&s->lock);
     /* Faults of the pages not locked need room too. */
     uint64_t cap = s->pages.resident.cap_pages, limit = cap > 32 ? cap - 16 : cap / 2;
-    uint64_t n = count_locked(s, addr, length, !lock, 0);
+    uint64_t n = (uint64_t)lock_pass(s, addr, length, !lock, LOCK_COUNT);
     if (lock && s->pages.locked + n > limit) {
         rc = tierpage_error_set(err, -ENOMEM, NULL,
                                 "cannot lock %llu more pages: %llu are locked and the resident cap is %llu pages",
                                 (unsigned long long)n, (unsigned long long)s->pages.locked, (unsigned long long)cap);
+    } else if (lock && lock_pass(s, addr, length, 0, LOCK_TOUCH) < 0) {
+        rc = tierpage_error_set(err, -ENOMEM, NULL, "out of memory for the metadata of %llu pages to lock",
+                                (unsigned long long)n);
     } else {
-        count_locked(s, addr, length, !lock, 1);
+        lock_pass(s, addr, length, !lock, LOCK_FLIP);
     }
     tp_lock_drop(&s->lock);
     pthread_mutex_unlock(&s->regions_lock);

@@ -320,6 +320,7 @@ void tp_stack_stats(tp_stack *s, struct tp_stats *out)
     tp_lock_take(&s->lock);
     const struct tp_resident_set *r = &s->pages.resident;
     *out = s->counters;
+    out->metadata_bytes = tp_page_map_bytes(&s->pages.map);
     out->resident_bytes = r->count * s->page_size;
     out->peak_resident_bytes = r->peak * s->page_size;
     out->resident_cap_bytes = r->cap_pages * s->page_size;
@@ -422,22 +423,28 @@ int tp_demote_region(tp_stack *s, void *addr, const char *tier_name, tierpage_er
         return tierpage_error_set(err, -EINVAL, NULL, "%p is not in a region this stack serves", addr);
     }
     int rc = 0;
-    for (size_t i = 0; i < r->page_count && rc == 0; i++) {
-        uint32_t id = r->first_id + (uint32_t)i;
-        struct tp_page *p = tp_page(&s->pages, id);
-        tp_page_wait_idle(&s->pages, id);
-        if (p->flags & TP_PAGE_LOCKED)
-            continue; /* mlocked: stays resident */
-        if (p->state == TP_PAGE_RESIDENT)
-            rc = tp_evict_page(s, id, err);
-        if (rc < 0 || p->state != TP_PAGE_STORED || p->tier >= target)
-            continue;
-        tp_page_claim(&s->pages, id);
-        tp_lock_drop(&s->lock);
-        rc = tp_chain_move(s, id, target, err);
-        tp_lock_take(&s->lock);
-        tp_page_release(&s->pages, id);
+    struct tp_page_walk walk;
+    uint32_t run, n;
+    tp_page_walk_start(&walk, &s->pages.map, r->first_id, r->page_count);
+    while (rc == 0 && tp_page_walk_next(&walk, &run, &n)) {
+        for (uint32_t id = run; id < run + n && rc == 0; id++) {
+            tp_page_wait_idle(&s->pages, id);
+            const struct tp_page *p = tp_page_find(&s->pages.map, id);
+            if (!p || (p->flags & TP_PAGE_LOCKED))
+                continue; /* never touched, or mlocked: stays resident */
+            if (p->state == TP_PAGE_RESIDENT)
+                rc = tp_evict_page(s, id, err);
+            p = tp_page_find(&s->pages.map, id); /* the lock was dropped */
+            if (rc < 0 || !p || p->state != TP_PAGE_STORED || p->tier >= target)
+                continue;
+            tp_page_claim(&s->pages, id);
+            tp_lock_drop(&s->lock);
+            rc = tp_chain_move(s, id, target, err);
+            tp_lock_take(&s->lock);
+            tp_page_release(&s->pages, id);
+        }
     }
+    tp_page_walk_end(&walk);
     tp_lock_drop(&s->lock);
     pthread_mutex_unlock(&s->regions_lock);
     return rc;

@@ -109,25 +109,35 @@ static void send_pages(struct tp_stack *s)
 {
     int fd = s->fork.stream[1];
     _Alignas(64) unsigned char page[s->page_size];
-    for (size_t i = 0; i < s->region_count; i++) {
+    int sending = 1;
+    for (size_t i = 0; i < s->region_count && sending; i++) {
         struct tp_region *r = s->regions[i];
-        for (size_t k = 0; k < r->page_count; k++) {
-            uint32_t id = r->first_id + (uint32_t)k;
-            tp_lock_take(&s->lock);
-            size_t t = tp_page(&s->pages, id)->tier;
-            tp_lock_drop(&s->lock);
-            if (t == TP_NO_TIER || !is_streamed(&s->tiers[t]))
-                continue;
-            tierpage_error err = {{0}, {0}};
-            int rc = tp_tier_get(s, t, id, page, &err);
-            if (rc < 0)
-                tp_fatal("cannot read page %u from tier '%s' for a forked child: %s", id, s->tiers[t].name,
-                         err.message);
-            struct stream_record rec = {id, (uint32_t)t};
-            if (transfer_all(fd, &rec, sizeof rec, 1) < 0 || transfer_all(fd, page, s->page_size, 1) < 0)
-                return;
+        struct tp_page_walk walk;
+        uint32_t run, n;
+        tp_lock_take(&s->lock);
+        tp_page_walk_start(&walk, &s->pages.map, r->first_id, r->page_count);
+        while (sending && tp_page_walk_next(&walk, &run, &n)) {
+            for (uint32_t id = run; id < run + n && sending; id++) {
+                const struct tp_page *p = tp_page_find(&s->pages.map, id);
+                size_t t = p ? p->tier : TP_NO_TIER;
+                if (t == TP_NO_TIER || !is_streamed(&s->tiers[t]))
+                    continue;
+                tp_lock_drop(&s->lock);
+                tierpage_error err = {{0}, {0}};
+                int rc = tp_tier_get(s, t, id, page, &err);
+                if (rc < 0)
+                    tp_fatal("cannot read page %u from tier '%s' for a forked child: %s", id, s->tiers[t].name,
+                             err.message);
+                struct stream_record rec = {id, (uint32_t)t};
+                sending = transfer_all(fd, &rec, sizeof rec, 1) == 0 && transfer_all(fd, page, s->page_size, 1) == 0;
+                tp_lock_take(&s->lock);
+            }
         }
+        tp_page_walk_end(&walk);
+        tp_lock_drop(&s->lock);
     }
+    if (!sending)
+        return;
     struct stream_record end = {TP_NIL, TP_NO_TIER};
     transfer_all(fd, &end, sizeof end, 1);
 }
@@ -183,6 +193,26 @@ static void drop_copies(struct tp_stack *s)
     }
 }
 
+/* Pages [first, first+count) of r into the child's copy of its file. */
+static int copy_run(struct tp_stack *s, struct tp_region *r, size_t first, size_t count)
+{
+    size_t bytes = count * s->page_size, done = 0;
+    off_t off = r->offset + (off_t)(first * s->page_size);
+    while (done < bytes) {
+        ssize_t w = pwrite(r->file->child_memfd, r->alias + first * s->page_size + done, bytes - done,
+                           off + (off_t)done);
+        if (w <= 0) {
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w == 0)
+                errno = ENOSPC;
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return 0;
+}
+
 /* Both locks held, the pages frozen. Copy the resident pages of every
  * region into the child's memfds, consecutive pages in one write. */
 static int copy_resident(struct tp_stack *s, char *why, size_t len)
@@ -198,29 +228,30 @@ static int copy_resident(struct tp_stack *s, char *why, size_t len)
             if (f->child_memfd < 0 || ftruncate(f->child_memfd, st.st_size) < 0)
                 goto fail;
         }
-        size_t run = 0;
-        for (size_t k = 0; k <= r->page_count; k++) {
-            int resident = k < r->page_count && tp_page(&s->pages, r->first_id + (uint32_t)k)->state == TP_PAGE_RESIDENT;
-            if (resident) {
-                run++;
-                continue;
-            }
-            size_t first = k - run, bytes = run * s->page_size, done = 0;
-            off_t off = r->offset + (off_t)(first * s->page_size);
-            while (done < bytes) {
-                ssize_t w = pwrite(f->child_memfd, r->alias + first * s->page_size + done, bytes - done,
-                                   off + (off_t)done);
-                if (w <= 0) {
-                    if (w < 0 && errno == EINTR)
-                        continue;
-                    if (w == 0)
-                        errno = ENOSPC;
-                    goto fail;
+        /* Only touched pages can be resident: walk those, joining runs
+         * that continue from one chunk into the next. */
+        struct tp_page_walk walk;
+        uint32_t at, n;
+        size_t run_first = 0, run = 0;
+        int failed = 0;
+        tp_page_walk_start(&walk, &s->pages.map, r->first_id, r->page_count);
+        while (!failed && tp_page_walk_next(&walk, &at, &n)) {
+            for (uint32_t id = at; id < at + n && !failed; id++) {
+                size_t k = id - r->first_id;
+                if (tp_page(&s->pages, id)->state != TP_PAGE_RESIDENT)
+                    continue;
+                if (run && run_first + run == k) {
+                    run++;
+                    continue;
                 }
-                done += (size_t)w;
+                failed = run && copy_run(s, r, run_first, run) < 0;
+                run_first = k;
+                run = 1;
             }
-            run = 0;
         }
+        tp_page_walk_end(&walk);
+        if (failed || (run && copy_run(s, r, run_first, run) < 0))
+            goto fail;
     }
     return 0;
 
@@ -373,18 +404,22 @@ static void adopt_pages(struct tp_stack *s)
     tp_lock_take(&s->lock);
     for (size_t i = 0; i < s->region_count; i++) {
         struct tp_region *r = s->regions[i];
-        for (size_t k = 0; k < r->page_count; k++) {
-            uint32_t id = r->first_id + (uint32_t)k;
-            tp_page_set_locked(&s->pages, id, 0);
-            if (tp_page(&s->pages, id)->state == TP_PAGE_RESIDENT && !minor_faults(s))
-                tp_page_note_write(&s->pages, id);
+        struct tp_page_walk walk;
+        uint32_t run, n;
+        tp_page_walk_start(&walk, &s->pages.map, r->first_id, r->page_count);
+        while (tp_page_walk_next(&walk, &run, &n)) {
+            for (uint32_t id = run; id < run + n; id++) {
+                tp_page_set_locked(&s->pages, id, 0);
+                if (tp_page(&s->pages, id)->state == TP_PAGE_RESIDENT && !minor_faults(s))
+                    tp_page_note_write(&s->pages, id);
+            }
         }
+        tp_page_walk_end(&walk);
     }
     tp_lock_drop(&s->lock);
-    uint64_t mapped = s->counters.mapped_bytes, metadata = s->counters.metadata_bytes;
+    uint64_t mapped = s->counters.mapped_bytes;
     memset(&s->counters, 0, sizeof s->counters);
     s->counters.mapped_bytes = mapped;
-    s->counters.metadata_bytes = metadata;
     for (size_t t = 0; t < s->tier_count; t++) {
         struct tp_tier *tier = &s->tiers[t];
         tier->hits = tier->puts = tier->demotions = tier->bytes_in = tier->bytes_out = tier->full_events = 0;

@@ -55,6 +55,9 @@ struct tp_region {
     struct tp_region_file *file;
     struct tp_prefetch_stream stream; /* its recent faults, for prefetch */
     int uffd;            /* the userfaultfd start is registered with */
+    /* Pages [cut_first, cut_first + cut_count) are being unmapped: no
+     * fault brings them in before they are cut from the region. */
+    size_t cut_first, cut_count;
     /* start lies in another process (a tierpaged client): the pager reaches
      * it only through uffd and the file, never maps or unmaps it itself. */
     bool foreign;
@@ -150,6 +153,13 @@ static inline char *tp_page_alias(const struct tp_stack *s, const struct tp_regi
 {
     return r->alias + (size_t)(id - r->first_id) * s->page_size;
 }
+
+/* Stack lock held: page `id` of r is being unmapped. */
+static inline bool tp_region_cutting(const struct tp_region *r, uint32_t id)
+{
+    return (size_t)(id - r->first_id) - r->cut_first < r->cut_count;
+}
+
 static inline char *tp_page_addr(const struct tp_stack *s, const struct tp_region *r, uint32_t id)
 {
     return r->start + (size_t)(id - r->first_id) * s->page_size;

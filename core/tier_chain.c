@@ -260,7 +260,11 @@ static int demote_one(struct tp_stack *s, size_t t, tierpage_error *err)
 int tp_chain_move(struct tp_stack *s, uint32_t id, size_t target, tierpage_error *err)
 {
     _Alignas(64) unsigned char buf[s->page_size];
-    size_t from = tp_page(&s->pages, id)->tier; /* stable: only the BUSY holder changes it */
+    /* Stable: only the BUSY holder changes it; the lookup itself needs the
+     * lock (the page map's table may be growing). */
+    tp_lock_take(&s->lock);
+    size_t from = tp_page(&s->pages, id)->tier;
+    tp_lock_drop(&s->lock);
     int rc = tp_tier_get(s, from, id, buf, err);
     if (rc < 0)
         return rc == -ENOENT ? -EIO : rc;
@@ -283,10 +287,9 @@ void tp_chain_moved(struct tp_stack *s, uint32_t id, size_t from, size_t landed)
 int tp_chain_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tierpage_error *err)
 {
     struct tp_tier *tier = &s->tiers[t];
-    struct tp_page *p = tp_page(&s->pages, id);
     for (int attempt = 0;; attempt++) {
         tp_lock_take(&s->lock);
-        int overwrite = p->tier == t;
+        int overwrite = tp_page(&s->pages, id)->tier == t;
         int room = overwrite || tp_tier_reserve(&s->pages, t, tier->capacity_pages);
         tp_lock_drop(&s->lock);
 
@@ -357,16 +360,16 @@ static int queue_full(void *ctx, struct tp_writeback *wb, uint32_t id, const voi
     struct tp_tier *tier = ctx;
     struct tp_stack *s = tier->stack;
     size_t t = tier->index;
-    struct tp_page *p = tp_page(&s->pages, id);
     tp_lock_take(&s->lock);
+    const struct tp_page *p = tp_page_find(&s->pages.map, id);
     /* Busy: its owner may still be recording that it put the page here,
      * or be waiting on this queue. Frozen: a fork is copying the pages.
      * Look again later. */
-    if ((p->flags & TP_PAGE_BUSY) || tp_pages_frozen(&s->pages)) {
+    if (p && ((p->flags & TP_PAGE_BUSY) || tp_pages_frozen(&s->pages))) {
         tp_lock_drop(&s->lock);
         return -EAGAIN;
     }
-    if (p->tier != t) { /* deleted or moved meanwhile: nothing to keep */
+    if (!p || p->tier != t) { /* deleted, moved or unmapped meanwhile: nothing to keep */
         tp_lock_drop(&s->lock);
         return 0;
     }

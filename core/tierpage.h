@@ -50,7 +50,7 @@ struct tp_stats {
     uint64_t peak_resident_bytes;
     uint64_t resident_cap_bytes;
     uint64_t mapped_bytes;
-    uint64_t metadata_bytes;
+    uint64_t metadata_bytes; /* the page map: grows with the pages touched, not with mapped_bytes */
     size_t tier_count;
     struct tp_tier_stats tiers[TP_MAX_TIERS];
     /* Prefetch (`prefetch:`): pages brought in ahead of a fault; those the

@@ -3,6 +3,7 @@
 #include <check.h>
 #include <pthread.h>
 #include <signal.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "eviction_policy.h"
@@ -19,6 +20,8 @@ static void setup(void)
     tp_lock_init(&lock);
     ck_assert_int_eq(tp_pages_init(&pg, &lock, 4), 0);
     ck_assert_int_eq(tp_page_map_alloc(&pg.map, PAGES, &first), 0);
+    for (uint32_t i = 0; i < PAGES; i++)
+        ck_assert_ptr_nonnull(tp_page_touch(&pg.map, first + i));
     tp_lock_take(&lock);
 }
 
@@ -351,6 +354,111 @@ START_TEST(a_page_brought_in_is_the_last_the_hand_reaches)
 }
 END_TEST
 
+
+/* The page map alone: filled lazily, a chunk at a time. */
+START_TEST(a_huge_range_costs_nothing_until_touched)
+{
+    struct tp_page_map m;
+    memset(&m, 0, sizeof m);
+    uint32_t base;
+    ck_assert_int_eq(tp_page_map_alloc(&m, 1u << 28, &base), 0); /* 1 TiB of 4 KiB pages */
+    ck_assert_uint_eq(tp_page_map_bytes(&m), 0);
+    ck_assert_ptr_null(tp_page_find(&m, base + 12345));
+    /* Three pages far apart, and one next to the first. */
+    uint32_t touched[] = {base + 5, base + 6, base + 1000003, base + (1u << 28) - 1};
+    for (size_t i = 0; i < 4; i++) {
+        struct tp_page *p = tp_page_touch(&m, touched[i]);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq(p->state, TP_PAGE_EMPTY);
+        ck_assert_uint_eq(p->tier, TP_NO_TIER);
+        ck_assert_uint_eq(p->slot, TP_NIL);
+        p->flags = TP_PAGE_LOCKED;
+    }
+    ck_assert_ptr_eq(tp_page_find(&m, base + 5), tp_page_touch(&m, base + 5));
+    ck_assert_uint_le(tp_page_map_bytes(&m), 3 * sizeof(struct tp_page_chunk) + 4096);
+
+    /* A walk visits the touched chunks in order, clipped to its range. */
+    struct tp_page_walk w;
+    uint32_t run, n;
+    tp_page_walk_start(&w, &m, base + 3, (1u << 28) - 3);
+    ck_assert(tp_page_walk_next(&w, &run, &n));
+    ck_assert_uint_eq(run, base + 3);
+    ck_assert_uint_eq(n, TP_PAGE_CHUNK - 3);
+    ck_assert(tp_page_walk_next(&w, &run, &n));
+    ck_assert_uint_eq(run, (base + 1000003) & ~(TP_PAGE_CHUNK - 1));
+    ck_assert_uint_eq(n, TP_PAGE_CHUNK);
+    ck_assert(tp_page_walk_next(&w, &run, &n));
+    ck_assert_uint_eq(run + n, base + (1u << 28));
+    ck_assert(!tp_page_walk_next(&w, &run, &n));
+    tp_page_walk_end(&w);
+    /* A short range is probed chunk by chunk, with the same answer. */
+    tp_page_walk_start(&w, &m, base + 999990, 20);
+    ck_assert(tp_page_walk_next(&w, &run, &n));
+    ck_assert_uint_eq(run, (base + 1000003) & ~(TP_PAGE_CHUNK - 1));
+    ck_assert(!tp_page_walk_next(&w, &run, &n));
+    tp_page_walk_end(&w);
+
+    /* Released ids read as new again, and their chunks go. */
+    tp_page_map_release(&m, base, 1u << 28);
+    ck_assert_uint_eq(m.chunk_count, 0);
+    uint32_t again;
+    ck_assert_int_eq(tp_page_map_alloc(&m, 64, &again), 0);
+    ck_assert_uint_eq(again, base);
+    ck_assert_ptr_null(tp_page_find(&m, base + 5));
+    tp_page_map_destroy(&m);
+}
+END_TEST
+
+START_TEST(releasing_part_of_a_chunk_keeps_the_rest)
+{
+    struct tp_page_map m;
+    memset(&m, 0, sizeof m);
+    uint32_t a, b;
+    ck_assert_int_eq(tp_page_map_alloc(&m, 8, &a), 0);
+    ck_assert_int_eq(tp_page_map_alloc(&m, 8, &b), 0); /* the same chunk as a's */
+    tp_page_touch(&m, a + 1)->state = TP_PAGE_STORED;
+    tp_page_touch(&m, b + 1)->state = TP_PAGE_STORED;
+    tp_page_map_release(&m, a, 8);
+    ck_assert_uint_eq(tp_page_find(&m, a + 1)->state, TP_PAGE_EMPTY);
+    ck_assert_uint_eq(tp_page_find(&m, b + 1)->state, TP_PAGE_STORED);
+    tp_page_map_release(&m, b, 8);
+    ck_assert_ptr_null(tp_page_find(&m, b + 1));
+    tp_page_map_destroy(&m);
+}
+END_TEST
+
+START_TEST(the_table_finds_every_chunk_through_growth_and_removals)
+{
+    struct tp_page_map m;
+    memset(&m, 0, sizeof m);
+    enum { RANGES = 3000, SPAN = 4096 };
+    uint32_t first[RANGES];
+    for (uint32_t i = 0; i < RANGES; i++) {
+        ck_assert_int_eq(tp_page_map_alloc(&m, SPAN, &first[i]), 0);
+        /* Pages at scattered places of each range, some in one chunk. */
+        uint32_t at = (i * 2654435761u) % (SPAN - 40);
+        tp_page_touch(&m, first[i] + at)->heat = (uint8_t)(i % 200 + 1);
+        tp_page_touch(&m, first[i] + at + 33)->heat = (uint8_t)(i % 200 + 1);
+    }
+    /* Every third range goes: the table closes the holes it leaves. */
+    for (uint32_t i = 0; i < RANGES; i += 3)
+        tp_page_map_release(&m, first[i], SPAN);
+    for (uint32_t i = 0; i < RANGES; i++) {
+        uint32_t at = (i * 2654435761u) % (SPAN - 40);
+        const struct tp_page *p = tp_page_find(&m, first[i] + at), *q = tp_page_find(&m, first[i] + at + 33);
+        if (i % 3 == 0) {
+            ck_assert_ptr_null(p);
+            ck_assert_ptr_null(q);
+        } else {
+            ck_assert_ptr_nonnull(p);
+            ck_assert_uint_eq(p->heat, i % 200 + 1);
+            ck_assert_uint_eq(q->heat, i % 200 + 1);
+        }
+    }
+    tp_page_map_destroy(&m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("core_page_state");
@@ -377,6 +485,12 @@ int main(void)
     tcase_add_test(policy, resizing_keeps_the_pages_in_hand_order);
     tcase_add_test(policy, a_page_brought_in_is_the_last_the_hand_reaches);
     suite_add_tcase(suite, policy);
+
+    TCase *map = tcase_create("page_map");
+    tcase_add_test(map, a_huge_range_costs_nothing_until_touched);
+    tcase_add_test(map, releasing_part_of_a_chunk_keeps_the_rest);
+    tcase_add_test(map, the_table_finds_every_chunk_through_growth_and_removals);
+    suite_add_tcase(suite, map);
 
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
