@@ -16,10 +16,16 @@
  * data words and version_tag(page, v). So the expected content of a page
  * follows from its index and its version alone (replaying its v writes), and
  * each write reads the old word and the checksum before changing both.
+ *
+ * With --threads N, N threads make the accesses together, each on its own
+ * slice of the pages or, with --shared, all over the region; shared writes
+ * to one page are serialised by a lock striped over the pages, so that the
+ * versions stay exact for --verify.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +44,8 @@
 #define MIN_SAMPLE_EVERY 64u    /* time at most every 64th access */
 #define PROGRESS_EVERY_NS 2000000000ull
 #define SHOW_BAD_PAGES 5
+#define MAX_THREADS 256u
+#define WRITE_LOCKS 1024u       /* stripes of the lock shared writers take */
 
 enum pattern { PATTERN_RANDOM, PATTERN_ZIPF, PATTERN_SEQ };
 enum alloc_method { ALLOC_MMAP, ALLOC_MALLOC };
@@ -54,6 +62,8 @@ struct options {
     enum alloc_method alloc;
     bool json;
     bool quiet;
+    unsigned threads;
+    bool shared;             /* every thread on every page, not each on its slice */
 };
 
 static const char *const pattern_names[] = { "random", "zipf", "seq" };
@@ -253,6 +263,10 @@ static void usage(FILE *out)
 "  --write-ratio R    fraction of accesses that are read-modify-writes, the\n"
 "                     rest only read, 0 <= R <= 1 (default 1.0)\n"
 "  --seed S           random seed (default 1); same seed, same accesses\n"
+"  --threads N        make the accesses from N threads together, 1 to 256\n"
+"                     (default 1); each has its own slice of the pages\n"
+"  --shared           with --threads: every thread accesses the whole region\n"
+"                     (writes to one page take turns) instead of its slice\n"
 "  --alloc A          mmap: one private anonymous mmap (default);\n"
 "                     malloc: one malloc() call\n"
 "  --verify           at the end, check every byte of every page; on a\n"
@@ -302,7 +316,7 @@ static int parse_double(const char *text, double *out)
 static void parse_args(int argc, char **argv, struct options *o)
 {
     *o = (struct options){ .size = 64ull << 20, .pattern = PATTERN_RANDOM, .zipf_theta = 0.99,
-                           .write_ratio = 1.0, .seed = 1, .alloc = ALLOC_MMAP };
+                           .write_ratio = 1.0, .seed = 1, .alloc = ALLOC_MMAP, .threads = 1 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val;
@@ -335,6 +349,14 @@ static void parse_args(int argc, char **argv, struct options *o)
             val = option_value(argc, argv, &i);
             if (tp_parse_uint(val, &o->seed) < 0)
                 die_usage("--seed: expected a whole number, got '%s'", val);
+        } else if (strcmp(a, "--threads") == 0) {
+            val = option_value(argc, argv, &i);
+            uint64_t n;
+            if (tp_parse_uint(val, &n) < 0 || n == 0 || n > MAX_THREADS)
+                die_usage("--threads: expected a whole number from 1 to 256, got '%s'", val);
+            o->threads = (unsigned)n;
+        } else if (strcmp(a, "--shared") == 0) {
+            o->shared = true;
         } else if (strcmp(a, "--alloc") == 0) {
             val = option_value(argc, argv, &i);
             if (strcmp(val, "mmap") == 0) o->alloc = ALLOC_MMAP;
@@ -359,6 +381,10 @@ static void parse_args(int argc, char **argv, struct options *o)
     o->size = pages * BENCH_PAGE;
     if (o->accesses == 0)
         o->accesses = 4 * pages;
+    if (!o->shared && o->threads > pages)
+        die_usage("--threads: more threads than pages to give each a slice (%s)", "use --shared or fewer threads");
+    if (o->accesses < o->threads)
+        die_usage("--accesses: fewer than one access a thread (%s)", "raise --accesses or lower --threads");
 }
 
 /* ---- the workload ---- */
@@ -439,55 +465,130 @@ static double percentile_us(const uint32_t *sorted, size_t n, double q)
     return sorted[i] / 1000.0;
 }
 
-static void run_accesses(struct region *r, const struct options *o, struct results *res,
-                         uint32_t *samples)
+static pthread_mutex_t write_locks[WRITE_LOCKS];
+
+/* One thread's share of the access phase. */
+struct worker {
+    struct region *r;
+    const struct options *o;
+    unsigned index;
+    uint64_t first_page, pages;  /* the pages it accesses */
+    uint64_t accesses;
+    uint32_t *samples;           /* its part of the shared sample array */
+    size_t max_samples, nsamples;
+    uint64_t writes, sink;
+    pthread_barrier_t *start;
+    struct progress *prog;       /* worker 0 reports, scaled to all */
+};
+
+static void *worker_main(void *arg)
 {
+    struct worker *w = arg;
+    const struct options *o = w->o;
     struct rng g;
-    rng_seed(&g, o->seed);
+    /* Thread 0 makes the accesses a single-threaded run with the same seed makes. */
+    rng_seed(&g, o->seed + (uint64_t)w->index * 0x9e3779b97f4a7c15ull);
     struct zipf z = { 0 };
     struct scatter sc = { 0 };
     if (o->pattern == PATTERN_ZIPF) {
-        zipf_init(&z, r->pages, o->zipf_theta);
-        scatter_init(&sc, r->pages, o->seed);
+        zipf_init(&z, w->pages, o->zipf_theta);
+        scatter_init(&sc, w->pages, o->seed);
     }
-    uint64_t sample_every = o->accesses / MAX_SAMPLES;
+    uint64_t sample_every = w->max_samples ? w->accesses / w->max_samples : UINT64_MAX;
     if (sample_every < MIN_SAMPLE_EVERY)
         sample_every = MIN_SAMPLE_EVERY;
     /* write when the next 32 random bits fall under this threshold */
     uint64_t write_below = (uint64_t)(o->write_ratio * 4294967296.0);
-    size_t nsamples = 0;
-    uint64_t sink = 0, writes = 0;
-
-    struct rusage ru0, ru1;
-    getrusage(RUSAGE_SELF, &ru0);
-    struct progress prog;
-    progress_begin(&prog, !o->quiet, "accesses", o->accesses);
-    uint64_t t0 = tp_now_ns();
-    for (uint64_t k = 0; k < o->accesses; k++) {
+    bool lock_writes = o->shared && o->threads > 1;
+    /* Where a sequential sweep starts: shared sweeps are spread out. */
+    uint64_t seq_start = o->shared ? w->pages / o->threads * w->index : 0;
+    pthread_barrier_wait(w->start);
+    for (uint64_t k = 0; k < w->accesses; k++) {
         uint64_t page;
         switch (o->pattern) {
         case PATTERN_ZIPF: page = scatter_apply(&sc, zipf_next(&z, &g)); break;
-        case PATTERN_SEQ:  page = k % r->pages; break;
-        default:           page = rng_below(&g, r->pages); break;
+        case PATTERN_SEQ:  page = (seq_start + k) % w->pages; break;
+        default:           page = rng_below(&g, w->pages); break;
         }
+        page += w->first_page;
         bool write = (rng_next(&g) >> 32) < write_below;
-        writes += write;
-        if (k % sample_every == 0 && nsamples < MAX_SAMPLES) {
+        w->writes += write;
+        pthread_mutex_t *lock = write && lock_writes ? &write_locks[page % WRITE_LOCKS] : NULL;
+        if (lock)
+            pthread_mutex_lock(lock);
+        if (k % sample_every == 0 && w->nsamples < w->max_samples) {
             uint64_t a = tp_now_ns();
-            sink += access_page(r, page, write, &g);
+            w->sink += access_page(w->r, page, write, &g);
             uint64_t d = tp_now_ns() - a;
-            samples[nsamples++] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+            w->samples[w->nsamples++] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
         } else {
-            sink += access_page(r, page, write, &g);
+            w->sink += access_page(w->r, page, write, &g);
         }
-        if ((k & 1023) == 1023)
-            progress_tick(&prog, k + 1);
+        if (lock)
+            pthread_mutex_unlock(lock);
+        if (w->index == 0 && (k & 1023) == 1023)
+            progress_tick(w->prog, (k + 1) * o->threads);
     }
+    return NULL;
+}
+
+static void run_accesses(struct region *r, const struct options *o, struct results *res,
+                         uint32_t *samples)
+{
+    unsigned n = o->threads;
+    struct worker *workers = calloc(n, sizeof *workers);
+    pthread_t *threads = calloc(n, sizeof *threads);
+    if (!workers || !threads) {
+        fprintf(stderr, "tierpage-bench: out of memory for %u threads\n", n);
+        exit(3);
+    }
+    for (unsigned i = 0; i < WRITE_LOCKS; i++)
+        pthread_mutex_init(&write_locks[i], NULL);
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, n + 1);
+    struct progress prog;
+    progress_begin(&prog, !o->quiet, "accesses", o->accesses);
+    for (unsigned i = 0; i < n; i++) {
+        struct worker *w = &workers[i];
+        uint64_t slice_first = r->pages * i / n, slice_end = r->pages * (i + 1) / n;
+        *w = (struct worker){ .r = r, .o = o, .index = i, .start = &start, .prog = &prog,
+                              .first_page = o->shared ? 0 : slice_first,
+                              .pages = o->shared ? r->pages : slice_end - slice_first,
+                              .accesses = o->accesses * (i + 1) / n - o->accesses * i / n,
+                              .samples = samples + (size_t)MAX_SAMPLES * i / n,
+                              .max_samples = (size_t)MAX_SAMPLES * (i + 1) / n - (size_t)MAX_SAMPLES * i / n };
+        int rc = pthread_create(&threads[i], NULL, worker_main, w);
+        if (rc) {
+            fprintf(stderr, "tierpage-bench: cannot start thread %u of %u: %s\n", i + 1, n, strerror(rc));
+            exit(3);
+        }
+    }
+
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
+    pthread_barrier_wait(&start);
+    uint64_t t0 = tp_now_ns();
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(threads[i], NULL);
     uint64_t t1 = tp_now_ns();
     progress_end(&prog);
     getrusage(RUSAGE_SELF, &ru1);
+
+    /* Every thread's samples together, at the front of the array. */
+    size_t nsamples = 0;
+    uint64_t sink = 0;
+    res->writes = 0;
+    for (unsigned i = 0; i < n; i++) {
+        memmove(samples + nsamples, workers[i].samples, workers[i].nsamples * sizeof samples[0]);
+        nsamples += workers[i].nsamples;
+        sink += workers[i].sink;
+        res->writes += workers[i].writes;
+    }
     /* keep the reads from being optimised away */
     __asm__ volatile("" : : "r"(sink));
+    pthread_barrier_destroy(&start);
+    free(workers);
+    free(threads);
 
     res->access_s = (double)(t1 - t0) / 1e9;
     res->mean_us = (double)(t1 - t0) / 1e3 / (double)o->accesses;
@@ -495,7 +596,6 @@ static void run_accesses(struct region *r, const struct options *o, struct resul
     res->samples = nsamples;
     res->p50_us = percentile_us(samples, nsamples, 0.50);
     res->p99_us = percentile_us(samples, nsamples, 0.99);
-    res->writes = writes;
     res->major_faults = ru1.ru_majflt - ru0.ru_majflt;
     res->minor_faults = ru1.ru_minflt - ru0.ru_minflt;
 }
@@ -562,8 +662,11 @@ static void print_text(const struct options *o, const struct region *r, const st
            pattern_names[o->pattern]);
     if (o->pattern == PATTERN_ZIPF)
         printf(" theta %.2f", o->zipf_theta);
-    printf(", %" PRIu64 " accesses, write ratio %.2f, alloc %s, seed %" PRIu64 "\n",
-           o->accesses, o->write_ratio, alloc_names[o->alloc], o->seed);
+    printf(", %" PRIu64 " accesses, write ratio %.2f, alloc %s, seed %" PRIu64, o->accesses, o->write_ratio,
+           alloc_names[o->alloc], o->seed);
+    if (o->threads > 1)
+        printf(", %u threads%s", o->threads, o->shared ? " sharing the region" : " on slices");
+    printf("\n");
     printf("fill:     %.2f s (%.0f MiB/s)\n", res->fill_s,
            (double)o->size / 1048576.0 / (res->fill_s > 0 ? res->fill_s : 1e-9));
     printf("accesses: %.2f s, %.0f accesses/s, us/access mean %.2f p50 %.2f p99 %.2f "
@@ -583,13 +686,14 @@ static void print_json(const struct options *o, const struct region *r, const st
            "\"fill_seconds\":%.6f,\"access_seconds\":%.6f,\"accesses_per_second\":%.1f,"
            "\"us_per_access_mean\":%.3f,\"us_per_access_p50\":%.3f,\"us_per_access_p99\":%.3f,"
            "\"timing_samples\":%zu,\"major_faults\":%ld,\"minor_faults\":%ld,"
-           "\"verify\":\"%s\",\"bad_pages\":%" PRIu64 ",\"verify_seconds\":%.6f}\n",
+           "\"verify\":\"%s\",\"bad_pages\":%" PRIu64 ",\"verify_seconds\":%.6f,"
+           "\"threads\":%u,\"shared\":%s}\n",
            o->size, r->pages, pattern_names[o->pattern], o->zipf_theta, o->accesses, res->writes,
            o->write_ratio, o->seed, alloc_names[o->alloc], res->fill_s, res->access_s,
            (double)o->accesses / res->access_s, res->mean_us, res->p50_us, res->p99_us,
            res->samples, res->major_faults, res->minor_faults,
            !o->verify ? "skipped" : res->bad_pages ? "failed" : "ok", res->bad_pages,
-           res->verify_s);
+           res->verify_s, o->threads, o->shared ? "true" : "false");
 }
 
 int main(int argc, char **argv)

@@ -20,3 +20,7 @@ tierpage_bench_test(bench_verify_detects_corruption bench_corrupt.sh ${TIERPAGE_
 tierpage_bench_test(bench_bad_arguments bench_args.sh ${TIERPAGE_BENCH_BIN})
 tierpage_bench_test(bench_uffd_floor bench_uffd_floor.sh ${CMAKE_BINARY_DIR}/bin/tierpage-uffd-floor)
 tierpage_bench_test(bench_kv bench_kv.sh ${CMAKE_BINARY_DIR}/bin/tierpage-kv-bench) # starts its own memcached and redis-server
+tierpage_bench_test(bench_verify_threads bench_verify.sh
+  ${TIERPAGE_BENCH_BIN} --size 16MiB --pattern random --threads 8)
+tierpage_bench_test(bench_verify_threads_shared bench_verify.sh
+  ${TIERPAGE_BENCH_BIN} --size 16MiB --pattern zipf --threads 8 --shared --write-ratio 0.5)

@@ -34,7 +34,7 @@ target_link_options(alloc_churn_nopie PRIVATE -no-pie)
 set_target_properties(alloc_churn_nopie PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 
 foreach(script cli_run cli_check cli_integrity cli_signals cli_allocators library_exports own_tp_names
-    cli_run_opens_once cli_fork cli_sparse)
+    cli_run_opens_once cli_fork cli_sparse cli_threads)
   add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)
   set_tests_properties(${script} PROPERTIES
     ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
@@ -42,6 +42,6 @@ foreach(script cli_run cli_check cli_integrity cli_signals cli_allocators librar
 endforeach()
 # The shim replaces malloc, which a sanitizer runtime must own: the sanitizer
 # pass of the suite leaves these out (ctest -LE preload).
-set_tests_properties(cli_run cli_integrity cli_allocators own_tp_names cli_run_opens_once cli_fork cli_sparse
+set_tests_properties(cli_run cli_integrity cli_allocators own_tp_names cli_run_opens_once cli_fork cli_sparse cli_threads
   PROPERTIES LABELS preload)
 set_tests_properties(cli_signals PROPERTIES LABELS "preload;redis")

@@ -184,6 +184,65 @@ START_TEST(every_tier_full_stops_the_program)
 }
 END_TEST
 
+/* Sixteen threads on the same pages, far more than stay resident: each
+ * access takes the page's lock, checks the page holds its last version and
+ * writes the next; every page is checked again at the end. */
+enum { SHARED_PAGES = 1024, SHARED_THREADS = 16, SHARED_ACCESSES = 1500 };
+static pthread_mutex_t shared_locks[SHARED_PAGES];
+static uint32_t shared_versions[SHARED_PAGES];
+
+struct sharer {
+    char *mem;
+    unsigned seed;
+    int bad;
+};
+
+static void *sharer_main(void *arg)
+{
+    struct sharer *sh = arg;
+    unsigned x = sh->seed;
+    for (int k = 0; k < SHARED_ACCESSES; k++) {
+        x = x * 1103515245u + 12345u;
+        size_t page = (x >> 8) % SHARED_PAGES;
+        pthread_mutex_lock(&shared_locks[page]);
+        if (!page_matches(sh->mem, page, shared_versions[page]))
+            sh->bad++;
+        fill_page(sh->mem, page, ++shared_versions[page]);
+        pthread_mutex_unlock(&shared_locks[page]);
+    }
+    return NULL;
+}
+
+START_TEST(sixteen_threads_share_pages_beyond_the_resident_cap)
+{
+    tp_stack *s = open_two_tier(128, 8192, 8192, "clock", 2);
+    tierpage_error err = {{0}, {0}};
+    char *m = tp_map(s, NULL, SHARED_PAGES * PAGE, &err);
+    ck_assert_ptr_nonnull(m);
+    for (size_t i = 0; i < SHARED_PAGES; i++) {
+        pthread_mutex_init(&shared_locks[i], NULL);
+        shared_versions[i] = 1;
+        fill_page(m, i, 1);
+    }
+    struct sharer sh[SHARED_THREADS];
+    pthread_t t[SHARED_THREADS];
+    for (unsigned i = 0; i < SHARED_THREADS; i++) {
+        sh[i] = (struct sharer){m, 7919u * (i + 1), 0};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, sharer_main, &sh[i]), 0);
+    }
+    for (unsigned i = 0; i < SHARED_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_msg(sh[i].bad == 0, "thread %u read %d pages not as last written", i, sh[i].bad);
+    }
+    for (size_t i = 0; i < SHARED_PAGES; i++)
+        ck_assert_msg(page_matches(m, i, shared_versions[i]), "page %zu", i);
+    struct tp_stats st = stats_of(s);
+    ck_assert_uint_gt(st.faults - st.zero_fills, SHARED_THREADS * SHARED_ACCESSES / 2);
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
 START_TEST(threads_fault_concurrently)
 {
     tp_stack *s = open_two_tier(128, 512, 8192, "clock", 3);
@@ -520,6 +579,7 @@ Suite *core_suite(void)
     tcase_add_test(tc, a_full_tier_cascades_to_the_next);
     tcase_add_exit_test(tc, every_tier_full_stops_the_program, 125);
     tcase_add_test(tc, threads_fault_concurrently);
+    tcase_add_test(tc, sixteen_threads_share_pages_beyond_the_resident_cap);
     tcase_add_test(tc, concurrent_faults_on_one_page_are_served_once);
     tcase_add_test(tc, shrinking_the_cap_evicts_at_once);
     tcase_add_test(tc, demote_moves_a_region_to_the_named_tier);
