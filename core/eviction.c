@@ -12,15 +12,40 @@
 #include "uffd.h"
 
 /* The page stays in the memfd; its next use is a minor fault that marks it
- * used (and hot) again. */
+ * used (and hot) again. The pages around it in its chunk of the page map
+ * that are due for a check are checked with it, in the same unmapping: one
+ * madvise, one TLB flush, for a run of pages instead of one for each. The
+ * run stops at a page that must stay mapped. Stack lock held. */
 static void unmap_to_check(void *ctx, uint32_t id)
 {
     struct tp_stack *s = ctx;
     struct tp_region *reg = tp_region_of_id(s, id);
     /* Another process's page cannot be unmapped from here: it stays
      * mapped, and the policy sees it unused (FIFO order for it). */
-    if (!reg->foreign)
-        madvise(tp_page_addr(s, reg, id), s->page_size, MADV_DONTNEED);
+    if (reg->foreign)
+        return;
+    uint32_t lo = id & ~(TP_PAGE_CHUNK - 1), hi = lo + TP_PAGE_CHUNK;
+    uint32_t region_end = reg->first_id + (uint32_t)reg->page_count;
+    if (lo < reg->first_id)
+        lo = reg->first_id;
+    if (hi > region_end || hi < lo)
+        hi = region_end;
+    uint32_t first = id, last = id;
+    for (uint32_t k = id; k-- > lo;) {
+        enum tp_neighbour_check c = tp_check_neighbour(tp_page_find(&s->pages.map, k));
+        if (c == TP_NEIGHBOUR_KEEP)
+            break;
+        if (c == TP_NEIGHBOUR_CHECKED)
+            first = k;
+    }
+    for (uint32_t k = id + 1; k < hi; k++) {
+        enum tp_neighbour_check c = tp_check_neighbour(tp_page_find(&s->pages.map, k));
+        if (c == TP_NEIGHBOUR_KEEP)
+            break;
+        if (c == TP_NEIGHBOUR_CHECKED)
+            last = k;
+    }
+    madvise(tp_page_addr(s, reg, first), (size_t)(last - first + 1) * s->page_size, MADV_DONTNEED);
 }
 
 static int punch(struct tp_stack *s, struct tp_region_file *file, off_t off)

@@ -2,8 +2,27 @@
 
 static void check_again(struct tp_page *p, uint32_t id, tp_unmap_to_check_fn *unmap_to_check, void *ctx)
 {
+    /* Not REFERENCED: unmapped already, checked beside another page. */
+    if (!(p->flags & TP_PAGE_REFERENCED))
+        return;
     p->flags &= (uint8_t)~TP_PAGE_REFERENCED;
     unmap_to_check(ctx, id);
+}
+
+enum tp_neighbour_check tp_check_neighbour(struct tp_page *p)
+{
+    /* A resident page is mapped from its fault (REFERENCED) until the hand
+     * unmaps it to check it (no longer REFERENCED); a prefetched page is
+     * not mapped until used. */
+    if (!p || p->state != TP_PAGE_RESIDENT || !(p->flags & TP_PAGE_REFERENCED))
+        return TP_NEIGHBOUR_UNMAPPED;
+    if ((p->flags & (TP_PAGE_BUSY | TP_PAGE_LOCKED)) || p->heat > 0)
+        return TP_NEIGHBOUR_KEEP;
+    /* Checked ahead of the hand, it is passed over once more: the program
+     * has a full turn of the hand to show it in use, as for any check. */
+    p->flags &= (uint8_t)~TP_PAGE_REFERENCED;
+    p->heat = 1;
+    return TP_NEIGHBOUR_CHECKED;
 }
 
 uint32_t tp_pick_victim(struct tp_resident_set *r, struct tp_page_map *m, enum tp_eviction_policy policy,

@@ -16,6 +16,19 @@
  * use is seen. */
 typedef void tp_unmap_to_check_fn(void *ctx, uint32_t id);
 
+/* Clock: what checking the references of a page beside one the hand
+ * checks may do with it, so that one unmapping checks a run of pages. */
+enum tp_neighbour_check {
+    TP_NEIGHBOUR_UNMAPPED, /* not mapped in the program: unmapping it again costs nothing */
+    TP_NEIGHBOUR_CHECKED,  /* due for a check, as the hand would make it: now no longer
+                              REFERENCED, to be unmapped, and passed over once more */
+    TP_NEIGHBOUR_KEEP,     /* mapped and not due (hot, BUSY, locked): must stay mapped */
+};
+
+/* p: a page beside one the hand checks, or NULL when never touched. Called
+ * with the lock that guards the page map held. */
+enum tp_neighbour_check tp_check_neighbour(struct tp_page *p);
+
 /* The next page to evict, moving the hand past it; TP_NIL when every
  * resident page is BUSY. Called with the lock that guards the resident set
  * and the page map held; never drops it. */

@@ -253,6 +253,31 @@ START_TEST(a_hot_page_is_checked_again_after_its_heat_runs_out)
 }
 END_TEST
 
+START_TEST(a_check_takes_along_the_neighbours_due_for_one)
+{
+    /* Not touched, or resident but not mapped (checked already): free to
+     * unmap again with the others. */
+    ck_assert_int_eq(tp_check_neighbour(NULL), TP_NEIGHBOUR_UNMAPPED);
+    store_in(first, 0);
+    ck_assert_int_eq(tp_check_neighbour(tp_page(&pg, first)), TP_NEIGHBOUR_UNMAPPED);
+    /* Mapped since its fault, not hot: checked now, as the hand would. */
+    bring_in(first + 1, 0);
+    ck_assert_int_eq(tp_check_neighbour(tp_page(&pg, first + 1)), TP_NEIGHBOUR_CHECKED);
+    ck_assert(!(tp_page(&pg, first + 1)->flags & TP_PAGE_REFERENCED));
+    ck_assert_uint_eq(tp_page(&pg, first + 1)->heat, 1); /* a full turn of the hand before it may go */
+    ck_assert_int_eq(tp_check_neighbour(tp_page(&pg, first + 1)), TP_NEIGHBOUR_UNMAPPED);
+    /* Hot, or being moved: stays mapped, its flags untouched. */
+    bring_in(first + 2, 0);
+    tp_page_note_use(&pg, first + 2, 0);
+    ck_assert_int_eq(tp_check_neighbour(tp_page(&pg, first + 2)), TP_NEIGHBOUR_KEEP);
+    ck_assert(tp_page(&pg, first + 2)->flags & TP_PAGE_REFERENCED);
+    bring_in(first + 3, 0);
+    tp_page_claim(&pg, first + 3);
+    ck_assert_int_eq(tp_check_neighbour(tp_page(&pg, first + 3)), TP_NEIGHBOUR_KEEP);
+    tp_page_release(&pg, first + 3);
+}
+END_TEST
+
 START_TEST(fifo_takes_pages_in_the_order_they_came_and_never_unmaps)
 {
     unmapped_count = 0;
@@ -480,6 +505,7 @@ int main(void)
     tcase_add_checked_fixture(policy, setup, teardown);
     tcase_add_test(policy, clock_gives_used_pages_a_second_chance);
     tcase_add_test(policy, a_hot_page_is_checked_again_after_its_heat_runs_out);
+    tcase_add_test(policy, a_check_takes_along_the_neighbours_due_for_one);
     tcase_add_test(policy, fifo_takes_pages_in_the_order_they_came_and_never_unmaps);
     tcase_add_test(policy, no_victim_while_every_page_is_busy);
     tcase_add_test(policy, resizing_keeps_the_pages_in_hand_order);
