@@ -2,7 +2,8 @@
 # What a large, mostly untouched mapping costs: tests/programs/sparse_map
 # (maps SIZE MAP_NORESERVE, touches PAGES pages spread across it, checks
 # them) plainly and under `tierpage run` with bench/stacks/dram-128.yaml,
-# taking turns; medians over --reps of the time mmap took, the peak
+# taking turns; medians over --reps of the time mmap took (wall clock and
+# the calling thread's CPU time), the peak
 # resident memory of the whole process (VmHWM) and the pager's
 # metadata_bytes at the end of the run.
 #   bench/metadata_compare.sh [--reps K] [--sizes "64 1024"] [--pages N]
@@ -26,22 +27,22 @@ done
 work=$(mktemp -d /tmp/tierpage-metadata.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-printf '%-9s %-9s %12s %12s %16s\n' size setup "mmap ms" "VmHWM KiB" "metadata bytes"
+printf '%-9s %-9s %12s %12s %12s %16s\n' size setup "mmap ms" "mmap CPU ms" "VmHWM KiB" "metadata bytes"
 for size in $sizes; do
     for setup in plain tierpage; do : >"$work/$setup"; done
     for r in $(seq "$reps"); do
         "$program" "$size" "$pages" >"$work/out"
         grep -q "all checks passed" "$work/out" || { cat "$work/out"; exit 1; }
-        sed -n 's/.*mapped in \([0-9.]*\) ms.*VmHWM \([0-9]*\) KiB.*/\1 \2 -/p' "$work/out" >>"$work/plain"
+        sed -n 's/.*mapped in \([0-9.]*\) ms (\([0-9.]*\) ms of CPU).*VmHWM \([0-9]*\) KiB.*/\1 \2 \3 -/p' "$work/out" >>"$work/plain"
         "$build/bin/tierpage" run --quiet -c "$here/stacks/dram-128.yaml" --stats "$work/s.json" -- \
             "$program" "$size" "$pages" >"$work/out"
         grep -q "all checks passed" "$work/out" || { cat "$work/out"; exit 1; }
         meta=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metadata_bytes"])' "$work/s.json")
-        sed -n "s/.*mapped in \([0-9.]*\) ms.*VmHWM \([0-9]*\) KiB.*/\1 \2 $meta/p" "$work/out" >>"$work/tierpage"
+        sed -n "s/.*mapped in \([0-9.]*\) ms (\([0-9.]*\) ms of CPU).*VmHWM \([0-9]*\) KiB.*/\1 \2 \3 $meta/p" "$work/out" >>"$work/tierpage"
     done
     for setup in plain tierpage; do
-        printf '%-9s %-9s %12s %12s %16s\n' "${size}GiB" "$setup" \
+        printf '%-9s %-9s %12s %12s %12s %16s\n' "${size}GiB" "$setup" \
             "$(cut -d' ' -f1 "$work/$setup" | median)" "$(cut -d' ' -f2 "$work/$setup" | median)" \
-            "$(cut -d' ' -f3 "$work/$setup" | median)"
+            "$(cut -d' ' -f3 "$work/$setup" | median)" "$(cut -d' ' -f4 "$work/$setup" | median)"
     done
 done
