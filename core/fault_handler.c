@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock_ns.h"
 #include "eviction.h"
 #include "evictor_thread.h"
 #include "pager_thread.h"
@@ -22,6 +23,7 @@ struct fault {
     uint32_t ticket; /* the resident set's tick when it was read */
     struct tp_region *region;
     uint32_t id;
+    uint64_t taken_ns; /* when a handler took it, for the latency histogram */
 };
 
 /* Called with the stack lock held, the page idle; releases the lock before
@@ -191,6 +193,7 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     int failed = rc < 0 && rc != -EEXIST && !client_gone(f, rc);
     if (rc == -EEXIST)
         tp_uffd_wake(f->uffd, f->addr, s->page_size);
+    tp_fault_latency_note(&s->fault_latency, tp_now_ns() - f->taken_ns);
     tp_page_release_unlocked(&s->pages, f->id);
     if (failed) {
         tp_stack_fail(s, "cannot map page at %p: %s", (void *)f->addr, strerror(-rc));
@@ -214,6 +217,7 @@ void tp_fault_handle(struct tp_stack *s, int uffd, const struct uffd_msg *msg, u
     f.addr = (char *)(uintptr_t)(msg->arg.pagefault.address & ~(uint64_t)(s->page_size - 1));
     f.write = (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0;
     f.ticket = ticket;
+    f.taken_ns = tp_now_ns();
 
     tp_lock_take(&s->lock);
     f.region = tp_region_find(s, f.addr);

@@ -11,6 +11,7 @@
 
 #include "checked_lock.h"
 #include "fatal.h"
+#include "fault_latency.h"
 #include "loader.h"
 #include "handler_placement.h"
 #include "page_state.h"
@@ -122,6 +123,7 @@ struct tp_stack {
     size_t tier_count;
 
     struct tp_stats counters;   /* tier fields are filled from tiers[] on read */
+    struct tp_fault_latency fault_latency; /* atomic: no lock */
     /* A stack whose pages tierpaged serves (tp_stack_open_daemon): regions
      * are created here and handed to it; no tiers, no handlers. */
     struct tp_daemon_link *daemon;

@@ -55,4 +55,22 @@ int tp_remote_lock(struct tp_remote *client, uint64_t addr, uint64_t length, int
  * regions is released in every tier. Frees client. */
 void tp_remote_detach(struct tp_remote *client);
 
+/* What tierpaged's metrics show beyond struct tp_stats. */
+#define TP_LATENCY_BUCKETS 14
+/* The upper bounds of the fault latency buckets, in nanoseconds, rising. */
+extern const uint64_t tp_latency_bounds_ns[TP_LATENCY_BUCKETS];
+struct tp_stack_metrics {
+    /* Missing-page faults served (tp_stats.faults), by how long each took
+     * from the handler taking it to the page mapped: counts[b] is the
+     * faults above bound b - 1 and at most bound b (not cumulative);
+     * counts[TP_LATENCY_BUCKETS] those above the last bound. */
+    uint64_t latency_counts[TP_LATENCY_BUCKETS + 1];
+    uint64_t latency_sum_ns;
+    /* Per tier: pages waiting in its write-back queue (queued or being
+     * sent), and the queue's size in pages; both 0 without a queue. */
+    uint64_t queue_pages[TP_MAX_TIERS];
+    uint64_t queue_capacity_pages[TP_MAX_TIERS];
+};
+void tp_stack_metrics(tp_stack *stack, struct tp_stack_metrics *out);
+
 #endif

@@ -171,6 +171,8 @@ void tp_writeback_stats(struct tp_writeback *wb, struct tp_writeback_stats *out)
 {
     pthread_mutex_lock(&wb->lock);
     *out = wb->stats;
+    out->depth_pages = wb->slots - wb->free_count;
+    out->capacity_pages = wb->slots;
     pthread_mutex_unlock(&wb->lock);
 }
 

@@ -74,6 +74,8 @@ int tp_writeback_put_waiting(struct tp_writeback *wb, uint32_t id);
 
 struct tp_writeback_stats {
     uint64_t queued_pages, batches, sent_pages, queue_hits, deleted_pages;
+    uint64_t depth_pages;    /* now: entries queued or being sent */
+    uint64_t capacity_pages; /* the queue's size */
 };
 void tp_writeback_stats(struct tp_writeback *wb, struct tp_writeback_stats *out);
 

@@ -1,5 +1,7 @@
 #include "daemon_config.h"
 
+#include "listen_address.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,7 +10,7 @@
 
 #include <yaml.h>
 
-#define KEYS "stacks, socket, socket_mode, socket_group"
+#define KEYS "stacks, socket, socket_mode, socket_group, metrics"
 
 struct reader {
     const char *path;
@@ -50,6 +52,16 @@ static int read_pair(const struct reader *r, const yaml_node_t *k, const yaml_no
                          "(at most 107 bytes)");
     if (strcmp(key, "socket_group") == 0)
         return read_text(r, v, key, c->group, sizeof c->group, "expected a group name");
+    if (strcmp(key, "metrics") == 0) {
+        struct tpd_address a;
+        char bad[160];
+        static const char expected[] = "expected PORT, IPv4:PORT or [IPv6]:PORT such as 127.0.0.1:9464";
+        if (read_text(r, v, key, c->metrics, sizeof c->metrics, expected) < 0)
+            return -1;
+        if (tpd_address_parse(c->metrics, &a, bad, sizeof bad) < 0)
+            return fail(r, v->start_mark, key, "%s", bad);
+        return 0;
+    }
     if (strcmp(key, "socket_mode") == 0) {
         char text[16], *end;
         static const char expected[] = "expected an octal mode such as \"0660\" (quoted)";

@@ -14,6 +14,7 @@ struct tpd_config {
     char group[64];          /* `socket_group:`; "" when absent */
     mode_t mode;             /* `socket_mode:` */
     int mode_given;
+    char metrics[64];        /* `metrics:` the metrics endpoint's address; "" (off) when absent */
 };
 
 /* 0, or -1 with the message in `why`. */

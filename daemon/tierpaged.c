@@ -15,12 +15,13 @@
 #include "daemon_config.h"
 #include "listen_socket.h"
 #include "log.h"
+#include "metrics_server.h"
 #include "wire.h"
 
 #define EXIT_USAGE 2
 
 static const char usage[] =
-    "usage: tierpaged --stacks DIR [--socket PATH] [--group NAME] [--mode OCTAL]\n"
+    "usage: tierpaged --stacks DIR [--socket PATH] [--group NAME] [--mode OCTAL] [--metrics ADDR]\n"
     "       tierpaged -c DAEMON.yaml [options above, which override the file]\n"
     "\n"
     "Serves the memory of programs started with\n"
@@ -32,18 +33,21 @@ static const char usage[] =
     "  --socket PATH   the control socket (default " TPD_DEFAULT_SOCKET ")\n"
     "  --group NAME    members may give operator commands; the socket is 0660\n"
     "  --mode OCTAL    the socket's mode (default 0600, 0660 with --group)\n"
+    "  --metrics ADDR  serve Prometheus metrics at http://ADDR/metrics: PORT (on\n"
+    "                  127.0.0.1), IPv4:PORT or [IPv6]:PORT; off by default\n"
     "  -c FILE         read these from FILE, a YAML mapping with the keys stacks,\n"
-    "                  socket, socket_mode (quoted octal) and socket_group\n"
+    "                  socket, socket_mode (quoted octal), socket_group, metrics\n"
     "\n"
     "SIGHUP reads DIR again (changed resident caps and allowed_uids take effect\n"
     "at once; a broken file is reported and the VM keeps its stack); SIGTERM or\n"
     "SIGINT stops the daemon, releasing every client's pages.\n";
 
 struct options {
-    const char *stacks, *socket, *group;
+    const char *stacks, *socket, *group, *metrics;
     mode_t mode;
     int mode_given;
     struct tpd_config file; /* -c FILE */
+    struct tpd_address metrics_address;
 };
 
 /* What -c FILE gives, where the command line gave nothing. */
@@ -60,6 +64,8 @@ static int read_config_file(const char *path, struct options *o)
         o->socket = o->file.socket;
     if (!o->group && o->file.group[0])
         o->group = o->file.group;
+    if (!o->metrics && o->file.metrics[0])
+        o->metrics = o->file.metrics;
     if (!o->mode_given && o->file.mode_given) {
         o->mode = o->file.mode;
         o->mode_given = 1;
@@ -83,6 +89,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->stacks = argv[++i];
         } else if (strcmp(a, "--socket") == 0 && has_value) {
             o->socket = argv[++i];
+        } else if (strcmp(a, "--metrics") == 0 && has_value) {
+            o->metrics = argv[++i];
         } else if (strcmp(a, "--group") == 0 && has_value) {
             o->group = argv[++i];
         } else if (strcmp(a, "--mode") == 0 && has_value) {
@@ -109,6 +117,11 @@ static int parse_args(int argc, char **argv, struct options *o)
     }
     if (o->group && !o->mode_given)
         o->mode = 0660;
+    char why[160];
+    if (o->metrics && tpd_address_parse(o->metrics, &o->metrics_address, why, sizeof why) < 0) {
+        fprintf(stderr, "tierpaged: metrics: %s\n", why);
+        return -1;
+    }
     return 0;
 }
 
@@ -156,6 +169,14 @@ int main(int argc, char **argv)
     }
     tpd_log("info", "listening on %s (mode %04o%s%s)", o.socket, (unsigned)o.mode, o.group ? ", group " : "",
             o.group ? o.group : "");
+    struct tpd_metrics *metrics = NULL;
+    if (o.metrics && tpd_metrics_start(&d, &o.metrics_address, &metrics, why, sizeof why) < 0) {
+        tpd_log("error", "%s", why);
+        close(lsock);
+        unlink(o.socket);
+        tpd_vms_close(&d.vms);
+        return 1;
+    }
     int stop = 0;
     while (!stop) {
         struct pollfd p[2] = {{.fd = lsock, .events = POLLIN}, {.fd = sigfd, .events = POLLIN}};
@@ -186,6 +207,7 @@ int main(int argc, char **argv)
     tpd_log("info", "stopping: closing every connection and stack");
     close(lsock);
     unlink(o.socket);
+    tpd_metrics_stop(metrics);
     tpd_connections_stop();
     tpd_vms_close(&d.vms);
     close(sigfd);

@@ -21,6 +21,9 @@ if [ "${1:-}" = "--test" ]; then
     # The compatibility suite's programs (tests/compat_*.sh); setpriv
     # (util-linux) runs memtester without the right to lock.
     packages+=(memtester stress-ng sqlite3 util-linux)
+    # tierpaged's metrics endpoint: scraped with curl, its text checked by
+    # the Prometheus client's own parser (tests/daemon_metrics.sh).
+    packages+=(curl python3-prometheus-client)
 fi
 missing=()
 for p in "${packages[@]}"; do
