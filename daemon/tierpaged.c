@@ -128,6 +128,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 int main(int argc, char **argv)
 {
     struct options o = {0};
+    tpd_log_init();
+    tp_set_store_log(tpd_log_store, NULL);
     if (parse_args(argc, argv, &o) < 0)
         return EXIT_USAGE;
     static struct tpd_daemon d;
