@@ -7,10 +7,13 @@
 
 #include "vm_table.h"
 
+struct tpd_budget;
+
 struct tpd_daemon {
     struct tpd_vms vms;
     int has_group;       /* operators: root, the daemon's uid, and this group */
     gid_t group;
+    struct tpd_budget *budget; /* resident_budget:, or NULL */
 };
 
 /* Start serving `sock` (taken) on a thread of its own. */

@@ -1,6 +1,7 @@
 #include "daemon_config.h"
 
 #include "listen_address.h"
+#include "units.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -10,7 +11,7 @@
 
 #include <yaml.h>
 
-#define KEYS "stacks, socket, socket_mode, socket_group, metrics"
+#define KEYS "stacks, socket, socket_mode, socket_group, metrics, resident_budget"
 
 struct reader {
     const char *path;
@@ -60,6 +61,15 @@ static int read_pair(const struct reader *r, const yaml_node_t *k, const yaml_no
             return -1;
         if (tpd_address_parse(c->metrics, &a, bad, sizeof bad) < 0)
             return fail(r, v->start_mark, key, "%s", bad);
+        return 0;
+    }
+    if (strcmp(key, "resident_budget") == 0) {
+        char text[64];
+        static const char expected[] = "expected a size of at least 1MiB such as 8GiB";
+        if (read_text(r, v, key, text, sizeof text, expected) < 0)
+            return -1;
+        if (tp_parse_size(text, &c->resident_budget) < 0 || c->resident_budget < 1024 * 1024)
+            return fail(r, v->start_mark, key, "%s, got '%s'", expected, text);
         return 0;
     }
     if (strcmp(key, "socket_mode") == 0) {

@@ -6,6 +6,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct tpd_config {
@@ -14,6 +15,7 @@ struct tpd_config {
     char group[64];          /* `socket_group:`; "" when absent */
     mode_t mode;             /* `socket_mode:` */
     int mode_given;
+    uint64_t resident_budget; /* `resident_budget:`; 0 (none) when absent */
     char metrics[64];        /* `metrics:` the metrics endpoint's address; "" (off) when absent */
 };
 

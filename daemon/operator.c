@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "log.h"
 
 int tpd_is_operator(const struct tpd_daemon *d, uid_t uid, gid_t gid)
@@ -73,6 +74,7 @@ static void print_status(FILE *out, void *arg)
             fprintf(out, "  (promoting, %llu pages in so far)", promoted);
         fputc('\n', out);
     }
+    tpd_budget_print(d->budget, out);
 }
 
 struct stats_print {
@@ -131,7 +133,7 @@ void tpd_operator_request(struct tpd_daemon *d, int sock, const struct tpd_messa
                       (unsigned long long)r->bytes, page);
             return;
         }
-        rc = tp_set_resident(vm->stack, r->bytes, &err);
+        rc = tpd_vm_set_wanted_cap(vm, r->bytes, &err);
         snprintf(done, sizeof done, "%s: resident cap %llu bytes", vm->name, (unsigned long long)r->bytes);
         if (rc == 0)
             tpd_log("info", "VM %s: resized to %llu bytes", vm->name, (unsigned long long)r->bytes);

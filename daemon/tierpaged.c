@@ -14,6 +14,7 @@
 #include "connection.h"
 #include "daemon_config.h"
 #include "listen_socket.h"
+#include "budget.h"
 #include "log.h"
 #include "metrics_server.h"
 #include "wire.h"
@@ -36,7 +37,8 @@ static const char usage[] =
     "  --metrics ADDR  serve Prometheus metrics at http://ADDR/metrics: PORT (on\n"
     "                  127.0.0.1), IPv4:PORT or [IPv6]:PORT; off by default\n"
     "  -c FILE         read these from FILE, a YAML mapping with the keys stacks,\n"
-    "                  socket, socket_mode (quoted octal), socket_group, metrics\n"
+    "                  socket, socket_mode (quoted octal), socket_group, metrics,\n"
+    "                  resident_budget (the VMs' resident sets together)\n"
     "\n"
     "SIGHUP reads DIR again (changed resident caps and allowed_uids take effect\n"
     "at once; a broken file is reported and the VM keeps its stack); SIGTERM or\n"
@@ -171,9 +173,17 @@ int main(int argc, char **argv)
     }
     tpd_log("info", "listening on %s (mode %04o%s%s)", o.socket, (unsigned)o.mode, o.group ? ", group " : "",
             o.group ? o.group : "");
+    if (o.file.resident_budget && tpd_budget_start(&d.vms, o.file.resident_budget, &d.budget, why, sizeof why) < 0) {
+        tpd_log("error", "%s", why);
+        close(lsock);
+        unlink(o.socket);
+        tpd_vms_close(&d.vms);
+        return 1;
+    }
     struct tpd_metrics *metrics = NULL;
     if (o.metrics && tpd_metrics_start(&d, &o.metrics_address, &metrics, why, sizeof why) < 0) {
         tpd_log("error", "%s", why);
+        tpd_budget_stop(d.budget);
         close(lsock);
         unlink(o.socket);
         tpd_vms_close(&d.vms);
@@ -210,6 +220,7 @@ int main(int argc, char **argv)
     close(lsock);
     unlink(o.socket);
     tpd_metrics_stop(metrics);
+    tpd_budget_stop(d.budget);
     tpd_connections_stop();
     tpd_vms_close(&d.vms);
     close(sigfd);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "log.h"
 #include "stack_changes.h"
 #include "stack_config.h"
@@ -69,6 +70,7 @@ static struct tpd_vm *vm_open(const char *dir, const char *file, const char *nam
         return NULL;
     }
     pthread_mutex_init(&vm->lock, NULL);
+    pthread_mutex_init(&vm->cap_lock, NULL);
     pthread_cond_init(&vm->released, NULL);
     pthread_cond_init(&vm->promoter.ended, NULL);
     struct tp_conf *conf = NULL;
@@ -78,12 +80,14 @@ static struct tpd_vm *vm_open(const char *dir, const char *file, const char *nam
         tp_conf_free(conf);
         pthread_cond_destroy(&vm->promoter.ended);
         pthread_cond_destroy(&vm->released);
+        pthread_mutex_destroy(&vm->cap_lock);
         pthread_mutex_destroy(&vm->lock);
         free(vm);
         return NULL;
     }
     set_uids(vm, conf);
     vm->conf = conf;
+    vm->wanted_cap = conf->resident;
     tp_stack_set_failure_handler(vm->stack, vm_failed, vm);
     return vm;
 }
@@ -163,15 +167,16 @@ static int reload_one(struct tpd_vms *vms, const char *file, const char *name)
         tpd_log("error", "VM %s: %s changes %s; %s cannot change under a running stack: the stack in force keeps "
                 "them until the daemon restarts (resident and allowed_uids are read again)", name, vm->path, fixed,
                 n > 1 ? "these" : "this");
-    struct tp_stats st;
-    tp_stack_stats(vm->stack, &st);
-    if (conf->resident != st.resident_cap_bytes) {
-        if (tp_set_resident(vm->stack, conf->resident, &err) < 0)
+    pthread_mutex_lock(&vm->lock);
+    uint64_t wanted = vm->wanted_cap;
+    pthread_mutex_unlock(&vm->lock);
+    if (conf->resident != wanted) {
+        if (tpd_vm_set_wanted_cap(vm, conf->resident, &err) < 0)
             tpd_log("error", "VM %s: resident %llu bytes: %s", name, (unsigned long long)conf->resident,
                     err.message);
         else
-            tpd_log("info", "VM %s: resident cap %llu -> %llu bytes", name,
-                    (unsigned long long)st.resident_cap_bytes, (unsigned long long)conf->resident);
+            tpd_log("info", "VM %s: resident cap %llu -> %llu bytes", name, (unsigned long long)wanted,
+                    (unsigned long long)conf->resident);
     }
     pthread_mutex_lock(&vm->lock);
     set_uids(vm, conf);
@@ -229,6 +234,7 @@ void tpd_vms_close(struct tpd_vms *vms)
         tp_conf_free(vm->conf);
         pthread_cond_destroy(&vm->promoter.ended);
         pthread_cond_destroy(&vm->released);
+        pthread_mutex_destroy(&vm->cap_lock);
         pthread_mutex_destroy(&vm->lock);
         free(vm);
         vm = next;

@@ -31,6 +31,12 @@ struct tpd_vm {
     struct tpd_promoter promoter;
     pthread_cond_t released;   /* client became NULL */
     int gone;                  /* its file was removed: no new client */
+    /* The resident budget (budget.c): the cap the stack file or an
+     * operator asked for, what the budget allows (0: no limit), the recent
+     * fault rate and the faults counted at the last look. */
+    uint64_t wanted_cap, allotment, budget_faults;
+    double fault_rate;
+    pthread_mutex_t cap_lock;  /* deciding and applying the cap; taken before lock */
     struct tpd_vm *next;
 };
 

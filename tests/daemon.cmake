@@ -6,7 +6,7 @@ add_executable(daemon_garbage ${CMAKE_SOURCE_DIR}/tests/programs/daemon_garbage.
 target_include_directories(daemon_garbage PRIVATE ${CMAKE_SOURCE_DIR}/daemon)
 set_target_properties(pattern_holder daemon_garbage PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 
-foreach(script daemon_serve daemon_operate daemon_security daemon_programs daemon_failure daemon_metrics daemon_log)
+foreach(script daemon_serve daemon_operate daemon_security daemon_programs daemon_failure daemon_metrics daemon_log daemon_budget)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${script}.sh)
     add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)
     set_tests_properties(${script} PROPERTIES

@@ -1,0 +1,231 @@
+#include "budget.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define TICK_MS 500
+/* A shrunk VM keeps this much (or its whole cap when smaller). */
+#define FLOOR_BYTES (1024 * 1024)
+#define PAGE 4096u
+
+struct tpd_budget {
+    struct tpd_vms *vms;
+    uint64_t bytes;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stop;
+};
+
+/* One VM as one tick sees it. */
+struct sample {
+    struct tpd_vm *vm;
+    uint64_t wanted, floor, allot, cap;
+    double rate;
+    int attached;
+};
+
+int tpd_vm_set_wanted_cap(struct tpd_vm *vm, uint64_t bytes, tierpage_error *err)
+{
+    pthread_mutex_lock(&vm->cap_lock);
+    pthread_mutex_lock(&vm->lock);
+    vm->wanted_cap = bytes;
+    uint64_t cap = vm->allotment && vm->allotment < bytes ? vm->allotment : bytes;
+    pthread_mutex_unlock(&vm->lock);
+    int rc = tp_set_resident(vm->stack, cap, err);
+    pthread_mutex_unlock(&vm->cap_lock);
+    return rc;
+}
+
+/* Hottest first; among equals, one with a client before one without. */
+static int hotter_first(const void *a, const void *b)
+{
+    const struct sample *x = a, *y = b;
+    if (x->rate != y->rate)
+        return x->rate > y->rate ? -1 : 1;
+    if (x->attached != y->attached)
+        return y->attached - x->attached;
+    return strcmp(x->vm->name, y->vm->name);
+}
+
+/* Share the budget: every VM its floor, then the hottest their whole caps,
+ * the rest what is left. */
+static void share(struct sample *s, size_t n, uint64_t budget)
+{
+    uint64_t wanted = 0, floors = 0;
+    for (size_t i = 0; i < n; i++) {
+        wanted += s[i].wanted;
+        floors += s[i].floor;
+    }
+    if (wanted <= budget) {
+        for (size_t i = 0; i < n; i++)
+            s[i].allot = 0; /* no limit */
+        return;
+    }
+    qsort(s, n, sizeof *s, hotter_first);
+    uint64_t left = budget > floors ? budget - floors : 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t more = s[i].wanted - s[i].floor;
+        if (more > left)
+            more = left / PAGE * PAGE;
+        s[i].allot = s[i].floor + more;
+        left -= more;
+    }
+}
+
+/* Apply one VM's allotment when it changes the cap in force. */
+static void apply(struct tpd_budget *b, const struct sample *s)
+{
+    struct tpd_vm *vm = s->vm;
+    pthread_mutex_lock(&vm->cap_lock);
+    pthread_mutex_lock(&vm->lock);
+    uint64_t wanted = vm->wanted_cap;
+    vm->allotment = s->allot;
+    vm->fault_rate = s->rate;
+    pthread_mutex_unlock(&vm->lock);
+    uint64_t cap = s->allot && s->allot < wanted ? s->allot : wanted;
+    if (cap != s->cap) {
+        tierpage_error err = {{0}, {0}};
+        if (tp_set_resident(vm->stack, cap, &err) < 0)
+            tpd_log("error", "resident budget: VM %s: cannot set its cap to %llu bytes: %s", vm->name,
+                    (unsigned long long)cap, err.message);
+        else if (cap < s->cap)
+            tpd_log("info", "resident budget: VM %s shrunk to %llu bytes (its cap is %llu): the VMs' caps pass "
+                    "the budget of %llu bytes and it faults least (%.1f faults/s)", vm->name,
+                    (unsigned long long)cap, (unsigned long long)wanted, (unsigned long long)b->bytes, s->rate);
+        else
+            tpd_log("info", "resident budget: VM %s given %llu bytes of its cap of %llu (%.1f faults/s)", vm->name,
+                    (unsigned long long)cap, (unsigned long long)wanted, s->rate);
+    }
+    pthread_mutex_unlock(&vm->cap_lock);
+}
+
+static void tick(struct tpd_budget *b, double seconds)
+{
+    pthread_mutex_lock(&b->vms->lock);
+    size_t n = 0;
+    for (struct tpd_vm *vm = b->vms->head; vm; vm = vm->next)
+        n++;
+    struct tpd_vm *head = b->vms->head;
+    pthread_mutex_unlock(&b->vms->lock);
+    struct sample *s = calloc(n ? n : 1, sizeof *s);
+    if (!s)
+        return;
+    /* VMs are only ever appended, and freed at exit after this thread stops. */
+    size_t i = 0;
+    for (struct tpd_vm *vm = head; vm && i < n; vm = vm->next, i++) {
+        struct tp_stats st;
+        tp_stack_stats(vm->stack, &st);
+        pthread_mutex_lock(&vm->lock);
+        double recent = (double)(st.faults - vm->budget_faults) / seconds;
+        vm->budget_faults = st.faults;
+        s[i] = (struct sample){.vm = vm, .wanted = vm->wanted_cap, .cap = st.resident_cap_bytes,
+                               .rate = vm->fault_rate / 2 + recent / 2, .attached = vm->client != NULL};
+        pthread_mutex_unlock(&vm->lock);
+        s[i].floor = s[i].wanted < FLOOR_BYTES ? s[i].wanted : FLOOR_BYTES;
+    }
+    share(s, n, b->bytes);
+    for (i = 0; i < n; i++)
+        apply(b, &s[i]);
+    free(s);
+}
+
+static void *budget_main(void *arg)
+{
+    struct tpd_budget *b = arg;
+    struct timespec last;
+    clock_gettime(CLOCK_MONOTONIC, &last);
+    pthread_mutex_lock(&b->lock);
+    while (!b->stop) {
+        struct timespec until = last;
+        until.tv_nsec += TICK_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        if (pthread_cond_timedwait(&b->wake, &b->lock, &until) != ETIMEDOUT)
+            continue;
+        pthread_mutex_unlock(&b->lock);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double seconds = (double)(now.tv_sec - last.tv_sec) + (double)(now.tv_nsec - last.tv_nsec) / 1e9;
+        last = now;
+        tick(b, seconds > 0.001 ? seconds : 0.001);
+        pthread_mutex_lock(&b->lock);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return NULL;
+}
+
+int tpd_budget_start(struct tpd_vms *vms, uint64_t bytes, struct tpd_budget **out, char *why, size_t why_len)
+{
+    struct tpd_budget *b = calloc(1, sizeof *b);
+    if (!b) {
+        snprintf(why, why_len, "resident budget: out of memory");
+        return -1;
+    }
+    b->vms = vms;
+    b->bytes = bytes;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    int rc = pthread_create(&b->thread, NULL, budget_main, b);
+    if (rc) {
+        snprintf(why, why_len, "resident budget: cannot start its thread: %s", strerror(rc));
+        pthread_cond_destroy(&b->wake);
+        pthread_mutex_destroy(&b->lock);
+        free(b);
+        return -1;
+    }
+    tpd_log("info", "resident budget: %llu bytes for every VM's resident set together", (unsigned long long)bytes);
+    *out = b;
+    return 0;
+}
+
+void tpd_budget_stop(struct tpd_budget *b)
+{
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->lock);
+    b->stop = 1;
+    pthread_cond_signal(&b->wake);
+    pthread_mutex_unlock(&b->lock);
+    pthread_join(b->thread, NULL);
+    pthread_cond_destroy(&b->wake);
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+}
+
+void tpd_budget_print(struct tpd_budget *b, FILE *out)
+{
+    if (!b)
+        return;
+    uint64_t resident = 0;
+    pthread_mutex_lock(&b->vms->lock);
+    struct tpd_vm *head = b->vms->head;
+    pthread_mutex_unlock(&b->vms->lock);
+    char *shrunk = NULL;
+    size_t len = 0;
+    FILE *list = open_memstream(&shrunk, &len);
+    for (struct tpd_vm *vm = head; vm; vm = vm->next) {
+        struct tp_stats st;
+        tp_stack_stats(vm->stack, &st);
+        resident += st.resident_bytes;
+        pthread_mutex_lock(&vm->lock);
+        if (list && vm->allotment && vm->allotment < vm->wanted_cap)
+            fprintf(list, "; %s shrunk to %llu of %llu (%.1f faults/s)", vm->name,
+                    (unsigned long long)vm->allotment, (unsigned long long)vm->wanted_cap, vm->fault_rate);
+        pthread_mutex_unlock(&vm->lock);
+    }
+    if (list)
+        fclose(list);
+    fprintf(out, "resident budget %llu bytes: %llu resident%s\n", (unsigned long long)b->bytes,
+            (unsigned long long)resident, shrunk ? shrunk : "");
+    free(shrunk);
+}
