@@ -24,6 +24,9 @@ if [ "${1:-}" = "--test" ]; then
     # tierpaged's metrics endpoint: scraped with curl, its text checked by
     # the Prometheus client's own parser (tests/daemon_metrics.sh).
     packages+=(curl python3-prometheus-client)
+    # The installed manual pages are rendered with warnings on, the unit
+    # checked by systemd-analyze (tests/install_packaging.sh).
+    packages+=(man-db groff-base systemd)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -24,3 +24,9 @@ set_tests_properties(daemon_vms daemon_vms_long PROPERTIES
   ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}")
 set_tests_properties(daemon_vms PROPERTIES LABELS "daemon;preload" TIMEOUT 1800)
 set_tests_properties(daemon_vms_long PROPERTIES LABELS "daemon;preload;long" TIMEOUT 7200)
+
+# The install's manual pages and systemd unit.
+add_test(NAME install_packaging COMMAND bash ${CMAKE_SOURCE_DIR}/tests/install_packaging.sh)
+set_tests_properties(install_packaging PROPERTIES
+  ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  LABELS "daemon" TIMEOUT 300)
