@@ -6,6 +6,10 @@
  * either free or held by exactly one session, sessions and connections
  * point at each other, and no two exclusive sessions share a namespace.
  *
+ * With setup bit 7 the server holds a key (--key-file): a client must AUTH
+ * and prove it in its HELLO; well-formed HELLOs carry the right proof when
+ * bit 3 of their second byte says so.
+ *
  * Input: one byte of setup, then steps. A step's first byte names a
  * client (bits 0-1) and what happens (bits 2-3): a raw message of
  * sizeof(struct tpm_msg) bytes, a well-formed message built from the next
@@ -103,10 +107,19 @@ static void check_reply(const struct memserver *s, const struct ms_conn *conn, c
     switch (reply->type) {
     case TPM_HELLO_OK:
         CHECK(conn->session && reply->slabs == conn->session->slab_count);
+        if (s->key) { /* only after the client's proof, and with the server's */
+            uint8_t want[TPM_PROOF_BYTES];
+            CHECK(conn->challenged);
+            tpm_server_proof(s->key, conn->client_nonce, conn->nonce, want);
+            CHECK(tpm_proof_equal(want, reply->proof));
+        }
         break;
     case TPM_ALLOC_OK:
         CHECK(reply->slab < s->pool.slab_count && s->pool.slabs[reply->slab].owner == conn->session);
         CHECK(reply->length == s->pool.slab_bytes);
+        break;
+    case TPM_AUTH_OK:
+        CHECK(s->key && conn->challenged && !conn->session);
         break;
     case TPM_FULL:
     case TPM_FREE_OK:
@@ -122,16 +135,21 @@ static void check_reply(const struct memserver *s, const struct ms_conn *conn, c
 
 /* A message the server may well accept: a known type, one of a few
  * namespaces and sessions, a slab number near the pool's. */
-static void well_formed(const uint8_t *b, struct tpm_msg *req)
+static void well_formed(const struct memserver *s, const struct ms_conn *conn, const uint8_t *b, struct tpm_msg *req)
 {
     static const char *const names[] = {"", "web-1", "web-2", "a-namespace-of-sixty-three-characters-exactly-0123456789abcdefgh"};
     req->magic = TPM_MAGIC;
     req->version = TPM_VERSION;
-    req->type = (uint16_t)(b[0] % (TPM_BYE_OK + 1));
+    req->type = (uint16_t)(b[0] % (TPM_AUTH_OK + 1));
     req->session = b[1] & 3;
     req->flags = b[1] & 4 ? TPM_HELLO_EXCLUSIVE : 0;
     req->slab = b[2] & 15;
     snprintf(req->name, sizeof req->name, "%s", names[b[3] & 3]);
+    memset(req->nonce, b[2], sizeof req->nonce);
+    if (req->type == TPM_HELLO && s->key && conn->challenged && (b[1] & 8)) {
+        req->flags |= TPM_HELLO_PROOF;
+        tpm_client_proof(s->key, conn->nonce, conn->client_nonce, req->name, req->session, req->proof);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -149,6 +167,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     next_rkey = 0;
     s.instance = 0x1234;
     s.device_count = 2;
+    static struct tpm_key key = {16, "0123456789abcdef"};
+    s.key = setup >> 7 ? &key : NULL;
     char why[128];
     if (ms_pool_init(&s.pool, s.opt.pool_bytes, s.opt.slab_bytes, why, sizeof why) != 0)
         abort();
@@ -177,7 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint8_t b[4] = {0};
             for (int i = 0; i < 4 && at < size; i++)
                 b[i] = data[at++];
-            well_formed(b, &req);
+            well_formed(&s, conn, b, &req);
             ms_handle_request(&s, conn, &req, &reply);
             check_reply(&s, conn, &reply);
             break;

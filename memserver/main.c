@@ -102,7 +102,15 @@ int main(int argc, char **argv)
     if (getrandom(&s->instance, sizeof s->instance, 0) != sizeof s->instance)
         s->instance = (uint64_t)getpid() << 32 ^ (uint64_t)ms_now_ms();
 
-    char why[160];
+    char why[300];
+    static struct tpm_key key;
+    if (s->opt.key_file) {
+        if (tpm_key_load(s->opt.key_file, &key, why, sizeof why) < 0) {
+            fprintf(stderr, "tierpage-memserver: --key-file: %s\n", why);
+            return 2;
+        }
+        s->key = &key;
+    }
     if (ms_pool_init(&s->pool, s->opt.pool_bytes, s->opt.slab_bytes, why, sizeof why)) {
         ms_log("%s", why);
         return 1;
@@ -121,6 +129,10 @@ int main(int argc, char **argv)
            (unsigned long long)((uint64_t)s->pool.slab_count * s->pool.slab_bytes >> 20), s->pool.slab_count,
            (unsigned long long)(s->pool.slab_bytes >> 10), s->opt.grace_seconds,
            s->opt.quota_bytes ? ", with a quota per namespace" : "");
+    if (s->key)
+        ms_log("clients must prove the shared secret of %s", s->opt.key_file);
+    else
+        ms_log("no --key-file: every client that reaches this port is served");
 
     for (;;) {
         struct pollfd fds[2 + MS_MAX_DEVICES];
@@ -150,5 +162,6 @@ int main(int argc, char **argv)
     }
     shut_down(s);
     close(sfd);
+    tpm_key_wipe(&key);
     return 0;
 }

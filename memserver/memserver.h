@@ -15,6 +15,7 @@
 
 #include "memserver_proto.h"
 #include "ms_pool.h"
+#include "tpm_auth.h"
 
 #define MS_MAX_DEVICES 8
 
@@ -25,6 +26,7 @@ struct ms_options {
     uint64_t slab_bytes;
     uint64_t quota_bytes;       /* per namespace; 0 = no limit */
     unsigned grace_seconds;
+    const char *key_file;       /* --key-file: clients prove its key; NULL = none asked */
 };
 
 /* A device clients connected through: its protection domain (slabs are
@@ -58,6 +60,9 @@ struct ms_conn {
     struct ms_session *session;
     char peer[64];
     int established;
+    int challenged;              /* AUTH answered: nonce is the server's */
+    uint8_t nonce[TPM_NONCE_BYTES];
+    uint8_t client_nonce[TPM_NONCE_BYTES];
     struct ms_conn *next;
 };
 
@@ -71,6 +76,7 @@ struct memserver {
     struct ms_pool pool;
     struct ms_session *sessions;
     struct ms_conn *conns;
+    struct tpm_key *key;         /* --key-file's key, or NULL */
 };
 
 uint64_t ms_now_ms(void);

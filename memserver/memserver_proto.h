@@ -7,8 +7,10 @@
  * one fixed-size struct, in the host byte order of x86-64 (both ends are
  * tierpage builds on little-endian machines; the magic catches a mismatch).
  *
- *   HELLO  {namespace, session, flags} -> HELLO_OK {instance, slab/pool sizes, slabs}
+ *   AUTH   {nonce}               -> AUTH_OK {nonce} | ERROR {ENOKEY: the server has no key}
+ *   HELLO  {namespace, session, flags[, proof]} -> HELLO_OK [proof] {instance, slab/pool sizes, slabs}
  *                                        | ERROR {EBUSY: exclusive namespace in use}
+ *                                        | ERROR {EACCES: no proof of the shared secret}
  *   ALLOC                        -> ALLOC_OK {slab, addr, rkey, length} | FULL
  *   FREE   {slab}                -> FREE_OK | ERROR {status}
  *   BYE                          -> BYE_OK (slabs freed; the client disconnects)
@@ -25,6 +27,11 @@
  * stack's namespace: exclusive) is refused with EBUSY while another
  * exclusive session of the namespace is connected, or parked for a
  * reconnect: the connection is the session's lease.
+ *
+ * A server started with --key-file serves only clients that prove they
+ * hold the same key (the rdma tier's key_file:): AUTH, then a HELLO with
+ * TPM_HELLO_PROOF and the proof (tpm_auth.h). Anything else is refused with
+ * EACCES and logged with the client's address.
  */
 #ifndef TIERPAGE_MEMSERVER_PROTO_H
 #define TIERPAGE_MEMSERVER_PROTO_H
@@ -32,12 +39,13 @@
 #include <stdint.h>
 
 #define TPM_MAGIC 0x534d5054u /* "TPMS" */
-#define TPM_VERSION 2u
+#define TPM_VERSION 3u
 #define TPM_DEFAULT_PORT 7471
 #define TPM_NAMESPACE_MAX 64
 
 /* HELLO flags */
 #define TPM_HELLO_EXCLUSIVE (1u << 0)
+#define TPM_HELLO_PROOF     (1u << 1)  /* proof holds the client's proof (after AUTH) */
 
 enum tpm_type {
     TPM_HELLO = 1,
@@ -50,6 +58,8 @@ enum tpm_type {
     TPM_ERROR,
     TPM_BYE,               /* the client closes: free its slabs now, grace or not */
     TPM_BYE_OK,
+    TPM_AUTH,              /* version 3: the shared secret's challenge-response */
+    TPM_AUTH_OK,
 };
 
 struct tpm_msg {
@@ -70,6 +80,9 @@ struct tpm_msg {
     char name[TPM_NAMESPACE_MAX]; /* HELLO: the client's namespace, NUL-terminated */
     uint32_t flags;        /* HELLO: TPM_HELLO_* */
     uint32_t reserved;     /* 0 */
+    /* version 3 */
+    uint8_t nonce[32];     /* AUTH: the client's; AUTH_OK: the server's */
+    uint8_t proof[32];     /* HELLO with TPM_HELLO_PROOF: the client's proof; its HELLO_OK: the server's */
 };
 
 #endif

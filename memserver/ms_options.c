@@ -13,7 +13,7 @@
 void ms_usage(FILE *out)
 {
     fputs("usage: tierpage-memserver [--listen ADDR] [--port PORT] [--pool SIZE] [--slab SIZE]\n"
-          "                          [--quota SIZE] [--grace SECONDS] [--help]\n"
+          "                          [--quota SIZE] [--grace SECONDS] [--key-file PATH] [--help]\n"
           "\n"
           "Serves a pool of this machine's memory to tierpage's rdma tier. Clients take\n"
           "the pool a slab at a time and read and write their pages in it with one-sided\n"
@@ -27,6 +27,9 @@ void ms_usage(FILE *out)
           "  --quota SIZE     most memory one namespace may hold (default: no limit)\n"
           "  --grace SECONDS  keep a disconnected client's slabs this long for it to\n"
           "                   reconnect (default 0: free them at once)\n"
+          "  --key-file PATH  serve only clients that prove they hold this file's key\n"
+          "                   (the rdma tier's key_file:); 16 to 4096 bytes, mode 0600.\n"
+          "                   Without it, any client that reaches the port is served\n"
           "  --help           show this text\n"
           "\n"
           "Logs one line per client event on stderr. SIGTERM or SIGINT stops it cleanly.\n",
@@ -79,6 +82,10 @@ int ms_parse_options(int argc, char **argv, struct ms_options *opt)
         } else if (tp_option_value(argc, argv, &i, "--quota", &v)) {
             if (!v || tp_parse_size(v, &opt->quota_bytes))
                 return bad("--quota: expected a size such as 4GiB", v);
+        } else if (tp_option_value(argc, argv, &i, "--key-file", &v)) {
+            if (!v || !*v)
+                return bad("--key-file: expected the path of a key file", v);
+            opt->key_file = v;
         } else if (tp_option_value(argc, argv, &i, "--grace", &v)) {
             if (parse_uint(v, 86400, &n))
                 return bad("--grace: expected seconds from 0 to 86400", v);

@@ -21,6 +21,36 @@ static void reply_error(struct tpm_msg *reply, int err)
     reply->status = err;
 }
 
+/* AUTH: the server's nonce, for the client's proof in its HELLO. */
+static void handle_auth(struct memserver *s, struct ms_conn *conn, const struct tpm_msg *req, struct tpm_msg *reply)
+{
+    if (!s->key) {
+        ms_log("client %s: asks to prove a shared secret, but this server has no --key-file; refused", conn->peer);
+        reply_error(reply, ENOKEY);
+        return;
+    }
+    if (conn->session || conn->challenged || tpm_nonce(conn->nonce) < 0) {
+        ms_log("client %s: AUTH out of order, refused", conn->peer);
+        reply_error(reply, EPROTO);
+        return;
+    }
+    conn->challenged = 1;
+    memcpy(conn->client_nonce, req->nonce, TPM_NONCE_BYTES);
+    reply->type = TPM_AUTH_OK;
+    memcpy(reply->nonce, conn->nonce, TPM_NONCE_BYTES);
+}
+
+/* With --key-file: whether the HELLO proves the key, for this connection's
+ * nonces, its namespace and its session. */
+static int hello_proves_key(struct memserver *s, struct ms_conn *conn, const struct tpm_msg *req, const char *name)
+{
+    if (!conn->challenged || !(req->flags & TPM_HELLO_PROOF))
+        return 0;
+    uint8_t want[TPM_PROOF_BYTES];
+    tpm_client_proof(s->key, conn->nonce, conn->client_nonce, name, req->session, want);
+    return tpm_proof_equal(want, req->proof);
+}
+
 static void handle_hello(struct memserver *s, struct ms_conn *conn, const struct tpm_msg *req, struct tpm_msg *reply)
 {
     char name[TPM_NAMESPACE_MAX];
@@ -34,6 +64,13 @@ static void handle_hello(struct memserver *s, struct ms_conn *conn, const struct
     if (conn->session) {
         ms_log("client %s: second HELLO on one connection, refused", conn->peer);
         reply_error(reply, EPROTO);
+        return;
+    }
+    if (s->key && !hello_proves_key(s, conn, req, name)) {
+        ms_log("client %s (namespace %s): refused: it did not prove the shared secret of --key-file (%s)",
+               conn->peer, name, conn->challenged ? "a wrong key" : "no key_file on its side");
+        conn->challenged = 0; /* one try per connection */
+        reply_error(reply, EACCES);
         return;
     }
     int exclusive = (req->flags & TPM_HELLO_EXCLUSIVE) != 0;
@@ -85,6 +122,8 @@ static void handle_hello(struct memserver *s, struct ms_conn *conn, const struct
     reply->slab_bytes = s->pool.slab_bytes;
     reply->pool_bytes = (uint64_t)s->pool.slab_count * s->pool.slab_bytes;
     reply->free_bytes = free_bytes(s);
+    if (s->key) /* the client's proof was good: now ours */
+        tpm_server_proof(s->key, conn->client_nonce, conn->nonce, reply->proof);
 }
 
 static void handle_alloc(struct memserver *s, struct ms_conn *conn, struct tpm_msg *reply)
@@ -149,6 +188,10 @@ void ms_handle_request(struct memserver *s, struct ms_conn *conn, const struct t
     if (req->magic != TPM_MAGIC || req->version != TPM_VERSION) {
         ms_log("client %s: message with magic %#x version %u, refused", conn->peer, req->magic, req->version);
         reply_error(reply, EPROTO);
+        return;
+    }
+    if (req->type == TPM_AUTH) {
+        handle_auth(s, conn, req, reply);
         return;
     }
     if (req->type == TPM_HELLO) {

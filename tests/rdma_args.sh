@@ -13,6 +13,17 @@ expect_status 2 "memserver --port 0" -- "$MEMSERVER" --port 0
 expect_status 2 "memserver --grace -1" -- "$MEMSERVER" --grace -1
 expect_status 2 "memserver with an unknown argument" -- "$MEMSERVER" --pol 1GiB
 expect_output "unknown argument, got '--pol'" "the unknown argument is named"
+# --key-file: a key only its owner may read, of 16 to 4096 bytes; checked
+# before anything else starts.
+expect_status 2 "memserver --key-file that is not there" -- "$MEMSERVER" --key-file "$WORK/no.key"
+expect_output "--key-file: key file $WORK/no.key: No such file or directory" "the missing file is named"
+head -c 32 /dev/urandom | base64 >"$WORK/open.key"; chmod 644 "$WORK/open.key"
+expect_status 2 "memserver --key-file that others may read" -- "$MEMSERVER" --key-file "$WORK/open.key"
+expect_output "mode 0644 lets others than its owner read it \(chmod 600 it\)" "the mode is named"
+printf 'short\n' >"$WORK/short.key"; chmod 600 "$WORK/short.key"
+expect_status 2 "memserver --key-file with a 5-byte key" -- "$MEMSERVER" --key-file "$WORK/short.key"
+expect_output "5 bytes, expected 16 to 4096" "the length is named"
+expect_status 2 "memserver --key-file without a path" -- "$MEMSERVER" --key-file
 if [ -z "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
     expect_status 1 "memserver on a machine without RDMA" -- "$MEMSERVER" --pool 8MiB --slab 1MiB --port 17471
     expect_output "no RDMA device" "it says there is no RDMA device"
@@ -46,6 +57,10 @@ sed -e 's/replicas: 3/replicas: 1/' -e 's/servers: \[127.0.0.1:7471\]/servers: [
     "$WORK/replicas.yaml" >"$WORK/unix.yaml"
 expect_status 2 "tierpage check: a unix socket for rdma" -- "$TIERPAGE" check "$WORK/unix.yaml"
 expect_output "unix.yaml:5:[0-9]+: .*cannot use a unix socket" "a unix socket is refused: rdma needs an address"
+sed 's|replicas: 3|key_file: '"$WORK/open.key"'|' "$WORK/replicas.yaml" >"$WORK/keyfile.yaml"
+expect_status 2 "tierpage check: a key_file others may read" -- "$TIERPAGE" check "$WORK/keyfile.yaml"
+expect_output "keyfile.yaml:6:[0-9]+: tiers\[0\]\.key_file \(plugin rdma\): rdma: key file $WORK/open.key: mode 0644" \
+    "the key file is refused at its line, before any server is asked"
 expect_status 1 "plugin-test: servers is required" -- "$TIERPAGE" plugin-test rdma
 expect_output "servers is required" "the missing servers option is named"
 

@@ -34,6 +34,7 @@ guest_prerequisites || { finish; exit; }
 ls /usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav*.so >/dev/null 2>&1 ||
     { need_pkg "the rxe verbs provider" ibverbs-providers; finish; exit; }
 guest_initramfs --build "$BUILD" --kernel-version "${GUEST_KERNEL#/boot/vmlinuz-}" || { finish; exit; }
-guest_boot "$WORK/serial.log" 1024 ''
+# TIERPAGE_RDMA_CHECKS=smoke|reconnect|namespaces|secret runs only those.
+guest_boot "$WORK/serial.log" 1024 "${TIERPAGE_RDMA_CHECKS:+tierpage.checks=$TIERPAGE_RDMA_CHECKS}"
 guest_judge "RDMA checks" "$WORK/serial.log"
 finish

@@ -13,8 +13,8 @@
 #              may take down for two seconds (init.sh sets it in the guest;
 #              without it the lost-connection check is skipped)
 # $1: all (default), smoke (plugin-test only), reconnect (the
-#     lost-connection check only) or namespaces (one running stack per
-#     namespace only).
+#     lost-connection check only), namespaces (one running stack per
+#     namespace only) or secret (the shared secret only).
 ADDR=${RDMA_ADDR:?set RDMA_ADDR}
 BIN=${TP_BIN:-/opt/tierpage/bin}
 BENCH_SIZE=${TP_BENCH:---size 64MiB --accesses 40000}
@@ -78,6 +78,56 @@ tiers:
     replicas: $3
     connect_timeout_ms: 2000
 YAML
+}
+
+# The shared secret: memserver k (--key-file) serves a client whose
+# key_file holds its key, and refuses, logging the client's address, one
+# with another key or none; a client with key_file refuses a server that
+# asks for no key (memserver c).
+check_secret() {
+    head -c 32 /dev/urandom | base64 >"$WORK/key"
+    head -c 32 /dev/urandom | base64 >"$WORK/wrong.key"
+    chmod 600 "$WORK/key" "$WORK/wrong.key"
+    cp "$WORK/key" "$WORK/open.key"; chmod 644 "$WORK/open.key"
+    run_check "memserver --key-file readable by others is refused" 2 \
+        "$BIN/tierpage-memserver" --listen "$ADDR" --port 7475 --key-file "$WORK/open.key"
+    expect_output "mode 0644 lets others than its owner read it" "the mode is named"
+    if ! start_server k 7475 --pool 32MiB --slab 1MiB --key-file "$WORK/key"; then
+        fail "memserver k (--key-file) did not start"; show "$WORK/k.log"; return
+    fi
+    grep -q "clients must prove the shared secret of $WORK/key" "$WORK/k.log" && pass "memserver k asks for the key" ||
+        { fail "memserver k does not say it asks for the key"; show "$WORK/k.log"; }
+    # keyed FILE SERVER KEYFILE: dram (small) -> rdma with key_file
+    keyed() {
+        stack "$1" "$2" 1 "secret-$$"
+        [ -n "$3" ] && echo "    key_file: $3" >>"$1"
+    }
+    keyed "$WORK/wrong.yaml" "$ADDR:7475" "$WORK/wrong.key"
+    run_check "a client with another key is refused before its program runs" 2 \
+        "$BIN/tierpage" run -c "$WORK/wrong.yaml" -- "$BIN/tierpage-bench" --size 4MiB --accesses 100
+    expect_output "server $ADDR:7475: the server refused us: it holds another shared secret than key_file" \
+        "the client says why"
+    grep -Eq "client $ADDR:[0-9]+ \(namespace secret-$$\): refused: it did not prove the shared secret of --key-file \(a wrong key\)" \
+        "$WORK/k.log" && pass "memserver k logged the refused client with its address" ||
+        { fail "no refusal with an address in k's log"; show "$WORK/k.log"; }
+    keyed "$WORK/nokey.yaml" "$ADDR:7475" ""
+    run_check "a client without key_file is refused" 2 \
+        "$BIN/tierpage" run -c "$WORK/nokey.yaml" -- "$BIN/tierpage-bench" --size 4MiB --accesses 100
+    expect_output "it asks for a shared secret \(its --key-file\): set key_file" "the client is told to set key_file"
+    grep -Eq "client $ADDR:[0-9]+ \(namespace secret-$$\): refused: .*\(no key_file on its side\)" "$WORK/k.log" &&
+        pass "memserver k logged that one too" || { fail "no second refusal in k's log"; show "$WORK/k.log"; }
+    if grep -q "slab [0-9]* allocated" "$WORK/k.log"; then fail "memserver k gave a slab to a refused client"; else
+        pass "no refused client was given a slab"; fi
+    keyed "$WORK/keyed.yaml" "$ADDR:7475" "$WORK/key"
+    run_check "bench --verify ($TWO_BENCH_SIZE) through a memserver that checks the key" 0 \
+        "$BIN/tierpage" run -c "$WORK/keyed.yaml" -- "$BIN/tierpage-bench" $TWO_BENCH_SIZE --verify --quiet
+    grep -q "client $ADDR:[0-9]* (namespace secret-$$): slab [0-9]* allocated" "$WORK/k.log" &&
+        pass "memserver k served the client that proved the key" || { fail "k served no slab"; show "$WORK/k.log"; }
+    keyed "$WORK/keyless-server.yaml" "$C" "$WORK/key"
+    run_check "a client with key_file refuses a server that asks for no key" 2 \
+        "$BIN/tierpage" run -c "$WORK/keyless-server.yaml" -- "$BIN/tierpage-bench" --size 4MiB --accesses 100
+    expect_output "asks for no shared secret .* refusing to give it pages" "and says why"
+    stop_server k
 }
 
 # A lost connection is retried: memserver d (--grace 30) alone behind dram;
@@ -236,6 +286,8 @@ fi
 
 [ "$MODE" = namespaces ] && { check_namespaces; stop_server a; stop_server b; stop_server c;
     echo "$passed passed, $failed failed"; echo TIERPAGE-GUEST-DONE; exit 0; }
+[ "$MODE" = secret ] && { check_secret; stop_server a; stop_server b; stop_server c;
+    echo "$passed passed, $failed failed"; echo TIERPAGE-GUEST-DONE; exit 0; }
 [ "$MODE" = reconnect ] && { check_reconnect; stop_server a; stop_server b; stop_server c;
     echo "$passed passed, $failed failed"; echo TIERPAGE-GUEST-DONE; exit 0; }
 
@@ -293,7 +345,10 @@ check_reconnect
 # 5. One running stack per namespace.
 check_namespaces
 
-# 6. A server that is not there: the run fails at once and names it.
+# 6. The shared secret.
+check_secret
+
+# 7. A server that is not there: the run fails at once and names it.
 stack "$WORK/missing.yaml" "$ADDR:7479" 1
 "$BIN/tierpage" run -c "$WORK/missing.yaml" -- "$BIN/tierpage-bench" --size 8MiB --accesses 100 >"$WORK/out" 2>&1
 got=$?
@@ -304,7 +359,7 @@ else
 fi
 expect_output "rdma: server $ADDR:7479: connection refused" "the message names the missing server"
 
-# 7. Clean shutdown: SIGTERM, exit 0, every slab back.
+# 8. Clean shutdown: SIGTERM, exit 0, every slab back.
 eval "pid=\$PID_a"
 kill -TERM "$pid"; wait "$pid"; got=$?; PID_a=
 [ "$got" = 0 ] && grep -q "stopped:" "$WORK/a.log" && pass "memserver a stopped cleanly on SIGTERM" ||

@@ -257,6 +257,31 @@ static int control(struct rdma_conn *c, struct tpm_msg *msg, tierpage_error *err
     return 0;
 }
 
+/* With key_file: AUTH for the server's nonce, and `hello` gets the
+ * client's proof; the server's comes in HELLO_OK (server_proved). The
+ * connection lock is held. */
+static int prove_key(struct rdma_conn *c, struct tpm_msg *hello, uint8_t client_nonce[TPM_NONCE_BYTES],
+                     uint8_t server_nonce[TPM_NONCE_BYTES], tierpage_error *err)
+{
+    if (tpm_nonce(client_nonce) < 0)
+        return conn_error(c, err, -EIO, "cannot draw a nonce: %s", strerror(errno));
+    struct tpm_msg msg = { .type = TPM_AUTH };
+    memcpy(msg.nonce, client_nonce, sizeof msg.nonce);
+    int rc = control(c, &msg, err);
+    if (rc)
+        return rc;
+    if (msg.type == TPM_ERROR && msg.status == ENOKEY)
+        return conn_error(c, err, -EACCES, "the server asks for no shared secret (it was started without "
+                          "--key-file) while key_file is set: refusing to give it pages");
+    if (msg.type != TPM_AUTH_OK)
+        return conn_error(c, err, msg.status ? -msg.status : -EPROTO, "AUTH refused: %s",
+                          strerror(msg.status ? msg.status : EPROTO));
+    memcpy(server_nonce, msg.nonce, TPM_NONCE_BYTES);
+    hello->flags |= TPM_HELLO_PROOF;
+    tpm_client_proof(c->cfg.key, msg.nonce, client_nonce, hello->name, hello->session, hello->proof);
+    return 0;
+}
+
 /* Brings the connection up and says HELLO. The connection lock is held. */
 static int connect_locked(struct rdma_conn *c, tierpage_error *err)
 {
@@ -357,8 +382,17 @@ static int connect_locked(struct rdma_conn *c, tierpage_error *err)
     struct tpm_msg msg = { .type = TPM_HELLO, .session = c->cfg.session,
                            .flags = c->cfg.exclusive ? TPM_HELLO_EXCLUSIVE : 0 };
     snprintf(msg.name, sizeof msg.name, "%s", c->cfg.namespace_name);
+    uint8_t client_nonce[TPM_NONCE_BYTES], server_nonce[TPM_NONCE_BYTES];
+    if (c->cfg.key && (rc = prove_key(c, &msg, client_nonce, server_nonce, err)))
+        goto fail;
     if ((rc = control(c, &msg, err)))
         goto fail;
+    if (msg.type == TPM_ERROR && msg.status == EACCES) {
+        rc = conn_error(c, err, -EACCES, "the server refused us: %s",
+                        c->cfg.key ? "it holds another shared secret than key_file"
+                                   : "it asks for a shared secret (its --key-file): set key_file");
+        goto fail;
+    }
     if (msg.type == TPM_ERROR && msg.status == EBUSY) {
         rc = conn_error(c, err, -EBUSY, "namespace '%s' is in use by another running stack (namespace: exclusive)",
                         c->cfg.namespace_name);
@@ -368,6 +402,16 @@ static int connect_locked(struct rdma_conn *c, tierpage_error *err)
         rc = conn_error(c, err, msg.status ? -msg.status : -EPROTO, "HELLO refused: %s",
                         strerror(msg.status ? msg.status : EPROTO));
         goto fail;
+    }
+    if (c->cfg.key) {
+        /* Before any slab or page: does the server hold the key too? */
+        uint8_t want[TPM_PROOF_BYTES];
+        tpm_server_proof(c->cfg.key, client_nonce, server_nonce, want);
+        if (!tpm_proof_equal(want, msg.proof)) {
+            rc = conn_error(c, err, -EACCES, "the server does not prove the shared secret of key_file: "
+                            "refusing to give it pages");
+            goto fail;
+        }
     }
     if (c->ever_connected && (msg.instance != c->instance || msg.slabs != c->slabs_held)) {
         /* The server restarted or forgot us: every slab it gave is gone. */

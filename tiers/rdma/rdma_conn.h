@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "tierpage_store.h"
+#include "tpm_auth.h"
 
 struct rdma_conn_config {
     const char *namespace_name;
@@ -31,6 +32,7 @@ struct rdma_conn_config {
     unsigned connect_timeout_ms;
     unsigned io_timeout_ms;
     const tierpage_host *host; /* the core's services: the log */
+    const struct tpm_key *key; /* key_file: prove it to each server, and have it proved; NULL: none */
 };
 
 /* One page to move: a read of the slot into `page`, or a write of `page`. */

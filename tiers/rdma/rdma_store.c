@@ -46,17 +46,19 @@ struct rdma_store {
     uint64_t full_until_ms[RP_MAX_SERVERS];
     struct rdma_conn *conns;
     struct rp_placement place;
+    struct tpm_key *key;         /* key_file's, or NULL */
 };
 
 struct rdma_options {
     struct server_options common;
     uint64_t queue_depth;
+    const char *key_file;
 };
 
 static int parse_options(const tierpage_store_params *params, struct rdma_options *o, tierpage_error *err)
 {
     const tierpage_host *host = params->host;
-    *o = (struct rdma_options){ { NULL, 1, 2000, 5000 }, 16 };
+    *o = (struct rdma_options){ { NULL, 1, 2000, 5000 }, 16, NULL };
     int rc = 0;
     for (size_t i = 0; i < params->option_count && rc == 0; i++) {
         const char *key = params->options[i].key, *value = params->options[i].value;
@@ -64,9 +66,11 @@ static int parse_options(const tierpage_store_params *params, struct rdma_option
             continue;
         if (strcmp(key, "queue_depth") == 0)
             rc = host->parse_uint(key, value, 1, 256, &o->queue_depth, err);
+        else if (strcmp(key, "key_file") == 0)
+            rc = (o->key_file = value) ? 0 : tierpage_error_set(err, -EINVAL, key, "rdma: key_file: expected a path");
         else
             rc = tierpage_error_set(err, -EINVAL, key, "rdma: unknown option '%s' (rdma takes servers, replicas, "
-                                    "connect_timeout_ms, io_timeout_ms, queue_depth and capacity)", key);
+                                    "connect_timeout_ms, io_timeout_ms, queue_depth, key_file and capacity)", key);
     }
     if (rc == 0 && !o->common.servers)
         rc = tierpage_error_set(err, -EINVAL, "servers", "rdma: servers is required: a list of memservers "
@@ -84,6 +88,10 @@ static void rdma_close(void *store)
     free(s->conns);
     rp_destroy(&s->place);
     pthread_mutex_destroy(&s->lock);
+    if (s->key) {
+        tpm_key_wipe(s->key);
+        free(s->key);
+    }
     free(s);
 }
 
@@ -126,6 +134,16 @@ static int rdma_open(const tierpage_store_params *params, void **store, tierpage
     }
     pthread_mutex_init(&s->lock, NULL);
     s->page_size = params->page_size;
+    if (o.key_file) {
+        char why[300];
+        s->key = malloc(sizeof *s->key);
+        rc = !s->key ? -ENOMEM : tpm_key_load(o.key_file, s->key, why, sizeof why);
+        if (rc) {
+            free(list);
+            rdma_close(s);
+            return tierpage_error_set(err, rc, "key_file", "rdma: %s", rc == -ENOMEM ? "out of memory" : why);
+        }
+    }
     s->replicas = (unsigned)o.common.replicas;
     s->capacity_pages = params->capacity / params->page_size;
     if (params->capacity && s->capacity_pages == 0) {
@@ -142,7 +160,8 @@ static int rdma_open(const tierpage_store_params *params, void **store, tierpage
                                     .exclusive = params->exclusive || !params->instance, .session = session,
                                     .page_size = params->page_size, .queue_depth = (unsigned)o.queue_depth,
                                     .connect_timeout_ms = (unsigned)o.common.connect_timeout_ms,
-                                    .io_timeout_ms = (unsigned)o.common.io_timeout_ms, .host = params->host };
+                                    .io_timeout_ms = (unsigned)o.common.io_timeout_ms, .host = params->host,
+                                    .key = s->key };
     uint64_t pools = 0;
     for (unsigned i = 0; i < count; i++) {
         rc = rdma_conn_init(&s->conns[i], &list[i], &cfg, err);
