@@ -1,4 +1,5 @@
 /* tierpage run: start a program with the preload shim in front of it. */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -26,7 +27,10 @@ static const char run_usage[] =
     "\n"
     "  -c, --config FILE   the stack file (default: the built-in local stack,\n"
     "                      conf/examples/local.yaml)\n"
-    "  --stats FILE.json   also write the summary as JSON to FILE.json\n"
+    "  --stats FILE.json   also write the summary as JSON to FILE.json, and\n"
+    "                      each other process that served memory (a forked\n"
+    "                      child, a program CMD started) its own to\n"
+    "                      FILE.json.PID\n"
     "  --quiet             no summary and no messages of the stores on stderr\n"
     "  --daemon SOCKET     served by the tierpaged listening on SOCKET, with the\n"
     "  --vm NAME           stack of VM NAME; no plugin is loaded in CMD (its\n"
@@ -97,6 +101,7 @@ struct child_env {
     const char *config;          /* in-process mode: the stack file */
     const char *daemon, *vm;     /* client mode: the daemon's socket and the VM */
     const char *stats;           /* "" for none */
+    int stats_each;              /* the other processes' stats too, at STATS.PID */
     int quiet;
 };
 
@@ -123,6 +128,8 @@ static int run_child(const struct child_env *env, char **cmd, int *status, int *
         setenv("TIERPAGE_MAIN_PID", pid, 1);
         if (env->stats[0])
             setenv("TIERPAGE_STATS", env->stats, 1);
+        if (env->stats_each)
+            setenv("TIERPAGE_STATS_EACH", "1", 1);
         if (env->quiet)
             setenv("TIERPAGE_QUIET", "1", 1);
         execvp(cmd[0], cmd);
@@ -178,6 +185,31 @@ static int run_under_daemon(const char *daemon, const char *vm, char **cmd)
     struct child_env env = {.shim = shim, .daemon = socket_abs, .vm = vm, .stats = ""};
     int status, wstatus;
     return run_child(&env, cmd, &status, &wstatus) < 0 ? TP_EXIT_INTERNAL : status;
+}
+
+/* True when another process of the run wrote its stats beside the
+ * program's: a file named STATS.PID. */
+static int others_served(const char *stats)
+{
+    char dir_path[PATH_MAX];
+    snprintf(dir_path, sizeof dir_path, "%s", stats);
+    char *slash = strrchr(dir_path, '/');
+    const char *base = slash ? slash + 1 : dir_path;
+    size_t base_len = strlen(base);
+    if (slash)
+        *slash = '\0';
+    DIR *dir = opendir(slash ? (dir_path[0] ? dir_path : "/") : ".");
+    if (!dir)
+        return 0;
+    int found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(dir))) {
+        const char *pid = e->d_name + base_len;
+        found = strncmp(e->d_name, base, base_len) == 0 && pid[0] == '.' && pid[1] &&
+                strspn(pid + 1, "0123456789") == strlen(pid + 1);
+    }
+    closedir(dir);
+    return found;
 }
 
 int tp_cmd_run(int argc, char **argv)
@@ -277,18 +309,23 @@ int tp_cmd_run(int argc, char **argv)
         }
     }
 
-    struct child_env env = {.shim = shim, .config = config_abs, .stats = stats_abs, .quiet = quiet};
+    /* With --stats, every other process of the run that serves memory
+     * writes its own at STATS.PID; the private file is the program's
+     * alone (a child that outlived it would leave its file behind). */
+    struct child_env env = {.shim = shim, .config = config_abs, .stats = stats_abs, .stats_each = stats != NULL,
+                            .quiet = quiet};
     int wstatus;
     if (run_child(&env, argv + i, &status, &wstatus) < 0)
         goto out;
     /* No note when the program stopped for its stack (125, or 2 when it
      * could not open): the shim said why. */
-    if (stats_abs[0] && access(stats_abs, F_OK) < 0 && !WIFSIGNALED(wstatus) && status != TP_EXIT_INTERNAL &&
-        status != TP_EXIT_CONFIG)
+    if (stats_abs[0] && access(stats_abs, F_OK) < 0 && !(stats && others_served(stats_abs)) &&
+        !WIFSIGNALED(wstatus) && status != TP_EXIT_INTERNAL && status != TP_EXIT_CONFIG)
         fprintf(stderr,
                 "tierpage run: %s was not served: it allocated nothing at or above malloc_threshold, is statically "
-                "linked, or ended without running its exit handlers\n",
-                argv[i]);
+                "linked, or ended without running its exit handlers%s\n",
+                argv[i], stats ? "" : " (the processes it starts are counted apart: --stats FILE writes each "
+                                      "one's as FILE.PID)");
     if (!stats && stats_abs[0])
         unlink(stats_abs);
 out:

@@ -1,8 +1,10 @@
 /* The per-tier summary, for people (stderr) and for programs (JSON). */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "tierpage.h"
+#include "tierpage_private.h"
 #include "units.h"
 
 void tp_stats_print(const struct tp_stats *st, FILE *out)
@@ -37,46 +39,76 @@ void tp_stats_print(const struct tp_stats *st, FILE *out)
                     st->tiers[i].name, st->tiers[i].under_replicated_pages);
 }
 
-static void json_string(FILE *out, const char *s)
+/* Appends to a fixed buffer, as snprintf does: `len` counts what the
+ * whole text needs, the buffer holds what fits. */
+struct json_text {
+    char *buf;
+    size_t size, len;
+};
+
+__attribute__((format(printf, 2, 3))) static void append(struct json_text *t, const char *fmt, ...)
 {
-    fputc('"', out);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + (t->len < t->size ? t->len : t->size), t->len < t->size ? t->size - t->len : 0, fmt,
+                      ap);
+    va_end(ap);
+    if (n > 0)
+        t->len += (size_t)n;
+}
+
+static void json_string(struct json_text *t, const char *s)
+{
+    append(t, "\"");
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
+            append(t, "\\%c", c);
         else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
+            append(t, "\\u%04x", c);
         else
-            fputc(c, out);
+            append(t, "%c", c);
     }
-    fputc('"', out);
+    append(t, "\"");
+}
+
+size_t tp_private_stats_format_json(const struct tp_stats *st, char *buf, size_t size)
+{
+    struct json_text t = {buf, size, 0};
+    if (size)
+        buf[0] = '\0';
+    append(&t,
+           "{\"faults\": %" PRIu64 ", \"zero_fills\": %" PRIu64 ", \"minor_faults\": %" PRIu64
+           ", \"write_faults\": %" PRIu64 ", \"evictions\": %" PRIu64 ", \"writebacks\": %" PRIu64
+           ", \"clean_drops\": %" PRIu64 ", \"resident_bytes\": %" PRIu64 ", \"peak_resident_bytes\": %" PRIu64
+           ", \"resident_cap_bytes\": %" PRIu64
+           ", \"mapped_bytes\": %" PRIu64 ", \"metadata_bytes\": %" PRIu64 ", \"prefetched_pages\": %" PRIu64
+           ", \"prefetch_hits\": %" PRIu64 ", \"prefetch_wasted\": %" PRIu64 ", \"tiers\": [",
+           st->faults, st->zero_fills, st->minor_faults, st->write_faults, st->evictions, st->writebacks,
+           st->clean_drops, st->resident_bytes, st->peak_resident_bytes, st->resident_cap_bytes, st->mapped_bytes, st->metadata_bytes,
+           st->prefetched_pages, st->prefetch_hits, st->prefetch_wasted);
+    for (size_t i = 0; i < st->tier_count; i++) {
+        const struct tp_tier_stats *ts = &st->tiers[i];
+        append(&t, "%s{\"name\": ", i ? ", " : "");
+        json_string(&t, ts->name);
+        append(&t, ", \"plugin\": ");
+        json_string(&t, ts->plugin);
+        append(&t,
+               ", \"capacity_bytes\": %" PRIu64 ", \"pages\": %" PRIu64 ", \"hits\": %" PRIu64 ", \"puts\": %" PRIu64
+               ", \"demotions\": %" PRIu64 ", \"bytes_in\": %" PRIu64 ", \"bytes_out\": %" PRIu64
+               ", \"full_events\": %" PRIu64 ", \"under_replicated_pages\": %" PRIu64 "}",
+               ts->capacity_bytes, ts->pages, ts->hits, ts->puts, ts->demotions, ts->bytes_in, ts->bytes_out,
+               ts->full_events, ts->under_replicated_pages);
+    }
+    append(&t, "]}\n");
+    return t.len;
 }
 
 int tp_stats_write_json(const struct tp_stats *st, FILE *out)
 {
-    fprintf(out,
-            "{\"faults\": %" PRIu64 ", \"zero_fills\": %" PRIu64 ", \"minor_faults\": %" PRIu64
-            ", \"write_faults\": %" PRIu64 ", \"evictions\": %" PRIu64 ", \"writebacks\": %" PRIu64
-            ", \"clean_drops\": %" PRIu64 ", \"resident_bytes\": %" PRIu64 ", \"peak_resident_bytes\": %" PRIu64
-            ", \"resident_cap_bytes\": %" PRIu64
-            ", \"mapped_bytes\": %" PRIu64 ", \"metadata_bytes\": %" PRIu64 ", \"prefetched_pages\": %" PRIu64
-            ", \"prefetch_hits\": %" PRIu64 ", \"prefetch_wasted\": %" PRIu64 ", \"tiers\": [",
-            st->faults, st->zero_fills, st->minor_faults, st->write_faults, st->evictions, st->writebacks,
-            st->clean_drops, st->resident_bytes, st->peak_resident_bytes, st->resident_cap_bytes, st->mapped_bytes, st->metadata_bytes,
-            st->prefetched_pages, st->prefetch_hits, st->prefetch_wasted);
-    for (size_t i = 0; i < st->tier_count; i++) {
-        const struct tp_tier_stats *t = &st->tiers[i];
-        fprintf(out, "%s{\"name\": ", i ? ", " : "");
-        json_string(out, t->name);
-        fprintf(out, ", \"plugin\": ");
-        json_string(out, t->plugin);
-        fprintf(out,
-                ", \"capacity_bytes\": %" PRIu64 ", \"pages\": %" PRIu64 ", \"hits\": %" PRIu64 ", \"puts\": %" PRIu64
-                ", \"demotions\": %" PRIu64 ", \"bytes_in\": %" PRIu64 ", \"bytes_out\": %" PRIu64
-                ", \"full_events\": %" PRIu64 ", \"under_replicated_pages\": %" PRIu64 "}",
-                t->capacity_bytes, t->pages, t->hits, t->puts, t->demotions, t->bytes_in, t->bytes_out,
-                t->full_events, t->under_replicated_pages);
-    }
-    fprintf(out, "]}\n");
+    char text[TP_STATS_JSON_MAX];
+    size_t len = tp_private_stats_format_json(st, text, sizeof text);
+    if (len >= sizeof text || fwrite(text, 1, len, out) != len)
+        return -1;
     return ferror(out) ? -1 : 0;
 }

@@ -38,4 +38,11 @@ void tp_private_stack_fork_parent(tp_stack *stack);
  * not be used again in the child. */
 int tp_private_stack_fork_child(tp_stack *stack, tierpage_error *err);
 
+/* The stats as tp_stats_write_json writes them, into buf (NUL-ended when
+ * size > 0), without allocating: safe where malloc is not (an _exit from a
+ * signal handler). Returns the length the whole text needs, as snprintf
+ * does; TP_STATS_JSON_MAX always suffices. */
+#define TP_STATS_JSON_MAX 16384
+size_t tp_private_stats_format_json(const struct tp_stats *stats, char *buf, size_t size);
+
 #endif

@@ -312,6 +312,7 @@ static void after_fork_child(void)
     __atomic_store_n(&shim_lock_future, 0, __ATOMIC_RELAXED); /* memory locks are not inherited */
     if (rc == 0) {
         shim_forked_child = 1;
+        shim_stack_now_ours();
         return;
     }
     if (rc != -ENOTSUP) {

@@ -25,6 +25,9 @@ int shim_served_any(void);
 /* Before the program image is replaced: a stack that served nothing is
  * closed (stack_life.c). */
 void shim_before_exec(void);
+/* In a forked child that took its parent's stack as its own: it is this
+ * process's now, and this process is not the program (stack_life.c). */
+void shim_stack_now_ours(void);
 void shim_install_fork_hooks(void);
 /* Once the threshold is set: when the program's malloc comes before the
  * shim's, nothing is served, and the program is told (allocations.c). */

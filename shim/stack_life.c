@@ -3,6 +3,8 @@
  *   TIERPAGE_CONFIG    the stack file
  *   TIERPAGE_MAIN_PID  the pid of the program itself
  *   TIERPAGE_STATS     optional path for the JSON summary written at exit
+ *   TIERPAGE_STATS_EACH set when every other process of the run that
+ *                      served memory writes its own, at TIERPAGE_STATS.PID
  *   TIERPAGE_QUIET     set to skip the summary and the stores' messages
  *   TIERPAGE_DAEMON_SOCKET and TIERPAGE_VM, instead of TIERPAGE_CONFIG: the
  *                      stack is VM's in the tierpaged at that socket, which
@@ -21,13 +23,16 @@
  *   image (a shell's exec of the program proper) opens it as its only user
  *   (an exclusive namespace's lease, a pmem file's lock), and at exit. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "shim.h"
+#include "tierpage_private.h"
 
 tp_stack *shim_stack;
 uint64_t shim_threshold = UINT64_MAX;
@@ -35,6 +40,7 @@ uint64_t shim_threshold = UINT64_MAX;
 static char config_path[4096];
 static char daemon_socket[108], daemon_vm[64]; /* client mode when set */
 static char stats_path[4096];
+static int stats_each;      /* TIERPAGE_STATS_EACH */
 static int is_main_process;
 static pid_t opened_by;     /* the process whose stack shim_stack is */
 static int finished;        /* closed at exit: nothing more is served */
@@ -117,6 +123,7 @@ __attribute__((constructor)) static void shim_init(void)
     const char *stats = getenv("TIERPAGE_STATS");
     if (stats)
         snprintf(stats_path, sizeof stats_path, "%s", stats);
+    stats_each = getenv("TIERPAGE_STATS_EACH") != NULL;
     const char *main_pid = getenv("TIERPAGE_MAIN_PID");
     is_main_process = !main_pid || atol(main_pid) == (long)getpid();
     if (getenv("TIERPAGE_QUIET"))
@@ -146,13 +153,71 @@ __attribute__((constructor)) static void shim_init(void)
     shim_check_allocator();
 }
 
+void shim_stack_now_ours(void)
+{
+    opened_by = getpid();
+    is_main_process = 0;
+}
+
+/* The JSON of this process's stats, once, at exit or _exit: the program's
+ * own at TIERPAGE_STATS (the process `tierpage run` started; an exec keeps
+ * its pid), and with TIERPAGE_STATS_EACH that of every other process that
+ * served memory (a forked child, a program started with exec) at
+ * TIERPAGE_STATS.PID. Nothing here allocates or takes a lock of the
+ * program's: an _exit may come from a signal handler. In a vfork child,
+ * which shares its parent's stack, nothing is written. */
+static void write_stats_json(void)
+{
+    static int written;
+    static struct tp_stats st;
+    static char text[TP_STATS_JSON_MAX], path[sizeof stats_path + 24];
+    tp_stack *s = __atomic_load_n(&shim_stack, __ATOMIC_ACQUIRE);
+    if (!s || shim_in_child || daemon_socket[0] || !stats_path[0] || (!is_main_process && !stats_each) ||
+        opened_by != getpid() || !shim_served_any() || __atomic_exchange_n(&written, 1, __ATOMIC_ACQ_REL))
+        return;
+    if (is_main_process)
+        snprintf(path, sizeof path, "%s", stats_path);
+    else
+        snprintf(path, sizeof path, "%s.%ld", stats_path, (long)getpid());
+    tp_stack_stats(s, &st);
+    size_t len = tp_private_stats_format_json(&st, text, sizeof text);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0 || write(fd, text, len) != (ssize_t)len) {
+        static const char msg[] = "tierpage: cannot write the stats file ";
+        ssize_t w = write(2, msg, sizeof msg - 1);
+        w = write(2, path, strlen(path));
+        w = write(2, "\n", 1);
+        (void)w;
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+/* A process that ends with _exit (a forked worker, as stress-ng's are)
+ * runs no exit handler: its stats are written here. */
+void _exit(int status)
+{
+    if (!shim_in_pager())
+        write_stats_json();
+    syscall(SYS_exit_group, status);
+    __builtin_unreachable();
+}
+
+void _Exit(int status) __attribute__((alias("_exit")));
+
 __attribute__((destructor)) static void shim_fini(void)
 {
     /* A forked child's pages are its own private memory and files already
      * gone from their directory: they go with it. The summary is the
-     * program's, not its children's. */
-    if (!shim_stack || shim_in_child || shim_forked_child)
+     * program's, not its children's (theirs are in their stats files). */
+    if (!shim_stack || shim_in_child)
         return;
+    if (shim_forked_child) {
+        shim_enter();
+        write_stats_json();
+        shim_leave();
+        return;
+    }
     if (!shim_served_any()) {
         /* Nothing to report, and nothing an exit handler could still
          * touch: the stores are closed (a lease dropped) at once. */
@@ -172,14 +237,6 @@ __attribute__((destructor)) static void shim_fini(void)
             fprintf(stderr, "tierpage: summary of process %ld, started by the program:\n", (long)getpid());
         tp_stats_print(&st, stderr);
     }
-    /* The JSON is the program's own: the process `tierpage run` started
-     * (an exec keeps its pid), not the children it forks. */
-    if (stats_path[0] && is_main_process) {
-        FILE *f = fopen(stats_path, "w");
-        if (!f || tp_stats_write_json(&st, f) < 0)
-            fprintf(stderr, "tierpage: cannot write %s: %s\n", stats_path, strerror(errno));
-        if (f)
-            fclose(f);
-    }
+    write_stats_json();
     shim_leave();
 }

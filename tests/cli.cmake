@@ -1,4 +1,4 @@
-foreach(program mm_events mm_controls itimer_signals alloc_churn fork_cow sparse_map)
+foreach(program mm_events mm_controls itimer_signals alloc_churn fork_cow sparse_map fork_workers)
   add_executable(${program} ${CMAKE_SOURCE_DIR}/tests/programs/${program}.c)
   set_target_properties(${program} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endforeach()

@@ -77,6 +77,29 @@ for _ in $(seq 300); do [ -s "$WORK/result" ] && break; sleep 0.1; done
 left=$(ls /dev/shm | grep -c "tierpage-test-$$-.*fork-" || true)
 [ "$left" = 0 ] && pass "no child's pmem file is left" || fail "$left pmem files of children left in /dev/shm"
 
+# Workers forked by a parent that serves nothing (as stress-ng's are) are
+# paged, each by a pager of its own with its own resident cap: each
+# worker's stats file (--stats FILE writes each one's as FILE.PID, also
+# for a worker that ends with _exit) shows its memory moved through the
+# tiers, and the program, which served nothing, has none.
+expect_status 0 "fork_workers: 3 workers of 32 MiB each, 4 MiB resident, forked by a parent that serves nothing" -- \
+    timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" --quiet --stats "$WORK/workers.json" -- "$BUILD/tests/fork_workers" 3 32
+expect_output "fork_workers: all checks passed" "every worker read back every word it wrote"
+[ ! -e "$WORK/workers.json" ] && pass "the parent served nothing: no stats file of its own" ||
+    fail "the parent wrote a stats file"
+grep -q "was not served" "$WORK/out" && fail "tierpage run says the program was not served" ||
+    pass "no 'not served' note: its workers were"
+for pid in $(sed -n 's/^worker [0-9]*: pid \([0-9]*\)$/\1/p' "$WORK/out"); do
+    stats=$WORK/workers.json.$pid
+    more_than 4000 json_field "$stats" evictions && more_than 8191 json_field "$stats" zero_fills &&
+        more_than 0 tier_field "$stats" pmem puts &&
+        [ "$(json_field "$stats" resident_cap_bytes)" = $((4 << 20)) ] &&
+        pass "worker $pid was paged under its own 4 MiB cap: $(json_field "$stats" evictions) evictions" ||
+        fail "worker $pid was not paged: $(cat "$stats" 2>/dev/null || echo no stats file)"
+done
+[ "$(ls "$WORK" | grep -c '^workers\.json\.')" = 3 ] && pass "one stats file per worker" ||
+    fail "stats files: $(ls "$WORK" | grep workers)"
+
 # A tier that keeps a child's pages neither private nor apart (faulty
 # here) keeps served memory from children: the child that touches it is
 # stopped, naming the tier; the parent's data stays whole.
