@@ -16,6 +16,7 @@
 #include "pager_thread.h"
 #include "stack_internal.h"
 #include "tier_chain.h"
+#include "tierpage_private.h"
 #include "uffd.h"
 #include "writeback.h"
 
@@ -47,7 +48,12 @@ static int open_store(struct tp_stack *s, struct tp_tier *t, uint64_t capacity, 
     return rc;
 }
 
-static int open_tier(struct tp_stack *s, const struct tp_conf *c, size_t i, tierpage_error *err)
+/* `apart_from`: NULL, or the instance of another stack of the same run
+ * whose stores a store that keeps a process's pages apart
+ * (TIERPAGE_STORE_FORK_APART) must not share: it opens apart, as in a
+ * forked child. */
+static int open_tier(struct tp_stack *s, const struct tp_conf *c, size_t i, const char *apart_from,
+                     tierpage_error *err)
 {
     const struct tp_conf_tier *ct = &c->tiers[i];
     struct tp_tier *t = &s->tiers[i];
@@ -75,7 +81,7 @@ static int open_tier(struct tp_stack *s, const struct tp_conf *c, size_t i, tier
         if (!key || (ct->options[k].value && !value))
             return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
     }
-    int rc = open_store(s, t, ct->capacity, NULL, &perr);
+    int rc = open_store(s, t, ct->capacity, (t->ops->flags & TIERPAGE_STORE_FORK_APART) ? apart_from : NULL, &perr);
     if (rc < 0 || !t->store) {
         int line = ct->line, col = ct->column;
         const char *key = perr.key[0] ? perr.key : NULL;
@@ -140,8 +146,8 @@ static void close_tiers(struct tp_stack *s)
     }
 }
 
-/* Frees conf. */
-static tp_stack *stack_open(struct tp_conf *conf, tierpage_error *err)
+/* Frees conf. `apart_from` as open_tier takes it. */
+static tp_stack *stack_open(struct tp_conf *conf, const char *apart_from, tierpage_error *err)
 {
     struct tp_stack *s = calloc(1, sizeof *s);
     if (!s) {
@@ -176,7 +182,7 @@ static tp_stack *stack_open(struct tp_conf *conf, tierpage_error *err)
     }
 
     for (size_t i = 0; i < conf->tier_count; i++) {
-        if (open_tier(s, conf, i, err) < 0)
+        if (open_tier(s, conf, i, apart_from, err) < 0)
             goto fail;
         s->tier_count = i + 1;
     }
@@ -203,7 +209,20 @@ tp_stack *tp_stack_open_file(const char *path, tierpage_error *err)
     struct tp_conf *conf;
     if (tp_conf_load_file(path, &conf, err) < 0)
         return NULL;
-    return stack_open(conf, err);
+    return stack_open(conf, NULL, err);
+}
+
+tp_stack *tp_private_stack_open_apart(const char *path, const char *apart_from, tierpage_error *err)
+{
+    struct tp_conf *conf;
+    if (tp_conf_load_file(path, &conf, err) < 0)
+        return NULL;
+    return stack_open(conf, apart_from, err);
+}
+
+const char *tp_private_stack_instance(const tp_stack *s)
+{
+    return s->instance;
 }
 
 tp_stack *tp_stack_open_string(const char *yaml, const char *source_name, tierpage_error *err)
@@ -211,7 +230,7 @@ tp_stack *tp_stack_open_string(const char *yaml, const char *source_name, tierpa
     struct tp_conf *conf;
     if (tp_conf_load_string(yaml, strlen(yaml), source_name ? source_name : "<string>", &conf, err) < 0)
         return NULL;
-    return stack_open(conf, err);
+    return stack_open(conf, NULL, err);
 }
 
 tp_stack *tp_stack_open_daemon(const char *socket, const char *vm, tierpage_error *err)

@@ -38,6 +38,18 @@ void tp_private_stack_fork_parent(tp_stack *stack);
  * not be used again in the child. */
 int tp_private_stack_fork_child(tp_stack *stack, tierpage_error *err);
 
+/* A process of a run other than the program (one the program started with
+ * exec, or a child it forked before it served anything) opens the stack
+ * file apart from the program's stack, whose stores the program may hold
+ * (a pmem file is locked by its one user): each store that keeps a
+ * process's pages apart (TIERPAGE_STORE_FORK_APART) is opened as in a
+ * forked child, with `apart_from` (the program's instance id, "" when
+ * unknown) as tierpage_store_params.forked_from; the others as
+ * tp_stack_open_file opens them. */
+tp_stack *tp_private_stack_open_apart(const char *path, const char *apart_from, tierpage_error *err);
+/* The stack's instance id (tierpage_store_params.instance). */
+const char *tp_private_stack_instance(const tp_stack *stack);
+
 /* The stats as tp_stats_write_json writes them, into buf (NUL-ended when
  * size > 0), without allocating: safe where malloc is not (an _exit from a
  * signal handler). Returns the length the whole text needs, as snprintf

@@ -218,7 +218,10 @@ typedef struct tierpage_store_params {
     /* Present when host->version is 2 or more. Non-NULL when the stack is
      * a forked child's: the instance id of the stack it was forked from,
      * whose store the child must not touch (the parent goes on using it).
-     * The core then copies the child's pages into this store itself. Only
+     * The core then copies the child's pages into this store itself. Also
+     * non-NULL in a process of a `tierpage run` other than the program (one
+     * it started with exec): the program's instance id ("" when unknown),
+     * whose store the program may be holding; nothing is copied then. Only
      * stores that declare TIERPAGE_STORE_FORK_APART are opened so. */
     const char *forked_from;
 } tierpage_store_params;

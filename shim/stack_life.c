@@ -6,6 +6,8 @@
  *   TIERPAGE_STATS_EACH set when every other process of the run that
  *                      served memory writes its own, at TIERPAGE_STATS.PID
  *   TIERPAGE_QUIET     set to skip the summary and the stores' messages
+ *   TIERPAGE_PROGRAM_INSTANCE  set by the program when its stack opens: its
+ *                      instance id, for the processes it starts
  *   TIERPAGE_DAEMON_SOCKET and TIERPAGE_VM, instead of TIERPAGE_CONFIG: the
  *                      stack is VM's in the tierpaged at that socket, which
  *                      serves the faults; no plugin loads here (client mode)
@@ -18,7 +20,10 @@
  * - A process the program starts with exec (the shim stays preloaded) is
  *   a program of its own: it opens a stack of its own at its first
  *   allocation to serve, so that the shells and helpers around a program,
- *   which never make one, never open its stores.
+ *   which never make one, never open its stores. It opens it apart from
+ *   the program's, which may be holding its stores: a pmem tier gives it
+ *   a file of its own, as a forked child gets, gone with it. So does a
+ *   child forked by a process that had no stack open.
  * - A stack that served nothing is closed before an exec, so that the new
  *   image (a shell's exec of the program proper) opens it as its only user
  *   (an exclusive namespace's lease, a pmem file's lock), and at exit. */
@@ -41,17 +46,29 @@ static char config_path[4096];
 static char daemon_socket[108], daemon_vm[64]; /* client mode when set */
 static char stats_path[4096];
 static int stats_each;      /* TIERPAGE_STATS_EACH */
-static int is_main_process;
+static pid_t program_pid;   /* TIERPAGE_MAIN_PID: the process `tierpage run` started */
 static pid_t opened_by;     /* the process whose stack shim_stack is */
 static int finished;        /* closed at exit: nothing more is served */
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Called with open_lock held. NULL with err set when the stack cannot open. */
+/* The program itself, not a child it forked nor a program it started
+ * (an exec keeps the pid: that one is the program too). */
+static int is_program(void)
+{
+    return getpid() == program_pid;
+}
+
+/* Called with open_lock held. NULL with err set when the stack cannot open.
+ * Every other process of the run opens the stack apart from the
+ * program's, whose stores the program may be holding (a pmem file): the
+ * gcc driver holds its stack while the cc1 it starts serves. */
 static tp_stack *open_locked(tierpage_error *err)
 {
+    const char *program_instance = getenv("TIERPAGE_PROGRAM_INSTANCE");
     shim_enter();
     tp_stack *s = daemon_socket[0] ? tp_stack_open_daemon(daemon_socket, daemon_vm, err)
-                                   : tp_stack_open_file(config_path, err);
+                  : is_program()   ? tp_stack_open_file(config_path, err)
+                                   : tp_private_stack_open_apart(config_path, program_instance ? program_instance : "", err);
     shim_leave();
     if (s) {
         opened_by = getpid();
@@ -125,13 +142,13 @@ __attribute__((constructor)) static void shim_init(void)
         snprintf(stats_path, sizeof stats_path, "%s", stats);
     stats_each = getenv("TIERPAGE_STATS_EACH") != NULL;
     const char *main_pid = getenv("TIERPAGE_MAIN_PID");
-    is_main_process = !main_pid || atol(main_pid) == (long)getpid();
+    program_pid = main_pid ? (pid_t)atol(main_pid) : getpid();
     if (getenv("TIERPAGE_QUIET"))
         tp_set_store_log(NULL, NULL);
     shim_install_fork_hooks();
 
     uint64_t threshold = UINT64_MAX;
-    if (is_main_process) {
+    if (is_program()) {
         tierpage_error err = {{0}, {0}};
         pthread_mutex_lock(&open_lock);
         tp_stack *s = open_locked(&err);
@@ -144,6 +161,8 @@ __attribute__((constructor)) static void shim_init(void)
         char value[32];
         snprintf(value, sizeof value, "%llu", (unsigned long long)threshold);
         setenv("TIERPAGE_MALLOC_THRESHOLD", value, 1);
+        if (!daemon_socket[0])
+            setenv("TIERPAGE_PROGRAM_INSTANCE", tp_private_stack_instance(s), 1);
     } else {
         const char *value = getenv("TIERPAGE_MALLOC_THRESHOLD");
         if (value && *value)
@@ -156,7 +175,6 @@ __attribute__((constructor)) static void shim_init(void)
 void shim_stack_now_ours(void)
 {
     opened_by = getpid();
-    is_main_process = 0;
 }
 
 /* The JSON of this process's stats, once, at exit or _exit: the program's
@@ -172,10 +190,10 @@ static void write_stats_json(void)
     static struct tp_stats st;
     static char text[TP_STATS_JSON_MAX], path[sizeof stats_path + 24];
     tp_stack *s = __atomic_load_n(&shim_stack, __ATOMIC_ACQUIRE);
-    if (!s || shim_in_child || daemon_socket[0] || !stats_path[0] || (!is_main_process && !stats_each) ||
+    if (!s || shim_in_child || daemon_socket[0] || !stats_path[0] || (!is_program() && !stats_each) ||
         opened_by != getpid() || !shim_served_any() || __atomic_exchange_n(&written, 1, __ATOMIC_ACQ_REL))
         return;
-    if (is_main_process)
+    if (is_program())
         snprintf(path, sizeof path, "%s", stats_path);
     else
         snprintf(path, sizeof path, "%s.%ld", stats_path, (long)getpid());
@@ -233,7 +251,7 @@ __attribute__((destructor)) static void shim_fini(void)
     tp_stack_flush(shim_stack);
     tp_stack_stats(shim_stack, &st);
     if (!getenv("TIERPAGE_QUIET")) {
-        if (!is_main_process)
+        if (!is_program())
             fprintf(stderr, "tierpage: summary of process %ld, started by the program:\n", (long)getpid());
         tp_stats_print(&st, stderr);
     }

@@ -48,6 +48,24 @@ for t in basic nested threads many; do
         timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" --quiet -- "$FORK_COW" 32 $t
     expect_output "fork_cow $t: all checks passed" "fork_cow $t over dram + pmem reports every check passed"
 done
+# Children that exec a program serving memory of its own (by fork, vfork
+# and posix_spawn) while the parent holds its pmem file: each opens the
+# stack apart from the program's, with a pmem file of its own (README,
+# fork), is paged through it, and leaves no file behind.
+expect_status 0 "fork_cow exec over dram + pmem: children exec a program that serves memory" -- \
+    timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" --quiet --stats "$WORK/exec.json" -- "$FORK_COW" 32 exec
+expect_output "fork_cow exec: all checks passed" "fork_cow exec over dram + pmem reports every check passed"
+paged=0
+for stats in "$WORK/exec.json".*; do
+    more_than 0 tier_field "$stats" pmem puts && more_than 4000 json_field "$stats" evictions && paged=$((paged + 1))
+done
+[ "$paged" = 3 ] && pass "the three exec'd programs were paged through pmem files of their own" ||
+    fail "$paged of the three exec'd programs were paged: $(ls "$WORK" | grep exec.json)"
+more_than 0 tier_field "$WORK/exec.json" pmem puts && pass "the program's own memory went to its pmem file" ||
+    fail "the program's stats: $(cat "$WORK/exec.json")"
+left=$(ls /dev/shm | grep -c "tierpage-test-$$-.*fork-" || true)
+[ "$left" = 0 ] && pass "no pmem file of an exec'd program is left" || fail "$left pmem files left in /dev/shm"
+
 # A dram tier with a write-back queue: its queued pages are in the
 # parent's queue, not its pool, and are sent to the child too.
 cat >"$WORK/queued.yaml" <<YAML
@@ -99,6 +117,22 @@ for pid in $(sed -n 's/^worker [0-9]*: pid \([0-9]*\)$/\1/p' "$WORK/out"); do
 done
 [ "$(ls "$WORK" | grep -c '^workers\.json\.')" = 3 ] && pass "one stats file per worker" ||
     fail "stats files: $(ls "$WORK" | grep workers)"
+
+# The same workers forked by a process that never opened the stack (one
+# the program, a shell, started with exec), while the shell holds the
+# pmem file: each opens the stack apart, with a pmem file of its own.
+expect_status 0 "fork_workers started by a shell that holds the stack: 2 workers of 32 MiB" -- \
+    timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" --quiet --stats "$WORK/shell.json" -- \
+    sh -c "'$BUILD/tests/fork_workers' 2 32; true"
+expect_output "fork_workers: all checks passed" "every worker read back every word it wrote"
+paged=0
+for stats in "$WORK/shell.json".*; do
+    more_than 4000 json_field "$stats" evictions && more_than 0 tier_field "$stats" pmem puts && paged=$((paged + 1))
+done
+[ "$paged" = 2 ] && pass "both workers were paged through pmem files of their own" ||
+    fail "$paged of 2 workers were paged: $(cat "$WORK/shell.json".* 2>/dev/null)"
+left=$(ls /dev/shm | grep -c "tierpage-test-$$-.*fork-" || true)
+[ "$left" = 0 ] && pass "no worker's pmem file is left" || fail "$left pmem files left in /dev/shm"
 
 # A tier that keeps a child's pages neither private nor apart (faulty
 # here) keeps served memory from children: the child that touches it is

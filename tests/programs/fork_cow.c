@@ -3,6 +3,7 @@
  * was in. Every 8-byte word is checked.
  *
  *   fork_cow MiB basic|nested|threads|exec|many
+ *   fork_cow MiB serve     (what `exec` runs in its children)
  *   fork_cow MiB outlive DIR
  */
 #include <pthread.h>
@@ -280,11 +281,29 @@ static void threads(void)
     CHECK(bad_word(shared, len / 2, 7) == SIZE_MAX, "parent: memory its children wrote");
 }
 
-/* Children that exec, by fork, vfork and posix_spawn. */
+/* A program a child execs: its own served memory, written and read back
+ * twice (the second pass reads what the first evicted). */
+static int serve_alone(void)
+{
+    uint64_t *m = served(len);
+    scribble(m, len, 9);
+    size_t bad = bad_word(m, len, 9);
+    if (bad == SIZE_MAX)
+        bad = bad_word(m, len, 9);
+    if (bad != SIZE_MAX)
+        fprintf(stderr, "FAIL exec'd program: word %zu of its own memory\n", bad);
+    return bad == SIZE_MAX ? 0 : 1;
+}
+
+/* Children that exec, by fork, vfork and posix_spawn: a shell, and this
+ * program serving memory of its own while the parent holds its stack. */
 static void exec_children(void)
 {
     uint64_t *m = served(len);
     scribble(m, len, 4);
+    char mib[32];
+    snprintf(mib, sizeof mib, "%zu", len / MiB);
+    char *serve_argv[] = {"fork_cow", mib, "serve", NULL};
     pid_t pid = fork();
     if (pid == 0) {
         m[12345] = 1; /* served memory here until the exec */
@@ -293,16 +312,34 @@ static void exec_children(void)
     }
     int st;
     CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 3, "fork + exec");
+    pid = fork();
+    if (pid == 0) {
+        m[12345] = 2;
+        execv("/proc/self/exe", serve_argv);
+        _exit(99);
+    }
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "fork + exec of a program that serves memory: status 0x%x", st);
     pid = vfork();
     if (pid == 0) {
         execl("/bin/true", "true", (char *)NULL);
         _exit(99);
     }
     CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "vfork + exec");
+    pid = vfork();
+    if (pid == 0) {
+        execv("/proc/self/exe", serve_argv);
+        _exit(99);
+    }
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "vfork + exec of a program that serves memory: status 0x%x", st);
     char *argv[] = {"true", NULL};
     CHECK(posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ) == 0 && waitpid(pid, &st, 0) == pid &&
               WIFEXITED(st) && WEXITSTATUS(st) == 0,
           "posix_spawn");
+    CHECK(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, serve_argv, environ) == 0 && waitpid(pid, &st, 0) == pid &&
+              WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "posix_spawn of a program that serves memory: status 0x%x", st);
     CHECK(bad_word(m, len, 4) == SIZE_MAX, "parent: memory after children that exec");
     munmap(m, len);
 }
@@ -381,7 +418,7 @@ int main(int argc, char **argv)
         return outlive(argv[3]);
     }
     if (argc != 3) {
-        fprintf(stderr, "usage: fork_cow MiB basic|nested|threads|exec|many, or fork_cow MiB outlive DIR\n");
+        fprintf(stderr, "usage: fork_cow MiB basic|nested|threads|exec|many|serve, or fork_cow MiB outlive DIR\n");
         return 2;
     }
     len = (size_t)atoi(argv[1]) * MiB;
@@ -394,6 +431,8 @@ int main(int argc, char **argv)
         threads();
     else if (strcmp(what, "exec") == 0)
         exec_children();
+    else if (strcmp(what, "serve") == 0)
+        return serve_alone();
     else if (strcmp(what, "many") == 0)
         many();
     else {
