@@ -59,4 +59,30 @@ expect_status 2 "a pmem file that does not fit is refused at start" -- \
 expect_output "s.yaml:[0-9]+:[0-9]+: tiers\[1\]\.path \(plugin pmem\): pmem: cannot create $MNT/tier.pmem .*(No space left on device|ENOSPC)" \
     "  with the file and the reason"
 [ ! -e "$MNT/tier.pmem" ] && pass "  and no half-made file is left" || fail "  a half-made file is left"
+
+# A process of the run other than the program (here started by a shell)
+# has a pmem file of its own, sparse: its pages' room is allocated a MiB
+# at a time as they go in. On a filesystem with 4 MiB left, the tier says
+# "full" when no more room can be allocated (no SIGBUS from the mapping),
+# the chain goes on to the next tier, and the run verifies every page. (A
+# file of its own made in full would not fit: the process could not start.)
+rm -f "$MNT"/filler*
+stack 16MiB
+expect_status 0 "the program's pmem file, made in full" -- "$TIERPAGE" check "$WORK/s.yaml"
+free_kib=$(df --output=avail -k "$MNT" | tail -1)
+dd if=/dev/zero of="$MNT/filler" bs=1K count=$((free_kib - 4096)) 2>/dev/null
+"$TIERPAGE" run -c "$WORK/s.yaml" --stats "$WORK/sparse.json" -- \
+    sh -c "'$BENCH' --size 64MiB --accesses 60000 --verify; exit \$?" >"$WORK/out" 2>&1
+status=$?
+if [ "$status" = 0 ] && grep -q "^verify: *ok" "$WORK/out"; then pass "the run verified every page"; else
+    fail "exit $status"; sed 's/^/      /' "$WORK/out" | tail -20; fi
+bench_stats=$(ls "$WORK"/sparse.json.* 2>/dev/null | head -1)
+full=$(tier_field "$bench_stats" pmem full_events)
+puts=$(tier_field "$bench_stats" pmem puts)
+spill=$(tier_field "$bench_stats" spill puts)
+[ "$puts" -gt 0 ] && [ "$full" -gt 0 ] &&
+    pass "its own pmem file (16 MiB, where 4 MiB were left) took pages, then said full $full times" ||
+    fail "pmem puts $puts, full events $full (${bench_stats:-no stats file})"
+[ "$spill" -gt 0 ] && pass "the next tier took $spill pages" || fail "spill puts: $spill"
+[ "$(ls "$MNT" | grep -c fork-)" = 0 ] && pass "its file is gone" || fail "left: $(ls "$MNT")"
 finish

@@ -38,6 +38,8 @@
  * dropping the old one even when the store is full. */
 #define PMEM_SPARE_SLOTS 8u
 #define PMEM_NONE UINT32_MAX
+/* A sparse file's page area is allocated this many slots at a time. */
+#define PMEM_CHUNK_SLOTS 256u
 
 struct pmem_header {
     char magic[8];              /* PMEM_MAGIC, written last when formatting */
@@ -89,6 +91,12 @@ struct pmem_store {
     uint32_t used;             /* keys held */
     uint32_t pending_new;      /* puts of new keys between reservation and commit */
     uint64_t next_seq;
+
+    /* A file of a process's own (a forked child's) is sparse: its page
+     * area is allocated a chunk at a time, before the first page goes in,
+     * so that a full file system refuses a put instead of faulting on the
+     * mapping. Bit c: chunk c is allocated. NULL when the file is whole. */
+    uint64_t *chunk_ready;
 };
 
 static uint32_t hash_key(uint64_t key)
@@ -161,6 +169,7 @@ static void pmem_close(void *store)
         close(s->fd); /* drops the flock */
     free(s->buckets);
     free(s->slot_next);
+    free(s->chunk_ready);
     pthread_cond_destroy(&s->slot_freed);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -272,7 +281,7 @@ static int rebuild_index(struct pmem_store *s, tierpage_error *err)
     return 0;
 }
 
-/* Opens (or with `forked`, creates anew) the store's file at path. */
+/* Opens (or with `forked`, creates anew, sparse) the store's file at path. */
 static int open_file(const tierpage_store_params *params, const char *path, int forked, void **store,
                      tierpage_error *err)
 {
@@ -359,7 +368,20 @@ static int open_file(const tierpage_store_params *params, const char *path, int 
         uint64_t table_off = PMEM_HEADER_SIZE;
         uint64_t pages_off = round_up(table_off + slot_count * sizeof(struct pmem_slot_entry), 4096);
         uint64_t file_size = pages_off + slot_count * s->page_size;
-        s->base = pmem_map_file(path, file_size, PMEM_FILE_CREATE, 0600, &s->mapped_len, &s->is_pmem);
+        s->base = pmem_map_file(path, file_size, PMEM_FILE_CREATE | (forked ? PMEM_FILE_SPARSE : 0), 0600,
+                                &s->mapped_len, &s->is_pmem);
+        if (s->base && forked) {
+            /* The header and the slot table now, the pages as they come. */
+            size_t chunks = (slot_count + PMEM_CHUNK_SLOTS - 1) / PMEM_CHUNK_SLOTS;
+            s->chunk_ready = calloc((chunks + 63) / 64, sizeof *s->chunk_ready);
+            int e = !s->chunk_ready ? ENOMEM : posix_fallocate(s->fd, 0, (off_t)pages_off);
+            if (e) {
+                pmem_close(s);
+                unlink(path);
+                return tierpage_error_set(err, -e, "path", "pmem: cannot allocate the slot table of %s: %s", path,
+                                          strerror(e));
+            }
+        }
         if (!s->base) {
             int e = errno;
             pmem_close(s);
@@ -449,6 +471,26 @@ static int pmem_get(void *store, uint64_t key, void *page, tierpage_error *err)
     return 0;
 }
 
+/* Called with the lock held. A sparse file's chunk that holds `slot`,
+ * allocated before its first page is written: -ENOSPC (full) when the
+ * file system has no room. */
+static int allocate_chunk(struct pmem_store *s, uint32_t slot, tierpage_error *err)
+{
+    uint32_t chunk = slot / PMEM_CHUNK_SLOTS;
+    if (!s->chunk_ready || (s->chunk_ready[chunk / 64] >> (chunk % 64) & 1))
+        return 0;
+    uint64_t first = (uint64_t)chunk * PMEM_CHUNK_SLOTS;
+    uint64_t slots = s->slot_count - first < PMEM_CHUNK_SLOTS ? s->slot_count - first : PMEM_CHUNK_SLOTS;
+    int e = posix_fallocate(s->fd, (off_t)(s->header->page_area_offset + first * s->page_size),
+                            (off_t)(slots * s->page_size));
+    if (e == ENOSPC)
+        return -ENOSPC;
+    if (e)
+        return tierpage_error_set(err, -e, NULL, "pmem: cannot allocate pages in its file: %s", strerror(e));
+    s->chunk_ready[chunk / 64] |= 1ull << (chunk % 64);
+    return 0;
+}
+
 static int pmem_put(void *store, uint64_t key, const void *page, tierpage_error *err)
 {
     struct pmem_store *s = store;
@@ -468,12 +510,19 @@ static int pmem_put(void *store, uint64_t key, const void *page, tierpage_error 
         pthread_cond_wait(&s->slot_freed, &s->lock);
     uint32_t slot = s->free_head;
     s->free_head = s->slot_next[slot];
+    int rc = allocate_chunk(s, slot, err);
+    if (rc) {
+        if (old == PMEM_NONE)
+            s->pending_new--;
+        free_push(s, slot);
+        pthread_mutex_unlock(&s->lock);
+        return rc;
+    }
     uint64_t seq = s->next_seq++;
     pthread_mutex_unlock(&s->lock);
 
     /* Page, then key, then seq: each durable before the next is written. */
     struct pmem_slot_entry *e = &s->entries[slot];
-    int rc;
     if (s->is_pmem) {
         pmem_memcpy_persist(slot_page(s, slot), page, s->page_size);
         rc = 0;
