@@ -10,7 +10,13 @@
  *                  steady state of tierpage-bench's random workload.
  * In the same run it times the minimal userfaultfd handler (one thread,
  * UFFDIO_COPY; see uffd_floor_core.c) on anonymous and on shmem memory, and
- * the kernel's own first-touch fault, and prints the ratios to the floor. */
+ * the kernel's own first-touch fault, and prints the ratios to the floor.
+ *
+ * With --memcached SERVER the tier is that memcached server instead (no
+ * dram tier): the hit passes are misses served by the server, and a third
+ * floor is the minimal handler fetching each page with one GET of 4 KiB
+ * from the same server (libmemcached, as tierpage-kv-bench's floor) before
+ * its UFFDIO_COPY: the least a fault served from the server can cost. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,6 +28,7 @@
 #include "tierpage.h"
 #include "uffd_floor_core.h"
 #include "bench_util.h"
+#include "kv_floor.h"
 
 #define PAGE 4096u
 
@@ -29,6 +36,7 @@ struct options {
     size_t pages;
     size_t resident_pages;
     const char *stack_file;
+    const char *memcached;   /* the server of the memcached mode, or NULL */
     enum floor_cpu cpu;
     uint64_t seed;
     int json;
@@ -38,7 +46,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
 "usage: tierpage-fault-bench [--pages N] [--resident-pages R] [--stack FILE]\n"
-"                            [--same-cpu | --cross-cpu] [--seed S] [--json]\n"
+"                            [--memcached SERVER] [--same-cpu | --cross-cpu]\n"
+"                            [--seed S] [--json]\n"
 "\n"
 "Times tierpage's fault service per fault through the library API: a\n"
 "first-touch zero fill, a dram-tier hit (no eviction on the fault path) and a\n"
@@ -53,6 +62,11 @@ static void usage(FILE *out)
 "  --stack FILE        a stack file to use instead of the built-in one\n"
 "                      (resident R pages, a dram tier of 1GiB); its\n"
 "                      resident: is overridden through tp_set_resident\n"
+"  --memcached SERVER  the tier is this memcached (host:port or a socket\n"
+"                      path; resident R pages, no dram tier), and a third\n"
+"                      floor fetches each page with one GET from it; with\n"
+"                      --stack too, the stack's tiers are used (its\n"
+"                      memcached should be SERVER)\n"
 "  --same-cpu          run every thread, tierpage's handlers too, on CPU 0\n"
 "  --cross-cpu         tierpage's handler threads and the floor's handler on\n"
 "                      CPU 1, the faulting thread on CPU 0 (default: unpinned)\n"
@@ -86,7 +100,7 @@ static void parse_args(int argc, char **argv, struct options *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int needs_value = strcmp(a, "--pages") == 0 || strcmp(a, "--resident-pages") == 0 ||
-                          strcmp(a, "--stack") == 0 || strcmp(a, "--seed") == 0;
+                          strcmp(a, "--stack") == 0 || strcmp(a, "--seed") == 0 || strcmp(a, "--memcached") == 0;
         if (needs_value && i + 1 >= argc)
             bad_args("%s needs a value", a);
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -100,6 +114,8 @@ static void parse_args(int argc, char **argv, struct options *o)
                                             argv[++i], 1u << 24);
         } else if (strcmp(a, "--stack") == 0) {
             o->stack_file = argv[++i];
+        } else if (strcmp(a, "--memcached") == 0) {
+            o->memcached = argv[++i];
         } else if (strcmp(a, "--seed") == 0) {
             o->seed = parse_count("--seed: expected a positive whole number, got '%s'", argv[++i],
                                   SIZE_MAX);
@@ -189,14 +205,23 @@ static int run_tierpage(const struct options *o, uint64_t *lat, size_t *order, s
     if (o->stack_file) {
         s = tp_stack_open_file(o->stack_file, &err);
     } else {
-        char yaml[256];
-        snprintf(yaml, sizeof yaml,
-                 "name: fault-bench\n"
-                 "resident: %zuKiB\n"
-                 "tiers:\n"
-                 "  - plugin: dram\n"
-                 "    capacity: 1GiB\n",
-                 o->resident_pages * (PAGE / 1024));
+        char yaml[1024];
+        if (o->memcached)
+            snprintf(yaml, sizeof yaml,
+                     "name: fault-bench\n"
+                     "resident: %zuKiB\n"
+                     "tiers:\n"
+                     "  - plugin: memcached\n"
+                     "    servers: ['%s']\n",
+                     o->resident_pages * (PAGE / 1024), o->memcached);
+        else
+            snprintf(yaml, sizeof yaml,
+                     "name: fault-bench\n"
+                     "resident: %zuKiB\n"
+                     "tiers:\n"
+                     "  - plugin: dram\n"
+                     "    capacity: 1GiB\n",
+                     o->resident_pages * (PAGE / 1024));
         s = tp_stack_open_string(yaml, "tierpage-fault-bench", &err);
     }
     if (!s) {
@@ -321,6 +346,53 @@ static void json_stats(const char *key, const struct phase_stats *p)
            key, p->faults, p->zero_fills, p->tier0_hits, p->evictions, p->writebacks, p->clean_drops);
 }
 
+struct get_floor {
+    struct kv_floor *kv;
+    char key[64];
+    unsigned long fetched;
+};
+
+/* The remote floor's fill: one GET of the prepared 4 KiB item. */
+static int fill_by_get(void *ctx, void *page)
+{
+    struct get_floor *g = ctx;
+    char why[256];
+    if (kv_floor_get(g->kv, g->key, page, PAGE, why, sizeof why) < 0) {
+        fprintf(stderr, "tierpage-fault-bench: floor GET: %s\n", why);
+        return -1;
+    }
+    g->fetched++;
+    return 0;
+}
+
+/* The minimal handler fetching each page with one GET from the server. */
+static int run_get_floor(const struct options *o, uint64_t *lat, struct latency *floor_get)
+{
+    struct get_floor g = { 0 };
+    char why[256], msg[256];
+    unsigned char page[PAGE];
+    memset(page, 0x5a, sizeof page);
+    snprintf(g.key, sizeof g.key, "fault-bench-floor-%d", (int)getpid());
+    if (kv_floor_open("memcached", o->memcached, &g.kv, why, sizeof why) < 0 ||
+        kv_floor_set(g.kv, g.key, page, PAGE, why, sizeof why) < 0) {
+        fprintf(stderr, "tierpage-fault-bench: floor on memcached %s: %s\n", o->memcached, why);
+        if (g.kv)
+            kv_floor_close(g.kv);
+        return -1;
+    }
+    struct floor_options fo = { .pages = o->pages, .cpu = o->cpu, .wait = FLOOR_WAIT_READ, .fill = fill_by_get,
+                                .fill_ctx = &g };
+    int rc = floor_uffd_run(&fo, lat, msg, sizeof msg);
+    kv_floor_del(g.kv, g.key);
+    kv_floor_close(g.kv);
+    if (rc < 0) {
+        fprintf(stderr, "tierpage-fault-bench: floor (uffd + GET): %s\n", msg);
+        return -1;
+    }
+    latency_summarize(lat, o->pages, floor_get);
+    return 0;
+}
+
 /* The kernel's first touch and the userfaultfd floors (anonymous, shmem),
  * timed into `lat` (o->pages entries) and summarised. */
 static int run_floors(const struct options *o, uint64_t *lat, struct latency *kernel, struct latency *floor_anon,
@@ -361,9 +433,11 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    struct latency kernel, floor_anon, floor_shmem;
+    struct latency kernel, floor_anon, floor_shmem, floor_get = { 0 };
     struct measured m = { 0 };
     int rc = run_floors(&o, lat, &kernel, &floor_anon, &floor_shmem);
+    if (rc == 0 && o.memcached)
+        rc = run_get_floor(&o, lat, &floor_get);
     if (rc == 0)
         rc = run_tierpage(&o, lat, order, &m);
     free(lat);
@@ -373,13 +447,19 @@ int main(int argc, char **argv)
 
     if (o.json) {
         printf("{\"pages\":%zu,\"resident_pages\":%zu,\"cpus\":\"%s\",\"stack\":\"%s\",", o.pages,
-               o.resident_pages, floor_cpu_names[o.cpu], o.stack_file ? o.stack_file : "built-in dram");
+               o.resident_pages, floor_cpu_names[o.cpu],
+               o.stack_file ? o.stack_file : o.memcached ? "built-in memcached" : "built-in dram");
         json_latency("kernel_first_touch", &kernel, NULL, NULL);
         putchar(',');
         json_latency("floor_uffd_copy_anon", &floor_anon, NULL, NULL);
         putchar(',');
         json_latency("floor_uffd_copy_shmem", &floor_shmem, NULL, NULL);
         putchar(',');
+        if (o.memcached) {
+            json_latency("floor_uffd_get_copy", &floor_get, NULL, NULL);
+            printf(",\"miss_vs_floor_get\":%.3f,\"miss_at_cap_vs_floor_get\":%.3f,", m.hit.p50_us / floor_get.p50_us,
+                   m.hit_at_cap.p50_us / floor_get.p50_us);
+        }
         json_latency("zero_fill", &m.zero_fill, &floor_anon, &floor_shmem);
         putchar(',');
         json_latency("dram_hit", &m.hit, &floor_anon, &floor_shmem);
@@ -393,21 +473,28 @@ int main(int argc, char **argv)
         json_stats("dram_hit_at_cap_stats", &m.hit_at_cap_stats);
         printf(",\"bad_pages\":%zu}\n", m.bad_pages);
     } else {
-        printf("tierpage-fault-bench: %zu pages, resident cap %zu pages, %s, %s\n", o.pages,
-               o.resident_pages, o.stack_file ? o.stack_file : "dram tier", floor_cpu_names[o.cpu]);
+        printf("tierpage-fault-bench: %zu pages, resident cap %zu pages, %s, %s\n", o.pages, o.resident_pages,
+               o.stack_file ? o.stack_file : o.memcached ? "memcached tier" : "dram tier", floor_cpu_names[o.cpu]);
         printf("%-34s %8s %8s %8s %9s %9s\n", "us per fault", "p50", "p99", "mean", "p50/anon",
                "p50/shmem");
         print_row("kernel first touch", &kernel, NULL, NULL);
         print_row("floor: uffd COPY, anonymous", &floor_anon, NULL, NULL);
         print_row("floor: uffd COPY, shmem", &floor_shmem, NULL, NULL);
+        if (o.memcached)
+            print_row("floor: uffd GET + COPY", &floor_get, NULL, NULL);
         print_row("tierpage zero fill", &m.zero_fill, &floor_anon, &floor_shmem);
-        print_row("tierpage dram hit (read)", &m.hit, &floor_anon, &floor_shmem);
-        print_row("tierpage dram hit at cap (write)", &m.hit_at_cap, &floor_anon, &floor_shmem);
+        print_row(o.memcached ? "tierpage miss (read)" : "tierpage dram hit (read)", &m.hit, &floor_anon,
+                  &floor_shmem);
+        print_row(o.memcached ? "tierpage miss at cap (write)" : "tierpage dram hit at cap (write)", &m.hit_at_cap,
+                  &floor_anon, &floor_shmem);
         printf("what tierpage counted in each pass (the dram hit pass skips the %zu pages still "
                "resident):\n", m.skipped_resident);
         print_stats("zero fill", &m.zero_fill_stats);
         print_stats("dram hit", &m.hit_stats);
         print_stats("hit at cap", &m.hit_at_cap_stats);
+        if (o.memcached)
+            printf("memcached %s: miss (read) p50 %.2fx the GET + COPY floor, miss at cap (write) %.2fx\n",
+                   o.memcached, m.hit.p50_us / floor_get.p50_us, m.hit_at_cap.p50_us / floor_get.p50_us);
         if (m.bad_pages)
             printf("DATA ERROR: %zu page reads returned the wrong content\n", m.bad_pages);
     }

@@ -165,6 +165,8 @@ int floor_kernel_run(const struct floor_options *o, uint64_t *lat_ns, char *msg,
 }
 
 struct handler {
+    int (*fill)(void *ctx, void *page);
+    void *fill_ctx;
     int uffd;
     int cpu;                 /* -1: unpinned */
     enum floor_wait wait;
@@ -207,6 +209,8 @@ static void *handler_main(void *arg)
         if (n != sizeof m || m.event != UFFD_EVENT_PAGEFAULT)
             continue;
         uint64_t addr = m.arg.pagefault.address & ~(uint64_t)(FLOOR_PAGE - 1);
+        if (h->fill && h->fill(h->fill_ctx, h->src) < 0)
+            return handler_fail(h, "fill the page", EIO);
         struct uffdio_copy copy = {
             .dst = addr, .src = (uint64_t)(uintptr_t)h->src, .len = FLOOR_PAGE, .mode = 0,
         };
@@ -268,6 +272,8 @@ int floor_uffd_run(const struct floor_options *o, uint64_t *lat_ns, char *msg, s
     struct affinity a;
     int rc = pin_main(o->cpu, &a, msg, msg_len);
     struct handler h = {
+        .fill = o->fill,
+        .fill_ctx = o->fill_ctx,
         .uffd = uffd,
         .cpu = o->cpu == FLOOR_CPU_SAME ? 0 : o->cpu == FLOOR_CPU_CROSS ? 1 : -1,
         .wait = o->wait,

@@ -26,6 +26,11 @@ struct floor_options {
     bool shmem;          /* memfd MAP_SHARED (shmem MISSING mode), else private anonymous */
     enum floor_cpu cpu;
     enum floor_wait wait;
+    /* When set, the handler calls it for each fault before UFFDIO_COPY, to
+     * fill the page it copies (a fetch from a server, say): 0, or -1 to
+     * stop the run with the handler failed. */
+    int (*fill)(void *ctx, void *page);
+    void *fill_ctx;
 };
 
 struct latency {

@@ -628,6 +628,148 @@ START_TEST(test_instances_of_one_namespace_never_meet)
 }
 END_TEST
 
+/* A batch of puts is pipelined per server: every copy lands where the ring
+ * says with its bytes; an overwrite whose copy a server lost (replace finds
+ * nothing) sets it again; a batch of gets reads them all back. */
+START_TEST(test_put_batch_writes_every_copy_and_overwrites)
+{
+    NEED_SERVERS();
+    char list[256], ns[64];
+    all_servers(list, sizeof list);
+    unique_ns(ns, sizeof ns, "putbatch");
+    struct store st;
+    store_must_open(&st, ns, list, "2");
+    const char *names[SERVERS] = { servers[0], servers[1], servers[2] };
+    enum { N = 150 };
+    static unsigned char buf[N][PAGE];
+    uint64_t keys[N];
+    const void *in[N];
+    void *out[N];
+    int results[N];
+    tierpage_error err;
+    for (uint64_t gen = 1; gen <= 2; gen++) {
+        for (uint64_t k = 0; k < N; k++) {
+            keys[k] = k;
+            fill(buf[k], k, gen);
+            in[k] = buf[k];
+            results[k] = -1;
+        }
+        int rc = st.plugin.ops->put_batch(st.handle, N, keys, in, results, &err);
+        ck_assert_msg(rc == 0, "put_batch gen %" PRIu64 ": %d %s", gen, rc, err.message);
+        for (uint64_t k = 0; k < N; k++) {
+            ck_assert_int_eq(results[k], 0);
+            uint32_t order[MC_MAX_SERVERS];
+            expected_servers(names, SERVERS, ns, k, order);
+            unsigned char page[PAGE];
+            for (int i = 0; i < SERVERS; i++) {
+                int held = server_holds(servers[order[i]], ns, k, page);
+                ck_assert_msg(held == (i < 2), "gen %" PRIu64 " page %" PRIu64 ": server %d of its walk %s it", gen,
+                              k, i + 1, held ? "holds" : "lacks");
+                if (held)
+                    ck_assert_msg(page_is(page, k, gen), "page %" PRIu64 " on server %d is not gen %" PRIu64, k,
+                                  i + 1, gen);
+            }
+            /* Before the overwrite, one copy of every third page goes missing. */
+            if (gen == 1 && k % 3 == 0)
+                server_drop(servers[order[k % 2]], ns, k);
+        }
+    }
+    tierpage_store_usage u;
+    ck_assert_int_eq(st.plugin.ops->usage(st.handle, &u, &err), 0);
+    ck_assert_uint_eq(u.pages, N);
+    memset(buf, 0, sizeof buf);
+    for (uint64_t k = 0; k < N; k++)
+        out[k] = buf[k];
+    ck_assert_int_eq(st.plugin.ops->get_batch(st.handle, N, keys, out, results, &err), 0);
+    for (uint64_t k = 0; k < N; k++) {
+        ck_assert_int_eq(results[k], 0);
+        ck_assert_msg(page_is(buf[k], k, 2), "page %" PRIu64 " read back wrong", k);
+    }
+    store_close(&st);
+}
+END_TEST
+
+/* A batch that fills the server: the pages it took are acknowledged and
+ * read back, the rest are -ENOSPC (tier full), and usage counts only the
+ * pages taken. */
+START_TEST(test_put_batch_to_a_full_server_acknowledges_what_it_took)
+{
+    NEED_SERVERS();
+    char tiny[64], ns[64];
+    start_own_server("tiny", 8, tiny, sizeof tiny);
+    unique_ns(ns, sizeof ns, "batchfull");
+    struct store st;
+    store_must_open(&st, ns, tiny, NULL);
+    enum { N = 4096 };
+    unsigned char (*buf)[PAGE] = malloc((size_t)N * PAGE);
+    uint64_t *keys = malloc(N * sizeof *keys);
+    const void **in = malloc(N * sizeof *in);
+    int *results = malloc(N * sizeof *results);
+    ck_assert(buf && keys && in && results);
+    for (uint64_t k = 0; k < N; k++) {
+        keys[k] = k;
+        fill(buf[k], k, 11);
+        in[k] = buf[k];
+    }
+    tierpage_error err;
+    int rc = st.plugin.ops->put_batch(st.handle, N, keys, in, results, &err);
+    ck_assert_msg(rc == -ENOSPC, "put_batch returned %d (%s), expected -ENOSPC", rc, err.message);
+    ck_assert_ptr_nonnull(strstr(err.message, tiny));
+    uint64_t taken = 0, refused = 0;
+    for (uint64_t k = 0; k < N; k++) {
+        ck_assert_msg(results[k] == 0 || results[k] == -ENOSPC, "page %" PRIu64 ": %d", k, results[k]);
+        if (results[k] == 0) {
+            taken++;
+            get_is(&st, k, 11);
+        } else {
+            refused++;
+            ck_assert(!server_holds(tiny, ns, k, NULL));
+        }
+    }
+    ck_assert_uint_gt(taken, 100);
+    ck_assert_uint_gt(refused, 0);
+    tierpage_store_usage u;
+    ck_assert_int_eq(st.plugin.ops->usage(st.handle, &u, &err), 0);
+    ck_assert_uint_eq(u.pages, taken);
+    store_close(&st);
+    stop_own_server("tiny");
+    free(buf);
+    free(keys);
+    free(in);
+    free(results);
+}
+END_TEST
+
+START_TEST(test_put_batch_over_a_unix_socket)
+{
+    NEED_SERVERS();
+    char ns[64];
+    unique_ns(ns, sizeof ns, "unixbatch");
+    struct store st;
+    store_must_open(&st, ns, unix_socket, NULL);
+    enum { N = 64 };
+    static unsigned char buf[N][PAGE];
+    uint64_t keys[N];
+    const void *in[N];
+    int results[N];
+    tierpage_error err;
+    for (uint64_t k = 0; k < N; k++) {
+        keys[k] = 1000 + k;
+        fill(buf[k], keys[k], 12);
+        in[k] = buf[k];
+    }
+    ck_assert_int_eq(st.plugin.ops->put_batch(st.handle, N, keys, in, results, &err), 0);
+    for (uint64_t k = 0; k < N; k++) {
+        ck_assert_int_eq(results[k], 0);
+        get_is(&st, keys[k], 12);
+        unsigned char page[PAGE];
+        ck_assert(server_holds(unix_socket, ns, keys[k], page));
+        ck_assert(page_is(page, keys[k], 12));
+    }
+    store_close(&st);
+}
+END_TEST
+
 START_TEST(test_unix_socket_server)
 {
     NEED_SERVERS();
@@ -780,6 +922,9 @@ int main(void)
     tcase_add_test(live, test_namespaces_keep_stacks_apart);
     tcase_add_test(live, test_instances_of_one_namespace_never_meet);
     tcase_add_test(live, test_unix_socket_server);
+    tcase_add_test(live, test_put_batch_writes_every_copy_and_overwrites);
+    tcase_add_test(live, test_put_batch_to_a_full_server_acknowledges_what_it_took);
+    tcase_add_test(live, test_put_batch_over_a_unix_socket);
     tcase_add_test(live, test_server_out_of_memory_is_tier_full);
     tcase_add_test(live, test_capacity_option_bounds_the_tier);
     tcase_add_test(live, test_bad_options_name_their_key);

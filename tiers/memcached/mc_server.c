@@ -6,11 +6,12 @@
 #include <string.h>
 
 void mc_server_init(struct mc_server *s, const tierpage_server *where, unsigned connect_timeout_ms,
-                    unsigned io_timeout_ms)
+                    unsigned io_timeout_ms, unsigned reply_spin_us)
 {
     memset(s, 0, sizeof *s);
     s->connect_timeout_ms = connect_timeout_ms;
     s->io_timeout_ms = io_timeout_ms;
+    s->reply_spin_us = reply_spin_us;
     snprintf(s->name, sizeof s->name, "%s", where->name);
     snprintf(s->host, sizeof s->host, "%s", where->host);
     s->port = where->port;
@@ -25,6 +26,11 @@ void mc_server_destroy(struct mc_server *s)
     free(s->idle);
     s->idle = NULL;
     s->idle_count = s->idle_cap = 0;
+    for (size_t i = 0; i < s->idle_conn_count; i++)
+        mc_conn_close(s->idle_conns[i]);
+    free(s->idle_conns);
+    s->idle_conns = NULL;
+    s->idle_conn_count = s->idle_conn_cap = 0;
     pthread_mutex_destroy(&s->lock);
 }
 
@@ -103,6 +109,61 @@ void mc_server_give(struct mc_server *s, memcached_st *m, memcached_return_t rc)
     }
     s->idle[s->idle_count++] = m;
     pthread_mutex_unlock(&s->lock);
+}
+
+int mc_server_take_conn(struct mc_server *s, const char *what, struct mc_conn **out, tierpage_error *err)
+{
+    struct mc_conn *c = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (s->idle_conn_count > 0)
+        c = s->idle_conns[--s->idle_conn_count];
+    pthread_mutex_unlock(&s->lock);
+    if (!c) {
+        int e;
+        char why[128];
+        c = mc_conn_open(s->host, s->port, s->connect_timeout_ms, s->io_timeout_ms, s->reply_spin_us, &e, why,
+                         sizeof why);
+        if (!c && e == ENOMEM)
+            return tierpage_error_set(err, -ENOMEM, NULL, "memcached: %s: %s: out of memory", s->name, what);
+        if (!c) {
+            atomic_store(&s->out_of_service, 1);
+            return tierpage_error_set(err, -e, NULL, "memcached: %s: %s: cannot connect: %s (server taken out of "
+                                      "service)", s->name, what, why);
+        }
+    }
+    *out = c;
+    return 0;
+}
+
+void mc_server_give_conn(struct mc_server *s, struct mc_conn *c, int rc)
+{
+    if (rc < 0) {
+        mc_conn_close(c);
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    if (s->idle_conn_count == s->idle_conn_cap) {
+        size_t cap = s->idle_conn_cap ? s->idle_conn_cap * 2 : 8;
+        struct mc_conn **grown = realloc(s->idle_conns, cap * sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&s->lock);
+            mc_conn_close(c);
+            return;
+        }
+        s->idle_conns = grown;
+        s->idle_conn_cap = cap;
+    }
+    s->idle_conns[s->idle_conn_count++] = c;
+    pthread_mutex_unlock(&s->lock);
+}
+
+int mc_server_fail_conn(struct mc_server *s, struct mc_conn *c, int code, const char *what, tierpage_error *err)
+{
+    if (code == -ENOMEM)
+        return tierpage_error_set(err, code, NULL, "memcached: %s: %s: out of memory", s->name, what);
+    atomic_store(&s->out_of_service, 1);
+    return tierpage_error_set(err, code == -EPROTO ? -EIO : code, NULL, "memcached: %s: %s: %s (server taken out of service)",
+                              s->name, what, mc_conn_why(c));
 }
 
 int mc_server_in_service(const struct mc_server *s)

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mc_conn.h"
 #include "tierpage_store.h"
 
 struct mc_server {
@@ -27,17 +28,20 @@ struct mc_server {
     char host[TIERPAGE_SERVER_TEXT_MAX]; /* host name or address, or the socket path */
     in_port_t port;        /* 0 for a unix socket */
     unsigned connect_timeout_ms, io_timeout_ms;
+    unsigned reply_spin_us; /* the data path's wait for a reply spins this long, then blocks */
 
-    pthread_mutex_t lock;  /* guards the free list */
+    pthread_mutex_t lock;  /* guards the free lists */
     memcached_st **idle;
     size_t idle_count, idle_cap;
+    struct mc_conn **idle_conns; /* the data path's connections (mc_conn.h) */
+    size_t idle_conn_count, idle_conn_cap;
 
     atomic_int out_of_service;
 };
 
 /* One entry of the servers option, as the host's parse_servers gave it. */
 void mc_server_init(struct mc_server *s, const tierpage_server *where, unsigned connect_timeout_ms,
-                    unsigned io_timeout_ms);
+                    unsigned io_timeout_ms, unsigned reply_spin_us);
 void mc_server_destroy(struct mc_server *s);
 
 /* Checks that the server answers (version, then stats) and reads its
@@ -48,6 +52,18 @@ int mc_server_probe(struct mc_server *s, uint64_t *limit_maxbytes, tierpage_erro
 memcached_st *mc_server_take(struct mc_server *s, tierpage_error *err);
 /* Gives a connection back after a call that ended with `rc`. */
 void mc_server_give(struct mc_server *s, memcached_st *m, memcached_return_t rc);
+
+/* A data-path connection for one call in *out, made when none is idle; a
+ * negative errno with err set (and the server taken out of service unless
+ * it was -ENOMEM) when none can be made. */
+int mc_server_take_conn(struct mc_server *s, const char *what, struct mc_conn **out, tierpage_error *err);
+/* Gives it back after a call that returned `rc`: a connection that failed
+ * (rc < 0) is closed rather than reused. */
+void mc_server_give_conn(struct mc_server *s, struct mc_conn *c, int rc);
+/* A data-path call failed on its connection with `code`: fills err naming
+ * the server and `what` was being done, takes the server out of service,
+ * and returns the code. */
+int mc_server_fail_conn(struct mc_server *s, struct mc_conn *c, int code, const char *what, tierpage_error *err);
 
 int mc_server_in_service(const struct mc_server *s);
 

@@ -1,4 +1,6 @@
-/* memcached: pages in one or more memcached servers, through libmemcached.
+/* memcached: pages in one or more memcached servers. Gets and puts go
+ * through mc_conn.h (the text protocol, pipelined); the rest through
+ * libmemcached.
  *
  * Each page is an item keyed "tp:<namespace>:<instance>:<page key in hex>",
  * or "tp:<namespace>:<page key in hex>" with namespace: exclusive (mc_key.h,
@@ -34,6 +36,7 @@
 #include "mc_lease.h"
 #include "ns_keys.h"
 #include "mc_server.h"
+#include "reply_wait.h"
 #include "server_options.h"
 #include "tierpage_store.h"
 
@@ -63,12 +66,14 @@ struct mc_store {
 struct mc_options {
     struct server_options common;
     uint64_t lease_ms;
+    uint64_t reply_spin_us;
 };
 
 static int parse_options(const tierpage_store_params *params, struct mc_options *o, tierpage_error *err)
 {
     const tierpage_host *host = params->host;
-    *o = (struct mc_options){ { NULL, 1, MC_DEFAULT_TIMEOUT_MS, MC_DEFAULT_TIMEOUT_MS }, NS_LEASE_DEFAULT_MS };
+    *o = (struct mc_options){ { NULL, 1, MC_DEFAULT_TIMEOUT_MS, MC_DEFAULT_TIMEOUT_MS }, NS_LEASE_DEFAULT_MS,
+                              REPLY_SPIN_US_DEFAULT };
     int rc = 0;
     for (size_t i = 0; i < params->option_count && rc == 0; i++) {
         const char *key = params->options[i].key, *value = params->options[i].value;
@@ -76,10 +81,12 @@ static int parse_options(const tierpage_store_params *params, struct mc_options 
             continue;
         if (strcmp(key, "lease_ms") == 0)
             rc = host->parse_duration_ms(key, value, NS_LEASE_MIN_MS, NS_LEASE_MAX_MS, &o->lease_ms, err);
+        else if (strcmp(key, "reply_spin_us") == 0)
+            rc = host->parse_uint(key, value, 0, REPLY_SPIN_US_MAX, &o->reply_spin_us, err);
         else
             rc = tierpage_error_set(err, -EINVAL, key,
                                     "memcached: unknown option '%s' (memcached takes servers, replicas, "
-                                    "connect_timeout_ms, io_timeout_ms, lease_ms and capacity)", key);
+                                    "connect_timeout_ms, io_timeout_ms, reply_spin_us, lease_ms and capacity)", key);
     }
     if (rc == 0 && !o->common.servers)
         rc = tierpage_error_set(err, -EINVAL, "servers",
@@ -101,7 +108,7 @@ static int parse_servers(struct mc_store *s, const tierpage_host *host, const st
         rc = tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
     for (size_t i = 0; rc == 0 && i < count; i++) {
         mc_server_init(&s->servers[i], &list[i], (unsigned)o->common.connect_timeout_ms,
-                       (unsigned)o->common.io_timeout_ms);
+                       (unsigned)o->common.io_timeout_ms, (unsigned)o->reply_spin_us);
         s->server_count++;
     }
     free(list);
@@ -225,6 +232,43 @@ struct get_job {
 
 #define GET_PENDING 1
 
+/* What a get's replies are matched against: the jobs asked of one server. */
+struct get_round {
+    struct mc_store *store;
+    struct mc_server *srv;
+    struct get_job *jobs;
+    const size_t *index;  /* the jobs asked, in the order asked */
+    size_t n;
+    void *const *pages;
+    int *results;
+    tierpage_error *first_err;
+};
+
+static void got_item(void *ctx, const char *rkey, size_t rkey_len, const void *value, size_t value_len)
+{
+    struct get_round *g = ctx;
+    uint64_t key;
+    if (mc_page_key_parse(rkey, rkey_len, &key))
+        return;
+    for (size_t k = 0; k < g->n; k++) {
+        struct get_job *job = &g->jobs[g->index[k]];
+        if (job->key != key || g->results[g->index[k]] != GET_PENDING || job->mkey_len != rkey_len ||
+            memcmp(job->mkey, rkey, rkey_len) != 0)
+            continue;
+        if (value_len != g->store->page_size) {
+            tierpage_error err;
+            job->failure = tierpage_error_set(&err, -EIO, NULL, "memcached: %s: page %016" PRIx64
+                                              " came back with %zu bytes, expected %zu", g->srv->name, key,
+                                              value_len, g->store->page_size);
+            if (!g->first_err->message[0])
+                *g->first_err = err;
+            continue;
+        }
+        memcpy(g->pages[g->index[k]], value, value_len);
+        g->results[g->index[k]] = 0;
+    }
+}
+
 /* Asks one server for the pages of the jobs whose `next` is `server`. */
 static void get_from_server(struct mc_store *s, uint32_t server, struct get_job *jobs, size_t count,
                             void *const *pages, int *results, tierpage_error *first_err)
@@ -233,12 +277,15 @@ static void get_from_server(struct mc_store *s, uint32_t server, struct get_job 
     size_t n = 0;
     for (size_t i = 0; i < count; i++)
         n += results[i] == GET_PENDING && jobs[i].next == (int)server;
-    const char **keys = malloc(n * sizeof *keys);
-    size_t *lens = malloc(n * sizeof *lens);
-    size_t *index = malloc(n * sizeof *index);
+    /* A fault asks for one page: no allocation for it. */
+    const char *one_key[1];
+    size_t one_len[1], one_index[1];
+    const char **keys = n == 1 ? one_key : malloc(n * sizeof *keys);
+    size_t *lens = n == 1 ? one_len : malloc(n * sizeof *lens);
+    size_t *index = n == 1 ? one_index : malloc(n * sizeof *index);
     tierpage_error err = { { 0 }, { 0 } };
-    memcached_st *m = NULL;
-    memcached_return_t rc = MEMCACHED_SUCCESS;
+    struct mc_conn *conn = NULL;
+    int rc = 0;
     int failure = 0;
 
     if (!keys || !lens || !index) {
@@ -253,48 +300,15 @@ static void get_from_server(struct mc_store *s, uint32_t server, struct get_job 
             index[n++] = i;
         }
     }
-    if (!(m = mc_server_take(srv, &err))) {
-        failure = -ENOMEM;
+    if ((failure = mc_server_take_conn(srv, "get", &conn, &err)))
         goto out;
-    }
-    rc = memcached_mget(m, keys, lens, n);
-    if (rc != MEMCACHED_SUCCESS) {
-        failure = mc_server_fail(srv, m, rc, "get", &err);
-        goto out;
-    }
-    memcached_result_st result;
-    memcached_result_create(m, &result);
-    while (memcached_fetch_result(m, &result, &rc)) {
-        uint64_t key;
-        const char *rkey = memcached_result_key_value(&result);
-        size_t rkey_len = memcached_result_key_length(&result);
-        if (mc_page_key_parse(rkey, rkey_len, &key))
-            continue;
-        for (size_t k = 0; k < n; k++) {
-            struct get_job *job = &jobs[index[k]];
-            if (job->key != key || results[index[k]] != GET_PENDING || job->mkey_len != rkey_len ||
-                memcmp(job->mkey, rkey, rkey_len) != 0)
-                continue;
-            if (memcached_result_length(&result) != s->page_size) {
-                job->failure = tierpage_error_set(&err, -EIO, NULL, "memcached: %s: page %016" PRIx64
-                                                  " came back with %zu bytes, expected %zu", srv->name, key,
-                                                  memcached_result_length(&result), s->page_size);
-                if (!first_err->message[0])
-                    *first_err = err;
-                continue;
-            }
-            memcpy(pages[index[k]], memcached_result_value(&result), s->page_size);
-            results[index[k]] = 0;
-        }
-    }
-    memcached_result_free(&result);
-    if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
-        failure = mc_server_fail(srv, m, rc, "get", &err);
-    else
-        rc = MEMCACHED_SUCCESS;
+    struct get_round round = { s, srv, jobs, index, n, pages, results, first_err };
+    rc = mc_conn_get(conn, n, keys, lens, got_item, &round);
+    if (rc < 0)
+        failure = mc_server_fail_conn(srv, conn, rc, "get", &err);
 out:
-    if (m)
-        mc_server_give(srv, m, rc);
+    if (conn)
+        mc_server_give_conn(srv, conn, rc);
     /* Pages this server did not return: the next copy's server is asked.
      * Found again by their server, since `index` may be the allocation that failed. */
     for (size_t i = 0; i < count; i++) {
@@ -308,9 +322,11 @@ out:
     }
     if (failure && !first_err->message[0])
         *first_err = err;
-    free(keys);
-    free(lens);
-    free(index);
+    if (keys != one_key) {
+        free(keys);
+        free(lens);
+        free(index);
+    }
 }
 
 /* A page no server in service returned: the error to give for it. A
@@ -568,19 +584,220 @@ static int mc_put(void *store, uint64_t key, const void *page, tierpage_error *e
     return rc;
 }
 
+/* One page of a pipelined batch of puts. */
+struct put_job {
+    char mkey[MC_KEY_MAX + 1];
+    size_t mkey_len;
+    uint32_t servers[MC_MAX_SERVERS]; /* where its copies go */
+    size_t server_count;
+    unsigned written;   /* copies acknowledged */
+    int refused;        /* a server's refusal (full, too large), 0 when none */
+    int lost_server;    /* a server failed at the connection: the page takes the single-page path */
+    int reserved;       /* a new key counted in puts_in_flight */
+    tierpage_error why; /* the refusal's message */
+};
+
+/* Sends one server every copy it is to hold, pipelined: one write of every
+ * command, then every reply. A replace that finds no item is sent again as
+ * a set, pipelined too. */
+static void put_to_server(struct mc_store *s, uint32_t server, struct put_job *jobs, size_t count,
+                          const int *had, const void *const *pages, const int *results)
+{
+    struct mc_server *srv = &s->servers[server];
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        for (size_t k = 0; k < jobs[i].server_count && results[i] == 0; k++)
+            n += jobs[i].servers[k] == server;
+    if (n == 0)
+        return;
+    const char **verbs = malloc(n * sizeof *verbs), **keys = malloc(n * sizeof *keys);
+    const void **values = malloc(n * sizeof *values);
+    size_t *lens = malloc(n * sizeof *lens), *index = malloc(n * sizeof *index);
+    int *replies = malloc(n * sizeof *replies);
+    struct mc_conn *conn = NULL;
+    tierpage_error err = { { 0 }, { 0 } };
+    int rc;
+    if (!verbs || !keys || !values || !lens || !index || !replies) {
+        rc = tierpage_error_set(&err, -ENOMEM, NULL, "memcached: out of memory");
+        goto failed;
+    }
+    n = 0;
+    for (size_t i = 0; i < count; i++) {
+        for (size_t k = 0; k < jobs[i].server_count && results[i] == 0; k++) {
+            if (jobs[i].servers[k] != server)
+                continue;
+            verbs[n] = had[i] ? "replace" : "set";
+            keys[n] = jobs[i].mkey;
+            lens[n] = jobs[i].mkey_len;
+            values[n] = pages[i];
+            index[n++] = i;
+        }
+    }
+    if ((rc = mc_server_take_conn(srv, "set", &conn, &err)))
+        goto failed;
+    if ((rc = mc_conn_store(conn, n, verbs, keys, lens, values, s->page_size, replies)) == 0) {
+        /* Replaces of items the server lacks (it took another's place): set them. */
+        size_t again = 0;
+        for (size_t j = 0; j < n; j++) {
+            if (replies[j] != MC_NOT_STORED)
+                continue;
+            verbs[again] = "set";
+            keys[again] = keys[j];
+            lens[again] = lens[j];
+            values[again] = values[j];
+            index[again++] = index[j];
+        }
+        int *first = malloc((again ? again : 1) * sizeof *first);
+        if (again && !first) {
+            rc = tierpage_error_set(&err, -ENOMEM, NULL, "memcached: out of memory");
+        } else if (again) {
+            rc = mc_conn_store(conn, again, verbs, keys, lens, values, s->page_size, first);
+            size_t k = 0;
+            for (size_t j = 0; j < n && rc == 0; j++)
+                if (replies[j] == MC_NOT_STORED)
+                    replies[j] = first[k++];
+        }
+        free(first);
+        if (again) {
+            /* index[] was reused for the second round: build it again. */
+            size_t m = 0;
+            for (size_t i = 0; i < count; i++)
+                for (size_t k = 0; k < jobs[i].server_count && results[i] == 0; k++)
+                    if (jobs[i].servers[k] == server)
+                        index[m++] = i;
+        }
+    }
+    if (rc < 0 && rc != -ENOMEM)
+        rc = mc_server_fail_conn(srv, conn, rc, "set", &err);
+    mc_server_give_conn(srv, conn, rc);
+    conn = NULL;
+    if (rc < 0)
+        goto failed;
+    for (size_t j = 0; j < n; j++) {
+        struct put_job *job = &jobs[index[j]];
+        if (replies[j] == 0) {
+            job->written++;
+        } else if (!job->refused) {
+            job->refused = replies[j] == MC_NOT_STORED ? -EIO : replies[j];
+            if (job->refused == -ENOSPC)
+                tierpage_error_set(&job->why, -ENOSPC, NULL, "memcached: %s: set: server out of memory (tier full)",
+                                   srv->name);
+            else if (job->refused == -E2BIG)
+                tierpage_error_set(&job->why, -E2BIG, NULL, "memcached: %s: set: the page is larger than the "
+                                   "server's item size limit (memcached -I)", srv->name);
+            else
+                tierpage_error_set(&job->why, -EIO, NULL, "memcached: %s: set: refused", srv->name);
+        }
+    }
+    goto out;
+failed:
+    /* Nothing of this server's is known to be written: every page with a
+     * copy here takes the single-page path (which skips the server now out
+     * of service), or fails with the error when it was not the connection. */
+    for (size_t i = 0; i < count; i++) {
+        for (size_t k = 0; k < jobs[i].server_count && results[i] == 0; k++) {
+            if (jobs[i].servers[k] != server)
+                continue;
+            if (!mc_server_in_service(srv)) {
+                jobs[i].lost_server = 1;
+            } else if (!jobs[i].refused) {
+                jobs[i].refused = rc;
+                jobs[i].why = err;
+            }
+        }
+    }
+out:
+    free(verbs);
+    free(keys);
+    free(values);
+    free(lens);
+    free(index);
+    free(replies);
+}
+
+/* Pages go to their servers pipelined, one round trip per server (two when
+ * some replace finds its item missing) instead of one per page. */
 static int mc_put_batch(void *store, size_t count, const uint64_t *keys, const void *const *pages, int *results,
                         tierpage_error *err)
 {
-    int first = 0;
-    for (size_t i = 0; i < count; i++) {
-        tierpage_error e = { { 0 }, { 0 } };
-        results[i] = mc_put(store, keys[i], pages[i], &e);
-        if (results[i] && !first) {
-            first = results[i];
-            if (err)
-                *err = e;
-        }
+    struct mc_store *s = store;
+    tierpage_error first_err = { { 0 }, { 0 } };
+    struct put_job *jobs = calloc(count, sizeof *jobs);
+    int *had = calloc(count, sizeof *had);
+    if (!jobs || !had) {
+        free(jobs);
+        free(had);
+        for (size_t i = 0; i < count; i++)
+            results[i] = -ENOMEM;
+        return tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
     }
+
+    /* Room for every new key first, as mc_put makes it. */
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < count; i++) {
+        results[i] = 0;
+        had[i] = mc_keyset_has(&s->keys, keys[i]);
+        if (had[i])
+            continue;
+        uint64_t promised = s->keys.count + s->puts_in_flight;
+        if (s->capacity_pages && promised >= s->capacity_pages)
+            results[i] = tierpage_error_set(&jobs[i].why, -ENOSPC, NULL, "memcached: the tier's capacity of %"
+                                            PRIu64 " pages is used", s->capacity_pages);
+        else if (mc_keyset_reserve(&s->keys, (size_t)promised + 1))
+            results[i] = tierpage_error_set(&jobs[i].why, -ENOMEM, NULL, "memcached: out of memory for the key set");
+        else
+            s->puts_in_flight++, jobs[i].reserved = 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+
+    unsigned char used[MC_MAX_SERVERS] = { 0 };
+    for (size_t i = 0; i < count; i++) {
+        if (results[i])
+            continue;
+        struct put_job *job = &jobs[i];
+        job->mkey_len = (size_t)mc_page_key(job->mkey, sizeof job->mkey, s->namespace_name, keys[i]);
+        job->server_count = copy_servers(s, job->mkey, job->mkey_len, job->servers);
+        for (size_t k = 0; k < job->server_count; k++)
+            used[job->servers[k]] = 1;
+        if (job->server_count == 0)
+            job->lost_server = 1; /* the single-page path gives the message */
+    }
+    for (uint32_t srv = 0; srv < s->server_count; srv++)
+        if (used[srv])
+            put_to_server(s, srv, jobs, count, had, pages, results);
+
+    for (size_t i = 0; i < count; i++) {
+        struct put_job *job = &jobs[i];
+        int intact = 1;
+        if (results[i] == 0 && job->refused) {
+            results[i] = job->refused;
+            intact = job->written == 0;
+            if (!intact) {
+                int found;
+                tierpage_error ignored;
+                delete_copies(s, job->mkey, job->mkey_len, &found, &ignored);
+            }
+        } else if (results[i] == 0 && (job->lost_server || job->written < job->server_count)) {
+            results[i] = put_copies(s, keys[i], pages[i], had[i] || job->written > 0, &intact, &job->why);
+        }
+        if (results[i] && !first_err.message[0])
+            first_err = job->why;
+        pthread_mutex_lock(&s->lock);
+        if (job->reserved)
+            s->puts_in_flight--;
+        if (results[i] == 0)
+            mc_keyset_add(&s->keys, keys[i]);
+        else if (!intact)
+            mc_keyset_remove(&s->keys, keys[i]);
+        pthread_mutex_unlock(&s->lock);
+    }
+    free(jobs);
+    free(had);
+    int first = 0;
+    for (size_t i = 0; i < count && !first; i++)
+        first = results[i];
+    if (first && err)
+        *err = first_err;
     return first;
 }
 

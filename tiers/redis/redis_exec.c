@@ -1,5 +1,7 @@
 #include "redis_exec.h"
 
+#include "reply_wait.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +34,19 @@ static int append(redisContext *c, struct redis_cmd *cmd)
     return redisAppendCommandArgv(c, cmd->value ? 3 : 2, argv, argvlen) == REDIS_OK ? 0 : -1;
 }
 
+/* Sends what is buffered, then waits for the first reply spinning before it
+ * blocks (reply_wait.h); redisGetReply then reads it without waiting. A
+ * failure here is left for redisGetReply to meet and report. */
+static void await_replies(redisContext *c, const struct redis_conn_settings *settings)
+{
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(c, &done) != REDIS_OK)
+            return;
+    if (settings->reply_spin_us)
+        reply_spin(c->fd, settings->reply_spin_us);
+}
+
 /* Runs the PENDING commands of one node (from `first` on) on one connection.
  * Returns 1 when the connection broke before any reply came back: nothing
  * was recorded, and the caller may try again on a new connection. */
@@ -59,6 +74,7 @@ static int exec_node_once(struct redis_cmd *cmds, size_t count, size_t first, in
             break;
         sent_end = i + 1;
     }
+    await_replies(c, node->settings);
     int replies = 0;
     for (size_t i = first; i < count; i++) {
         struct redis_cmd *cmd = &cmds[i];

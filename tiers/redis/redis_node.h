@@ -16,6 +16,7 @@
 struct redis_conn_settings {
     int connect_timeout_ms;
     int io_timeout_ms;
+    unsigned reply_spin_us; /* a wait for replies spins this long, then blocks (reply_wait.h) */
     const char *user;     /* NULL for AUTH with the password alone */
     const char *password; /* NULL for no AUTH */
     int report_changes;   /* log when a server goes away or comes back */

@@ -1,5 +1,7 @@
 #include "redis_options.h"
 
+#include "reply_wait.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -10,7 +12,7 @@
 #define REDIS_MAX_TIMEOUT_MS 600000u
 
 #define OPTION_NAMES "servers, cluster, replicas, password, user, connect_timeout_ms, io_timeout_ms, " \
-                     "eviction_policy_check, lease_ms"
+                     "eviction_policy_check, reply_spin_us, lease_ms"
 
 /* "host:port", "[v6]:port" or the socket path: as the cluster names its nodes. */
 static void address_name(struct redis_address *addr)
@@ -123,6 +125,7 @@ int redis_options_parse(const tierpage_store_params *params, struct redis_option
     opts->io_timeout_ms = 5000;
     opts->policy_check = REDIS_POLICY_REFUSE;
     opts->lease_ms = NS_LEASE_DEFAULT_MS;
+    opts->reply_spin_us = REPLY_SPIN_US_DEFAULT;
     int have_servers = 0, have_replicas = 0, rc = 0;
     uint64_t number = 0;
 
@@ -159,6 +162,9 @@ int redis_options_parse(const tierpage_store_params *params, struct redis_option
             else
                 rc = tierpage_error_set(err, -EINVAL, key, "redis: %s: expected refuse or warn, got '%s'", key,
                                         value);
+        } else if (strcmp(key, "reply_spin_us") == 0) {
+            rc = host->parse_uint(key, value, 0, REPLY_SPIN_US_MAX, &number, err);
+            opts->reply_spin_us = (unsigned)number;
         } else if (strcmp(key, "lease_ms") == 0) {
             rc = host->parse_duration_ms(key, value, NS_LEASE_MIN_MS, NS_LEASE_MAX_MS, &number, err);
             opts->lease_ms = (unsigned)number;

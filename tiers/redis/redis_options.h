@@ -32,6 +32,7 @@ struct redis_options {
     int io_timeout_ms;
     enum redis_policy_check policy_check;
     unsigned lease_ms;       /* a running stack's lease lives this long unrenewed (ns_keys.h) */
+    unsigned reply_spin_us;  /* a wait for replies spins this long, then blocks (reply_wait.h) */
 };
 
 /* Fills `opts` from params->options. On a bad or unknown option returns a

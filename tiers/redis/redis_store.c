@@ -457,6 +457,7 @@ static int redis_open(const tierpage_store_params *params, void **store, tierpag
     s->conn = (struct redis_conn_settings){
         .connect_timeout_ms = s->opt.connect_timeout_ms,
         .io_timeout_ms = s->opt.io_timeout_ms,
+        .reply_spin_us = s->opt.reply_spin_us,
         .user = s->opt.user[0] ? s->opt.user : NULL,
         .password = s->opt.has_password ? s->opt.password : NULL,
         .host = params->host,

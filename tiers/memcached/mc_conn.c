@@ -1,0 +1,390 @@
+#include "mc_conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "reply_wait.h"
+
+/* Keys of one get request: memcached reads a request line in pieces of 24
+ * keys, and a line of a few KiB at most keeps every version happy. */
+#define GET_KEYS_PER_LINE 24
+/* Commands written with one writev (three pieces each). */
+#define STORES_PER_WRITE 64
+#define LINE_MAX_BYTES 1024
+
+struct mc_conn {
+    int fd;
+    unsigned io_timeout_ms, spin_us;
+    char *in;                  /* bytes read and not yet used: in[off, len) */
+    size_t off, len, cap;
+    char why[160];
+};
+
+static int fail(struct mc_conn *c, int code, const char *fmt, const char *detail)
+{
+    snprintf(c->why, sizeof c->why, fmt, detail);
+    return code;
+}
+
+static int io_fail(struct mc_conn *c, int code)
+{
+    return fail(c, code, "%s", code == -ETIMEDOUT ? "timed out" : strerror(-code));
+}
+
+/* ---------------------------------------------------------------- connect */
+
+static int connect_within(int fd, const struct sockaddr *addr, socklen_t len, unsigned timeout_ms)
+{
+    if (connect(fd, addr, len) == 0)
+        return 0;
+    if (errno != EINPROGRESS)
+        return errno;
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int n;
+    do
+        n = poll(&p, 1, (int)timeout_ms);
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+        return ETIMEDOUT;
+    if (n < 0)
+        return errno;
+    int e = 0;
+    socklen_t elen = sizeof e;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) < 0)
+        return errno;
+    return e;
+}
+
+static int open_unix(const char *path, unsigned timeout_ms, int *fd_out)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof a.sun_path)
+        return ENAMETOOLONG;
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    int e = connect_within(fd, (struct sockaddr *)&a, sizeof a, timeout_ms);
+    if (e) {
+        close(fd);
+        return e;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+static int open_tcp(const char *host, in_port_t port, unsigned timeout_ms, int *fd_out)
+{
+    char service[8];
+    snprintf(service, sizeof service, "%u", (unsigned)port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *list;
+    int g = getaddrinfo(host, service, &hints, &list);
+    if (g)
+        return g == EAI_SYSTEM ? errno : EHOSTUNREACH;
+    int e = EHOSTUNREACH;
+    for (struct addrinfo *a = list; a; a = a->ai_next) {
+        int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            e = errno;
+            continue;
+        }
+        if ((e = connect_within(fd, a->ai_addr, a->ai_addrlen, timeout_ms)) == 0) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            *fd_out = fd;
+            break;
+        }
+        close(fd);
+    }
+    freeaddrinfo(list);
+    return e;
+}
+
+struct mc_conn *mc_conn_open(const char *host, in_port_t port, unsigned connect_timeout_ms, unsigned io_timeout_ms,
+                             unsigned spin_us, int *sys_err, char *why, size_t why_len)
+{
+    struct mc_conn *c = calloc(1, sizeof *c);
+    if (!c || !(c->in = malloc(c->cap = 16384))) {
+        free(c);
+        *sys_err = ENOMEM;
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    int fd = -1;
+    int e = port ? open_tcp(host, port, connect_timeout_ms, &fd) : open_unix(host, connect_timeout_ms, &fd);
+    if (e) {
+        *sys_err = e;
+        snprintf(why, why_len, "%s", e == ETIMEDOUT ? "connection timed out" : strerror(e));
+        free(c->in);
+        free(c);
+        return NULL;
+    }
+    c->fd = fd;
+    c->io_timeout_ms = io_timeout_ms;
+    c->spin_us = spin_us;
+    return c;
+}
+
+void mc_conn_close(struct mc_conn *c)
+{
+    if (!c)
+        return;
+    close(c->fd);
+    free(c->in);
+    free(c);
+}
+
+const char *mc_conn_why(const struct mc_conn *c)
+{
+    return c->why;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+/* Writes every byte of iov[0..count), waiting while the socket is full. */
+static int write_all(struct mc_conn *c, struct iovec *iov, int count)
+{
+    while (count > 0) {
+        ssize_t n = writev(c->fd, iov, count);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                return io_fail(c, -errno);
+            struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+            int r = poll(&p, 1, (int)c->io_timeout_ms);
+            if (r == 0)
+                return io_fail(c, -ETIMEDOUT);
+            if (r < 0 && errno != EINTR)
+                return io_fail(c, -errno);
+            continue;
+        }
+        while (count > 0 && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            count--;
+        }
+        if (count > 0) {
+            iov->iov_base = (char *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+/* Reads more bytes into the buffer, keeping what is unread; room for at
+ * least `want` bytes in all. */
+static int fill(struct mc_conn *c, size_t want)
+{
+    if (c->off > 0) {
+        memmove(c->in, c->in + c->off, c->len - c->off);
+        c->len -= c->off;
+        c->off = 0;
+    }
+    if (want < c->len + 4096)
+        want = c->len + 4096;
+    if (want > c->cap) {
+        char *grown = realloc(c->in, want);
+        if (!grown)
+            return fail(c, -ENOMEM, "%s", "out of memory");
+        c->in = grown;
+        c->cap = want;
+    }
+    for (;;) {
+        ssize_t n = recv(c->fd, c->in + c->len, c->cap - c->len, MSG_DONTWAIT);
+        if (n > 0) {
+            c->len += (size_t)n;
+            return 0;
+        }
+        if (n == 0)
+            return fail(c, -ECONNRESET, "%s", "the server closed the connection");
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return io_fail(c, -errno);
+        int r = reply_wait(c->fd, c->spin_us, c->io_timeout_ms);
+        if (r == 0)
+            return io_fail(c, -ETIMEDOUT);
+        if (r < 0)
+            return io_fail(c, r);
+    }
+}
+
+/* The next line, without its "\r\n", NUL-terminated in the buffer. */
+static int read_line(struct mc_conn *c, char **line, size_t *line_len)
+{
+    size_t scanned = c->off;
+    for (;;) {
+        char *start = c->in + c->off;
+        char *end = scanned + 1 < c->len ? memmem(c->in + scanned, c->len - scanned, "\r\n", 2) : NULL;
+        if (end) {
+            *end = '\0';
+            *line = start;
+            *line_len = (size_t)(end - start);
+            c->off = (size_t)(end - c->in) + 2;
+            return 0;
+        }
+        if (c->len - c->off > LINE_MAX_BYTES)
+            return fail(c, -EPROTO, "%s", "a reply line longer than the protocol allows");
+        size_t seen = c->len - c->off;
+        int rc = fill(c, 0);
+        if (rc)
+            return rc;
+        scanned = seen > 0 ? seen - 1 : 0; /* fill moved the unread bytes to the start */
+    }
+}
+
+/* Makes the next n bytes contiguous in the buffer. */
+static int need(struct mc_conn *c, size_t n)
+{
+    while (c->len - c->off < n) {
+        int rc = fill(c, n);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* A reply that is not what the protocol allows here. */
+static int unexpected(struct mc_conn *c, const char *line)
+{
+    return fail(c, -EPROTO, "unexpected reply '%.80s'", line);
+}
+
+/* ------------------------------------------------------------------ store */
+
+static int store_result(const char *line)
+{
+    if (strcmp(line, "STORED") == 0)
+        return 0;
+    if (strcmp(line, "NOT_STORED") == 0 || strcmp(line, "EXISTS") == 0 || strcmp(line, "NOT_FOUND") == 0)
+        return MC_NOT_STORED;
+    if (strstr(line, "out of memory"))
+        return -ENOSPC;
+    if (strstr(line, "too large"))
+        return -E2BIG;
+    return -EIO;
+}
+
+int mc_conn_store(struct mc_conn *c, size_t n, const char *const *verbs, const char *const *keys,
+                  const size_t *key_lens, const void *const *values, size_t value_len, int *results)
+{
+    static const char crlf[] = "\r\n";
+    struct iovec iov[STORES_PER_WRITE * 3];
+    char heads[STORES_PER_WRITE][320];
+    int rc = 0;
+    size_t sent = 0;
+    while (sent < n && rc == 0) {
+        size_t k = n - sent < STORES_PER_WRITE ? n - sent : STORES_PER_WRITE;
+        for (size_t j = 0; j < k; j++) {
+            size_t i = sent + j;
+            int h = snprintf(heads[j], sizeof heads[j], "%s %.*s 0 0 %zu\r\n", verbs[i], (int)key_lens[i], keys[i],
+                             value_len);
+            iov[3 * j] = (struct iovec){heads[j], (size_t)h};
+            iov[3 * j + 1] = (struct iovec){(void *)values[i], value_len};
+            iov[3 * j + 2] = (struct iovec){(void *)crlf, 2};
+        }
+        rc = write_all(c, iov, (int)(3 * k));
+        if (rc == 0)
+            sent += k;
+    }
+    /* The replies of everything sent, in order. */
+    size_t i = 0;
+    for (; i < sent && rc == 0; i++) {
+        char *line;
+        size_t len;
+        if ((rc = read_line(c, &line, &len)))
+            break;
+        results[i] = store_result(line);
+        if (results[i] == -EIO && strncmp(line, "SERVER_ERROR", 12) != 0 && strncmp(line, "CLIENT_ERROR", 12) != 0)
+            rc = unexpected(c, line); /* out of step with the server */
+    }
+    for (; i < n; i++)
+        results[i] = rc;
+    return rc;
+}
+
+/* -------------------------------------------------------------------- get */
+
+/* "VALUE <key> <flags> <bytes>[ <cas>]": the key and the byte count. */
+static int parse_value_line(char *line, char **key, size_t *key_len, size_t *bytes)
+{
+    char *k = line + 6, *sp = strchr(k, ' ');
+    if (!sp)
+        return -1;
+    char *flags_end;
+    strtoul(sp + 1, &flags_end, 10);
+    if (*flags_end != ' ')
+        return -1;
+    char *bytes_end;
+    unsigned long long b = strtoull(flags_end + 1, &bytes_end, 10);
+    if (bytes_end == flags_end + 1 || (*bytes_end != '\0' && *bytes_end != ' ') || b > INT_MAX)
+        return -1;
+    *key = k;
+    *key_len = (size_t)(sp - k);
+    *bytes = (size_t)b;
+    return 0;
+}
+
+int mc_conn_get(struct mc_conn *c, size_t n, const char *const *keys, const size_t *key_lens, mc_conn_item_fn *item,
+                void *ctx)
+{
+    /* Every request line first, then every answer: one round trip. */
+    size_t lines = (n + GET_KEYS_PER_LINE - 1) / GET_KEYS_PER_LINE;
+    struct iovec iov[2 * GET_KEYS_PER_LINE + 2];
+    static const char get[] = "get", space[] = " ", crlf[] = "\r\n";
+    for (size_t l = 0; l < lines; l++) {
+        size_t first = l * GET_KEYS_PER_LINE, last = first + GET_KEYS_PER_LINE < n ? first + GET_KEYS_PER_LINE : n;
+        int v = 0;
+        iov[v++] = (struct iovec){(void *)get, 3};
+        for (size_t i = first; i < last; i++) {
+            iov[v++] = (struct iovec){(void *)space, 1};
+            iov[v++] = (struct iovec){(void *)keys[i], key_lens[i]};
+        }
+        iov[v++] = (struct iovec){(void *)crlf, 2};
+        int rc = write_all(c, iov, v);
+        if (rc)
+            return rc;
+    }
+    for (size_t ended = 0; ended < lines;) {
+        char *line;
+        size_t len;
+        int rc = read_line(c, &line, &len);
+        if (rc)
+            return rc;
+        if (strcmp(line, "END") == 0) {
+            ended++;
+            continue;
+        }
+        char *key;
+        size_t key_len, bytes;
+        if (strncmp(line, "VALUE ", 6) != 0 || parse_value_line(line, &key, &key_len, &bytes))
+            return unexpected(c, line);
+        /* The key is in the line just read, which `need` may move: copy it. */
+        char key_copy[256];
+        if (key_len >= sizeof key_copy)
+            return unexpected(c, line);
+        memcpy(key_copy, key, key_len);
+        if ((rc = need(c, bytes + 2)))
+            return rc;
+        const char *value = c->in + c->off;
+        if (value[bytes] != '\r' || value[bytes + 1] != '\n')
+            return fail(c, -EPROTO, "%s", "an item's data did not end where its length said");
+        item(ctx, key_copy, key_len, value, bytes);
+        c->off += bytes + 2;
+    }
+    return 0;
+}
