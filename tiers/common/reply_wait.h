@@ -14,10 +14,12 @@
 #include <stdint.h>
 #include <time.h>
 
-/* The options' default: a same-CPU loopback round trip of a 4 KiB get is
- * ~18-25 µs here (DESIGN.md); longer spins only burn a CPU the server may
- * need. */
-#define REPLY_SPIN_US_DEFAULT 30u
+/* The options' default. A loopback round trip of a 4 KiB get is 13-50 µs
+ * here; tierpage-fault-bench --memcached measured misses at 1.0-1.25x the
+ * GET + COPY floor with 60 µs, and 1.5-8x with 0-30 µs, on a loaded
+ * machine (bench/RESULTS.md, "The remote fault path"). The spin costs a CPU
+ * only while the faulting thread waits anyway. */
+#define REPLY_SPIN_US_DEFAULT 60u
 #define REPLY_SPIN_US_MAX 10000u
 
 static inline uint64_t reply_wait_now_ns(void)

@@ -26,6 +26,7 @@
 struct mc_conn {
     int fd;
     unsigned io_timeout_ms, spin_us;
+    unsigned wait_spin_us;     /* this call's: spin_us for gets, 0 for stores */
     char *in;                  /* bytes read and not yet used: in[off, len) */
     size_t off, len, cap;
     char why[160];
@@ -215,7 +216,7 @@ static int fill(struct mc_conn *c, size_t want)
             continue;
         if (errno != EAGAIN)
             return io_fail(c, -errno);
-        int r = reply_wait(c->fd, c->spin_us, c->io_timeout_ms);
+        int r = reply_wait(c->fd, c->wait_spin_us, c->io_timeout_ms);
         if (r == 0)
             return io_fail(c, -ETIMEDOUT);
         if (r < 0)
@@ -287,6 +288,9 @@ int mc_conn_store(struct mc_conn *c, size_t n, const char *const *verbs, const c
     char heads[STORES_PER_WRITE][320];
     int rc = 0;
     size_t sent = 0;
+    /* Stores come from the write-back queue's thread, which no program
+     * waits for: spinning there would only take a CPU from the program. */
+    c->wait_spin_us = 0;
     while (sent < n && rc == 0) {
         size_t k = n - sent < STORES_PER_WRITE ? n - sent : STORES_PER_WRITE;
         for (size_t j = 0; j < k; j++) {
@@ -346,6 +350,7 @@ int mc_conn_get(struct mc_conn *c, size_t n, const char *const *keys, const size
     size_t lines = (n + GET_KEYS_PER_LINE - 1) / GET_KEYS_PER_LINE;
     struct iovec iov[2 * GET_KEYS_PER_LINE + 2];
     static const char get[] = "get", space[] = " ", crlf[] = "\r\n";
+    c->wait_spin_us = c->spin_us;
     for (size_t l = 0; l < lines; l++) {
         size_t first = l * GET_KEYS_PER_LINE, last = first + GET_KEYS_PER_LINE < n ? first + GET_KEYS_PER_LINE : n;
         int v = 0;

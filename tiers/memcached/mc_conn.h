@@ -5,8 +5,9 @@
  * deletes, leases, metadump). The data path speaks the protocol itself for
  * two things libmemcached cannot give: stores pipelined with a reply for
  * each (its buffered mode reads the replies only to throw them away), and a
- * wait for the reply that spins before it blocks (reply_wait.h), which needs
- * the socket. A connection is used by one thread at a time. */
+ * wait for a get's reply that spins before it blocks (reply_wait.h), which
+ * needs the socket; a store's reply is awaited blocking. A connection is
+ * used by one thread at a time. */
 #ifndef TIERPAGE_MC_CONN_H
 #define TIERPAGE_MC_CONN_H
 

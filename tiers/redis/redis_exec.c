@@ -34,17 +34,25 @@ static int append(redisContext *c, struct redis_cmd *cmd)
     return redisAppendCommandArgv(c, cmd->value ? 3 : 2, argv, argvlen) == REDIS_OK ? 0 : -1;
 }
 
-/* Sends what is buffered, then waits for the first reply spinning before it
- * blocks (reply_wait.h); redisGetReply then reads it without waiting. A
- * failure here is left for redisGetReply to meet and report. */
-static void await_replies(redisContext *c, const struct redis_conn_settings *settings)
+/* For commands with a GET among them (a fault, or prefetch, waits for
+ * them): sends what is buffered, then waits for the first reply spinning
+ * before it blocks (reply_wait.h); redisGetReply then reads it without
+ * waiting. Puts and deletes come from the write-back queue's thread, which
+ * no program waits for: spinning there would take a CPU from the program.
+ * A failure here is left for redisGetReply to meet and report. */
+static void await_replies(redisContext *c, const struct redis_conn_settings *settings, const struct redis_cmd *cmds,
+                          size_t count, size_t first)
 {
+    int gets = 0;
+    for (size_t i = first; i < count && !gets; i++)
+        gets = cmds[i].state == REDIS_CMD_PENDING && cmds[i].node == cmds[first].node && strcmp(cmds[i].name, "GET") == 0;
+    if (!gets || !settings->reply_spin_us)
+        return;
     int done = 0;
     while (!done)
         if (redisBufferWrite(c, &done) != REDIS_OK)
             return;
-    if (settings->reply_spin_us)
-        reply_spin(c->fd, settings->reply_spin_us);
+    reply_spin(c->fd, settings->reply_spin_us);
 }
 
 /* Runs the PENDING commands of one node (from `first` on) on one connection.
@@ -74,7 +82,7 @@ static int exec_node_once(struct redis_cmd *cmds, size_t count, size_t first, in
             break;
         sent_end = i + 1;
     }
-    await_replies(c, node->settings);
+    await_replies(c, node->settings, cmds, count, first);
     int replies = 0;
     for (size_t i = first; i < count; i++) {
         struct redis_cmd *cmd = &cmds[i];
