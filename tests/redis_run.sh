@@ -180,4 +180,31 @@ ns_killed "one server" "$WORK/kill.yaml" kill-$$
 ns_stack "$WORK/excl.yaml" excl-$$ "$A, $B" "namespace: exclusive"
 ns_exclusive "two servers" "$WORK/excl.yaml" excl-$$ "$A"
 
+# redis-server itself under tierpage run, its pages in a redis tier: the
+# tier's hiredis must be its own, not the one redis-server exports.
+KV_LOAD=$BUILD/bin/tierpage-kv-load
+need "start a redis server for the tier of a paged redis-server" -- redis_start tier
+cat >"$WORK/app.yaml" <<YAML
+name: app-$$
+resident: 8MiB
+tiers:
+  - plugin: dram
+    capacity: 4MiB
+  - plugin: redis
+    servers: [${REDIS_ADDR[tier]}]
+YAML
+REDIS_PREFIX=("$TIERPAGE" run -c "$WORK/app.yaml" --stats "$WORK/app.json" --)
+need "redis-server starts under tierpage run with a redis tier" -- redis_start app
+REDIS_PREFIX=()
+expect_status 0 "32 MiB of values loaded into the paged redis-server and every one read back" -- \
+    "$KV_LOAD" --kind redis --server "${REDIS_ADDR[app]}" --keys 8000 --value-size 4000 --load --verify
+expect_output '"verify":"ok"' "tierpage-kv-load found every value right"
+redis_cli app shutdown nosave >/dev/null 2>&1
+wait "${REDIS_PID[app]}" 2>/dev/null
+unset "REDIS_PID[app]"
+expect_status 0 "its stats were written" -- test -s "$WORK/app.json"
+redis_puts=$(python3 -c 'import json, sys; print(sum(t["puts"] for t in json.load(open(sys.argv[1]))["tiers"] if t["plugin"] == "redis"))' "$WORK/app.json")
+if [ "${redis_puts:-0}" -gt 1000 ]; then pass "the redis tier took $redis_puts pages"; else
+    fail "the redis tier took ${redis_puts:-no} pages, expected over 1000"; fi
+
 finish
