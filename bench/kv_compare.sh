@@ -26,6 +26,8 @@ usage: bench/kv_compare.sh [OPTIONS]
   --setups LIST     of swapfile memcached redis, for the paging runs
                     (default all three)
   --no-kv           skip the tierpage-kv-bench runs
+  --unix            the paging runs reach their server over a unix socket
+                    instead of loopback TCP
   --kv-mc-threads N memcached worker threads (-t) for the tierpage-kv-bench
                     runs (default 1, see below); the paging runs use
                     memcached's default
@@ -56,12 +58,17 @@ size=512MiB
 accesses=
 setups="swapfile memcached redis"
 run_kv=yes
+unix=no
 kv_mc_threads=1
 build=$repo/build
 log=
 
-die() { echo "kv_compare: $*" >&2; exit 1; }
-note() { echo "kv_compare: $*" >&2; }
+BENCH_NAME=kv_compare
+BENCH_SERVERS=yes
+. "$here/bench_lib.sh"
+trap bench_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -71,6 +78,7 @@ while [ $# -gt 0 ]; do
     --accesses) accesses=${2:?--accesses needs a value}; shift 2 ;;
     --setups) setups=$(echo "${2:?--setups needs a value}" | tr ',' ' '); shift 2 ;;
     --no-kv) run_kv=no; shift ;;
+    --unix) unix=yes; shift ;;
     --kv-mc-threads) kv_mc_threads=${2:?--kv-mc-threads needs a value}; shift 2 ;;
     --build) build=${2:?--build needs a value}; shift 2 ;;
     --log) log=${2:?--log needs a value}; shift 2 ;;
@@ -104,41 +112,6 @@ fi
 
 # ---- servers, from the tests' fixtures; everything stopped on exit ----
 
-# The fixtures keep their state (and the servers' logs) under $WORK.
-WORK=$(mktemp -d /tmp/tierpage-kv-compare-work.XXXXXX)
-fail() { note "$*"; }
-MC_STATE_DIR=$WORK/memcached
-mkdir -p "$MC_STATE_DIR"
-. "$repo/tests/fixtures/memcached_servers.sh"
-. "$repo/tests/fixtures/redis_servers.sh"
-
-child=
-cleanup() {
-    rc=$?
-    trap - EXIT INT TERM
-    if [ -n "$child" ]; then
-        kill -TERM "$child" 2>/dev/null
-        wait "$child" 2>/dev/null
-    fi
-    mc_stop_all
-    redis_stop_all
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Runs a command in the background and waits for it, so a signal reaches the
-# trap at once and the command is stopped with it. Returns its status.
-run_child() {
-    "$@" &
-    child=$!
-    local st=0
-    wait "$child" || st=$?
-    child=
-    return "$st"
-}
 
 # memcached -u root -M -m 2048 (the fixture adds -l 127.0.0.1 and -U 0), and
 # any further arguments.
@@ -148,7 +121,14 @@ start_memcached() {
     mc_start bench 2048 "$@" || die "memcached did not start"
     MC_ADDR=127.0.0.1:$MC_PORT
 }
-# redis-server --save '' --appendonly no --maxmemory-policy noeviction (the fixture's defaults).
+# The same on a unix socket: MC_ADDR is its path.
+start_memcached_unix() {
+    mc_stop bench
+    mc_start_unix bench 2048 || die "memcached did not start on a unix socket"
+    MC_ADDR=$MC_SOCKET
+}
+# redis-server --save '' --appendonly no --maxmemory-policy noeviction (the
+# fixture's defaults); on a unix socket with `unix` as the argument.
 start_redis() {
     if [ -n "${REDIS_PID[bench]:-}" ]; then
         redis_cli bench shutdown nosave >/dev/null 2>&1
@@ -156,9 +136,13 @@ start_redis() {
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
-        unset "REDIS_PID[bench]"
+        unset "REDIS_PID[bench]" "REDIS_SOCK[bench]"
     fi
-    redis_start bench || die "redis-server did not start"
+    if [ "${1:-}" = unix ]; then
+        redis_start_unix bench || die "redis-server did not start on a unix socket"
+    else
+        redis_start bench || die "redis-server did not start"
+    fi
 }
 
 # The stack file for a setup, from its template, pointed at our server.
@@ -197,21 +181,9 @@ summary() { # json file
     jq -r '"\(.accesses_per_second | floor) accesses/s, \(.us_per_access_mean) us/access, verify \(.verify)"' "$1" 2>/dev/null
 }
 
-# swap_compare.sh needs to own swap. Someone else's swap (another benchmark
-# on a shared machine) is waited out, up to 15 minutes, not touched.
-wait_swap_free() {
-    local waited=0
-    while [ "$(tail -n +2 /proc/swaps | wc -l)" != 0 ]; do
-        [ "$waited" = 0 ] && note "swap is on (someone else's; see /proc/swaps): waiting for it to go off"
-        [ "$waited" -ge 900 ] && return 1
-        sleep 5
-        waited=$((waited + 5))
-    done
-}
-
 run_swapfile() { # rep
     local dir=$log/swap-$1
-    if ! wait_swap_free; then
+    if ! swap_free_wait; then
         note "swapfile rep $1 skipped: swap stayed on for 15 minutes"
         failures=$((failures + 1))
         return
@@ -231,8 +203,13 @@ run_swapfile() { # rep
 }
 
 run_tierpage() { # plugin rep
-    if [ "$1" = memcached ]; then start_memcached; write_stack memcached "$MC_ADDR"; else
-        start_redis; write_stack redis "${REDIS_ADDR[bench]}"; fi
+    if [ "$1" = memcached ]; then
+        if [ "$unix" = yes ]; then start_memcached_unix; else start_memcached; fi
+        write_stack memcached "$MC_ADDR"
+    else
+        if [ "$unix" = yes ]; then start_redis unix; else start_redis; fi
+        write_stack redis "${REDIS_ADDR[bench]}"
+    fi
     local stats=$log/paging-$1-$2.stats.json
     if run_child "$tierpage" run -c "$log/stack-$1.yaml" --stats "$stats" -- "$bench" "${bench_args[@]}" \
         >"$log/last.json" 2>"$log/paging-$1-$2.stderr"; then
@@ -267,11 +244,6 @@ done
 
 # ---- the tables ----
 
-median() { # jq-expression file
-    jq -r "$1" "$2" 2>/dev/null | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "nan"; exit }
-        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 median_col() { # column file
     awk -v c="$1" '{ print $c }' "$2" | sort -g | awk '{ v[NR] = $1 } END {
         if (NR == 0) { print "nan"; exit }
@@ -300,7 +272,7 @@ fi
 echo
 echo "tierpage-bench --size $size --pattern random${accesses:+ --accesses $accesses} --verify"
 echo "swapfile: kernel swap to a swap file, the workload alone in a 128 MiB memory cgroup (bench/swap_compare.sh)"
-echo "memcached, redis: tierpage run, resident 128MiB, dram tier 16MiB, then the server (bench/stacks/dram-128-*.yaml)"
+echo "memcached, redis: tierpage run, resident 128MiB, dram tier 16MiB, then the server (bench/stacks/dram-128-*.yaml)$([ "$unix" = yes ] && echo ', over a unix socket')"
 printf '%-10s %12s %10s %9s %9s %13s %11s\n' setup "accesses/s" "us/access" "p50 us" "p99 us" "server share" "x swapfile"
 base=$(median .accesses_per_second "$log/paging-swapfile.jsonl")
 for s in swapfile memcached redis; do

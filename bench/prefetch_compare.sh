@@ -40,8 +40,12 @@ patterns="seq random"
 build=$repo/build
 log=
 
-die() { echo "prefetch_compare: $*" >&2; exit 1; }
-note() { echo "prefetch_compare: $*" >&2; }
+BENCH_NAME=prefetch_compare
+BENCH_SERVERS=yes
+. "$here/bench_lib.sh"
+trap bench_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -79,36 +83,6 @@ else
     mkdir -p "$log" || die "cannot make $log"
 fi
 
-WORK=$(mktemp -d /tmp/tierpage-prefetch-compare-work.XXXXXX)
-fail() { note "$*"; }
-MC_STATE_DIR=$WORK/memcached
-mkdir -p "$MC_STATE_DIR"
-. "$repo/tests/fixtures/memcached_servers.sh"
-
-child=
-cleanup() {
-    rc=$?
-    trap - EXIT INT TERM
-    if [ -n "$child" ]; then
-        kill -TERM "$child" 2>/dev/null
-        wait "$child" 2>/dev/null
-    fi
-    mc_stop_all
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-run_child() {
-    "$@" &
-    child=$!
-    local st=0
-    wait "$child" || st=$?
-    child=
-    return "$st"
-}
 
 # The stack for a setup and prefetch on|off, resident: replaced, memcached
 # pointed at a fresh server of ours.
@@ -156,11 +130,6 @@ for rep in $(seq 1 "$reps"); do
     done
 done
 
-median() { # jq-expression file
-    jq -r "$1" "$2" 2>/dev/null | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 echo "machine: $(nproc) vCPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M UTC'); medians of $reps"
 echo "tierpage-bench --size $size ${accesses:+--accesses $accesses }${write_ratio:+--write-ratio $write_ratio }--verify; stacks bench/stacks/dram-128*.yaml with resident: $resident"
 echo
@@ -174,7 +143,7 @@ for setup in $setups; do
         pf=$(median .prefetched_pages "$f")
         acc=$(median 'if .prefetched_pages > 0 then .prefetch_hits / .prefetched_pages else 0 end' "$f")
         cov=$(median '.prefetch_hits / ((.prefetch_hits + .from_tiers) | if . == 0 then 1 else . end)' "$f")
-        ratio=$(awk -v a="$off" -v b="$on" 'BEGIN { if (b > 0 && a != "-") printf "%.2f", a / b; else print "-" }')
+        ratio=$(awk -v a="$off" -v b="$on" 'BEGIN { if (a != "nan" && b != "nan" && b > 0) printf "%.2f", a / b; else print "-" }')
         printf '| %s | %s | %s | %s | %s | %s | %.1f%% | %.1f%% |\n' "$setup" "$pattern" "$off" "$on" "$ratio" "$pf" \
             "$(awk -v x="$acc" 'BEGIN { print x * 100 }')" "$(awk -v x="$cov" 'BEGIN { print x * 100 }')"
     done

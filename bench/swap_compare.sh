@@ -62,9 +62,9 @@ log=
 max_attempts=5
 limit_bytes=$((128 * 1024 * 1024)) # the cgroup limit; the stack files say resident: 128MiB
 
-die() { echo "swap_compare: $*" >&2; exit 1; }
+BENCH_NAME=swap_compare
+. "$here/bench_lib.sh"
 command -v jq >/dev/null || die "jq not found (Debian: apt-get install jq)"
-note() { echo "swap_compare: $*" >&2; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -90,19 +90,6 @@ for s in $setups; do
     case "$s" in swapfile|zram|tierpage) ;; *) echo "swap_compare: unknown setup '$s'" >&2; exit 2 ;; esac
 done
 
-# "512MiB" -> bytes
-to_bytes() {
-    num=${1%%[!0-9]*}
-    unit=${1#"$num"}
-    [ -n "$num" ] || return 1
-    case "$unit" in
-        ''|B) echo "$num" ;;
-        K|KB|KiB) echo $((num * 1024)) ;;
-        M|MB|MiB) echo $((num * 1024 * 1024)) ;;
-        G|GB|GiB) echo $((num * 1024 * 1024 * 1024)) ;;
-        *) return 1 ;;
-    esac
-}
 size_bytes=$(to_bytes "$size") || { echo "swap_compare: --size: expected a size such as 512MiB" >&2; exit 2; }
 
 bench="$build/bin/tierpage-bench"
@@ -114,32 +101,14 @@ tierpage="$build/bin/tierpage"
 
 needs_swap=no
 case " $setups " in *" swapfile "*|*" zram "*) needs_swap=yes ;; esac
-cg_version=
 if [ "$needs_swap" = yes ]; then
-    if [ -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then
-        cg_version=1
-        cg_root=/sys/fs/cgroup/memory
-    else
-        for m in /sys/fs/cgroup /sys/fs/cgroup/unified; do
-            if [ -f "$m/cgroup.controllers" ] && grep -qw memory "$m/cgroup.controllers"; then
-                cg_version=2
-                cg_root=$m
-                break
-            fi
-        done
-    fi
-    [ -n "$cg_version" ] || die "no memory cgroup controller (neither v1 at /sys/fs/cgroup/memory nor v2 with 'memory' in cgroup.controllers): cannot limit the workload"
+    cg_detect || exit 1
     [ "$(tail -n +2 /proc/swaps | wc -l)" = 0 ] || die "swap is already on (see /proc/swaps); the comparison needs to own swap: swapoff -a first"
     for tool in mkswap swapon swapoff; do
         command -v "$tool" >/dev/null || die "$tool not found (Debian: apt-get install util-linux)"
     done
 fi
-case " $setups " in *" zram "*)
-    [ -d /sys/block/zram0 ] || die "no /sys/block/zram0 (modprobe zram), or run with --setups swapfile,tierpage"
-    [ "$(cat /sys/block/zram0/initstate)" = 0 ] || die "zram0 is in use (initstate 1); not touching it"
-    grep -qw lz4 /sys/block/zram0/comp_algorithm || die "zram has no lz4 ($(cat /sys/block/zram0/comp_algorithm))"
-    ;;
-esac
+case " $setups " in *" zram "*) zram_check || die "no zram to use: run with --setups swapfile,tierpage" ;; esac
 
 if [ -z "$log" ]; then
     log=$(mktemp -d /tmp/tierpage-swap-compare.XXXXXX)
@@ -147,79 +116,11 @@ else
     mkdir -p "$log"
 fi
 
-# ---- teardown, on every exit ----
+# ---- teardown, on every exit (bench_lib.sh) ----
 
-cg_dir=
-swapfile_made=no
-zram_algo_saved=
-cleanup() {
-    rc=$?
-    trap - EXIT INT TERM
-    if [ -n "$cg_dir" ] && [ -d "$cg_dir" ]; then
-        # only ever the workload we started
-        while read -r pid; do kill -9 "$pid" 2>/dev/null || true; done < "$cg_dir/cgroup.procs"
-        sleep 0.2
-        rmdir "$cg_dir" 2>/dev/null || note "could not remove cgroup $cg_dir"
-    fi
-    if [ "$swapfile_made" = yes ]; then
-        if grep -q "^$swapfile " /proc/swaps; then swapoff "$swapfile" || note "swapoff $swapfile failed"; fi
-        rm -f "$swapfile"
-    fi
-    if [ -n "$zram_algo_saved" ]; then
-        if grep -q "^/dev/zram0 " /proc/swaps; then swapoff /dev/zram0 || note "swapoff /dev/zram0 failed"; fi
-        echo 1 > /sys/block/zram0/reset 2>/dev/null || note "could not reset zram0"
-        echo "$zram_algo_saved" > /sys/block/zram0/comp_algorithm 2>/dev/null || true
-    fi
-    exit "$rc"
-}
-# The workload runs in the background and the script waits for it, so that a
-# signal reaches the trap at once and the workload is stopped with it.
-child=
-on_signal() {
-    [ -z "$child" ] || kill -TERM "$child" 2>/dev/null || true
-    [ -z "$child" ] || wait "$child" 2>/dev/null || true
-    child=
-    exit "$1"
-}
-run_child() { # command... ; returns its exit status
-    "$@" &
-    child=$!
-    st=0
-    wait "$child" || st=$?
-    child=
-    return "$st"
-}
-trap cleanup EXIT
-trap 'on_signal 130' INT
-trap 'on_signal 143' TERM
-
-# ---- cgroup: only the workload process goes in ----
-
-cg_make() {
-    cg_dir="$cg_root/tierpage-bench-$$"
-    if [ "$cg_version" = 1 ]; then
-        mkdir "$cg_dir"
-        echo "$limit_bytes" > "$cg_dir/memory.limit_in_bytes"
-    else
-        grep -qw memory "$cg_root/cgroup.subtree_control" ||
-            echo +memory > "$cg_root/cgroup.subtree_control" ||
-            die "cannot enable the memory controller in $cg_root/cgroup.subtree_control"
-        mkdir "$cg_dir"
-        echo "$limit_bytes" > "$cg_dir/memory.max"
-        [ ! -f "$cg_dir/memory.swap.max" ] || echo max > "$cg_dir/memory.swap.max"
-    fi
-}
-
-cg_peak() {
-    if [ "$cg_version" = 1 ]; then cat "$cg_dir/memory.max_usage_in_bytes"
-    elif [ -f "$cg_dir/memory.peak" ]; then cat "$cg_dir/memory.peak"
-    else echo 0; fi
-}
-
-cg_remove() {
-    rmdir "$cg_dir"
-    cg_dir=
-}
+trap bench_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 bench_args() { # pattern
     printf '%s\n' --size "$size" --pattern "$1" --verify --json --quiet
@@ -228,11 +129,6 @@ bench_args() { # pattern
 
 summary() { # json-line -> "N accesses/s, U us/access, verify ok"
     echo "$1" | jq -r '"\(.accesses_per_second|floor) accesses/s, \(.us_per_access_mean) us/access, verify \(.verify)"' 2>/dev/null || echo '?'
-}
-
-cg_oom_kills() {
-    if [ "$cg_version" = 1 ]; then awk '$1 == "oom_kill" { print $2 }' "$cg_dir/memory.oom_control"
-    else awk '$1 == "oom_kill" { print $2 }' "$cg_dir/memory.events"; fi
 }
 
 # One repetition in a fresh cgroup; appends its JSON line to
@@ -246,11 +142,10 @@ run_kernel() { # setup pattern rep
     while :; do
         err="$log/$1-$2-$3.stderr"
         [ "$attempt" = 1 ] || err="$log/$1-$2-$3-attempt$attempt.stderr"
-        cg_make
+        cg_make bench "$limit_bytes"
         st=0
-        # shellcheck disable=SC2046,SC2016
-        run_child sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$cg_dir" \
-            "$bench" $(bench_args "$2") > "$log/last.json" 2> "$err" || st=$?
+        # shellcheck disable=SC2046
+        run_child cg_exec "$bench" $(bench_args "$2") > "$log/last.json" 2> "$err" || st=$?
         peak=$(($(cg_peak) / 1048576))
         kills=$(cg_oom_kills)
         cg_remove
@@ -314,34 +209,19 @@ for setup in $setups; do
     case "$setup" in
     swapfile)
         note "swap file: $swapfile, ${swap_mib} MiB"
-        [ ! -e "$swapfile" ] || die "$swapfile already exists; not overwriting it"
-        swapfile_made=yes
-        run_child dd if=/dev/zero of="$swapfile" bs=1M count="$swap_mib" status=none
-        chmod 600 "$swapfile"
-        mkswap "$swapfile" > /dev/null
-        swapon "$swapfile" || die "swapon $swapfile failed (is its filesystem one that takes swap files?)"
+        swapfile_on "$swapfile" "$swap_mib"
         for pattern in $patterns; do
             r=1; while [ "$r" -le "$reps" ]; do run_kernel swapfile "$pattern" "$r"; r=$((r + 1)); done
         done
-        swapoff "$swapfile"
-        rm -f "$swapfile"
-        swapfile_made=no
+        swapfile_off
         ;;
     zram)
         note "zram0: lz4, ${swap_mib} MiB"
-        zram_algo_saved=$(sed 's/.*\[\(.*\)\].*/\1/' /sys/block/zram0/comp_algorithm)
-        echo 1 > /sys/block/zram0/reset
-        echo lz4 > /sys/block/zram0/comp_algorithm
-        echo "${swap_mib}M" > /sys/block/zram0/disksize
-        mkswap /dev/zram0 > /dev/null
-        swapon -p 100 /dev/zram0
+        zram_on "$swap_mib"
         for pattern in $patterns; do
             r=1; while [ "$r" -le "$reps" ]; do run_kernel zram "$pattern" "$r"; r=$((r + 1)); done
         done
-        swapoff /dev/zram0
-        echo 1 > /sys/block/zram0/reset
-        echo "$zram_algo_saved" > /sys/block/zram0/comp_algorithm
-        zram_algo_saved=
+        zram_off
         ;;
     tierpage)
         if [ ! -x "$tierpage" ]; then
@@ -365,12 +245,6 @@ done
 
 # ---- the table ----
 
-median() { # field file -> median of that field over the file's JSON lines
-    jq -r ".$1" "$2" 2>/dev/null | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "nan"; exit }
-        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 row_label() {
     case "$1" in
         swapfile) echo "kernel swap, swap file" ;;
@@ -387,15 +261,15 @@ echo "tierpage: tierpage run -c bench/stacks/dram-128.yaml (resident 128MiB, dra
 echo "machine: $(nproc) vCPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $uname_r, $(date -u +%Y-%m-%d)"
 printf '%-8s %-28s %12s %10s %9s %9s %12s %9s %9s\n' pattern setup "accesses/s" "us/access" "p50 us" "p99 us" "misses/acc" "x swapfile" "x zram"
 for pattern in $patterns; do
-    base_file=$(median accesses_per_second "$log/swapfile-$pattern.jsonl" 2>/dev/null || echo nan)
-    base_zram=$(median accesses_per_second "$log/zram-$pattern.jsonl" 2>/dev/null || echo nan)
+    base_file=$(median .accesses_per_second "$log/swapfile-$pattern.jsonl" 2>/dev/null || echo nan)
+    base_zram=$(median .accesses_per_second "$log/zram-$pattern.jsonl" 2>/dev/null || echo nan)
     for setup in swapfile zram tierpage-dram-128 tierpage-dram-128-fifo; do
         f="$log/$setup-$pattern.jsonl"
         [ -s "$f" ] || continue
-        aps=$(median accesses_per_second "$f")
-        us=$(median us_per_access_mean "$f")
-        p50=$(median us_per_access_p50 "$f")
-        p99=$(median us_per_access_p99 "$f")
+        aps=$(median .accesses_per_second "$f")
+        us=$(median .us_per_access_mean "$f")
+        p50=$(median .us_per_access_p50 "$f")
+        p99=$(median .us_per_access_p99 "$f")
         if [ -s "$log/$setup-$pattern.misses" ]; then
             fpa=$(sort -g "$log/$setup-$pattern.misses" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
         else
