@@ -47,10 +47,21 @@ static int io_fail(struct mc_conn *c, int code)
 
 static int connect_within(int fd, const struct sockaddr *addr, socklen_t len, unsigned timeout_ms)
 {
-    if (connect(fd, addr, len) == 0)
-        return 0;
-    if (errno != EINPROGRESS)
-        return errno;
+    /* A unix socket whose listener's backlog is full answers EAGAIN at
+     * once (TCP waits instead): try again until the timeout. */
+    uint64_t deadline = reply_wait_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        if (connect(fd, addr, len) == 0)
+            return 0;
+        if (errno == EINPROGRESS)
+            break;
+        if (errno != EAGAIN || addr->sa_family != AF_UNIX)
+            return errno;
+        if (reply_wait_now_ns() >= deadline)
+            return ETIMEDOUT;
+        struct pollfd none = {.fd = -1};
+        poll(&none, 1, 1);
+    }
     struct pollfd p = {.fd = fd, .events = POLLOUT};
     int n;
     do
@@ -287,36 +298,38 @@ int mc_conn_store(struct mc_conn *c, size_t n, const char *const *verbs, const c
     struct iovec iov[STORES_PER_WRITE * 3];
     char heads[STORES_PER_WRITE][320];
     int rc = 0;
-    size_t sent = 0;
+    size_t done = 0;
     /* Stores come from the write-back queue's thread, which no program
      * waits for: spinning there would only take a CPU from the program. */
     c->wait_spin_us = 0;
-    while (sent < n && rc == 0) {
-        size_t k = n - sent < STORES_PER_WRITE ? n - sent : STORES_PER_WRITE;
+    /* A chunk at a time, its replies read before the next is sent: a server
+     * whose replies nobody reads stops reading in turn (a unix socket
+     * charges each small reply ~1 KiB of buffer), and both sides would wait
+     * for the other until the timeout. */
+    while (done < n && rc == 0) {
+        size_t k = n - done < STORES_PER_WRITE ? n - done : STORES_PER_WRITE;
         for (size_t j = 0; j < k; j++) {
-            size_t i = sent + j;
+            size_t i = done + j;
             int h = snprintf(heads[j], sizeof heads[j], "%s %.*s 0 0 %zu\r\n", verbs[i], (int)key_lens[i], keys[i],
                              value_len);
             iov[3 * j] = (struct iovec){heads[j], (size_t)h};
             iov[3 * j + 1] = (struct iovec){(void *)values[i], value_len};
             iov[3 * j + 2] = (struct iovec){(void *)crlf, 2};
         }
-        rc = write_all(c, iov, (int)(3 * k));
-        if (rc == 0)
-            sent += k;
-    }
-    /* The replies of everything sent, in order. */
-    size_t i = 0;
-    for (; i < sent && rc == 0; i++) {
-        char *line;
-        size_t len;
-        if ((rc = read_line(c, &line, &len)))
+        if ((rc = write_all(c, iov, (int)(3 * k))))
             break;
-        results[i] = store_result(line);
-        if (results[i] == -EIO && strncmp(line, "SERVER_ERROR", 12) != 0 && strncmp(line, "CLIENT_ERROR", 12) != 0)
-            rc = unexpected(c, line); /* out of step with the server */
+        for (size_t j = 0; j < k && rc == 0; j++, done++) {
+            char *line;
+            size_t len;
+            if ((rc = read_line(c, &line, &len)))
+                break;
+            results[done] = store_result(line);
+            if (results[done] == -EIO && strncmp(line, "SERVER_ERROR", 12) != 0 &&
+                strncmp(line, "CLIENT_ERROR", 12) != 0)
+                rc = unexpected(c, line); /* out of step with the server */
+        }
     }
-    for (; i < n; i++)
+    for (size_t i = done; i < n; i++)
         results[i] = rc;
     return rc;
 }

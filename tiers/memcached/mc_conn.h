@@ -30,7 +30,8 @@ const char *mc_conn_why(const struct mc_conn *c);
 #define MC_NOT_STORED 1
 
 /* Sends `verbs[i] keys[i] 0 0 value_len` with values[i] for every i < n,
- * all before reading any reply, then reads the n replies: results[i] is 0
+ * pipelined in chunks of 64 (one round trip each), and reads the n
+ * replies: results[i] is 0
  * (STORED), MC_NOT_STORED, -ENOSPC (the server is out of memory), -E2BIG
  * (the item is over the server's size limit) or -EIO (another refusal).
  * Returns 0, or a negative errno when the connection failed (the results

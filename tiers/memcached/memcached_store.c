@@ -597,9 +597,8 @@ struct put_job {
     tierpage_error why; /* the refusal's message */
 };
 
-/* Sends one server every copy it is to hold, pipelined: one write of every
- * command, then every reply. A replace that finds no item is sent again as
- * a set, pipelined too. */
+/* Sends one server every copy it is to hold, pipelined (mc_conn_store). A
+ * replace that finds no item is sent again as a set, pipelined too. */
 static void put_to_server(struct mc_store *s, uint32_t server, struct put_job *jobs, size_t count,
                           const int *had, const void *const *pages, const int *results)
 {
@@ -715,8 +714,9 @@ out:
     free(replies);
 }
 
-/* Pages go to their servers pipelined, one round trip per server (two when
- * some replace finds its item missing) instead of one per page. */
+/* Pages go to their servers pipelined, one round trip per server and 64
+ * pages (mc_conn_store; again for replaces that find their item missing)
+ * instead of one per page. */
 static int mc_put_batch(void *store, size_t count, const uint64_t *keys, const void *const *pages, int *results,
                         tierpage_error *err)
 {
