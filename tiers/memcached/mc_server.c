@@ -6,9 +6,10 @@
 #include <string.h>
 
 void mc_server_init(struct mc_server *s, const tierpage_server *where, unsigned connect_timeout_ms,
-                    unsigned io_timeout_ms, unsigned reply_spin_us)
+                    unsigned io_timeout_ms, unsigned reply_spin_us, const tierpage_host *log_host)
 {
     memset(s, 0, sizeof *s);
+    s->log_host = log_host;
     s->connect_timeout_ms = connect_timeout_ms;
     s->io_timeout_ms = io_timeout_ms;
     s->reply_spin_us = reply_spin_us;
@@ -111,6 +112,14 @@ void mc_server_give(struct mc_server *s, memcached_st *m, memcached_return_t rc)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* The first time only, the reason goes to the log: the error itself may be
+ * one of many a batch's caller sees, and only the last may be shown. */
+static void take_out_of_service(struct mc_server *s, const tierpage_error *err)
+{
+    if (atomic_exchange(&s->out_of_service, 1) == 0 && s->log_host)
+        tierpage_log(s->log_host, TIERPAGE_LOG_WARNING, "%s", err->message);
+}
+
 int mc_server_take_conn(struct mc_server *s, const char *what, struct mc_conn **out, tierpage_error *err)
 {
     struct mc_conn *c = NULL;
@@ -126,9 +135,10 @@ int mc_server_take_conn(struct mc_server *s, const char *what, struct mc_conn **
         if (!c && e == ENOMEM)
             return tierpage_error_set(err, -ENOMEM, NULL, "memcached: %s: %s: out of memory", s->name, what);
         if (!c) {
-            atomic_store(&s->out_of_service, 1);
-            return tierpage_error_set(err, -e, NULL, "memcached: %s: %s: cannot connect: %s (server taken out of "
-                                      "service)", s->name, what, why);
+            tierpage_error_set(err, -e, NULL, "memcached: %s: %s: cannot connect: %s (server taken out of service)",
+                               s->name, what, why);
+            take_out_of_service(s, err);
+            return -e;
         }
     }
     *out = c;
@@ -161,9 +171,10 @@ int mc_server_fail_conn(struct mc_server *s, struct mc_conn *c, int code, const 
 {
     if (code == -ENOMEM)
         return tierpage_error_set(err, code, NULL, "memcached: %s: %s: out of memory", s->name, what);
-    atomic_store(&s->out_of_service, 1);
-    return tierpage_error_set(err, code == -EPROTO ? -EIO : code, NULL, "memcached: %s: %s: %s (server taken out of service)",
-                              s->name, what, mc_conn_why(c));
+    code = tierpage_error_set(err, code == -EPROTO ? -EIO : code, NULL, "memcached: %s: %s: %s (server taken out "
+                              "of service)", s->name, what, mc_conn_why(c));
+    take_out_of_service(s, err);
+    return code;
 }
 
 int mc_server_in_service(const struct mc_server *s)
@@ -208,12 +219,13 @@ int mc_server_fail(struct mc_server *s, memcached_st *m, memcached_return_t rc, 
         return tierpage_error_set(err, -E2BIG, NULL, "memcached: %s: %s: the page is larger than the server's "
                                   "item size limit (memcached -I)", s->name, what);
     int code = -EIO;
-    if (connection_failure(rc)) {
-        atomic_store(&s->out_of_service, 1);
+    if (connection_failure(rc))
         code = rc == MEMCACHED_TIMEOUT ? -ETIMEDOUT : sys_errno > 0 ? -sys_errno : -EHOSTDOWN;
-    }
-    return tierpage_error_set(err, code, NULL, "memcached: %s: %s: %s%s", s->name, what, reason,
-                              connection_failure(rc) ? " (server taken out of service)" : "");
+    tierpage_error_set(err, code, NULL, "memcached: %s: %s: %s%s", s->name, what, reason,
+                       connection_failure(rc) ? " (server taken out of service)" : "");
+    if (connection_failure(rc))
+        take_out_of_service(s, err);
+    return code;
 }
 
 int mc_server_probe(struct mc_server *s, uint64_t *limit_maxbytes, tierpage_error *err)

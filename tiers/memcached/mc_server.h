@@ -37,11 +37,12 @@ struct mc_server {
     size_t idle_conn_count, idle_conn_cap;
 
     atomic_int out_of_service;
+    const tierpage_host *log_host; /* where leaving service is reported; NULL for nowhere */
 };
 
 /* One entry of the servers option, as the host's parse_servers gave it. */
 void mc_server_init(struct mc_server *s, const tierpage_server *where, unsigned connect_timeout_ms,
-                    unsigned io_timeout_ms, unsigned reply_spin_us);
+                    unsigned io_timeout_ms, unsigned reply_spin_us, const tierpage_host *log_host);
 void mc_server_destroy(struct mc_server *s);
 
 /* Checks that the server answers (version, then stats) and reads its

@@ -108,7 +108,7 @@ static int parse_servers(struct mc_store *s, const tierpage_host *host, const st
         rc = tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
     for (size_t i = 0; rc == 0 && i < count; i++) {
         mc_server_init(&s->servers[i], &list[i], (unsigned)o->common.connect_timeout_ms,
-                       (unsigned)o->common.io_timeout_ms, (unsigned)o->reply_spin_us);
+                       (unsigned)o->common.io_timeout_ms, (unsigned)o->reply_spin_us, host);
         s->server_count++;
     }
     free(list);
