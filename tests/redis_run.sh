@@ -181,7 +181,11 @@ ns_stack "$WORK/excl.yaml" excl-$$ "$A, $B" "namespace: exclusive"
 ns_exclusive "two servers" "$WORK/excl.yaml" excl-$$ "$A"
 
 # redis-server itself under tierpage run, its pages in a redis tier: the
-# tier's hiredis must be its own, not the one redis-server exports.
+# tier's hiredis must be its own, not the one redis-server exports. The
+# lease lives an hour, so its heartbeat thread never runs here: a store's
+# own thread is not a pager thread, and what it allocates in a program
+# with its own allocator (redis-server's jemalloc) is served memory, which
+# a fault handler that later uses that connection could fault on.
 KV_LOAD=$BUILD/bin/tierpage-kv-load
 need "start a redis server for the tier of a paged redis-server" -- redis_start tier
 cat >"$WORK/app.yaml" <<YAML
@@ -192,6 +196,7 @@ tiers:
     capacity: 4MiB
   - plugin: redis
     servers: [${REDIS_ADDR[tier]}]
+    lease_ms: 1h
 YAML
 REDIS_PREFIX=("$TIERPAGE" run -c "$WORK/app.yaml" --stats "$WORK/app.json" --)
 need "redis-server starts under tierpage run with a redis tier" -- redis_start app
