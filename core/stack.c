@@ -12,6 +12,7 @@
 #include "eviction.h"
 #include "evictor_thread.h"
 #include "fault_handler.h"
+#include "fork_reaper.h"
 #include "instance_id.h"
 #include "pager_thread.h"
 #include "stack_internal.h"
@@ -162,6 +163,7 @@ static tp_stack *stack_open(struct tp_conf *conf, const char *apart_from, tierpa
     s->namespace_name = conf->name ? strdup(conf->name) : NULL;
     s->page_size = 4096;
     s->uffd = -1;
+    s->fork.lifeline[0] = s->fork.lifeline[1] = s->fork.own_lifeline = -1;
     s->exclusive_namespace = conf->exclusive_namespace;
     tp_instance_id(s->instance, sizeof s->instance);
     tp_lock_init(&s->lock);
@@ -244,6 +246,7 @@ tp_stack *tp_stack_open_daemon(const char *socket, const char *vm, tierpage_erro
     s->policy = TP_POLICY_FIFO;
     s->page_size = 4096;
     s->uffd = -1;
+    s->fork.lifeline[0] = s->fork.lifeline[1] = s->fork.own_lifeline = -1;
     tp_lock_init(&s->lock);
     pthread_mutex_init(&s->regions_lock, NULL);
     if (tp_pages_init(&s->pages, &s->lock, 1) < 0) {
@@ -298,6 +301,7 @@ void tp_stack_close(tp_stack *s)
         return;
     tp_handlers_stop(s);
     tp_evictor_stop(s);
+    tp_reaper_stop(s);
     while (s->region_count) {
         struct tp_region *r = s->regions[0];
         tp_unmap(s, r->start, r->length, NULL);
@@ -306,6 +310,8 @@ void tp_stack_close(tp_stack *s)
     tp_daemon_link_close(s->daemon);
     if (s->uffd >= 0)
         close(s->uffd);
+    if (s->fork.own_lifeline >= 0)
+        close(s->fork.own_lifeline);
     tp_pages_destroy(&s->pages);
     free(s->namespace_name);
     if (s->zero_page)

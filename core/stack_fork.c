@@ -11,8 +11,10 @@
  * opened afresh in the child, under the child's own instance id, and the
  * parent, still frozen, sends the child each page such a tier holds over
  * a socket; the child puts them into its store before it returns from
- * fork(). The parent thaws once the last page is sent. A stack with any
- * other tier keeps served memory from children (preload.c). */
+ * fork(). The parent thaws once the last page is sent. A store whose
+ * child's pages live on a server (drop_child: memcached, redis) has them
+ * removed by the parent once the child is gone (fork_reaper.h). A stack
+ * with any other tier keeps served memory from children (preload.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 
 #include "evictor_thread.h"
 #include "fault_handler.h"
+#include "fork_reaper.h"
 #include "instance_id.h"
 #include "stack_internal.h"
 #include "tier_chain.h"
@@ -73,11 +76,16 @@ static int open_stream(struct tp_stack *s, char *why, size_t len)
     return 0;
 }
 
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
 static void close_stream(struct tp_stack *s, int end)
 {
-    if (s->fork.stream[end] >= 0)
-        close(s->fork.stream[end]);
-    s->fork.stream[end] = -1;
+    close_fd(&s->fork.stream[end]);
 }
 
 /* One page sent to the child: its id, its tier, its content. */
@@ -319,6 +327,24 @@ fail:
     return -1;
 }
 
+/* Both locks held. The child's instance id, and the pipe that tells the
+ * parent it is gone when a tier keeps its pages on a server. */
+static int open_lifeline(struct tp_stack *s, char *why, size_t len)
+{
+    tp_instance_id(s->fork.child_instance, sizeof s->fork.child_instance);
+    s->fork.lifeline[0] = s->fork.lifeline[1] = -1;
+    int watched = 0;
+    for (size_t t = 0; t < s->tier_count; t++)
+        watched |= s->tiers[t].ops->drop_child != NULL;
+    if (watched && pipe2(s->fork.lifeline, O_CLOEXEC) < 0) {
+        snprintf(why, len, "cannot make a pipe to watch it: %s", strerror(errno));
+        s->fork.lifeline[0] = s->fork.lifeline[1] = -1;
+        return -1;
+    }
+    return 0;
+}
+
+
 static void drop_protections(struct tp_stack *s)
 {
     free(s->fork.protections);
@@ -335,8 +361,10 @@ void tp_private_stack_fork_prepare(tp_stack *s)
     char *why = s->fork.refusal;
     size_t len = sizeof s->fork.refusal;
     s->fork.stream[0] = s->fork.stream[1] = -1;
+    tp_reaper_fork_prepare(s);
     if (fork_refusal(s, why, len) || read_protections(s, why, len) < 0 || open_stream(s, why, len) < 0 ||
-        copy_resident(s, why, len) < 0) {
+        copy_resident(s, why, len) < 0 || open_lifeline(s, why, len) < 0) {
+        drop_copies(s);
         drop_protections(s);
         close_stream(s, 0);
         close_stream(s, 1);
@@ -350,6 +378,9 @@ void tp_private_stack_fork_parent(tp_stack *s)
     drop_copies(s);
     drop_protections(s);
     close_stream(s, 0);
+    close_fd(&s->fork.lifeline[1]);
+    tp_reaper_fork_parent(s, s->fork.lifeline[0], s->fork.child_instance);
+    s->fork.lifeline[0] = -1;
     if (s->fork.stream[1] >= 0) {
         tp_lock_drop(&s->lock);
         send_pages(s);
@@ -436,6 +467,13 @@ int tp_private_stack_fork_child(tp_stack *s, tierpage_error *err)
     for (size_t t = 0; t < s->tier_count; t++)
         pthread_mutex_init(&s->tiers[t].serial_lock, NULL);
     s->pages.frozen = 0;
+    /* The parent's watch over its children, and this process's place in
+     * its own parent's (a grandchild must not keep the child watched). */
+    tp_reaper_fork_child(s);
+    close_fd(&s->fork.own_lifeline);
+    close_fd(&s->fork.lifeline[0]);
+    s->fork.own_lifeline = s->fork.lifeline[1];
+    s->fork.lifeline[1] = -1;
     if (!s->fork.copied) {
         /* The stores stay the parent's: let go of what this process holds
          * for them (a pmem file's lock), should it outlive the parent. */
@@ -475,7 +513,10 @@ int tp_private_stack_fork_child(tp_stack *s, tierpage_error *err)
     adopt_pages(s);
     char parent_instance[sizeof s->instance];
     memcpy(parent_instance, s->instance, sizeof parent_instance);
-    tp_instance_id(s->instance, sizeof s->instance);
+    memcpy(s->instance, s->fork.child_instance, sizeof s->instance);
+    /* The parent holds the namespace (exclusive or not): the child's
+     * pages are under its own instance. */
+    s->exclusive_namespace = 0;
     close_stream(s, 1);
     int rc = 0;
     for (size_t t = 0; t < s->tier_count && rc == 0; t++)

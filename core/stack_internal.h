@@ -78,6 +78,10 @@ struct tp_fork {
     struct tp_protection *protections;
     size_t protection_count;
     int stream[2];              /* socket: [1] the parent sends its tiers' pages, [0] the child reads them */
+    char child_instance[17];    /* the instance id the child's stores open under */
+    int lifeline[2];            /* pipe, when a tier drops children's pages (fork_reaper.h): [0] the
+                                 * parent watches, [1] the child holds; else -1 */
+    int own_lifeline;           /* in a forked child: its end of its parent's pipe, else -1 */
 };
 
 /* The background eviction thread's state (evictor_thread.c). */
@@ -119,6 +123,7 @@ struct tp_stack {
 
     struct tp_evictor evictor;
     struct tp_fork fork;
+    struct tp_reaper *reaper;   /* its own lock; NULL until a child needs watching (fork_reaper.c) */
     struct tp_tier tiers[TP_MAX_TIERS];
     size_t tier_count;
 

@@ -37,6 +37,11 @@ void tp_private_stack_fork_parent(tp_stack *stack);
  * why), other values when setting it up failed. On failure the stack must
  * not be used again in the child. */
 int tp_private_stack_fork_child(tp_stack *stack, tierpage_error *err);
+/* For a process about to exit: the pages its forked children that already
+ * ended left on servers are removed now, before the thread that watches
+ * them goes with the process (fork_reaper.h). Children still running keep
+ * theirs. */
+void tp_private_stack_reap_children(tp_stack *stack);
 
 /* A process of a run other than the program (one the program started with
  * exec, or a child it forked before it served anything) opens the stack

@@ -69,9 +69,11 @@ extern "C" {
 /* Opened with params->forked_from (in a forked child), the instance keeps
  * the child's pages apart from the parent's, never touches the parent's,
  * and its pages go away with the child process (at its exit, also _exit,
- * or exec), as the pmem store's file of the child's own does. A stack
- * whose every tier is FORK_PRIVATE or FORK_APART gives forked children
- * served memory; any other tier keeps it from them. */
+ * or exec): either by themselves, as the pmem store's file of the child's
+ * own does, or, when they live on a server, through the parent's
+ * instance's drop_child once the child is gone (memcached, redis). A
+ * stack whose every tier is FORK_PRIVATE or FORK_APART gives forked
+ * children served memory; any other tier keeps it from them. */
 #define TIERPAGE_STORE_FORK_APART (1u << 5)
 
 typedef struct tierpage_error {
@@ -273,6 +275,17 @@ typedef struct tierpage_store_ops {
      * a connection); the instance's memory is not freed. Without it, a
      * child that outlives its parent keeps, say, the parent's file locked. */
     void (*forget)(void *store);
+
+    /* Optional, for FORK_APART stores whose pages would outlive a child
+     * process (kept on a server): called on the parent's instance, once a
+     * child whose store was opened with forked_from = this instance's id
+     * has exited, been killed or exec'd: remove every page of the child's
+     * instance `child_instance` (16 hex digits) from the namespace, and
+     * anything else the child's open left there (a lease). The child runs
+     * no more, so nothing writes under that instance any longer. Called
+     * from a thread of the core's, concurrently with any call on this
+     * instance but open, close and clear. */
+    int (*drop_child)(void *store, const char *child_instance, tierpage_error *err);
 } tierpage_store_ops;
 
 typedef const tierpage_store_ops *(*tierpage_store_entry_fn)(void);

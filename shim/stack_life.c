@@ -225,6 +225,13 @@ void _Exit(int status) __attribute__((alias("_exit")));
 
 __attribute__((destructor)) static void shim_fini(void)
 {
+    /* Children that ended just before (a wait, then exit): their pages on
+     * servers go now, not with this process's watching thread. */
+    if (shim_stack && !shim_in_child) {
+        shim_enter();
+        tp_private_stack_reap_children(shim_stack);
+        shim_leave();
+    }
     /* A forked child's pages are its own private memory and files already
      * gone from their directory: they go with it. The summary is the
      * program's, not its children's (theirs are in their stats files). */

@@ -19,3 +19,9 @@ foreach(script memcached_plugin_test memcached_run)
 endforeach()
 # tierpage run preloads the shim, whose malloc a sanitizer runtime cannot share.
 set_tests_properties(memcached_run PROPERTIES LABELS "memcached;preload")
+# fork with the memcached tier: each child's pages under its own instance,
+# gone from the servers when it ends or execs.
+add_test(NAME fork_remote_memcached COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/fork_remote.sh memcached)
+set_tests_properties(fork_remote_memcached PROPERTIES
+  ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  LABELS "memcached;preload" TIMEOUT 900)

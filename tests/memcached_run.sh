@@ -108,29 +108,7 @@ if mc_start s4 128 && P4=$MC_PORT && mc_start s5 128 && P5=$MC_PORT; then pass "
 NS_LEASE_MS=1500 NS_LEASE_WAIT=4.5
 # Page keys of a namespace on s4 and s5, listed with lru_crawler metadump.
 ns_count() {
-    python3 - "$1" "$P4" "$P5" <<'PY'
-import socket, sys, time, urllib.parse
-name, total = sys.argv[1], 0
-for port in sys.argv[2:]:
-    for _ in range(100):
-        s = socket.create_connection(("127.0.0.1", int(port)))
-        s.sendall(b"lru_crawler metadump all\r\n")
-        data = b""
-        while not (data.endswith(b"END\r\n") or data.startswith(b"BUSY")):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
-        if not data.startswith(b"BUSY"):
-            break
-        time.sleep(0.05)
-    for line in data.decode().splitlines():
-        if line.startswith("key="):
-            key = urllib.parse.unquote(line.split()[0][4:])
-            total += key.startswith("tp:%s:" % name)
-print(total)
-PY
+    mc_keys "$P4" "$P5" | grep -c "^tp:$1:"
 }
 ns_mc_stack() {
     mc_stack "$1" "$2" "    lease_ms: $NS_LEASE_MS"

@@ -24,3 +24,9 @@ foreach(script redis_check redis_plugin redis_run redis_cluster)
 endforeach()
 # The runs preload the shim, whose malloc a sanitizer runtime cannot share.
 set_tests_properties(redis_run redis_cluster PROPERTIES LABELS "redis;preload")
+# fork with the redis tier: each child's pages under its own instance,
+# gone from the servers when it ends or execs.
+add_test(NAME fork_remote_redis COMMAND bash ${CMAKE_SOURCE_DIR}/tests/fork_remote.sh redis)
+set_tests_properties(fork_remote_redis PROPERTIES
+  ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  LABELS "redis;preload" TIMEOUT 900)

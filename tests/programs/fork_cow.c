@@ -5,8 +5,10 @@
  *   fork_cow MiB basic|nested|threads|exec|many
  *   fork_cow MiB serve     (what `exec` runs in its children)
  *   fork_cow MiB outlive DIR
+ *   fork_cow MiB watched DIR kill|exec
  */
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -411,14 +413,89 @@ static int outlive(const char *dir)
     _exit(ok ? 0 : 1);
 }
 
+/* Blocks until the test opens DIR/NAME (a fifo) to write, and reads its
+ * line; 0 when it could not. */
+static int wait_for_test(const char *dir, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    int ok = f && fgetc(f) != EOF;
+    if (f)
+        fclose(f);
+    return ok;
+}
+
+static void tell_test(const char *dir, const char *name, long value)
+{
+    char path[4096], tmp[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s/.%s", dir, name);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%ld\n", value) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+
+/* A child whose pages the test watches on the servers: the parent writes
+ * its memory and says DIR/parent, forks when the test writes DIR/fork;
+ * the child writes its own copy, says DIR/child (its pid) and then waits
+ * to be killed (`kill`), or execs a process that waits to be killed when
+ * the test writes DIR/exec (`exec`). The parent waits for it, says
+ * DIR/reaped (0 when the wait saw it killed), waits for DIR/go and checks
+ * its memory. */
+static int watched(const char *dir, const char *how)
+{
+    uint64_t *m = served(len);
+    scribble(m, len, 5);
+    tell_test(dir, "parent", (long)getpid());
+    if (!wait_for_test(dir, "fork"))
+        return 2;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = bad_word(m, len, 5) == SIZE_MAX;
+        scribble(m, len, 6);
+        ok = ok && bad_word(m, len, 6) == SIZE_MAX;
+        if (!ok) {
+            fprintf(stderr, "FAIL watched child: memory as at the fork, or its own writes\n");
+            _exit(1);
+        }
+        tell_test(dir, "child", (long)getpid());
+        if (strcmp(how, "exec") == 0) {
+            if (!wait_for_test(dir, "exec"))
+                _exit(2);
+            execl("/bin/sleep", "sleep", "600", (char *)NULL);
+            _exit(99);
+        }
+        for (;;)
+            pause();
+    }
+    CHECK(pid > 0, "fork");
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+          "the watched child was killed with SIGKILL");
+    tell_test(dir, "reaped", failures);
+    if (!wait_for_test(dir, "go"))
+        return 2;
+    CHECK(bad_word(m, len, 5) == SIZE_MAX, "parent: its memory after the watched child (word %zu)",
+          bad_word(m, len, 5));
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[2], "outlive") == 0) {
         len = (size_t)atoi(argv[1]) * MiB;
         return outlive(argv[3]);
     }
+    if (argc == 5 && strcmp(argv[2], "watched") == 0) {
+        len = (size_t)atoi(argv[1]) * MiB;
+        return watched(argv[3], argv[4]);
+    }
     if (argc != 3) {
-        fprintf(stderr, "usage: fork_cow MiB basic|nested|threads|exec|many|serve, or fork_cow MiB outlive DIR\n");
+        fprintf(stderr, "usage: fork_cow MiB basic|nested|threads|exec|many|serve, fork_cow MiB outlive DIR, or "
+                        "fork_cow MiB watched DIR kill|exec\n");
         return 2;
     }
     len = (size_t)atoi(argv[1]) * MiB;

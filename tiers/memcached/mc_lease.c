@@ -141,6 +141,7 @@ struct sweep {
         int alive;
     } cache[LIVENESS_CACHE];
     size_t cached;
+    const char *only;        /* a forked child's instance: its keys alone go */
     uint64_t removed;
     tierpage_error *err;
 };
@@ -166,7 +167,9 @@ static int sweep_key(void *arg, const char *key, size_t len)
     char instance[NS_ID_LEN + 1];
     enum ns_key_kind kind = ns_key_classify(w->l->ns, key, len, instance);
     int doomed = 0;
-    if (kind == NS_KEY_EXCLUSIVE) {
+    if (w->only) {
+        doomed = kind == NS_KEY_INSTANCE && strcmp(instance, w->only) == 0;
+    } else if (kind == NS_KEY_EXCLUSIVE) {
         doomed = w->l->ns->exclusive;
     } else if (kind == NS_KEY_INSTANCE && (w->l->ns->exclusive || strcmp(instance, w->l->ns->instance) != 0)) {
         int alive = instance_alive(w, instance);
@@ -185,7 +188,8 @@ static int sweep_key(void *arg, const char *key, size_t len)
     return 0;
 }
 
-int mc_sweep_namespace(struct mc_lease *l, tierpage_error *err)
+/* *removed: the keys deleted, over every server. */
+static int sweep(struct mc_lease *l, const char *only, uint64_t *removed, tierpage_error *err)
 {
     struct sweep *w = calloc(1, sizeof *w);
     if (!w)
@@ -195,14 +199,15 @@ int mc_sweep_namespace(struct mc_lease *l, tierpage_error *err)
         struct mc_server *srv = &l->servers[i];
         if (!mc_server_in_service(srv))
             continue;
-        *w = (struct sweep){.l = l, .srv = srv, .err = err};
+        *w = (struct sweep){.l = l, .srv = srv, .only = only, .err = err};
         if (!(w->m = mc_server_take(srv, err))) {
             rc = -ENOMEM;
             break;
         }
         rc = mc_metadump(srv, sweep_key, w, err);
         mc_server_give(srv, w->m, MEMCACHED_SUCCESS);
-        if (rc == -EAGAIN) {
+        *removed += w->removed;
+        if (rc == -EAGAIN && !only) {
             tierpage_log(l->host, TIERPAGE_LOG_WARNING, "%s; pages that stopped stacks left there stay until a "
                          "later open", err->message);
             rc = 0;
@@ -210,4 +215,41 @@ int mc_sweep_namespace(struct mc_lease *l, tierpage_error *err)
     }
     free(w);
     return rc;
+}
+
+int mc_sweep_namespace(struct mc_lease *l, tierpage_error *err)
+{
+    uint64_t removed = 0;
+    return sweep(l, NULL, &removed, err);
+}
+
+/* Passes of a child's sweep at most: see mc_sweep_instance. */
+#define CHILD_SWEEPS 4
+
+int mc_sweep_instance(struct mc_lease *l, const char *instance, tierpage_error *err)
+{
+    /* A put the child sent just before it ended may still wait in the
+     * server's input when a dump passes; a dump lists no item written
+     * while it runs: sweep again until a pass finds nothing. */
+    uint64_t removed = 1;
+    int rc = 0;
+    for (int pass = 0; pass < CHILD_SWEEPS && removed && rc == 0; pass++) {
+        removed = 0;
+        rc = sweep(l, instance, &removed, err);
+    }
+    if (rc < 0)
+        return rc;
+    char key[NS_PREFIX_MAX + 2];
+    ns_lease_key_of(l->ns, instance, key, sizeof key);
+    for (size_t i = 0; i < l->server_count; i++) {
+        struct mc_server *srv = &l->servers[i];
+        if (!mc_server_in_service(srv))
+            continue;
+        memcached_st *m = mc_server_take(srv, err);
+        if (!m)
+            return -ENOMEM;
+        memcached_return_t mrc = memcached_delete(m, key, strlen(key), 0);
+        mc_server_give(srv, m, mrc == MEMCACHED_NOTFOUND ? MEMCACHED_SUCCESS : mrc);
+    }
+    return 0;
 }

@@ -44,6 +44,11 @@ void mc_lease_release(struct mc_lease *l);
  * namespace's own keys. A server whose crawler stays busy is skipped with
  * a warning (a later open sweeps it). */
 int mc_sweep_namespace(struct mc_lease *l, tierpage_error *err);
+/* On every server in service: deletes the pages and the lease of one
+ * instance of the namespace, a forked child's that ended (drop_child). A
+ * server whose crawler stays busy fails it (-EAGAIN): the pages then stay
+ * until a later open's sweep, the lease being gone with the child. */
+int mc_sweep_instance(struct mc_lease *l, const char *instance, tierpage_error *err);
 
 /* Calls fn(arg, key, len) for every key the server lists with
  * `lru_crawler metadump all`; fn returns 0 to go on, negative to stop with

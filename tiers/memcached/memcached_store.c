@@ -862,12 +862,19 @@ static int mc_clear(void *store, tierpage_error *err)
     return mc_sweep_namespace(&s->lease, err);
 }
 
+/* A forked child of this instance ended: its pages and lease go. */
+static int mc_drop_child(void *store, const char *child_instance, tierpage_error *err)
+{
+    struct mc_store *s = store;
+    return mc_sweep_instance(&s->lease, child_instance, err);
+}
+
 static const tierpage_store_ops mc_ops = {
     .abi_version = TIERPAGE_STORE_ABI_VERSION,
     .struct_size = sizeof(tierpage_store_ops),
     .name = "memcached",
     .description = "pages in memcached servers, sharded by consistent hashing, optionally replicated",
-    .flags = TIERPAGE_STORE_REMOTE,
+    .flags = TIERPAGE_STORE_REMOTE | TIERPAGE_STORE_FORK_APART,
     .open = mc_open,
     .close = mc_close,
     .get = mc_get,
@@ -877,6 +884,7 @@ static const tierpage_store_ops mc_ops = {
     .get_batch = mc_get_batch,
     .put_batch = mc_put_batch,
     .clear = mc_clear,
+    .drop_child = mc_drop_child,
 };
 
 const tierpage_store_ops *tierpage_store_entry(void)

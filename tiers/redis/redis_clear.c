@@ -5,7 +5,9 @@
  * instances whose lease is gone (ns_keys.h: stacks that stopped without
  * closing), this instance's own, and with namespace: exclusive the
  * namespace's fixed keys, which this stack's lease now covers. A running
- * instance's pages stay. close: SCAN this instance's prefix and UNLINK. */
+ * instance's pages stay. close: SCAN this instance's prefix and UNLINK.
+ * drop_child: the same for a forked child's instance that ended, then
+ * its lease. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +28,12 @@ struct sweep {
     struct redis_store *s;
     struct redis_node *node;
     int own_only;            /* close: this instance's pages, nothing else */
+    const char *child;       /* drop_child: that instance's pages, nothing else */
     struct liveness cache[LIVENESS_CACHE];
     size_t cached;
     tierpage_error *err;
     int failure;
+    uint64_t removed;        /* keys unlinked */
 };
 
 /* 1 when the key is to go, 0 to keep it, negative errno when a lease
@@ -42,6 +46,8 @@ static int doomed(struct sweep *w, const char *key, size_t len)
         return w->s->ns.exclusive;
     if (kind != NS_KEY_INSTANCE)
         return 0;
+    if (w->child)
+        return strcmp(instance, w->child) == 0;
     if (!w->s->ns.exclusive && strcmp(instance, w->s->ns.instance) == 0)
         return 1;
     if (w->own_only)
@@ -82,6 +88,7 @@ static int unlink_keys(struct sweep *w, redisContext *c, const redisReply *keys)
             return tierpage_error_set(w->err, -EIO, NULL, "redis: %s: cannot send UNLINK", server);
         sent++;
     }
+    w->removed += sent;
     for (size_t i = 0; i < sent; i++) {
         void *reply = NULL;
         if (redisGetReply(c, &reply) != REDIS_OK)
@@ -130,10 +137,13 @@ static int sweep_node(struct sweep *w, const char *pattern)
 
 /* SCAN pattern over every server or master; the namespace's characters
  * hold no glob specials (ns_keys_init refuses them). */
-static int sweep(struct redis_store *s, int own_only, tierpage_error *err)
+static int sweep(struct redis_store *s, int own_only, const char *child, uint64_t *removed, tierpage_error *err)
 {
-    char pattern[NS_PREFIX_MAX + 2];
-    snprintf(pattern, sizeof pattern, "%s*", own_only ? s->ns.page_prefix : s->ns.ns_prefix);
+    char pattern[NS_PREFIX_MAX + NS_ID_LEN + 4];
+    if (child)
+        snprintf(pattern, sizeof pattern, "%s%s:*", s->ns.ns_prefix, child);
+    else
+        snprintf(pattern, sizeof pattern, "%s*", own_only ? s->ns.page_prefix : s->ns.ns_prefix);
     struct redis_node *nodes[1024];
     size_t count = redis_every_master(s, nodes, sizeof nodes / sizeof nodes[0]);
     struct sweep *w = calloc(1, sizeof *w);
@@ -141,19 +151,22 @@ static int sweep(struct redis_store *s, int own_only, tierpage_error *err)
         return tierpage_error_set(err, -ENOMEM, NULL, "redis: out of memory");
     w->s = s;
     w->own_only = own_only;
+    w->child = child;
     w->err = err;
     int rc = 0;
     for (size_t i = 0; i < count && rc == 0; i++) {
         w->node = nodes[i];
         rc = sweep_node(w, pattern);
     }
+    if (removed)
+        *removed = w->removed;
     free(w);
     return rc;
 }
 
 int redis_clear_namespace(struct redis_store *s, tierpage_error *err)
 {
-    int rc = sweep(s, 0, err);
+    int rc = sweep(s, 0, NULL, NULL, err);
     if (rc == 0)
         key_set_clear(&s->keys);
     return rc;
@@ -164,7 +177,26 @@ void redis_drop_own_pages(struct redis_store *s)
     tierpage_error err = {{0}, {0}};
     if (key_set_count(&s->keys) == 0)
         return;
-    if (sweep(s, 1, &err) < 0)
+    if (sweep(s, 1, NULL, NULL, &err) < 0)
         tierpage_log(s->conn.host, TIERPAGE_LOG_WARNING, "at close, cannot remove this stack's pages: %s",
                      err.message);
+}
+
+/* Passes of a child's sweep at most. */
+#define CHILD_SWEEPS 4
+
+int redis_drop_child(struct redis_store *s, const char *child_instance, tierpage_error *err)
+{
+    char instance[NS_ID_LEN + 1];
+    snprintf(instance, sizeof instance, "%s", child_instance);
+    /* A SET the child sent just before it ended may still wait in a
+     * server's input when SCAN passes, and SCAN lists only keys there for
+     * its whole run: sweep again until a pass finds nothing. */
+    uint64_t removed = 1;
+    int rc = 0;
+    for (int pass = 0; pass < CHILD_SWEEPS && removed && rc == 0; pass++)
+        rc = sweep(s, 0, instance, &removed, err);
+    if (rc == 0)
+        redis_lease_drop(s, instance);
+    return rc;
 }

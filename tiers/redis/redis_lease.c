@@ -174,6 +174,21 @@ void redis_lease_release(struct redis_store *s)
     }
 }
 
+void redis_lease_drop(struct redis_store *s, const char *instance)
+{
+    struct redis_node *nodes[REDIS_MAX_SERVERS];
+    size_t count = lease_nodes(s, nodes);
+    char key[NS_PREFIX_MAX + 2], why[400];
+    ns_lease_key_of(&s->ns, instance, key, sizeof key);
+    for (size_t i = 0; i < count; i++) {
+        const char *where = "";
+        const char *argv[] = {"DEL", key};
+        redisReply *r = lease_command(s, nodes[i], key, 2, argv, why, sizeof why, &where);
+        if (r)
+            freeReplyObject(r);
+    }
+}
+
 int redis_lease_alive(struct redis_store *s, struct redis_node *node, const char *instance)
 {
     char key[NS_PREFIX_MAX + 2], why[400];

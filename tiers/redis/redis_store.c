@@ -487,12 +487,18 @@ static int redis_open(const tierpage_store_params *params, void **store, tierpag
     return 0;
 }
 
+/* A forked child of this instance ended: its pages and lease go. */
+static int redis_drop_child_op(void *store, const char *child_instance, tierpage_error *err)
+{
+    return redis_drop_child(store, child_instance, err);
+}
+
 static const tierpage_store_ops redis_ops = {
     .abi_version = TIERPAGE_STORE_ABI_VERSION,
     .struct_size = sizeof(tierpage_store_ops),
     .name = "redis",
     .description = "pages in Redis servers: sharded with replicas, or a Redis Cluster",
-    .flags = TIERPAGE_STORE_REMOTE,
+    .flags = TIERPAGE_STORE_REMOTE | TIERPAGE_STORE_FORK_APART,
     .open = redis_open,
     .close = redis_close,
     .get = redis_get,
@@ -502,6 +508,7 @@ static const tierpage_store_ops redis_ops = {
     .get_batch = redis_get_batch,
     .put_batch = redis_put_batch,
     .clear = redis_clear,
+    .drop_child = redis_drop_child_op,
 };
 
 const tierpage_store_ops *tierpage_store_entry(void)

@@ -112,6 +112,9 @@ int redis_clear_namespace(struct redis_store *s, tierpage_error *err);
 
 /* close: UNLINK this instance's pages. */
 void redis_drop_own_pages(struct redis_store *s);
+/* Every page of a forked child's instance that ended, on every server or
+ * master, and its lease (tierpage_store_ops.drop_child). */
+int redis_drop_child(struct redis_store *s, const char *child_instance, tierpage_error *err);
 
 /* redis_lease.c: the lease of a running stack (ns_keys.h), on every plain
  * server or on the cluster. Taking it fails with -EBUSY and a message naming
@@ -119,6 +122,9 @@ void redis_drop_own_pages(struct redis_store *s);
 int redis_lease_take(struct redis_store *s, tierpage_error *err);
 void redis_lease_renew(void *store); /* the heartbeat's call */
 void redis_lease_release(struct redis_store *s);
+/* Deletes the lease of another instance of the namespace, one that can
+ * renew it no more (a forked child that ended). */
+void redis_lease_drop(struct redis_store *s, const char *instance);
 /* 1 when the instance's lease is on the node (plain) or the cluster (node
  * NULL), 0 when it is gone, negative errno when it could not be asked. */
 int redis_lease_alive(struct redis_store *s, struct redis_node *node, const char *instance);
