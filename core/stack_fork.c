@@ -110,44 +110,76 @@ static int transfer_all(int fd, void *buf, size_t len, int sending)
     return 0;
 }
 
+/* Pages read from a tier at once for the child: one round trip for a
+ * batch from a server. */
+#define SEND_BATCH 32
+
+/* Reads the n pages ids[] of tier t into pages (a batch, then one by one
+ * with retries for any the batch missed) and sends them; -1 when the
+ * child went away. */
+static int send_batch(struct tp_stack *s, size_t t, size_t n, const uint32_t *ids, unsigned char *pages)
+{
+    void *ptrs[SEND_BATCH] = {0};
+    int results[SEND_BATCH];
+    for (size_t j = 0; j < n; j++)
+        ptrs[j] = pages + j * s->page_size;
+    tp_tier_get_batch(s, t, n, ids, ptrs, results);
+    for (size_t j = 0; j < n; j++) {
+        tierpage_error err = {{0}, {0}};
+        if (results[j] != 0 && tp_tier_get(s, t, ids[j], ptrs[j], &err) < 0)
+            tp_fatal("cannot read page %u from tier '%s' for a forked child: %s", ids[j], s->tiers[t].name,
+                     err.message);
+        struct stream_record rec = {ids[j], (uint32_t)t};
+        if (transfer_all(s->fork.stream[1], &rec, sizeof rec, 1) < 0 ||
+            transfer_all(s->fork.stream[1], ptrs[j], s->page_size, 1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* In the parent, regions lock held, the stack lock not, the pages
  * frozen: no page moves, so each streamed tier holds what the page map
  * says. A child that went away ends the sending. */
 static void send_pages(struct tp_stack *s)
 {
-    int fd = s->fork.stream[1];
-    _Alignas(64) unsigned char page[s->page_size];
-    int sending = 1;
-    for (size_t i = 0; i < s->region_count && sending; i++) {
+    unsigned char *pages = malloc(SEND_BATCH * s->page_size);
+    if (!pages)
+        tp_fatal("out of memory to copy a forked child's pages");
+    uint32_t ids[SEND_BATCH];
+    size_t n = 0, batch_tier = TP_NO_TIER;
+    int gone = 0;
+    for (size_t i = 0; i < s->region_count && !gone; i++) {
         struct tp_region *r = s->regions[i];
         struct tp_page_walk walk;
-        uint32_t run, n;
+        uint32_t run, count;
         tp_lock_take(&s->lock);
         tp_page_walk_start(&walk, &s->pages.map, r->first_id, r->page_count);
-        while (sending && tp_page_walk_next(&walk, &run, &n)) {
-            for (uint32_t id = run; id < run + n && sending; id++) {
+        while (!gone && tp_page_walk_next(&walk, &run, &count)) {
+            for (uint32_t id = run; id < run + count && !gone; id++) {
                 const struct tp_page *p = tp_page_find(&s->pages.map, id);
                 size_t t = p ? p->tier : TP_NO_TIER;
                 if (t == TP_NO_TIER || !is_streamed(&s->tiers[t]))
                     continue;
-                tp_lock_drop(&s->lock);
-                tierpage_error err = {{0}, {0}};
-                int rc = tp_tier_get(s, t, id, page, &err);
-                if (rc < 0)
-                    tp_fatal("cannot read page %u from tier '%s' for a forked child: %s", id, s->tiers[t].name,
-                             err.message);
-                struct stream_record rec = {id, (uint32_t)t};
-                sending = transfer_all(fd, &rec, sizeof rec, 1) == 0 && transfer_all(fd, page, s->page_size, 1) == 0;
-                tp_lock_take(&s->lock);
+                if (n && (t != batch_tier || n == SEND_BATCH)) {
+                    tp_lock_drop(&s->lock);
+                    gone = send_batch(s, batch_tier, n, ids, pages) < 0;
+                    tp_lock_take(&s->lock);
+                    n = 0;
+                }
+                batch_tier = t;
+                ids[n++] = id;
             }
         }
         tp_page_walk_end(&walk);
         tp_lock_drop(&s->lock);
     }
-    if (!sending)
+    if (!gone && n)
+        gone = send_batch(s, batch_tier, n, ids, pages) < 0;
+    free(pages);
+    if (gone)
         return;
     struct stream_record end = {TP_NIL, TP_NO_TIER};
-    transfer_all(fd, &end, sizeof end, 1);
+    transfer_all(s->fork.stream[1], &end, sizeof end, 1);
 }
 
 /* In the child: the parent's pages, into the child's own stores, in

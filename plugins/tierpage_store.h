@@ -23,7 +23,10 @@
  * header provides. ABI 2 added the host services (params->host); the core
  * still loads plugins built for ABI 1, which never look at them. ABI 3
  * added tierpage_store_usage.under_replicated_pages, which the core zeroes
- * before calling usage, so a store of ABI 1 or 2 reports none.
+ * before calling usage, so a store of ABI 1 or 2 reports none. The
+ * optional operations forget and drop_child came later at the table's end
+ * with no new version: the core reads those past a plugin's struct_size as
+ * NULL, and never calls them.
  *
  * Host services: at open the core hands the plugin a table of functions
  * (tierpage_host) that parse option values with the rules of the stack

@@ -1,8 +1,11 @@
-/* The wait family: once a wait reports a child that ended, the pages it
- * kept on servers are gone too, as its memory is (fork_reaper.h in the
- * core): a program that waits for its child and then exits, even with
- * _exit, leaves nothing of the child behind. The pager's own thread would
- * remove them a moment later, but not if this process ended first. */
+/* The wait family: once a blocking wait reports a child that ended, the
+ * pages it kept on servers are gone too, as its memory is (fork_reaper.h
+ * in the core): a program that waits for its child and then exits, even
+ * with _exit, leaves nothing of the child behind. The pager's own thread
+ * would remove them a moment later, but not if this process ended first.
+ * A wait with WNOHANG is left alone: that is how a SIGCHLD handler reaps,
+ * and removing pages (network round trips, allocations, locks) is no work
+ * for a signal handler; the pager's thread removes them then. */
 #include <dlfcn.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -31,7 +34,7 @@ pid_t wait4(pid_t pid, int *status, int options, struct rusage *usage)
     if (!next)
         next = (wait4_fn)dlsym(RTLD_NEXT, "wait4");
     pid_t got = next(pid, status, options, usage);
-    if (got > 0)
+    if (got > 0 && !(options & WNOHANG))
         after_wait();
     return got;
 }
@@ -57,7 +60,7 @@ int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
     if (!next)
         next = (waitid_fn)dlsym(RTLD_NEXT, "waitid");
     int rc = next(idtype, id, info, options);
-    if (rc == 0 && info && info->si_pid > 0)
+    if (rc == 0 && !(options & WNOHANG) && info && info->si_pid > 0)
         after_wait();
     return rc;
 }
