@@ -70,6 +70,9 @@ for t in basic nested threads exec many; do
     expect_status 0 "fork_cow $t over dram + $KIND" -- \
         timeout 600 "$TIERPAGE" run -c "$WORK/$t.yaml" --quiet -- "$FORK_COW" 32 $t
     expect_output "fork_cow $t: all checks passed" "fork_cow $t over $KIND reports every check passed"
+    # exec's children exec `fork_cow serve`, programs of their own that
+    # leave their pages as any program does: section 3 watches an exec.
+    [ $t = exec ] && continue
     with_pages=$(instances "$name" | wc -l) with_lease=$(leases "$name" | wc -l)
     [ "$with_pages" -le 1 ] && [ "$with_lease" -le 1 ] &&
         pass "fork_cow $t: no child's pages or lease left on the servers" ||
