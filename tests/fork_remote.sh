@@ -94,7 +94,7 @@ left=$(instances "$name" | wc -l)
 # once it ended (by the time its parent's wait returns) or exec'd (while
 # the new program still runs).
 for how in kill exec; do
-    name=fork-$KIND-$$-$how
+    name=fork-$KIND-$$-watched-$how
     dir=$WORK/$how
     mkdir -p "$dir"
     mkfifo "$dir/fork" "$dir/exec" "$dir/go"
