@@ -24,7 +24,7 @@ for vm in plain demoted; do
     eval "boot_$vm=$!"
 done
 client_of() { "$TIERPAGE" status --socket "$SOCK" | awk -v vm="$1" '$1 == vm && $2 != "-" {print $2; f = 1} END {exit !f}'; }
-started() { grep -aqs '^guest: kernel' "$WORK/$1.log" && client_of "$1" >/dev/null; }
+started() { grep -aqs 'guest: kernel' "$WORK/$1.log" && client_of "$1" >/dev/null; }
 for vm in plain demoted; do
     boot=boot_$vm
     wait_while_running "${!boot}" 1200 started "$vm" || { echo "daemon_demote: $vm did not start its memory test" >&2; exit 1; }

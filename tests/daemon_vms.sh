@@ -50,7 +50,8 @@ done
 client_of() {
     "$TIERPAGE" status --socket "$SOCK" | awk -v vm="$1" '$1 == vm && $2 != "-" {print $2; found = 1} END {exit !found}'
 }
-memtest_started() { grep -aqs '^guest: kernel' "$WORK/$1.log"; }
+# Unanchored: the firmware's "Booting from ROM..." may end without a newline.
+memtest_started() { grep -aqs 'guest: kernel' "$WORK/$1.log"; }
 
 # hold VM: once its memory test runs, stop QEMU (SIGSTOP) until its moves.
 hold() {
