@@ -172,14 +172,11 @@ tier_stack() { # setup
         echo "  - plugin: dram"
         if [ "$1" = dram ]; then echo "    capacity: $((swap_mib))MiB"; else echo "    capacity: 16MiB"; fi
         case "$1" in
-        # lease_ms: see tests/redis_run.sh (a store's heartbeat thread is not
-        # a pager thread); an hour keeps it from running during a run.
         memcached)
             mc_stop tier
             mc_start tier $((swap_mib + 64)) >/dev/null || die "the tier's memcached did not start"
             echo "  - plugin: memcached"
             echo "    servers: [127.0.0.1:$MC_PORT]"
-            echo "    lease_ms: 1h"
             ;;
         redis)
             if [ -n "${REDIS_PID[tier]:-}" ]; then
@@ -190,7 +187,6 @@ tier_stack() { # setup
             redis_start tier >/dev/null || die "the tier's redis-server did not start"
             echo "  - plugin: redis"
             echo "    servers: [${REDIS_ADDR[tier]}]"
-            echo "    lease_ms: 1h"
             ;;
         esac
     } >"$f"

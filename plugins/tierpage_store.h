@@ -37,6 +37,7 @@
 #define TIERPAGE_STORE_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -108,8 +109,8 @@ static inline int tierpage_error_set(tierpage_error *err, int code, const char *
 /* ------------------------------------------------------- host services */
 
 /* 1: the services below. 2: tierpage_store_params.forked_from is there
- * (the table itself is unchanged). */
-#define TIERPAGE_HOST_VERSION 2u
+ * (the table itself is unchanged). 3: thread_create. */
+#define TIERPAGE_HOST_VERSION 3u
 
 /* Levels of tierpage_host.log: the core decides what it shows, and where. */
 #define TIERPAGE_LOG_ERROR   0
@@ -172,6 +173,20 @@ typedef struct tierpage_host {
      * `max` entries is an error. Fills servers[0..*count). */
     int (*parse_servers)(const char *key, const char *value, uint16_t default_port, uint32_t flags,
                          tierpage_server *servers, size_t max, size_t *count, tierpage_error *err);
+
+    /* Version 3. */
+
+    /* pthread_create for a thread of the store's own (a heartbeat, a
+     * sender, a poller): the thread belongs to the pager. Every
+     * asynchronous signal is blocked in it, so the program's handlers never
+     * run there, and what it allocates never lands in memory the core
+     * serves (a program with its own allocator would otherwise hand it
+     * served memory, and a fault on it could wait for the very thread that
+     * must resolve it). Start every thread of a store with it; join with
+     * pthread_join. Returns 0 or an error number. With an older core
+     * (!TIERPAGE_HOST_HAS(host, thread_create)), call pthread_create with
+     * every signal blocked. */
+    int (*thread_create)(const struct tierpage_host *host, pthread_t *thread, void *(*start)(void *), void *arg);
 } tierpage_host;
 
 /* Whether `host` has `field`: a table from an older core is shorter. */

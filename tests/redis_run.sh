@@ -182,10 +182,9 @@ ns_exclusive "two servers" "$WORK/excl.yaml" excl-$$ "$A"
 
 # redis-server itself under tierpage run, its pages in a redis tier: the
 # tier's hiredis must be its own, not the one redis-server exports. The
-# lease lives an hour, so its heartbeat thread never runs here: a store's
-# own thread is not a pager thread, and what it allocates in a program
-# with its own allocator (redis-server's jemalloc) is served memory, which
-# a fault handler that later uses that connection could fault on.
+# short lease keeps the tier's heartbeat thread busy during the load: what
+# that thread allocates must never be served memory (redis-server brings
+# its own allocator), or a fault on it would wait for its own handler.
 KV_LOAD=$BUILD/bin/tierpage-kv-load
 need "start a redis server for the tier of a paged redis-server" -- redis_start tier
 cat >"$WORK/app.yaml" <<YAML
@@ -196,7 +195,7 @@ tiers:
     capacity: 4MiB
   - plugin: redis
     servers: [${REDIS_ADDR[tier]}]
-    lease_ms: 1h
+    lease_ms: 1s
 YAML
 REDIS_PREFIX=("$TIERPAGE" run -c "$WORK/app.yaml" --stats "$WORK/app.json" --)
 need "redis-server starts under tierpage run with a redis tier" -- redis_start app

@@ -119,7 +119,8 @@ static void *heartbeat_main(void *arg)
     return NULL;
 }
 
-struct ns_heartbeat *ns_heartbeat_start(unsigned period_ms, void (*fn)(void *), void *arg)
+struct ns_heartbeat *ns_heartbeat_start(const tierpage_host *host, unsigned period_ms, void (*fn)(void *),
+                                        void *arg)
 {
     struct ns_heartbeat *hb = calloc(1, sizeof *hb);
     if (!hb)
@@ -133,12 +134,17 @@ struct ns_heartbeat *ns_heartbeat_start(unsigned period_ms, void (*fn)(void *), 
     pthread_cond_init(&hb->wake, &attr);
     pthread_condattr_destroy(&attr);
     pthread_mutex_init(&hb->lock, NULL);
-    /* The program's signal handlers run on its own threads, never here. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&hb->thread, NULL, heartbeat_main, hb);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc;
+    if (TIERPAGE_HOST_HAS(host, thread_create) && host->thread_create) {
+        rc = host->thread_create(host, &hb->thread, heartbeat_main, hb);
+    } else {
+        /* An older core: at least the program's signal handlers never run here. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        rc = pthread_create(&hb->thread, NULL, heartbeat_main, hb);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
     if (rc != 0) {
         pthread_cond_destroy(&hb->wake);
         pthread_mutex_destroy(&hb->lock);

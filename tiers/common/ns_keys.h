@@ -61,9 +61,11 @@ enum ns_key_kind ns_key_classify(const struct ns_keys *k, const char *key, size_
 /* The lease key of another instance of the namespace. */
 void ns_lease_key_of(const struct ns_keys *k, const char *instance, char *buf, size_t size);
 
-/* A thread that calls fn(arg) every period_ms until stopped. */
+/* A thread of the pager's (host->thread_create) that calls fn(arg) every
+ * period_ms until stopped. */
 struct ns_heartbeat;
-struct ns_heartbeat *ns_heartbeat_start(unsigned period_ms, void (*fn)(void *), void *arg);
+struct ns_heartbeat *ns_heartbeat_start(const tierpage_host *host, unsigned period_ms, void (*fn)(void *),
+                                        void *arg);
 void ns_heartbeat_stop(struct ns_heartbeat *hb);
 
 #endif

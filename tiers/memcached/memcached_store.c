@@ -203,7 +203,7 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
                                   .lease_ms = (unsigned)o.lease_ms, .host = params->host };
     if ((rc = mc_lease_take(&s->lease, err)))
         goto fail;
-    if (!(s->heartbeat = ns_heartbeat_start((unsigned)o.lease_ms / 3, mc_lease_renew, &s->lease))) {
+    if (!(s->heartbeat = ns_heartbeat_start(params->host, (unsigned)o.lease_ms / 3, mc_lease_renew, &s->lease))) {
         mc_lease_release(&s->lease);
         rc = tierpage_error_set(err, -ENOMEM, NULL, "memcached: cannot start the thread that renews the lease");
         goto fail;

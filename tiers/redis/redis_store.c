@@ -470,12 +470,12 @@ static int redis_open(const tierpage_store_params *params, void **store, tierpag
         rc = redis_check_servers(s, err);
     if (rc == 0)
         rc = redis_lease_take(s, err);
-    if (rc == 0 && !(s->heartbeat = ns_heartbeat_start(s->opt.lease_ms / 3, redis_lease_renew, s))) {
+    if (rc == 0 && !(s->heartbeat = ns_heartbeat_start(params->host, s->opt.lease_ms / 3, redis_lease_renew, s))) {
         redis_lease_release(s);
         rc = tierpage_error_set(err, -ENOMEM, NULL, "redis: cannot start the thread that renews the lease");
     }
     if (rc == 0 && !s->cluster && s->opt.replicas > 1 &&
-        !(s->refiller = ns_heartbeat_start(REDIS_REFILL_PERIOD_MS, redis_refill_pass, s)))
+        !(s->refiller = ns_heartbeat_start(params->host, REDIS_REFILL_PERIOD_MS, redis_refill_pass, s)))
         rc = tierpage_error_set(err, -ENOMEM, NULL, "redis: cannot start the thread that refills replicas");
     if (rc < 0) {
         redis_close(s);
