@@ -29,6 +29,32 @@ int tp_pager_thread_create(pthread_t *thread, const pthread_attr_t *attr, void *
     return rc;
 }
 
+struct store_thread_start {
+    void *(*start)(void *);
+    void *arg;
+};
+
+static void *store_thread_main(void *arg)
+{
+    struct store_thread_start begin = *(struct store_thread_start *)arg;
+    free(arg);
+    tp_pager_thread = 1;
+    return begin.start(begin.arg);
+}
+
+int tp_store_thread_create(const struct tierpage_host *host, pthread_t *thread, void *(*start)(void *), void *arg)
+{
+    (void)host;
+    struct store_thread_start *begin = malloc(sizeof *begin);
+    if (!begin)
+        return ENOMEM;
+    *begin = (struct store_thread_start){start, arg};
+    int rc = tp_pager_thread_create(thread, NULL, store_thread_main, begin);
+    if (rc != 0)
+        free(begin);
+    return rc;
+}
+
 void tp_private_pager_enter(void)
 {
     tp_pager_thread++;

@@ -19,6 +19,11 @@ void tp_block_async_signals(sigset_t *old);
  * it. Returns 0 or an error number, as pthread_create does. */
 int tp_pager_thread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg);
 
+/* tierpage_host.thread_create: tp_pager_thread_create for a store's own
+ * thread, marked a pager thread before `start` runs. */
+struct tierpage_host;
+int tp_store_thread_create(const struct tierpage_host *host, pthread_t *thread, void *(*start)(void *), void *arg);
+
 /* For a pager thread that waits on one descriptor until told to leave:
  * blocks until `fd` has one of `events` (or an error or hang-up) or the
  * eventfd `stop_fd` is written. Returns fd's revents (> 0), 0 when told to

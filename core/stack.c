@@ -29,6 +29,7 @@
 static int open_store(struct tp_stack *s, struct tp_tier *t, uint64_t capacity, const char *forked_from,
                       tierpage_error *err)
 {
+    tp_store_host_set_thread_create(tp_store_thread_create);
     tierpage_store_params params = {
         .namespace_name = s->namespace_name,
         .page_size = s->page_size,

@@ -2,13 +2,10 @@
  * messages go. */
 #include "store_host.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "pager_thread.h"
 #include "tierpage.h"
 
 static void log_to_stderr(void *arg, int level, const char *tier, const char *message)
@@ -41,30 +38,13 @@ static void host_log(const tierpage_host *table, int level, const char *message)
     pthread_mutex_unlock(&sink_lock);
 }
 
-struct store_thread_start {
-    void *(*start)(void *);
-    void *arg;
-};
+/* Set by the core; a copy of this file in a plugin (faulty's loader)
+ * leaves it NULL, and its tables have no thread_create. */
+static tp_store_thread_create_fn *thread_create;
 
-static void *store_thread_main(void *arg)
+void tp_store_host_set_thread_create(tp_store_thread_create_fn *fn)
 {
-    struct store_thread_start begin = *(struct store_thread_start *)arg;
-    free(arg);
-    tp_pager_thread = 1;
-    return begin.start(begin.arg);
-}
-
-static int host_thread_create(const tierpage_host *table, pthread_t *thread, void *(*start)(void *), void *arg)
-{
-    (void)table;
-    struct store_thread_start *begin = malloc(sizeof *begin);
-    if (!begin)
-        return ENOMEM;
-    *begin = (struct store_thread_start){start, arg};
-    int rc = tp_pager_thread_create(thread, NULL, store_thread_main, begin);
-    if (rc != 0)
-        free(begin);
-    return rc;
+    __atomic_store_n(&thread_create, fn, __ATOMIC_RELAXED);
 }
 
 const tierpage_host *tp_store_host_init(struct tp_store_host *host, const char *tier_name)
@@ -81,7 +61,7 @@ const tierpage_host *tp_store_host_init(struct tp_store_host *host, const char *
         .parse_duration_ms = tp_option_duration_ms,
         .parse_bool = tp_option_bool,
         .parse_servers = tp_option_servers,
-        .thread_create = host_thread_create,
+        .thread_create = __atomic_load_n(&thread_create, __ATOMIC_RELAXED),
     };
     return &host->table;
 }

@@ -15,6 +15,12 @@ struct tp_store_host {
     char tier[64];
 };
 
+/* The table's thread_create (tierpage_host): the core sets it before it
+ * opens a store, to start a store's threads as pager threads. */
+typedef int tp_store_thread_create_fn(const tierpage_host *host, pthread_t *thread, void *(*start)(void *),
+                                      void *arg);
+void tp_store_host_set_thread_create(tp_store_thread_create_fn *fn);
+
 /* Fills `host` for a store of tier `tier_name` and returns its table. */
 const tierpage_host *tp_store_host_init(struct tp_store_host *host, const char *tier_name);
 
