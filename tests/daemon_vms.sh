@@ -3,8 +3,8 @@
 # tierpaged at once, each through a 64 MiB cap and a stack of its own
 # (dram then pmem; dram then memcached). While their memory tests run, each
 # is resized to 4 MiB (and runs so a while), resized back, demoted into
-# its slow tier, promoted and flushed; status and stats show each move, and
-# both guests' memtester passes. The guest is the compatibility suite's
+# its slow tier, promoted and flushed; status, stats and the Prometheus
+# metrics show each move, and both guests' memtester passes. The guest is the compatibility suite's
 # (tests/guest/build_initramfs.sh --no-rdma, tests/guest/memtest_init.sh).
 # A guest is held with SIGSTOP from the start of its memory test while the
 # moves are made and checked, so that the checks can be exact; it runs at
@@ -37,7 +37,22 @@ tiers:
     connect_timeout_ms: 10s   # a loaded machine is no server gone
     io_timeout_ms: 10s
 YAML
-start_daemon || exit 1
+printf 'stacks: %s\nmetrics: 0\n' "$STACKS" >"$WORK/daemon.yaml"
+start_daemon -c "$WORK/daemon.yaml" || exit 1
+METRICS=$(sed -n 's|.*info: metrics on \(http://[^ ]*/metrics\)$|\1|p' "$WORK/daemon.log")
+[ -n "$METRICS" ] && pass "metrics on $METRICS" || fail "the daemon named no metrics address"
+
+# metric FAMILY VM [TIER]: the value of one sample of a scrape.
+metric() {
+    curl -s --max-time 60 "$METRICS" | awk -v family="$1" -v vm="$2" -v tier="${3:-}" '
+        index($0, family "{vm=\"" vm "\"" (tier == "" ? "}" : ",tier=\"" tier "\"")) == 1 {print $2}'
+}
+# same_metric DESCRIPTION FAMILY VM VALUE [TIER]
+same_metric() {
+    local got
+    got=$(metric "$2" "$3" "${5:-}")
+    [ "$got" = "$4" ] && pass "$1" || fail "$1: metrics say '$got', expected $4"
+}
 
 # Both guests boot at once, each under tierpage run --daemon.
 for vm in pm mc; do
@@ -76,6 +91,7 @@ moves() {
         pass "$vm: stats show the 4MiB cap, resident $resident" || fail "$vm: resident $resident after resize"
     expect_status 0 "$vm: status too" -- "$TIERPAGE" status --socket "$SOCK"
     expect_output "^$vm +$qemu +[0-9]+ +4194304 " "$vm: status shows the 4MiB cap"
+    same_metric "$vm: metrics show the 4MiB cap" tierpage_vm_resident_cap_bytes "$vm" 4194304
     # The guest runs a while at 4 MiB: a few thousand faults more.
     faults=$(stat_of "$vm" faults)
     kill -CONT "$qemu"
@@ -97,12 +113,16 @@ moves() {
         fail "$vm: after demote: dram $(stat_of "$vm" pages dram), $slow $pages, resident $resident"
     expect_status 0 "$vm: status shows it" -- "$TIERPAGE" status --socket "$SOCK"
     expect_output "^$vm +$qemu +0 +67108864 +[0-9]+ +dram:0 $slow:$pages" "$vm: status: 0 resident, all in $slow"
+    same_metric "$vm: metrics show $pages pages in $slow" tierpage_tier_pages "$vm" "$pages" "$slow"
+    same_metric "$vm: metrics show none in dram" tierpage_tier_pages "$vm" 0 dram
+    same_metric "$vm: metrics show none resident" tierpage_vm_resident_bytes "$vm" 0
     expect_status 0 "$vm: promote" -- "$TIERPAGE" promote "$vm" --wait --socket "$SOCK"
     n=$(sed -n "s/^$vm: \([0-9]*\) pages brought in$/\1/p" "$WORK/out")
     resident=$(stat_of "$vm" resident_bytes)
     [ -n "$n" ] && [ "$n" -gt 1000 ] && [ "$resident" = $((n * 4096)) ] &&
         pass "$vm: promote brought $n pages in from $slow, resident $resident" ||
         fail "$vm: promote: '$n' pages, resident $resident"
+    same_metric "$vm: metrics show the promoted pages resident" tierpage_vm_resident_bytes "$vm" "$resident"
     kill -CONT "$qemu"
     expect_status 0 "$vm: flush while the guest runs" -- "$TIERPAGE" flush "$vm" --socket "$SOCK"
     memtest_done=$(grep -ac TIERPAGE-GUEST-DONE "$WORK/$vm.log")
