@@ -11,6 +11,8 @@
 #                                 signal reaches the trap at once; its status
 #   median JQ-EXPR FILE           median of a JSON-lines file's field ("nan"
 #                                 when none)
+#   median_of                     median of the numbers on stdin, one a line
+#                                 (the mean of the middle two of an even count)
 #   to_bytes 512MiB               bytes
 #   cg_detect                     cg_version and cg_root, or fails with a message
 #   cg_make NAME BYTES / cg_remove   a memory cgroup limited to BYTES (cg_dir)
@@ -36,10 +38,14 @@ run_child() {
     return "$bench_st"
 }
 
-median() {
-    jq -r "$1" "$2" 2>/dev/null | sort -g | awk '{ v[NR] = $1 } END {
+median_of() {
+    sort -g | awk '{ v[NR] = $1 } END {
         if (NR == 0) { print "nan"; exit }
         if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+median() {
+    jq -r "$1" "$2" 2>/dev/null | median_of
 }
 
 to_bytes() {

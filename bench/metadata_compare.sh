@@ -11,6 +11,8 @@
 # sparse_map binary (default: $BUILD/tests/sparse_map).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+BENCH_NAME=metadata_compare
+. "$here/bench_lib.sh"
 build=${BUILD:-$here/../build}
 program=${PROGRAM:-$build/tests/sparse_map}
 reps=3 sizes="64 1024" pages=1000
@@ -26,7 +28,6 @@ done
 [ -x "$program" ] || { echo "metadata_compare: no sparse_map at $program (build the tests)" >&2; exit 1; }
 work=$(mktemp -d /tmp/tierpage-metadata.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 printf '%-9s %-9s %12s %12s %12s %16s\n' size setup "mmap ms" "mmap CPU ms" "VmHWM KiB" "metadata bytes"
 for size in $sizes; do
     for setup in plain tierpage; do : >"$work/$setup"; done
@@ -42,7 +43,7 @@ for size in $sizes; do
     done
     for setup in plain tierpage; do
         printf '%-9s %-9s %12s %12s %12s %16s\n' "${size}GiB" "$setup" \
-            "$(cut -d' ' -f1 "$work/$setup" | median)" "$(cut -d' ' -f2 "$work/$setup" | median)" \
-            "$(cut -d' ' -f3 "$work/$setup" | median)" "$(cut -d' ' -f4 "$work/$setup" | median)"
+            "$(cut -d' ' -f1 "$work/$setup" | median_of)" "$(cut -d' ' -f2 "$work/$setup" | median_of)" \
+            "$(cut -d' ' -f3 "$work/$setup" | median_of)" "$(cut -d' ' -f4 "$work/$setup" | median_of)"
     done
 done

@@ -9,6 +9,8 @@
 #   bench/threads_compare.sh [--reps K] [--size SIZE] [--threads "1 2 4 8 16"] [--modes "slices shared"]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+BENCH_NAME=threads_compare
+. "$here/bench_lib.sh"
 build=${BUILD:-$here/../build}
 reps=3 size=144MiB counts="1 2 4 8 16" modes="slices shared"
 while [ $# -gt 0 ]; do
@@ -24,7 +26,6 @@ done
 command -v jq >/dev/null || { echo "threads_compare: jq not found (apt-get install jq)" >&2; exit 1; }
 work=$(mktemp -d /tmp/tierpage-threads.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 for r in $(seq "$reps"); do
     for mode in $modes; do
         for n in $counts; do
@@ -43,8 +44,8 @@ printf '%-7s %7s %14s %8s %12s %8s\n' mode threads "accesses/s" ratio "misses/s"
 for mode in $modes; do
     base_a= base_m=
     for n in $counts; do
-        a=$(cut -d' ' -f1 "$work/$mode-$n" | median)
-        m=$(cut -d' ' -f2 "$work/$mode-$n" | median)
+        a=$(cut -d' ' -f1 "$work/$mode-$n" | median_of)
+        m=$(cut -d' ' -f2 "$work/$mode-$n" | median_of)
         [ -n "$base_a" ] || { base_a=$a; base_m=$m; }
         awk -v mode="$mode" -v n="$n" -v a="$a" -v m="$m" -v ba="$base_a" -v bm="$base_m" \
             'BEGIN { printf "%-7s %7d %14.0f %7.2fx %12.0f %7.2fx\n", mode, n, a, a / ba, m, m / bm }'
