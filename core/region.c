@@ -427,12 +427,20 @@ static struct tp_region *next_part(struct tp_stack *s, char **a, char *end, char
     return r;
 }
 
+/* The end of [addr, addr+length), at most the top of the address space;
+ * in integers, as a range may start at NULL (mlockall's). */
+static char *range_end(const char *addr, size_t length)
+{
+    uintptr_t end = (uintptr_t)addr + length;
+    return (char *)(end < (uintptr_t)addr ? UINTPTR_MAX : end);
+}
+
 /* Apply `mode` to every part of [addr, addr+length) that lies in a region. */
 static int release_range(struct tp_stack *s, char *addr, size_t length, enum release_mode mode,
                          tierpage_error *err)
 {
     char *a = (char *)((uintptr_t)addr & ~(uintptr_t)(s->page_size - 1));
-    char *end = addr + length;
+    char *end = range_end(addr, length);
     int result = 0;
     pthread_mutex_lock(&s->regions_lock);
     tp_lock_take(&s->lock);
@@ -494,7 +502,7 @@ enum lock_pass {
 static int64_t lock_pass(struct tp_stack *s, char *addr, size_t length, int locked, enum lock_pass pass)
 {
     char *a = (char *)((uintptr_t)addr & ~(uintptr_t)(s->page_size - 1));
-    char *end = (uintptr_t)addr + length < (uintptr_t)addr ? (char *)UINTPTR_MAX : addr + length;
+    char *end = range_end(addr, length);
     int64_t n = 0;
     struct tp_region *r;
     char *part_end;

@@ -32,7 +32,8 @@ int tpd_vm_name_of_file(const char *file, char name[TPD_NAME_MAX])
 static void set_uids(struct tpd_vm *vm, const struct tp_conf *conf)
 {
     size_t n = conf->allowed_uid_count < TPD_MAX_ALLOWED_UIDS ? conf->allowed_uid_count : TPD_MAX_ALLOWED_UIDS;
-    memcpy(vm->allowed_uids, conf->allowed_uids, n * sizeof *vm->allowed_uids);
+    if (n)
+        memcpy(vm->allowed_uids, conf->allowed_uids, n * sizeof *vm->allowed_uids);
     vm->allowed_uid_count = n;
 }
 
