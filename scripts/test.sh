@@ -5,7 +5,8 @@
 # label `long`) twice: a plain build,
 # then a build under AddressSanitizer and UndefinedBehaviorSanitizer
 # (leaving out the tests that preload the malloc-replacing shim, which a
-# sanitizer runtime cannot share malloc with); then builds the fuzz targets
+# sanitizer runtime cannot share malloc with, but for the daemon's: there
+# the sanitized tierpaged serves the plain build's clients); then builds the fuzz targets
 # with clang's libFuzzer and runs each for a few seconds. Installs what it
 # needs first.
 set -euo pipefail
@@ -25,7 +26,10 @@ cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -LE long)
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
-cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DTIERPAGE_SANITIZE=ON >/dev/null
+# The daemon tests run there too: the sanitized tierpaged serves the plain
+# build's clients (TIERPAGE_CLIENT_BUILD_DIR).
+cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DTIERPAGE_SANITIZE=ON \
+    -DTIERPAGE_CLIENT_BUILD_DIR="$PWD/build" >/dev/null
 cmake --build build-sanitize -j"$jobs"
 (cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -LE preload)
 

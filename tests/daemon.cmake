@@ -6,12 +6,21 @@ add_executable(daemon_garbage ${CMAKE_SOURCE_DIR}/tests/programs/daemon_garbage.
 target_include_directories(daemon_garbage PRIVATE ${CMAKE_SOURCE_DIR}/daemon)
 set_target_properties(pattern_holder daemon_garbage PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 
+# A sanitized build given TIERPAGE_CLIENT_BUILD_DIR (a plain build) runs
+# these too: its own tierpaged, under the sanitizers, serving that build's
+# clients (label daemon alone, not preload).
+set(TIERPAGE_CLIENT_BUILD_DIR "" CACHE PATH
+    "A plain build whose clients the daemon tests run against this build's tierpaged")
+set(daemon_env "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}")
+set(daemon_labels "daemon;preload")
+if(TIERPAGE_CLIENT_BUILD_DIR)
+  string(APPEND daemon_env ";TIERPAGE_CLIENT_BUILD_DIR=${TIERPAGE_CLIENT_BUILD_DIR}")
+  set(daemon_labels "daemon")
+endif()
 foreach(script daemon_serve daemon_operate daemon_security daemon_programs daemon_failure daemon_metrics daemon_log daemon_budget)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${script}.sh)
     add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)
-    set_tests_properties(${script} PROPERTIES
-      ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
-      LABELS "daemon;preload" TIMEOUT 600)
+    set_tests_properties(${script} PROPERTIES ENVIRONMENT "${daemon_env}" LABELS "${daemon_labels}" TIMEOUT 600)
   endif()
 endforeach()
 

@@ -1,7 +1,7 @@
 # Shared by the daemon tests: a tierpaged of the test's own, on a socket
 # under $WORK, stopped by PID. Source after script_lib.sh.
 TIERPAGED=$BUILD/bin/tierpaged
-HOLDER=$BUILD/tests/pattern_holder
+HOLDER=$CLIENT_BUILD/tests/pattern_holder
 SOCK=$WORK/tierpaged.sock
 STACKS=$WORK/stacks
 mkdir -p "$STACKS"

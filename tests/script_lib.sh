@@ -2,8 +2,13 @@
 set -u
 SRC=${TIERPAGE_SOURCE_DIR:?set TIERPAGE_SOURCE_DIR}
 BUILD=${TIERPAGE_BUILD_DIR:?set TIERPAGE_BUILD_DIR}
-TIERPAGE=$BUILD/bin/tierpage
-BENCH=$BUILD/bin/tierpage-bench
+# The programs a test pages and the shim come from CLIENT_BUILD: $BUILD's,
+# unless TIERPAGE_CLIENT_BUILD_DIR names a plain build for a sanitized one
+# (whose daemon then serves them: a sanitizer's runtime cannot share malloc
+# with the preloaded shim).
+CLIENT_BUILD=${TIERPAGE_CLIENT_BUILD_DIR:-$BUILD}
+TIERPAGE=$CLIENT_BUILD/bin/tierpage
+BENCH=$CLIENT_BUILD/bin/tierpage-bench
 WORK=$(mktemp -d /tmp/tierpage-test.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 passed=0
