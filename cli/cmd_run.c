@@ -318,9 +318,10 @@ int tp_cmd_run(int argc, char **argv)
     if (run_child(&env, argv + i, &status, &wstatus) < 0)
         goto out;
     /* No note when the program stopped for its stack (125, or 2 when it
-     * could not open): the shim said why. */
+     * could not open): the shim said why; nor when it could not start. */
     if (stats_abs[0] && access(stats_abs, F_OK) < 0 && !(stats && others_served(stats_abs)) &&
-        !WIFSIGNALED(wstatus) && status != TP_EXIT_INTERNAL && status != TP_EXIT_CONFIG)
+        !WIFSIGNALED(wstatus) && status != TP_EXIT_INTERNAL && status != TP_EXIT_CONFIG &&
+        status != TP_EXIT_CANNOT_EXEC)
         fprintf(stderr,
                 "tierpage run: %s was not served: it allocated nothing at or above malloc_threshold, is statically "
                 "linked, or ended without running its exit handlers%s\n",

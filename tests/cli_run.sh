@@ -23,6 +23,8 @@ expect_status 137 "a killed program gives 128+signal" -- "$TIERPAGE" run -c "$WO
 expect_output "killed by signal 9" "the signal is named"
 expect_status 127 "a missing command gives 127" -- "$TIERPAGE" run -c "$WORK/s.yaml" -- /nonexistent/prog
 expect_output "cannot run '/nonexistent/prog'" "the missing command is named"
+if grep -q "was not served" "$WORK/out"; then fail "a command that never ran is not called unserved"; else
+    pass "a command that never ran is not called unserved"; fi
 expect_status 2 "no command is a usage error" -- "$TIERPAGE" run -c "$WORK/s.yaml"
 expect_status 2 "an unknown option is a usage error" -- "$TIERPAGE" run --frobnicate -- true
 expect_status 0 "run --help" -- "$TIERPAGE" run --help
