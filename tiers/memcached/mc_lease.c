@@ -217,23 +217,29 @@ static int sweep(struct mc_lease *l, const char *only, uint64_t *removed, tierpa
     return rc;
 }
 
+/* Passes of a sweep at most: a dump lists no item written while it runs,
+ * and may pass over one the server moves between its LRUs meanwhile. A
+ * sweep that removed something goes again, until a pass finds nothing. */
+#define SWEEPS 4
+
 int mc_sweep_namespace(struct mc_lease *l, tierpage_error *err)
 {
-    uint64_t removed = 0;
-    return sweep(l, NULL, &removed, err);
+    uint64_t removed = 1;
+    int rc = 0;
+    for (int pass = 0; pass < SWEEPS && removed && rc == 0; pass++) {
+        removed = 0;
+        rc = sweep(l, NULL, &removed, err);
+    }
+    return rc;
 }
-
-/* Passes of a child's sweep at most: see mc_sweep_instance. */
-#define CHILD_SWEEPS 4
 
 int mc_sweep_instance(struct mc_lease *l, const char *instance, tierpage_error *err)
 {
     /* A put the child sent just before it ended may still wait in the
-     * server's input when a dump passes; a dump lists no item written
-     * while it runs: sweep again until a pass finds nothing. */
+     * server's input when a dump passes. */
     uint64_t removed = 1;
     int rc = 0;
-    for (int pass = 0; pass < CHILD_SWEEPS && removed && rc == 0; pass++) {
+    for (int pass = 0; pass < SWEEPS && removed && rc == 0; pass++) {
         removed = 0;
         rc = sweep(l, instance, &removed, err);
     }
