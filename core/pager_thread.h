@@ -24,6 +24,10 @@ int tp_pager_thread_create(pthread_t *thread, const pthread_attr_t *attr, void *
 struct tierpage_host;
 int tp_store_thread_create(const struct tierpage_host *host, pthread_t *thread, void *(*start)(void *), void *arg);
 
+/* A descriptor the core made without the C library's creators (a
+ * userfaultfd): the shim keeps the program from closing it. */
+void tp_note_pager_fd(int fd);
+
 /* For a pager thread that waits on one descriptor until told to leave:
  * blocks until `fd` has one of `events` (or an error or hang-up) or the
  * eventfd `stop_fd` is written. Returns fd's revents (> 0), 0 when told to

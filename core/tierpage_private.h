@@ -17,6 +17,11 @@ void tp_private_pager_leave(void);
  * senders) and on a program thread between enter and leave. */
 int tp_private_in_pager(void);
 
+/* The core tells `hook` of each descriptor it creates without the C
+ * library's creators (its userfaultfd), so that the shim can keep the
+ * program from closing it (shim/descriptors.c). */
+void tp_private_on_pager_fd(void (*hook)(int fd));
+
 /* fork: a child gets its own copy of the served memory as it was at the
  * fork, paged by a pager of its own (stack_fork.c; README, "fork"). For
  * pthread_atfork, on the forking thread.

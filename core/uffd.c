@@ -8,11 +8,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "pager_thread.h"
+
 static int uffd_new(void)
 {
     int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
-    if (fd >= 0)
+    if (fd >= 0) {
+        tp_note_pager_fd(fd);
         return fd;
+    }
     int err = errno;
     /* The device hands out descriptors where the syscall is restricted. */
     int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
@@ -22,6 +26,7 @@ static int uffd_new(void)
     }
     fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
     close(dev);
+    tp_note_pager_fd(fd);
     return fd;
 }
 

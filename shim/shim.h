@@ -39,6 +39,10 @@ void shim_leave(void);
 /* True on the pager's own threads, and while pager code runs on the program's. */
 int shim_in_pager(void);
 
+/* Before a stack opens: the descriptors the pager makes from here on are
+ * kept from the program's closes (descriptors.c). */
+void shim_guard_descriptors(void);
+
 void *shim_map(void *hint, size_t size);
 /* Region lookup; 0 and start/length when addr is served. */
 int shim_lookup(const void *addr, void **start, size_t *length);

@@ -65,6 +65,7 @@ static int is_program(void)
 static tp_stack *open_locked(tierpage_error *err)
 {
     const char *program_instance = getenv("TIERPAGE_PROGRAM_INSTANCE");
+    shim_guard_descriptors();
     shim_enter();
     tp_stack *s = daemon_socket[0] ? tp_stack_open_daemon(daemon_socket, daemon_vm, err)
                   : is_program()   ? tp_stack_open_file(config_path, err)

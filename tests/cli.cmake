@@ -1,4 +1,4 @@
-foreach(program mm_events mm_controls itimer_signals alloc_churn fork_cow sparse_map fork_workers)
+foreach(program mm_events mm_controls itimer_signals alloc_churn fork_cow sparse_map fork_workers close_all)
   add_executable(${program} ${CMAKE_SOURCE_DIR}/tests/programs/${program}.c)
   set_target_properties(${program} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endforeach()
@@ -34,7 +34,7 @@ target_link_options(alloc_churn_nopie PRIVATE -no-pie)
 set_target_properties(alloc_churn_nopie PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 
 foreach(script cli_run cli_check cli_integrity cli_signals cli_allocators library_exports own_tp_names
-    cli_run_opens_once cli_fork cli_sparse cli_threads)
+    cli_run_opens_once cli_fork cli_sparse cli_threads cli_descriptors)
   add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)
   set_tests_properties(${script} PROPERTIES
     ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
@@ -44,4 +44,5 @@ endforeach()
 # pass of the suite leaves these out (ctest -LE preload).
 set_tests_properties(cli_run cli_integrity cli_allocators own_tp_names cli_run_opens_once cli_fork cli_sparse cli_threads
   PROPERTIES LABELS preload)
+set_tests_properties(cli_descriptors PROPERTIES LABELS "preload;memcached;daemon")
 set_tests_properties(cli_signals PROPERTIES LABELS "preload;redis")
