@@ -55,18 +55,17 @@ int tp_store_thread_create(const struct tierpage_host *host, pthread_t *thread, 
     return rc;
 }
 
-static void (*pager_fd_hook)(int fd);
+static int (*pager_fd_hook)(int fd);
 
-void tp_private_on_pager_fd(void (*hook)(int fd))
+void tp_private_on_pager_fd(int (*hook)(int fd))
 {
     __atomic_store_n(&pager_fd_hook, hook, __ATOMIC_RELEASE);
 }
 
-void tp_note_pager_fd(int fd)
+int tp_note_pager_fd(int fd)
 {
-    void (*hook)(int) = __atomic_load_n(&pager_fd_hook, __ATOMIC_ACQUIRE);
-    if (hook && fd >= 0)
-        hook(fd);
+    int (*hook)(int) = __atomic_load_n(&pager_fd_hook, __ATOMIC_ACQUIRE);
+    return hook && fd >= 0 ? hook(fd) : fd;
 }
 
 void tp_private_pager_enter(void)

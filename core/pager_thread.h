@@ -25,8 +25,9 @@ struct tierpage_host;
 int tp_store_thread_create(const struct tierpage_host *host, pthread_t *thread, void *(*start)(void *), void *arg);
 
 /* A descriptor the core made without the C library's creators (a
- * userfaultfd): the shim keeps the program from closing it. */
-void tp_note_pager_fd(int fd);
+ * userfaultfd): the shim keeps the program from closing it, and may move
+ * it to another number. Returns the number to use from now on. */
+int tp_note_pager_fd(int fd);
 
 /* For a pager thread that waits on one descriptor until told to leave:
  * blocks until `fd` has one of `events` (or an error or hang-up) or the

@@ -19,8 +19,9 @@ int tp_private_in_pager(void);
 
 /* The core tells `hook` of each descriptor it creates without the C
  * library's creators (its userfaultfd), so that the shim can keep the
- * program from closing it (shim/descriptors.c). */
-void tp_private_on_pager_fd(void (*hook)(int fd));
+ * program from closing it (shim/descriptors.c); the hook returns the
+ * number the core is to use (the same descriptor, perhaps moved). */
+void tp_private_on_pager_fd(int (*hook)(int fd));
 
 /* fork: a child gets its own copy of the served memory as it was at the
  * fork, paged by a pager of its own (stack_fork.c; README, "fork"). For

@@ -13,10 +13,8 @@
 static int uffd_new(void)
 {
     int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
-    if (fd >= 0) {
-        tp_note_pager_fd(fd);
-        return fd;
-    }
+    if (fd >= 0)
+        return tp_note_pager_fd(fd);
     int err = errno;
     /* The device hands out descriptors where the syscall is restricted. */
     int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
@@ -26,8 +24,7 @@ static int uffd_new(void)
     }
     fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
     close(dev);
-    tp_note_pager_fd(fd);
-    return fd;
+    return tp_note_pager_fd(fd);
 }
 
 int tp_uffd_open(char *msg, size_t msg_len)

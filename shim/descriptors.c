@@ -11,7 +11,12 @@
  * device and inode, so a number the pager closed through a path not seen
  * here (the C library's own) is not kept from the program.
  *
- * Not covered: dup2/dup3 onto a pager descriptor, and raw syscalls. */
+ * A program may also make a number its own with dup2 (a shell's `exec
+ * 3>file`, a daemon's dup2 of /dev/null over 0, 1 and 2), which closes
+ * whatever was there: the pager's descriptors are moved up to PAGER_FLOOR
+ * or above when the limit on open files allows, out of the way of the
+ * numbers programs pick. Not covered: dup2/dup3 onto a pager descriptor
+ * that stayed low, and raw syscalls. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -27,6 +32,9 @@
 #include "tierpage_private.h"
 
 #define GUARDED_MAX 65536
+/* Below 1024 (select()'s limit, and the usual soft limit on open files),
+ * above what programs number by hand. */
+#define PAGER_FLOOR 512
 
 struct guarded_fd {
     uint64_t dev; /* 0: not the pager's */
@@ -45,6 +53,20 @@ static int identity(int fd, uint64_t *dev, uint64_t *ino)
     *dev = (uint64_t)st.st_dev | 1; /* never 0: 0 marks a free entry */
     *ino = (uint64_t)st.st_ino;
     return 0;
+}
+
+/* fd at PAGER_FLOOR or above, with its close-on-exec flag; fd itself
+ * when that cannot be done. */
+static int move_up(int fd)
+{
+    if (fd >= PAGER_FLOOR)
+        return fd;
+    int flags = fcntl(fd, F_GETFD);
+    int high = flags < 0 ? -1 : fcntl(fd, (flags & FD_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, PAGER_FLOOR);
+    if (high < 0)
+        return fd;
+    syscall(SYS_close, fd);
+    return high;
 }
 
 static void note(int fd)
@@ -66,11 +88,14 @@ static void forget(int fd)
         __atomic_store_n(&guarded[fd].dev, 0, __ATOMIC_RELEASE);
 }
 
-/* A descriptor the caller just got: noted when the pager is the caller. */
+/* A descriptor the caller just got: moved up and noted when the pager is
+ * the caller. */
 static int created(int fd)
 {
-    if (fd >= 0 && shim_in_pager())
+    if (fd >= 0 && shim_in_pager()) {
+        fd = move_up(fd);
         note(fd);
+    }
     return fd;
 }
 
@@ -90,9 +115,11 @@ static int is_guarded(int fd)
     return 0;
 }
 
-static void note_pager_fd(int fd)
+static int note_pager_fd(int fd)
 {
+    fd = move_up(fd);
     note(fd);
+    return fd;
 }
 
 void shim_guard_descriptors(void)
@@ -111,8 +138,8 @@ int socketpair(int domain, int type, int protocol, int sv[2])
 {
     int rc = (int)syscall(SYS_socketpair, domain, type, protocol, sv);
     if (rc == 0) {
-        created(sv[0]);
-        created(sv[1]);
+        sv[0] = created(sv[0]);
+        sv[1] = created(sv[1]);
     }
     return rc;
 }
@@ -121,8 +148,8 @@ int pipe2(int fds[2], int flags)
 {
     int rc = (int)syscall(SYS_pipe2, fds, flags);
     if (rc == 0) {
-        created(fds[0]);
-        created(fds[1]);
+        fds[0] = created(fds[0]);
+        fds[1] = created(fds[1]);
     }
     return rc;
 }

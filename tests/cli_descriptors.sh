@@ -1,6 +1,7 @@
 #!/bin/bash
 # A program that closes descriptors it never opened (every number from 3
-# up, closefrom, close_range, and a forked child calling closefrom) keeps
+# up, closefrom, close_range, dup2 onto stdin and every number from 3 to 63, and a
+# forked child calling closefrom) keeps
 # its memory whole: the pager's own descriptors (its userfaultfd, memfds,
 # pmem file, server sockets, the daemon's connection) are not closed under
 # it, and a file the program opens afterwards gets none of the pager's
@@ -23,7 +24,7 @@ stack() {
 }
 for tier in pmem memcached; do
     stack $tier >"$WORK/$tier.yaml"
-    for mode in close closefrom close_range fork; do
+    for mode in close closefrom close_range dup2 fork; do
         expect_status 0 "$tier: $mode, and the memory and a file opened afterwards are as written" -- \
             timeout 300 "$TIERPAGE" run -c "$WORK/$tier.yaml" --quiet -- "$CLOSE_ALL" $mode 32 "$WORK/file"
         expect_output "close_all: $mode: every word and the file as written" "$tier: $mode: close_all says so"
@@ -33,7 +34,7 @@ done
 # Under the daemon: the client's connection and userfaultfd.
 stack memcached >"$STACKS/fds.yaml"
 start_daemon || exit 1
-for mode in close closefrom close_range; do
+for mode in close closefrom close_range dup2; do
     expect_status 0 "daemon: $mode, and the memory and a file opened afterwards are as written" -- \
         timeout 300 "$TIERPAGE" run --daemon "$SOCK" --vm fds --quiet -- "$CLOSE_ALL" $mode 32 "$WORK/file"
     expect_output "close_all: $mode: every word and the file as written" "daemon: $mode: close_all says so"

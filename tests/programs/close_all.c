@@ -1,8 +1,10 @@
 /* A program that closes descriptors it never opened, as daemons and
  * fork-then-exec helpers do, and goes on using its memory:
  *   close_all MODE MIB FILE
- * MODE: close (every number from 3 up), closefrom, close_range, or fork (a
- * child that calls closefrom(3) and then uses its copy of the memory).
+ * MODE: close (every number from 3 up), closefrom, close_range, dup2 (a
+ * file of its own onto 0 and every number from 3 to 63, as shells and daemons
+ * number descriptors by hand), or fork (a child that calls closefrom(3) and
+ * then uses its copy of the memory).
  * Fills MIB MiB of anonymous memory, closes, then opens FILE and fills it,
  * reads every word of the memory back, writes it anew and reads it again,
  * and checks FILE still holds only what it wrote. Exit 0 when all held. */
@@ -90,7 +92,7 @@ static int use_after_close(const char *who, uint64_t *m, size_t words, uint64_t 
 int main(int argc, char **argv)
 {
     if (argc != 4) {
-        fprintf(stderr, "usage: close_all close|closefrom|close_range|fork MIB FILE\n");
+        fprintf(stderr, "usage: close_all close|closefrom|close_range|dup2|fork MIB FILE\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -113,6 +115,15 @@ int main(int argc, char **argv)
         bad = close_range(3, ~0u, 0) != 0;
         if (bad)
             perror("close_all: close_range");
+        bad |= use_after_close(mode, m, words, 1, argv[3]);
+    } else if (strcmp(mode, "dup2") == 0) {
+        int fd = open("/dev/null", O_RDWR);
+        for (int n = 0; fd >= 0 && n < 64; n = n ? n + 1 : 3) /* stdout and stderr stay the test's */
+            if (n != fd && dup2(fd, n) != n)
+                fd = -1;
+        bad = fd < 0;
+        if (bad)
+            perror("close_all: dup2");
         bad |= use_after_close(mode, m, words, 1, argv[3]);
     } else if (strcmp(mode, "fork") == 0) {
         fflush(stdout);
