@@ -74,10 +74,12 @@ extern "C" {
  * the child's pages apart from the parent's, never touches the parent's,
  * and its pages go away with the child process (at its exit, also _exit,
  * or exec): either by themselves, as the pmem store's file of the child's
- * own does, or, when they live on a server, through the parent's
- * instance's drop_child once the child is gone (memcached, redis). A
- * stack whose every tier is FORK_PRIVATE or FORK_APART gives forked
- * children served memory; any other tier keeps it from them. */
+ * own does, and the rdma store's memserver session of the child's own
+ * (freed by the memserver when the child's connection drops), or, when
+ * they live on a server, through the parent's instance's drop_child once
+ * the child is gone (memcached, redis). A stack whose every tier is
+ * FORK_PRIVATE or FORK_APART gives forked children served memory; any
+ * other tier keeps it from them. */
 #define TIERPAGE_STORE_FORK_APART (1u << 5)
 
 typedef struct tierpage_error {

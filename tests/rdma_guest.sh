@@ -7,7 +7,9 @@
 # lost for two seconds (dummy0 down) under a run on a memserver with
 # --grace, one running stack per namespace (two runs of one stack file at
 # once, a killed run's slabs freed, namespace: exclusive refusing a second
-# start), a memserver that is not there. The guest has no NIC (-nic none): its RDMA traffic
+# start), fork (parent and child each with their own memory, the child's
+# session freed when it exits, is killed or execs), a memserver that is
+# not there. The guest has no NIC (-nic none): its RDMA traffic
 # stays inside it. On a host that has an RDMA device the same checks run
 # directly on the host instead.
 . "$(dirname "$0")/script_lib.sh"
@@ -24,7 +26,7 @@ if [ -n "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
         finish; exit
     fi
     echo "RDMA device on this host ($(ls /sys/class/infiniband | tr '\n' ' ')): running the checks here on $addr"
-    TP_BIN=$BUILD/bin RDMA_ADDR=$addr sh "$CHECKS" all 2>&1 | tee "$WORK/host.log"
+    PATH=$BUILD/tests:$PATH TP_BIN=$BUILD/bin RDMA_ADDR=$addr sh "$CHECKS" all 2>&1 | tee "$WORK/host.log"
     guest_judge "RDMA checks" "$WORK/host.log"
     finish; exit
 fi
@@ -33,8 +35,10 @@ fi
 guest_prerequisites || { finish; exit; }
 ls /usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav*.so >/dev/null 2>&1 ||
     { need_pkg "the rxe verbs provider" ibverbs-providers; finish; exit; }
-guest_initramfs --build "$BUILD" --kernel-version "${GUEST_KERNEL#/boot/vmlinuz-}" || { finish; exit; }
-# TIERPAGE_RDMA_CHECKS=smoke|reconnect|namespaces|secret runs only those.
+# fork_cow (tests/programs/fork_cow.c) for the fork checks.
+guest_initramfs --build "$BUILD" --kernel-version "${GUEST_KERNEL#/boot/vmlinuz-}" --add "$BUILD/tests/fork_cow" ||
+    { finish; exit; }
+# TIERPAGE_RDMA_CHECKS=smoke|reconnect|namespaces|secret|fork runs only those.
 guest_boot "$WORK/serial.log" 1024 "${TIERPAGE_RDMA_CHECKS:+tierpage.checks=$TIERPAGE_RDMA_CHECKS}"
 guest_judge "RDMA checks" "$WORK/serial.log"
 finish

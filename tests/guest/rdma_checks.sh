@@ -14,7 +14,8 @@
 #              without it the lost-connection check is skipped)
 # $1: all (default), smoke (plugin-test only), reconnect (the
 #     lost-connection check only), namespaces (one running stack per
-#     namespace only) or secret (the shared secret only).
+#     namespace only), secret (the shared secret only) or fork (fork with
+#     an rdma tier only).
 ADDR=${RDMA_ADDR:?set RDMA_ADDR}
 BIN=${TP_BIN:-/opt/tierpage/bin}
 BENCH_SIZE=${TP_BENCH:---size 64MiB --accesses 40000}
@@ -276,6 +277,138 @@ check_namespaces() {
     stop_server e
 }
 
+# held LOG PEER: slabs the client at PEER holds on a memserver, by its log
+held() {
+    awk -v p="]: client $2 " 'index($0, p) && / allocated;/ { n++ } index($0, p) && / freed;/ { n-- }
+        END { print n + 0 }' "$1"
+}
+# hello_peers LOG NAME: the address of each client that said HELLO with
+# namespace NAME, in order
+hello_peers() { sed -n "s/^.*client \([^ ]*\): hello, namespace $2 .*/\1/p" "$1"; }
+# freed_at_disconnect LOG PEER: "SLABS FREE_MIB" once that client's
+# connection dropped, empty before
+freed_at_disconnect() {
+    sed -n "s/^.*client $2 (namespace [^)]*) disconnected: freed \([0-9]*\) slabs; \([0-9]*\) MiB of .*/\1 \2/p" "$1" |
+        tail -1
+}
+# wait_for SECONDS CMD...: CMD every 0.2 s until it succeeds
+wait_for() {
+    t=$(($1 * 5))
+    shift
+    while ! "$@"; do
+        t=$((t - 1)); [ "$t" -gt 0 ] || return 1
+        sleep 0.2
+    done
+}
+nonempty() { [ -n "$("$@")" ]; }
+# tell FIFO: wakes the program ($run) that waits on FIFO, unless it ended
+tell() {
+    echo go >"$1" &
+    writer=$!
+    wait_for 60 sh -c "! kill -0 $writer 2>/dev/null || ! kill -0 $run 2>/dev/null"
+    kill "$writer" 2>/dev/null
+    wait "$writer" 2>/dev/null
+}
+
+# fork with an rdma tier, on memserver f (no grace): parent and child each
+# see the memory as at the fork and their own writes (fork_cow checks every
+# word) with most of it on the memserver at the fork; the child has a
+# session of its own, whose slabs the memserver frees when the child ends
+# by _exit, SIGKILL or exec, while the parent's stay.
+check_fork() {
+    if ! command -v fork_cow >/dev/null; then
+        fail "fork: no fork_cow in this image"; return
+    fi
+    if ! start_server f 7476 --pool 32MiB --slab 1MiB; then
+        fail "memserver f did not start"; show "$WORK/f.log"; return
+    fi
+    # forkstack FILE NAME: 512 KiB resident, 512 KiB of dram, the rest on f
+    forkstack() {
+        cat >"$1" <<YAML
+name: $2
+resident: 512KiB
+handler_threads: 1
+tiers:
+  - plugin: dram
+    capacity: 512KiB
+  - plugin: rdma
+    servers: [$ADDR:7476]
+YAML
+    }
+    forkstack "$WORK/fork.yaml" fork-basic-$$
+    run_check "fork_cow 2 basic over dram + rdma: parent and child each see their own memory" 0 \
+        "$BIN/tierpage" run -c "$WORK/fork.yaml" -- fork_cow 2 basic
+    expect_output "fork_cow basic: all checks passed" "fork_cow basic checked every word on both sides"
+    hits=$(sed -n 's/^tierpage: rdma  *rdma  *[0-9]*  *\([0-9]*\) .*/\1/p' "$WORK/out")
+    [ "${hits:-0}" -gt 0 ] && pass "the parent read $hits pages back from the rdma tier" ||
+        { fail "the parent read nothing from the rdma tier"; show "$WORK/out"; }
+    set -- $(hello_peers "$WORK/f.log" fork-basic-$$)
+    if [ $# = 2 ]; then
+        parent=$1 child=$2
+        wait_for 10 nonempty freed_at_disconnect "$WORK/f.log" "$child"
+        set -- $(freed_at_disconnect "$WORK/f.log" "$child") 0
+        [ "$1" -gt 0 ] && [ "$1" = "$(held "$WORK/f.log" "$child")" ] &&
+            pass "the child's own session held $1 slabs, freed when it exited" ||
+            { fail "the child's session ($child): freed '$1' slabs at its end, held $(held "$WORK/f.log" "$child")";
+              show "$WORK/f.log"; }
+        wait_for 10 nonempty freed_at_disconnect "$WORK/f.log" "$parent"
+        set -- $(freed_at_disconnect "$WORK/f.log" "$parent") 0 0
+        [ "$2" = 32 ] && pass "once both ended, memserver f's pool is all free" ||
+            { fail "after the run, $2 MiB of 32 MiB free"; show "$WORK/f.log"; }
+    else
+        fail "fork basic: $# sessions of the namespace said HELLO, expected the parent's and the child's"
+        show "$WORK/f.log"
+    fi
+
+    # A child killed (SIGKILL), and a child that execs: its session's slabs
+    # go at once, the parent's stay.
+    for how in kill exec; do
+        name=fork-$how-$$
+        dir=$WORK/fork-$how
+        mkdir -p "$dir"
+        mkfifo "$dir/fork" "$dir/exec" "$dir/go"
+        forkstack "$WORK/$how.yaml" $name
+        "$BIN/tierpage" run -c "$WORK/$how.yaml" --quiet -- fork_cow 2 watched "$dir" $how >"$WORK/$how.out" 2>&1 &
+        run=$!
+        wait_for 60 test -s "$dir/parent"
+        parent=$(hello_peers "$WORK/f.log" $name | head -1)
+        before=$(held "$WORK/f.log" "$parent")
+        tell "$dir/fork"
+        wait_for 60 test -s "$dir/child"
+        pid=$(cat "$dir/child" 2>/dev/null)
+        child=$(hello_peers "$WORK/f.log" $name | sed -n 2p)
+        if [ "$before" -gt 0 ] && [ -n "$child" ] && [ "$(held "$WORK/f.log" "$child")" -gt 0 ]; then
+            pass "$how: the parent had $before slabs on f at the fork, its child $(held "$WORK/f.log" "$child") of its own session"
+        else
+            fail "$how: parent $parent with '$before' slabs at the fork, child '$child'"; show "$WORK/f.log"
+        fi
+        if [ $how = exec ]; then
+            tell "$dir/exec"
+            wait_for 20 nonempty freed_at_disconnect "$WORK/f.log" "$child" &&
+                [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sleep ] &&
+                pass "exec: f freed the child's slabs at its exec, while the program it exec'd runs" ||
+                { fail "exec: the child's session: '$(freed_at_disconnect "$WORK/f.log" "$child")', its process: $(cat "/proc/$pid/comm" 2>/dev/null)"
+                  show "$WORK/f.log"; }
+        fi
+        [ -n "$pid" ] && [ "$pid" -gt 1 ] && kill -9 "$pid" 2>/dev/null
+        wait_for 20 nonempty freed_at_disconnect "$WORK/f.log" "$child"
+        set -- $(freed_at_disconnect "$WORK/f.log" "$child") 0 0
+        kept=$(held "$WORK/f.log" "$parent")
+        [ "$1" -gt 0 ] && [ "$2" = $((32 - kept)) ] &&
+            pass "$how: f freed the child's $1 slabs; the parent's $kept stay ($2 MiB of 32 MiB free)" ||
+            { fail "$how: the child's end freed '$1' slabs, $2 MiB free, the parent holds $kept"; show "$WORK/f.log"; }
+        wait_for 20 test -s "$dir/reaped"
+        [ "$(cat "$dir/reaped" 2>/dev/null)" = 0 ] && pass "$how: the parent's wait saw the child killed" ||
+            fail "$how: the parent's checks so far: '$(cat "$dir/reaped" 2>/dev/null)'"
+        tell "$dir/go"
+        wait $run
+        got=$?
+        [ $got = 0 ] && pass "$how: the parent's memory is whole after its child" ||
+            { fail "$how: the parent exited $got"; show "$WORK/$how.out"; }
+    done
+    stop_server f
+}
+
 A=$ADDR:7471 B=$ADDR:7472 C=$ADDR:7473
 if start_server a 7471 --pool 96MiB --slab 1MiB --grace 10 && start_server b 7472 --pool 96MiB --slab 1MiB &&
     start_server c 7473 --pool 4MiB --slab 1MiB; then
@@ -287,6 +420,8 @@ fi
 [ "$MODE" = namespaces ] && { check_namespaces; stop_server a; stop_server b; stop_server c;
     echo "$passed passed, $failed failed"; echo TIERPAGE-GUEST-DONE; exit 0; }
 [ "$MODE" = secret ] && { check_secret; stop_server a; stop_server b; stop_server c;
+    echo "$passed passed, $failed failed"; echo TIERPAGE-GUEST-DONE; exit 0; }
+[ "$MODE" = fork ] && { check_fork; stop_server a; stop_server b; stop_server c;
     echo "$passed passed, $failed failed"; echo TIERPAGE-GUEST-DONE; exit 0; }
 [ "$MODE" = reconnect ] && { check_reconnect; stop_server a; stop_server b; stop_server c;
     echo "$passed passed, $failed failed"; echo TIERPAGE-GUEST-DONE; exit 0; }
@@ -348,7 +483,10 @@ check_namespaces
 # 6. The shared secret.
 check_secret
 
-# 7. A server that is not there: the run fails at once and names it.
+# 7. fork: a child's session of its own, freed when the child ends.
+check_fork
+
+# 8. A server that is not there: the run fails at once and names it.
 stack "$WORK/missing.yaml" "$ADDR:7479" 1
 "$BIN/tierpage" run -c "$WORK/missing.yaml" -- "$BIN/tierpage-bench" --size 8MiB --accesses 100 >"$WORK/out" 2>&1
 got=$?
@@ -359,7 +497,7 @@ else
 fi
 expect_output "rdma: server $ADDR:7479: connection refused" "the message names the missing server"
 
-# 8. Clean shutdown: SIGTERM, exit 0, every slab back.
+# 9. Clean shutdown: SIGTERM, exit 0, every slab back.
 eval "pid=\$PID_a"
 kill -TERM "$pid"; wait "$pid"; got=$?; PID_a=
 [ "$got" = 0 ] && grep -q "stopped:" "$WORK/a.log" && pass "memserver a stopped cleanly on SIGTERM" ||

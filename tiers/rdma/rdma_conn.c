@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
@@ -25,9 +26,19 @@
  * completion is often there within microseconds. */
 #define SPIN_POLLS 200
 
+/* The verbs objects live in a device context of the connection's own,
+ * not in the one librdmacm keeps for the process: a forked child inherits
+ * that one, shared with its parent, and what a child made in it would
+ * outlive the child. In a context of its own, a connection's queue pair,
+ * memory registrations and completion queue go with the process that
+ * made them, whatever way it ends. So the queue pair is not attached to
+ * the connection manager's id: connect_locked() moves it through its
+ * states itself. */
 struct rdma_conn_state {
     struct rdma_event_channel *events;
     struct rdma_cm_id *id;
+    struct ibv_context *ctx;
+    struct ibv_qp *qp;
     struct ibv_pd *pd;
     struct ibv_comp_channel *channel;
     struct ibv_cq *cq;
@@ -74,8 +85,8 @@ static void teardown(struct rdma_conn *c)
         return;
     if (st->connected)
         rdma_disconnect(st->id);
-    if (st->id && st->id->qp)
-        rdma_destroy_qp(st->id);
+    if (st->qp)
+        ibv_destroy_qp(st->qp);
     if (st->cq)
         ibv_destroy_cq(st->cq);
     if (st->channel)
@@ -86,6 +97,8 @@ static void teardown(struct rdma_conn *c)
         ibv_dereg_mr(st->msg_mr);
     if (st->pd)
         ibv_dealloc_pd(st->pd);
+    if (st->ctx)
+        ibv_close_device(st->ctx);
     if (st->id)
         rdma_destroy_id(st->id);
     if (st->events)
@@ -101,13 +114,13 @@ static void pause_ms(unsigned ms)
     nanosleep(&t, NULL);
 }
 
-/* Whether the port under the id is up (also when that cannot be told). */
-static int port_active(struct rdma_cm_id *id)
+/* Whether the port under the connection is up (also when that cannot be told). */
+static int port_active(const struct rdma_conn_state *st)
 {
     struct ibv_port_attr attr;
-    if (!id || !id->verbs)
+    if (!st || !st->ctx || !st->id)
         return 1;
-    return ibv_query_port(id->verbs, id->port_num, &attr) != 0 || attr.state == IBV_PORT_ACTIVE;
+    return ibv_query_port(st->ctx, st->id->port_num, &attr) != 0 || attr.state == IBV_PORT_ACTIVE;
 }
 
 /* The connection broke under a call: drop it, and note when, so that
@@ -121,9 +134,9 @@ static int port_active(struct rdma_cm_id *id)
 static void lose(struct rdma_conn *c)
 {
     uint64_t until = tier_now_ms() + c->cfg.io_timeout_ms;
-    if (c->st && port_active(c->st->id))
+    if (c->st && port_active(c->st))
         pause_ms(2 * RECONNECT_PAUSE_MS);
-    while (c->st && !port_active(c->st->id) && tier_now_ms() < until)
+    while (c->st && !port_active(c->st) && tier_now_ms() < until)
         pause_ms(RECONNECT_PAUSE_MS);
     c->lost_ms = tier_now_ms();
     teardown(c);
@@ -226,7 +239,7 @@ static int post_reply_recv(struct rdma_conn *c)
     struct rdma_conn_state *st = c->st;
     struct ibv_sge sge = { .addr = (uintptr_t)&st->msgs[1], .length = sizeof(struct tpm_msg), .lkey = st->msg_mr->lkey };
     struct ibv_recv_wr wr = { .wr_id = WR_CTRL_RECV, .sg_list = &sge, .num_sge = 1 }, *bad;
-    return ibv_post_recv(st->id->qp, &wr, &bad);
+    return ibv_post_recv(st->qp, &wr, &bad);
 }
 
 /* One request and its reply. The connection lock is held. */
@@ -240,7 +253,7 @@ static int control(struct rdma_conn *c, struct tpm_msg *msg, tierpage_error *err
     struct ibv_send_wr wr = { .wr_id = WR_CTRL_SEND, .sg_list = &sge, .num_sge = 1, .opcode = IBV_WR_SEND,
                               .send_flags = IBV_SEND_SIGNALED },
                        *bad;
-    if (ibv_post_send(st->id->qp, &wr, &bad))
+    if (ibv_post_send(st->qp, &wr, &bad))
         return conn_error(c, err, -EIO, "cannot send a request: %s", strerror(errno));
     struct ibv_wc wc[2];
     int rc = wait_completions(c, wc, 2, err);
@@ -279,6 +292,29 @@ static int prove_key(struct rdma_conn *c, struct tpm_msg *hello, uint8_t client_
     memcpy(server_nonce, msg.nonce, TPM_NONCE_BYTES);
     hello->flags |= TPM_HELLO_PROOF;
     tpm_client_proof(c->cfg.key, msg.nonce, client_nonce, hello->name, hello->session, hello->proof);
+    return 0;
+}
+
+/* Moves the connection's queue pair to `state` with the attributes the
+ * connection manager gives for it (the path, the port, the reads in
+ * flight both sides agreed on). 0, or -1 with errno set. */
+static int move_qp(struct rdma_conn_state *st, enum ibv_qp_state state)
+{
+    struct ibv_qp_attr attr = { .qp_state = state };
+    int mask = 0;
+    if (rdma_init_qp_attr(st->id, &attr, &mask))
+        return -1;
+    /* As librdmacm does: older kernels add mask bits meant for RoCE
+     * (21-23) that an InfiniBand port refuses. */
+    struct ibv_port_attr port;
+    if (state == IBV_QPS_RTR && ibv_query_port(st->ctx, st->id->port_num, &port) == 0 &&
+        port.link_layer == IBV_LINK_LAYER_INFINIBAND)
+        mask &= ~0xe00000;
+    int rc = ibv_modify_qp(st->qp, &attr, mask);
+    if (rc) {
+        errno = rc;
+        return -1;
+    }
     return 0;
 }
 
@@ -324,9 +360,16 @@ static int connect_locked(struct rdma_conn *c, tierpage_error *err)
     }
     if ((rc = wait_cm_event(c, RDMA_CM_EVENT_ADDR_RESOLVED, timeout, err)))
         goto fail;
+    st->ctx = ibv_open_device(st->id->verbs->device);
+    if (!st->ctx) {
+        int why = errno ? errno : ENODEV;
+        rc = conn_error(c, err, -why, "cannot open RDMA device %s: %s", ibv_get_device_name(st->id->verbs->device),
+                        strerror(why));
+        goto fail;
+    }
     /* A connection request sent now would be lost, and could take the
      * device's management queue pair down with it (see lose()). */
-    if (!port_active(st->id)) {
+    if (!port_active(st)) {
         rc = conn_error(c, err, -ENETDOWN, "the port of RDMA device %s is down",
                         ibv_get_device_name(st->id->verbs->device));
         goto fail;
@@ -340,10 +383,10 @@ static int connect_locked(struct rdma_conn *c, tierpage_error *err)
 
     struct ibv_device_attr attr;
     unsigned qd = c->cfg.queue_depth;
-    st->pd = ibv_alloc_pd(st->id->verbs);
-    st->channel = st->pd ? ibv_create_comp_channel(st->id->verbs) : NULL;
-    st->cq = st->channel ? ibv_create_cq(st->id->verbs, (int)qd + 4, NULL, st->channel, 0) : NULL;
-    if (!st->cq || ibv_query_device(st->id->verbs, &attr)) {
+    st->pd = ibv_alloc_pd(st->ctx);
+    st->channel = st->pd ? ibv_create_comp_channel(st->ctx) : NULL;
+    st->cq = st->channel ? ibv_create_cq(st->ctx, (int)qd + 4, NULL, st->channel, 0) : NULL;
+    if (!st->cq || ibv_query_device(st->ctx, &attr)) {
         rc = conn_error(c, err, -EIO, "cannot set up the device: %s", strerror(errno));
         goto fail;
     }
@@ -352,8 +395,10 @@ static int connect_locked(struct rdma_conn *c, tierpage_error *err)
         .send_cq = st->cq, .recv_cq = st->cq, .qp_type = IBV_QPT_RC, .sq_sig_all = 0,
         .cap = { .max_send_wr = qd + 1, .max_recv_wr = 2, .max_send_sge = 1, .max_recv_sge = 1 },
     };
-    if (rdma_create_qp(st->id, st->pd, &qpa)) {
-        rc = conn_error(c, err, -errno, "rdma_create_qp: %s", strerror(errno));
+    st->qp = ibv_create_qp(st->pd, &qpa);
+    if (!st->qp || move_qp(st, IBV_QPS_INIT)) {
+        rc = conn_error(c, err, -(errno ? errno : EIO), "cannot create the queue pair: %s",
+                        strerror(errno ? errno : EIO));
         goto fail;
     }
     st->msgs = calloc(2, sizeof *st->msgs);
@@ -370,13 +415,23 @@ static int connect_locked(struct rdma_conn *c, tierpage_error *err)
     }
     unsigned reads = qd < (unsigned)attr.max_qp_init_rd_atom ? qd : (unsigned)attr.max_qp_init_rd_atom;
     struct rdma_conn_param param = { .initiator_depth = (uint8_t)(reads > 255 ? 255 : reads),
-                                     .responder_resources = 0, .retry_count = 7, .rnr_retry_count = 7 };
+                                     .responder_resources = 0, .retry_count = 7, .rnr_retry_count = 7,
+                                     .qp_num = st->qp->qp_num };
     if (rdma_connect(st->id, &param)) {
         rc = conn_error(c, err, -errno, "rdma_connect: %s", strerror(errno));
         goto fail;
     }
-    if ((rc = wait_cm_event(c, RDMA_CM_EVENT_ESTABLISHED, timeout, err)))
+    /* The id has no queue pair: the server's answer comes as a connect
+     * response, after which ours goes to RTR and RTS and the connection
+     * is established (librdmacm does the same for a queue pair of its own). */
+    if ((rc = wait_cm_event(c, RDMA_CM_EVENT_CONNECT_RESPONSE, timeout, err)))
         goto fail;
+    if (move_qp(st, IBV_QPS_RTR) || move_qp(st, IBV_QPS_RTS) || rdma_establish(st->id)) {
+        rc = conn_error(c, err, -(errno ? errno : EIO), "cannot establish the connection: %s",
+                        strerror(errno ? errno : EIO));
+        rdma_reject(st->id, NULL, 0);
+        goto fail;
+    }
     st->connected = 1;
 
     struct tpm_msg msg = { .type = TPM_HELLO, .session = c->cfg.session,
@@ -463,6 +518,25 @@ void rdma_conn_close(struct rdma_conn *c)
     c->bounce = NULL;
 }
 
+void rdma_conn_forget(struct rdma_conn *c)
+{
+    struct rdma_conn_state *st = c->st;
+    if (!st)
+        return;
+    /* Closing a descriptor sends nothing: the parent's own keeps each of
+     * these open. Nothing is freed or destroyed (that would speak on the
+     * parent's behalf), and c->lock is not taken (a thread of the parent
+     * may have held it at the fork). */
+    if (st->events)
+        close(st->events->fd);
+    if (st->channel)
+        close(st->channel->fd);
+    if (st->ctx) {
+        close(st->ctx->cmd_fd);
+        close(st->ctx->async_fd);
+    }
+}
+
 int rdma_conn_usable(struct rdma_conn *c)
 {
     pthread_mutex_lock(&c->lock);
@@ -503,7 +577,7 @@ static int io_chunk(struct rdma_conn *c, struct rdma_io *io, size_t count, tierp
     }
     if (posted == 0)
         return 0;
-    if (ibv_post_send(st->id->qp, &wr[0], &bad))
+    if (ibv_post_send(st->qp, &wr[0], &bad))
         return conn_error(c, err, -EIO, "ibv_post_send: %s", strerror(errno));
     struct ibv_wc wc[posted];
     int rc = wait_completions(c, wc, posted, err);

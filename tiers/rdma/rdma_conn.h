@@ -87,6 +87,10 @@ int rdma_conn_io(struct rdma_conn *c, struct rdma_io *io, size_t count, tierpage
 int rdma_conn_alloc_slab(struct rdma_conn *c, struct rdma_slab_grant *grant, tierpage_error *err);
 /* Returns a slab (only if it is of the current generation). */
 int rdma_conn_free_slab(struct rdma_conn *c, uint32_t server_slab, uint32_t generation, tierpage_error *err);
+/* In a forked child, on its copy of the parent's connection: closes the
+ * child's copies of the connection's descriptors, so that the connection
+ * goes when the parent does, and touches nothing else. */
+void rdma_conn_forget(struct rdma_conn *c);
 /* Whether a call now would try the server (up, or due for a reconnect). */
 int rdma_conn_usable(struct rdma_conn *c);
 

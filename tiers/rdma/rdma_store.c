@@ -10,6 +10,13 @@
  * up to queue_depth work requests per server as one chain and poll their
  * completions together.
  *
+ * A forked child (TIERPAGE_STORE_FORK_APART) opens the tier afresh: a
+ * session of its own on every server, with slabs of its own, into which
+ * the core copies the parent's pages. Nothing needs removing when the
+ * child ends: its connections go with the process (exit, _exit, a
+ * signal, exec: every descriptor is close-on-exec), and a memserver frees
+ * a session's slabs when its connection drops (or --grace seconds later).
+ *
  * Locking: the store lock guards the placement (index, slabs, counters)
  * and is never held across a network round trip; each connection has its
  * own lock (rdma_conn.h). The order is connection, then store. The ABI never
@@ -598,12 +605,22 @@ static int rdma_clear(void *store, tierpage_error *err)
     return first;
 }
 
+/* In a forked child, on its copy of the parent's store: the child opened
+ * a store of its own (a session of its own on every server), and lets go
+ * of the parent's connections without a word on them. */
+static void rdma_forget(void *store)
+{
+    struct rdma_store *s = store;
+    for (unsigned i = 0; i < s->server_count; i++)
+        rdma_conn_forget(&s->conns[i]);
+}
+
 static const tierpage_store_ops rdma_ops = {
     .abi_version = TIERPAGE_STORE_ABI_VERSION,
     .struct_size = sizeof(tierpage_store_ops),
     .name = "rdma",
     .description = "pages in remote memory over one-sided RDMA (tierpage-memserver)",
-    .flags = TIERPAGE_STORE_REMOTE,
+    .flags = TIERPAGE_STORE_REMOTE | TIERPAGE_STORE_FORK_APART,
     .open = rdma_open,
     .close = rdma_close,
     .get = rdma_get,
@@ -613,6 +630,7 @@ static const tierpage_store_ops rdma_ops = {
     .get_batch = rdma_get_batch,
     .put_batch = rdma_put_batch,
     .clear = rdma_clear,
+    .forget = rdma_forget,
 };
 
 const tierpage_store_ops *tierpage_store_entry(void)
