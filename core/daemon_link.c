@@ -59,17 +59,15 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-/* One request and its reply: 0, or the reply's status with its text;
- * the reply's first value in *value when asked. */
-static int call(struct tp_daemon_link *l, uint16_t type, void *msg, size_t length, int fd, uint64_t *value,
-                tierpage_error *err)
+/* One request and its reply, l->lock held: 0, or the reply's status with
+ * its text; the reply's values in value[0] and value[1] when asked. */
+static int call_locked(struct tp_daemon_link *l, uint16_t type, void *msg, size_t length, int fd, uint64_t *value,
+                       tierpage_error *err)
 {
     unsigned char buf[sizeof(struct tpd_reply) + 512];
     struct tpd_message reply = {.buf = buf, .capacity = sizeof buf};
     char why[256];
-    pthread_mutex_lock(&l->lock);
     int rc = tpd_call(l->sock, type, msg, length, &fd, fd >= 0 ? 1 : 0, &reply, why, sizeof why);
-    pthread_mutex_unlock(&l->lock);
     if (rc == -ESHUTDOWN)
         stopped(l, why);
     if (rc < 0)
@@ -77,19 +75,27 @@ static int call(struct tp_daemon_link *l, uint16_t type, void *msg, size_t lengt
     rc = tpd_reply_of(&reply)->status;
     if (rc < 0)
         return tierpage_error_set(err, rc, NULL, "tierpaged at %s: %s", l->path, tpd_reply_text(&reply));
-    if (value)
-        *value = tpd_reply_of(&reply)->values[1];
+    if (value) {
+        value[0] = tpd_reply_of(&reply)->values[0];
+        value[1] = tpd_reply_of(&reply)->values[1];
+    }
     return 0;
 }
 
-int tp_daemon_link_open(const char *socket, const char *vm, int uffd, struct tp_daemon_link **out,
-                        uint64_t *malloc_threshold, tierpage_error *err)
+static int call(struct tp_daemon_link *l, uint16_t type, void *msg, size_t length, int fd, uint64_t *value,
+                tierpage_error *err)
 {
-    struct tpd_vm_request attach;
-    memset(&attach, 0, sizeof attach);
-    if (strlen(vm) >= sizeof attach.vm)
-        return tierpage_error_set(err, -EINVAL, NULL, "VM name '%s' is too long", vm);
-    memcpy(attach.vm, vm, strlen(vm));
+    pthread_mutex_lock(&l->lock);
+    int rc = call_locked(l, type, msg, length, fd, value, err);
+    pthread_mutex_unlock(&l->lock);
+    return rc;
+}
+
+/* Connect to the daemon, send `attach` (ATTACH or FORK_ATTACH) with uffd,
+ * and watch the connection for a STOP. */
+static int link_open(const char *socket, const char *vm, uint16_t type, void *attach, size_t attach_len, int uffd,
+                     struct tp_daemon_link **out, uint64_t *malloc_threshold, tierpage_error *err)
+{
     struct tp_daemon_link *l = calloc(1, sizeof *l);
     if (!l)
         return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
@@ -104,8 +110,10 @@ int tp_daemon_link_open(const char *socket, const char *vm, int uffd, struct tp_
         free(l);
         return tierpage_error_set(err, rc, NULL, "%s", why);
     }
-    int rc = call(l, TPD_ATTACH, &attach, sizeof attach, uffd, malloc_threshold, err);
+    uint64_t values[2];
+    int rc = call(l, type, attach, attach_len, uffd, values, err);
     if (rc == 0) {
+        *malloc_threshold = values[1];
         l->watch_stop = eventfd(0, EFD_CLOEXEC);
         rc = l->watch_stop < 0 ? -errno : -tp_pager_thread_create(&l->watcher, NULL, watch_main, l);
         l->watching = rc == 0;
@@ -118,6 +126,67 @@ int tp_daemon_link_open(const char *socket, const char *vm, int uffd, struct tp_
     }
     *out = l;
     return 0;
+}
+
+int tp_daemon_link_open(const char *socket, const char *vm, int uffd, struct tp_daemon_link **out,
+                        uint64_t *malloc_threshold, tierpage_error *err)
+{
+    struct tpd_vm_request attach;
+    memset(&attach, 0, sizeof attach);
+    if (strlen(vm) >= sizeof attach.vm)
+        return tierpage_error_set(err, -EINVAL, NULL, "VM name '%s' is too long", vm);
+    memcpy(attach.vm, vm, strlen(vm));
+    return link_open(socket, vm, TPD_ATTACH, &attach, sizeof attach, uffd, out, malloc_threshold, err);
+}
+
+int tp_daemon_link_fork_prepare(struct tp_daemon_link *l, uint64_t *token, tierpage_error *err)
+{
+    struct tpd_header m;
+    uint64_t values[2];
+    pthread_mutex_lock(&l->lock);
+    int rc = call_locked(l, TPD_FORK_PREPARE, &m, sizeof m, -1, values, err);
+    if (rc < 0)
+        pthread_mutex_unlock(&l->lock);
+    else
+        *token = values[0];
+    return rc;
+}
+
+int tp_daemon_link_fork_done(struct tp_daemon_link *l, uint64_t token, tierpage_error *err)
+{
+    struct tpd_fork m = {.token = token};
+    int rc = call_locked(l, TPD_FORK_DONE, &m, sizeof m, -1, NULL, err);
+    pthread_mutex_unlock(&l->lock);
+    return rc;
+}
+
+void tp_daemon_link_forget(struct tp_daemon_link *l)
+{
+    if (!l)
+        return;
+    /* No shutdown: the connection is the parent's too. Its lock may be
+     * held (by a thread that is not here): it is not used again. */
+    close(l->sock);
+    if (l->watch_stop >= 0)
+        close(l->watch_stop);
+    free(l);
+}
+
+int tp_daemon_link_fork_child(struct tp_daemon_link *parent, uint64_t token, int uffd, struct tp_daemon_link **out,
+                              uint64_t *malloc_threshold, tierpage_error *err)
+{
+    char socket[sizeof parent->path], vm[sizeof parent->vm];
+    memcpy(socket, parent->path, sizeof socket);
+    memcpy(vm, parent->vm, sizeof vm);
+    tp_daemon_link_forget(parent);
+    struct tpd_fork m = {.token = token};
+    return link_open(socket, vm, TPD_FORK_ATTACH, &m, sizeof m, uffd, out, malloc_threshold, err);
+}
+
+int tp_daemon_link_fork_copy(struct tp_daemon_link *l, uint64_t token, tierpage_error *err)
+{
+    struct tpd_fork m = {.token = token};
+    return call(l, TPD_FORK_COPY, &m, sizeof m, -1, NULL, err);
 }
 
 int tp_daemon_link_add(struct tp_daemon_link *l, int memfd, void *addr, size_t length, tierpage_error *err)

@@ -19,6 +19,25 @@ int tp_daemon_link_add(struct tp_daemon_link *link, int memfd, void *addr, size_
 int tp_daemon_link_release(struct tp_daemon_link *link, void *addr, size_t length, int discard,
                            tierpage_error *err);
 int tp_daemon_link_lock(struct tp_daemon_link *link, void *addr, size_t length, int lock, tierpage_error *err);
+/* fork (daemon_fork.c). In the forking thread before fork(): the daemon
+ * freezes the VM's pages, and *token names the fork; the link's lock is
+ * kept (no other request of this process goes out) until
+ * tp_daemon_link_fork_done, or released on failure. */
+int tp_daemon_link_fork_prepare(struct tp_daemon_link *link, uint64_t *token, tierpage_error *err);
+/* In the parent, once the child has its copy or is gone: the daemon thaws
+ * the pages; the lock is released. */
+int tp_daemon_link_fork_done(struct tp_daemon_link *link, uint64_t token, tierpage_error *err);
+/* In a forked child: the parent's link is let go of in this process (its
+ * connection stays the parent's). */
+void tp_daemon_link_forget(struct tp_daemon_link *link);
+/* In the child: the parent's link is let go of here (its connection stays
+ * the parent's), and a connection of the child's own attaches it as the
+ * child of fork `token`, handing `uffd`. */
+int tp_daemon_link_fork_child(struct tp_daemon_link *parent, uint64_t token, int uffd, struct tp_daemon_link **out,
+                              uint64_t *malloc_threshold, tierpage_error *err);
+/* In the child, its regions added: the daemon copies the parent's pages
+ * into them before it replies. */
+int tp_daemon_link_fork_copy(struct tp_daemon_link *link, uint64_t token, tierpage_error *err);
 /* Detach: returns once the daemon has released every page of this
  * process, so that a process this one execs may attach at once. */
 void tp_daemon_link_close(struct tp_daemon_link *link);

@@ -126,6 +126,15 @@ size_t tp_page_land(struct tp_pages *pg, uint32_t id, size_t t)
     return old;
 }
 
+void tp_page_make_stored(struct tp_pages *pg, uint32_t id)
+{
+    TP_ASSERT_HELD(pg->lock);
+    assert(is_busy(pg, id));
+    struct tp_page *p = tp_page(pg, id);
+    assert(p->state == TP_PAGE_EMPTY && p->tier != TP_NO_TIER);
+    p->state = TP_PAGE_STORED;
+}
+
 size_t tp_page_drop_copy(struct tp_pages *pg, uint32_t id)
 {
     TP_ASSERT_HELD(pg->lock);

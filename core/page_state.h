@@ -80,6 +80,10 @@ void tp_page_release_unlocked(struct tp_pages *pg, uint32_t id);
  * was in (uncounted there) or, already in t, becomes t's newest. Returns
  * the tier it left, TP_NO_TIER when none or t itself. */
 size_t tp_page_land(struct tp_pages *pg, uint32_t id, size_t t);
+/* pages->lock held, the page BUSY, EMPTY and landed in a tier
+ * (tp_page_land): its only copy is that tier's. For a page whose copy was
+ * put there directly: a forked tierpaged client's child's (remote_fork.c). */
+void tp_page_make_stored(struct tp_pages *pg, uint32_t id);
 /* pages->lock held, the page BUSY: no tier holds its copy any more (the
  * caller deletes it). Returns the tier that did, or TP_NO_TIER. */
 size_t tp_page_drop_copy(struct tp_pages *pg, uint32_t id);

@@ -44,6 +44,11 @@ static void *reader_main(void *arg)
     }
 }
 
+struct tp_stack *tp_remote_stack(const struct tp_remote *c)
+{
+    return c->stack;
+}
+
 int tp_remote_attach(tp_stack *s, int uffd, struct tp_remote **out, tierpage_error *err)
 {
     /* poll() on a userfaultfd answers only when it does not block. */

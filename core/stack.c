@@ -223,6 +223,17 @@ tp_stack *tp_private_stack_open_apart(const char *path, const char *apart_from, 
     return stack_open(conf, apart_from, err);
 }
 
+tp_stack *tp_private_stack_open_forked(const char *path, const char *parent_instance, tierpage_error *err)
+{
+    struct tp_conf *conf;
+    if (tp_conf_load_file(path, &conf, err) < 0)
+        return NULL;
+    /* The parent holds the namespace (exclusive or not): the child's pages
+     * are under its own instance, as an in-process child's are. */
+    conf->exclusive_namespace = 0;
+    return stack_open(conf, parent_instance, err);
+}
+
 const char *tp_private_stack_instance(const tp_stack *s)
 {
     return s->instance;

@@ -14,7 +14,9 @@
  * fork(). The parent thaws once the last page is sent. A store whose
  * child's pages live on a server (drop_child: memcached, redis) has them
  * removed by the parent once the child is gone (fork_reaper.h). A stack
- * with any other tier keeps served memory from children (preload.c). */
+ * with any other tier keeps served memory from children (preload.c). A
+ * stack tierpaged serves has its child's copy made by the daemon
+ * (daemon_fork.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -45,10 +47,6 @@ static int is_streamed(const struct tp_tier *t)
  * into `why`; 0 when it can. */
 static int fork_refusal(struct tp_stack *s, char *why, size_t len)
 {
-    if (s->daemon) {
-        snprintf(why, len, "its memory is served by tierpaged, which does not serve forked children yet");
-        return 1;
-    }
     for (size_t i = 0; i < s->tier_count; i++) {
         const struct tp_tier *t = &s->tiers[i];
         if (!(t->ops->flags & (TIERPAGE_STORE_FORK_PRIVATE | TIERPAGE_STORE_FORK_APART))) {
@@ -301,9 +299,7 @@ fail:
     return -1;
 }
 
-/* Both locks held. Remember the served ranges whose protection the
- * program changed: the child's new mappings start read-write. */
-static int read_protections(struct tp_stack *s, char *why, size_t len)
+int tp_fork_read_protections(struct tp_stack *s, char *why, size_t len)
 {
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     size_t size = 0, alloc = 1 << 16;
@@ -376,8 +372,7 @@ static int open_lifeline(struct tp_stack *s, char *why, size_t len)
     return 0;
 }
 
-
-static void drop_protections(struct tp_stack *s)
+void tp_fork_drop_protections(struct tp_stack *s)
 {
     free(s->fork.protections);
     s->fork.protections = NULL;
@@ -388,16 +383,20 @@ void tp_private_stack_fork_prepare(tp_stack *s)
 {
     pthread_mutex_lock(&s->regions_lock);
     tp_lock_take(&s->lock);
+    if (s->daemon) {
+        tp_daemon_fork_prepare(s);
+        return;
+    }
     tp_pages_freeze(&s->pages);
     s->fork.copied = 0;
     char *why = s->fork.refusal;
     size_t len = sizeof s->fork.refusal;
     s->fork.stream[0] = s->fork.stream[1] = -1;
     tp_reaper_fork_prepare(s);
-    if (fork_refusal(s, why, len) || read_protections(s, why, len) < 0 || open_stream(s, why, len) < 0 ||
+    if (fork_refusal(s, why, len) || tp_fork_read_protections(s, why, len) < 0 || open_stream(s, why, len) < 0 ||
         copy_resident(s, why, len) < 0 || open_lifeline(s, why, len) < 0) {
         drop_copies(s);
-        drop_protections(s);
+        tp_fork_drop_protections(s);
         close_stream(s, 0);
         close_stream(s, 1);
         return;
@@ -407,8 +406,14 @@ void tp_private_stack_fork_prepare(tp_stack *s)
 
 void tp_private_stack_fork_parent(tp_stack *s)
 {
+    if (s->daemon) {
+        tp_daemon_fork_parent(s);
+        tp_lock_drop(&s->lock);
+        pthread_mutex_unlock(&s->regions_lock);
+        return;
+    }
     drop_copies(s);
-    drop_protections(s);
+    tp_fork_drop_protections(s);
     close_stream(s, 0);
     close_fd(&s->fork.lifeline[1]);
     tp_reaper_fork_parent(s, s->fork.lifeline[0], s->fork.child_instance);
@@ -431,9 +436,7 @@ static int minor_faults(const struct tp_stack *s)
     return s->policy == TP_POLICY_CLOCK || s->prefetch_window > 0;
 }
 
-/* The child's mapping of r, on its copy of the file, where the parent's
- * was (kept out of the child by MADV_DONTFORK, so the addresses are free). */
-static int map_region(struct tp_stack *s, struct tp_region *r, tierpage_error *err)
+int tp_fork_map_region(struct tp_stack *s, struct tp_region *r, tierpage_error *err)
 {
     int fd = r->file->memfd;
     void *start = mmap(r->start, r->length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, r->offset);
@@ -489,6 +492,18 @@ static void adopt_pages(struct tp_stack *s)
     }
 }
 
+int tp_fork_restore_protections(struct tp_stack *s, tierpage_error *err)
+{
+    for (size_t i = 0; i < s->fork.protection_count; i++) {
+        const struct tp_protection *p = &s->fork.protections[i];
+        if (mprotect(p->start, p->length, p->prot) < 0)
+            return tierpage_error_set(err, -errno, NULL, "cannot protect %zu bytes at %p in the child: %s",
+                                      p->length, (void *)p->start, strerror(errno));
+    }
+    tp_fork_drop_protections(s);
+    return 0;
+}
+
 int tp_private_stack_fork_child(tp_stack *s, tierpage_error *err)
 {
     /* The locks were taken by this thread before the fork; the parent's
@@ -499,6 +514,8 @@ int tp_private_stack_fork_child(tp_stack *s, tierpage_error *err)
     for (size_t t = 0; t < s->tier_count; t++)
         pthread_mutex_init(&s->tiers[t].serial_lock, NULL);
     s->pages.frozen = 0;
+    if (s->daemon)
+        return tp_daemon_fork_child(s, err);
     /* The parent's watch over its children, and this process's place in
      * its own parent's (a grandchild must not keep the child watched). */
     tp_reaper_fork_child(s);
@@ -531,17 +548,13 @@ int tp_private_stack_fork_child(tp_stack *s, tierpage_error *err)
         }
     }
     for (size_t i = 0; i < s->region_count; i++) {
-        int rc = map_region(s, s->regions[i], err);
+        int rc = tp_fork_map_region(s, s->regions[i], err);
         if (rc < 0)
             return rc;
     }
-    for (size_t i = 0; i < s->fork.protection_count; i++) {
-        const struct tp_protection *p = &s->fork.protections[i];
-        if (mprotect(p->start, p->length, p->prot) < 0)
-            return tierpage_error_set(err, -errno, NULL, "cannot protect %zu bytes at %p in the child: %s",
-                                      p->length, (void *)p->start, strerror(errno));
-    }
-    drop_protections(s);
+    int rc = tp_fork_restore_protections(s, err);
+    if (rc < 0)
+        return rc;
     adopt_pages(s);
     char parent_instance[sizeof s->instance];
     memcpy(parent_instance, s->instance, sizeof parent_instance);
@@ -550,7 +563,6 @@ int tp_private_stack_fork_child(tp_stack *s, tierpage_error *err)
      * pages are under its own instance. */
     s->exclusive_namespace = 0;
     close_stream(s, 1);
-    int rc = 0;
     for (size_t t = 0; t < s->tier_count && rc == 0; t++)
         if (is_streamed(&s->tiers[t]))
             rc = tp_tier_reopen_in_child(s, t, parent_instance, err);

@@ -82,6 +82,7 @@ struct tp_fork {
     int lifeline[2];            /* pipe, when a tier drops children's pages (fork_reaper.h): [0] the
                                  * parent watches, [1] the child holds; else -1 */
     int own_lifeline;           /* in a forked child: its end of its parent's pipe, else -1 */
+    uint64_t daemon_token;      /* a tierpaged client's fork: its name at the daemon (daemon_fork.c) */
 };
 
 /* The background eviction thread's state (evictor_thread.c). */
@@ -145,6 +146,29 @@ struct tp_stack {
  * unless private memory (TIERPAGE_STORE_FORK_PRIVATE) without a queue,
  * and a queue of its own when the tier has one. */
 int tp_tier_reopen_in_child(struct tp_stack *s, size_t i, const char *parent_instance, tierpage_error *err);
+
+/* fork (stack_fork.c), both locks held. Remember the served ranges whose
+ * protection the program changed (the child's new mappings start
+ * read-write); -1 with `why` when it cannot. */
+int tp_fork_read_protections(struct tp_stack *s, char *why, size_t len);
+void tp_fork_drop_protections(struct tp_stack *s);
+/* In the child: those protections applied to its new mappings, and
+ * dropped. */
+int tp_fork_restore_protections(struct tp_stack *s, tierpage_error *err);
+/* In the child: its mapping of r, on r->file->memfd, where the parent's
+ * was (kept out of the child by MADV_DONTFORK, so the addresses are
+ * free), with the pager's alias, registered with s->uffd. */
+int tp_fork_map_region(struct tp_stack *s, struct tp_region *r, tierpage_error *err);
+/* The same three steps of a fork for a stack tierpaged serves
+ * (daemon_fork.c): called with both locks held (prepare, parent), or in
+ * the child with them new. */
+void tp_daemon_fork_prepare(struct tp_stack *s);
+void tp_daemon_fork_parent(struct tp_stack *s);
+int tp_daemon_fork_child(struct tp_stack *s, tierpage_error *err);
+
+/* The stack that serves a tierpaged client (remote.c). */
+struct tp_remote;
+struct tp_stack *tp_remote_stack(const struct tp_remote *client);
 
 /* lookups (stack->lock held) */
 struct tp_region *tp_region_find(struct tp_stack *stack, const void *addr);

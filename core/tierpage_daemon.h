@@ -55,6 +55,21 @@ int tp_remote_lock(struct tp_remote *client, uint64_t addr, uint64_t length, int
  * regions is released in every tier. Frees client. */
 void tp_remote_detach(struct tp_remote *client);
 
+/* fork of a client (remote_fork.c). The client's pages stop moving
+ * (faults, evictions, promotes wait) until tp_remote_fork_thaw, so that a
+ * child can copy them as they are at the fork. No lock held. */
+void tp_remote_fork_freeze(struct tp_remote *client);
+void tp_remote_fork_thaw(struct tp_remote *client);
+/* parent frozen; child attached to a stack of its own opened from the
+ * same stack file, its regions added at the parent's addresses. Every page
+ * of the parent that is resident or in a tier becomes the child's, as it
+ * is: a resident page's content into the child's memfd (resident there), a
+ * tier's copy read from the parent's tier and put into the same tier of
+ * the child's stack. Returns the pages copied, or -errno with err. No lock
+ * held; the parent's regions must not change meanwhile (its client is in
+ * fork(), holding its connection). */
+long tp_remote_fork_copy(struct tp_remote *parent, struct tp_remote *child, tierpage_error *err);
+
 /* What tierpaged's metrics show beyond struct tp_stats. */
 #define TP_LATENCY_BUCKETS 14
 /* The upper bounds of the fault latency buckets, in nanoseconds, rising. */

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fork_clients.h"
 #include "log.h"
 #include "operator.h"
 #include "pager_thread.h"
@@ -62,17 +63,18 @@ static const char *malformation(const struct tpd_connection *c, const struct tpd
         return "the first message must be HELLO";
     if (c->said_hello && type == TPD_HELLO)
         return "HELLO was already said";
-    int wants_fd = type == TPD_ATTACH || type == TPD_REGION_ADD;
+    int wants_fd = type == TPD_ATTACH || type == TPD_REGION_ADD || type == TPD_FORK_ATTACH;
     if (m->fd_count != wants_fd) {
         snprintf(why, len, "a message of type %u carries %d file descriptors, expected %d", type, m->fd_count,
                  wants_fd);
         return why;
     }
-    if (type == TPD_ATTACH || type == TPD_VM_INFO || (is_operator_type(type) && type != TPD_STATUS)) {
-        const char *name = (const char *)m->buf + sizeof(struct tpd_header);
-        if (!tpd_name_ok(name))
-            return "the VM name is not a name (1 to 63 of A-Z a-z 0-9 _ . -, NUL-terminated)";
-    }
+    const char *name = (const char *)m->buf + sizeof(struct tpd_header);
+    if ((type == TPD_ATTACH || type == TPD_VM_INFO) && !tpd_name_ok(name))
+        return "the VM name is not a name (1 to 63 of A-Z a-z 0-9 _ . -, NUL-terminated)";
+    if (is_operator_type(type) && type != TPD_STATUS && !tpd_entry_name_ok(name))
+        return "the VM name is not a name (1 to 63 of A-Z a-z 0-9 _ . -, NUL-terminated, or a forked child's "
+               "NAME/PID)";
     if (type == TPD_DEMOTE && !tpd_name_ok(((const struct tpd_demote *)m->buf)->tier))
         return "the tier name is not a name (1 to 63 of A-Z a-z 0-9 _ . -, NUL-terminated)";
     return NULL;
@@ -149,6 +151,9 @@ static void detach(struct tpd_connection *c)
     struct tpd_vm *vm = c->vm;
     if (!vm)
         return;
+    /* A fork of this client in progress ends: its pages must move again
+     * to be released. */
+    tpd_fork_end(vm);
     /* The VM stays taken until the pages are released: a new client's
      * regions must not meet the old one's. */
     pthread_mutex_lock(&vm->lock);
@@ -165,6 +170,35 @@ static void detach(struct tpd_connection *c)
     pthread_mutex_unlock(&vm->lock);
     c->vm = NULL;
     tpd_log("info", "VM %s: pid %ld detached; its pages are released in every tier", vm->name, (long)c->peer.pid);
+    if (vm->root)
+        tpd_vm_close_child(&c->d->vms, vm); /* a forked child's entry goes with it */
+}
+
+/* FORK_*: 0 when replied, -EPROTO with `why` when the request does not
+ * fit (the connection then closes). */
+static int fork_request(struct tpd_connection *c, struct tpd_message *m, char *why, size_t len)
+{
+    uint16_t type = tpd_header_of(m)->type;
+    const struct tpd_fork *f = m->buf;
+    if (type == TPD_FORK_ATTACH) {
+        int uffd = m->fds[0];
+        m->fd_count = 0;
+        if (c->vm) {
+            close(uffd);
+            snprintf(why, len, "FORK_ATTACH on a connection attached to %s already", c->vm->name);
+            return -EPROTO;
+        }
+        return tpd_fork_attach(&c->d->vms, c->sock, &c->peer, f->token, uffd, &c->vm, why, len);
+    }
+    if (!c->vm) {
+        snprintf(why, len, "a fork request before ATTACH");
+        return -EPROTO;
+    }
+    if (type == TPD_FORK_PREPARE)
+        return tpd_fork_prepare(c->sock, c->vm, why, len);
+    if (type == TPD_FORK_COPY)
+        return tpd_fork_copy(&c->d->vms, c->sock, c->vm, f->token, why, len);
+    return tpd_fork_done(c->sock, c->vm, f->token, why, len);
 }
 
 static void region_request(struct tpd_connection *c, struct tpd_message *m)
@@ -200,11 +234,14 @@ static void region_request(struct tpd_connection *c, struct tpd_message *m)
         tpd_reply(c->sock, 0, 0, 0, "%s", "");
 }
 
-/* One well-formed request. */
-static void dispatch(struct tpd_connection *c, struct tpd_message *m)
+/* One well-formed request: 0, or -EPROTO with `why` for one that does not
+ * fit the connection's state (replied, then the connection closes). */
+static int dispatch(struct tpd_connection *c, struct tpd_message *m, char *why, size_t len)
 {
     uint16_t type = tpd_header_of(m)->type;
-    if (type == TPD_HELLO) {
+    if (type >= TPD_FORK_PREPARE && type <= TPD_FORK_DONE) {
+        return fork_request(c, m, why, len);
+    } else if (type == TPD_HELLO) {
         const struct tpd_hello *h = m->buf;
         c->said_hello = 1;
         if (h->version != TPD_VERSION)
@@ -228,6 +265,7 @@ static void dispatch(struct tpd_connection *c, struct tpd_message *m)
     } else {
         tpd_operator_request(c->d, c->sock, m);
     }
+    return 0;
 }
 
 static void *connection_main(void *arg)
@@ -243,6 +281,8 @@ static void *connection_main(void *arg)
         const char *bad = rc == -EPROTO ? why : rc < 0 ? NULL : malformation(c, &m, why, sizeof why);
         if (rc < 0 && !bad)
             break; /* the connection failed */
+        if (!bad && dispatch(c, &m, why, sizeof why) < 0)
+            bad = why;
         if (bad) {
             tpd_log("warning", "malformed message from pid %ld (uid %u): %s; closing that connection",
                     (long)c->peer.pid, (unsigned)c->peer.uid, bad);
@@ -252,7 +292,6 @@ static void *connection_main(void *arg)
             break;
         }
         /* A refused version gets its reply, then the connection closes. */
-        dispatch(c, &m);
         if (tpd_header_of(&m)->type == TPD_HELLO && ((struct tpd_hello *)m.buf)->version != TPD_VERSION)
             break;
     }

@@ -49,6 +49,27 @@ static void reply_printed(int sock, void (*write)(FILE *, void *), void *arg, ui
     free(text);
 }
 
+/* One line of `status`: a VM, or a forked child's entry. */
+static void print_entry(FILE *out, struct tpd_vm *vm)
+{
+    struct tp_stats st;
+    tp_stack_stats(vm->stack, &st);
+    pthread_mutex_lock(&vm->lock);
+    char client[16] = "-";
+    if (vm->client)
+        snprintf(client, sizeof client, "%ld", (long)vm->client_pid);
+    int promoting = vm->promoter.running;
+    unsigned long long promoted = (unsigned long long)vm->promoter.brought;
+    pthread_mutex_unlock(&vm->lock);
+    fprintf(out, "%-16s %8s %12llu %12llu %10llu ", vm->name, client, (unsigned long long)st.resident_bytes,
+            (unsigned long long)st.resident_cap_bytes, (unsigned long long)st.faults);
+    for (size_t i = 0; i < st.tier_count; i++)
+        fprintf(out, " %s:%llu", st.tiers[i].name, (unsigned long long)st.tiers[i].pages);
+    if (promoting)
+        fprintf(out, "  (promoting, %llu pages in so far)", promoted);
+    fputc('\n', out);
+}
+
 static void print_status(FILE *out, void *arg)
 {
     struct tpd_daemon *d = arg;
@@ -57,22 +78,13 @@ static void print_status(FILE *out, void *arg)
     struct tpd_vm *head = d->vms.head;
     pthread_mutex_unlock(&d->vms.lock);
     for (struct tpd_vm *vm = head; vm; vm = vm->next) {
-        struct tp_stats st;
-        tp_stack_stats(vm->stack, &st);
-        pthread_mutex_lock(&vm->lock);
-        char client[16] = "-";
-        if (vm->client)
-            snprintf(client, sizeof client, "%ld", (long)vm->client_pid);
-        int promoting = vm->promoter.running;
-        unsigned long long promoted = (unsigned long long)vm->promoter.brought;
-        pthread_mutex_unlock(&vm->lock);
-        fprintf(out, "%-16s %8s %12llu %12llu %10llu ", vm->name, client, (unsigned long long)st.resident_bytes,
-                (unsigned long long)st.resident_cap_bytes, (unsigned long long)st.faults);
-        for (size_t i = 0; i < st.tier_count; i++)
-            fprintf(out, " %s:%llu", st.tiers[i].name, (unsigned long long)st.tiers[i].pages);
-        if (promoting)
-            fprintf(out, "  (promoting, %llu pages in so far)", promoted);
-        fputc('\n', out);
+        print_entry(out, vm);
+        /* Its forked clients' entries, NAME/PID, below it. */
+        pthread_mutex_lock(&d->vms.children_lock);
+        for (struct tpd_vm *child = d->vms.children; child; child = child->next)
+            if (child->root == vm)
+                print_entry(out, child);
+        pthread_mutex_unlock(&d->vms.children_lock);
     }
     tpd_budget_print(d->budget, out);
 }
@@ -99,6 +111,29 @@ static void reply_result(int sock, int rc, const tierpage_error *err, uint64_t v
         tpd_reply(sock, 0, value, 0, "%s", done);
 }
 
+/* A request naming a forked client's entry, NAME/PID: stats only (the
+ * entry goes with its client; it is read under the list's lock). */
+static void child_request(struct tpd_daemon *d, int sock, const struct tpd_message *m, const char *name)
+{
+    uint16_t type = tpd_header_of(m)->type;
+    struct stats_print p = {.json = type == TPD_STATS && (((const struct tpd_stats_request *)m->buf)->flags &
+                                                          TPD_STATS_JSON) != 0};
+    pthread_mutex_lock(&d->vms.children_lock);
+    struct tpd_vm *child = d->vms.children;
+    while (child && strcmp(child->name, name) != 0)
+        child = child->next;
+    if (child && type == TPD_STATS)
+        tp_stack_stats(child->stack, &p.st);
+    pthread_mutex_unlock(&d->vms.children_lock);
+    if (!child)
+        tpd_reply(sock, -ENOENT, 0, 0, "no forked child's entry named '%s' (`tierpage status` lists them)", name);
+    else if (type != TPD_STATS)
+        tpd_reply(sock, -EINVAL, 0, 0, "%s is a forked child's entry: it takes stats only (its resident cap, tiers "
+                  "and pages follow its VM's at the fork)", name);
+    else
+        reply_printed(sock, print_stats, &p, p.st.resident_bytes, p.st.resident_cap_bytes);
+}
+
 void tpd_operator_request(struct tpd_daemon *d, int sock, const struct tpd_message *m)
 {
     uint16_t type = tpd_header_of(m)->type;
@@ -108,6 +143,10 @@ void tpd_operator_request(struct tpd_daemon *d, int sock, const struct tpd_messa
     }
     /* Every other operator request starts with a VM name. */
     const char *name = (const char *)m->buf + sizeof(struct tpd_header);
+    if (strchr(name, '/')) {
+        child_request(d, sock, m, name);
+        return;
+    }
     struct tpd_vm *vm = tpd_vm_find(&d->vms, name);
     if (!vm) {
         tpd_reply(sock, -ENOENT, 0, 0, "no VM named '%s' (its stack file would be %s/%s.yaml)", name, d->vms.dir,

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "stack_changes.h"
 #include "stack_config.h"
+#include "tierpage_private.h"
 
 int tpd_vm_name_of_file(const char *file, char name[TPD_NAME_MAX])
 {
@@ -58,6 +59,25 @@ static void vm_failed(void *arg, const char *why)
     pthread_mutex_unlock(&vm->lock);
 }
 
+static void vm_init_locks(struct tpd_vm *vm)
+{
+    pthread_mutex_init(&vm->lock, NULL);
+    pthread_mutex_init(&vm->cap_lock, NULL);
+    pthread_cond_init(&vm->released, NULL);
+    pthread_cond_init(&vm->promoter.ended, NULL);
+    pthread_cond_init(&vm->fork_idle, NULL);
+}
+
+static void vm_free(struct tpd_vm *vm)
+{
+    pthread_cond_destroy(&vm->fork_idle);
+    pthread_cond_destroy(&vm->promoter.ended);
+    pthread_cond_destroy(&vm->released);
+    pthread_mutex_destroy(&vm->cap_lock);
+    pthread_mutex_destroy(&vm->lock);
+    free(vm);
+}
+
 /* Open the VM of one file: NULL (reported) when it cannot load. */
 static struct tpd_vm *vm_open(const char *dir, const char *file, const char *name)
 {
@@ -70,20 +90,13 @@ static struct tpd_vm *vm_open(const char *dir, const char *file, const char *nam
         free(vm);
         return NULL;
     }
-    pthread_mutex_init(&vm->lock, NULL);
-    pthread_mutex_init(&vm->cap_lock, NULL);
-    pthread_cond_init(&vm->released, NULL);
-    pthread_cond_init(&vm->promoter.ended, NULL);
+    vm_init_locks(vm);
     struct tp_conf *conf = NULL;
     tierpage_error err = {{0}, {0}};
     if (tp_conf_load_file(vm->path, &conf, &err) < 0 || !(vm->stack = tp_stack_open_file(vm->path, &err))) {
         tpd_log("error", "VM %s: %s", name, err.message);
         tp_conf_free(conf);
-        pthread_cond_destroy(&vm->promoter.ended);
-        pthread_cond_destroy(&vm->released);
-        pthread_mutex_destroy(&vm->cap_lock);
-        pthread_mutex_destroy(&vm->lock);
-        free(vm);
+        vm_free(vm);
         return NULL;
     }
     set_uids(vm, conf);
@@ -140,7 +153,9 @@ int tpd_vms_load(struct tpd_vms *vms, const char *dir)
 {
     snprintf(vms->dir, sizeof vms->dir, "%s", dir);
     pthread_mutex_init(&vms->lock, NULL);
+    pthread_mutex_init(&vms->children_lock, NULL);
     vms->head = NULL;
+    vms->children = NULL;
     if (for_each_file(dir, load_one, vms) < 0) {
         tpd_vms_close(vms);
         return -1;
@@ -223,8 +238,62 @@ int tpd_vm_allows(struct tpd_vm *vm, uid_t uid)
     return ok;
 }
 
+struct tpd_vm *tpd_vm_open_child(struct tpd_vms *vms, struct tpd_vm *root, tp_stack *parent, pid_t pid,
+                                 tierpage_error *err)
+{
+    struct tpd_vm *vm = calloc(1, sizeof *vm);
+    if (!vm) {
+        tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    if ((size_t)snprintf(vm->name, sizeof vm->name, "%s/%ld", root->name, (long)pid) >= sizeof vm->name) {
+        tierpage_error_set(err, -ENAMETOOLONG, NULL, "VM %s: its name and the child's pid %ld pass %d characters",
+                           root->name, (long)pid, TPD_NAME_MAX - 1);
+        free(vm);
+        return NULL;
+    }
+    memcpy(vm->path, root->path, sizeof vm->path);
+    vm_init_locks(vm);
+    vm->root = root;
+    struct tp_stats st;
+    tp_stack_stats(parent, &st);
+    vm->wanted_cap = st.resident_cap_bytes;
+    vm->stack = tp_private_stack_open_forked(vm->path, tp_private_stack_instance(parent), err);
+    if (!vm->stack || tp_set_resident(vm->stack, vm->wanted_cap, err) < 0) {
+        tp_stack_close(vm->stack);
+        vm_free(vm);
+        return NULL;
+    }
+    tp_stack_set_failure_handler(vm->stack, vm_failed, vm);
+    pthread_mutex_lock(&vms->children_lock);
+    vm->next = vms->children;
+    vms->children = vm;
+    pthread_mutex_unlock(&vms->children_lock);
+    return vm;
+}
+
+void tpd_vm_close_child(struct tpd_vms *vms, struct tpd_vm *child)
+{
+    pthread_mutex_lock(&vms->children_lock);
+    struct tpd_vm **p = &vms->children;
+    while (*p && *p != child)
+        p = &(*p)->next;
+    if (*p)
+        *p = child->next;
+    pthread_mutex_unlock(&vms->children_lock);
+    tp_stack_close(child->stack);
+    vm_free(child);
+}
+
 void tpd_vms_close(struct tpd_vms *vms)
 {
+    /* Every connection has ended: no child's entry is left, but be sure. */
+    while (vms->children) {
+        struct tpd_vm *child = vms->children;
+        if (child->client)
+            tp_remote_detach(child->client);
+        tpd_vm_close_child(vms, child);
+    }
     struct tpd_vm *vm = vms->head;
     while (vm) {
         struct tpd_vm *next = vm->next;
@@ -233,13 +302,10 @@ void tpd_vms_close(struct tpd_vms *vms)
             tp_remote_detach(vm->client);
         tp_stack_close(vm->stack);
         tp_conf_free(vm->conf);
-        pthread_cond_destroy(&vm->promoter.ended);
-        pthread_cond_destroy(&vm->released);
-        pthread_mutex_destroy(&vm->cap_lock);
-        pthread_mutex_destroy(&vm->lock);
-        free(vm);
+        vm_free(vm);
         vm = next;
     }
     vms->head = NULL;
+    pthread_mutex_destroy(&vms->children_lock);
     pthread_mutex_destroy(&vms->lock);
 }

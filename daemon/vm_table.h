@@ -37,6 +37,16 @@ struct tpd_vm {
     uint64_t wanted_cap, allotment, budget_faults;
     double fault_rate;
     pthread_mutex_t cap_lock;  /* deciding and applying the cap; taken before lock */
+    /* fork (fork_clients.c). A forked client's child is served by an entry
+     * of its own, NAME/PID: a stack of its own opened from the VM's file,
+     * kept in tpd_vms.children while the child is attached. */
+    struct tpd_vm *root;       /* such an entry: the VM whose file it was opened from; NULL for a VM */
+    uint64_t fork_token;       /* nonzero while a fork of the client is in progress (its pages frozen) */
+    int fork_attached;         /* the child of that fork has attached */
+    int fork_copied;           /* and has its copy */
+    int fork_busy;             /* requests using this entry as the parent of a fork */
+    pthread_cond_t fork_idle;  /* fork_busy became 0 */
+    uint64_t forked_by;        /* a child's entry: the token of the fork it came from, until copied */
     struct tpd_vm *next;
 };
 
@@ -44,6 +54,8 @@ struct tpd_vms {
     char dir[PATH_MAX];
     pthread_mutex_t lock;      /* guards the list (VMs are never freed before exit) */
     struct tpd_vm *head;
+    pthread_mutex_t children_lock; /* guards children; taken before a vm's lock */
+    struct tpd_vm *children;   /* forked clients' entries, freed when their client goes */
 };
 
 /* Load every stack file of `dir`. -1 when one cannot load (each reported
@@ -56,6 +68,14 @@ void tpd_vms_reload(struct tpd_vms *vms);
 struct tpd_vm *tpd_vm_find(struct tpd_vms *vms, const char *name);
 /* Whether uid may attach to vm (root always may). */
 int tpd_vm_allows(struct tpd_vm *vm, uid_t uid);
+/* A forked client's entry NAME/PID (`root`'s file, pid's), opened apart
+ * from `parent`'s stack (its own instance in shared stores, its own pmem
+ * file) with parent's resident cap, and listed in vms->children. NULL
+ * with err when it cannot open. */
+struct tpd_vm *tpd_vm_open_child(struct tpd_vms *vms, struct tpd_vm *root, tp_stack *parent, pid_t pid,
+                                 tierpage_error *err);
+/* Unlist such an entry, its client detached, close its stack, free it. */
+void tpd_vm_close_child(struct tpd_vms *vms, struct tpd_vm *child);
 /* Close every stack (clients detached first). */
 void tpd_vms_close(struct tpd_vms *vms);
 

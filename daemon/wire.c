@@ -130,6 +130,12 @@ size_t tpd_request_size(uint16_t type)
         return sizeof(struct tpd_range);
     case TPD_LOCK:
         return sizeof(struct tpd_lock);
+    case TPD_FORK_PREPARE:
+        return sizeof(struct tpd_header);
+    case TPD_FORK_ATTACH:
+    case TPD_FORK_COPY:
+    case TPD_FORK_DONE:
+        return sizeof(struct tpd_fork);
     case TPD_STATUS:
         return sizeof(struct tpd_header);
     case TPD_STATS:
@@ -154,6 +160,23 @@ int tpd_name_ok(const char name[TPD_NAME_MAX])
               c == '.' || c == '-'))
             return 0;
     }
+    return 1;
+}
+
+int tpd_entry_name_ok(const char name[TPD_NAME_MAX])
+{
+    size_t n = strnlen(name, TPD_NAME_MAX);
+    const char *slash = n < TPD_NAME_MAX ? memchr(name, '/', n) : NULL;
+    if (!slash)
+        return tpd_name_ok(name);
+    char vm[TPD_NAME_MAX] = {0};
+    memcpy(vm, name, (size_t)(slash - name));
+    const char *pid = slash + 1, *end = name + n;
+    if (!tpd_name_ok(vm) || pid == end)
+        return 0;
+    for (; pid < end; pid++)
+        if (*pid < '0' || *pid > '9')
+            return 0;
     return 1;
 }
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define TPD_VERSION 1
+#define TPD_VERSION 2             /* 2: fork of a client (FORK_*) */
 #define TPD_MAX_MESSAGE 65536u
 #define TPD_NAME_MAX 64           /* vm and tier names, NUL included */
 #define TPD_MAX_FDS 1
@@ -21,6 +21,10 @@ enum tpd_type {
     TPD_DONTNEED = 5,
     TPD_VM_INFO = 6,
     TPD_LOCK = 7,
+    TPD_FORK_PREPARE = 8, /* a client about to fork: its pages stop moving */
+    TPD_FORK_ATTACH = 9,  /* the forked child attaches, with its userfaultfd */
+    TPD_FORK_COPY = 10,   /* the child's regions are added: copy the parent's pages */
+    TPD_FORK_DONE = 11,   /* the parent after the fork: its pages move again */
     TPD_STATUS = 16,
     TPD_STATS = 17,
     TPD_RESIZE = 18,
@@ -66,6 +70,14 @@ struct tpd_lock {
     uint64_t length;
     uint32_t lock;
     uint32_t reserved;
+};
+
+/* FORK_ATTACH (with the child's userfaultfd), FORK_COPY, FORK_DONE: the
+ * fork, named by the token FORK_PREPARE's reply gave the parent. */
+struct tpd_fork {
+    struct tpd_header h;
+    uint64_t token;
+    uint64_t reserved;
 };
 
 struct tpd_stats_request {
@@ -126,6 +138,8 @@ int tpd_recv(int sock, struct tpd_message *m, char *why, size_t why_len);
 size_t tpd_request_size(uint16_t type);
 /* Whether a name field holds a NUL-terminated name of A-Z a-z 0-9 _ . - */
 int tpd_name_ok(const char name[TPD_NAME_MAX]);
+/* The same, or a forked client's entry: NAME/PID (PID decimal digits). */
+int tpd_entry_name_ok(const char name[TPD_NAME_MAX]);
 /* Send a REPLY: status, two values, and printf-style text. */
 int tpd_reply(int sock, int32_t status, uint64_t v0, uint64_t v1, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -51,6 +54,52 @@ static void send_raw(int s, const void *buf, size_t len, int fd_count)
         printf("FAIL sendmsg: %s\n", strerror(errno));
         exit(1);
     }
+}
+
+/* A message with one descriptor of the caller's. */
+static void send_fd(int s, const void *buf, size_t len, int fd)
+{
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                        .msg_controllen = CMSG_SPACE(sizeof(int))};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    if (sendmsg(s, &mh, 0) < 0) {
+        printf("FAIL sendmsg: %s\n", strerror(errno));
+        exit(1);
+    }
+}
+
+/* A userfaultfd as a client hands it over. */
+static int userfaultfd(void)
+{
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    struct uffdio_api api = {.api = UFFD_API};
+    if (fd < 0 || ioctl(fd, UFFDIO_API, &api) < 0) {
+        printf("FAIL userfaultfd: %s\n", strerror(errno));
+        exit(1);
+    }
+    return fd;
+}
+
+/* The status of the reply to what was sent, the connection kept; its
+ * first value in *value. */
+static int reply_status(int s, uint64_t *value)
+{
+    char buf[1024];
+    ssize_t n = recv(s, buf, sizeof buf, 0);
+    if (n < (ssize_t)sizeof(struct tpd_reply))
+        return 1;
+    if (value)
+        *value = ((struct tpd_reply *)buf)->values[0];
+    return ((struct tpd_reply *)buf)->status;
 }
 
 static void hello(int s)
@@ -116,9 +165,9 @@ int main(int argc, char **argv)
     expect(s, "a header of another version", -EPROTO, 1);
 
     s = connect_daemon();
-    h = (struct tpd_hello){{sizeof h, TPD_VERSION, TPD_HELLO}, 2, 0};
+    h = (struct tpd_hello){{sizeof h, TPD_VERSION, TPD_HELLO}, TPD_VERSION + 1, 0};
     send_raw(s, &h, sizeof h, 0);
-    expect(s, "HELLO asking for version 2", -EPROTONOSUPPORT, 1);
+    expect(s, "HELLO asking for a later version", -EPROTONOSUPPORT, 1);
 
     s = connect_daemon();
     struct tpd_header status = {sizeof status, TPD_VERSION, TPD_STATUS};
@@ -173,6 +222,63 @@ int main(int argc, char **argv)
     *bh = (struct tpd_header){sizeof big, TPD_VERSION, TPD_STATUS};
     send_raw(s, big, sizeof big, 0);
     expect(s, "a packet larger than 64 KiB", -EPROTO, 1);
+
+    /* fork requests that fit no fork. */
+    s = connect_daemon();
+    hello(s);
+    struct tpd_header prepare = {sizeof prepare, TPD_VERSION, TPD_FORK_PREPARE};
+    send_raw(s, &prepare, sizeof prepare, 0);
+    expect(s, "FORK_PREPARE before ATTACH", -EPROTO, 1);
+
+    s = connect_daemon();
+    hello(s);
+    struct tpd_fork fork = {{sizeof fork, TPD_VERSION, TPD_FORK_COPY}, 12345, 0};
+    send_raw(s, &fork, sizeof fork, 0);
+    expect(s, "FORK_COPY before FORK_ATTACH", -EPROTO, 1);
+
+    s = connect_daemon();
+    hello(s);
+    fork.h.type = TPD_FORK_ATTACH;
+    send_raw(s, &fork, sizeof fork, 0);
+    expect(s, "FORK_ATTACH without its userfaultfd", -EPROTO, 1);
+
+    s = connect_daemon();
+    hello(s);
+    struct tpd_fork cut = fork;
+    cut.h.length = sizeof cut - 8;
+    send_raw(s, &cut, sizeof cut - 8, 1);
+    expect(s, "FORK_ATTACH cut short", -EPROTO, 1);
+
+    /* A client of vm1 prepares a fork; a FORK_ATTACH with another token,
+     * and its own FORK_DONE with another token, are refused and close
+     * their connections (the client's releases its pages and thaws them),
+     * and vm1 takes a client again. */
+    s = connect_daemon();
+    hello(s);
+    struct tpd_vm_request attach = {{sizeof attach, TPD_VERSION, TPD_ATTACH}, "vm1"};
+    int uffd = userfaultfd();
+    send_fd(s, &attach, sizeof attach, uffd);
+    uint64_t token = 0;
+    int rc = reply_status(s, NULL);
+    send_raw(s, &prepare, sizeof prepare, 0);
+    rc = rc ? rc : reply_status(s, &token);
+    if (rc != 0 || token == 0) {
+        printf("FAIL a client of vm1 cannot prepare a fork: status %d\n", rc);
+        failures++;
+    }
+    int s2 = connect_daemon();
+    hello(s2);
+    fork = (struct tpd_fork){{sizeof fork, TPD_VERSION, TPD_FORK_ATTACH}, token + 1, 0};
+    send_fd(s2, &fork, sizeof fork, uffd);
+    expect(s2, "FORK_ATTACH naming another fork", -EPROTO, 1);
+    fork = (struct tpd_fork){{sizeof fork, TPD_VERSION, TPD_FORK_DONE}, token + 1, 0};
+    send_raw(s, &fork, sizeof fork, 0);
+    expect(s, "FORK_DONE naming another fork", -EPROTO, 1);
+    s = connect_daemon();
+    hello(s);
+    send_fd(s, &attach, sizeof attach, uffd);
+    expect(s, "vm1 takes a client again after that", 0, 0);
+    close(uffd);
 
     /* The daemon is still there, and answers. */
     s = connect_daemon();

@@ -263,15 +263,8 @@ static void fork_children(void)
         fill(m, len, 9);
         _exit(same && first_bad(m, len, 9) == SIZE_MAX ? 0 : 1);
     }
-    /* Under tierpaged a forked child is still stopped with exit 125 (README,
-     * "fork"): the daemon test says so through the environment. */
-    int refused = getenv("MM_EVENTS_FORK_REFUSED") != NULL;
-    if (refused)
-        CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 125,
-              "a child touching served memory is stopped with exit 125 (status 0x%x)", st);
-    else
-        CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-              "a child sees served memory as at the fork and writes its own copy (status 0x%x)", st);
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "a child sees served memory as at the fork and writes its own copy (status 0x%x)", st);
     CHECK(first_bad(m, len, 8) == SIZE_MAX, "parent data after fork");
     free(m);
 }
