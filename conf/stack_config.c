@@ -30,7 +30,7 @@
 #define EXPECT_PLUGIN "expected a plugin name (a-z 0-9 _ -) or a path containing '/'"
 #define TOP_LEVEL_KEYS \
     "name, namespace, resident, malloc_threshold, handler_threads, policy, store_timeout, prefetch, prefetch_window, " \
-    "allowed_uids, tiers"
+    "write_tracking, allowed_uids, tiers"
 #define TP_CONF_MAX_UIDS 64
 
 struct loader {
@@ -294,6 +294,24 @@ static int read_prefetch(const struct loader *ld, const yaml_node_t *node, struc
         conf->prefetch = 0;
     else
         return fail_expected(ld, node, "prefetch", expected);
+    return 0;
+}
+
+static int read_write_tracking(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
+{
+    static const char expected[] = "expected auto, kernel or faults";
+    const char *text = scalar_text(ld, node, "write_tracking", expected);
+
+    if (!text)
+        return -1;
+    if (strcmp(text, "auto") == 0)
+        conf->write_tracking = TP_WRITES_AUTO;
+    else if (strcmp(text, "kernel") == 0)
+        conf->write_tracking = TP_WRITES_KERNEL;
+    else if (strcmp(text, "faults") == 0)
+        conf->write_tracking = TP_WRITES_FAULTS;
+    else
+        return fail_expected(ld, node, "write_tracking", expected);
     return 0;
 }
 
@@ -572,11 +590,12 @@ static int read_tiers(const struct loader *ld, const yaml_node_t *node, struct t
 /* ---- the stack ------------------------------------------------------- */
 
 enum top_key { KEY_NAME, KEY_NAMESPACE, KEY_RESIDENT, KEY_MALLOC_THRESHOLD, KEY_HANDLER_THREADS, KEY_POLICY,
-               KEY_STORE_TIMEOUT, KEY_PREFETCH, KEY_PREFETCH_WINDOW, KEY_ALLOWED_UIDS, KEY_TIERS, KEY_COUNT };
+               KEY_STORE_TIMEOUT, KEY_PREFETCH, KEY_PREFETCH_WINDOW, KEY_WRITE_TRACKING, KEY_ALLOWED_UIDS, KEY_TIERS,
+               KEY_COUNT };
 
 static const char *const top_key_names[KEY_COUNT] = {
     "name", "namespace", "resident", "malloc_threshold", "handler_threads", "policy", "store_timeout", "prefetch",
-    "prefetch_window", "allowed_uids", "tiers",
+    "prefetch_window", "write_tracking", "allowed_uids", "tiers",
 };
 
 static int read_top_value(const struct loader *ld, enum top_key which, const yaml_node_t *v,
@@ -592,6 +611,7 @@ static int read_top_value(const struct loader *ld, enum top_key which, const yam
     case KEY_STORE_TIMEOUT: return read_store_timeout(ld, v, conf);
     case KEY_PREFETCH: return read_prefetch(ld, v, conf);
     case KEY_PREFETCH_WINDOW: return read_prefetch_window(ld, v, conf);
+    case KEY_WRITE_TRACKING: return read_write_tracking(ld, v, conf);
     case KEY_ALLOWED_UIDS: return read_allowed_uids(ld, v, conf);
     case KEY_TIERS: return read_tiers(ld, v, conf);
     case KEY_COUNT: break;

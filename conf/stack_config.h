@@ -12,6 +12,13 @@ enum tp_eviction_policy {
     TP_POLICY_FIFO,      /* oldest fault first */
 };
 
+/* How the pager learns which resident pages the program wrote. */
+enum tp_write_tracking {
+    TP_WRITES_AUTO = 0, /* the kernel's where it offers it, else faults */
+    TP_WRITES_KERNEL,   /* UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN; refused where missing */
+    TP_WRITES_FAULTS,   /* write-protect faults, and comparison for local tiers */
+};
+
 /* One handler thread pinned to each CPU the process may run on: a fault is
  * then picked up on the CPU where it happened, without a cross-CPU wake. */
 #define TP_HANDLERS_AUTO 0u
@@ -53,6 +60,7 @@ struct tp_conf {
     uint64_t store_timeout_ms;
     int prefetch;               /* `prefetch: on|off`, default on */
     unsigned prefetch_window;   /* `prefetch_window:` pages, default TP_CONF_DEFAULT_PREFETCH_WINDOW */
+    enum tp_write_tracking write_tracking; /* `write_tracking: auto|kernel|faults`, default auto */
     /* `allowed_uids:`: the users whose processes may attach to this stack
      * under tierpaged; none given: the daemon's own user (and root). */
     uint32_t *allowed_uids;

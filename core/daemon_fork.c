@@ -115,7 +115,7 @@ int tp_daemon_fork_child(struct tp_stack *s, tierpage_error *err)
         return tierpage_error_set(err, -ENOTSUP, NULL, "%s", s->fork.refusal);
     }
     char msg[256];
-    s->uffd = tp_uffd_open(msg, sizeof msg);
+    s->uffd = tp_uffd_open(0, msg, sizeof msg); /* a daemon client: write faults (write_tracking.h) */
     int rc = s->uffd < 0 ? tierpage_error_set(err, s->uffd, NULL, "%s", msg) : map_new_files(s, err);
     if (rc < 0) {
         tp_daemon_link_forget(parent);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -10,6 +11,7 @@
 #include "prefetch.h"
 #include "tier_chain.h"
 #include "uffd.h"
+#include "write_tracking.h"
 
 /* The page stays in the memfd; its next use is a minor fault that marks it
  * used (and hot) again. The pages around it in its chunk of the page map
@@ -56,8 +58,10 @@ static int punch(struct tp_stack *s, struct tp_region_file *file, off_t off)
 }
 
 /* Called without the stack lock, the page BUSY for the caller and
- * write-protected (or never written), its content held by its tier or all
- * zeros: frees it without a write, and returns with the stack lock held. */
+ * unwritten since it was mapped (write-protected or, with the kernel's
+ * write tracking, read as unwritten after its writes were stopped), its
+ * content held by its tier or all zeros: frees it without a write, and
+ * returns with the stack lock held. */
 static int drop_clean(struct tp_stack *s, struct tp_region_file *file, off_t off, uint32_t id,
                       tierpage_error *err)
 {
@@ -86,22 +90,35 @@ static int same_as_copy(struct tp_stack *s, size_t tier, uint32_t id, const void
     return tp_tier_get(s, tier, id, copy, &ignored) == 0 && memcmp(copy, page, s->page_size) == 0;
 }
 
-int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
+/* What a batch learnt of a claimed page before evicting it. */
+enum writes_read {
+    WRITES_UNREAD = -1, /* nothing yet: eviction stops its writes and reads them */
+    WRITES_NONE = 0,    /* unmapped, and read as unwritten by the kernel */
+    WRITES_SEEN = 1,    /* unmapped, and read as written */
+};
+
+/* Called with the stack lock held, the resident page BUSY for the caller;
+ * drops the lock around store I/O and holds it again on return, the page
+ * released. */
+static int evict_claimed(struct tp_stack *s, uint32_t id, enum writes_read read, tierpage_error *err)
 {
     TP_ASSERT_HELD(&s->lock);
     struct tp_page *p = tp_page(&s->pages, id);
     struct tp_region *reg = tp_region_of_id(s, id);
-    tp_page_claim(&s->pages, id);
     /* An unmap may cut reg while the lock is dropped below; the page, BUSY,
      * stays in a piece sharing reg's file. Take what is needed of reg now. */
     struct tp_region_file *file = reg->file;
     off_t off = tp_page_offset(s, reg, id);
     const char *alias = tp_page_alias(s, reg, id);
     int rc;
+    int kernel = tp_kernel_tracks_writes(s, reg);
+    int dirty = (p->flags & TP_PAGE_DIRTY) != 0;
 
-    if (!(p->flags & TP_PAGE_DIRTY)) {
-        /* Clean: write-protected since it was mapped, so nothing can have
-         * changed it; a tier holds its copy, or it is still all zeros. */
+    /* Clean: write-protected since it was mapped, so nothing can have
+     * changed it; a tier holds its copy, or it is still all zeros. With
+     * the kernel's write tracking, only a prefetched page never used is
+     * known clean here: it was never mapped. */
+    if (!dirty && (!kernel || (p->flags & TP_PAGE_PREFETCHED))) {
         tp_lock_drop(&s->lock);
         return drop_clean(s, file, off, id, err);
     }
@@ -111,26 +128,44 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
     int unsure = (p->flags & TP_PAGE_UNSURE) && old_tier != TP_NO_TIER && tp_tier_is_local(s, old_tier);
     char *addr = tp_page_addr(s, reg, id);
     int uffd = reg->uffd, foreign = reg->foreign;
+    int found_written = 0;
     tp_lock_drop(&s->lock);
-    /* Stop writes first, so the copy below is the page's final content. */
-    rc = tp_uffd_writeprotect(uffd, addr, s->page_size, 1, 0);
-    if (rc == -ESRCH && foreign)
-        rc = 0; /* the client process is gone: nothing writes the page any more */
+    /* Stop writes first, so the copy below is the page's final content:
+     * write-protected, or with the kernel's write tracking (where a
+     * write-protected page is written without asking), unmapped. */
+    if (kernel) {
+        rc = read == WRITES_UNREAD ? tp_stop_writes(s, addr, 1) : 0;
+        if (rc == 0 && !dirty) {
+            rc = read == WRITES_UNREAD ? tp_page_written_by_kernel(s, addr) : (int)read;
+            if (rc == 0)
+                return drop_clean(s, file, off, id, err);
+            found_written = rc > 0;
+        }
+        if (rc > 0)
+            rc = 0;
+    } else {
+        rc = tp_uffd_writeprotect(uffd, addr, s->page_size, 1, 0);
+        if (rc == -ESRCH && foreign)
+            rc = 0; /* the client process is gone: nothing writes the page any more */
+    }
     if (rc == 0) {
         memcpy(buf, alias, s->page_size);
         if (unsure && same_as_copy(s, old_tier, id, buf))
             return drop_clean(s, file, off, id, err);
         rc = tp_chain_put(s, 0, id, buf, err);
     } else {
-        tierpage_error_set(err, rc, NULL, "cannot write-protect a page: %s", strerror(-rc));
+        tierpage_error_set(err, rc, NULL, "cannot stop writes to a page: %s", strerror(-rc));
     }
     if (rc < 0) {
-        tp_uffd_writeprotect(uffd, addr, s->page_size, 0, 1);
+        /* (Unmapped instead, it is mapped again by its next touch.) */
+        if (!kernel)
+            tp_uffd_writeprotect(uffd, addr, s->page_size, 0, 1);
         tp_lock_take(&s->lock);
         tp_page_release(&s->pages, id);
         return rc;
     }
     tp_lock_take(&s->lock);
+    s->counters.kernel_written += (uint64_t)found_written;
     size_t left = tp_page_land(&s->pages, id, (size_t)rc);
     tp_page_mark_clean(&s->pages, id);
     tp_lock_drop(&s->lock);
@@ -154,19 +189,105 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
     return rc;
 }
 
-int tp_evict_one(struct tp_stack *s, tierpage_error *err)
+int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
+{
+    TP_ASSERT_HELD(&s->lock);
+    tp_page_claim(&s->pages, id);
+    return evict_claimed(s, id, WRITES_UNREAD, err);
+}
+
+/* A run of a batch's victims: consecutive pages of one region whose
+ * writes the kernel tracks, from victim[first] in id order. */
+struct victim_run {
+    char *addr;
+    size_t first, count;
+};
+
+static int by_id(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Called with the stack lock held, the n victims claimed and sorted by
+ * id; drops the lock around the system calls. For each run of them that
+ * the kernel tracks, one madvise stops its writes and one PAGEMAP_SCAN
+ * reads them into read[]; the others stay WRITES_UNREAD, as do those of a
+ * run the kernel could not read (each is then tried alone). */
+static void read_runs(struct tp_stack *s, const uint32_t *ids, size_t n, enum writes_read *read)
+{
+    struct victim_run runs[TP_EVICT_BATCH];
+    size_t run_count = 0;
+    struct tp_region *last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        read[i] = WRITES_UNREAD;
+        struct tp_region *reg = tp_region_of_id(s, ids[i]);
+        if (!tp_kernel_tracks_writes(s, reg))
+            continue;
+        struct victim_run *r = run_count ? &runs[run_count - 1] : NULL;
+        if (r && reg == last && ids[r->first + r->count - 1] + 1 == ids[i]) {
+            r->count++;
+        } else {
+            runs[run_count++] = (struct victim_run){tp_page_addr(s, reg, ids[i]), i, 1};
+            last = reg;
+        }
+    }
+    if (!run_count)
+        return;
+    tp_lock_drop(&s->lock);
+    for (size_t k = 0; k < run_count; k++) {
+        uint64_t written;
+        if (tp_stop_writes(s, runs[k].addr, runs[k].count) < 0 ||
+            tp_pages_written_by_kernel(s, runs[k].addr, runs[k].count, &written) < 0)
+            continue;
+        for (size_t j = 0; j < runs[k].count; j++)
+            read[runs[k].first + j] = (written >> j) & 1u ? WRITES_SEEN : WRITES_NONE;
+    }
+    tp_lock_take(&s->lock);
+}
+
+/* Evict up to `max` pages chosen by the policy, claimed together so that
+ * their writes are read in runs. Stack lock held, dropped around store
+ * I/O. Returns the pages evicted, -EAGAIN when none could be taken, or
+ * -errno (the rest of the batch released, not evicted). */
+static long evict_batch(struct tp_stack *s, size_t max, tierpage_error *err)
 {
     TP_ASSERT_HELD(&s->lock);
     if (tp_pages_frozen(&s->pages))
         return -EAGAIN; /* a fork is copying the pages; the evictor is woken after */
-    uint32_t id = tp_pick_victim(&s->pages.resident, &s->pages.map, s->policy, unmap_to_check, s);
-    if (id == TP_NIL)
+    uint32_t ids[TP_EVICT_BATCH];
+    size_t n = 0;
+    if (max > TP_EVICT_BATCH)
+        max = TP_EVICT_BATCH;
+    while (n < max) {
+        uint32_t id = tp_pick_victim(&s->pages.resident, &s->pages.map, s->policy, unmap_to_check, s);
+        if (id == TP_NIL)
+            break;
+        tp_page_claim(&s->pages, id); /* the hand passes it from now on */
+        ids[n++] = id;
+    }
+    if (n == 0)
         return -EAGAIN;
     uint64_t start = tp_now_ns();
-    int rc = tp_evict_page(s, id, err);
-    uint64_t took = tp_now_ns() - start;
+    enum writes_read read[TP_EVICT_BATCH];
+    if (n > 1)
+        qsort(ids, n, sizeof ids[0], by_id);
+    read_runs(s, ids, n, read);
+    int rc = 0;
+    size_t done = 0;
+    for (; done < n && rc == 0; done++)
+        rc = evict_claimed(s, ids[done], read[done], err);
+    for (size_t i = done; i < n; i++)
+        tp_page_release(&s->pages, ids[i]);
+    uint64_t took = (tp_now_ns() - start) / n;
     s->evictor.eviction_ns = s->evictor.eviction_ns - s->evictor.eviction_ns / 16 + took / 16;
-    return rc;
+    return rc < 0 ? rc : (long)n;
+}
+
+int tp_evict_some(struct tp_stack *s, size_t max, tierpage_error *err)
+{
+    long rc = evict_batch(s, max, err);
+    return rc < 0 ? (int)rc : 0;
 }
 
 int tp_make_room(struct tp_stack *s, uint64_t reserve, tierpage_error *err)
@@ -174,7 +295,7 @@ int tp_make_room(struct tp_stack *s, uint64_t reserve, tierpage_error *err)
     TP_ASSERT_HELD(&s->lock);
     struct tp_resident_set *r = &s->pages.resident;
     while (r->count + reserve > r->cap_pages) {
-        int rc = tp_evict_one(s, err);
+        int rc = tp_evict_some(s, r->count + reserve - r->cap_pages, err);
         if (rc == -EAGAIN)
             return 0; /* everything is in flight; the cap is briefly exceeded */
         if (rc < 0)

@@ -6,10 +6,16 @@
 
 #include "stack_internal.h"
 
-/* Evict one page chosen by the policy. Called and returns with the stack
- * lock held; drops it around store I/O. -EAGAIN when no page can be taken
- * now (all are being moved, or a fork is copying the pages). */
-int tp_evict_one(struct tp_stack *s, tierpage_error *err);
+/* Victims taken together at most: their writes (with the kernel's write
+ * tracking) are stopped and read in runs of consecutive pages, one
+ * madvise and one PAGEMAP_SCAN for each run. */
+#define TP_EVICT_BATCH 32
+
+/* Evict up to `max` pages chosen by the policy (at most TP_EVICT_BATCH),
+ * taken together. Called and returns with the stack lock held; drops it
+ * around store I/O. -EAGAIN when no page can be taken now (all are being
+ * moved, or a fork is copying the pages). */
+int tp_evict_some(struct tp_stack *s, size_t max, tierpage_error *err);
 /* Evict this resident, idle page. Called with the stack lock held, it
  * drops it around store I/O and holds it again on return. */
 int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err);

@@ -59,7 +59,7 @@ static void *evictor_main(void *arg)
         s->evictor.busy = 1;
         while (!s->evictor.stop && free_room(s) < s->evictor.high) {
             tierpage_error err = {{0}, {0}};
-            int rc = tp_evict_one(s, &err);
+            int rc = tp_evict_some(s, s->evictor.high - free_room(s), &err);
             if (rc == -EAGAIN)
                 break;
             if (rc < 0) {

@@ -15,6 +15,7 @@
 #include "prefetch.h"
 #include "tier_chain.h"
 #include "uffd.h"
+#include "write_tracking.h"
 
 struct fault {
     int uffd;    /* the userfaultfd it was read from */
@@ -70,6 +71,7 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
         return;
     }
     /* A prefetched page's first use maps it as resolve_missing would have. */
+    int kernel = tp_kernel_tracks_writes(s, f->region);
     int unsure = !f->write && p->tier != TP_NO_TIER && tp_tier_is_local(s, p->tier);
     int prefetched = tp_page_note_prefetch_use(&s->pages, f->id, (f->write || unsure ? TP_RESIDENT_DIRTY : 0u) |
                                                                      (unsure ? TP_RESIDENT_UNSURE : 0u));
@@ -80,6 +82,18 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
         tp_page_note_use(&s->pages, f->id, f->write);
     }
     int protect = !(p->flags & TP_PAGE_DIRTY);
+    if (protect && kernel && !prefetched) {
+        /* Mapped again write-protected, it would read as unwritten: ask
+         * the kernel first whether it was written before its mapping went
+         * (the clock's check, or the kernel's own reclaim). A prefetched
+         * page was never mapped: its content is its tier's copy. */
+        int written = tp_page_written_by_kernel(s, f->addr);
+        if (written != 0) { /* or the kernel could not say: count it written */
+            tp_page_mark_dirty(&s->pages, f->id);
+            s->counters.kernel_written += written > 0;
+            protect = 0;
+        }
+    }
     tp_lock_drop(&s->lock);
     int rc = tp_uffd_continue(f->uffd, f->addr, s->page_size, protect);
     if (rc < 0 && rc != -EEXIST && !client_gone(f, rc)) {
@@ -148,8 +162,11 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     int from_tier = p->state == TP_PAGE_STORED ? p->tier : -1;
     /* A page read back from a local tier is mapped writable at once: a
      * read is most often followed by a write, which would otherwise cost a
-     * second fault. Whether it was written is settled at eviction, by
-     * comparing it with the tier's copy (cheap for a local tier). */
+     * second fault (or, with the kernel's write tracking, a write the
+     * kernel resolves and a PAGEMAP_SCAN at eviction: both dearer than a
+     * get from local memory). Whether it was written is settled at
+     * eviction, by comparing it with the tier's copy (cheap for a local
+     * tier). */
     int unsure = !f->write && from_tier >= 0 && tp_tier_is_local(s, (size_t)from_tier);
     int writable = f->write || unsure;
     tp_lock_drop(&s->lock);
@@ -185,7 +202,9 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     tp_lock_drop(&s->lock);
 
     /* Any other read maps the page write-protected: it stays clean until
-     * written, and a clean page is dropped on eviction without a write. */
+     * written (a write-protect fault, or with the kernel's write tracking
+     * a write the kernel resolves and records), and a clean page is
+     * dropped on eviction without a write. */
     if (from_tier < 0 && f->write)
         rc = tp_uffd_zeropage(f->uffd, f->addr, s->page_size);
     else

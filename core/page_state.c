@@ -226,6 +226,14 @@ int tp_page_note_write(struct tp_pages *pg, uint32_t id)
     return was_clean;
 }
 
+void tp_page_mark_dirty(struct tp_pages *pg, uint32_t id)
+{
+    TP_ASSERT_HELD(pg->lock);
+    struct tp_page *p = tp_page(pg, id);
+    assert(p->state == TP_PAGE_RESIDENT);
+    p->flags |= TP_PAGE_DIRTY;
+}
+
 void tp_page_mark_clean(struct tp_pages *pg, uint32_t id)
 {
     TP_ASSERT_HELD(pg->lock);

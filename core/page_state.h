@@ -122,6 +122,10 @@ void tp_page_note_use(struct tp_pages *pg, uint32_t id, int write);
 /* pages->lock held, the page resident: its first write. Returns 1 when it
  * was clean. */
 int tp_page_note_write(struct tp_pages *pg, uint32_t id);
+/* pages->lock held, the page resident: found written (by the kernel,
+ * which resolved the write itself); unlike tp_page_note_write, says
+ * nothing of its use. */
+void tp_page_mark_dirty(struct tp_pages *pg, uint32_t id);
 /* pages->lock held, the page BUSY: its content is its tier's copy (or
  * zeros, with none). */
 void tp_page_mark_clean(struct tp_pages *pg, uint32_t id);

@@ -3,6 +3,7 @@
  * pager, which reads evicted pages through its own mapping. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -230,9 +231,7 @@ void *tp_map(tp_stack *s, void *hint, size_t length, tierpage_error *err)
     what = "madvise";
     if (madvise(r->start, length, MADV_DONTFORK) < 0 || madvise(r->alias, length, MADV_DONTFORK) < 0)
         goto fail_errno;
-    /* Minor faults show the clock policy a page's use, and prefetch the
-     * first use of a page it brought in. */
-    rc = tp_uffd_register(s->uffd, r->start, length, s->policy == TP_POLICY_CLOCK || s->prefetch_window > 0);
+    rc = tp_uffd_register(s->uffd, r->start, length, tp_stack_minor_faults(s));
     if (rc < 0) {
         what = "userfaultfd register";
         errno = -rc;
@@ -286,6 +285,12 @@ int tp_region_adopt(tp_stack *s, int memfd, int uffd, uint64_t addr, size_t leng
     r->start = (char *)(uintptr_t)addr;
     r->uffd = uffd;
     r->foreign = true;
+    if (s->write_tracking == TP_WRITES_KERNEL) {
+        tp_lock_take(&s->lock);
+        snprintf(s->write_tracking_note, sizeof s->write_tracking_note,
+                 "faults for tierpaged's clients: the daemon cannot unmap a client's pages to stop its writes");
+        tp_lock_drop(&s->lock);
+    }
     r->alias = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
     int rc = r->alias == MAP_FAILED ? -errno : region_publish(s, r);
     if (rc < 0) {

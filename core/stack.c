@@ -19,6 +19,7 @@
 #include "tier_chain.h"
 #include "tierpage_private.h"
 #include "uffd.h"
+#include "write_tracking.h"
 #include "writeback.h"
 
 /* The write-back queue of a remote tier when the stack file sets none. */
@@ -163,7 +164,7 @@ static tp_stack *stack_open(struct tp_conf *conf, const char *apart_from, tierpa
     s->prefetch_window = conf->prefetch ? conf->prefetch_window : 0;
     s->namespace_name = conf->name ? strdup(conf->name) : NULL;
     s->page_size = 4096;
-    s->uffd = -1;
+    s->uffd = s->pagemap_fd = -1;
     s->fork.lifeline[0] = s->fork.lifeline[1] = s->fork.own_lifeline = -1;
     s->exclusive_namespace = conf->exclusive_namespace;
     tp_instance_id(s->instance, sizeof s->instance);
@@ -189,8 +190,10 @@ static tp_stack *stack_open(struct tp_conf *conf, const char *apart_from, tierpa
             goto fail;
         s->tier_count = i + 1;
     }
+    if (tp_write_tracking_start(s, conf->write_tracking, err) < 0)
+        goto fail;
     char msg[256];
-    s->uffd = tp_uffd_open(msg, sizeof msg);
+    s->uffd = tp_uffd_open(s->write_tracking == TP_WRITES_KERNEL, msg, sizeof msg);
     if (s->uffd < 0) {
         tierpage_error_set(err, s->uffd, NULL, "%s", msg);
         goto fail;
@@ -257,8 +260,13 @@ tp_stack *tp_stack_open_daemon(const char *socket, const char *vm, tierpage_erro
     /* The daemon's policy sees no minor faults of this process. */
     s->policy = TP_POLICY_FIFO;
     s->page_size = 4096;
-    s->uffd = -1;
+    s->uffd = s->pagemap_fd = -1;
     s->fork.lifeline[0] = s->fork.lifeline[1] = s->fork.own_lifeline = -1;
+    /* The daemon maps and evicts these pages: it cannot unmap them from
+     * this process to stop its writes, which the kernel's tracking needs. */
+    s->write_tracking = TP_WRITES_FAULTS;
+    snprintf(s->write_tracking_note, sizeof s->write_tracking_note,
+             "faults: the pages are served by tierpaged, which cannot unmap them from this process");
     tp_lock_init(&s->lock);
     pthread_mutex_init(&s->regions_lock, NULL);
     if (tp_pages_init(&s->pages, &s->lock, 1) < 0) {
@@ -266,7 +274,7 @@ tp_stack *tp_stack_open_daemon(const char *socket, const char *vm, tierpage_erro
         goto fail;
     }
     char msg[256];
-    s->uffd = tp_uffd_open(msg, sizeof msg);
+    s->uffd = tp_uffd_open(0, msg, sizeof msg);
     if (s->uffd < 0) {
         tierpage_error_set(err, s->uffd, NULL, "%s", msg);
         goto fail;
@@ -322,6 +330,7 @@ void tp_stack_close(tp_stack *s)
     tp_daemon_link_close(s->daemon);
     if (s->uffd >= 0)
         close(s->uffd);
+    tp_write_tracking_stop(s);
     if (s->fork.own_lifeline >= 0)
         close(s->fork.own_lifeline);
     tp_pages_destroy(&s->pages);
@@ -362,6 +371,7 @@ void tp_stack_stats(tp_stack *s, struct tp_stats *out)
     out->peak_resident_bytes = r->peak * s->page_size;
     out->resident_cap_bytes = r->cap_pages * s->page_size;
     out->tier_count = s->tier_count;
+    snprintf(out->write_tracking, sizeof out->write_tracking, "%s", s->write_tracking_note);
     for (size_t i = 0; i < s->tier_count; i++) {
         const struct tp_tier *t = &s->tiers[i];
         struct tp_tier_stats *ts = &out->tiers[i];

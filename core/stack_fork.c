@@ -35,6 +35,7 @@
 #include "tier_chain.h"
 #include "tierpage_private.h"
 #include "uffd.h"
+#include "write_tracking.h"
 
 /* A tier whose pages the parent sends the child: not private memory, or
  * with a write-back queue (whose pages are in the parent's queue). */
@@ -251,6 +252,20 @@ static int copy_run(struct tp_stack *s, struct tp_region *r, size_t first, size_
     return 0;
 }
 
+/* Both locks held, the pages frozen, their copies made. The pages the
+ * kernel saw written become DIRTY, in the page map the child copies: the
+ * child starts without the parent's page tables, where the writes are
+ * recorded. After the copies: the program's other threads write on (no
+ * write-protect fault stops them), and a page written before its copy
+ * was made must not be clean in the child. */
+static int note_kernel_writes(struct tp_stack *s, char *why, size_t len)
+{
+    int rc = tp_write_tracking_fork_parent(s);
+    if (rc < 0)
+        snprintf(why, len, "cannot read which of its pages were written: %s", strerror(-rc));
+    return rc;
+}
+
 /* Both locks held, the pages frozen. Copy the resident pages of every
  * region into the child's memfds, consecutive pages in one write. */
 static int copy_resident(struct tp_stack *s, char *why, size_t len)
@@ -394,7 +409,7 @@ void tp_private_stack_fork_prepare(tp_stack *s)
     s->fork.stream[0] = s->fork.stream[1] = -1;
     tp_reaper_fork_prepare(s);
     if (fork_refusal(s, why, len) || tp_fork_read_protections(s, why, len) < 0 || open_stream(s, why, len) < 0 ||
-        copy_resident(s, why, len) < 0 || open_lifeline(s, why, len) < 0) {
+        copy_resident(s, why, len) < 0 || note_kernel_writes(s, why, len) < 0 || open_lifeline(s, why, len) < 0) {
         drop_copies(s);
         tp_fork_drop_protections(s);
         close_stream(s, 0);
@@ -430,12 +445,6 @@ void tp_private_stack_fork_parent(tp_stack *s)
     pthread_mutex_unlock(&s->regions_lock);
 }
 
-/* Registered for minor faults, as region.c registers the parent's. */
-static int minor_faults(const struct tp_stack *s)
-{
-    return s->policy == TP_POLICY_CLOCK || s->prefetch_window > 0;
-}
-
 int tp_fork_map_region(struct tp_stack *s, struct tp_region *r, tierpage_error *err)
 {
     int fd = r->file->memfd;
@@ -456,7 +465,7 @@ int tp_fork_map_region(struct tp_stack *s, struct tp_region *r, tierpage_error *
     if (madvise(r->start, r->length, MADV_DONTFORK) < 0 || madvise(r->alias, r->length, MADV_DONTFORK) < 0)
         return tierpage_error_set(err, -errno, NULL, "madvise(MADV_DONTFORK) in the child: %s", strerror(errno));
     r->uffd = s->uffd;
-    int rc = tp_uffd_register(s->uffd, r->start, r->length, minor_faults(s));
+    int rc = tp_uffd_register(s->uffd, r->start, r->length, tp_stack_minor_faults(s));
     if (rc < 0)
         return tierpage_error_set(err, rc, NULL, "cannot register served memory in the child: %s", strerror(-rc));
     return 0;
@@ -476,7 +485,7 @@ static void adopt_pages(struct tp_stack *s)
         while (tp_page_walk_next(&walk, &run, &n)) {
             for (uint32_t id = run; id < run + n; id++) {
                 tp_page_set_locked(&s->pages, id, 0);
-                if (tp_page(&s->pages, id)->state == TP_PAGE_RESIDENT && !minor_faults(s))
+                if (tp_page(&s->pages, id)->state == TP_PAGE_RESIDENT && !tp_stack_minor_faults(s))
                     tp_page_note_write(&s->pages, id);
             }
         }
@@ -534,7 +543,7 @@ int tp_private_stack_fork_child(tp_stack *s, tierpage_error *err)
 
     close(s->uffd); /* the parent's: reading it would take the parent's faults */
     char msg[256];
-    s->uffd = tp_uffd_open(msg, sizeof msg);
+    s->uffd = tp_uffd_open(s->write_tracking == TP_WRITES_KERNEL, msg, sizeof msg);
     if (s->uffd < 0)
         return tierpage_error_set(err, s->uffd, NULL, "%s", msg);
     tp_handlers_forget(s);
@@ -553,6 +562,8 @@ int tp_private_stack_fork_child(tp_stack *s, tierpage_error *err)
             return rc;
     }
     int rc = tp_fork_restore_protections(s, err);
+    if (rc == 0)
+        rc = tp_write_tracking_fork_child(s, err);
     if (rc < 0)
         return rc;
     adopt_pages(s);

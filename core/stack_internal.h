@@ -94,6 +94,9 @@ struct tp_evictor {
     uint64_t eviction_ns; /* moving average of one eviction's time (eviction.c) */
 };
 
+/* struct tp_stats' write_tracking, of the same size. */
+#define TP_WRITE_TRACKING_NOTE 160
+
 struct tp_stack {
     struct tp_mutex lock;
     char instance[17];          /* this open's id in shared stores (tierpage_store_params.instance) */
@@ -106,6 +109,12 @@ struct tp_stack {
     size_t page_size;
     const unsigned char *zero_page; /* page_size zeros, for first reads */
     int uffd;
+    /* How writes to resident pages are learnt (write_tracking.c), and
+     * what the stats say of it (the reason, when not by the kernel).
+     * pagemap_fd: /proc/self/pagemap with TP_WRITES_KERNEL, else -1. */
+    enum tp_write_tracking write_tracking;
+    char write_tracking_note[TP_WRITE_TRACKING_NOTE];
+    int pagemap_fd;
     pthread_t *handlers;
     char *doorbell;             /* one page per handler, touched to stop it */
     size_t doorbell_len;
@@ -198,6 +207,22 @@ static inline char *tp_page_addr(const struct tp_stack *s, const struct tp_regio
 static inline off_t tp_page_offset(const struct tp_stack *s, const struct tp_region *r, uint32_t id)
 {
     return r->offset + (off_t)(id - r->first_id) * (off_t)s->page_size;
+}
+
+/* The kernel records the writes to r's pages (write_tracking.h): not for
+ * another process's pages, whose userfaultfd that process opened. */
+static inline bool tp_kernel_tracks_writes(const struct tp_stack *s, const struct tp_region *r)
+{
+    return s->write_tracking == TP_WRITES_KERNEL && !r->foreign;
+}
+
+/* Regions are registered for minor faults: they show the clock policy a
+ * page's use and prefetch the first use of a page it brought in, and with
+ * the kernel tracking writes, eviction stops writes by unmapping the page
+ * from the program (its next touch is a minor fault that waits). */
+static inline int tp_stack_minor_faults(const struct tp_stack *s)
+{
+    return s->policy == TP_POLICY_CLOCK || s->prefetch_window > 0 || s->write_tracking == TP_WRITES_KERNEL;
 }
 
 #endif

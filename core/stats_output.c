@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "tierpage.h"
 #include "tierpage_private.h"
@@ -24,6 +25,9 @@ void tp_stats_print(const struct tp_stats *st, FILE *out)
                 st->prefetch_hits, 100.0 * (double)st->prefetch_hits / (double)(st->prefetch_hits + from_tiers),
                 st->prefetch_wasted);
     }
+    /* Said only when writes are not tracked by the kernel, with why. */
+    if (strncmp(st->write_tracking, "faults", 6) == 0)
+        fprintf(out, "tierpage: write tracking: %.*s\n", (int)sizeof st->write_tracking, st->write_tracking);
     fprintf(out, "tierpage: %-10s %-8s %10s %10s %10s %10s %10s %10s\n", "tier", "plugin", "pages", "hits", "puts",
             "demoted", "in", "out");
     for (size_t i = 0; i < st->tier_count; i++) {
@@ -83,10 +87,11 @@ size_t tp_private_stats_format_json(const struct tp_stats *st, char *buf, size_t
            ", \"clean_drops\": %" PRIu64 ", \"resident_bytes\": %" PRIu64 ", \"peak_resident_bytes\": %" PRIu64
            ", \"resident_cap_bytes\": %" PRIu64
            ", \"mapped_bytes\": %" PRIu64 ", \"metadata_bytes\": %" PRIu64 ", \"prefetched_pages\": %" PRIu64
-           ", \"prefetch_hits\": %" PRIu64 ", \"prefetch_wasted\": %" PRIu64 ", \"tiers\": [",
+           ", \"prefetch_hits\": %" PRIu64 ", \"prefetch_wasted\": %" PRIu64 ", \"kernel_written\": %" PRIu64
+           ", \"tiers\": [",
            st->faults, st->zero_fills, st->minor_faults, st->write_faults, st->evictions, st->writebacks,
            st->clean_drops, st->resident_bytes, st->peak_resident_bytes, st->resident_cap_bytes, st->mapped_bytes, st->metadata_bytes,
-           st->prefetched_pages, st->prefetch_hits, st->prefetch_wasted);
+           st->prefetched_pages, st->prefetch_hits, st->prefetch_wasted, st->kernel_written);
     for (size_t i = 0; i < st->tier_count; i++) {
         const struct tp_tier_stats *ts = &st->tiers[i];
         append(&t, "%s{\"name\": ", i ? ", " : "");
@@ -100,7 +105,11 @@ size_t tp_private_stats_format_json(const struct tp_stats *st, char *buf, size_t
                ts->capacity_bytes, ts->pages, ts->hits, ts->puts, ts->demotions, ts->bytes_in, ts->bytes_out,
                ts->full_events, ts->under_replicated_pages);
     }
-    append(&t, "]}\n");
+    append(&t, "], \"write_tracking\": ");
+    char tracking[sizeof st->write_tracking + 1];
+    snprintf(tracking, sizeof tracking, "%.*s", (int)sizeof st->write_tracking, st->write_tracking);
+    json_string(&t, tracking);
+    append(&t, "}\n");
     return t.len;
 }
 

@@ -60,6 +60,13 @@ struct tp_stats {
     uint64_t prefetched_pages;
     uint64_t prefetch_hits;
     uint64_t prefetch_wasted;
+    /* How the pager learns which pages the program wrote (`write_tracking:`):
+     * "kernel" (the kernel records writes, read at eviction: no write
+     * fault reaches the pager), or "faults" followed by why not. */
+    char write_tracking[160];
+    /* Pages found written by the kernel at eviction (or at a reference
+     * check) that the pager had mapped write-protected. */
+    uint64_t kernel_written;
 };
 
 /* Open a stack: parse, load plugins, open stores, start handler threads. */

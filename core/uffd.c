@@ -27,7 +27,18 @@ static int uffd_new(void)
     return tp_note_pager_fd(fd);
 }
 
-int tp_uffd_open(char *msg, size_t msg_len)
+uint64_t tp_uffd_offered_features(void)
+{
+    int fd = uffd_new();
+    if (fd < 0)
+        return 0;
+    struct uffdio_api api = {.api = UFFD_API, .features = 0};
+    uint64_t offered = ioctl(fd, UFFDIO_API, &api) < 0 ? 0 : api.features;
+    close(fd);
+    return offered;
+}
+
+int tp_uffd_open(int async_wp, char *msg, size_t msg_len)
 {
     int fd = uffd_new();
     if (fd < 0) {
@@ -37,7 +48,7 @@ int tp_uffd_open(char *msg, size_t msg_len)
                  strerror(e));
         return -e;
     }
-    struct uffdio_api api = {.api = UFFD_API, .features = TP_UFFD_FEATURES};
+    struct uffdio_api api = {.api = UFFD_API, .features = TP_UFFD_FEATURES | (async_wp ? UFFD_FEATURE_WP_ASYNC : 0)};
     if (ioctl(fd, UFFDIO_API, &api) < 0) {
         int e = errno;
         snprintf(msg, msg_len,

@@ -10,6 +10,9 @@
 #ifndef UFFDIO_CONTINUE_MODE_WP
 #define UFFDIO_CONTINUE_MODE_WP ((__u64)1 << 1)
 #endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC ((__u64)1 << 15)
+#endif
 #ifndef USERFAULTFD_IOC_NEW
 #define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
 #endif
@@ -18,8 +21,12 @@
 #define TP_UFFD_FEATURES \
     (UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_THREAD_ID)
 
-/* Returns the fd, or -errno with a message in msg. */
-int tp_uffd_open(char *msg, size_t msg_len);
+/* Returns the fd, or -errno with a message in msg. With `async_wp`, the
+ * kernel resolves write-protect faults itself (UFFD_FEATURE_WP_ASYNC):
+ * none reaches a handler, and writes are read with written_pages.h. */
+int tp_uffd_open(int async_wp, char *msg, size_t msg_len);
+/* The features this kernel's userfaultfd offers; 0 when it has none. */
+uint64_t tp_uffd_offered_features(void);
 int tp_uffd_register(int uffd, void *addr, size_t len, int with_minor);
 int tp_uffd_unregister(int uffd, void *addr, size_t len);
 /* Fill a missing page; write_protect maps it so the first write faults. */

@@ -15,12 +15,34 @@ tierpage_add_check_test(test_core_placement INTERNAL ${CMAKE_SOURCE_DIR}/tests/t
   ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
 add_dependencies(test_core_placement tier_dram)
 
-# The page-state module, the resident set and the eviction policy alone,
-# built from their sources: no stack, no library internals.
-add_executable(test_core_page_state ${CMAKE_SOURCE_DIR}/tests/test_core_page_state.c
-  ${CMAKE_SOURCE_DIR}/core/page_state.c ${CMAKE_SOURCE_DIR}/core/resident_set.c
-  ${CMAKE_SOURCE_DIR}/core/page_map.c ${CMAKE_SOURCE_DIR}/core/eviction_policy.c)
-target_link_libraries(test_core_page_state PRIVATE PkgConfig::CHECK Threads::Threads)
-set_target_properties(test_core_page_state PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
-add_test(NAME test_core_page_state COMMAND test_core_page_state)
-set_tests_properties(test_core_page_state PROPERTIES TIMEOUT 120)
+# A core module tested alone, built from its sources (given after the
+# test's own): no stack, no library internals.
+function(tierpage_add_module_test name)
+  add_executable(${name} ${CMAKE_SOURCE_DIR}/tests/${name}.c ${ARGN})
+  target_link_libraries(${name} PRIVATE PkgConfig::CHECK Threads::Threads)
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES TIMEOUT 120)
+endfunction()
+
+# The page-state module, the resident set and the eviction policy.
+tierpage_add_module_test(test_core_page_state ${CMAKE_SOURCE_DIR}/core/page_state.c
+  ${CMAKE_SOURCE_DIR}/core/resident_set.c ${CMAKE_SOURCE_DIR}/core/page_map.c
+  ${CMAKE_SOURCE_DIR}/core/eviction_policy.c)
+# Reading written pages from the kernel (PAGEMAP_SCAN): a userfaultfd and
+# a memfd of its own.
+tierpage_add_module_test(test_core_written_pages ${CMAKE_SOURCE_DIR}/core/written_pages.c
+  ${CMAKE_SOURCE_DIR}/core/uffd.c ${CMAKE_SOURCE_DIR}/core/pager_thread.c)
+
+# Write tracking by the kernel beside write faults, dram and a real
+# memcached (the fixture starts one on a free port).
+tierpage_add_check_test(test_core_write_tracking ${CMAKE_SOURCE_DIR}/tests/test_core_write_tracking.c
+  ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
+add_dependencies(test_core_write_tracking tier_dram tier_memcached)
+
+# The data-path suite again with write faults (the scheme where the kernel
+# lacks UFFD_FEATURE_WP_ASYNC, and for tierpaged's clients).
+add_test(NAME test_core_write_faults COMMAND test_core)
+set_tests_properties(test_core_write_faults PROPERTIES
+  ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR};CK_DEFAULT_TIMEOUT=120;TIERPAGE_WRITE_TRACKING=faults"
+  TIMEOUT 600)

@@ -106,6 +106,7 @@ START_TEST(local_example_is_the_default_stack)
     ck_assert_uint_eq(conf->store_timeout_ms, 30000);
     ck_assert_int_eq(conf->prefetch, 1);
     ck_assert_uint_eq(conf->prefetch_window, 32);
+    ck_assert_int_eq(conf->write_tracking, TP_WRITES_AUTO);
     ck_assert_uint_eq(conf->tier_count, 2);
     ck_assert_str_eq(conf->tiers[0].plugin, "dram");
     ck_assert_str_eq(conf->tiers[0].name, "dram");
@@ -183,6 +184,7 @@ START_TEST(every_key_is_read)
                                    "store_timeout: 1500ms\n"
                                    "prefetch: off\n"
                                    "prefetch_window: 256\n"
+                                   "write_tracking: faults\n"
                                    "tiers:\n"
                                    "  - plugin: dram\n"
                                    "    name: fast\n"
@@ -197,12 +199,13 @@ START_TEST(every_key_is_read)
     ck_assert_uint_eq(conf->store_timeout_ms, 1500);
     ck_assert_int_eq(conf->prefetch, 0);
     ck_assert_uint_eq(conf->prefetch_window, 256);
+    ck_assert_int_eq(conf->write_tracking, TP_WRITES_FAULTS);
     ck_assert_str_eq(conf->tiers[0].plugin, "dram");
     ck_assert_str_eq(conf->tiers[0].name, "fast");
     ck_assert_uint_eq(conf->tiers[0].capacity, 8 * GiB);
-    ck_assert_int_eq(conf->tiers[0].line, 12);
+    ck_assert_int_eq(conf->tiers[0].line, 13);
     ck_assert_int_eq(conf->tiers[0].column, 5);
-    ck_assert_int_eq(conf->tiers[0].plugin_line, 12);
+    ck_assert_int_eq(conf->tiers[0].plugin_line, 13);
     ck_assert_int_eq(conf->tiers[0].plugin_column, 13);
     tp_conf_free(conf);
 }
@@ -335,7 +338,7 @@ static const struct error_case error_cases[] = {
     /* unknown and duplicate keys */
     {"name: t\nresident: 4MiB\nnaem: b\n",
      "t.yaml:3:1: naem: unknown key, expected one of name, namespace, resident, malloc_threshold, "
-     "handler_threads, policy, store_timeout, prefetch, prefetch_window, allowed_uids, tiers", "naem"},
+     "handler_threads, policy, store_timeout, prefetch, prefetch_window, write_tracking, allowed_uids, tiers", "naem"},
     {"name: t\nresident: 4MiB\nresident: 8MiB\n",
      "t.yaml:3:1: resident: duplicate key, first given at line 2, column 1", "resident"},
     {HEAD "tiers:\n  - plugin: dram\n    capacity: 1MiB\n    capacity: 2MiB\n",
@@ -436,6 +439,8 @@ static const struct error_case error_cases[] = {
     {"name: t\npolicy: lru\n", "t.yaml:2:9: policy: expected clock or fifo, got 'lru'", "policy"},
     {"name: t\npolicy: CLOCK\n", "t.yaml:2:9: policy: expected clock or fifo, got 'CLOCK'", "policy"},
     {"name: t\nprefetch: yes\n", "t.yaml:2:11: prefetch: expected on or off, got 'yes'", "prefetch"},
+    {"name: t\nwrite_tracking: soft-dirty\n",
+     "t.yaml:2:17: write_tracking: expected auto, kernel or faults, got 'soft-dirty'", "write_tracking"},
     {"name: t\nprefetch: [on]\n", "t.yaml:2:11: prefetch: expected on or off, got a list", "prefetch"},
     {"name: t\nprefetch_window: 0\n",
      "t.yaml:2:18: prefetch_window: expected a number of pages from 1 to 256, got '0'", "prefetch_window"},
