@@ -279,6 +279,7 @@ run_setup() { # app setup rep
     failures=$((failures + 1))
 }
 
+bench_run_info "$log"
 note "logs in $log; $keys keys of $value_size bytes, resident and cgroup limit ${resident_mib} MiB"
 for rep in $(seq 1 "$reps"); do
     for app in $apps; do

@@ -22,8 +22,13 @@
 #   swap_free_wait                waits (15 min at most) for someone else's swap
 #   swapfile_on PATH MiB / swapfile_off
 #   zram_on MiB / zram_off        swap on zram0, lz4, priority 100
+#   bench_run_info DIR            DIR/run-info.json: the command, the machine
+#                                 and the date, which bench/plot.py titles its
+#                                 charts with (needs jq)
 
 bench_repo=$(cd "$(dirname "$0")/.." && pwd)
+# The command as given (sourced before the script parses its arguments).
+bench_command="bench/$(basename "$0")${*:+ $*}"
 
 die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
 note() { echo "$BENCH_NAME: $*" >&2; }
@@ -193,6 +198,16 @@ zram_off() {
     echo 1 > /sys/block/zram0/reset 2>/dev/null || note "could not reset zram0"
     echo "$zram_algo_saved" > /sys/block/zram0/comp_algorithm 2>/dev/null || true
     zram_algo_saved=
+}
+
+# ---- what plots need to know of a run ----
+
+bench_run_info() { # dir
+    jq -cn --arg script "$BENCH_NAME" --arg command "$bench_command" \
+        --arg machine "$(nproc) vCPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)" \
+        --arg date "$(date -u '+%Y-%m-%d %H:%M UTC')" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+        '{script: $script, command: $command, machine: $machine, date: $date, load_average: $load}' \
+        >"$1/run-info.json" || note "could not write $1/run-info.json"
 }
 
 # ---- on every exit ----

@@ -226,6 +226,7 @@ run_tierpage() { # plugin rep
     rm -f "$log/last.json"
 }
 
+bench_run_info "$log"
 note "logs in $log"
 for rep in $(seq 1 "$reps"); do
     if [ "$run_kv" = yes ]; then

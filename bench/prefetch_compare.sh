@@ -119,6 +119,7 @@ run_one() { # setup pattern on|off rep
     rm -f "$log/last.json"
 }
 
+bench_run_info "$log"
 note "logs in $log"
 for rep in $(seq 1 "$reps"); do
     for setup in $setups; do

@@ -203,6 +203,7 @@ failures=0
 oom_kills=0
 swap_mib=$((size_bytes * 2 / 1048576))
 uname_r=$(uname -r)
+bench_run_info "$log"
 note "logs in $log"
 
 for setup in $setups; do

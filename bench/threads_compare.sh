@@ -5,27 +5,33 @@
 # on its own slice and all on one shared region, taking turns in one run,
 # every run verified. Medians over --reps of aggregate accesses/s and of
 # misses/s (faults that fetched from the tier, from tierpage's own counts,
-# over the access phase), and each median's ratio to one thread's.
-#   bench/threads_compare.sh [--reps K] [--size SIZE] [--threads "1 2 4 8 16"] [--modes "slices shared"]
+# over the access phase), and each median's ratio to one thread's. --log DIR
+# keeps each run's JSON (MODE-N.jsonl, MODE-N-REP.stats.json) for bench/plot.py.
+#   bench/threads_compare.sh [--reps K] [--size SIZE] [--threads "1 2 4 8 16"] [--modes "slices shared"] [--log DIR]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BENCH_NAME=threads_compare
 . "$here/bench_lib.sh"
 build=${BUILD:-$here/../build}
-reps=3 size=144MiB counts="1 2 4 8 16" modes="slices shared"
+reps=3 size=144MiB counts="1 2 4 8 16" modes="slices shared" log=
 while [ $# -gt 0 ]; do
     case $1 in
     --reps) reps=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
     --threads) counts=$2; shift 2 ;;
     --modes) modes=$2; shift 2 ;;
-    --help) sed -n '2,9p' "$0"; exit 0 ;;
+    --log) log=${2:?--log needs a value}; shift 2 ;;
+    --help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "threads_compare: unknown option $1" >&2; exit 2 ;;
     esac
 done
 command -v jq >/dev/null || { echo "threads_compare: jq not found (apt-get install jq)" >&2; exit 1; }
 work=$(mktemp -d /tmp/tierpage-threads.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+if [ -n "$log" ]; then
+    mkdir -p "$log" || { echo "threads_compare: cannot make $log" >&2; exit 1; }
+    bench_run_info "$log"
+fi
 for r in $(seq "$reps"); do
     for mode in $modes; do
         for n in $counts; do
@@ -37,6 +43,10 @@ for r in $(seq "$reps"); do
             jq -r --slurpfile s "$work/s.json" \
                 '"\(.accesses_per_second) \(($s[0].faults - $s[0].zero_fills) / .access_seconds)"' "$work/b.json" \
                 >>"$work/$mode-$n"
+            if [ -n "$log" ]; then
+                cat "$work/b.json" >>"$log/$mode-$n.jsonl"
+                cp "$work/s.json" "$log/$mode-$n-$r.stats.json"
+            fi
         done
     done
 done

@@ -27,6 +27,8 @@ if [ "${1:-}" = "--test" ]; then
     # The installed manual pages are rendered with warnings on, the unit
     # checked by systemd-analyze (tests/install_packaging.sh).
     packages+=(man-db groff-base systemd)
+    # bench/plot.py draws the benchmarks' charts; tests/bench_plot.sh runs it.
+    packages+=(python3-matplotlib)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -24,3 +24,6 @@ tierpage_bench_test(bench_verify_threads bench_verify.sh
   ${TIERPAGE_BENCH_BIN} --size 16MiB --pattern random --threads 8)
 tierpage_bench_test(bench_verify_threads_shared bench_verify.sh
   ${TIERPAGE_BENCH_BIN} --size 16MiB --pattern zipf --threads 8 --shared --write-ratio 0.5)
+# bench/plot.py on checked-in logs (python3-matplotlib, scripts/install-deps.sh --test).
+tierpage_bench_test(bench_plot bench_plot.sh ${CMAKE_SOURCE_DIR}/bench/plot.py ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/plot)
+set_tests_properties(bench_plot PROPERTIES LABELS bench TIMEOUT 600)
