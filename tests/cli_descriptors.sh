@@ -19,7 +19,8 @@ stack() {
     printf 'name: fds-%s-%s\nresident: 4MiB\ntiers:\n  - plugin: dram\n    capacity: 4MiB\n' "$1" "$$"
     case $1 in
     pmem) printf '  - plugin: pmem\n    path: /dev/shm/tierpage-test-%s-fds.pmem\n    capacity: 256MiB\n' "$$" ;;
-    memcached) printf '  - plugin: memcached\n    servers: [127.0.0.1:%s]\n' "$MC_PORT" ;;
+    # A loaded machine is no server gone.
+    memcached) printf '  - plugin: memcached\n    servers: [127.0.0.1:%s]\n    io_timeout_ms: 10s\n' "$MC_PORT" ;;
     esac
 }
 for tier in pmem memcached; do
