@@ -3,6 +3,7 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -332,6 +333,45 @@ START_TEST(shrinking_the_cap_evicts_at_once)
 }
 END_TEST
 
+struct toucher {
+    char *m;
+    size_t pages;
+    atomic_int stop;
+    int bad;
+};
+
+/* Writes and reads back pages of the region over and over. */
+static void *toucher_main(void *arg)
+{
+    struct toucher *t = arg;
+    for (uint32_t round = 1; !atomic_load(&t->stop); round++)
+        for (size_t i = 0; i < t->pages; i++) {
+            fill_page(t->m, i, round);
+            t->bad += !page_matches(t->m, i, round);
+        }
+    return NULL;
+}
+
+START_TEST(demote_while_the_program_touches_the_region)
+{
+    /* Pages the demote evicts are faulted back in by the program while the
+     * demote goes on; it must move only pages no fault holds. */
+    tp_stack *s = open_two_tier(64, 1024, 4096, "clock", 2);
+    tierpage_error err = {{0}, {0}};
+    struct toucher t = {tp_map(s, NULL, 32 * PAGE, &err), 32, 0, 0};
+    ck_assert_ptr_nonnull(t.m);
+    pthread_t thread;
+    ck_assert_int_eq(pthread_create(&thread, NULL, toucher_main, &t), 0);
+    for (int i = 0; i < 200; i++)
+        ck_assert_msg(tp_demote_region(s, t.m, i % 2 ? "pmem" : "dram", &err) == 0, "%s", err.message);
+    atomic_store(&t.stop, 1);
+    pthread_join(thread, NULL);
+    ck_assert_int_eq(t.bad, 0);
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
 START_TEST(demote_moves_a_region_to_the_named_tier)
 {
     tp_stack *s = open_two_tier(256, 1024, 4096, "clock", 1);
@@ -584,6 +624,7 @@ Suite *core_suite(void)
     tcase_add_test(tc, concurrent_faults_on_one_page_are_served_once);
     tcase_add_test(tc, shrinking_the_cap_evicts_at_once);
     tcase_add_test(tc, demote_moves_a_region_to_the_named_tier);
+    tcase_add_test(tc, demote_while_the_program_touches_the_region);
     tcase_add_test(tc, discard_and_partial_unmap);
     tcase_add_test(tc, mapping_into_a_hole_or_over_served_pages);
     tcase_add_test(tc, locked_pages_stay_resident);
