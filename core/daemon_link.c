@@ -31,10 +31,13 @@ __attribute__((noreturn)) static void stopped(const struct tp_daemon_link *l, co
     tp_fatal("tierpaged at %s, VM %s: %s", l->path, l->vm, why);
 }
 
-/* Waits for a STOP the daemon sends unasked. A request in progress reads
- * its own reply under l->lock: whatever is still there once the lock is
- * taken came unasked. The end of the stream (the daemon went away) ends
- * the watch; the program's faults then wait, as they would without it. */
+/* Waits for a STOP the daemon sends unasked, or for the end of the
+ * connection. A request in progress reads its own reply under l->lock:
+ * whatever is still there once the lock is taken came unasked. A daemon
+ * that went away (killed, crashed, stopped) took with it what it held of
+ * the program's pages, and the program's next fault would wait for ever:
+ * the program is stopped instead. tp_daemon_link_close stops the watch
+ * before it ends the connection itself. */
 static void *watch_main(void *arg)
 {
     struct tp_daemon_link *l = arg;
@@ -49,10 +52,11 @@ static void *watch_main(void *arg)
             int rc = tpd_recv(l->sock, &m, why, sizeof why);
             if (rc > 0 && tpd_header_of(&m)->type == TPD_STOP && m.length >= sizeof(struct tpd_reply))
                 stopped(l, tpd_reply_text(&m));
+            if (rc == 0 || (rc < 0 && rc != -EPROTO))
+                stopped(l, "the daemon went away (its connection closed: tierpaged was stopped, killed or "
+                           "crashed), and the pages it held for this program with it");
             for (int i = 0; rc > 0 && i < m.fd_count; i++)
                 close(m.fds[i]);
-            pthread_mutex_unlock(&l->lock);
-            return NULL;
         }
         pthread_mutex_unlock(&l->lock);
     }

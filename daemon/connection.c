@@ -341,8 +341,12 @@ int tpd_connection_start(struct tpd_daemon *d, int sock)
 void tpd_connections_stop(void)
 {
     pthread_mutex_lock(&live_lock);
-    for (struct tpd_connection *c = live; c; c = c->next)
+    for (struct tpd_connection *c = live; c; c = c->next) {
+        /* A program's pages are released now: it must not fault on. */
+        tpd_send_stop(c->sock, "tierpaged is stopping (SIGTERM or SIGINT), and the pages it held for this program "
+                               "go with it");
         shutdown(c->sock, SHUT_RDWR);
+    }
     while (live)
         pthread_cond_wait(&live_gone, &live_lock);
     pthread_mutex_unlock(&live_lock);

@@ -4,7 +4,9 @@
 # pages are released, and another program served at the same time keeps
 # every word it wrote and runs to the end. Two failures: a store that goes
 # down for good (faulty, direct puts) and a memcached server killed with
-# the only copy of pages (gets, and the write-back queue's puts).
+# the only copy of pages (gets, and the write-back queue's puts). Then the
+# daemon itself goes away (SIGTERM, SIGKILL) under a running program, which
+# stops with the reason instead of waiting for ever on its next fault.
 . "$(dirname "$0")/script_lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 . "$SRC/tests/fixtures/memcached_servers.sh"
@@ -90,4 +92,49 @@ wait_for "its pages are released too" released good
 expect_status 0 "a VM that failed serves a new program" -- \
     bash "$SRC/tests/bench_verify.sh" "$TIERPAGE" run --daemon "$SOCK" --vm good -- "$BENCH" --size 16MiB
 expect_status 0 "SIGTERM stops the daemon" -- stop_daemon
+
+# 3. The daemon itself goes away while it serves a program: the program
+# stops with the reason (its pages went with the daemon), never hangs.
+# ended_within PID SECONDS: PID is gone by then (else it is killed).
+ended_within() {
+    wait_while_running "$1" "$2" false
+    ! kill -0 "$1" 2>/dev/null || { kill -KILL "$1"; return 1; }
+}
+rm "$STACKS/mc.yaml" # its server is gone: the daemon would not start
+start_daemon || exit 1
+# (HOLDER names the coproc above now; the program is at its path again.)
+coproc LAST { exec "$TIERPAGE" run --daemon "$SOCK" --vm good -- "$CLIENT_BUILD/tests/pattern_holder" 32 \
+    2>"$WORK/holder.err"; }
+holder_run_pid=$LAST_PID
+read -r ready holder_pid <&"${LAST[0]}"
+[ "$ready" = ready ] || { fail "holder: '$ready'"; cat "$WORK/holder.err"; exit 1; }
+kill -TERM "$daemon_pid"
+ended_within "$holder_run_pid" 30 && pass "a program served when the daemon gets SIGTERM stops" ||
+    fail "a program served when the daemon got SIGTERM still runs after 30 s"
+wait "$holder_run_pid"; rc=$?
+[ "$rc" = 125 ] && pass "with exit 125" || fail "exit $rc, expected 125"
+expect_output "tierpage: fatal: tierpaged at $SOCK, VM good: tierpaged is stopping" "and the reason" "$WORK/holder.err"
+wait "$daemon_pid"; rc=$?; daemon_pid=
+[ "$rc" = 0 ] && pass "the daemon stopped cleanly (exit 0)" || fail "the daemon exited $rc"
+
+start_daemon || exit 1
+"$TIERPAGE" run --daemon "$SOCK" --vm good -- "$BENCH" --size 48MiB --accesses 100000000 --verify --quiet \
+    >"$WORK/killed.out" 2>&1 &
+run=$!
+wait_while_running "$run" 60 more_than 1000 stat_of good pages pmem
+pages=$(stat_of good pages pmem)
+if kill -0 "$run" 2>/dev/null && kill -KILL "$daemon_pid"; then
+    pass "the daemon SIGKILLed while it held $pages pages of a running program in pmem"
+else
+    fail "the run ended before the daemon held its pages ($pages)"
+fi
+wait "$daemon_pid" 2>/dev/null; daemon_pid=
+ended_within "$run" 30 && pass "the program stops, without a hang" ||
+    fail "the program still runs 30 s after its daemon was killed"
+wait "$run"; rc=$?
+[ "$rc" = 125 ] && pass "with exit 125" || { fail "exit $rc, expected 125"; tail -5 "$WORK/killed.out"; }
+expect_output "tierpage: fatal: tierpaged at $SOCK, VM good: the daemon went away" "and the reason" \
+    "$WORK/killed.out"
+if grep -Eq "verify: .*FAILED|mismatch" "$WORK/killed.out"; then fail "it saw wrong data"; else
+    pass "it saw no wrong data"; fi
 finish
