@@ -18,7 +18,7 @@ target_link_libraries(stack_status PRIVATE tierpage)
 set_target_properties(stack_status PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 
 # Real servers that lose pages or stop answering under a verified run.
-foreach(script faults_verified faults_outage faults_memcached_restart faults_pmem_full_fs faults_redis_stopped faults_redis_failover faults_redis_replicas)
+foreach(script faults_verified faults_outage faults_memcached_restart faults_memcached_stopped faults_pmem_full_fs faults_redis_stopped faults_redis_failover faults_redis_replicas)
   add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)
   set_tests_properties(${script} PROPERTIES
     ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"

@@ -31,9 +31,9 @@ wait "$run_pid"
 status=$?
 if [ "$status" = 125 ]; then pass "the program was stopped (exit 125)"; else
     fail "exit $status, expected 125"; sed 's/^/      /' "$WORK/out" | tail -20; fi
-# A fault finds its page gone, or the server out of service (the tier
-# does not take back a server whose connection failed): either way the
-# message names the tier.
+# A fault finds its page gone once the tier has taken the restarted server
+# back (or, had it not come back, the server out of service until
+# store_timeout): either way the message names the tier.
 expect_output "tierpage: fatal: .*tier 'memcached'" "the message names the tier"
 if grep -Eq "verify: .*FAILED|mismatch" "$WORK/out"; then fail "the program saw wrong data"; else
     pass "the program never saw wrong data"; fi

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libmemcached/memcached.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +17,10 @@
 #include <unistd.h>
 
 #include "loader.h"
-#include "mc_keyset.h"
 #include "hash_ring.h"
 #include "mc_key.h"
+#include "mc_pagemap.h"
+#include "tierpage.h"
 #include "tierpage_store.h"
 
 #define PAGE 4096
@@ -77,7 +79,8 @@ static void start_servers(void)
 }
 
 /* Every set of servers the suite or a test may have started. */
-static const char *const server_sets[] = { "tcp", "unix", "victim", "victim1", "tiny", "gone" };
+static const char *const server_sets[] = { "tcp", "unix", "victim", "victim1", "tiny", "gone", "stopped",
+                                           "restarted" };
 
 static void stop_servers(void)
 {
@@ -322,26 +325,33 @@ START_TEST(test_page_key_format)
 }
 END_TEST
 
-START_TEST(test_keyset)
+START_TEST(test_pagemap_keeps_each_pages_servers)
 {
-    struct mc_keyset set;
-    mc_keyset_init(&set);
+    struct mc_pagemap map;
+    mc_pagemap_init(&map);
     enum { N = 50000 };
-    ck_assert_int_eq(mc_keyset_reserve(&set, N + 1), 0);
+    ck_assert_int_eq(mc_pagemap_reserve(&map, N + 1), 0);
     for (uint64_t k = 0; k < N; k++)
-        ck_assert_int_eq(mc_keyset_add(&set, k * 4096), 1);
-    ck_assert_int_eq(mc_keyset_add(&set, UINT64_MAX), 1);
-    ck_assert_int_eq(mc_keyset_add(&set, 4096), 0);
-    ck_assert_uint_eq(set.count, N + 1);
+        ck_assert_int_eq(mc_pagemap_set(&map, k * 4096, k % 64 + 1), 1);
+    ck_assert_int_eq(mc_pagemap_set(&map, UINT64_MAX, 1ull << 63), 1);
+    ck_assert_int_eq(mc_pagemap_set(&map, 4096, 6), 0); /* moved: its servers replaced */
+    ck_assert_uint_eq(map.count, N + 1);
     for (uint64_t k = 0; k < N; k += 2)
-        ck_assert_int_eq(mc_keyset_remove(&set, k * 4096), 1);
-    ck_assert_int_eq(mc_keyset_remove(&set, 1), 0);
-    for (uint64_t k = 0; k < N; k++)
-        ck_assert_int_eq(mc_keyset_has(&set, k * 4096), (int)(k % 2));
-    ck_assert_int_eq(mc_keyset_has(&set, UINT64_MAX), 1);
-    ck_assert_int_eq(mc_keyset_remove(&set, UINT64_MAX), 1);
-    ck_assert_uint_eq(set.count, N / 2);
-    mc_keyset_free(&set);
+        ck_assert_int_eq(mc_pagemap_remove(&map, k * 4096), 1);
+    ck_assert_int_eq(mc_pagemap_remove(&map, 1), 0);
+    for (uint64_t k = 0; k < N; k++) {
+        uint64_t servers = 0;
+        ck_assert_int_eq(mc_pagemap_get(&map, k * 4096, &servers), (int)(k % 2));
+        if (k % 2)
+            ck_assert_uint_eq(servers, k == 1 ? 6 : k % 64 + 1);
+    }
+    uint64_t servers = 0;
+    ck_assert_int_eq(mc_pagemap_get(&map, UINT64_MAX, &servers), 1);
+    ck_assert_uint_eq(servers, 1ull << 63);
+    ck_assert_int_eq(mc_pagemap_remove(&map, UINT64_MAX), 1);
+    ck_assert_int_eq(mc_pagemap_get(&map, UINT64_MAX, NULL), 0);
+    ck_assert_uint_eq(map.count, N / 2);
+    mc_pagemap_free(&map);
 }
 END_TEST
 
@@ -531,6 +541,208 @@ START_TEST(test_without_replicas_a_killed_server_is_an_error_naming_it)
     ck_assert_msg(lost > 10 && lost < N, "%u of %d pages lost with one of two servers", lost, N);
     store_close(&st);
     stop_own_server("victim1");
+}
+END_TEST
+
+/* ------------------------------------------- servers that leave and come back */
+
+/* What the tier logged (tp_set_store_log), for the tests that read it. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char logged[16384];
+
+static void capture_log(void *arg, int level, const char *tier, const char *message)
+{
+    (void)arg;
+    (void)level;
+    (void)tier;
+    pthread_mutex_lock(&log_lock);
+    size_t used = strlen(logged);
+    snprintf(logged + used, sizeof logged - used, "%s\n", message);
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* Whether a line of the log holds both texts. */
+static int log_has(const char *a, const char *b)
+{
+    int found = 0;
+    pthread_mutex_lock(&log_lock);
+    for (char *line = logged; *line && !found;) {
+        char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char copy[1024];
+        snprintf(copy, sizeof copy, "%.*s", (int)len, line);
+        found = strstr(copy, a) && strstr(copy, b);
+        line += len + (end != NULL);
+    }
+    pthread_mutex_unlock(&log_lock);
+    return found;
+}
+
+/* Opens exclusive with the servers, one copy each, and the prober's
+ * waits short. */
+static void store_open_probed(struct store *st, const char *ns, const char *server_list)
+{
+    tierpage_store_option options[3] = { { "servers", server_list }, { "probe_ms", "20ms" },
+                                          { "probe_max_ms", "500ms" } };
+    tierpage_error err, lerr;
+    ck_assert_msg(tp_plugin_load("memcached", &st->plugin, &lerr) == 0, "load: %s", lerr.message);
+    tierpage_store_params params = { .namespace_name = ns, .page_size = PAGE, .options = options,
+                                     .option_count = 3, .exclusive = 1,
+                                     .host = tp_plugin_host(&st->plugin, "memcached") };
+    int rc = st->plugin.ops->open(&params, &st->handle, &err);
+    ck_assert_msg(rc == 0, "open: %d %s", rc, err.message);
+}
+
+/* A get of `key` tried again while it fails as the core retries a store
+ * (not -ENOENT), for up to 60 s: its last result. */
+static int get_until_answered(struct store *st, uint64_t key, unsigned char *page, tierpage_error *err)
+{
+    int rc = -EIO;
+    for (int tries = 0; tries < 1200; tries++) {
+        memset(err, 0, sizeof *err);
+        rc = st->plugin.ops->get(st->handle, key, page, err);
+        if (rc == 0 || rc == -ENOENT)
+            break;
+        usleep(50 * 1000);
+    }
+    return rc;
+}
+
+/* The pages of the tier that `server` holds: on[k] for k < n. */
+static unsigned pages_on(const char *server, const char *ns, int n, int *on)
+{
+    unsigned count = 0;
+    for (int k = 0; k < n; k++)
+        count += (unsigned)(on[k] = server_holds(server, ns, (uint64_t)k, NULL));
+    return count;
+}
+
+/* A server stopped (SIGSTOP) past the io timeout leaves service; pages
+ * rewritten meanwhile go to the other server, pages deleted meanwhile stay
+ * deleted; once it runs again the prober brings it back, its untouched
+ * pages are read from it, and the older copies it still holds of the
+ * rewritten ones are never read. */
+START_TEST(test_a_stopped_server_comes_back_and_is_never_read_stale)
+{
+    NEED_SERVERS();
+    char victim[64], list[256], ns[64];
+    pid_t pid = start_own_server("stopped", 64, victim, sizeof victim);
+    snprintf(list, sizeof list, "%s,%s", servers[0], victim);
+    unique_ns(ns, sizeof ns, "stopped");
+    tp_set_store_log(capture_log, NULL);
+    struct store st;
+    store_open_probed(&st, ns, list);
+    enum { N = 60 };
+    int on[N];
+    for (uint64_t k = 0; k < N; k++)
+        put_ok(&st, k, 1);
+    unsigned held = pages_on(victim, ns, N, on);
+    ck_assert_msg(held >= 6 && held < N, "%u of %d pages on the victim", held, N);
+
+    ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+    unsigned char page[PAGE];
+    tierpage_error err = { { 0 }, { 0 } };
+    int first = -1, seen = 0;
+    for (int k = 0; k < N && first < 0; k++)
+        if (on[k])
+            first = k;
+    int rc = st.plugin.ops->get(st.handle, (uint64_t)first, page, &err);
+    ck_assert_msg(rc < 0 && rc != -ENOENT, "get from a stopped server: %d %s", rc, err.message);
+    ck_assert_msg(strstr(err.message, victim), "'%s' does not name %s", err.message, victim);
+    /* While it is out: every third of its pages rewritten, every third deleted. */
+    for (int k = 0; k < N; k++) {
+        if (!on[k] || k == first)
+            continue;
+        if (seen % 3 == 0)
+            put_ok(&st, (uint64_t)k, 2);
+        else if (seen % 3 == 1)
+            ck_assert_int_eq(st.plugin.ops->del(st.handle, (uint64_t)k, &err), 0);
+        on[k] = 1 + seen++ % 3; /* 1 rewritten, 2 deleted, 3 untouched */
+    }
+    on[first] = 3;
+    rc = st.plugin.ops->get(st.handle, (uint64_t)first, page, &err);
+    ck_assert_int_eq(rc, -EIO); /* out of service: the core tries again */
+    ck_assert_msg(strstr(err.message, victim) && strstr(err.message, "out of service"), "%s", err.message);
+
+    ck_assert_int_eq(kill(pid, SIGCONT), 0);
+    rc = get_until_answered(&st, (uint64_t)first, page, &err);
+    ck_assert_msg(rc == 0, "the server never came back: %d %s", rc, err.message);
+    ck_assert(page_is(page, (uint64_t)first, 1));
+    for (int k = 0; k < N; k++) {
+        if (on[k] == 1) {
+            get_is(&st, (uint64_t)k, 2);
+            /* The victim still has the old copy: the tier did not read it. */
+            ck_assert(server_holds(victim, ns, (uint64_t)k, page) && page_is(page, (uint64_t)k, 1));
+        } else if (on[k] == 2) {
+            ck_assert_int_eq(st.plugin.ops->get(st.handle, (uint64_t)k, page, &err), -ENOENT);
+        } else {
+            get_is(&st, (uint64_t)k, 1);
+        }
+    }
+    /* Rewritten again, a moved page goes back to its place on the ring,
+     * and the copy it had on the other server goes. */
+    for (int k = 0; k < N; k++) {
+        if (on[k] != 1)
+            continue;
+        put_ok(&st, (uint64_t)k, 3);
+        get_is(&st, (uint64_t)k, 3);
+        ck_assert(server_holds(victim, ns, (uint64_t)k, page) && page_is(page, (uint64_t)k, 3));
+        ck_assert(!server_holds(servers[0], ns, (uint64_t)k, NULL));
+    }
+    ck_assert_msg(log_has(victim, "taken out of service"), "log: %s", logged);
+    ck_assert_msg(log_has(victim, "back in service"), "log: %s", logged);
+    store_close(&st);
+    stop_own_server("stopped");
+}
+END_TEST
+
+/* A server restarted empty comes back, and a page whose only copy it held
+ * is missing (-ENOENT: the core stops the program), never read as zeros
+ * or as another page. */
+START_TEST(test_a_server_restarted_empty_comes_back_and_its_pages_are_missing)
+{
+    NEED_SERVERS();
+    char victim[64], list[256], ns[64];
+    start_own_server("restarted", 64, victim, sizeof victim);
+    snprintf(list, sizeof list, "%s,%s", servers[1], victim);
+    unique_ns(ns, sizeof ns, "restarted");
+    tp_set_store_log(capture_log, NULL);
+    struct store st;
+    store_open_probed(&st, ns, list);
+    enum { N = 60 };
+    int on[N];
+    for (uint64_t k = 0; k < N; k++)
+        put_ok(&st, k, 4);
+    ck_assert_uint_gt(pages_on(victim, ns, N, on), 0);
+    /* Read once: the tier keeps a connection to the server, which the
+     * restart resets, so the next get fails and takes it out of service. */
+    for (uint64_t k = 0; k < N; k++)
+        get_is(&st, k, 4);
+
+    char args[1024], lines[1][512];
+    snprintf(args, sizeof args, "restart '%s/restarted' 64", state_dir);
+    ck_assert_msg(run_fixture(args, lines, 1) == 1, "the fixture could not restart the server");
+    for (int k = 0; k < N; k++) {
+        unsigned char page[PAGE];
+        tierpage_error err = { { 0 }, { 0 } };
+        int rc = get_until_answered(&st, (uint64_t)k, page, &err);
+        if (!on[k]) {
+            ck_assert_msg(rc == 0 && page_is(page, (uint64_t)k, 4), "page %d: %d %s", k, rc, err.message);
+            continue;
+        }
+        ck_assert_msg(rc == -ENOENT, "page %d of the restarted server: %d %s", k, rc, err.message);
+        ck_assert_msg(strstr(err.message, "is on none of"), "%s", err.message);
+    }
+    ck_assert_msg(log_has(victim, "back in service"), "log: %s", logged);
+    /* Back in service: new pages go to it again. */
+    for (uint64_t k = N; k < 2 * N; k++)
+        put_ok(&st, k, 5);
+    int later[2 * N];
+    ck_assert_uint_gt(pages_on(victim, ns, 2 * N, later), 0);
+    for (uint64_t k = N; k < 2 * N; k++)
+        get_is(&st, k, 5);
+    store_close(&st);
+    stop_own_server("restarted");
 }
 END_TEST
 
@@ -886,6 +1098,10 @@ START_TEST(test_bad_options_name_their_key)
                    "io_timeout_ms: expected a duration from 1ms to 10min");
     expect_refused((tierpage_store_option[]){ { "servers", s }, { "connect_timeout_ms", "0" } }, 2,
                    "connect_timeout_ms", "expected a duration");
+    expect_refused((tierpage_store_option[]){ { "servers", s }, { "probe_ms", "0" } }, 2, "probe_ms",
+                   "probe_ms: expected a duration from 1ms to 10min");
+    expect_refused((tierpage_store_option[]){ { "servers", s }, { "probe_ms", "5s" }, { "probe_max_ms", "1s" } }, 3,
+                   "probe_max_ms", "is less than probe_ms");
     char with_empty[160];
     snprintf(with_empty, sizeof with_empty, "%s,,%s", s, s);
     expect_refused((tierpage_store_option[]){ { "servers", with_empty } }, 1, "servers",
@@ -911,7 +1127,7 @@ int main(void)
     TCase *pure = tcase_create("placement");
     tcase_add_test(pure, test_ring_spreads_and_moves_little);
     tcase_add_test(pure, test_page_key_format);
-    tcase_add_test(pure, test_keyset);
+    tcase_add_test(pure, test_pagemap_keeps_each_pages_servers);
     suite_add_tcase(s, pure);
 
     TCase *live = tcase_create("servers");
@@ -922,6 +1138,8 @@ int main(void)
     tcase_add_test(live, test_get_reads_the_next_replica_when_a_copy_is_gone);
     tcase_add_test(live, test_a_killed_server_fails_over_to_its_replica);
     tcase_add_test(live, test_without_replicas_a_killed_server_is_an_error_naming_it);
+    tcase_add_test(live, test_a_stopped_server_comes_back_and_is_never_read_stale);
+    tcase_add_test(live, test_a_server_restarted_empty_comes_back_and_its_pages_are_missing);
     tcase_add_test(live, test_namespaces_keep_stacks_apart);
     tcase_add_test(live, test_instances_of_one_namespace_never_meet);
     tcase_add_test(live, test_unix_socket_server);

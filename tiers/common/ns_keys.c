@@ -3,11 +3,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "tier_thread.h"
 
 int ns_keys_init(struct ns_keys *k, const tierpage_store_params *params, const char *tier, tierpage_error *err)
 {
@@ -134,18 +135,7 @@ struct ns_heartbeat *ns_heartbeat_start(const tierpage_host *host, unsigned peri
     pthread_cond_init(&hb->wake, &attr);
     pthread_condattr_destroy(&attr);
     pthread_mutex_init(&hb->lock, NULL);
-    int rc;
-    if (TIERPAGE_HOST_HAS(host, thread_create) && host->thread_create) {
-        rc = host->thread_create(host, &hb->thread, heartbeat_main, hb);
-    } else {
-        /* An older core: at least the program's signal handlers never run here. */
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        rc = pthread_create(&hb->thread, NULL, heartbeat_main, hb);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
-    if (rc != 0) {
+    if (tier_thread_start(host, &hb->thread, heartbeat_main, hb) != 0) {
         pthread_cond_destroy(&hb->wake);
         pthread_mutex_destroy(&hb->lock);
         free(hb);

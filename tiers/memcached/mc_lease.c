@@ -77,33 +77,38 @@ int mc_lease_take(struct mc_lease *l, tierpage_error *err)
     return 0;
 }
 
+int mc_lease_claim(struct mc_lease *l, struct mc_server *srv)
+{
+    char holder[NS_ID_LEN + 1];
+    tierpage_error err;
+    int held = lease_get(srv, l->ns->lease, holder, sizeof holder, &err);
+    if (held < 0)
+        return held;
+    if (held && strcmp(holder, l->ns->instance) == 0) {
+        memcached_st *m = mc_server_take(srv, &err);
+        if (!m)
+            return -ENOMEM;
+        memcached_return_t rc = memcached_touch(m, l->ns->lease, strlen(l->ns->lease),
+                                                (time_t)mc_lease_exptime(l->lease_ms));
+        int result = 0;
+        if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
+            result = mc_server_fail(srv, m, rc, "touch of the lease", &err);
+        mc_server_give(srv, m, rc == MEMCACHED_NOTFOUND ? MEMCACHED_SUCCESS : rc);
+        if (rc != MEMCACHED_NOTFOUND)
+            return result;
+    }
+    /* Ran out (a restarted server, a stall longer than the lease): take it
+     * again, unless another stack has it now. */
+    int added = lease_add(l, srv, &err);
+    return added < 0 ? added : added ? 0 : -EBUSY;
+}
+
 void mc_lease_renew(void *lease)
 {
     struct mc_lease *l = lease;
     for (size_t i = 0; i < l->server_count; i++) {
         struct mc_server *srv = &l->servers[i];
-        if (!mc_server_in_service(srv))
-            continue;
-        char holder[NS_ID_LEN + 1];
-        tierpage_error err;
-        int held = lease_get(srv, l->ns->lease, holder, sizeof holder, &err);
-        if (held < 0)
-            continue;
-        if (held && strcmp(holder, l->ns->instance) == 0) {
-            memcached_st *m = mc_server_take(srv, &err);
-            if (!m)
-                continue;
-            memcached_return_t rc = memcached_touch(m, l->ns->lease, strlen(l->ns->lease),
-                                                    (time_t)mc_lease_exptime(l->lease_ms));
-            if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
-                mc_server_fail(srv, m, rc, "touch of the lease", &err);
-            mc_server_give(srv, m, rc == MEMCACHED_NOTFOUND ? MEMCACHED_SUCCESS : rc);
-            if (rc != MEMCACHED_NOTFOUND)
-                continue;
-        }
-        /* Ran out (a restarted server, a stall longer than the lease):
-         * take it again, unless another stack has it now. */
-        if (lease_add(l, srv, &err) == 0 && !l->lost_reported) {
+        if (mc_server_in_service(srv) && mc_lease_claim(l, srv) == -EBUSY && !l->lost_reported) {
             l->lost_reported = 1;
             tierpage_log(l->host, TIERPAGE_LOG_WARNING, "%s: lost the lease on namespace '%s' to another stack",
                          srv->name, l->ns->name);

@@ -37,6 +37,10 @@ int mc_lease_take(struct mc_lease *l, tierpage_error *err);
 /* The heartbeat's call: touches the lease where it still holds it, adds
  * it again where it ran out (a restarted server, a stall). */
 void mc_lease_renew(void *lease);
+/* Renews the lease on one server, in service or not, or adds it again
+ * where it ran out: 0 when this instance holds it, -EBUSY when another
+ * stack does, another negative errno when the server failed. */
+int mc_lease_claim(struct mc_lease *l, struct mc_server *srv);
 void mc_lease_release(struct mc_lease *l);
 
 /* On every server in service: deletes the keys of the namespace's

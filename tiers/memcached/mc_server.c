@@ -112,12 +112,41 @@ void mc_server_give(struct mc_server *s, memcached_st *m, memcached_return_t rc)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* The first time only, the reason goes to the log: the error itself may be
- * one of many a batch's caller sees, and only the last may be shown. */
+/* Only when it leaves service does the reason go to the log: the error
+ * itself may be one of many a batch's caller sees, and only the last may
+ * be shown. */
 static void take_out_of_service(struct mc_server *s, const tierpage_error *err)
 {
-    if (atomic_exchange(&s->out_of_service, 1) == 0 && s->log_host)
+    if (atomic_exchange(&s->out_of_service, 1) != 0)
+        return;
+    if (s->log_host)
         tierpage_log(s->log_host, TIERPAGE_LOG_WARNING, "%s", err->message);
+    if (s->left_service)
+        s->left_service(s->left_service_arg);
+}
+
+void mc_server_close_idle(struct mc_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    size_t idle = s->idle_count, idle_conns = s->idle_conn_count;
+    memcached_st **handles = s->idle;
+    struct mc_conn **conns = s->idle_conns;
+    s->idle = NULL;
+    s->idle_conns = NULL;
+    s->idle_count = s->idle_cap = s->idle_conn_count = s->idle_conn_cap = 0;
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < idle; i++)
+        memcached_free(handles[i]);
+    for (size_t i = 0; i < idle_conns; i++)
+        mc_conn_close(conns[i]);
+    free(handles);
+    free(conns);
+}
+
+void mc_server_return_to_service(struct mc_server *s)
+{
+    mc_server_close_idle(s);
+    atomic_store(&s->out_of_service, 0);
 }
 
 int mc_server_take_conn(struct mc_server *s, const char *what, struct mc_conn **out, tierpage_error *err)
@@ -228,6 +257,32 @@ int mc_server_fail(struct mc_server *s, memcached_st *m, memcached_return_t rc, 
     return code;
 }
 
+/* A server that did not answer: the negative errno for `rc`, and the
+ * reason in words. */
+static int unreachable(memcached_st *m, memcached_return_t rc, char *buf, size_t len, const char **reason)
+{
+    int sys_errno;
+    *reason = failure_reason(m, rc, buf, len, &sys_errno);
+    return rc == MEMCACHED_TIMEOUT ? -ETIMEDOUT : sys_errno > 0 ? -sys_errno : -EHOSTDOWN;
+}
+
+int mc_server_answers(struct mc_server *s, tierpage_error *err)
+{
+    memcached_st *m = connection_new(s);
+    if (!m)
+        return tierpage_error_set(err, -ENOMEM, NULL, "memcached: %s: cannot make a connection handle", s->name);
+    memcached_return_t rc = memcached_version(m);
+    int code = 0;
+    if (rc != MEMCACHED_SUCCESS) {
+        char buf[128];
+        const char *reason;
+        code = unreachable(m, rc, buf, sizeof buf, &reason);
+        tierpage_error_set(err, code, NULL, "memcached: %s: version: %s", s->name, reason);
+    }
+    memcached_free(m);
+    return code;
+}
+
 int mc_server_probe(struct mc_server *s, uint64_t *limit_maxbytes, tierpage_error *err)
 {
     *limit_maxbytes = 0;
@@ -239,10 +294,9 @@ int mc_server_probe(struct mc_server *s, uint64_t *limit_maxbytes, tierpage_erro
     if (rc == MEMCACHED_SUCCESS)
         stats = memcached_stat(m, NULL, &rc);
     if (rc != MEMCACHED_SUCCESS || !stats) {
-        int sys_errno;
         char buf[128];
-        const char *reason = failure_reason(m, rc, buf, sizeof buf, &sys_errno);
-        int code = rc == MEMCACHED_TIMEOUT ? -ETIMEDOUT : sys_errno > 0 ? -sys_errno : -EHOSTDOWN;
+        const char *reason;
+        int code = unreachable(m, rc, buf, sizeof buf, &reason);
         tierpage_error_set(err, code, "servers", "memcached: cannot reach %s: %s", s->name, reason);
         memcached_stat_free(m, stats);
         memcached_free(m);

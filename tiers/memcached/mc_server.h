@@ -7,10 +7,12 @@
  * back. A handle whose connection failed is freed rather than reused.
  *
  * A server that fails at the connection level (refused, reset, timed out)
- * is taken out of service for the rest of the instance's life: placement
- * then skips it, so new pages go to the next servers on the ring. It is not
- * taken back when it answers again, because a server that was cut off
- * rather than restarted could still hold copies of pages deleted since. */
+ * is taken out of service: placement then skips it, so new pages go to the
+ * next servers on the ring, and the tier's prober (mc_revive.h) asks it on
+ * a fresh connection, with back-off, until it answers; then it is put back
+ * in service. Copies it may hold of pages rewritten or deleted meanwhile
+ * are never read: a get asks only the servers the page map
+ * (mc_pagemap.h) records for the page's last put. */
 #ifndef TIERPAGE_MC_SERVER_H
 #define TIERPAGE_MC_SERVER_H
 
@@ -38,6 +40,10 @@ struct mc_server {
 
     atomic_int out_of_service;
     const tierpage_host *log_host; /* where leaving service is reported; NULL for nowhere */
+    /* Called (with no lock held) each time the server leaves service: wakes
+     * the prober. NULL until it runs. */
+    void (*left_service)(void *arg);
+    void *left_service_arg;
 };
 
 /* One entry of the servers option, as the host's parse_servers gave it. */
@@ -67,6 +73,18 @@ void mc_server_give_conn(struct mc_server *s, struct mc_conn *c, int rc);
 int mc_server_fail_conn(struct mc_server *s, struct mc_conn *c, int code, const char *what, tierpage_error *err);
 
 int mc_server_in_service(const struct mc_server *s);
+
+/* Whether the server answers `version` on a connection of its own, made
+ * for the question (never one of the pools, which may hold connections
+ * that died with the server): 0, or a negative errno with err naming the
+ * server and the reason. */
+int mc_server_answers(struct mc_server *s, tierpage_error *err);
+/* Closes the idle connections of both pools: made before the server left
+ * service, they may have died with it. */
+void mc_server_close_idle(struct mc_server *s);
+/* Puts a server that left service back: the idle connections are closed
+ * (mc_server_close_idle), then placement and gets use it again. */
+void mc_server_return_to_service(struct mc_server *s);
 
 /* Turns a failed call's `rc` into a negative errno, fills err with a
  * message naming the server and `what` was being done, and takes the

@@ -8,11 +8,13 @@
  * mc_lease.h holds the lease that says the instance runs, and the sweep of
  * the pages of instances that stopped without closing. The tier's own
  * ketama ring places a page on the first `replicas` servers in service that
- * its key's walk meets; a put writes every copy before it answers, a get
- * reads the copies in ring order until one has the page, a delete removes
- * every copy. Servers leave service when their connection fails
- * (mc_server.h), never come back, and the copies they held are read from the
- * other replicas.
+ * its key's walk meets; a put writes every copy before it answers and the
+ * page map (mc_pagemap.h) records the servers that acknowledged it; a get
+ * reads those servers' copies in ring order until one has the page, a
+ * delete removes every copy. Servers leave service when their connection
+ * fails (mc_server.h) and come back when they answer the prober again
+ * (mc_revive.h); a page whose copies are all on servers out of service
+ * fails its get with a transient error meanwhile, which the core retries.
  *
  * A put is acknowledged by every server it went to (no NOREPLY): the core
  * frees a page as soon as the put returns. A server that refuses a put for
@@ -20,7 +22,7 @@
  * down the chain; a server that evicts instead would lose pages, so run
  * memcached with -M.
  *
- * Locking: the store's mutex guards the key set and the count of puts in
+ * Locking: the store's mutex guards the page map and the count of puts in
  * flight; every round trip happens outside it, on a connection taken from
  * the server's pool. */
 #include <errno.h>
@@ -30,10 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mc_keyset.h"
 #include "hash_ring.h"
 #include "mc_key.h"
 #include "mc_lease.h"
+#include "mc_pagemap.h"
+#include "mc_revive.h"
 #include "ns_keys.h"
 #include "mc_server.h"
 #include "reply_wait.h"
@@ -42,12 +45,15 @@
 
 #define MC_DEFAULT_PORT 11211
 #define MC_DEFAULT_TIMEOUT_MS 1000u
+#define MC_PROBE_LIMIT_MS 600000u  /* probe_ms and probe_max_ms: at most 10 minutes */
 
 struct mc_store {
     struct ns_keys ns;
     char namespace_name[MC_NAMESPACE_MAX + 1]; /* what mc_page_key puts between "tp:" and the page: "<ns>:<instance>" */
     struct mc_lease lease;
     struct ns_heartbeat *heartbeat; /* renews the lease while open */
+    struct mc_revive *revive;       /* brings servers that left service back */
+    uint64_t lease_lost_reported;   /* the prober's: servers where another stack's lease was reported */
     size_t page_size;
     unsigned replicas;
     struct mc_server *servers;
@@ -57,7 +63,7 @@ struct mc_store {
     uint64_t server_capacity_bytes; /* the servers' limit_maxbytes summed, over replicas; 0 when unknown */
 
     pthread_mutex_t lock;
-    struct mc_keyset keys;          /* pages this instance holds */
+    struct mc_pagemap pages;        /* pages this instance holds, and their servers */
     uint64_t puts_in_flight;        /* new keys being put: room already promised to them */
 };
 
@@ -67,13 +73,14 @@ struct mc_options {
     struct server_options common;
     uint64_t lease_ms;
     uint64_t reply_spin_us;
+    uint64_t probe_ms, probe_max_ms; /* the prober's back-off (mc_revive.h) */
 };
 
 static int parse_options(const tierpage_store_params *params, struct mc_options *o, tierpage_error *err)
 {
     const tierpage_host *host = params->host;
     *o = (struct mc_options){ { NULL, 1, MC_DEFAULT_TIMEOUT_MS, MC_DEFAULT_TIMEOUT_MS }, NS_LEASE_DEFAULT_MS,
-                              REPLY_SPIN_US_DEFAULT };
+                              REPLY_SPIN_US_DEFAULT, MC_PROBE_DEFAULT_MS, MC_PROBE_MAX_DEFAULT_MS };
     int rc = 0;
     for (size_t i = 0; i < params->option_count && rc == 0; i++) {
         const char *key = params->options[i].key, *value = params->options[i].value;
@@ -83,11 +90,20 @@ static int parse_options(const tierpage_store_params *params, struct mc_options 
             rc = host->parse_duration_ms(key, value, NS_LEASE_MIN_MS, NS_LEASE_MAX_MS, &o->lease_ms, err);
         else if (strcmp(key, "reply_spin_us") == 0)
             rc = host->parse_uint(key, value, 0, REPLY_SPIN_US_MAX, &o->reply_spin_us, err);
+        else if (strcmp(key, "probe_ms") == 0)
+            rc = host->parse_duration_ms(key, value, 1, MC_PROBE_LIMIT_MS, &o->probe_ms, err);
+        else if (strcmp(key, "probe_max_ms") == 0)
+            rc = host->parse_duration_ms(key, value, 1, MC_PROBE_LIMIT_MS, &o->probe_max_ms, err);
         else
             rc = tierpage_error_set(err, -EINVAL, key,
                                     "memcached: unknown option '%s' (memcached takes servers, replicas, "
-                                    "connect_timeout_ms, io_timeout_ms, reply_spin_us, lease_ms and capacity)", key);
+                                    "connect_timeout_ms, io_timeout_ms, reply_spin_us, lease_ms, probe_ms, "
+                                    "probe_max_ms and capacity)", key);
     }
+    if (rc == 0 && o->probe_max_ms < o->probe_ms)
+        rc = tierpage_error_set(err, -EINVAL, "probe_max_ms", "memcached: probe_max_ms (%" PRIu64 " ms) is less "
+                                "than probe_ms (%" PRIu64 " ms): the wait between probes only grows",
+                                o->probe_max_ms, o->probe_ms);
     if (rc == 0 && !o->common.servers)
         rc = tierpage_error_set(err, -EINVAL, "servers",
                                 "memcached: servers is required: a list of host:port or unix socket paths");
@@ -124,6 +140,9 @@ static void mc_close(void *store)
     struct mc_store *s = store;
     if (!s)
         return;
+    /* The prober first: a server it took back now would get the lease the
+     * close releases. */
+    mc_revive_stop(s->revive);
     if (s->heartbeat) {
         ns_heartbeat_stop(s->heartbeat);
         drop_own_pages(s);
@@ -133,9 +152,25 @@ static void mc_close(void *store)
         mc_server_destroy(&s->servers[i]);
     free(s->servers);
     hash_ring_free(&s->ring);
-    mc_keyset_free(&s->keys);
+    mc_pagemap_free(&s->pages);
     pthread_mutex_destroy(&s->lock);
     free(s);
+}
+
+/* The prober's last step before a server goes back into service: this
+ * instance's lease on it, which may have run out meanwhile. A server where
+ * another stack took the namespace stays out (its pages there may be gone,
+ * and with namespace: exclusive the other stack writes the same keys). */
+static int lease_again(void *store, struct mc_server *srv)
+{
+    struct mc_store *s = store;
+    int rc = mc_lease_claim(&s->lease, srv);
+    uint64_t bit = 1ull << (srv - s->servers);
+    if (rc == -EBUSY && !(s->lease_lost_reported & bit))
+        tierpage_log(s->lease.host, TIERPAGE_LOG_WARNING, "memcached: %s answers again, but another stack holds "
+                     "namespace '%s' there now: it stays out of service", srv->name, s->ns.name);
+    s->lease_lost_reported = rc == -EBUSY ? s->lease_lost_reported | bit : s->lease_lost_reported & ~bit;
+    return rc;
 }
 
 static int mc_open(const tierpage_store_params *params, void **store, tierpage_error *err)
@@ -154,7 +189,7 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
     if (!s)
         return tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
     pthread_mutex_init(&s->lock, NULL);
-    mc_keyset_init(&s->keys);
+    mc_pagemap_init(&s->pages);
     if ((rc = ns_keys_init(&s->ns, params, "memcached", err)))
         goto fail;
     if (s->ns.exclusive)
@@ -208,6 +243,13 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
         rc = tierpage_error_set(err, -ENOMEM, NULL, "memcached: cannot start the thread that renews the lease");
         goto fail;
     }
+    struct mc_revive_params revive = { .host = params->host, .servers = s->servers, .server_count = s->server_count,
+                                       .first_ms = (unsigned)o.probe_ms, .max_ms = (unsigned)o.probe_max_ms,
+                                       .before_return = lease_again, .arg = s };
+    if (!(s->revive = mc_revive_start(&revive))) {
+        rc = tierpage_error_set(err, -ENOMEM, NULL, "memcached: cannot start the thread that probes failed servers");
+        goto fail;
+    }
     *store = s;
     return 0;
 fail:
@@ -221,11 +263,12 @@ struct get_job {
     uint64_t key;
     char mkey[MC_KEY_MAX + 1];
     size_t mkey_len;
-    uint32_t order[MC_MAX_SERVERS];
+    uint64_t held;       /* the servers that hold its copies (mc_pagemap.h) */
+    uint32_t order[MC_MAX_SERVERS]; /* those servers, in the order its ring walk meets them */
     size_t order_len;
     size_t pos;          /* next server of order to ask */
     unsigned asked;      /* servers in service asked so far */
-    int skipped;         /* first server out of service met among the copies' places, or -1 */
+    int skipped;         /* first server out of service that holds a copy, or -1 */
     int failure;         /* first failure of a server asked, 0 when none */
     int next;            /* server asked this round, or -1 */
 };
@@ -337,8 +380,8 @@ static int get_missing(struct mc_store *s, struct get_job *job, tierpage_error *
         return job->failure;
     if (job->skipped >= 0)
         return tierpage_error_set(err, -EIO, NULL, "memcached: page %016" PRIx64 " is on no server in service; "
-                                  "a copy was on %s, which failed earlier", job->key,
-                                  s->servers[job->skipped].name);
+                                  "a copy is on %s, out of service since it failed (probed until it answers)",
+                                  job->key, s->servers[job->skipped].name);
     return tierpage_error_set(err, -ENOENT, NULL, "memcached: page %016" PRIx64 " is on none of the %u server(s) "
                               "that should hold it (did a server restart or evict it? run memcached with -M)",
                               job->key, job->asked);
@@ -348,6 +391,19 @@ static int get_missing(struct mc_store *s, struct get_job *job, tierpage_error *
 static size_t ring_order(const struct mc_store *s, const char *mkey, size_t mkey_len, uint32_t *order)
 {
     return hash_ring_lookup(&s->ring, hash_ring_hash(mkey, mkey_len), order, MC_MAX_SERVERS);
+}
+
+/* The servers of `held` (bit i: servers[i]), in the order the item key's
+ * walk meets them. */
+static size_t held_order(const struct mc_store *s, const char *mkey, size_t mkey_len, uint64_t held,
+                         uint32_t *order)
+{
+    uint32_t all[MC_MAX_SERVERS];
+    size_t n = ring_order(s, mkey, mkey_len, all), found = 0;
+    for (size_t i = 0; i < n; i++)
+        if (held & (1ull << all[i]))
+            order[found++] = all[i];
+    return found;
 }
 
 static int mc_get_batch(void *store, size_t count, const uint64_t *keys, void *const *pages, int *results,
@@ -366,8 +422,10 @@ static int mc_get_batch(void *store, size_t count, const uint64_t *keys, void *c
     }
 
     pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < count; i++)
-        results[i] = mc_keyset_has(&s->keys, keys[i]) ? GET_PENDING : -ENOENT;
+    for (size_t i = 0; i < count; i++) {
+        jobs[i].held = 0;
+        results[i] = mc_pagemap_get(&s->pages, keys[i], &jobs[i].held) ? GET_PENDING : -ENOENT;
+    }
     pthread_mutex_unlock(&s->lock);
     for (size_t i = 0; i < count; i++) {
         struct get_job *job = &jobs[i];
@@ -382,11 +440,12 @@ static int mc_get_batch(void *store, size_t count, const uint64_t *keys, void *c
             continue;
         }
         job->mkey_len = (size_t)mc_page_key(job->mkey, sizeof job->mkey, s->namespace_name, keys[i]);
-        job->order_len = ring_order(s, job->mkey, job->mkey_len, job->order);
+        job->order_len = held_order(s, job->mkey, job->mkey_len, job->held, job->order);
     }
 
-    /* Rounds: each pending page names the next server in service of its
-     * walk; each server is asked once per round, for all its pages at once. */
+    /* Rounds: each pending page names the next server in service that
+     * holds a copy; each server is asked once per round, for all its pages
+     * at once. */
     for (;;) {
         int any = 0;
         for (size_t i = 0; i < count; i++) {
@@ -394,7 +453,7 @@ static int mc_get_batch(void *store, size_t count, const uint64_t *keys, void *c
             if (results[i] != GET_PENDING)
                 continue;
             job->next = -1;
-            while (job->asked < s->replicas && job->pos < job->order_len) {
+            while (job->pos < job->order_len) {
                 uint32_t srv = job->order[job->pos];
                 if (mc_server_in_service(&s->servers[srv])) {
                     job->next = (int)srv;
@@ -442,7 +501,7 @@ static int mc_get(void *store, uint64_t key, void *page, tierpage_error *err)
 
 /* ------------------------------------------------------------ puts, deletes */
 
-/* The servers in service that hold a copy of the page: the first `replicas`
+/* The servers where a put places the page's copies: the first `replicas`
  * in service of its walk. */
 static size_t copy_servers(struct mc_store *s, const char *mkey, size_t mkey_len, uint32_t *out)
 {
@@ -454,17 +513,19 @@ static size_t copy_servers(struct mc_store *s, const char *mkey, size_t mkey_len
     return found;
 }
 
-/* Deletes every copy in service. 0 when none failed, whether or not any was
- * there (*found says); a server that fails here leaves service, and its copy
- * with it, so only other failures count. */
-static int delete_copies(struct mc_store *s, const char *mkey, size_t mkey_len, int *found, tierpage_error *err)
+/* Deletes the copies on the servers of `servers` (bit i: servers[i]) that
+ * are in service. 0 when none failed, whether or not any was there; a
+ * server that fails here leaves service, and since the page map no longer
+ * names it for the page, its copy is never read: only other failures
+ * count. */
+static int delete_copies(struct mc_store *s, const char *mkey, size_t mkey_len, uint64_t servers,
+                         tierpage_error *err)
 {
-    uint32_t servers[MC_MAX_SERVERS];
-    size_t n = copy_servers(s, mkey, mkey_len, servers);
     int rc = 0;
-    *found = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct mc_server *srv = &s->servers[servers[i]];
+    for (size_t i = 0; i < s->server_count; i++) {
+        struct mc_server *srv = &s->servers[i];
+        if (!(servers & (1ull << i)) || !mc_server_in_service(srv))
+            continue;
         tierpage_error e;
         memcached_st *m = mc_server_take(srv, &e);
         if (!m) {
@@ -473,9 +534,7 @@ static int delete_copies(struct mc_store *s, const char *mkey, size_t mkey_len, 
             continue;
         }
         memcached_return_t mrc = memcached_delete(m, mkey, mkey_len, 0);
-        if (mrc == MEMCACHED_SUCCESS) {
-            *found = 1;
-        } else if (mrc != MEMCACHED_NOTFOUND) {
+        if (mrc != MEMCACHED_SUCCESS && mrc != MEMCACHED_NOTFOUND) {
             int code = mc_server_fail(srv, m, mrc, "delete", &e);
             if (mc_server_in_service(srv) && !rc)
                 rc = code, *err = e;
@@ -485,20 +544,38 @@ static int delete_copies(struct mc_store *s, const char *mkey, size_t mkey_len, 
     return rc;
 }
 
-/* Writes every copy. An overwrite uses replace, because memcached drops the
- * old item when it refuses a set for memory but keeps it when it refuses a
- * replace; a copy missing on its server (one that took another's place) is
- * then set. On failure *intact says whether the tier still holds the page as
- * before: when no copy was written yet nothing changed, otherwise the copies
- * written are deleted so that no server serves a page its replicas lack. */
-static int put_copies(struct mc_store *s, uint64_t key, const void *page, int overwrite, int *intact,
-                      tierpage_error *err)
+/* After a put acknowledged on `held`: the copies left on the servers of
+ * `prior` that no longer hold the page (it moved while one of its servers
+ * was out of service, or back) go, best effort: the page map no longer
+ * names them, so a copy left behind is never read. */
+static void drop_moved_copies(struct mc_store *s, const char *mkey, size_t mkey_len, uint64_t prior, uint64_t held)
+{
+    tierpage_error ignored;
+    if (prior & ~held)
+        delete_copies(s, mkey, mkey_len, prior & ~held, &ignored);
+}
+
+/* Writes every copy; on success *held says which servers acknowledged one.
+ * `prior` names the servers that may hold an older copy (the page map's,
+ * and those a batch wrote before it failed): copies left there are
+ * deleted once the new ones are written. An overwrite uses replace,
+ * because memcached drops the old item when it refuses a set for memory
+ * but keeps it when it refuses a replace; a copy missing on its server
+ * (one that took another's place) is then set. On failure *intact says
+ * whether the tier still holds the page as before: when no copy was
+ * written and no server of `prior` failed under the write, nothing
+ * changed; otherwise every copy that can be reached is deleted, so that no
+ * server serves a page its replicas lack. */
+static int put_copies(struct mc_store *s, uint64_t key, const void *page, uint64_t prior, uint64_t *held,
+                      int *intact, tierpage_error *err)
 {
     char mkey[MC_KEY_MAX + 1];
     size_t mkey_len = (size_t)mc_page_key(mkey, sizeof mkey, s->namespace_name, key);
     uint32_t order[MC_MAX_SERVERS];
     size_t n = ring_order(s, mkey, mkey_len, order);
     unsigned copies = 0;
+    uint64_t written = 0;
+    int prior_failed = 0;
     int rc = 0;
     tierpage_error last = { { 0 }, { 0 } };
 
@@ -512,74 +589,88 @@ static int put_copies(struct mc_store *s, uint64_t key, const void *page, int ov
             break;
         }
         memcached_return_t mrc = MEMCACHED_NOTSTORED;
-        if (overwrite)
+        if (prior)
             mrc = memcached_replace(m, mkey, mkey_len, page, s->page_size, 0, 0);
         if (mrc == MEMCACHED_NOTSTORED)
             mrc = memcached_set(m, mkey, mkey_len, page, s->page_size, 0, 0);
         if (mrc == MEMCACHED_SUCCESS) {
             copies++;
+            written |= 1ull << order[i];
         } else {
-            int code = mc_server_fail(srv, m, mrc, overwrite ? "replace" : "set", &last);
+            int code = mc_server_fail(srv, m, mrc, prior ? "replace" : "set", &last);
             /* A server whose connection failed is out of service now: the
-             * next server of the walk takes its place. */
+             * next server of the walk takes its place. Its old copy may
+             * have been overwritten or not. */
             if (mc_server_in_service(srv))
                 rc = code;
+            else if (prior & (1ull << order[i]))
+                prior_failed = 1;
         }
         mc_server_give(srv, m, mrc);
         if (rc)
             break;
     }
     if (rc == 0 && copies == 0) {
-        /* The message quotes the last failure: from a copy, not from itself. */
-        char cause[sizeof last.message];
-        snprintf(cause, sizeof cause, "%s", last.message);
+        /* The message quotes the last failure (from a copy, not from
+         * itself), or names the first server of the walk, out of service
+         * since an earlier call. */
+        char cause[sizeof last.message + 128];
+        if (last.message[0])
+            snprintf(cause, sizeof cause, "; last failure: %s", last.message);
+        else
+            snprintf(cause, sizeof cause, "; %s is out of service since it failed (probed until it answers)",
+                     n > 0 ? s->servers[order[0]].name : "every server");
         rc = tierpage_error_set(&last, -EHOSTDOWN, NULL, "memcached: no server in service to store page %016"
-                                PRIx64 "%s%s", key, cause[0] ? "; last failure: " : "", cause);
+                                PRIx64 "%s", key, cause);
     }
-    *intact = rc == 0 || copies == 0;
-    if (rc) {
-        if (copies > 0) {
-            int found;
-            tierpage_error ignored;
-            delete_copies(s, mkey, mkey_len, &found, &ignored);
-        }
-        if (err)
-            *err = last;
+    if (rc == 0) {
+        *held = written;
+        drop_moved_copies(s, mkey, mkey_len, prior, written);
+        return 0;
     }
+    *intact = copies == 0 && !prior_failed;
+    if (!*intact) {
+        tierpage_error ignored;
+        delete_copies(s, mkey, mkey_len, prior | written, &ignored);
+    }
+    if (err)
+        *err = last;
     return rc;
 }
 
 static int mc_put(void *store, uint64_t key, const void *page, tierpage_error *err)
 {
     struct mc_store *s = store;
+    uint64_t prior = 0;
     pthread_mutex_lock(&s->lock);
-    int had = mc_keyset_has(&s->keys, key);
+    int had = mc_pagemap_get(&s->pages, key, &prior);
     if (!had) {
-        uint64_t promised = s->keys.count + s->puts_in_flight;
+        uint64_t promised = s->pages.count + s->puts_in_flight;
         if (s->capacity_pages && promised >= s->capacity_pages) {
             pthread_mutex_unlock(&s->lock);
             return tierpage_error_set(err, -ENOSPC, NULL, "memcached: the tier's capacity of %" PRIu64
                                       " pages is used", s->capacity_pages);
         }
-        /* Room in the key set now, so that recording the put cannot fail. */
-        if (mc_keyset_reserve(&s->keys, (size_t)promised + 1)) {
+        /* Room in the page map now, so that recording the put cannot fail. */
+        if (mc_pagemap_reserve(&s->pages, (size_t)promised + 1)) {
             pthread_mutex_unlock(&s->lock);
-            return tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory for the key set");
+            return tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory for the page map");
         }
         s->puts_in_flight++;
     }
     pthread_mutex_unlock(&s->lock);
 
-    int intact;
-    int rc = put_copies(s, key, page, had, &intact, err);
+    int intact = 1;
+    uint64_t held = 0;
+    int rc = put_copies(s, key, page, prior, &held, &intact, err);
 
     pthread_mutex_lock(&s->lock);
     if (!had)
         s->puts_in_flight--;
     if (rc == 0)
-        mc_keyset_add(&s->keys, key);
+        mc_pagemap_set(&s->pages, key, held);
     else if (!intact)
-        mc_keyset_remove(&s->keys, key); /* a failed overwrite took the old copies with it */
+        mc_pagemap_remove(&s->pages, key); /* a failed overwrite took the old copies with it */
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
@@ -591,6 +682,8 @@ struct put_job {
     uint32_t servers[MC_MAX_SERVERS]; /* where its copies go */
     size_t server_count;
     unsigned written;   /* copies acknowledged */
+    uint64_t written_on; /* their servers (bit i: servers[i]) */
+    uint64_t prior;     /* the servers of its older copies (mc_pagemap.h), 0 for a new page */
     int refused;        /* a server's refusal (full, too large), 0 when none */
     int lost_server;    /* a server failed at the connection: the page takes the single-page path */
     int reserved;       /* a new key counted in puts_in_flight */
@@ -676,6 +769,7 @@ static void put_to_server(struct mc_store *s, uint32_t server, struct put_job *j
         struct put_job *job = &jobs[index[j]];
         if (replies[j] == 0) {
             job->written++;
+            job->written_on |= 1ull << server;
         } else if (!job->refused) {
             job->refused = replies[j] == MC_NOT_STORED ? -EIO : replies[j];
             if (job->refused == -ENOSPC)
@@ -732,19 +826,20 @@ static int mc_put_batch(void *store, size_t count, const uint64_t *keys, const v
         return tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
     }
 
-    /* Room for every new key first, as mc_put makes it. */
+    /* Room for every new key first, as mc_put makes it; the servers of
+     * every page already held. */
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < count; i++) {
         results[i] = 0;
-        had[i] = mc_keyset_has(&s->keys, keys[i]);
+        had[i] = mc_pagemap_get(&s->pages, keys[i], &jobs[i].prior);
         if (had[i])
             continue;
-        uint64_t promised = s->keys.count + s->puts_in_flight;
+        uint64_t promised = s->pages.count + s->puts_in_flight;
         if (s->capacity_pages && promised >= s->capacity_pages)
             results[i] = tierpage_error_set(&jobs[i].why, -ENOSPC, NULL, "memcached: the tier's capacity of %"
                                             PRIu64 " pages is used", s->capacity_pages);
-        else if (mc_keyset_reserve(&s->keys, (size_t)promised + 1))
-            results[i] = tierpage_error_set(&jobs[i].why, -ENOMEM, NULL, "memcached: out of memory for the key set");
+        else if (mc_pagemap_reserve(&s->pages, (size_t)promised + 1))
+            results[i] = tierpage_error_set(&jobs[i].why, -ENOMEM, NULL, "memcached: out of memory for the page map");
         else
             s->puts_in_flight++, jobs[i].reserved = 1;
     }
@@ -769,16 +864,19 @@ static int mc_put_batch(void *store, size_t count, const uint64_t *keys, const v
     for (size_t i = 0; i < count; i++) {
         struct put_job *job = &jobs[i];
         int intact = 1;
+        uint64_t held = 0;
         if (results[i] == 0 && job->refused) {
             results[i] = job->refused;
             intact = job->written == 0;
             if (!intact) {
-                int found;
                 tierpage_error ignored;
-                delete_copies(s, job->mkey, job->mkey_len, &found, &ignored);
+                delete_copies(s, job->mkey, job->mkey_len, job->prior | job->written_on, &ignored);
             }
         } else if (results[i] == 0 && (job->lost_server || job->written < job->server_count)) {
-            results[i] = put_copies(s, keys[i], pages[i], had[i] || job->written > 0, &intact, &job->why);
+            results[i] = put_copies(s, keys[i], pages[i], job->prior | job->written_on, &held, &intact, &job->why);
+        } else if (results[i] == 0) {
+            held = job->written_on;
+            drop_moved_copies(s, job->mkey, job->mkey_len, job->prior, held);
         }
         if (results[i] && !first_err.message[0])
             first_err = job->why;
@@ -786,9 +884,9 @@ static int mc_put_batch(void *store, size_t count, const uint64_t *keys, const v
         if (job->reserved)
             s->puts_in_flight--;
         if (results[i] == 0)
-            mc_keyset_add(&s->keys, keys[i]);
+            mc_pagemap_set(&s->pages, keys[i], held);
         else if (!intact)
-            mc_keyset_remove(&s->keys, keys[i]);
+            mc_pagemap_remove(&s->pages, keys[i]);
         pthread_mutex_unlock(&s->lock);
     }
     free(jobs);
@@ -804,19 +902,19 @@ static int mc_put_batch(void *store, size_t count, const uint64_t *keys, const v
 static int mc_del(void *store, uint64_t key, tierpage_error *err)
 {
     struct mc_store *s = store;
+    uint64_t held = 0;
     pthread_mutex_lock(&s->lock);
-    int had = mc_keyset_has(&s->keys, key);
+    int had = mc_pagemap_get(&s->pages, key, &held);
     pthread_mutex_unlock(&s->lock);
     if (!had)
         return -ENOENT;
     char mkey[MC_KEY_MAX + 1];
     size_t mkey_len = (size_t)mc_page_key(mkey, sizeof mkey, s->namespace_name, key);
-    int found;
-    int rc = delete_copies(s, mkey, mkey_len, &found, err);
+    int rc = delete_copies(s, mkey, mkey_len, held, err);
     if (rc)
         return rc;
     pthread_mutex_lock(&s->lock);
-    mc_keyset_remove(&s->keys, key);
+    mc_pagemap_remove(&s->pages, key);
     pthread_mutex_unlock(&s->lock);
     return 0;
 }
@@ -826,31 +924,30 @@ static int mc_usage(void *store, tierpage_store_usage *usage, tierpage_error *er
     (void)err;
     struct mc_store *s = store;
     pthread_mutex_lock(&s->lock);
-    usage->pages = s->keys.count;
+    usage->pages = s->pages.count;
     pthread_mutex_unlock(&s->lock);
     usage->used_bytes = usage->pages * s->page_size;
     usage->capacity_bytes = s->capacity_pages ? s->capacity_pages * s->page_size : s->server_capacity_bytes;
     return 0;
 }
 
-/* Deletes every page of the key set from the servers. A copy a server
+/* Deletes every page of the page map from the servers. A copy a server
  * refuses to delete stays, its instance's lease gone with the close: a
  * later open's sweep takes it. */
-static void drop_own_page(void *store, uint64_t key)
+static void drop_own_page(void *store, uint64_t key, uint64_t servers)
 {
     struct mc_store *s = store;
     char mkey[MC_KEY_MAX + 1];
     size_t mkey_len = (size_t)mc_page_key(mkey, sizeof mkey, s->namespace_name, key);
-    int found;
     tierpage_error ignored;
-    delete_copies(s, mkey, mkey_len, &found, &ignored);
+    delete_copies(s, mkey, mkey_len, servers, &ignored);
 }
 
 static void drop_own_pages(struct mc_store *s)
 {
-    mc_keyset_each(&s->keys, drop_own_page, s);
-    mc_keyset_free(&s->keys);
-    mc_keyset_init(&s->keys);
+    mc_pagemap_each(&s->pages, drop_own_page, s);
+    mc_pagemap_free(&s->pages);
+    mc_pagemap_init(&s->pages);
 }
 
 /* A stack starts with no pages: this instance's own go, and so do those
