@@ -226,10 +226,11 @@ tp_stack *tp_private_stack_open_apart(const char *path, const char *apart_from, 
     return stack_open(conf, apart_from, err);
 }
 
-tp_stack *tp_private_stack_open_forked(const char *path, const char *parent_instance, tierpage_error *err)
+tp_stack *tp_private_stack_open_forked(const char *yaml, const char *source_name, const char *parent_instance,
+                                       tierpage_error *err)
 {
     struct tp_conf *conf;
-    if (tp_conf_load_file(path, &conf, err) < 0)
+    if (tp_conf_load_string(yaml, strlen(yaml), source_name, &conf, err) < 0)
         return NULL;
     /* The parent holds the namespace (exclusive or not): the child's pages
      * are under its own instance, as an in-process child's are. */

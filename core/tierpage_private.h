@@ -59,9 +59,12 @@ void tp_private_stack_reap_children(tp_stack *stack);
  * tp_stack_open_file opens them. */
 tp_stack *tp_private_stack_open_apart(const char *path, const char *apart_from, tierpage_error *err);
 /* The same for a forked child served apart from its parent's process
- * (tierpaged's entry of a forked client): per-instance in shared stores
- * even when the file says `namespace: exclusive`, which the parent holds. */
-tp_stack *tp_private_stack_open_forked(const char *path, const char *parent_instance, tierpage_error *err);
+ * (tierpaged's entry of a forked client), from the text of the stack file
+ * the parent's stack was opened from (source_name names it in errors):
+ * per-instance in shared stores even when it says `namespace: exclusive`,
+ * which the parent holds. */
+tp_stack *tp_private_stack_open_forked(const char *yaml, const char *source_name, const char *parent_instance,
+                                       tierpage_error *err);
 /* The stack's instance id (tierpage_store_params.instance). */
 const char *tp_private_stack_instance(const tp_stack *stack);
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "vm_stack.h"
 
 #define TICK_MS 500
 /* A shrunk VM keeps this much (or its whole cap when smaller). */
@@ -37,7 +38,7 @@ int tpd_vm_set_wanted_cap(struct tpd_vm *vm, uint64_t bytes, tierpage_error *err
     vm->wanted_cap = bytes;
     uint64_t cap = vm->allotment && vm->allotment < bytes ? vm->allotment : bytes;
     pthread_mutex_unlock(&vm->lock);
-    int rc = tp_set_resident(vm->stack, cap, err);
+    int rc = tp_set_resident(vm->stack, cap, err); /* the caller holds the stack */
     pthread_mutex_unlock(&vm->cap_lock);
     return rc;
 }
@@ -78,10 +79,12 @@ static void share(struct sample *s, size_t n, uint64_t budget)
     }
 }
 
-/* Apply one VM's allotment when it changes the cap in force. */
+/* Apply one VM's allotment when it changes the cap in force. No lock
+ * held; takes the VM's stack for reading. */
 static void apply(struct tpd_budget *b, const struct sample *s)
 {
     struct tpd_vm *vm = s->vm;
+    tp_stack *stack = tpd_vm_stack_get(vm);
     pthread_mutex_lock(&vm->cap_lock);
     pthread_mutex_lock(&vm->lock);
     uint64_t wanted = vm->wanted_cap;
@@ -91,7 +94,7 @@ static void apply(struct tpd_budget *b, const struct sample *s)
     uint64_t cap = s->allot && s->allot < wanted ? s->allot : wanted;
     if (cap != s->cap) {
         tierpage_error err = {{0}, {0}};
-        if (tp_set_resident(vm->stack, cap, &err) < 0)
+        if (tp_set_resident(stack, cap, &err) < 0)
             tpd_log("error", "resident budget: VM %s: cannot set its cap to %llu bytes: %s", vm->name,
                     (unsigned long long)cap, err.message);
         else if (cap < s->cap)
@@ -103,6 +106,7 @@ static void apply(struct tpd_budget *b, const struct sample *s)
                     (unsigned long long)cap, (unsigned long long)wanted, s->rate);
     }
     pthread_mutex_unlock(&vm->cap_lock);
+    tpd_vm_stack_put(vm);
 }
 
 static void tick(struct tpd_budget *b, double seconds)
@@ -120,7 +124,8 @@ static void tick(struct tpd_budget *b, double seconds)
     size_t i = 0;
     for (struct tpd_vm *vm = head; vm && i < n; vm = vm->next, i++) {
         struct tp_stats st;
-        tp_stack_stats(vm->stack, &st);
+        tp_stack_stats(tpd_vm_stack_get(vm), &st);
+        tpd_vm_stack_put(vm);
         pthread_mutex_lock(&vm->lock);
         double recent = (double)(st.faults - vm->budget_faults) / seconds;
         vm->budget_faults = st.faults;
@@ -215,7 +220,8 @@ void tpd_budget_print(struct tpd_budget *b, FILE *out)
     FILE *list = open_memstream(&shrunk, &len);
     for (struct tpd_vm *vm = head; vm; vm = vm->next) {
         struct tp_stats st;
-        tp_stack_stats(vm->stack, &st);
+        tp_stack_stats(tpd_vm_stack_get(vm), &st);
+        tpd_vm_stack_put(vm);
         resident += st.resident_bytes;
         pthread_mutex_lock(&vm->lock);
         if (list && vm->allotment && vm->allotment < vm->wanted_cap)

@@ -21,8 +21,9 @@ int tpd_budget_start(struct tpd_vms *vms, uint64_t bytes, struct tpd_budget **ou
 void tpd_budget_stop(struct tpd_budget *b);
 
 /* The cap the stack file or an operator asks for the VM: the budget lets
- * it have at most its allotment. Called without vm->lock; takes
- * vm->cap_lock to decide and apply the cap in one step. */
+ * it have at most its allotment. Called with vm->stack_lock read-held
+ * (tpd_vm_stack_get), without vm->lock; takes vm->cap_lock to decide and
+ * apply the cap in one step. */
 int tpd_vm_set_wanted_cap(struct tpd_vm *vm, uint64_t bytes, tierpage_error *err);
 
 /* For `tierpage status`: the budget, the resident total, each VM it holds

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "operator.h"
 #include "pager_thread.h"
+#include "vm_stack.h"
 
 struct tpd_connection {
     struct tpd_daemon *d;
@@ -106,6 +107,29 @@ static struct tpd_vm *usable_vm(struct tpd_connection *c, const char *name)
     return vm;
 }
 
+/* Returns with vm's stack read-held (tpd_vm_stack_get) and vm->lock held,
+ * once the VM's last client has gone, its pages released and a pending
+ * stack change applied (vm_stack.h), or while another client holds it. A
+ * client that just exited or exec'd has closed its connection, and its
+ * pages are being released: wait for that rather than refuse. The wait is
+ * on vm->lock alone: the stack change that ends it takes the stack lock
+ * for writing. */
+static tp_stack *hold_free_vm(struct tpd_vm *vm)
+{
+    for (;;) {
+        pthread_mutex_lock(&vm->lock);
+        while (vm->releasing || (vm->client && peer_closed(vm->client_sock)))
+            pthread_cond_wait(&vm->released, &vm->lock);
+        pthread_mutex_unlock(&vm->lock);
+        tp_stack *stack = tpd_vm_stack_get(vm);
+        pthread_mutex_lock(&vm->lock);
+        if (!vm->releasing && !(vm->client && peer_closed(vm->client_sock)))
+            return stack;
+        pthread_mutex_unlock(&vm->lock);
+        tpd_vm_stack_put(vm);
+    }
+}
+
 static void attach(struct tpd_connection *c, struct tpd_message *m)
 {
     const struct tpd_vm_request *r = m->buf;
@@ -119,18 +143,17 @@ static void attach(struct tpd_connection *c, struct tpd_message *m)
         return;
     }
     tierpage_error err = {{0}, {0}};
-    pthread_mutex_lock(&vm->lock);
-    /* A client that just exited or exec'd has closed its connection, and
-     * its pages are being released: wait for that rather than refuse. */
-    while (vm->client && peer_closed(vm->client_sock))
-        pthread_cond_wait(&vm->released, &vm->lock);
-    int rc = vm->gone ? -ENOENT : vm->client ? -EBUSY : tp_remote_attach(vm->stack, uffd, &vm->client, &err);
+    tp_stack *stack = hold_free_vm(vm);
+    int rc = vm->gone ? -ENOENT : vm->client ? -EBUSY : tp_remote_attach(stack, uffd, &vm->client, &err);
     if (rc == 0) {
         vm->client_pid = c->peer.pid;
         vm->client_sock = c->sock;
     }
     pid_t holder = vm->client_pid;
     pthread_mutex_unlock(&vm->lock);
+    size_t page_size = tp_page_size(stack);
+    size_t malloc_threshold = tp_malloc_threshold(stack);
+    tpd_vm_stack_put(vm);
     if (rc < 0) {
         close(uffd);
         if (rc == -EBUSY)
@@ -143,7 +166,7 @@ static void attach(struct tpd_connection *c, struct tpd_message *m)
     }
     c->vm = vm;
     tpd_log("info", "VM %s: pid %ld (uid %u) attached", vm->name, (long)c->peer.pid, (unsigned)c->peer.uid);
-    tpd_reply(c->sock, 0, tp_page_size(vm->stack), tp_malloc_threshold(vm->stack), "attached to VM %s", vm->name);
+    tpd_reply(c->sock, 0, page_size, malloc_threshold, "attached to VM %s", vm->name);
 }
 
 static void detach(struct tpd_connection *c)
@@ -154,8 +177,9 @@ static void detach(struct tpd_connection *c)
     /* A fork of this client in progress ends: its pages must move again
      * to be released. */
     tpd_fork_end(vm);
-    /* The VM stays taken until the pages are released: a new client's
-     * regions must not meet the old one's. */
+    /* The VM stays taken until the pages are released and a pending
+     * change of its stack applied: a new client's regions must not meet
+     * the old one's, and must land on the new stack. */
     pthread_mutex_lock(&vm->lock);
     struct tp_remote *client = vm->client;
     vm->releasing = 1; /* no promote starts now */
@@ -165,13 +189,21 @@ static void detach(struct tpd_connection *c)
         tp_remote_detach(client);
     pthread_mutex_lock(&vm->lock);
     vm->client = NULL;
-    vm->releasing = 0;
-    pthread_cond_broadcast(&vm->released);
     pthread_mutex_unlock(&vm->lock);
     c->vm = NULL;
     tpd_log("info", "VM %s: pid %ld detached; its pages are released in every tier", vm->name, (long)c->peer.pid);
-    if (vm->root)
-        tpd_vm_close_child(&c->d->vms, vm); /* a forked child's entry goes with it */
+    if (!vm->root)
+        tpd_vm_stack_program_gone(&c->d->vms, vm);
+    pthread_mutex_lock(&vm->lock);
+    vm->releasing = 0;
+    pthread_cond_broadcast(&vm->released);
+    pthread_mutex_unlock(&vm->lock);
+    if (vm->root) {
+        /* A forked child's entry goes with it: maybe the VM's last program. */
+        struct tpd_vm *root = vm->root;
+        tpd_vm_close_child(&c->d->vms, vm);
+        tpd_vm_stack_program_gone(&c->d->vms, root);
+    }
 }
 
 /* FORK_*: 0 when replied, -EPROTO with `why` when the request does not
@@ -252,8 +284,11 @@ static int dispatch(struct tpd_connection *c, struct tpd_message *m, char *why, 
     } else if (type == TPD_VM_INFO) {
         const struct tpd_vm_request *r = m->buf;
         struct tpd_vm *vm = usable_vm(c, r->vm);
-        if (vm)
-            tpd_reply(c->sock, 0, tp_malloc_threshold(vm->stack), tp_page_size(vm->stack), "VM %s", vm->name);
+        if (vm) {
+            tp_stack *stack = tpd_vm_stack_get(vm);
+            tpd_reply(c->sock, 0, tp_malloc_threshold(stack), tp_page_size(stack), "VM %s", vm->name);
+            tpd_vm_stack_put(vm);
+        }
     } else if (type == TPD_ATTACH) {
         attach(c, m);
     } else if (type == TPD_REGION_ADD || type == TPD_REGION_REMOVE || type == TPD_DONTNEED || type == TPD_LOCK) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "tierpage_daemon.h"
+#include "vm_stack.h"
 
 /* One VM as read for one scrape. */
 struct vm_sample {
@@ -170,8 +171,10 @@ void tpd_metrics_write(FILE *out, struct tpd_daemon *d)
         pthread_mutex_lock(&vm->lock);
         v[i].attached = vm->client != NULL;
         pthread_mutex_unlock(&vm->lock);
-        tp_stack_stats(vm->stack, &v[i].st);
-        tp_stack_metrics(vm->stack, &v[i].m);
+        tp_stack *stack = tpd_vm_stack_get(vm);
+        tp_stack_stats(stack, &v[i].st);
+        tp_stack_metrics(stack, &v[i].m);
+        tpd_vm_stack_put(vm);
     }
     static const struct family vms = {"tierpage_vms", "gauge", "VMs the daemon serves (stack files loaded)"};
     put_head(out, &vms);

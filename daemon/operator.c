@@ -10,6 +10,8 @@
 
 #include "budget.h"
 #include "log.h"
+#include "tierpage_private.h"
+#include "vm_stack.h"
 
 int tpd_is_operator(const struct tpd_daemon *d, uid_t uid, gid_t gid)
 {
@@ -49,12 +51,14 @@ static void reply_printed(int sock, void (*write)(FILE *, void *), void *arg, ui
     free(text);
 }
 
-/* One line of `status`: a VM, or a forked child's entry. */
-static void print_entry(FILE *out, struct tpd_vm *vm)
+/* One line of `status`: a VM, or a forked child's entry, with the stats
+ * of its stack. */
+static void print_entry(FILE *out, struct tpd_vm *vm, const struct tp_stats *stats)
 {
-    struct tp_stats st;
-    tp_stack_stats(vm->stack, &st);
+    const struct tp_stats st = *stats;
     pthread_mutex_lock(&vm->lock);
+    const char *change = tpd_vm_stack_change_word(vm);
+    int pending = vm->stack_change == TPD_STACK_PENDING, refused = vm->stack_change == TPD_STACK_KEPT;
     char client[16] = "-";
     if (vm->client)
         snprintf(client, sizeof client, "%ld", (long)vm->client_pid);
@@ -67,6 +71,8 @@ static void print_entry(FILE *out, struct tpd_vm *vm)
         fprintf(out, " %s:%llu", st.tiers[i].name, (unsigned long long)st.tiers[i].pages);
     if (promoting)
         fprintf(out, "  (promoting, %llu pages in so far)", promoted);
+    if (pending || refused)
+        fprintf(out, "  (stack change %s)", change);
     fputc('\n', out);
 }
 
@@ -78,12 +84,18 @@ static void print_status(FILE *out, void *arg)
     struct tpd_vm *head = d->vms.head;
     pthread_mutex_unlock(&d->vms.lock);
     for (struct tpd_vm *vm = head; vm; vm = vm->next) {
-        print_entry(out, vm);
-        /* Its forked clients' entries, NAME/PID, below it. */
+        struct tp_stats st;
+        tp_stack_stats(tpd_vm_stack_get(vm), &st);
+        tpd_vm_stack_put(vm);
+        print_entry(out, vm, &st);
+        /* Its forked clients' entries, NAME/PID, below it (their stacks
+         * are never replaced; they stay while listed). */
         pthread_mutex_lock(&d->vms.children_lock);
         for (struct tpd_vm *child = d->vms.children; child; child = child->next)
-            if (child->root == vm)
-                print_entry(out, child);
+            if (child->root == vm) {
+                tp_stack_stats(child->stack, &st);
+                print_entry(out, child, &st);
+            }
         pthread_mutex_unlock(&d->vms.children_lock);
     }
     tpd_budget_print(d->budget, out);
@@ -92,15 +104,32 @@ static void print_status(FILE *out, void *arg)
 struct stats_print {
     struct tp_stats st;
     int json;
+    const char *change; /* tpd_vm_stack_change_word, or NULL */
+    char keys[sizeof ((struct tpd_vm *)0)->changed_keys];
 };
 
+/* The stack's stats, and for a VM whose file changed, what became of the
+ * change: "stack_change" and "stack_changed_keys" in JSON. */
 static void print_stats(FILE *out, void *arg)
 {
     struct stats_print *p = arg;
-    if (p->json)
-        tp_stats_write_json(&p->st, out);
-    else
+    if (!p->json) {
         tp_stats_print(&p->st, out);
+        if (p->change)
+            fprintf(out, "stack change %s: %s\n", p->change, p->keys);
+        return;
+    }
+    char text[TP_STATS_JSON_MAX];
+    size_t len = tp_private_stats_format_json(&p->st, text, sizeof text);
+    if (len >= sizeof text || len < 2 || !p->change) {
+        tp_stats_write_json(&p->st, out);
+        return;
+    }
+    /* The object ends with "}\n": the two keys go before it. */
+    fprintf(out, "%.*s, \"stack_change\": \"%s\", \"stack_changed_keys\": \"", (int)(len - 2), text, p->change);
+    for (const char *c = p->keys; *c; c++)
+        fprintf(out, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+    fputs("\"}\n", out);
 }
 
 static void reply_result(int sock, int rc, const tierpage_error *err, uint64_t value, const char *done)
@@ -134,6 +163,90 @@ static void child_request(struct tpd_daemon *d, int sock, const struct tpd_messa
         reply_printed(sock, print_stats, &p, p.st.resident_bytes, p.st.resident_cap_bytes);
 }
 
+/* STATS, RESIZE, DEMOTE and FLUSH on a VM's stack in force. Called with
+ * vm->stack_lock read-held (tpd_vm_stack_get: the stack stays). */
+static void stack_request(int sock, struct tpd_vm *vm, tp_stack *stack, const struct tpd_message *m)
+{
+    uint16_t type = tpd_header_of(m)->type;
+    tierpage_error err = {{0}, {0}};
+    char done[160];
+    int rc;
+    switch (type) {
+    case TPD_STATS: {
+        const struct tpd_stats_request *r = m->buf;
+        struct stats_print p = {.json = (r->flags & TPD_STATS_JSON) != 0};
+        tp_stack_stats(stack, &p.st);
+        pthread_mutex_lock(&vm->lock);
+        p.change = tpd_vm_stack_change_word(vm);
+        memcpy(p.keys, vm->changed_keys, sizeof p.keys);
+        pthread_mutex_unlock(&vm->lock);
+        reply_printed(sock, print_stats, &p, p.st.resident_bytes, p.st.resident_cap_bytes);
+        return;
+    }
+    case TPD_RESIZE: {
+        const struct tpd_resize *r = m->buf;
+        size_t page = tp_page_size(stack);
+        if (r->bytes < page) {
+            tpd_reply(sock, -EINVAL, 0, 0, "%llu bytes is less than one page (%zu bytes)",
+                      (unsigned long long)r->bytes, page);
+            return;
+        }
+        rc = tpd_vm_set_wanted_cap(vm, r->bytes, &err);
+        snprintf(done, sizeof done, "%s: resident cap %llu bytes", vm->name, (unsigned long long)r->bytes);
+        if (rc == 0)
+            tpd_log("info", "VM %s: resized to %llu bytes", vm->name, (unsigned long long)r->bytes);
+        reply_result(sock, rc, &err, r->bytes, done);
+        return;
+    }
+    case TPD_DEMOTE: {
+        const struct tpd_demote *r = m->buf;
+        rc = tp_demote_all(stack, r->tier, &err);
+        snprintf(done, sizeof done, "%s: every page in tier %s", vm->name, r->tier);
+        if (rc == 0)
+            tpd_log("info", "VM %s: demoted to tier %s", vm->name, r->tier);
+        reply_result(sock, rc, &err, 0, done);
+        return;
+    }
+    case TPD_FLUSH:
+        tp_stack_flush(stack);
+        snprintf(done, sizeof done, "%s: write-back queues empty", vm->name);
+        reply_result(sock, 0, &err, 0, done);
+        return;
+    default:
+        tpd_reply(sock, -EPROTO, 0, 0, "message type %u is not an operator request", type);
+        return;
+    }
+}
+
+/* PROMOTE and PROMOTE_WAIT: the VM's promote thread, which runs only
+ * while a client is attached (vm_stack.h: the stack stays meanwhile). */
+static void promote_request(int sock, struct tpd_vm *vm, uint16_t type)
+{
+    char done[160];
+    if (type == TPD_PROMOTE) {
+        /* Answered at once: the pages come in on the VM's promote thread. */
+        pthread_mutex_lock(&vm->lock);
+        int rc = vm->client && !vm->releasing ? tpd_promote_start(vm) : 0;
+        uint64_t so_far = vm->promoter.brought;
+        int running = vm->promoter.running;
+        pthread_mutex_unlock(&vm->lock);
+        if (rc < 0)
+            tpd_reply(sock, rc, 0, 0, "%s: cannot start promoting: %s", vm->name, strerror(-rc));
+        else if (running)
+            tpd_reply(sock, 0, so_far, 0, "%s: promoting in the background%s (%llu pages in so far)", vm->name,
+                      rc == 0 ? ", already" : "", (unsigned long long)so_far);
+        else
+            tpd_reply(sock, 0, 0, 0, "%s: no program attached, nothing to promote", vm->name);
+        return;
+    }
+    pthread_mutex_lock(&vm->lock);
+    tpd_promote_wait(vm);
+    uint64_t n = vm->promoter.brought;
+    pthread_mutex_unlock(&vm->lock);
+    snprintf(done, sizeof done, "%s: %llu pages brought in", vm->name, (unsigned long long)n);
+    tpd_reply(sock, 0, n, 0, "%s", done);
+}
+
 void tpd_operator_request(struct tpd_daemon *d, int sock, const struct tpd_message *m)
 {
     uint16_t type = tpd_header_of(m)->type;
@@ -153,73 +266,11 @@ void tpd_operator_request(struct tpd_daemon *d, int sock, const struct tpd_messa
                   name);
         return;
     }
-    tierpage_error err = {{0}, {0}};
-    char done[160];
-    int rc;
-    switch (type) {
-    case TPD_STATS: {
-        const struct tpd_stats_request *r = m->buf;
-        struct stats_print p = {.json = (r->flags & TPD_STATS_JSON) != 0};
-        tp_stack_stats(vm->stack, &p.st);
-        reply_printed(sock, print_stats, &p, p.st.resident_bytes, p.st.resident_cap_bytes);
+    if (type == TPD_PROMOTE || type == TPD_PROMOTE_WAIT) {
+        promote_request(sock, vm, type);
         return;
     }
-    case TPD_RESIZE: {
-        const struct tpd_resize *r = m->buf;
-        size_t page = tp_page_size(vm->stack);
-        if (r->bytes < page) {
-            tpd_reply(sock, -EINVAL, 0, 0, "%llu bytes is less than one page (%zu bytes)",
-                      (unsigned long long)r->bytes, page);
-            return;
-        }
-        rc = tpd_vm_set_wanted_cap(vm, r->bytes, &err);
-        snprintf(done, sizeof done, "%s: resident cap %llu bytes", vm->name, (unsigned long long)r->bytes);
-        if (rc == 0)
-            tpd_log("info", "VM %s: resized to %llu bytes", vm->name, (unsigned long long)r->bytes);
-        reply_result(sock, rc, &err, r->bytes, done);
-        return;
-    }
-    case TPD_DEMOTE: {
-        const struct tpd_demote *r = m->buf;
-        rc = tp_demote_all(vm->stack, r->tier, &err);
-        snprintf(done, sizeof done, "%s: every page in tier %s", vm->name, r->tier);
-        if (rc == 0)
-            tpd_log("info", "VM %s: demoted to tier %s", vm->name, r->tier);
-        reply_result(sock, rc, &err, 0, done);
-        return;
-    }
-    case TPD_PROMOTE: {
-        /* Answered at once: the pages come in on the VM's promote thread. */
-        pthread_mutex_lock(&vm->lock);
-        rc = vm->client && !vm->releasing ? tpd_promote_start(vm) : 0;
-        uint64_t so_far = vm->promoter.brought;
-        int running = vm->promoter.running;
-        pthread_mutex_unlock(&vm->lock);
-        if (rc < 0)
-            tpd_reply(sock, rc, 0, 0, "%s: cannot start promoting: %s", vm->name, strerror(-rc));
-        else if (running)
-            tpd_reply(sock, 0, so_far, 0, "%s: promoting in the background%s (%llu pages in so far)", vm->name,
-                      rc == 0 ? ", already" : "", (unsigned long long)so_far);
-        else
-            tpd_reply(sock, 0, 0, 0, "%s: no program attached, nothing to promote", vm->name);
-        return;
-    }
-    case TPD_PROMOTE_WAIT: {
-        pthread_mutex_lock(&vm->lock);
-        tpd_promote_wait(vm);
-        uint64_t n = vm->promoter.brought;
-        pthread_mutex_unlock(&vm->lock);
-        snprintf(done, sizeof done, "%s: %llu pages brought in", vm->name, (unsigned long long)n);
-        reply_result(sock, 0, &err, n, done);
-        return;
-    }
-    case TPD_FLUSH:
-        tp_stack_flush(vm->stack);
-        snprintf(done, sizeof done, "%s: write-back queues empty", vm->name);
-        reply_result(sock, 0, &err, 0, done);
-        return;
-    default:
-        tpd_reply(sock, -EPROTO, 0, 0, "message type %u is not an operator request", type);
-        return;
-    }
+    tp_stack *stack = tpd_vm_stack_get(vm);
+    stack_request(sock, vm, stack, m);
+    tpd_vm_stack_put(vm);
 }

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "pager_thread.h"
 #include "vm_table.h"
+#include "vm_stack.h"
 
 static void *promote_main(void *arg)
 {
@@ -19,7 +20,10 @@ static void *promote_main(void *arg)
         pthread_mutex_unlock(&vm->lock);
         if (stop)
             break;
-        n = tp_promote_step(vm->stack, &cursor, TP_PROMOTE_BATCH, &err);
+        /* A client is attached until this thread is joined: the stack
+         * stays; held all the same, as every user of it is. */
+        n = tp_promote_step(tpd_vm_stack_get(vm), &cursor, TP_PROMOTE_BATCH, &err);
+        tpd_vm_stack_put(vm);
         if (n <= 0)
             break;
         pthread_mutex_lock(&vm->lock);

@@ -1,7 +1,7 @@
 /* What of a stack file cannot change under a running stack: its tiers
  * (the stores are open, and pages live in them) and the settings read once
- * at open. SIGHUP applies `resident:` and `allowed_uids:` at once and
- * reports these instead. */
+ * at open. SIGHUP applies `resident:` and `allowed_uids:` at once; for
+ * these the VM's stack is opened again (vm_stack.h). */
 #ifndef TIERPAGED_STACK_CHANGES_H
 #define TIERPAGED_STACK_CHANGES_H
 

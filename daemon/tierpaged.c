@@ -40,9 +40,11 @@ static const char usage[] =
     "                  socket, socket_mode (quoted octal), socket_group, metrics,\n"
     "                  resident_budget (the VMs' resident sets together)\n"
     "\n"
-    "SIGHUP reads DIR again (changed resident caps and allowed_uids take effect\n"
-    "at once; a broken file is reported and the VM keeps its stack); SIGTERM or\n"
-    "SIGINT stops the daemon, releasing every client's pages.\n";
+    "SIGHUP reads DIR again: changed resident caps and allowed_uids take effect\n"
+    "at once; changed tiers (policy, ...) open the VM's stack again, at once when\n"
+    "no program is attached, else when its last program detaches; a broken file\n"
+    "or a stack that cannot open is reported and the VM keeps its stack. SIGTERM\n"
+    "or SIGINT stops the daemon, releasing every client's pages.\n";
 
 struct options {
     const char *stacks, *socket, *group, *metrics;

@@ -13,6 +13,7 @@
 #include "stack_changes.h"
 #include "stack_config.h"
 #include "tierpage_private.h"
+#include "vm_stack.h"
 
 int tpd_vm_name_of_file(const char *file, char name[TPD_NAME_MAX])
 {
@@ -38,29 +39,9 @@ static void set_uids(struct tpd_vm *vm, const struct tp_conf *conf)
     vm->allowed_uid_count = n;
 }
 
-/* A page of the VM could not be served (fatal.c, tp_stack_fail): the
- * program it belongs to is stopped, not the daemon. It gets a STOP with
- * the reason (its shim prints it and exits 125), and its connection is
- * shut down for reading, so that the connection's thread releases its
- * pages (detach) and closes. The other VMs go on. Called from a thread of
- * the VM's stack, no lock of the stack held. */
-static void vm_failed(void *arg, const char *why)
-{
-    struct tpd_vm *vm = arg;
-    pthread_mutex_lock(&vm->lock);
-    if (vm->client) {
-        tpd_log("error", "VM %s: stopping pid %ld: %s; its pages are released, the other VMs go on", vm->name,
-                (long)vm->client_pid, why);
-        tpd_send_stop(vm->client_sock, why);
-        shutdown(vm->client_sock, SHUT_RD);
-    } else {
-        tpd_log("error", "VM %s: %s (no program attached; the tier's queued pages are dropped)", vm->name, why);
-    }
-    pthread_mutex_unlock(&vm->lock);
-}
-
 static void vm_init_locks(struct tpd_vm *vm)
 {
+    pthread_rwlock_init(&vm->stack_lock, NULL);
     pthread_mutex_init(&vm->lock, NULL);
     pthread_mutex_init(&vm->cap_lock, NULL);
     pthread_cond_init(&vm->released, NULL);
@@ -75,6 +56,7 @@ static void vm_free(struct tpd_vm *vm)
     pthread_cond_destroy(&vm->released);
     pthread_mutex_destroy(&vm->cap_lock);
     pthread_mutex_destroy(&vm->lock);
+    pthread_rwlock_destroy(&vm->stack_lock);
     free(vm);
 }
 
@@ -91,18 +73,14 @@ static struct tpd_vm *vm_open(const char *dir, const char *file, const char *nam
         return NULL;
     }
     vm_init_locks(vm);
-    struct tp_conf *conf = NULL;
     tierpage_error err = {{0}, {0}};
-    if (tp_conf_load_file(vm->path, &conf, &err) < 0 || !(vm->stack = tp_stack_open_file(vm->path, &err))) {
+    if (tpd_vm_stack_open(vm, &err) < 0) {
         tpd_log("error", "VM %s: %s", name, err.message);
-        tp_conf_free(conf);
         vm_free(vm);
         return NULL;
     }
-    set_uids(vm, conf);
-    vm->conf = conf;
-    vm->wanted_cap = conf->resident;
-    tp_stack_set_failure_handler(vm->stack, vm_failed, vm);
+    set_uids(vm, vm->conf);
+    vm->wanted_cap = vm->conf->resident;
     return vm;
 }
 
@@ -176,18 +154,22 @@ static int reload_one(struct tpd_vms *vms, const char *file, const char *name)
         tpd_log("error", "VM %s: %s; the stack in force stays", name, err.message);
         return 0;
     }
-    /* The stores are open and hold pages: the rest of the stack stays. */
-    char fixed[512];
+    /* Keys a running stack keeps: a stack of the file replaces it, now or
+     * once no program is attached. */
+    char fixed[sizeof vm->changed_keys];
+    tpd_vm_stack_get(vm);
     size_t n = tpd_fixed_changes(vm->conf, conf, fixed, sizeof fixed);
+    tpd_vm_stack_put(vm);
     if (n > 0)
-        tpd_log("error", "VM %s: %s changes %s; %s cannot change under a running stack: the stack in force keeps "
-                "them until the daemon restarts (resident and allowed_uids are read again)", name, vm->path, fixed,
-                n > 1 ? "these" : "this");
+        tpd_vm_stack_changed(vms, vm, fixed);
     pthread_mutex_lock(&vm->lock);
     uint64_t wanted = vm->wanted_cap;
     pthread_mutex_unlock(&vm->lock);
     if (conf->resident != wanted) {
-        if (tpd_vm_set_wanted_cap(vm, conf->resident, &err) < 0)
+        tpd_vm_stack_get(vm);
+        int rc = tpd_vm_set_wanted_cap(vm, conf->resident, &err);
+        tpd_vm_stack_put(vm);
+        if (rc < 0)
             tpd_log("error", "VM %s: resident %llu bytes: %s", name, (unsigned long long)conf->resident,
                     err.message);
         else
@@ -238,7 +220,7 @@ int tpd_vm_allows(struct tpd_vm *vm, uid_t uid)
     return ok;
 }
 
-struct tpd_vm *tpd_vm_open_child(struct tpd_vms *vms, struct tpd_vm *root, tp_stack *parent, pid_t pid,
+struct tpd_vm *tpd_vm_open_child(struct tpd_vms *vms, struct tpd_vm *root, struct tpd_vm *parent, pid_t pid,
                                  tierpage_error *err)
 {
     struct tpd_vm *vm = calloc(1, sizeof *vm);
@@ -255,16 +237,20 @@ struct tpd_vm *tpd_vm_open_child(struct tpd_vms *vms, struct tpd_vm *root, tp_st
     memcpy(vm->path, root->path, sizeof vm->path);
     vm_init_locks(vm);
     vm->root = root;
+    /* The child's stack is the parent's as it is in force (root's file
+     * may have changed since: the change waits for the child too). */
     struct tp_stats st;
-    tp_stack_stats(parent, &st);
+    tpd_vm_stack_get(root);
+    tp_stack_stats(parent->stack, &st);
     vm->wanted_cap = st.resident_cap_bytes;
-    vm->stack = tp_private_stack_open_forked(vm->path, tp_private_stack_instance(parent), err);
+    vm->stack = tp_private_stack_open_forked(root->text, root->path, tp_private_stack_instance(parent->stack), err);
+    tpd_vm_stack_put(root);
     if (!vm->stack || tp_set_resident(vm->stack, vm->wanted_cap, err) < 0) {
         tp_stack_close(vm->stack);
         vm_free(vm);
         return NULL;
     }
-    tp_stack_set_failure_handler(vm->stack, vm_failed, vm);
+    tp_stack_set_failure_handler(vm->stack, tpd_vm_failed, vm);
     pthread_mutex_lock(&vms->children_lock);
     vm->next = vms->children;
     vms->children = vm;
@@ -300,8 +286,7 @@ void tpd_vms_close(struct tpd_vms *vms)
         tpd_promote_stop(vm);
         if (vm->client)
             tp_remote_detach(vm->client);
-        tp_stack_close(vm->stack);
-        tp_conf_free(vm->conf);
+        tpd_vm_stack_close(vm);
         vm_free(vm);
         vm = next;
     }

@@ -1,5 +1,7 @@
 /* The VMs tierpaged serves: one stack file each in the stacks directory
- * (file name = VM name), each opened once and kept while the daemon runs. */
+ * (file name = VM name), each opened at load and kept while the daemon
+ * runs; a VM's stack is opened again when its file's tiers or other fixed
+ * keys change (vm_stack.c). */
 #ifndef TIERPAGED_VM_TABLE_H
 #define TIERPAGED_VM_TABLE_H
 
@@ -19,8 +21,14 @@
 struct tpd_vm {
     char name[TPD_NAME_MAX];
     char path[PATH_MAX];
-    tp_stack *stack;           /* open from load to daemon exit */
-    struct tp_conf *conf;      /* the stack file it was opened from */
+    /* The stack in force, the file's text and its configuration it was
+     * opened from. Read-held while any of them is used (vm_stack.h); write-held
+     * to replace them. Taken before cap_lock, children_lock and lock.
+     * A forked child's entry never replaces its stack. */
+    pthread_rwlock_t stack_lock;
+    tp_stack *stack;
+    struct tp_conf *conf;
+    char *text;
     pthread_mutex_t lock;      /* guards everything below */
     uint32_t allowed_uids[TPD_MAX_ALLOWED_UIDS];
     size_t allowed_uid_count;  /* 0: the daemon's own uid */
@@ -31,6 +39,10 @@ struct tpd_vm {
     struct tpd_promoter promoter;
     pthread_cond_t released;   /* client became NULL */
     int gone;                  /* its file was removed: no new client */
+    /* Its file changed keys a running stack keeps (stack_changes.h): the
+     * stack is opened again once no program is attached (vm_stack.c). */
+    enum tpd_stack_change { TPD_STACK_SAME, TPD_STACK_PENDING, TPD_STACK_CHANGED, TPD_STACK_KEPT } stack_change;
+    char changed_keys[256];    /* those keys, as stack_changes.h names them */
     /* The resident budget (budget.c): the cap the stack file or an
      * operator asked for, what the budget allows (0: no limit), the recent
      * fault rate and the faults counted at the last look. */
@@ -62,17 +74,21 @@ struct tpd_vms {
  * with file:line:col), nothing left open then. */
 int tpd_vms_load(struct tpd_vms *vms, const char *dir);
 /* SIGHUP: read the directory again. Changed `resident:` and `allowed_uids:`
- * take effect at once; new files add VMs; a broken file is reported and its
- * VM keeps its stack. */
+ * take effect at once; changed tiers and other keys a running stack keeps
+ * replace the VM's stack, at once or once no program is attached
+ * (vm_stack.h); new files add VMs; a broken file is reported and its VM
+ * keeps its stack. Called by the main thread, no lock held. */
 void tpd_vms_reload(struct tpd_vms *vms);
 struct tpd_vm *tpd_vm_find(struct tpd_vms *vms, const char *name);
 /* Whether uid may attach to vm (root always may). */
 int tpd_vm_allows(struct tpd_vm *vm, uid_t uid);
-/* A forked client's entry NAME/PID (`root`'s file, pid's), opened apart
- * from `parent`'s stack (its own instance in shared stores, its own pmem
- * file) with parent's resident cap, and listed in vms->children. NULL
- * with err when it cannot open. */
-struct tpd_vm *tpd_vm_open_child(struct tpd_vms *vms, struct tpd_vm *root, tp_stack *parent, pid_t pid,
+/* A forked client's entry NAME/PID (pid's), opened from the text of
+ * `root`'s stack in force apart from `parent`'s stack (its own instance in
+ * shared stores, its own pmem file) with parent's resident cap, and listed
+ * in vms->children. `parent` (root or a child's entry) has a fork in
+ * progress: its stack stays. No lock held; takes root's stack_lock for
+ * reading. NULL with err when it cannot open. */
+struct tpd_vm *tpd_vm_open_child(struct tpd_vms *vms, struct tpd_vm *root, struct tpd_vm *parent, pid_t pid,
                                  tierpage_error *err);
 /* Unlist such an entry, its client detached, close its stack, free it. */
 void tpd_vm_close_child(struct tpd_vms *vms, struct tpd_vm *child);
