@@ -109,6 +109,21 @@ static void apply(struct tpd_budget *b, const struct sample *s)
     tpd_vm_stack_put(vm);
 }
 
+/* One VM (or forked child's entry) as this tick sees it. No lock held. */
+static void take_sample(struct sample *s, struct tpd_vm *vm, double seconds)
+{
+    struct tp_stats st;
+    tp_stack_stats(tpd_vm_stack_get(vm), &st);
+    tpd_vm_stack_put(vm);
+    pthread_mutex_lock(&vm->lock);
+    double recent = (double)(st.faults - vm->budget_faults) / seconds;
+    vm->budget_faults = st.faults;
+    *s = (struct sample){.vm = vm, .wanted = vm->wanted_cap, .cap = st.resident_cap_bytes,
+                         .rate = vm->fault_rate / 2 + recent / 2, .attached = vm->client != NULL};
+    pthread_mutex_unlock(&vm->lock);
+    s->floor = s->wanted < FLOOR_BYTES ? s->wanted : FLOOR_BYTES;
+}
+
 static void tick(struct tpd_budget *b, double seconds)
 {
     pthread_mutex_lock(&b->vms->lock);
@@ -117,27 +132,26 @@ static void tick(struct tpd_budget *b, double seconds)
         n++;
     struct tpd_vm *head = b->vms->head;
     pthread_mutex_unlock(&b->vms->lock);
-    struct sample *s = calloc(n ? n : 1, sizeof *s);
-    if (!s)
+    /* A forked client's entry is one more VM here, pinned until the end
+     * of the tick. */
+    size_t forked;
+    struct tpd_vm **children = tpd_vm_pin_children(b->vms, &forked);
+    struct sample *s = calloc(n + forked ? n + forked : 1, sizeof *s);
+    if (!s) {
+        tpd_vm_unpin_children(b->vms, children, forked);
         return;
+    }
     /* VMs are only ever appended, and freed at exit after this thread stops. */
     size_t i = 0;
-    for (struct tpd_vm *vm = head; vm && i < n; vm = vm->next, i++) {
-        struct tp_stats st;
-        tp_stack_stats(tpd_vm_stack_get(vm), &st);
-        tpd_vm_stack_put(vm);
-        pthread_mutex_lock(&vm->lock);
-        double recent = (double)(st.faults - vm->budget_faults) / seconds;
-        vm->budget_faults = st.faults;
-        s[i] = (struct sample){.vm = vm, .wanted = vm->wanted_cap, .cap = st.resident_cap_bytes,
-                               .rate = vm->fault_rate / 2 + recent / 2, .attached = vm->client != NULL};
-        pthread_mutex_unlock(&vm->lock);
-        s[i].floor = s[i].wanted < FLOOR_BYTES ? s[i].wanted : FLOOR_BYTES;
-    }
-    share(s, n, b->bytes);
-    for (i = 0; i < n; i++)
-        apply(b, &s[i]);
+    for (struct tpd_vm *vm = head; vm && i < n; vm = vm->next)
+        take_sample(&s[i++], vm, seconds);
+    for (size_t k = 0; k < forked; k++)
+        take_sample(&s[i++], children[k], seconds);
+    share(s, i, b->bytes);
+    for (size_t k = 0; k < i; k++)
+        apply(b, &s[k]);
     free(s);
+    tpd_vm_unpin_children(b->vms, children, forked);
 }
 
 static void *budget_main(void *arg)
@@ -207,6 +221,21 @@ void tpd_budget_stop(struct tpd_budget *b)
     free(b);
 }
 
+/* One VM's (or forked child's entry's) part of `status`'s budget line. No
+ * lock held. */
+static void print_one(struct tpd_vm *vm, FILE *shrunk, uint64_t *resident)
+{
+    struct tp_stats st;
+    tp_stack_stats(tpd_vm_stack_get(vm), &st);
+    tpd_vm_stack_put(vm);
+    *resident += st.resident_bytes;
+    pthread_mutex_lock(&vm->lock);
+    if (shrunk && vm->allotment && vm->allotment < vm->wanted_cap)
+        fprintf(shrunk, "; %s shrunk to %llu of %llu (%.1f faults/s)", vm->name, (unsigned long long)vm->allotment,
+                (unsigned long long)vm->wanted_cap, vm->fault_rate);
+    pthread_mutex_unlock(&vm->lock);
+}
+
 void tpd_budget_print(struct tpd_budget *b, FILE *out)
 {
     if (!b)
@@ -218,17 +247,13 @@ void tpd_budget_print(struct tpd_budget *b, FILE *out)
     char *shrunk = NULL;
     size_t len = 0;
     FILE *list = open_memstream(&shrunk, &len);
-    for (struct tpd_vm *vm = head; vm; vm = vm->next) {
-        struct tp_stats st;
-        tp_stack_stats(tpd_vm_stack_get(vm), &st);
-        tpd_vm_stack_put(vm);
-        resident += st.resident_bytes;
-        pthread_mutex_lock(&vm->lock);
-        if (list && vm->allotment && vm->allotment < vm->wanted_cap)
-            fprintf(list, "; %s shrunk to %llu of %llu (%.1f faults/s)", vm->name,
-                    (unsigned long long)vm->allotment, (unsigned long long)vm->wanted_cap, vm->fault_rate);
-        pthread_mutex_unlock(&vm->lock);
-    }
+    for (struct tpd_vm *vm = head; vm; vm = vm->next)
+        print_one(vm, list, &resident);
+    size_t forked;
+    struct tpd_vm **children = tpd_vm_pin_children(b->vms, &forked);
+    for (size_t k = 0; k < forked; k++)
+        print_one(children[k], list, &resident);
+    tpd_vm_unpin_children(b->vms, children, forked);
     if (list)
         fclose(list);
     fprintf(out, "resident budget %llu bytes: %llu resident%s\n", (unsigned long long)b->bytes,

@@ -1,5 +1,6 @@
 /* The host-wide resident budget (DAEMON.yaml `resident_budget:`): when the
- * VMs' resident caps together would pass it, the VMs with the lowest recent
+ * VMs' resident caps together would pass it (a forked client's entry,
+ * NAME/PID, counting as a VM of its own), the VMs with the lowest recent
  * fault rate are shrunk first, each to no less than 1 MiB (or its whole
  * cap when smaller), so that the sum of the resident sets stays within the
  * budget (unless those floors alone pass it); a VM gets its cap back as
@@ -26,8 +27,8 @@ void tpd_budget_stop(struct tpd_budget *b);
  * apply the cap in one step. */
 int tpd_vm_set_wanted_cap(struct tpd_vm *vm, uint64_t bytes, tierpage_error *err);
 
-/* For `tierpage status`: the budget, the resident total, each VM it holds
- * below its cap. Nothing without a budget. */
+/* For `tierpage status`: the budget, the resident total, each VM (or
+ * forked child's entry) it holds below its cap. Nothing without a budget. */
 void tpd_budget_print(struct tpd_budget *b, FILE *out);
 
 #endif

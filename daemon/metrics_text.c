@@ -6,9 +6,9 @@
 #include "tierpage_daemon.h"
 #include "vm_stack.h"
 
-/* One VM as read for one scrape. */
+/* One VM (or forked child's entry) as read for one scrape. */
 struct vm_sample {
-    const char *name;
+    char name[TPD_NAME_MAX];
     int attached;
     struct tp_stats st;
     struct tp_stack_metrics m;
@@ -153,32 +153,47 @@ static void put_latency(FILE *out, const struct vm_sample *v)
     put_vm_value(out, "tierpage_vm_fault_latency_seconds_count", v, cumulative);
 }
 
+/* Read one VM or forked child's entry. No lock held. */
+static void take_sample(struct vm_sample *v, struct tpd_vm *vm)
+{
+    memcpy(v->name, vm->name, sizeof v->name);
+    pthread_mutex_lock(&vm->lock);
+    v->attached = vm->client != NULL;
+    pthread_mutex_unlock(&vm->lock);
+    tp_stack *stack = tpd_vm_stack_get(vm);
+    tp_stack_stats(stack, &v->st);
+    tp_stack_metrics(stack, &v->m);
+    tpd_vm_stack_put(vm);
+}
+
 void tpd_metrics_write(FILE *out, struct tpd_daemon *d)
 {
     pthread_mutex_lock(&d->vms.lock);
     struct tpd_vm *head = d->vms.head;
     pthread_mutex_unlock(&d->vms.lock);
     /* VMs are never freed before exit, and only appended. */
-    size_t n = 0;
+    size_t vm_count = 0;
     for (struct tpd_vm *vm = head; vm; vm = vm->next)
-        n++;
+        vm_count++;
+    /* Forked clients' entries have series of their own, vm="NAME/PID". */
+    size_t forked;
+    struct tpd_vm **children = tpd_vm_pin_children(&d->vms, &forked);
+    size_t n = vm_count + forked;
     struct vm_sample *v = calloc(n ? n : 1, sizeof *v);
-    if (!v)
+    if (!v) {
+        tpd_vm_unpin_children(&d->vms, children, forked);
         return;
-    size_t i = 0;
-    for (struct tpd_vm *vm = head; vm && i < n; vm = vm->next, i++) {
-        v[i].name = vm->name;
-        pthread_mutex_lock(&vm->lock);
-        v[i].attached = vm->client != NULL;
-        pthread_mutex_unlock(&vm->lock);
-        tp_stack *stack = tpd_vm_stack_get(vm);
-        tp_stack_stats(stack, &v[i].st);
-        tp_stack_metrics(stack, &v[i].m);
-        tpd_vm_stack_put(vm);
     }
+    size_t i = 0;
+    for (struct tpd_vm *vm = head; vm && i < vm_count; vm = vm->next)
+        take_sample(&v[i++], vm);
+    for (size_t k = 0; k < forked; k++)
+        take_sample(&v[i++], children[k]);
+    tpd_vm_unpin_children(&d->vms, children, forked);
+    n = i;
     static const struct family vms = {"tierpage_vms", "gauge", "VMs the daemon serves (stack files loaded)"};
     put_head(out, &vms);
-    fprintf(out, "tierpage_vms %zu\n", n);
+    fprintf(out, "tierpage_vms %zu\n", vm_count);
     for (int f = 0; f < VM_FIELDS; f++) {
         put_head(out, &vm_families[f]);
         for (i = 0; i < n; i++)

@@ -132,6 +132,7 @@ int tpd_vms_load(struct tpd_vms *vms, const char *dir)
     snprintf(vms->dir, sizeof vms->dir, "%s", dir);
     pthread_mutex_init(&vms->lock, NULL);
     pthread_mutex_init(&vms->children_lock, NULL);
+    pthread_cond_init(&vms->unpinned, NULL);
     vms->head = NULL;
     vms->children = NULL;
     if (for_each_file(dir, load_one, vms) < 0) {
@@ -266,9 +267,39 @@ void tpd_vm_close_child(struct tpd_vms *vms, struct tpd_vm *child)
         p = &(*p)->next;
     if (*p)
         *p = child->next;
+    while (child->pinned)
+        pthread_cond_wait(&vms->unpinned, &vms->children_lock);
     pthread_mutex_unlock(&vms->children_lock);
     tp_stack_close(child->stack);
     vm_free(child);
+}
+
+struct tpd_vm **tpd_vm_pin_children(struct tpd_vms *vms, size_t *count)
+{
+    *count = 0;
+    pthread_mutex_lock(&vms->children_lock);
+    size_t n = 0;
+    for (struct tpd_vm *child = vms->children; child; child = child->next)
+        n++;
+    struct tpd_vm **pinned = n ? calloc(n, sizeof *pinned) : NULL;
+    if (pinned) {
+        for (struct tpd_vm *child = vms->children; child; child = child->next) {
+            child->pinned++;
+            pinned[(*count)++] = child;
+        }
+    }
+    pthread_mutex_unlock(&vms->children_lock);
+    return pinned;
+}
+
+void tpd_vm_unpin_children(struct tpd_vms *vms, struct tpd_vm **children, size_t count)
+{
+    pthread_mutex_lock(&vms->children_lock);
+    for (size_t i = 0; i < count; i++)
+        if (--children[i]->pinned == 0)
+            pthread_cond_broadcast(&vms->unpinned);
+    pthread_mutex_unlock(&vms->children_lock);
+    free(children);
 }
 
 void tpd_vms_close(struct tpd_vms *vms)
@@ -291,6 +322,7 @@ void tpd_vms_close(struct tpd_vms *vms)
         vm = next;
     }
     vms->head = NULL;
+    pthread_cond_destroy(&vms->unpinned);
     pthread_mutex_destroy(&vms->children_lock);
     pthread_mutex_destroy(&vms->lock);
 }

@@ -59,6 +59,7 @@ struct tpd_vm {
     int fork_busy;             /* requests using this entry as the parent of a fork */
     pthread_cond_t fork_idle;  /* fork_busy became 0 */
     uint64_t forked_by;        /* a child's entry: the token of the fork it came from, until copied */
+    int pinned;                /* a child's entry: held by tpd_vm_pin_children (under children_lock) */
     struct tpd_vm *next;
 };
 
@@ -68,6 +69,7 @@ struct tpd_vms {
     struct tpd_vm *head;
     pthread_mutex_t children_lock; /* guards children; taken before a vm's lock */
     struct tpd_vm *children;   /* forked clients' entries, freed when their client goes */
+    pthread_cond_t unpinned;   /* a child's entry's pinned became 0 */
 };
 
 /* Load every stack file of `dir`. -1 when one cannot load (each reported
@@ -90,8 +92,16 @@ int tpd_vm_allows(struct tpd_vm *vm, uid_t uid);
  * reading. NULL with err when it cannot open. */
 struct tpd_vm *tpd_vm_open_child(struct tpd_vms *vms, struct tpd_vm *root, struct tpd_vm *parent, pid_t pid,
                                  tierpage_error *err);
-/* Unlist such an entry, its client detached, close its stack, free it. */
+/* Unlist such an entry, its client detached, close its stack, free it
+ * (once no one has it pinned). No lock held. */
 void tpd_vm_close_child(struct tpd_vms *vms, struct tpd_vm *child);
+/* The forked clients' entries listed now, each pinned: it stays (its
+ * stack open) until tpd_vm_unpin_children, without children_lock held
+ * meanwhile. A new array of *count (NULL when none, or out of memory). No
+ * lock held. */
+struct tpd_vm **tpd_vm_pin_children(struct tpd_vms *vms, size_t *count);
+/* Unpin them and free the array. No lock held. */
+void tpd_vm_unpin_children(struct tpd_vms *vms, struct tpd_vm **children, size_t count);
 /* Close every stack (clients detached first). */
 void tpd_vms_close(struct tpd_vms *vms);
 

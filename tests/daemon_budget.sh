@@ -3,7 +3,10 @@
 # budget (24MiB) share it by their recent fault rate. While one program
 # faults and the other idles, the idle one is shrunk to what is left
 # (8MiB), as the log and `tierpage status` say; both keep every byte; once
-# the caps fit the budget again the idle one gets its cap back.
+# the caps fit the budget again the idle one gets its cap back. A forked
+# child's entry counts as one more VM: a program and its child that pass
+# the budget together get one of them shrunk, and the child is in the
+# metrics; every word of both is checked.
 . "$(dirname "$0")/script_lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 
@@ -69,5 +72,60 @@ grep -q "resident budget: VM idle given 16777216 bytes of its cap of 16777216" "
     fail "pages wrong at the end"
 ask_hot exit >/dev/null; ask_idle exit >/dev/null
 wait "$hot_run_pid" "$idle_run_pid" 2>/dev/null
+expect_status 0 "SIGTERM stops the daemon" -- stop_daemon
+
+# A forked child is an entry of its own, NAME/PID, with the parent's cap:
+# the budget counts it and may shrink it, and the metrics show it. One
+# program of VM fk (cap 8MiB) fits a budget of 12MiB; with its child
+# (8MiB more) the two pass it, and one of them is shrunk to 4MiB.
+rm -f "$STACKS"/*.yaml
+vm_stack fk 8MiB 128MiB
+printf 'stacks: %s\nresident_budget: 12MiB\nmetrics: 0\n' "$STACKS" >"$WORK/fork.yaml"
+: >"$WORK/daemon.log"
+start_daemon -c "$WORK/fork.yaml" || exit 1
+addr=$(sed -n 's|.*info: metrics on http://\([^/]*\)/metrics$|\1|p' "$WORK/daemon.log")
+dir=$WORK/fork
+mkdir -p "$dir"
+mkfifo "$dir/fork" "$dir/check" "$dir/go"
+"$TIERPAGE" run --daemon "$SOCK" --vm fk -- "$CLIENT_BUILD/tests/fork_cow" 16 watched "$dir" check \
+    >"$WORK/fork.out" 2>&1 &
+run=$!
+wait_while_running $run 60 test -s "$dir/parent"
+"$TIERPAGE" status --socket "$SOCK" | grep -q shrunk && fail "the parent alone is shrunk" ||
+    pass "the parent alone (8MiB of 12MiB) is not shrunk"
+echo fork >"$dir/fork"
+wait_while_running $run 120 test -s "$dir/child"
+child=$(cat "$dir/child" 2>/dev/null || echo 0)
+shrunk_one() {
+    "$TIERPAGE" status --socket "$SOCK" |
+        grep -Eq "^resident budget 12582912 bytes: [0-9]+ resident; fk(/$child)? shrunk to 4194304 of 8388608 "
+}
+wait_for "parent and child together pass the budget: status shows one of them shrunk to 4MiB" shrunk_one
+grep -Eq "resident budget: VM fk(/$child)? shrunk to 4194304 bytes \(its cap is 8388608\)" "$WORK/daemon.log" &&
+    pass "the log says so" || { fail "no shrink of fk or fk/$child in the log"; cat "$WORK/daemon.log"; }
+total=$("$TIERPAGE" status --socket "$SOCK" | awk -v c="fk/$child" '$1 == "fk" || $1 == c { t += $3 } END { print t }')
+[ "$total" -le 12582912 ] && pass "parent and child together ($total bytes resident) are within the budget" ||
+    fail "parent and child resident $total"
+curl -s --max-time 60 -o "$WORK/fork.scrape" "http://$addr/metrics"
+resident=$(sed -n "s|^tierpage_vm_resident_bytes{vm=\"fk/$child\"} ||p" "$WORK/fork.scrape")
+cap=$(sed -n "s|^tierpage_vm_resident_cap_bytes{vm=\"fk/$child\"} ||p" "$WORK/fork.scrape")
+[ "${resident:-0}" -gt 0 ] && [ "$resident" -le "${cap:-0}" ] &&
+    pass "the metrics show the child: tierpage_vm_resident_bytes{vm=\"fk/$child\"} $resident (cap $cap)" ||
+    { fail "no resident bytes of fk/$child in the metrics"; grep "fk" "$WORK/fork.scrape" | head; }
+grep -q "^tierpage_tier_pages{vm=\"fk/$child\",tier=\"dram\",plugin=\"dram\"} [1-9]" "$WORK/fork.scrape" &&
+    pass "and its pages in dram" || fail "no dram pages of fk/$child in the metrics"
+echo check >"$dir/check"
+wait_while_running $run 120 test -s "$dir/checked"
+[ "$(cat "$dir/checked" 2>/dev/null)" = 0 ] && pass "every word of the child's 16MiB is intact after the shrink" ||
+    fail "the child's check: '$(cat "$dir/checked" 2>/dev/null)'"
+kill -9 "$child" 2>/dev/null
+wait_while_running $run 60 test -s "$dir/reaped"
+echo go >"$dir/go"
+wait $run
+rc=$?
+[ $rc = 0 ] && pass "every word of the parent's 16MiB is intact" ||
+    { fail "the parent exited $rc"; tail -5 "$WORK/fork.out"; }
+wait_for "the child's series leave the metrics with it" \
+    sh -c "! curl -s --max-time 60 'http://$addr/metrics' | grep -q 'vm=\"fk/'"
 expect_status 0 "SIGTERM stops the daemon" -- stop_daemon
 finish

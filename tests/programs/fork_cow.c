@@ -5,7 +5,7 @@
  *   fork_cow MiB basic|nested|threads|exec|many
  *   fork_cow MiB serve     (what `exec` runs in its children)
  *   fork_cow MiB outlive DIR
- *   fork_cow MiB watched DIR kill|exec
+ *   fork_cow MiB watched DIR kill|exec|check
  */
 #include <pthread.h>
 #include <signal.h>
@@ -442,7 +442,9 @@ static void tell_test(const char *dir, const char *name, long value)
  * its memory and says DIR/parent, forks when the test writes DIR/fork;
  * the child writes its own copy, says DIR/child (its pid) and then waits
  * to be killed (`kill`), or execs a process that waits to be killed when
- * the test writes DIR/exec (`exec`). The parent waits for it, says
+ * the test writes DIR/exec (`exec`), or checks its memory again when the
+ * test writes DIR/check, says DIR/checked (0 when every word is intact)
+ * and waits to be killed (`check`). The parent waits for it, says
  * DIR/reaped (0 when the wait saw it killed), waits for DIR/go and checks
  * its memory. */
 static int watched(const char *dir, const char *how)
@@ -467,6 +469,11 @@ static int watched(const char *dir, const char *how)
                 _exit(2);
             execl("/bin/sleep", "sleep", "600", (char *)NULL);
             _exit(99);
+        }
+        if (strcmp(how, "check") == 0) {
+            if (!wait_for_test(dir, "check"))
+                _exit(2);
+            tell_test(dir, "checked", bad_word(m, len, 6) != SIZE_MAX);
         }
         for (;;)
             pause();
@@ -495,7 +502,7 @@ int main(int argc, char **argv)
     }
     if (argc != 3) {
         fprintf(stderr, "usage: fork_cow MiB basic|nested|threads|exec|many|serve, fork_cow MiB outlive DIR, or "
-                        "fork_cow MiB watched DIR kill|exec\n");
+                        "fork_cow MiB watched DIR kill|exec|check\n");
         return 2;
     }
     len = (size_t)atoi(argv[1]) * MiB;
