@@ -193,6 +193,7 @@ run_swapfile() { # rep
     [ -z "$accesses" ] || args+=(--accesses "$accesses")
     if run_child "$here/swap_compare.sh" "${args[@]}" >"$log/swap-$1.out" 2>&1; then
         cat "$dir/swapfile-random.jsonl" >>"$log/paging-swapfile.jsonl"
+        [ ! -s "$dir/swapfile-random.1.cdf" ] || cp "$dir/swapfile-random.1.cdf" "$log/paging-swapfile.$1.cdf"
         note "swapfile rep $1: $(summary "$dir/swapfile-random.jsonl")"
     else
         note "swapfile rep $1 failed; see $log/swap-$1.out"
@@ -212,7 +213,7 @@ run_tierpage() { # plugin rep
     fi
     local stats=$log/paging-$1-$2.stats.json
     if run_child "$tierpage" run -c "$log/stack-$1.yaml" --stats "$stats" -- "$bench" "${bench_args[@]}" \
-        >"$log/last.json" 2>"$log/paging-$1-$2.stderr"; then
+        --latency-cdf "$log/paging-$1.$2.cdf" >"$log/last.json" 2>"$log/paging-$1-$2.stderr"; then
         cat "$log/last.json" >>"$log/paging-$1.jsonl"
         # Of the faults that fetched a page from a tier, the share the server answered.
         jq -r --arg t "$1" '([.tiers[] | select(.plugin == $t) | .hits] | add) / (.faults - .zero_fills)' \

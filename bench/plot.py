@@ -17,9 +17,13 @@ by its file names, and writes into --out (each path printed on stdout):
                        app-latency-APP.svg        step CDF from p50/p99/p999
 
 Bars and points are medians over the runs; whiskers span min to max.
-tierpage-bench and the request generators keep percentiles only (no
-per-access samples), so the latency charts are step CDFs through those
-percentiles, and say so in their titles.
+tierpage-bench times every access into a histogram; a script that ran it with
+--latency-cdf leaves one file per run beside the runs' JSON lines
+(STEM.REP.cdf beside STEM.jsonl), and the latency chart draws the CDF of
+every access of all the runs of a setup together. Without those files (older
+logs), and for the request generators, which keep percentiles only, the
+latency charts are step CDFs through the percentiles, and say so in their
+titles.
 """
 import argparse
 import json
@@ -72,6 +76,45 @@ class Run:
         return float(v)
 
 
+def read_cdf(path):
+    """{bucket top µs: count} of one tierpage-bench --latency-cdf file."""
+    counts = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip() or line.startswith("#"):
+                    continue
+                fields = line.split()
+                try:
+                    if len(fields) != 3:
+                        raise ValueError
+                    top, count = float(fields[0]), int(fields[1])
+                    if top < 0 or count <= 0:
+                        raise ValueError
+                except ValueError:
+                    raise BadInput(f"{path}:{n}: expected 'bucket-top-µs count fraction', got {line.strip()[:60]}") from None
+                counts[top] = counts.get(top, 0) + count
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: cannot read: {e}") from None
+    if not counts:
+        raise BadInput(f"{path}: no buckets (an empty latency CDF)")
+    return counts
+
+
+def merged_cdf(paths):
+    """[(fraction at or below, µs)] of every value in the files together."""
+    counts = {}
+    for p in paths:
+        for top, c in read_cdf(p).items():
+            counts[top] = counts.get(top, 0) + c
+    total = sum(counts.values())
+    points, seen = [], 0
+    for top in sorted(counts):
+        seen += counts[top]
+        points.append((seen / total, top))
+    return points
+
+
 def median(xs):
     s = sorted(xs)
     n = len(s)
@@ -107,10 +150,16 @@ class Log:
                            "give each its own --log DIR")
         self.kind = kinds[0]
         self.runs = {}
+        self.cdfs = {}  # key -> (runs, merged CDF) from tierpage-bench --latency-cdf files
         for name in found[self.kind]:
             runs = read_jsonl(os.path.join(path, name))
             if runs:
-                self.runs[re.fullmatch(KINDS[self.kind][0], name).groups()] = runs
+                key = re.fullmatch(KINDS[self.kind][0], name).groups()
+                self.runs[key] = runs
+                files = [os.path.join(path, n) for n in names
+                         if re.fullmatch(re.escape(name[:-len(".jsonl")]) + r"\.\d+\.cdf", n)]
+                if files:  # read now: a bad file stops the run before any chart is written
+                    self.cdfs[key] = (len(files), merged_cdf(files))
         if not self.runs:
             raise BadInput(f"{path}: {', '.join(found[self.kind])}: no runs in them (empty files)")
         self.info = self.read_info()
@@ -246,7 +295,8 @@ def grouped_bars(title, ylabel, groups, series, value, out, name, written, pct=F
 
 def step_cdf(title, series, out, name, written):
     """series: [(label, [(fraction, µs)...])], each a step CDF through its
-    percentiles (medians over the runs)."""
+    percentiles (medians over the runs), or through every bucket of a
+    histogram (many points: drawn without markers)."""
     plt = pyplot()
     import matplotlib.ticker as ticker
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -255,9 +305,12 @@ def step_cdf(title, series, out, name, written):
         points = sorted(points)
         xs = [x for _, x in points]
         ys = [q for q, _ in points]
+        full = len(points) > 8
+        if full:
+            ys[-1] = min(ys[-1], 1 - 1e-6)  # the logit axis has no 1
         top = max(top, ys[-1])
-        # Up at each percentile, flat between them.
-        ax.step(xs, ys, where="post", marker="o", markersize=3, label=label)
+        # Up at each percentile (or bucket), flat between them.
+        ax.step(xs, ys, where="post", marker=None if full else "o", markersize=3, label=label)
     ax.set_xscale("log")
     ax.set_yscale("logit")
     ax.set_ylim(0.3, 1 - (1 - top) / 3)
@@ -284,7 +337,26 @@ def percentile_points(runs, keys):
 BENCH_PCTS = ((0.50, "us_per_access_p50"), (0.99, "us_per_access_p99"))
 REQ_PCTS = ((0.50, "p50_us"), (0.99, "p99_us"), (0.999, "p999_us"))
 WHISKERS = "bars: median of the runs; whiskers: min to max"
-BENCH_CDF_NOTE = "step CDF through p50 and p99 only (medians of the runs; tierpage-bench keeps no more)"
+BENCH_CDF_NOTE = "step CDF through p50 and p99 only (medians of the runs; these runs kept no more)"
+FULL_CDF_NOTE = "CDF of every access (tierpage-bench --latency-cdf), the runs of each setup together"
+
+
+def bench_latency(log, key, label):
+    """(label, points): the CDF of every access of the runs of `key` when
+    their --latency-cdf files are there, else the step through p50/p99."""
+    if key in log.cdfs:
+        n, points = log.cdfs[key]
+        return f"{label} (n={n})", points
+    return label, percentile_points(log.runs[key], BENCH_PCTS)
+
+
+def latency_note(log, keys):
+    full = [k in log.cdfs for k in keys]
+    if all(full):
+        return FULL_CDF_NOTE
+    if not any(full):
+        return BENCH_CDF_NOTE
+    return FULL_CDF_NOTE + "; setups without CDF files: " + BENCH_CDF_NOTE
 
 
 # ---- one chart set per script ----
@@ -305,9 +377,10 @@ def plot_swap(log, out, written):
                                  runs.get((next(s for s, l in setups if l == lab), p), [])],
                  out, "swap-accesses.svg", written)
     for p in patterns:
-        series = [(labels[s], percentile_points(runs[(s, p)], BENCH_PCTS)) for s, _ in setups if (s, p) in runs]
+        keys = [(s, p) for s, _ in setups if (s, p) in runs]
+        series = [bench_latency(log, k, labels[k[0]]) for k in keys]
         step_cdf(log.title(f"swap_compare: {bench_workload(log.all_runs(), [p])}: time per access",
-                           BENCH_CDF_NOTE),
+                           latency_note(log, keys)),
                  series, out, f"swap-latency-{p}.svg", written)
 
 
@@ -346,10 +419,10 @@ def plot_prefetch(log, out, written):
                  lambda p, lab: shares.get((lab.split(", ")[1], p), (None, None))[lab.startswith("coverage")],
                  out, "prefetch-accuracy.svg", written, pct=True)
     for p in patterns:
-        series = [(f"{s}, prefetch {m}", percentile_points(runs[(s, p, m)], BENCH_PCTS))
-                  for s in setups for m in ("on", "off") if (s, p, m) in runs]
+        keys = [(s, p, m) for s in setups for m in ("on", "off") if (s, p, m) in runs]
+        series = [bench_latency(log, k, f"{k[0]}, prefetch {k[2]}") for k in keys]
         step_cdf(log.title(f"prefetch_compare: {bench_workload(log.all_runs(), [p])}: time per access",
-                           BENCH_CDF_NOTE),
+                           latency_note(log, keys)),
                  series, out, f"prefetch-latency-{p}.svg", written)
 
 
@@ -395,9 +468,8 @@ def plot_kv(log, out, written):
                  ["random"], [lab for _, lab in setups],
                  lambda _, lab: [r.num("accesses_per_second") for r in runs[(next(s for s, l in setups if l == lab),)]],
                  out, "kv-accesses.svg", written)
-    step_cdf(log.title(f"kv_compare: {work}: time per access",
-                       BENCH_CDF_NOTE),
-             [(lab, percentile_points(runs[(s,)], BENCH_PCTS)) for s, lab in setups], out, "kv-latency.svg", written)
+    step_cdf(log.title(f"kv_compare: {work}: time per access", latency_note(log, [(s,) for s, _ in setups])),
+             [bench_latency(log, (s,), lab) for s, lab in setups], out, "kv-latency.svg", written)
 
 
 APP_SETUPS = ("plain", "swapfile", "zram", "dram", "memcached", "redis")

@@ -145,7 +145,7 @@ run_kernel() { # setup pattern rep
         cg_make bench "$limit_bytes"
         st=0
         # shellcheck disable=SC2046
-        run_child cg_exec "$bench" $(bench_args "$2") > "$log/last.json" 2> "$err" || st=$?
+        run_child cg_exec "$bench" $(bench_args "$2") --latency-cdf "$log/$1-$2.$3.cdf" > "$log/last.json" 2> "$err" || st=$?
         peak=$(($(cg_peak) / 1048576))
         kills=$(cg_oom_kills)
         cg_remove
@@ -175,7 +175,7 @@ run_tierpage() { # setup-name stack pattern rep
     st=0
     # shellcheck disable=SC2046
     run_child "$tierpage" run -c "$2" --stats "$log/$1-$3-$4.stats.json" -- \
-        "$bench" $(bench_args "$3") > "$log/last.json" 2> "$log/$1-$3-$4.stderr" || st=$?
+        "$bench" $(bench_args "$3") --latency-cdf "$log/$1-$3.$4.cdf" > "$log/last.json" 2> "$log/$1-$3-$4.stderr" || st=$?
     [ ! -s "$log/last.json" ] || cat "$log/last.json" >> "$out"
     [ ! -s "$log/last.json" ] || note "$1 $3 rep $4: $(summary "$(cat "$log/last.json")")"
     # tierpage's own count of misses: every fault after the fill phase's

@@ -37,11 +37,10 @@
 #include <unistd.h>
 #include "units.h"
 #include "bench_util.h"
+#include "latency_hist.h"
 
 #define BENCH_PAGE 4096u
 #define WORDS_PER_PAGE (BENCH_PAGE / sizeof(uint64_t))
-#define MAX_SAMPLES 65536u      /* timed accesses kept for percentiles (256 KiB) */
-#define MIN_SAMPLE_EVERY 64u    /* time at most every 64th access */
 #define PROGRESS_EVERY_NS 2000000000ull
 #define SHOW_BAD_PAGES 5
 #define MAX_THREADS 256u
@@ -62,6 +61,7 @@ struct options {
     enum alloc_method alloc;
     bool json;
     bool quiet;
+    const char *latency_cdf; /* file for the CDF of every access's time, or NULL */
     unsigned threads;
     bool shared;             /* every thread on every page, not each on its slice */
 };
@@ -249,8 +249,8 @@ static void usage(FILE *out)
 "\n"
 "Maps --size bytes, writes a known pattern to every 4 KiB page, then makes\n"
 "--accesses page accesses at --pattern offsets and reports accesses/s and the\n"
-"time per access (mean from the wall clock; p50/p99 from timing a sample of\n"
-"accesses). Each access reads a page's checksum word and one data word; a\n"
+"time per access (mean from the wall clock; percentiles from timing every\n"
+"access into a log-linear histogram, within 1/64 of each value). Each access reads a page's checksum word and one data word; a\n"
 "read-modify-write then changes both, so the page's content changes in a way\n"
 "--verify can check. Runs plainly or under `tierpage run`.\n"
 "\n"
@@ -275,6 +275,9 @@ static void usage(FILE *out)
 "                     verifier (implies --verify; must exit 1)\n"
 "  --json             print one JSON line of results on stdout instead of\n"
 "                     the text summary\n"
+"  --latency-cdf FILE write the distribution of the time per access to FILE:\n"
+"                     one line per histogram bucket, its top in us, its count\n"
+"                     and the fraction of accesses at or below it\n"
 "  --quiet            no progress lines and no text summary (errors and\n"
 "                     verification failures are still printed on stderr)\n"
 "  --help             this text\n"
@@ -283,7 +286,8 @@ static void usage(FILE *out)
 "stderr is a terminal).\n"
 "\n"
 "Exit status: 0 success, 1 verification failed, 2 bad arguments,\n"
-"3 the memory could not be allocated.\n");
+"3 the memory could not be allocated, 4 the --latency-cdf file could not\n"
+"be written.\n");
 }
 
 static void die_usage(const char *fmt, const char *arg)
@@ -369,6 +373,10 @@ static void parse_args(int argc, char **argv, struct options *o)
             o->verify = true;
         } else if (strcmp(a, "--json") == 0) {
             o->json = true;
+        } else if (strcmp(a, "--latency-cdf") == 0) {
+            o->latency_cdf = option_value(argc, argv, &i);
+            if (!*o->latency_cdf)
+                die_usage("--latency-cdf: expected a file name, got '%s'", o->latency_cdf);
         } else if (strcmp(a, "--quiet") == 0) {
             o->quiet = true;
         } else {
@@ -443,26 +451,17 @@ static inline uint64_t access_page(struct region *r, uint64_t page, bool write, 
 
 struct results {
     double fill_s, access_s, verify_s;
-    double mean_us, p50_us, p99_us;
-    size_t samples;
+    double mean_us;
+    struct latency_hist *latency; /* every access's time, all threads */
     uint64_t writes;
     long major_faults, minor_faults; /* during the access phase */
     bool verified;
     uint64_t bad_pages;
 };
 
-static int cmp_u32(const void *a, const void *b)
+static double quantile_us(const struct results *res, double q)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
-static double percentile_us(const uint32_t *sorted, size_t n, double q)
-{
-    if (n == 0)
-        return 0;
-    size_t i = (size_t)(q * (double)(n - 1) + 0.5);
-    return sorted[i] / 1000.0;
+    return (double)lat_quantile_ns(res->latency, q) / 1e3;
 }
 
 static pthread_mutex_t write_locks[WRITE_LOCKS];
@@ -474,8 +473,7 @@ struct worker {
     unsigned index;
     uint64_t first_page, pages;  /* the pages it accesses */
     uint64_t accesses;
-    uint32_t *samples;           /* its part of the shared sample array */
-    size_t max_samples, nsamples;
+    struct latency_hist *latency; /* its own: every access timed */
     uint64_t writes, sink;
     pthread_barrier_t *start;
     struct progress *prog;       /* worker 0 reports, scaled to all */
@@ -494,9 +492,6 @@ static void *worker_main(void *arg)
         zipf_init(&z, w->pages, o->zipf_theta);
         scatter_init(&sc, w->pages, o->seed);
     }
-    uint64_t sample_every = w->max_samples ? w->accesses / w->max_samples : UINT64_MAX;
-    if (sample_every < MIN_SAMPLE_EVERY)
-        sample_every = MIN_SAMPLE_EVERY;
     /* write when the next 32 random bits fall under this threshold */
     uint64_t write_below = (uint64_t)(o->write_ratio * 4294967296.0);
     bool lock_writes = o->shared && o->threads > 1;
@@ -516,14 +511,9 @@ static void *worker_main(void *arg)
         pthread_mutex_t *lock = write && lock_writes ? &write_locks[page % WRITE_LOCKS] : NULL;
         if (lock)
             pthread_mutex_lock(lock);
-        if (k % sample_every == 0 && w->nsamples < w->max_samples) {
-            uint64_t a = tp_now_ns();
-            w->sink += access_page(w->r, page, write, &g);
-            uint64_t d = tp_now_ns() - a;
-            w->samples[w->nsamples++] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
-        } else {
-            w->sink += access_page(w->r, page, write, &g);
-        }
+        uint64_t a = tp_now_ns();
+        w->sink += access_page(w->r, page, write, &g);
+        lat_record(w->latency, tp_now_ns() - a);
         if (lock)
             pthread_mutex_unlock(lock);
         if (w->index == 0 && (k & 1023) == 1023)
@@ -532,13 +522,13 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void run_accesses(struct region *r, const struct options *o, struct results *res,
-                         uint32_t *samples)
+static void run_accesses(struct region *r, const struct options *o, struct results *res)
 {
     unsigned n = o->threads;
     struct worker *workers = calloc(n, sizeof *workers);
     pthread_t *threads = calloc(n, sizeof *threads);
-    if (!workers || !threads) {
+    struct latency_hist *latency = calloc(n, sizeof *latency);
+    if (!workers || !threads || !latency) {
         fprintf(stderr, "tierpage-bench: out of memory for %u threads\n", n);
         exit(3);
     }
@@ -555,8 +545,7 @@ static void run_accesses(struct region *r, const struct options *o, struct resul
                               .first_page = o->shared ? 0 : slice_first,
                               .pages = o->shared ? r->pages : slice_end - slice_first,
                               .accesses = o->accesses * (i + 1) / n - o->accesses * i / n,
-                              .samples = samples + (size_t)MAX_SAMPLES * i / n,
-                              .max_samples = (size_t)MAX_SAMPLES * (i + 1) / n - (size_t)MAX_SAMPLES * i / n };
+                              .latency = &latency[i] };
         int rc = pthread_create(&threads[i], NULL, worker_main, w);
         if (rc) {
             fprintf(stderr, "tierpage-bench: cannot start thread %u of %u: %s\n", i + 1, n, strerror(rc));
@@ -574,13 +563,10 @@ static void run_accesses(struct region *r, const struct options *o, struct resul
     progress_end(&prog);
     getrusage(RUSAGE_SELF, &ru1);
 
-    /* Every thread's samples together, at the front of the array. */
-    size_t nsamples = 0;
     uint64_t sink = 0;
     res->writes = 0;
     for (unsigned i = 0; i < n; i++) {
-        memmove(samples + nsamples, workers[i].samples, workers[i].nsamples * sizeof samples[0]);
-        nsamples += workers[i].nsamples;
+        lat_merge(res->latency, workers[i].latency);
         sink += workers[i].sink;
         res->writes += workers[i].writes;
     }
@@ -589,13 +575,10 @@ static void run_accesses(struct region *r, const struct options *o, struct resul
     pthread_barrier_destroy(&start);
     free(workers);
     free(threads);
+    free(latency);
 
     res->access_s = (double)(t1 - t0) / 1e9;
     res->mean_us = (double)(t1 - t0) / 1e3 / (double)o->accesses;
-    qsort(samples, nsamples, sizeof samples[0], cmp_u32);
-    res->samples = nsamples;
-    res->p50_us = percentile_us(samples, nsamples, 0.50);
-    res->p99_us = percentile_us(samples, nsamples, 0.99);
     res->major_faults = ru1.ru_majflt - ru0.ru_majflt;
     res->minor_faults = ru1.ru_minflt - ru0.ru_minflt;
 }
@@ -649,6 +632,24 @@ static uint64_t verify_region(const struct region *r, bool quiet)
     return bad;
 }
 
+static int write_cdf(const struct options *o, const struct results *res)
+{
+    FILE *f = fopen(o->latency_cdf, "w");
+    if (!f) {
+        fprintf(stderr, "tierpage-bench: --latency-cdf: cannot create %s: %s\n", o->latency_cdf, strerror(errno));
+        return -1;
+    }
+    char about[160];
+    snprintf(about, sizeof about, "tierpage-bench --size %" PRIu64 " --pattern %s --accesses %" PRIu64
+             " --threads %u: time per access", o->size, pattern_names[o->pattern], o->accesses, o->threads);
+    int rc = lat_write_cdf(res->latency, f, about);
+    if (fclose(f) != 0 && rc == 0)
+        rc = -errno;
+    if (rc < 0)
+        fprintf(stderr, "tierpage-bench: --latency-cdf: cannot write %s: %s\n", o->latency_cdf, strerror(-rc));
+    return rc;
+}
+
 static void print_text(const struct options *o, const struct region *r, const struct results *res)
 {
     char size_text[32];
@@ -669,10 +670,11 @@ static void print_text(const struct options *o, const struct region *r, const st
     printf("\n");
     printf("fill:     %.2f s (%.0f MiB/s)\n", res->fill_s,
            (double)o->size / 1048576.0 / (res->fill_s > 0 ? res->fill_s : 1e-9));
-    printf("accesses: %.2f s, %.0f accesses/s, us/access mean %.2f p50 %.2f p99 %.2f "
-           "(%zu sampled); faults: %ld major, %ld minor\n",
-           res->access_s, (double)o->accesses / res->access_s, res->mean_us, res->p50_us,
-           res->p99_us, res->samples, res->major_faults, res->minor_faults);
+    printf("accesses: %.2f s, %.0f accesses/s, us/access mean %.2f; faults: %ld major, %ld minor\n",
+           res->access_s, (double)o->accesses / res->access_s, res->mean_us, res->major_faults, res->minor_faults);
+    printf("us/access: p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f p99.99 %.2f max %.2f (every access timed)\n",
+           quantile_us(res, 0.50), quantile_us(res, 0.90), quantile_us(res, 0.99), quantile_us(res, 0.999),
+           quantile_us(res, 0.9999), quantile_us(res, 1.0));
     if (o->verify)
         printf("verify:   %s, %" PRIu64 " pages (%.2f s)\n", res->bad_pages ? "FAILED" : "ok",
                r->pages, res->verify_s);
@@ -684,14 +686,16 @@ static void print_json(const struct options *o, const struct region *r, const st
            "\"zipf_theta\":%.4f,\"accesses\":%" PRIu64 ",\"writes\":%" PRIu64 ","
            "\"write_ratio\":%.4f,\"seed\":%" PRIu64 ",\"alloc\":\"%s\","
            "\"fill_seconds\":%.6f,\"access_seconds\":%.6f,\"accesses_per_second\":%.1f,"
-           "\"us_per_access_mean\":%.3f,\"us_per_access_p50\":%.3f,\"us_per_access_p99\":%.3f,"
-           "\"timing_samples\":%zu,\"major_faults\":%ld,\"minor_faults\":%ld,"
+           "\"us_per_access_mean\":%.3f,\"us_per_access_p50\":%.3f,\"us_per_access_p90\":%.3f,"
+           "\"us_per_access_p99\":%.3f,\"us_per_access_p999\":%.3f,\"us_per_access_p9999\":%.3f,"
+           "\"us_per_access_max\":%.3f,\"timing_samples\":%" PRIu64 ",\"major_faults\":%ld,\"minor_faults\":%ld,"
            "\"verify\":\"%s\",\"bad_pages\":%" PRIu64 ",\"verify_seconds\":%.6f,"
            "\"threads\":%u,\"shared\":%s}\n",
            o->size, r->pages, pattern_names[o->pattern], o->zipf_theta, o->accesses, res->writes,
            o->write_ratio, o->seed, alloc_names[o->alloc], res->fill_s, res->access_s,
-           (double)o->accesses / res->access_s, res->mean_us, res->p50_us, res->p99_us,
-           res->samples, res->major_faults, res->minor_faults,
+           (double)o->accesses / res->access_s, res->mean_us, quantile_us(res, 0.50), quantile_us(res, 0.90),
+           quantile_us(res, 0.99), quantile_us(res, 0.999), quantile_us(res, 0.9999), quantile_us(res, 1.0),
+           res->latency->total, res->major_faults, res->minor_faults,
            !o->verify ? "skipped" : res->bad_pages ? "failed" : "ok", res->bad_pages,
            res->verify_s, o->threads, o->shared ? "true" : "false");
 }
@@ -706,9 +710,9 @@ int main(int argc, char **argv)
      * small allocation there; under `tierpage run` larger runs have it served
      * like the region itself, which is fine. */
     r.versions = calloc(r.pages, sizeof r.versions[0]);
-    uint32_t *samples = malloc(MAX_SAMPLES * sizeof samples[0]);
+    struct latency_hist *latency = calloc(1, sizeof *latency);
     int status = 3;
-    if (!r.versions || !samples) {
+    if (!r.versions || !latency) {
         fprintf(stderr, "tierpage-bench: out of memory for bookkeeping\n");
         goto out;
     }
@@ -727,7 +731,7 @@ int main(int argc, char **argv)
         }
     }
 
-    struct results res = { 0 };
+    struct results res = { .latency = latency };
     struct progress prog;
     progress_begin(&prog, !o.quiet, "fill pages", r.pages);
     uint64_t t0 = tp_now_ns();
@@ -739,7 +743,7 @@ int main(int argc, char **argv)
     res.fill_s = (double)(tp_now_ns() - t0) / 1e9;
     progress_end(&prog);
 
-    run_accesses(&r, &o, &res, samples);
+    run_accesses(&r, &o, &res);
 
     if (o.inject_corruption) {
         uint64_t page = r.pages / 2;
@@ -762,13 +766,15 @@ int main(int argc, char **argv)
         print_text(&o, &r, &res);
     fflush(stdout);
 
+    status = res.bad_pages ? 1 : 0;
+    if (o.latency_cdf && write_cdf(&o, &res) < 0 && status == 0)
+        status = 4;
     if (o.alloc == ALLOC_MMAP)
         munmap(r.base, o.size);
     else
         free(r.base);
-    status = res.bad_pages ? 1 : 0;
 out:
-    free(samples);
+    free(latency);
     free(r.versions);
     return status;
 }

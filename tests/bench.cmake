@@ -27,3 +27,7 @@ tierpage_bench_test(bench_verify_threads_shared bench_verify.sh
 # bench/plot.py on checked-in logs (python3-matplotlib, scripts/install-deps.sh --test).
 tierpage_bench_test(bench_plot bench_plot.sh ${CMAKE_SOURCE_DIR}/bench/plot.py ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/plot)
 set_tests_properties(bench_plot PROPERTIES LABELS bench TIMEOUT 600)
+# tierpage-bench's latency histogram on known data (quantiles, CDF file).
+tierpage_add_check_test(test_latency_hist ${CMAKE_SOURCE_DIR}/tests/test_latency_hist.c
+                        ${CMAKE_SOURCE_DIR}/bench/latency_hist.c)
+target_include_directories(test_latency_hist PRIVATE ${CMAKE_SOURCE_DIR}/bench)

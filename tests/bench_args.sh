@@ -27,10 +27,27 @@ expect_bad "--write-ratio: expected a number from 0 to 1" --write-ratio 1.5
 expect_bad "--alloc: expected mmap or malloc" --alloc sbrk
 expect_bad "--seed: expected a whole number" --seed x
 expect_bad "unknown argument '--frobnicate'" --frobnicate
+expect_bad "--latency-cdf needs a value" --latency-cdf
+expect_bad "--latency-cdf: expected a file name" --latency-cdf ""
+
+# --latency-cdf: every access counted in the file, which ends at fraction 1;
+# a file that cannot be made is exit status 4, naming it.
+cdf=/tmp/tierpage-bench-args-$$.cdf
+trap 'rm -f "$cdf"' EXIT
+"$bench" --size 1MiB --accesses 3000 --quiet --latency-cdf "$cdf" || fail "--latency-cdf run exited $?"
+counted=$(awk '!/^#/ { n += $2 } END { print n }' "$cdf")
+[ "$counted" = 3000 ] || fail "--latency-cdf counted $counted accesses, expected 3000"
+last=$(awk '!/^#/ { f = $3 } END { print f }' "$cdf")
+[ "$last" = 1.000000000 ] || fail "--latency-cdf ends at fraction $last, expected 1"
+err=$("$bench" --size 1MiB --quiet --latency-cdf /nonexistent-dir/x.cdf 2>&1)
+rc=$?
+[ "$rc" = 4 ] || fail "an unwritable --latency-cdf exited $rc, expected 4"
+case "$err" in *"cannot create /nonexistent-dir/x.cdf"*) ;; *) fail "unwritable --latency-cdf: message '$err'" ;; esac
+echo "ok: --latency-cdf writes every access; an unwritable file is exit 4"
 
 help=$("$bench" --help) || fail "--help exited non-zero"
 for opt in --size --accesses --pattern --zipf-theta --write-ratio --seed --verify \
-           --inject-corruption --alloc --json --quiet --help; do
+           --inject-corruption --alloc --json --quiet --latency-cdf --help; do
     echo "$help" | grep -q -- "$opt" || fail "--help does not mention $opt"
 done
 echo "PASS: bad arguments are refused"

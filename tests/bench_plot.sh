@@ -53,7 +53,11 @@ has prefetch-latency-random.svg "dram, prefetch on"
 has threads-accesses.svg "each thread its own slice (n=3)" "all threads sharing one region (--shared) (n=3)" \
     "40.0k" "60.0k" "42.0k" "faulting threads" "aggregate accesses/s"
 has kv-accesses.svg "kernel swap, swap file (n=2)" "tierpage, memcached tier (n=2)"
-has kv-latency.svg "kernel swap, swap file" "tierpage, memcached tier"
+# The memcached runs left CDF files (paging-memcached.1.cdf, .2.cdf): their
+# every access drawn, the swap file's runs through p50/p99 only.
+has kv-latency.svg "kernel swap, swap file" "tierpage, memcached tier (n=2)" "CDF of every access" \
+    "setups without CDF files: step CDF through p50 and p99 only"
+has swap-latency-random.svg "step CDF through p50 and p99 only"
 has app-requests.svg "plain (n=2)" "swapfile (n=2)" "dram (n=2)" "requests/s" redis "60.0k"
 has app-latency-redis.svg plain swapfile dram "p50, p99 and p999 only"
 total=$(cat "$work"/out/*.svg | wc -c)
@@ -92,6 +96,12 @@ refused "a line that is not an object" "$work/array/swapfile-random.jsonl:4: exp
 cp -r "$fixtures/swap" "$work/info"
 echo '{"machine": "2 vCPUs", "date": ' >"$work/info/run-info.json"
 refused "a torn run-info.json" "$work/info/run-info.json: not JSON" "$work/info"
+cp -r "$fixtures/kv" "$work/cdf"
+sed -i '5s/.*/20.223 many 0.7/' "$work/cdf/paging-memcached.2.cdf"
+refused "a torn CDF line" "$work/cdf/paging-memcached.2.cdf:5: expected 'bucket-top-µs count fraction'" "$work/cdf"
+cp -r "$fixtures/kv" "$work/cdf-empty"
+: >"$work/cdf-empty/paging-memcached.1.cdf"
+refused "an empty CDF file" "$work/cdf-empty/paging-memcached.1.cdf: no buckets" "$work/cdf-empty"
 cp -r "$fixtures/prefetch" "$work/mixed"
 cp "$fixtures/threads/slices-1.jsonl" "$work/mixed/"
 refused "two scripts' logs in one directory" "holds the logs of more than one script" "$work/mixed"
