@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "clock_ns.h"
 #include "eviction_policy.h"
 #include "prefetch.h"
 #include "tier_chain.h"
@@ -268,7 +267,6 @@ static long evict_batch(struct tp_stack *s, size_t max, tierpage_error *err)
     }
     if (n == 0)
         return -EAGAIN;
-    uint64_t start = tp_now_ns();
     enum writes_read read[TP_EVICT_BATCH];
     if (n > 1)
         qsort(ids, n, sizeof ids[0], by_id);
@@ -279,8 +277,6 @@ static long evict_batch(struct tp_stack *s, size_t max, tierpage_error *err)
         rc = evict_claimed(s, ids[done], read[done], err);
     for (size_t i = done; i < n; i++)
         tp_page_release(&s->pages, ids[i]);
-    uint64_t took = (tp_now_ns() - start) / n;
-    s->evictor.eviction_ns = s->evictor.eviction_ns - s->evictor.eviction_ns / 16 + took / 16;
     return rc < 0 ? rc : (long)n;
 }
 

@@ -29,17 +29,17 @@ static uint64_t free_room(const struct tp_stack *s)
     return tp_resident_free_room(&s->pages.resident);
 }
 
-/* Evictions slower than this wait on I/O (a pmem msync, a synchronous
- * store), which the evictor overlaps with the program even when the program
- * faults from one CPU. */
-#define SLOW_EVICTION_NS 50000u
-
+/* Also while the program faults from one CPU: the evictor then runs on
+ * another (or, on a busy machine, wherever the scheduler finds room), and
+ * a fault finds its room made instead of evicting on its own path. On two
+ * idle vCPUs that halves the time of a miss through a dram tier (the
+ * eviction, ~15 µs, leaves the fault's path); the wake it costs comes once
+ * for each batch of up to 2 x low pages (bench/RESULTS.md, "Why
+ * in-process was slower than the daemon"). */
 void tp_evictor_poke(struct tp_stack *s)
 {
     TP_ASSERT_HELD(&s->lock);
-    int solo = tp_placement_solo(&s->placement);
-    if (s->evictor.running && !s->evictor.busy && free_room(s) < s->evictor.low &&
-        (!solo || s->evictor.eviction_ns > SLOW_EVICTION_NS))
+    if (s->evictor.running && !s->evictor.busy && free_room(s) < s->evictor.low)
         pthread_cond_signal(&s->evictor.wake);
 }
 

@@ -42,11 +42,6 @@ void tp_placement_wait_turn(struct tp_placement *p, unsigned handler)
     pthread_mutex_unlock(&p->lock);
 }
 
-int tp_placement_solo(struct tp_placement *p)
-{
-    return p->follow && __builtin_popcountll(__atomic_load_n(&p->reading, __ATOMIC_RELAXED)) == 1;
-}
-
 void tp_placement_stop(struct tp_placement *p)
 {
     pthread_mutex_lock(&p->lock);

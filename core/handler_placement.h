@@ -1,12 +1,9 @@
-/* Where faults are handled and pages evicted. With `handler_threads: auto`
- * one handler is pinned to each CPU, but only the handlers on CPUs where
- * the program's faulting threads ran lately read the userfaultfd; the
- * others park. Every reader is woken by every fault, and a wake or a TLB
- * flush across CPUs costs tens of µs on these VMs. While the program faults
- * from one CPU only, the background evictor pauses and each fault evicts on
- * its own path, on that CPU: an evictor running beside the program on its
- * CPU would have the scheduler move the program away, and one on another
- * CPU would interrupt it with a TLB flush for every page. */
+/* Where faults are handled. With `handler_threads: auto` one handler is
+ * pinned to each CPU, but only the handlers on CPUs where the program's
+ * faulting threads ran lately read the userfaultfd; the others park. Every
+ * reader is woken by every fault, and a wake across CPUs costs tens of µs
+ * on these VMs. (Eviction is not placed: the background evictor runs where
+ * the scheduler puts it, see evictor_thread.c.) */
 #ifndef TIERPAGE_HANDLER_PLACEMENT_H
 #define TIERPAGE_HANDLER_PLACEMENT_H
 
@@ -51,8 +48,6 @@ void tp_placement_wait_turn(struct tp_placement *p, unsigned handler);
 /* A fault from thread `tid` was read: now and then, look up the CPU it ran
  * on and let the handlers on the faulting threads' CPUs read. */
 void tp_placement_note_fault(struct tp_placement *p, pid_t tid);
-/* Exactly one handler reads: the program faults from one CPU. */
-int tp_placement_solo(struct tp_placement *p);
 /* Every handler reads from now on (the stack is stopping them). */
 void tp_placement_stop(struct tp_placement *p);
 

@@ -91,7 +91,6 @@ struct tp_evictor {
     pthread_cond_t wake;
     int running, stop, busy;
     uint64_t low, high;  /* free room (pages) that wakes it / that it makes */
-    uint64_t eviction_ns; /* moving average of one eviction's time (eviction.c) */
 };
 
 /* struct tp_stats' write_tracking, of the same size. */

@@ -152,6 +152,76 @@ START_TEST(threads_on_two_cpus_keep_both_handlers_reading)
 }
 END_TEST
 
+/* A program faulting from one CPU still has its room made by the
+ * background evictor: once its faults stop, the resident set is below the
+ * cap by at least the evictor's low mark, not at the cap (as it would be
+ * if each fault only evicted the one page it needed). */
+START_TEST(the_evictor_makes_room_while_one_cpu_faults)
+{
+    int a, b;
+    if (!two_cpus(&a, &b))
+        return;
+    cpu_set_t saved;
+    sched_getaffinity(0, sizeof saved, &saved);
+    tp_stack *s = open_stack("name: placement-evictor\n"
+                             "resident: 1MiB\n"
+                             "tiers:\n"
+                             "  - plugin: dram\n"
+                             "    capacity: 8MiB\n");
+    uint64_t cap = s->pages.resident.cap_pages, low = s->evictor.low;
+    ck_assert_uint_eq(cap, 256);
+    ck_assert_uint_eq(low, 8);
+    tierpage_error err = {{0}, {0}};
+    char *m = tp_map(s, NULL, 4 * PAGES * PAGE, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    /* In a shuffled order: a sweep in order would be prefetched, and the
+     * prefetcher takes its room without waking the evictor. */
+    static size_t order[4 * PAGES];
+    uint64_t x = 42;
+    for (size_t i = 0; i < 4 * PAGES; i++)
+        order[i] = i;
+    for (size_t i = 4 * PAGES - 1; i > 0; i--) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        size_t j = (size_t)((x >> 33) % (i + 1)), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    run_on(a);
+    for (size_t i = 0; i < 4 * PAGES; i++)
+        fill_page(m, order[i], 0);
+    int reached;
+    uint32_t v = 0;
+    for (int round = 0; round < 3; round++) { /* each pass over the 1024 pages faults on most */
+        double end = seconds() + 5;
+        do {
+            for (size_t k = 0; k < 4 * PAGES; k++) {
+                size_t i = order[k];
+                ck_assert_msg(page_matches(m, i, v), "page %zu lost version %u", i, v);
+                fill_page(m, i, v + 1);
+            }
+            v++;
+            reached = readers(s) == handler_on(s, a);
+        } while (!reached && seconds() < end);
+    }
+    ck_assert_msg(reached, "faults from CPU %d: readers %#llx", a, (unsigned long long)readers(s));
+    /* The faults have stopped; the evictor finishes its batch. */
+    uint64_t resident = 0;
+    double end = seconds() + 30;
+    do {
+        resident = stats_of(s).resident_bytes / PAGE;
+        if (resident + low <= cap)
+            break;
+        usleep(10000);
+    } while (seconds() < end);
+    ck_assert_msg(resident + low <= cap, "%llu of %llu pages resident: no room made by the evictor",
+                  (unsigned long long)resident, (unsigned long long)cap);
+    for (size_t i = 0; i < 4 * PAGES; i++)
+        ck_assert(page_matches(m, i, v));
+    tp_stack_close(s);
+    sched_setaffinity(0, sizeof saved, &saved);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("core placement");
@@ -159,6 +229,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, handlers_follow_the_faulting_thread);
     tcase_add_test(tc, threads_on_two_cpus_keep_both_handlers_reading);
+    tcase_add_test(tc, the_evictor_makes_room_while_one_cpu_faults);
     suite_add_tcase(suite, tc);
     SRunner *sr = srunner_create(suite);
     srunner_run_all(sr, CK_NORMAL);
