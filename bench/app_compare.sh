@@ -13,8 +13,10 @@
 # Redis is driven by redis-benchmark (GETs of `key:__rand_int__`, which are
 # the loaded keys), memcached by tierpage-kv-load (gets and --set-ratio sets,
 # every value checked). Requests/s and p50/p99/p999 latency, medians over
-# --reps, side by side. Everything it starts (servers, swap, zram, cgroup) is
-# stopped or removed on exit (bench/bench_lib.sh).
+# --reps, side by side. A value read back wrong or missing stops the script
+# at once (exit 1, naming the run and the key): no table is printed over
+# wrong data. Everything it starts (servers, swap, zram, cgroup) is stopped
+# or removed on exit (bench/bench_lib.sh).
 set -u
 
 usage() {
@@ -37,6 +39,9 @@ usage: bench/app_compare.sh [OPTIONS]
 Needs root (swap, zram, cgroups), redis-server, redis-benchmark, redis-cli,
 memcached and jq. Redis p999 is redis-benchmark's: the first bucket of its
 latency distribution at or above 99.9% (an upper bound at its precision).
+Exit status: 0 every run done and every value right; 1 a value read back
+wrong or missing (the script stops at once) or a run that failed; 2 bad
+arguments.
 EOF
 }
 
@@ -196,6 +201,24 @@ tier_stack() { # setup
 
 failures=0
 
+# Values tierpage-kv-load found wrong or missing (driven and read back), 0
+# when none.
+wrong_values() { # its JSON
+    jq '[(.run, .readback) | select(. != null) | .wrong] | add // 0' "$1" 2>/dev/null || echo 0
+}
+
+# Wrong data is no benchmark result: stop here, naming the run and what
+# tierpage-kv-load said of the first wrong key (bench_cleanup stops the rest).
+check_data() { # name
+    local wrong
+    wrong=$(wrong_values "$log/$1.verify.json")
+    [ "${wrong:-0}" = 0 ] && return 0
+    note "$1: DATA MISMATCH: $wrong values read back wrong or missing:"
+    grep 'wrong or missing' "$log/$1.stderr" | head -5 >&2
+    note "stopping; every run's output is in $log"
+    exit 1
+}
+
 # redis-benchmark's output: requests/s, and p50/p99/p999 in µs from its
 # latency distribution (the first bucket at or above each percentile).
 parse_redis_benchmark() { # file -> JSON
@@ -245,6 +268,7 @@ run_one() { # app setup rep
             >"$log/$name.verify.json" 2>>"$log/$name.stderr" || st=1
         jq -c '.run + {verify: .verify}' "$log/$name.verify.json" >"$log/$name.result.json" 2>/dev/null
     fi
+    check_data "$name"
     local kills=0
     if [ -n "$cg_dir" ]; then
         kills=$(cg_oom_kills)

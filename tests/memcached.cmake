@@ -11,14 +11,15 @@ target_link_libraries(test_memcached PRIVATE PkgConfig::TEST_LIBMEMCACHED)
 add_dependencies(test_memcached tier_memcached)
 set_tests_properties(test_memcached PROPERTIES LABELS memcached)
 
-foreach(script memcached_plugin_test memcached_run)
+# memcached_app: memcached itself as the paged program, its data checked.
+foreach(script memcached_plugin_test memcached_run memcached_app)
   add_test(NAME ${script} COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/${script}.sh)
   set_tests_properties(${script} PROPERTIES
     ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
     LABELS memcached TIMEOUT 900)
 endforeach()
 # tierpage run preloads the shim, whose malloc a sanitizer runtime cannot share.
-set_tests_properties(memcached_run PROPERTIES LABELS "memcached;preload")
+set_tests_properties(memcached_run memcached_app PROPERTIES LABELS "memcached;preload")
 # fork with the memcached tier: each child's pages under its own instance,
 # gone from the servers when it ends or execs.
 add_test(NAME fork_remote_memcached COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/fork_remote.sh memcached)
