@@ -98,7 +98,8 @@ expect_status 0 "SIGTERM stops the daemon" -- stop_daemon
 # ended_within PID SECONDS: PID is gone by then (else it is killed).
 ended_within() {
     wait_while_running "$1" "$2" false
-    ! kill -0 "$1" 2>/dev/null || { kill -KILL "$1"; return 1; }
+    # (TERM first: tierpage run passes it on to the program it waits for.)
+    ! kill -0 "$1" 2>/dev/null || { kill -TERM "$1"; sleep 1; kill -KILL "$1" 2>/dev/null; return 1; }
 }
 rm "$STACKS/mc.yaml" # its server is gone: the daemon would not start
 start_daemon || exit 1
