@@ -7,10 +7,11 @@
 #include "stack_internal.h"
 
 /* A failed store call worth trying again: not "the store does not hold the
- * page" (the page is gone), not "full" (the chain handles that). */
+ * page" (the page is gone), not "full" (the chain handles that), not "the
+ * store lost its hold on its keys" (it never gets it back). */
 static inline int tp_store_error_is_transient(int rc)
 {
-    return rc < 0 && rc != -ENOENT && rc != -ENOSPC;
+    return rc < 0 && rc != -ENOENT && rc != -ENOSPC && rc != -ESTALE;
 }
 
 /* A page's get, put and delete in tier t, through its write-back queue

@@ -10,6 +10,10 @@
  *   -ENOENT  get/delete of a key the store does not hold
  *   -ENOSPC  put refused because the store is full (the core then demotes
  *            pages to the next tier and may retry); never used for failures
+ *   -ESTALE  the instance lost its hold on its keys for good (a shared
+ *            store's lease ran out, and another stack may own them now):
+ *            every later call fails so, and the core stops the program at
+ *            once instead of trying again
  *   anything else  a failure; the plugin should fill err->message.
  *
  * Concurrency: open and close are never called concurrently with any other

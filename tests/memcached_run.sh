@@ -2,7 +2,8 @@
 # run, sharding, a server killed under replicas, a server down at start, a
 # server that fills up, and one running stack per namespace: two copies of
 # one stack file at once, a killed one's pages removed once its lease ran
-# out, namespace: exclusive.
+# out, namespace: exclusive, and a stopped one that let its lease run out
+# stopping when it runs again.
 . "$(dirname "$0")/script_lib.sh"
 . "$SRC/tests/fixtures/memcached_servers.sh"
 . "$SRC/tests/namespace_lib.sh"
@@ -110,8 +111,11 @@ NS_LEASE_MS=1500 NS_LEASE_WAIT=4.5
 ns_count() {
     mc_keys "$P4" "$P5" | grep -c "^tp:$1:"
 }
+# ns_mc_stack FILE SERVERS NAME [TOP LINE]: with a 10 s io timeout (a loaded
+# machine is no server gone, as in cli_descriptors)
 ns_mc_stack() {
-    mc_stack "$1" "$2" "    lease_ms: $NS_LEASE_MS"
+    mc_stack "$1" "$2" "    lease_ms: ${LEASE:-$NS_LEASE_LONG}
+    io_timeout_ms: 10s"
     sed -i "s/^name: .*/name: $3/" "$1"
     [ $# -ge 4 ] && sed -i "2i $4" "$1"
     return 0
@@ -120,10 +124,12 @@ ns_mc_stack "$WORK/two.yaml" "127.0.0.1:$P4" two-$$
 ns_two_at_once "one server" "$WORK/two.yaml" memcached
 ns_mc_stack "$WORK/two2.yaml" "127.0.0.1:$P4, 127.0.0.1:$P5" two2-$$
 ns_two_at_once "two servers" "$WORK/two2.yaml" memcached
-ns_mc_stack "$WORK/kill.yaml" "127.0.0.1:$P4, 127.0.0.1:$P5" kill-$$
+LEASE=$NS_LEASE_MS ns_mc_stack "$WORK/kill.yaml" "127.0.0.1:$P4, 127.0.0.1:$P5" kill-$$
 ns_killed "two servers" "$WORK/kill.yaml" kill-$$
 ns_mc_stack "$WORK/excl.yaml" "127.0.0.1:$P4" excl-$$ "namespace: exclusive"
 ns_exclusive "one server" "$WORK/excl.yaml" excl-$$ "127.0.0.1:$P4"
+LEASE=$NS_LEASE_MS ns_mc_stack "$WORK/stall.yaml" "127.0.0.1:$P4, 127.0.0.1:$P5" stall-$$
+ns_stalled "two servers" "$WORK/stall.yaml" stall-$$
 
 # 6. Whether a tier is local is its store's to say, not whether it has a
 # write-back queue: memcached with writeback_queue: 0 is still remote. A

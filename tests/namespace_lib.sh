@@ -1,8 +1,13 @@
 # Shared by the shell tests of the shared tiers (memcached, redis): one
 # running stack per namespace. The caller defines ns_count NAME, which
 # prints how many page keys of namespace NAME its servers hold (every
-# instance), and sets NS_LEASE_MS to the stack files' lease_ms and
-# NS_LEASE_WAIT to the seconds after which a lease not renewed is surely gone.
+# instance), and sets NS_LEASE_MS to the lease_ms of the stacks whose lease
+# runs out in the test (ns_killed, ns_stalled) and NS_LEASE_WAIT to the
+# seconds after which such a lease, not renewed, is surely gone.
+# A stack whose lease need not run out in its test keeps it NS_LEASE_LONG
+# (the caller writes it as the stack's lease_ms): a run stalled by a loaded
+# machine longer than the short lease would lose its lease and stop.
+NS_LEASE_LONG=10s
 
 NS_BENCH=(--size 32MiB --accesses 20000 --verify --quiet)
 
@@ -84,4 +89,41 @@ ns_exclusive() {
     local s=$?
     [ "$s" = 0 ] && pass "$what: the first stack ran on, verified" ||
         { fail "$what: the first stack exited $s"; tail -n 5 "$WORK/excl.out" | sed 's/^/      /'; }
+}
+
+# ns_stalled WHAT STACK NAME: a workload stopped (SIGSTOP) longer than its
+# lease counts as gone: a second start then runs, and its open removes the
+# first one's pages. The first, when it runs again, must find its lease
+# lost and stop with that reason (exit 125) before it reads or writes
+# another page, never carry on as if it still held the namespace.
+ns_stalled() {
+    local what=$1 stack=$2 name=$3 run child n s
+    "$TIERPAGE" run -c "$stack" -- "$BENCH" --size 48MiB --accesses 2000000 --verify --quiet \
+        >"$WORK/stalled.out" 2>&1 &
+    run=$!
+    n=$(ns_wait_pages "$name" 1000 "$run")
+    child=$(pgrep -P "$run")
+    if [ -z "$child" ] || [ "$n" -le 1000 ]; then
+        kill "$run" 2>/dev/null
+        wait "$run"
+        fail "$what: the workload did not get pages to the servers ($n)"
+        tail -n 5 "$WORK/stalled.out" | sed 's/^/      /'
+        return
+    fi
+    kill -STOP "$child"
+    sleep "$NS_LEASE_WAIT"
+    expect_status 0 "$what: a second start once the first, stopped, let its lease run out" -- \
+        "$TIERPAGE" run -c "$stack" -- "$BENCH" --size 8MiB --accesses 20000 --verify --quiet
+    kill -CONT "$child"
+    wait "$run"
+    s=$?
+    if [ "$s" = 125 ] && grep -q "lost the lease on namespace '$name'" "$WORK/stalled.out"; then
+        pass "$what: the first, running again, stops: it lost its lease (exit 125)"
+    else
+        fail "$what: the first, running again, exited $s without saying it lost its lease"
+        tail -n 5 "$WORK/stalled.out" | sed 's/^/      /'
+    fi
+    ! grep -Eq "missing from tier|FAILED" "$WORK/stalled.out" &&
+        pass "$what: it read no page after losing its lease (none missing, none wrong)" ||
+        { fail "$what: it read on after losing its lease"; tail -n 5 "$WORK/stalled.out" | sed 's/^/      /'; }
 }

@@ -1,7 +1,8 @@
 # The redis tier on a three-master Redis Cluster: the conformance kit, the
 # example stack, two bench runs of one stack file at once, a bench run while
 # slots move (reshard), with the MOVED and ASK redirections it followed, a
-# killed run's pages removed once its lease ran out, namespace: exclusive.
+# killed run's pages removed once its lease ran out, namespace: exclusive,
+# and a stopped run that let its lease run out stopping when it runs again.
 . "$(dirname "$0")/script_lib.sh"
 . "$(dirname "$0")/fixtures/redis_servers.sh"
 . "$(dirname "$0")/namespace_lib.sh"
@@ -49,7 +50,7 @@ tiers:
   - plugin: redis
     cluster: true
     servers: [$SEED]
-    lease_ms: $NS_LEASE_MS
+    lease_ms: ${LEASE:-$NS_LEASE_LONG}
 YAML
 }
 
@@ -86,9 +87,11 @@ expect_status 0 "the cluster is consistent after the reshard (redis-cli --cluste
     redis-cli --cluster check "$SEED"
 
 # One running stack per namespace (the lease is one key of the cluster).
-cluster_stack "$WORK/kill.yaml" kill-$$
+LEASE=$NS_LEASE_MS cluster_stack "$WORK/kill.yaml" kill-$$
 ns_killed "cluster" "$WORK/kill.yaml" kill-$$
 cluster_stack "$WORK/excl.yaml" excl-$$ "namespace: exclusive"
 ns_exclusive "cluster" "$WORK/excl.yaml" excl-$$ "127.0.0.1:[0-9]+"
+LEASE=$NS_LEASE_MS cluster_stack "$WORK/stall.yaml" stall-$$ "namespace: exclusive"
+ns_stalled "cluster" "$WORK/stall.yaml" stall-$$
 
 finish

@@ -2,7 +2,8 @@
 # tier: sharded over three servers, replicas: 2 with a server killed
 # mid-run, a redis tier that fills up and spills to pmem, and one running
 # stack per namespace: two copies of one stack file at once, a killed one's
-# pages removed once its lease ran out, namespace: exclusive.
+# pages removed once its lease ran out, namespace: exclusive, and a stopped
+# one that let its lease run out stopping when it runs again.
 . "$(dirname "$0")/script_lib.sh"
 . "$(dirname "$0")/fixtures/redis_servers.sh"
 . "$(dirname "$0")/namespace_lib.sh"
@@ -168,17 +169,19 @@ ns_stack() {
         printf 'name: %s\nresident: 2MiB\n' "$name"
         [ $# -gt 0 ] && printf '%s\n' "$@"
         printf 'tiers:\n  - plugin: dram\n    capacity: 4MiB\n  - plugin: redis\n'
-        printf '    servers: [%s]\n    lease_ms: %s\n' "$servers" "$NS_LEASE_MS"
+        printf '    servers: [%s]\n    lease_ms: %s\n' "$servers" "${LEASE:-$NS_LEASE_LONG}"
     } >"$file"
 }
 ns_stack "$WORK/two.yaml" two-$$ "$A"
 ns_two_at_once "one server" "$WORK/two.yaml" redis
 ns_stack "$WORK/two3.yaml" two3-$$ "$A, $B, $D"
 ns_two_at_once "three servers" "$WORK/two3.yaml" redis
-ns_stack "$WORK/kill.yaml" kill-$$ "$A"
+LEASE=$NS_LEASE_MS ns_stack "$WORK/kill.yaml" kill-$$ "$A"
 ns_killed "one server" "$WORK/kill.yaml" kill-$$
 ns_stack "$WORK/excl.yaml" excl-$$ "$A, $B" "namespace: exclusive"
 ns_exclusive "two servers" "$WORK/excl.yaml" excl-$$ "$A"
+LEASE=$NS_LEASE_MS ns_stack "$WORK/stall.yaml" stall-$$ "$A, $B"
+ns_stalled "two servers" "$WORK/stall.yaml" stall-$$
 
 # redis-server itself under tierpage run, its pages in a redis tier: the
 # tier's hiredis must be its own, not the one redis-server exports. The

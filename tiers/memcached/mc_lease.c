@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock_ms.h"
+
 unsigned mc_lease_exptime(unsigned lease_ms)
 {
     return (lease_ms + 999) / 1000 + 1;
@@ -58,9 +60,12 @@ int mc_lease_take(struct mc_lease *l, tierpage_error *err)
         struct mc_server *srv = &l->servers[i];
         if (!mc_server_in_service(srv))
             continue;
+        uint64_t sent = tier_now_ms();
         int rc = lease_add(l, srv, err);
-        if (rc == 1)
+        if (rc == 1) {
+            lease_clock_confirmed(&l->clock, i, sent);
             continue;
+        }
         mc_lease_release(l);
         if (rc < 0)
             return rc;
@@ -79,12 +84,18 @@ int mc_lease_take(struct mc_lease *l, tierpage_error *err)
 
 int mc_lease_claim(struct mc_lease *l, struct mc_server *srv)
 {
+    size_t i = (size_t)(srv - l->servers);
     char holder[NS_ID_LEN + 1];
     tierpage_error err;
+    uint64_t sent = tier_now_ms();
     int held = lease_get(srv, l->ns->lease, holder, sizeof holder, &err);
-    if (held < 0)
+    if (held < 0) {
+        lease_clock_unreached(&l->clock, i);
         return held;
-    if (held && strcmp(holder, l->ns->instance) == 0) {
+    }
+    if (held && strcmp(holder, l->ns->instance) != 0)
+        return -EBUSY;
+    if (held) {
         memcached_st *m = mc_server_take(srv, &err);
         if (!m)
             return -ENOMEM;
@@ -94,26 +105,58 @@ int mc_lease_claim(struct mc_lease *l, struct mc_server *srv)
         if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
             result = mc_server_fail(srv, m, rc, "touch of the lease", &err);
         mc_server_give(srv, m, rc == MEMCACHED_NOTFOUND ? MEMCACHED_SUCCESS : rc);
+        if (rc == MEMCACHED_SUCCESS)
+            lease_clock_confirmed(&l->clock, i, sent);
+        else if (result < 0)
+            lease_clock_unreached(&l->clock, i);
         if (rc != MEMCACHED_NOTFOUND)
             return result;
     }
-    /* Ran out (a restarted server, a stall longer than the lease): take it
-     * again, unless another stack has it now. */
+    /* Ran out while this stack counted on it: a later open may have
+     * removed its pages there. */
+    if (lease_clock_ran_out(&l->clock, i, sent)) {
+        lease_clock_lose(&l->clock, l->host, "memcached: %s: lost the lease on namespace '%s': it ran out, not "
+                         "renewed within lease_ms (%u ms; a stall of this process or of the server); another "
+                         "stack may have taken its pages", srv->name, l->ns->name, l->lease_ms);
+        return -ESTALE;
+    }
+    /* Gone some other way (a restarted server, one that was out of
+     * service): take it again, unless another stack has it now. */
+    sent = tier_now_ms();
     int added = lease_add(l, srv, &err);
+    if (added == 1)
+        lease_clock_confirmed(&l->clock, i, sent);
+    else if (added < 0)
+        lease_clock_unreached(&l->clock, i);
     return added < 0 ? added : added ? 0 : -EBUSY;
+}
+
+/* One renewal pass (clock lock held). A server in service whose lease
+ * another stack holds now was taken over: this stack has lost it. */
+static void renew_locked(void *lease)
+{
+    struct mc_lease *l = lease;
+    for (size_t i = 0; i < l->server_count && !__atomic_load_n(&l->clock.lost, __ATOMIC_ACQUIRE); i++) {
+        struct mc_server *srv = &l->servers[i];
+        if (!mc_server_in_service(srv)) {
+            lease_clock_unreached(&l->clock, i);
+            continue;
+        }
+        if (mc_lease_claim(l, srv) == -EBUSY)
+            lease_clock_lose(&l->clock, l->host, "memcached: %s: lost the lease on namespace '%s' to another "
+                             "stack", srv->name, l->ns->name);
+    }
 }
 
 void mc_lease_renew(void *lease)
 {
     struct mc_lease *l = lease;
-    for (size_t i = 0; i < l->server_count; i++) {
-        struct mc_server *srv = &l->servers[i];
-        if (mc_server_in_service(srv) && mc_lease_claim(l, srv) == -EBUSY && !l->lost_reported) {
-            l->lost_reported = 1;
-            tierpage_log(l->host, TIERPAGE_LOG_WARNING, "%s: lost the lease on namespace '%s' to another stack",
-                         srv->name, l->ns->name);
-        }
-    }
+    lease_clock_renew(&l->clock, renew_locked, l);
+}
+
+int mc_lease_check(struct mc_lease *l, tierpage_error *err)
+{
+    return lease_clock_hold(&l->clock, renew_locked, l, err);
 }
 
 void mc_lease_release(struct mc_lease *l)

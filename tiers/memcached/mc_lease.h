@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "lease_clock.h"
 #include "mc_server.h"
 #include "ns_keys.h"
 
@@ -22,8 +23,8 @@ struct mc_lease {
     size_t server_count;
     const struct ns_keys *ns;
     unsigned lease_ms;
-    int lost_reported;     /* the heartbeat's own */
     const tierpage_host *host; /* the core's services: the log */
+    struct lease_clock clock;  /* what this stack may count on of its lease (lease_clock.h) */
 };
 
 /* memcached's expiry for a lease: whole seconds, rounded up, plus one for
@@ -35,12 +36,21 @@ unsigned mc_lease_exptime(unsigned lease_ms);
  * namespace when exclusive and another stack holds it. */
 int mc_lease_take(struct mc_lease *l, tierpage_error *err);
 /* The heartbeat's call: touches the lease where it still holds it, adds
- * it again where it ran out (a restarted server, a stall). */
+ * it again where the server lost it (restarted, or out of service
+ * meanwhile); a lease that ran out while this stack counted on it, or
+ * that another stack holds on a server in service, is lost for good
+ * (lease_clock.h). Takes the clock's lock. */
 void mc_lease_renew(void *lease);
 /* Renews the lease on one server, in service or not, or adds it again
- * where it ran out: 0 when this instance holds it, -EBUSY when another
- * stack does, another negative errno when the server failed. */
+ * where the server lost it: 0 when this instance holds it, -EBUSY when
+ * another stack does, -ESTALE when it ran out while this stack counted on
+ * it (then lost), another negative errno when the server failed. Called
+ * with the clock's lock held. */
 int mc_lease_claim(struct mc_lease *l, struct mc_server *srv);
+/* Before a get, put or delete: 0 when the store may be used, -ESTALE with
+ * err set once the lease is lost; renews it when the heartbeat is late.
+ * No lock held by the caller. */
+int mc_lease_check(struct mc_lease *l, tierpage_error *err);
 void mc_lease_release(struct mc_lease *l);
 
 /* On every server in service: deletes the keys of the namespace's

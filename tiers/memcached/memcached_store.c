@@ -145,7 +145,10 @@ static void mc_close(void *store)
     mc_revive_stop(s->revive);
     if (s->heartbeat) {
         ns_heartbeat_stop(s->heartbeat);
-        drop_own_pages(s);
+        /* A lost lease leaves the keys alone: with namespace: exclusive
+         * they are the next holder's now. */
+        if (!__atomic_load_n(&s->lease.clock.lost, __ATOMIC_ACQUIRE))
+            drop_own_pages(s);
         mc_lease_release(&s->lease);
     }
     for (size_t i = 0; i < s->server_count; i++)
@@ -154,6 +157,7 @@ static void mc_close(void *store)
     hash_ring_free(&s->ring);
     mc_pagemap_free(&s->pages);
     pthread_mutex_destroy(&s->lock);
+    lease_clock_destroy(&s->lease.clock);
     free(s);
 }
 
@@ -164,7 +168,9 @@ static void mc_close(void *store)
 static int lease_again(void *store, struct mc_server *srv)
 {
     struct mc_store *s = store;
+    pthread_mutex_lock(&s->lease.clock.lock);
     int rc = mc_lease_claim(&s->lease, srv);
+    pthread_mutex_unlock(&s->lease.clock.lock);
     uint64_t bit = 1ull << (srv - s->servers);
     if (rc == -EBUSY && !(s->lease_lost_reported & bit))
         tierpage_log(s->lease.host, TIERPAGE_LOG_WARNING, "memcached: %s answers again, but another stack holds "
@@ -190,6 +196,7 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
         return tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
     pthread_mutex_init(&s->lock, NULL);
     mc_pagemap_init(&s->pages);
+    lease_clock_init(&s->lease.clock, (unsigned)o.lease_ms, MC_MAX_SERVERS, 0);
     if ((rc = ns_keys_init(&s->ns, params, "memcached", err)))
         goto fail;
     if (s->ns.exclusive)
@@ -234,8 +241,11 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
     }
     s->server_capacity_bytes = limits_known ? limit_sum / s->replicas : 0;
 
-    s->lease = (struct mc_lease){ .servers = s->servers, .server_count = s->server_count, .ns = &s->ns,
-                                  .lease_ms = (unsigned)o.lease_ms, .host = params->host };
+    s->lease.servers = s->servers;
+    s->lease.server_count = s->server_count;
+    s->lease.ns = &s->ns;
+    s->lease.lease_ms = (unsigned)o.lease_ms;
+    s->lease.host = params->host;
     if ((rc = mc_lease_take(&s->lease, err)))
         goto fail;
     if (!(s->heartbeat = ns_heartbeat_start(params->host, (unsigned)o.lease_ms / 3, mc_lease_renew, &s->lease))) {
@@ -406,6 +416,15 @@ static size_t held_order(const struct mc_store *s, const char *mkey, size_t mkey
     return found;
 }
 
+/* A batch on a store whose lease is lost: every page fails so. */
+static int lease_refuses(struct mc_store *s, size_t count, int *results, tierpage_error *err)
+{
+    int held = mc_lease_check(&s->lease, err);
+    for (size_t i = 0; held < 0 && i < count; i++)
+        results[i] = held;
+    return held;
+}
+
 static int mc_get_batch(void *store, size_t count, const uint64_t *keys, void *const *pages, int *results,
                         tierpage_error *err)
 {
@@ -414,6 +433,8 @@ static int mc_get_batch(void *store, size_t count, const uint64_t *keys, void *c
     int first = 0;
     if (count == 0)
         return 0;
+    if ((first = lease_refuses(s, count, results, err)) < 0)
+        return first;
     struct get_job *jobs = malloc(count * sizeof *jobs);
     if (!jobs) {
         for (size_t i = 0; i < count; i++)
@@ -481,6 +502,15 @@ static int mc_get_batch(void *store, size_t count, const uint64_t *keys, void *c
             get_from_server(s, (uint32_t)jobs[i].next, jobs, count, pages, results, &first_err);
         }
     }
+    /* A page this instance put and no server holds: when the lease ran
+     * out meanwhile (this process was stalled while the get was on its
+     * way), another stack may have removed it; say that, not "missing". */
+    int missing = 0;
+    for (size_t i = 0; i < count; i++)
+        missing |= results[i] == -ENOENT && jobs[i].held;
+    if (missing && lease_refuses(s, 0, results, &first_err) < 0)
+        for (size_t i = 0; i < count; i++)
+            results[i] = results[i] == -ENOENT && jobs[i].held ? -ESTALE : results[i];
     for (size_t i = 0; i < count; i++) {
         if (results[i] && !first) {
             first = results[i];
@@ -642,6 +672,9 @@ static int mc_put(void *store, uint64_t key, const void *page, tierpage_error *e
 {
     struct mc_store *s = store;
     uint64_t prior = 0;
+    int leased = mc_lease_check(&s->lease, err);
+    if (leased < 0)
+        return leased;
     pthread_mutex_lock(&s->lock);
     int had = mc_pagemap_get(&s->pages, key, &prior);
     if (!had) {
@@ -816,6 +849,9 @@ static int mc_put_batch(void *store, size_t count, const uint64_t *keys, const v
 {
     struct mc_store *s = store;
     tierpage_error first_err = { { 0 }, { 0 } };
+    int held = lease_refuses(s, count, results, err);
+    if (held < 0)
+        return held;
     struct put_job *jobs = calloc(count, sizeof *jobs);
     int *had = calloc(count, sizeof *had);
     if (!jobs || !had) {
@@ -903,6 +939,9 @@ static int mc_del(void *store, uint64_t key, tierpage_error *err)
 {
     struct mc_store *s = store;
     uint64_t held = 0;
+    int leased = mc_lease_check(&s->lease, err);
+    if (leased < 0)
+        return leased;
     pthread_mutex_lock(&s->lock);
     int had = mc_pagemap_get(&s->pages, key, &held);
     pthread_mutex_unlock(&s->lock);

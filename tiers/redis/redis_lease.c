@@ -4,12 +4,17 @@
  * renews (PEXPIRE) or releases (DEL) it, so a stack never renews or drops
  * a lease another stack took after its own ran out. Plain servers each
  * hold a copy, so that a later open can tell a running instance's pages
- * from a dead one's on the server that holds them; a cluster holds one. */
+ * from a dead one's on the server that holds them; a cluster holds one.
+ *
+ * What the stack may count on is kept by its own clock (lease_clock.h):
+ * a lease that ran out while the stack still used it, or that another
+ * stack holds now, is lost, and the store is used no more. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "clock_ms.h"
 #include "redis_tier.h"
 
 static const char renew_script[] =
@@ -100,9 +105,12 @@ int redis_lease_take(struct redis_store *s, tierpage_error *err)
     char why[400];
     for (size_t i = 0; i < count; i++) {
         const char *where = "";
+        uint64_t sent = tier_now_ms();
         int rc = take_one(s, nodes[i], why, sizeof why, &where);
-        if (rc == 1)
+        if (rc == 1) {
+            lease_clock_confirmed(&s->lease, i, sent);
             continue;
+        }
         if (rc < 0) {
             redis_lease_release(s);
             return tierpage_error_set(err, rc, "servers", "cannot take the namespace's lease: %s", why);
@@ -132,32 +140,65 @@ int redis_lease_take(struct redis_store *s, tierpage_error *err)
     return 0;
 }
 
-void redis_lease_renew(void *store)
+/* One renewal pass over the places (lease lock held). */
+static void renew_locked(void *store)
 {
     struct redis_store *s = store;
     struct redis_node *nodes[REDIS_MAX_SERVERS];
     size_t count = lease_nodes(s, nodes);
     char ms[16], why[400];
     snprintf(ms, sizeof ms, "%u", s->opt.lease_ms);
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < count && !__atomic_load_n(&s->lease.lost, __ATOMIC_ACQUIRE); i++) {
         const char *where = "";
         const char *argv[] = {"EVAL", renew_script, "1", s->ns.lease, s->ns.instance, ms};
+        uint64_t sent = tier_now_ms();
         redisReply *r = lease_command(s, nodes[i], s->ns.lease, 6, argv, why, sizeof why, &where);
-        if (!r)
-            continue; /* a server that is down has no lease to keep; taken again when it is back */
+        if (!r) {
+            /* A plain server that is down has no lease to keep (taken
+             * again when it is back); a cluster's one lease that cannot be
+             * renewed in time is one the stack cannot count on. */
+            lease_clock_unreached(&s->lease, i);
+            if (s->cluster && !lease_clock_valid(&s->lease, i, tier_now_ms()))
+                lease_clock_lose(&s->lease, s->conn.host, "redis: lost the lease on namespace '%s': not renewed "
+                                 "within lease_ms (%u ms): %s; another stack may have taken its pages",
+                                 s->ns.name, s->opt.lease_ms, why);
+            continue;
+        }
         int renewed = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
         freeReplyObject(r);
-        if (renewed)
+        if (renewed) {
+            lease_clock_confirmed(&s->lease, i, sent);
             continue;
-        /* Ran out (a server restarted, or this process stalled longer than
-         * lease_ms): take it again, unless another stack has it now. */
-        int rc = take_one(s, nodes[i], why, sizeof why, &where);
-        if (rc == 0 && !s->lease_lost_reported) {
-            s->lease_lost_reported = 1;
-            tierpage_log(s->conn.host, TIERPAGE_LOG_WARNING, "%s: lost the lease on namespace '%s' to another "
-                         "stack", where, s->ns.name);
         }
+        if (lease_clock_ran_out(&s->lease, i, sent)) {
+            lease_clock_lose(&s->lease, s->conn.host, "redis: %s: lost the lease on namespace '%s': it ran out, "
+                             "not renewed within lease_ms (%u ms; a stall of this process or of the server); "
+                             "another stack may have taken its pages", where, s->ns.name, s->opt.lease_ms);
+            return;
+        }
+        /* Gone while it was still good (a server restarted or flushed, or
+         * one that was down): take it again, unless another stack has it. */
+        sent = tier_now_ms();
+        int rc = take_one(s, nodes[i], why, sizeof why, &where);
+        if (rc == 1)
+            lease_clock_confirmed(&s->lease, i, sent);
+        else if (rc == 0)
+            lease_clock_lose(&s->lease, s->conn.host, "redis: %s: lost the lease on namespace '%s' to another "
+                             "stack", where, s->ns.name);
+        else
+            lease_clock_unreached(&s->lease, i);
     }
+}
+
+void redis_lease_renew(void *store)
+{
+    struct redis_store *s = store;
+    lease_clock_renew(&s->lease, renew_locked, s);
+}
+
+int redis_lease_check(struct redis_store *s, tierpage_error *err)
+{
+    return lease_clock_hold(&s->lease, renew_locked, s, err);
 }
 
 void redis_lease_release(struct redis_store *s)

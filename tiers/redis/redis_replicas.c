@@ -142,6 +142,8 @@ static size_t refill_batch(struct redis_store *s)
 void redis_refill_pass(void *store)
 {
     struct redis_store *s = store;
+    if (__atomic_load_n(&s->lease.lost, __ATOMIC_ACQUIRE))
+        return; /* the keys may be another stack's now */
     if (a_server_came_back(s))
         key_set_degrade_all(&s->keys);
     uint64_t start = tier_now_ms();

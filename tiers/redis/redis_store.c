@@ -84,6 +84,15 @@ static void note_failure(int *first, int rc, const char *why, tierpage_error *er
     }
 }
 
+/* A batch on a store whose lease is lost: every page fails so. */
+static int lease_refuses(struct redis_store *s, size_t count, int *results, tierpage_error *err)
+{
+    int held = redis_lease_check(s, err);
+    for (size_t i = 0; held < 0 && i < count; i++)
+        results[i] = held;
+    return held;
+}
+
 /* ------------------------------------------------------------------- get */
 
 static int redis_get_batch(void *store, size_t count, const uint64_t *keys, void *const *pages, int *results,
@@ -91,6 +100,9 @@ static int redis_get_batch(void *store, size_t count, const uint64_t *keys, void
 {
     struct redis_store *s = store;
     unsigned copies = s->cluster ? 1 : s->opt.replicas;
+    int held = lease_refuses(s, count, results, err);
+    if (held < 0)
+        return held;
     struct redis_cmd local[LOCAL_CMDS];
     struct redis_cmd *cmds = cmds_alloc(count, local);
     if (!cmds)
@@ -111,6 +123,7 @@ static int redis_get_batch(void *store, size_t count, const uint64_t *keys, void
     }
     /* A page this instance never wrote (or deleted) is missing at once. */
     for (size_t i = 0; i < count; i++) {
+        want[i] = 0; /* never a version: they count from 1 */
         if (!key_set_get(&s->keys, keys[i], &want[i]))
             results[i] = -ENOENT;
         want[i] &= KEY_SET_VERSION_MASK;
@@ -178,6 +191,15 @@ static int redis_get_batch(void *store, size_t count, const uint64_t *keys, void
             note_failure(&first, rc, why, err);
         }
     }
+    /* A page this instance wrote and no server holds: when the lease ran
+     * out meanwhile (this process was stalled while the GET was on its
+     * way), another stack may have removed it; say that, not "missing". */
+    int missing = 0;
+    for (size_t i = 0; i < count; i++)
+        missing |= results[i] == -ENOENT && want[i];
+    if (missing && lease_refuses(s, 0, results, err) < 0)
+        for (size_t i = 0; i < count; i++)
+            results[i] = results[i] == -ENOENT ? -ESTALE : results[i];
     /* Report failures in page order: the first page that failed. */
     first = 0;
     for (size_t i = 0; i < count && !first; i++)
@@ -202,6 +224,9 @@ static int redis_put_batch(void *store, size_t count, const uint64_t *keys, cons
 {
     struct redis_store *s = store;
     unsigned copies = s->cluster ? 1 : s->opt.replicas;
+    int held = lease_refuses(s, count, results, err);
+    if (held < 0)
+        return held;
     size_t total = count * copies;
     struct redis_cmd local[LOCAL_CMDS];
     struct redis_cmd *cmds = cmds_alloc(total, local);
@@ -312,6 +337,9 @@ static int redis_del(void *store, uint64_t key, tierpage_error *err)
 {
     struct redis_store *s = store;
     unsigned copies = s->cluster ? 1 : s->opt.replicas;
+    int held = redis_lease_check(s, err);
+    if (held < 0)
+        return held;
     struct redis_cmd local[LOCAL_CMDS];
     struct redis_cmd *cmds = cmds_alloc(copies, local);
     if (!cmds)
@@ -387,7 +415,10 @@ static void redis_close(void *store)
         ns_heartbeat_stop(s->refiller);
     if (s->heartbeat) {
         ns_heartbeat_stop(s->heartbeat);
-        redis_drop_own_pages(s);
+        /* A lost lease leaves the keys alone: with namespace: exclusive
+         * they are the next holder's now. */
+        if (!__atomic_load_n(&s->lease.lost, __ATOMIC_ACQUIRE))
+            redis_drop_own_pages(s);
         redis_lease_release(s);
     }
     if (s->debug)
@@ -400,6 +431,7 @@ static void redis_close(void *store)
     hash_ring_free(&s->ring);
     cluster_map_free(s->cluster);
     key_set_destroy(&s->keys);
+    lease_clock_destroy(&s->lease);
     free(s);
 }
 
@@ -452,6 +484,10 @@ static int redis_open(const tierpage_store_params *params, void **store, tierpag
         free(s);
         return tierpage_error_set(err, -ENOMEM, NULL, "redis: out of memory");
     }
+    /* Versions start where the instance id says: two stacks that write one
+     * key (namespace: exclusive, the second after the first's lease ran
+     * out) do not give it the same version, so neither reads the other's. */
+    s->last_version = strtoull(s->ns.instance, NULL, 16) & (KEY_SET_VERSION_MASK >> 1);
     s->page_size = params->page_size;
     s->capacity_pages = params->capacity / params->page_size;
     s->conn = (struct redis_conn_settings){
@@ -464,6 +500,7 @@ static int redis_open(const tierpage_store_params *params, void **store, tierpag
     };
     const char *debug = getenv("TIERPAGE_REDIS_DEBUG");
     s->debug = debug && debug[0] && strcmp(debug, "0") != 0;
+    lease_clock_init(&s->lease, s->opt.lease_ms, s->opt.cluster ? 1 : s->opt.server_count, s->opt.cluster);
 
     rc = s->opt.cluster ? open_cluster(s, err) : open_plain(s, err);
     if (rc == 0)

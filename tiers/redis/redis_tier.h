@@ -7,6 +7,7 @@
 #include "cluster_map.h"
 #include "hash_ring.h"
 #include "key_set.h"
+#include "lease_clock.h"
 #include "redis_exec.h"
 #include "redis_options.h"
 
@@ -39,7 +40,7 @@ struct redis_store {
     struct key_set keys;
     struct redis_counters counters; /* updated with atomics */
     struct ns_heartbeat *heartbeat; /* renews the lease while open */
-    int lease_lost_reported;        /* heartbeat thread only */
+    struct lease_clock lease;       /* what this stack may count on of its lease */
 
     uint64_t last_version;          /* of the last page written (atomic) */
     /* replicas > 1: the thread that watches the servers and refills the
@@ -121,6 +122,10 @@ int redis_drop_child(struct redis_store *s, const char *child_instance, tierpage
  * the server and the namespace when exclusive and another stack holds it. */
 int redis_lease_take(struct redis_store *s, tierpage_error *err);
 void redis_lease_renew(void *store); /* the heartbeat's call */
+/* Before a get, put or delete: 0 when the store may be used; -ESTALE with
+ * err set once the lease is lost (lease_clock.h). Renews the lease itself
+ * when the heartbeat is late. No lock held by the caller. */
+int redis_lease_check(struct redis_store *s, tierpage_error *err);
 void redis_lease_release(struct redis_store *s);
 /* Deletes the lease of another instance of the namespace, one that can
  * renew it no more (a forked child that ended). */
