@@ -1,6 +1,7 @@
 #!/bin/bash
 # Prefetch on against prefetch off, side by side in one run: tierpage-bench
-# --pattern seq and --pattern random (--verify) under `tierpage run` with
+# --pattern seq and --pattern random (--verify; --patterns adds stride and
+# zipf) under `tierpage run` with
 # bench/stacks/dram-128.yaml (a dram tier) and dram-128-memcached.yaml (a
 # small dram tier, then memcached), each stack once as it is (prefetch on,
 # the default) and once with `prefetch: off`, taking turns within each
@@ -19,7 +20,8 @@ usage: bench/prefetch_compare.sh [OPTIONS]
   --accesses N      tierpage-bench accesses (default: its own, 4 x pages)
   --write-ratio R   tierpage-bench --write-ratio (default: its own, 1.0)
   --setups LIST     of dram memcached (default both)
-  --patterns LIST   of seq random zipf (default seq,random)
+  --patterns LIST   of seq stride random zipf (default seq,random)
+  --stride N        pages between accesses of the stride pattern (default 3)
   --build DIR       build directory (default: the repository's build/)
   --log DIR         keep every run's output there (default: a new directory under /tmp)
   --help            this text
@@ -37,6 +39,7 @@ accesses=
 write_ratio=
 setups="dram memcached"
 patterns="seq random"
+stride=3
 build=$repo/build
 log=
 
@@ -55,6 +58,7 @@ while [ $# -gt 0 ]; do
     --accesses) accesses=${2:?--accesses needs a value}; shift 2 ;;
     --write-ratio) write_ratio=${2:?--write-ratio needs a value}; shift 2 ;;
     --setups) setups=$(echo "${2:?--setups needs a value}" | tr ',' ' '); shift 2 ;;
+    --stride) stride=${2:?--stride needs a value}; shift 2 ;;
     --patterns) patterns=$(echo "${2:?--patterns needs a value}" | tr ',' ' '); shift 2 ;;
     --build) build=${2:?--build needs a value}; shift 2 ;;
     --log) log=${2:?--log needs a value}; shift 2 ;;
@@ -66,7 +70,7 @@ for s in $setups; do
     case "$s" in dram | memcached) ;; *) echo "prefetch_compare: unknown setup '$s'" >&2; exit 2 ;; esac
 done
 for p in $patterns; do
-    case "$p" in seq | random | zipf) ;; *) echo "prefetch_compare: unknown pattern '$p'" >&2; exit 2 ;; esac
+    case "$p" in seq | stride | random | zipf) ;; *) echo "prefetch_compare: unknown pattern '$p'" >&2; exit 2 ;; esac
 done
 case "$reps" in '' | *[!0-9]* | 0) echo "prefetch_compare: --reps expects a positive integer, got '$reps'" >&2; exit 2 ;; esac
 
@@ -104,6 +108,7 @@ run_one() { # setup pattern on|off rep
     local name=$1-$2-$3 args=(--size "$size" --pattern "$2" --verify --json --quiet)
     [ -z "$accesses" ] || args+=(--accesses "$accesses")
     [ -z "$write_ratio" ] || args+=(--write-ratio "$write_ratio")
+    [ "$2" != stride ] || args+=(--stride "$stride")
     write_stack "$1" "$3"
     if run_child "$tierpage" run -c "$log/stack-$1-$3.yaml" --stats "$log/$name-$4.stats.json" -- "$bench" \
         "${args[@]}" >"$log/last.json" 2>"$log/$name-$4.stderr"; then

@@ -46,7 +46,7 @@
 #define MAX_THREADS 256u
 #define WRITE_LOCKS 1024u       /* stripes of the lock shared writers take */
 
-enum pattern { PATTERN_RANDOM, PATTERN_ZIPF, PATTERN_SEQ };
+enum pattern { PATTERN_RANDOM, PATTERN_ZIPF, PATTERN_SEQ, PATTERN_STRIDE };
 enum alloc_method { ALLOC_MMAP, ALLOC_MALLOC };
 
 struct options {
@@ -54,6 +54,7 @@ struct options {
     uint64_t accesses;       /* 0: 4 x pages */
     enum pattern pattern;
     double zipf_theta;
+    uint64_t stride;         /* --pattern stride: pages between accesses */
     double write_ratio;
     uint64_t seed;
     bool verify;
@@ -66,7 +67,7 @@ struct options {
     bool shared;             /* every thread on every page, not each on its slice */
 };
 
-static const char *const pattern_names[] = { "random", "zipf", "seq" };
+static const char *const pattern_names[] = { "random", "zipf", "seq", "stride" };
 static const char *const alloc_names[] = { "mmap", "malloc" };
 
 /* ---- hashing and random numbers ---- */
@@ -258,7 +259,9 @@ static void usage(FILE *out)
 "                     (K/M/G/T mean the same); rounded up to 4 KiB (default 64MiB)\n"
 "  --accesses N       accesses to make (default: 4 x pages)\n"
 "  --pattern P        random (uniform), zipf (skewed; ranks scattered over\n"
-"                     the pages) or seq (page 0, 1, 2, ... wrapping) (default random)\n"
+"                     the pages), seq (page 0, 1, 2, ... wrapping) or stride\n"
+"                     (page 0, N, 2N, ... modulo the pages) (default random)\n"
+"  --stride N         pages between accesses of --pattern stride (default 3)\n"
 "  --zipf-theta T     zipf skew, 0 < T < 1 (default 0.99)\n"
 "  --write-ratio R    fraction of accesses that are read-modify-writes, the\n"
 "                     rest only read, 0 <= R <= 1 (default 1.0)\n"
@@ -319,7 +322,7 @@ static int parse_double(const char *text, double *out)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-    *o = (struct options){ .size = 64ull << 20, .pattern = PATTERN_RANDOM, .zipf_theta = 0.99,
+    *o = (struct options){ .size = 64ull << 20, .pattern = PATTERN_RANDOM, .zipf_theta = 0.99, .stride = 3,
                            .write_ratio = 1.0, .seed = 1, .alloc = ALLOC_MMAP, .threads = 1 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -340,7 +343,12 @@ static void parse_args(int argc, char **argv, struct options *o)
             if (strcmp(val, "random") == 0) o->pattern = PATTERN_RANDOM;
             else if (strcmp(val, "zipf") == 0) o->pattern = PATTERN_ZIPF;
             else if (strcmp(val, "seq") == 0) o->pattern = PATTERN_SEQ;
-            else die_usage("--pattern: expected random, zipf or seq, got '%s'", val);
+            else if (strcmp(val, "stride") == 0) o->pattern = PATTERN_STRIDE;
+            else die_usage("--pattern: expected random, zipf, seq or stride, got '%s'", val);
+        } else if (strcmp(a, "--stride") == 0) {
+            val = option_value(argc, argv, &i);
+            if (tp_parse_uint(val, &o->stride) < 0 || o->stride == 0)
+                die_usage("--stride: expected a positive whole number of pages, got '%s'", val);
         } else if (strcmp(a, "--zipf-theta") == 0) {
             val = option_value(argc, argv, &i);
             if (parse_double(val, &o->zipf_theta) < 0 || !(o->zipf_theta > 0 && o->zipf_theta < 1))
@@ -503,6 +511,7 @@ static void *worker_main(void *arg)
         switch (o->pattern) {
         case PATTERN_ZIPF: page = scatter_apply(&sc, zipf_next(&z, &g)); break;
         case PATTERN_SEQ:  page = (seq_start + k) % w->pages; break;
+        case PATTERN_STRIDE: page = (seq_start + k * o->stride) % w->pages; break;
         default:           page = rng_below(&g, w->pages); break;
         }
         page += w->first_page;
@@ -663,6 +672,8 @@ static void print_text(const struct options *o, const struct region *r, const st
            pattern_names[o->pattern]);
     if (o->pattern == PATTERN_ZIPF)
         printf(" theta %.2f", o->zipf_theta);
+    if (o->pattern == PATTERN_STRIDE)
+        printf(" %" PRIu64, o->stride);
     printf(", %" PRIu64 " accesses, write ratio %.2f, alloc %s, seed %" PRIu64, o->accesses, o->write_ratio,
            alloc_names[o->alloc], o->seed);
     if (o->threads > 1)
@@ -690,14 +701,14 @@ static void print_json(const struct options *o, const struct region *r, const st
            "\"us_per_access_p99\":%.3f,\"us_per_access_p999\":%.3f,\"us_per_access_p9999\":%.3f,"
            "\"us_per_access_max\":%.3f,\"timing_samples\":%" PRIu64 ",\"major_faults\":%ld,\"minor_faults\":%ld,"
            "\"verify\":\"%s\",\"bad_pages\":%" PRIu64 ",\"verify_seconds\":%.6f,"
-           "\"threads\":%u,\"shared\":%s}\n",
+           "\"threads\":%u,\"shared\":%s,\"stride\":%" PRIu64 "}\n",
            o->size, r->pages, pattern_names[o->pattern], o->zipf_theta, o->accesses, res->writes,
            o->write_ratio, o->seed, alloc_names[o->alloc], res->fill_s, res->access_s,
            (double)o->accesses / res->access_s, res->mean_us, quantile_us(res, 0.50), quantile_us(res, 0.90),
            quantile_us(res, 0.99), quantile_us(res, 0.999), quantile_us(res, 0.9999), quantile_us(res, 1.0),
            res->latency->total, res->major_faults, res->minor_faults,
            !o->verify ? "skipped" : res->bad_pages ? "failed" : "ok", res->bad_pages,
-           res->verify_s, o->threads, o->shared ? "true" : "false");
+           res->verify_s, o->threads, o->shared ? "true" : "false", o->stride);
 }
 
 int main(int argc, char **argv)

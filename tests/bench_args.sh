@@ -20,7 +20,9 @@ expect_bad "--size: expected a size" --size -5MiB
 expect_bad "--size: expected a size" --size 0
 expect_bad "--size needs a value" --size
 expect_bad "--accesses: expected a positive whole number" --accesses 1.5
-expect_bad "--pattern: expected random, zipf or seq" --pattern hot
+expect_bad "--pattern: expected random, zipf, seq or stride" --pattern hot
+expect_bad "--stride: expected a positive whole number of pages" --stride 0
+expect_bad "--stride: expected a positive whole number of pages" --stride x
 expect_bad "--zipf-theta: expected a number between 0 and 1" --zipf-theta 1
 expect_bad "--zipf-theta: expected a number between 0 and 1" --zipf-theta abc
 expect_bad "--write-ratio: expected a number from 0 to 1" --write-ratio 1.5
@@ -45,8 +47,14 @@ rc=$?
 case "$err" in *"cannot create /nonexistent-dir/x.cdf"*) ;; *) fail "unwritable --latency-cdf: message '$err'" ;; esac
 echo "ok: --latency-cdf writes every access; an unwritable file is exit 4"
 
+# --pattern stride: every --stride-th page, wrapping; every page verified.
+out=$("$bench" --size 1MiB --pattern stride --stride 5 --accesses 3000 --verify --json --quiet) ||
+    fail "--pattern stride run exited $?"
+case "$out" in *'"pattern":"stride"'*'"verify":"ok"'*'"stride":5}') ;; *) fail "--pattern stride: $out" ;; esac
+echo "ok: --pattern stride --stride 5 verifies"
+
 help=$("$bench" --help) || fail "--help exited non-zero"
-for opt in --size --accesses --pattern --zipf-theta --write-ratio --seed --verify \
+for opt in --size --accesses --pattern --stride --zipf-theta --write-ratio --seed --verify \
            --inject-corruption --alloc --json --quiet --latency-cdf --help; do
     echo "$help" | grep -q -- "$opt" || fail "--help does not mention $opt"
 done
