@@ -249,7 +249,7 @@ static void read_runs(struct tp_stack *s, const uint32_t *ids, size_t n, enum wr
  * their writes are read in runs. Stack lock held, dropped around store
  * I/O. Returns the pages evicted, -EAGAIN when none could be taken, or
  * -errno (the rest of the batch released, not evicted). */
-static long evict_batch(struct tp_stack *s, size_t max, tierpage_error *err)
+static long evict_batch(struct tp_stack *s, size_t max, enum tp_victim_for victim_for, tierpage_error *err)
 {
     TP_ASSERT_HELD(&s->lock);
     if (tp_pages_frozen(&s->pages))
@@ -259,7 +259,7 @@ static long evict_batch(struct tp_stack *s, size_t max, tierpage_error *err)
     if (max > TP_EVICT_BATCH)
         max = TP_EVICT_BATCH;
     while (n < max) {
-        uint32_t id = tp_pick_victim(&s->pages.resident, &s->pages.map, s->policy, unmap_to_check, s);
+        uint32_t id = tp_pick_victim(&s->pages.resident, &s->pages.map, s->policy, victim_for, unmap_to_check, s);
         if (id == TP_NIL)
             break;
         tp_page_claim(&s->pages, id); /* the hand passes it from now on */
@@ -282,20 +282,30 @@ static long evict_batch(struct tp_stack *s, size_t max, tierpage_error *err)
 
 int tp_evict_some(struct tp_stack *s, size_t max, tierpage_error *err)
 {
-    long rc = evict_batch(s, max, err);
+    long rc = evict_batch(s, max, TP_VICTIM_FOR_ANY, err);
     return rc < 0 ? (int)rc : 0;
 }
 
-int tp_make_room(struct tp_stack *s, uint64_t reserve, tierpage_error *err)
+static int make_room(struct tp_stack *s, uint64_t reserve, enum tp_victim_for victim_for, tierpage_error *err)
 {
     TP_ASSERT_HELD(&s->lock);
     struct tp_resident_set *r = &s->pages.resident;
     while (r->count + reserve > r->cap_pages) {
-        int rc = tp_evict_some(s, r->count + reserve - r->cap_pages, err);
+        long rc = evict_batch(s, r->count + reserve - r->cap_pages, victim_for, err);
         if (rc == -EAGAIN)
             return 0; /* everything is in flight; the cap is briefly exceeded */
         if (rc < 0)
-            return rc;
+            return (int)rc;
     }
     return 0;
+}
+
+int tp_make_room(struct tp_stack *s, uint64_t reserve, tierpage_error *err)
+{
+    return make_room(s, reserve, TP_VICTIM_FOR_ANY, err);
+}
+
+int tp_make_room_for_prefetch(struct tp_stack *s, uint64_t reserve, tierpage_error *err)
+{
+    return make_room(s, reserve, TP_VICTIM_FOR_PREFETCH, err);
 }

@@ -20,7 +20,10 @@ int tp_evict_some(struct tp_stack *s, size_t max, tierpage_error *err);
  * drops it around store I/O and holds it again on return. */
 int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err);
 /* Evict until fewer than cap - reserve pages are resident. Same locking
- * as tp_evict_one. */
+ * as tp_evict_page. */
 int tp_make_room(struct tp_stack *s, uint64_t reserve, tierpage_error *err);
+/* The same for pages fetched ahead, stopping short (returning 0) rather
+ * than evict a prefetched page the program has not used yet. */
+int tp_make_room_for_prefetch(struct tp_stack *s, uint64_t reserve, tierpage_error *err);
 
 #endif

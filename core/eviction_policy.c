@@ -26,7 +26,7 @@ enum tp_neighbour_check tp_check_neighbour(struct tp_page *p)
 }
 
 uint32_t tp_pick_victim(struct tp_resident_set *r, struct tp_page_map *m, enum tp_eviction_policy policy,
-                        tp_unmap_to_check_fn *unmap_to_check, void *ctx)
+                        enum tp_victim_for victim_for, tp_unmap_to_check_fn *unmap_to_check, void *ctx)
 {
     int clock = policy == TP_POLICY_CLOCK;
     for (size_t scanned = 0; scanned < 3 * r->slot_count; scanned++) {
@@ -46,6 +46,10 @@ uint32_t tp_pick_victim(struct tp_resident_set *r, struct tp_page_map *m, enum t
         if (clock && (p->flags & TP_PAGE_REFERENCED)) {
             check_again(p, id, unmap_to_check, ctx);
             continue;
+        }
+        if (victim_for == TP_VICTIM_FOR_PREFETCH && (p->flags & TP_PAGE_PREFETCHED)) {
+            r->hand = slot;
+            return TP_NIL;
         }
         return id;
     }

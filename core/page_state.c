@@ -187,7 +187,7 @@ void tp_page_make_prefetched(struct tp_pages *pg, uint32_t id)
     assert(p->state == TP_PAGE_STORED && p->tier != TP_NO_TIER);
     p->state = TP_PAGE_RESIDENT;
     p->flags = (uint8_t)((p->flags & ~(TP_PAGE_REFERENCED | TP_PAGE_DIRTY | TP_PAGE_UNSURE)) | TP_PAGE_PREFETCHED);
-    p->heat = 0;
+    p->heat = 1;
     list_touch(pg, p->tier, id);
     tp_resident_add(&pg->resident, &pg->map, id);
 }

@@ -105,8 +105,10 @@ void tp_page_reserve_resident(struct tp_pages *pg);
 void tp_page_make_resident(struct tp_pages *pg, uint32_t id, unsigned resident_flags);
 /* pages->lock held, the page BUSY, its place reserved: its tier's copy is
  * in memory but not mapped in the program, fetched ahead of a fault. It
- * comes in cold (not REFERENCED): the eviction policy may take it before
- * any page the program uses. Its first use is a minor fault. */
+ * comes in unused (not REFERENCED) with one pass of the clock hand to
+ * wait (heat 1), the turn a faulted page gets before it may go: the
+ * program must have a fair chance to reach it, and a hot page still
+ * outlasts it. Its first use is a minor fault. */
 void tp_page_make_prefetched(struct tp_pages *pg, uint32_t id);
 /* pages->lock held, the page BUSY and not resident: give back the place
  * tp_page_reserve_resident counted (its fetch failed). */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "eviction.h"
+#include "evictor_thread.h"
 #include "tier_chain.h"
 
 /* Stack lock held: a page worth fetching ahead, held by tier *tier (the
@@ -104,8 +105,11 @@ void tp_prefetch_after_fault(struct tp_stack *s, uint32_t id, size_t tier, int f
      * ahead is missing: batches stay large. */
     if (n == 0 || (first_use && n * 2 < window))
         goto out;
+    /* The room the evictor keeps free first; the rest by evicting here,
+     * after the program was woken, but never a page fetched ahead and not
+     * used yet: fewer pages come in instead. */
     tierpage_error err = {{0}, {0}};
-    if (tp_make_room(s, n, &err) < 0)
+    if (tp_make_room_for_prefetch(s, n, &err) < 0)
         goto out;
     /* The lock was dropped while evicting: look again. */
     r = tp_region_of_id(s, id);
@@ -121,6 +125,7 @@ void tp_prefetch_after_fault(struct tp_stack *s, uint32_t id, size_t tier, int f
         tp_page_claim(&s->pages, ids[i]);
         tp_page_reserve_resident(&s->pages);
     }
+    tp_evictor_poke(s); /* its margin, taken here, made again off the fault path */
     fetch_and_install(s, tier, n, ids);
 out:
     tp_lock_drop(&s->lock);

@@ -1,7 +1,8 @@
 /* Prefetch: on a fault that continues a sequential or strided stream in
  * its region, bring in the next pages along the stride that the same tier
  * holds, with one batch get, before the program asks for them. They come
- * in cold and unmapped: the program's first use of one is a minor fault,
+ * in unused and unmapped, with the turn of the clock hand a faulted page
+ * gets (page_state.h): the program's first use of one is a minor fault,
  * which tells prefetch it was right. */
 #ifndef TIERPAGE_PREFETCH_H
 #define TIERPAGE_PREFETCH_H

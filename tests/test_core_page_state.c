@@ -51,6 +51,18 @@ static void bring_in(uint32_t id, unsigned flags)
     tp_page_release(&pg, id);
 }
 
+/* Bring the page in as a prefetch does: fetched ahead, not mapped. */
+static void fetch_ahead(uint32_t id)
+{
+    tp_page_claim(&pg, id);
+    ck_assert(tp_tier_reserve(&pg, 0, 0));
+    tp_page_land(&pg, id, 0);
+    tp_page_make_stored(&pg, id); /* only its tier holds it */
+    tp_page_reserve_resident(&pg);
+    tp_page_make_prefetched(&pg, id);
+    tp_page_release(&pg, id);
+}
+
 static void *release_later(void *arg)
 {
     uint32_t id = *(uint32_t *)arg;
@@ -214,7 +226,7 @@ static void note_unmap(void *ctx, uint32_t id)
 
 static uint32_t pick(enum tp_eviction_policy policy)
 {
-    return tp_pick_victim(&pg.resident, &pg.map, policy, note_unmap, NULL);
+    return tp_pick_victim(&pg.resident, &pg.map, policy, TP_VICTIM_FOR_ANY, note_unmap, NULL);
 }
 
 START_TEST(clock_gives_used_pages_a_second_chance)
@@ -231,6 +243,45 @@ START_TEST(clock_gives_used_pages_a_second_chance)
     tp_page_note_use(&pg, first + 1, 0);
     ck_assert_uint_eq(pick(TP_POLICY_CLOCK), first + 2);
     ck_assert_uint_eq(tp_page(&pg, first + 1)->heat, TP_HEAT_MAX - 1);
+}
+END_TEST
+
+START_TEST(a_page_fetched_ahead_gets_the_turn_a_faulted_page_gets)
+{
+    unmapped_count = 0;
+    fetch_ahead(first);
+    bring_in(first + 1, 0);
+    /* Both are passed over once: the faulted page unmapped to check it, the
+     * page fetched ahead (never mapped) not. Then the first is taken,
+     * unused. */
+    ck_assert_uint_eq(pick(TP_POLICY_CLOCK), first);
+    ck_assert_uint_eq(unmapped_count, 1);
+    ck_assert_uint_eq(unmapped[0], first + 1);
+    tp_page_claim(&pg, first);
+    ck_assert_int_eq(tp_page_evicted(&pg, first), 1); /* evicted unused */
+    tp_page_release(&pg, first);
+}
+END_TEST
+
+START_TEST(a_prefetch_never_pushes_out_a_page_fetched_ahead_unused)
+{
+    fetch_ahead(first);
+    bring_in(first + 1, 0);
+    fetch_ahead(first + 2);
+    /* Past its one pass, the page fetched ahead is due; a prefetch stops
+     * there, leaving it under the hand, and everyone else takes it. */
+    ck_assert_uint_eq(tp_pick_victim(&pg.resident, &pg.map, TP_POLICY_CLOCK, TP_VICTIM_FOR_PREFETCH, note_unmap, NULL),
+                      TP_NIL);
+    ck_assert_uint_eq(pick(TP_POLICY_CLOCK), first);
+    /* Fifo stops there too, and takes what is not fetched ahead. */
+    ck_assert_uint_eq(tp_pick_victim(&pg.resident, &pg.map, TP_POLICY_FIFO, TP_VICTIM_FOR_PREFETCH, note_unmap, NULL),
+                      first + 1);
+    ck_assert_uint_eq(tp_pick_victim(&pg.resident, &pg.map, TP_POLICY_FIFO, TP_VICTIM_FOR_PREFETCH, note_unmap, NULL),
+                      TP_NIL);
+    /* Once used, it is a page like any other. */
+    ck_assert_int_eq(tp_page_note_prefetch_use(&pg, first + 2, 0), 1);
+    ck_assert_uint_eq(tp_pick_victim(&pg.resident, &pg.map, TP_POLICY_FIFO, TP_VICTIM_FOR_PREFETCH, note_unmap, NULL),
+                      first + 2);
 }
 END_TEST
 
@@ -504,6 +555,8 @@ int main(void)
     TCase *policy = tcase_create("eviction_policy");
     tcase_add_checked_fixture(policy, setup, teardown);
     tcase_add_test(policy, clock_gives_used_pages_a_second_chance);
+    tcase_add_test(policy, a_page_fetched_ahead_gets_the_turn_a_faulted_page_gets);
+    tcase_add_test(policy, a_prefetch_never_pushes_out_a_page_fetched_ahead_unused);
     tcase_add_test(policy, a_hot_page_is_checked_again_after_its_heat_runs_out);
     tcase_add_test(policy, a_check_takes_along_the_neighbours_due_for_one);
     tcase_add_test(policy, fifo_takes_pages_in_the_order_they_came_and_never_unmaps);

@@ -11,15 +11,15 @@
 #define HOLE_FIRST 300u     /* pages [HOLE_FIRST, HOLE_END) are never written */
 #define HOLE_END 310u
 
-/* dram (256 KiB) -> pmem: a 64-page resident set over a 1024-page region
+/* dram (256 KiB) -> pmem: a `resident` of 64 pages over a 1024-page region
  * spills most pages to pmem. One handler thread: the fault stream is the
  * program's own order. */
-static tp_stack *open_prefetch_stack(const char *prefetch)
+static tp_stack *open_prefetch_stack_resident(const char *prefetch, const char *resident)
 {
     char yaml[1024];
     snprintf(yaml, sizeof yaml,
              "name: prefetch\n"
-             "resident: 256KiB\n"
+             "resident: %s\n"
              "handler_threads: 1\n"
              "prefetch: %s\n"
              "prefetch_window: 32\n"
@@ -29,8 +29,13 @@ static tp_stack *open_prefetch_stack(const char *prefetch)
              "  - plugin: pmem\n"
              "    path: %s\n"
              "    capacity: 8MiB\n",
-             prefetch, shm_path("prefetch"));
+             resident, prefetch, shm_path("prefetch"));
     return open_stack(yaml);
+}
+
+static tp_stack *open_prefetch_stack(const char *prefetch)
+{
+    return open_prefetch_stack_resident(prefetch, "256KiB");
 }
 
 static int in_hole(size_t i)
@@ -135,6 +140,87 @@ START_TEST(strided_sweep_is_detected)
 }
 END_TEST
 
+/* A working set the program keeps using, and beside it a sweep: the pages
+ * fetched ahead of the sweep must last until the sweep reaches them, as a
+ * page the sweep faulted in would, while the working set stays. 48 pages
+ * resident (under 64, so the evictor keeps no margin and every eviction is
+ * the fault path's, in the program's order), 32 of them the working set:
+ * the 16 left turn over fast, and a prefetched page taken at the hand's
+ * first pass would be evicted before the sweep gets to it. */
+#define WORKING_SET 32u
+START_TEST(prefetched_pages_last_until_used_beside_a_working_set)
+{
+    tp_stack *s = open_prefetch_stack_resident("on", "192KiB");
+    char *m = map_written(s);
+    for (size_t h = 0; h < WORKING_SET; h++)
+        check_and_rewrite(m, h);
+    struct tp_stats before = stats_of(s);
+    for (size_t i = WORKING_SET; i < REGION_PAGES; i++) {
+        check_and_rewrite(m, i);
+        for (size_t h = 0; h < WORKING_SET; h++)
+            ck_assert_msg(page_matches(m, h, 2), "working-set page %zu wrong", h);
+    }
+    struct tp_stats st = stats_of(s);
+    uint64_t prefetched = st.prefetched_pages - before.prefetched_pages;
+    uint64_t used = st.prefetch_hits - before.prefetch_hits;
+    uint64_t wasted = st.prefetch_wasted - before.prefetch_wasted;
+    uint64_t from_tiers = (st.faults - st.zero_fills) - (before.faults - before.zero_fills);
+    printf("beside a working set: %llu prefetched, %llu used, %llu evicted unused, %llu faults from a tier\n",
+           (unsigned long long)prefetched, (unsigned long long)used, (unsigned long long)wasted,
+           (unsigned long long)from_tiers);
+    ck_assert_uint_gt(prefetched, REGION_PAGES / 2);
+    ck_assert_msg(used * 10 >= prefetched * 9, "%llu of %llu prefetched pages used", (unsigned long long)used,
+                  (unsigned long long)prefetched);
+    /* Faults, from the sweep and the working set alike, are few. */
+    ck_assert_msg(from_tiers * 4 <= used, "%llu faults from a tier for %llu prefetched pages used",
+                  (unsigned long long)from_tiers, (unsigned long long)used);
+    check_all(m, 2, 1);
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
+/* A sweep through one region while the program faults at random in
+ * another: those faults evict (48 pages resident, no evictor margin, so
+ * in the program's order), and the hand must give the pages fetched ahead
+ * of the sweep the turn it gives the pages the faults brought in. */
+START_TEST(prefetched_pages_last_beside_random_faults)
+{
+    tp_stack *s = open_prefetch_stack_resident("on", "192KiB");
+    char *sweep_m = map_written(s);
+    char *random_m = map_written(s);
+    struct tp_stats before = stats_of(s);
+    unsigned char touched[REGION_PAGES] = {0};
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < REGION_PAGES; i++) {
+        check_and_rewrite(sweep_m, i);
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        size_t r = x % REGION_PAGES;
+        if (in_hole(r))
+            continue;
+        ck_assert_msg(page_matches(random_m, r, touched[r] ? 2 : 1), "page %zu wrong", r);
+        fill_page(random_m, r, 2);
+        touched[r] = 1;
+    }
+    struct tp_stats st = stats_of(s);
+    uint64_t prefetched = st.prefetched_pages - before.prefetched_pages;
+    uint64_t used = st.prefetch_hits - before.prefetch_hits;
+    printf("beside random faults: %llu prefetched, %llu used, %llu evicted unused\n", (unsigned long long)prefetched,
+           (unsigned long long)used, (unsigned long long)(st.prefetch_wasted - before.prefetch_wasted));
+    ck_assert_uint_gt(prefetched, REGION_PAGES / 2);
+    ck_assert_msg(used * 20 >= prefetched * 19, "%llu of %llu prefetched pages used", (unsigned long long)used,
+                  (unsigned long long)prefetched);
+    check_all(sweep_m, 2, 1);
+    for (size_t i = 0; i < REGION_PAGES; i++)
+        if (!in_hole(i))
+            ck_assert_msg(page_matches(random_m, i, touched[i] ? 2 : 1), "page %zu wrong", i);
+    tp_stack_close(s);
+    remove_shm();
+}
+END_TEST
+
 START_TEST(random_access_prefetches_almost_nothing)
 {
     tp_stack *s = open_prefetch_stack("on");
@@ -193,6 +279,8 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, sequential_sweep_is_prefetched_and_reads_back);
     tcase_add_test(tc, strided_sweep_is_detected);
+    tcase_add_test(tc, prefetched_pages_last_until_used_beside_a_working_set);
+    tcase_add_test(tc, prefetched_pages_last_beside_random_faults);
     tcase_add_test(tc, random_access_prefetches_almost_nothing);
     tcase_add_test(tc, prefetch_off_prefetches_nothing);
     suite_add_tcase(s, tc);
