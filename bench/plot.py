@@ -11,6 +11,7 @@ by its file names, and writes into --out (each path printed on stdout):
                                                   (from the DIR's *-on.prefetch.jsonl)
                        prefetch-latency-PATTERN.svg
   threads_compare.sh   threads-accesses.svg       aggregate accesses/s per thread count
+  seq_compare.sh       seq-accesses.svg           accesses/s: swap file, prefetch on and off
   kv_compare.sh        kv-accesses.svg            paging accesses/s per setup
                        kv-latency.svg
   app_compare.sh       app-requests.svg           requests/s per app and setup
@@ -124,7 +125,8 @@ def median(xs):
 # File names of each script's log; the groups name what the file holds.
 KINDS = {
     "swap": (r"(swapfile|zram|tierpage-dram-128|tierpage-dram-128-fifo)-(random|zipf|seq)\.jsonl", "swap_compare.sh"),
-    "prefetch": (r"(dram|memcached)-(seq|random|zipf)-(on|off)\.jsonl", "prefetch_compare.sh"),
+    "prefetch": (r"(dram|memcached)-(seq|stride|random|zipf)-(on|off)\.jsonl", "prefetch_compare.sh"),
+    "seq": (r"(swapfile|on|off)\.jsonl", "seq_compare.sh"),
     "threads": (r"(slices|shared)-(\d+)\.jsonl", "threads_compare.sh"),
     "kv": (r"paging-(swapfile|memcached|redis)\.jsonl", "kv_compare.sh"),
     "app": (r"(redis|memcached)-(plain|swapfile|zram|dram|memcached|redis)\.jsonl", "app_compare.sh"),
@@ -460,16 +462,32 @@ KV_SETUPS = (("swapfile", "kernel swap, swap file"), ("memcached", "tierpage, me
              ("redis", "tierpage, redis tier"))
 
 
-def plot_kv(log, out, written):
+def bars_per_setup(log, table, script, group, name, out, written):
+    """Accesses/s of each setup of `table` (key, label) the log holds, as
+    one group of bars; returns those setups and the workload's text."""
     runs = log.runs
-    setups = [(s, lab) for s, lab in KV_SETUPS if (s,) in runs]
+    setups = [(s, lab) for s, lab in table if (s,) in runs]
     work = bench_workload(log.all_runs())
-    grouped_bars(log.title(f"kv_compare: {work}, verified", WHISKERS), "accesses/s (higher is better)",
-                 ["random"], [lab for _, lab in setups],
+    grouped_bars(log.title(f"{script}: {work}, verified", WHISKERS), "accesses/s (higher is better)",
+                 [group], [lab for _, lab in setups],
                  lambda _, lab: [r.num("accesses_per_second") for r in runs[(next(s for s, l in setups if l == lab),)]],
-                 out, "kv-accesses.svg", written)
+                 out, name, written)
+    return setups, work
+
+
+def plot_kv(log, out, written):
+    setups, work = bars_per_setup(log, KV_SETUPS, "kv_compare", "random", "kv-accesses.svg", out, written)
     step_cdf(log.title(f"kv_compare: {work}: time per access", latency_note(log, [(s,) for s, _ in setups])),
              [bench_latency(log, (s,), lab) for s, lab in setups], out, "kv-latency.svg", written)
+
+
+SEQ_SETUPS = (("swapfile", "kernel swap, swap file"), ("on", "tierpage, memcached tier, prefetch on"),
+              ("off", "tierpage, memcached tier, prefetch off"))
+
+
+def plot_seq(log, out, written):
+    pattern = str(log.all_runs()[0].value.get("pattern", "seq"))
+    bars_per_setup(log, SEQ_SETUPS, "seq_compare", pattern, "seq-accesses.svg", out, written)
 
 
 APP_SETUPS = ("plain", "swapfile", "zram", "dram", "memcached", "redis")
@@ -490,7 +508,8 @@ def plot_app(log, out, written):
                  series, out, f"app-latency-{a}.svg", written)
 
 
-PLOTTERS = {"swap": plot_swap, "prefetch": plot_prefetch, "threads": plot_threads, "kv": plot_kv, "app": plot_app}
+PLOTTERS = {"swap": plot_swap, "prefetch": plot_prefetch, "threads": plot_threads, "kv": plot_kv, "app": plot_app,
+            "seq": plot_seq}
 
 
 def main():
