@@ -209,24 +209,44 @@ static memcached_st *direct(const char *server)
     return m;
 }
 
-/* Whether `server` holds the page `key` of namespace `ns`; its bytes in page. */
-static int server_holds(const char *server, const char *ns, uint64_t key, unsigned char *page)
+/* Whether `server` holds the page `key` of namespace `ns`; its bytes in
+ * page and its item's flags in *flags, when not NULL. */
+static int server_item(const char *server, const char *ns, uint64_t key, unsigned char *page, uint32_t *flags)
 {
     char mkey[MC_KEY_MAX + 1];
     int len = mc_page_key(mkey, sizeof mkey, ns, key);
     memcached_st *m = direct(server);
     size_t value_len;
-    uint32_t flags;
+    uint32_t item_flags;
     memcached_return_t rc;
-    char *value = memcached_get(m, mkey, (size_t)len, &value_len, &flags, &rc);
+    char *value = memcached_get(m, mkey, (size_t)len, &value_len, &item_flags, &rc);
     int held = rc == MEMCACHED_SUCCESS && value;
     if (held && page) {
         ck_assert_uint_eq(value_len, PAGE);
         memcpy(page, value, PAGE);
     }
+    if (held && flags)
+        *flags = item_flags;
     free(value);
     memcached_free(m);
     return held;
+}
+
+static int server_holds(const char *server, const char *ns, uint64_t key, unsigned char *page)
+{
+    return server_item(server, ns, key, page, NULL);
+}
+
+/* Stores `page` with `flags` as the page `key` of `ns` on `server`, as a
+ * set the tier sent long ago would land: behind the tier's back. */
+static void server_store(const char *server, const char *ns, uint64_t key, const unsigned char *page,
+                         uint32_t flags)
+{
+    char mkey[MC_KEY_MAX + 1];
+    int len = mc_page_key(mkey, sizeof mkey, ns, key);
+    memcached_st *m = direct(server);
+    ck_assert_int_eq(memcached_set(m, mkey, (size_t)len, (const char *)page, PAGE, 0, flags), MEMCACHED_SUCCESS);
+    memcached_free(m);
 }
 
 static void server_drop(const char *server, const char *ns, uint64_t key)
@@ -325,31 +345,39 @@ START_TEST(test_page_key_format)
 }
 END_TEST
 
-START_TEST(test_pagemap_keeps_each_pages_servers)
+START_TEST(test_pagemap_keeps_each_pages_servers_and_generation)
 {
     struct mc_pagemap map;
     mc_pagemap_init(&map);
     enum { N = 50000 };
     ck_assert_int_eq(mc_pagemap_reserve(&map, N + 1), 0);
     for (uint64_t k = 0; k < N; k++)
-        ck_assert_int_eq(mc_pagemap_set(&map, k * 4096, k % 64 + 1), 1);
-    ck_assert_int_eq(mc_pagemap_set(&map, UINT64_MAX, 1ull << 63), 1);
-    ck_assert_int_eq(mc_pagemap_set(&map, 4096, 6), 0); /* moved: its servers replaced */
+        ck_assert_int_eq(mc_pagemap_set(&map, k * 4096, k % 64 + 1, (uint32_t)(k * 3 + 1)), 1);
+    ck_assert_int_eq(mc_pagemap_set(&map, UINT64_MAX, 1ull << 63, UINT32_MAX), 1);
+    ck_assert_int_eq(mc_pagemap_set(&map, 4096, 6, 7), 0); /* moved: its servers and generation replaced */
     ck_assert_uint_eq(map.count, N + 1);
     for (uint64_t k = 0; k < N; k += 2)
         ck_assert_int_eq(mc_pagemap_remove(&map, k * 4096), 1);
     ck_assert_int_eq(mc_pagemap_remove(&map, 1), 0);
+    /* A copy forgotten only at the generation it was found under. */
+    ck_assert_int_eq(mc_pagemap_forget_copies(&map, 3 * 4096, 9, 4), 0);
+    ck_assert_int_eq(mc_pagemap_forget_copies(&map, 3 * 4096, 10, 4 | 1), 1);
     for (uint64_t k = 0; k < N; k++) {
         uint64_t servers = 0;
-        ck_assert_int_eq(mc_pagemap_get(&map, k * 4096, &servers), (int)(k % 2));
-        if (k % 2)
-            ck_assert_uint_eq(servers, k == 1 ? 6 : k % 64 + 1);
+        uint32_t gen = 0;
+        ck_assert_int_eq(mc_pagemap_get(&map, k * 4096, &servers, &gen), (int)(k % 2));
+        if (k % 2 == 0)
+            continue;
+        ck_assert_uint_eq(servers, k == 1 ? 6 : k == 3 ? 0 : k % 64 + 1);
+        ck_assert_uint_eq(gen, k == 1 ? 7 : k * 3 + 1);
     }
     uint64_t servers = 0;
-    ck_assert_int_eq(mc_pagemap_get(&map, UINT64_MAX, &servers), 1);
+    uint32_t gen = 0;
+    ck_assert_int_eq(mc_pagemap_get(&map, UINT64_MAX, &servers, &gen), 1);
     ck_assert_uint_eq(servers, 1ull << 63);
+    ck_assert_uint_eq(gen, UINT32_MAX);
     ck_assert_int_eq(mc_pagemap_remove(&map, UINT64_MAX), 1);
-    ck_assert_int_eq(mc_pagemap_get(&map, UINT64_MAX, NULL), 0);
+    ck_assert_int_eq(mc_pagemap_get(&map, UINT64_MAX, NULL, NULL), 0);
     ck_assert_uint_eq(map.count, N / 2);
     mc_pagemap_free(&map);
 }
@@ -693,6 +721,123 @@ START_TEST(test_a_stopped_server_comes_back_and_is_never_read_stale)
     ck_assert_msg(log_has(victim, "back in service"), "log: %s", logged);
     store_close(&st);
     stop_own_server("stopped");
+}
+END_TEST
+
+/* A set that a stopped server carries out late, once it runs again, after
+ * the page was put there anew: the server then holds the older page, with
+ * the older put's flags. Each put leaves a page's copies the page's new
+ * generation in their flags; the older copy is not read as current: the
+ * replica that holds the current one is read instead, and the log names
+ * the server. */
+START_TEST(test_an_older_copy_stored_late_is_never_read_as_current)
+{
+    NEED_SERVERS();
+    char list[256], ns[64];
+    all_servers(list, sizeof list);
+    unique_ns(ns, sizeof ns, "late");
+    tp_set_store_log(capture_log, NULL);
+    struct store st;
+    store_must_open(&st, ns, list, "2");
+    const char *names[SERVERS] = { servers[0], servers[1], servers[2] };
+    enum { N = 20 };
+    uint64_t keys[N];
+    unsigned char old[N][PAGE], buf[N][PAGE];
+    void *pages[N];
+    int results[N];
+    tierpage_error err;
+    uint32_t old_flags[N];
+    for (uint64_t k = 0; k < N; k++) {
+        put_ok(&st, k, 1);
+        uint32_t order[MC_MAX_SERVERS], flags_again;
+        expected_servers(names, SERVERS, ns, k, order);
+        ck_assert(server_item(servers[order[0]], ns, k, old[k], &old_flags[k]));
+        ck_assert(server_item(servers[order[1]], ns, k, NULL, &flags_again));
+        ck_assert_uint_eq(flags_again, old_flags[k]); /* both copies of one put: one generation */
+        keys[k] = k;
+        pages[k] = buf[k];
+    }
+    /* Put again: batched for the even pages, one by one for the odd. */
+    unsigned char fresh[N][PAGE];
+    const void *fresh_pages[N];
+    for (uint64_t k = 0; k < N; k++) {
+        fill(fresh[k], k, 2);
+        fresh_pages[k] = fresh[k];
+    }
+    uint64_t even[N / 2];
+    const void *even_pages[N / 2];
+    for (uint64_t k = 0; k < N / 2; k++) {
+        even[k] = 2 * k;
+        even_pages[k] = fresh_pages[2 * k];
+    }
+    ck_assert_int_eq(st.plugin.ops->put_batch(st.handle, N / 2, even, even_pages, results, &err), 0);
+    for (uint64_t k = 1; k < N; k += 2)
+        put_ok(&st, k, 2);
+    /* The late sets: the first copy of each page goes back to its first put. */
+    for (uint64_t k = 0; k < N; k++) {
+        uint32_t order[MC_MAX_SERVERS], flags_now;
+        expected_servers(names, SERVERS, ns, k, order);
+        ck_assert(server_item(servers[order[0]], ns, k, NULL, &flags_now));
+        ck_assert_uint_ne(flags_now, old_flags[k]);
+        server_store(servers[order[0]], ns, k, old[k], old_flags[k]);
+    }
+    for (uint64_t k = 0; k < N; k += 2)
+        get_is(&st, k, 2);
+    memset(buf, 0, sizeof buf);
+    ck_assert_int_eq(st.plugin.ops->get_batch(st.handle, N, keys, pages, results, &err), 0);
+    for (uint64_t k = 0; k < N; k++) {
+        ck_assert_int_eq(results[k], 0);
+        ck_assert_msg(page_is(buf[k], k, 2), "page %" PRIu64 " read back as its older copy", k);
+    }
+    uint32_t order[MC_MAX_SERVERS];
+    expected_servers(names, SERVERS, ns, 0, order);
+    ck_assert_msg(log_has(servers[order[0]], "older than generation"), "log: %s", logged);
+    /* Put once more, every copy is current again, where the ring says. */
+    put_ok(&st, 0, 3);
+    get_is(&st, 0, 3);
+    unsigned char page[PAGE];
+    ck_assert(server_holds(servers[order[0]], ns, 0, page) && page_is(page, 0, 3));
+    store_close(&st);
+}
+END_TEST
+
+/* With one copy, an older copy stored late leaves the page with no current
+ * copy anywhere: the get fails with -ENOENT and says why (the core stops the
+ * program), never the older page. */
+START_TEST(test_an_older_copy_stored_late_without_replicas_is_an_error)
+{
+    NEED_SERVERS();
+    char list[256], ns[64];
+    all_servers(list, sizeof list);
+    unique_ns(ns, sizeof ns, "late1");
+    struct store st;
+    store_must_open(&st, ns, list, NULL);
+    const char *names[SERVERS] = { servers[0], servers[1], servers[2] };
+    uint32_t order[MC_MAX_SERVERS], flags;
+    unsigned char old[PAGE], page[PAGE];
+    put_ok(&st, 7, 1);
+    expected_servers(names, SERVERS, ns, 7, order);
+    ck_assert(server_item(servers[order[0]], ns, 7, old, &flags));
+    put_ok(&st, 7, 2);
+    server_store(servers[order[0]], ns, 7, old, flags);
+    tierpage_error err = { { 0 }, { 0 } };
+    memset(page, 0, sizeof page);
+    ck_assert_int_eq(st.plugin.ops->get(st.handle, 7, page, &err), -ENOENT);
+    ck_assert_msg(strstr(err.message, "0000000000000007") && strstr(err.message, "no current copy") &&
+                  strstr(err.message, servers[order[0]]), "%s", err.message);
+    ck_assert(!page_is(page, 7, 1));
+    /* A batch says the same of it, and reads the pages around it. */
+    put_ok(&st, 8, 1);
+    uint64_t keys[2] = { 7, 8 };
+    unsigned char buf[2][PAGE];
+    void *pages[2] = { buf[0], buf[1] };
+    int results[2];
+    ck_assert_int_eq(st.plugin.ops->get_batch(st.handle, 2, keys, pages, results, &err), -ENOENT);
+    ck_assert_int_eq(results[0], -ENOENT);
+    ck_assert_int_eq(results[1], 0);
+    ck_assert(page_is(buf[1], 8, 1));
+    ck_assert_msg(strstr(err.message, "no current copy"), "%s", err.message);
+    store_close(&st);
 }
 END_TEST
 
@@ -1127,7 +1272,7 @@ int main(void)
     TCase *pure = tcase_create("placement");
     tcase_add_test(pure, test_ring_spreads_and_moves_little);
     tcase_add_test(pure, test_page_key_format);
-    tcase_add_test(pure, test_pagemap_keeps_each_pages_servers);
+    tcase_add_test(pure, test_pagemap_keeps_each_pages_servers_and_generation);
     suite_add_tcase(s, pure);
 
     TCase *live = tcase_create("servers");
@@ -1140,6 +1285,8 @@ int main(void)
     tcase_add_test(live, test_without_replicas_a_killed_server_is_an_error_naming_it);
     tcase_add_test(live, test_a_stopped_server_comes_back_and_is_never_read_stale);
     tcase_add_test(live, test_a_server_restarted_empty_comes_back_and_its_pages_are_missing);
+    tcase_add_test(live, test_an_older_copy_stored_late_is_never_read_as_current);
+    tcase_add_test(live, test_an_older_copy_stored_late_without_replicas_is_an_error);
     tcase_add_test(live, test_namespaces_keep_stacks_apart);
     tcase_add_test(live, test_instances_of_one_namespace_never_meet);
     tcase_add_test(live, test_unix_socket_server);

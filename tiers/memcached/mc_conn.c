@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
@@ -292,7 +293,8 @@ static int store_result(const char *line)
 }
 
 int mc_conn_store(struct mc_conn *c, size_t n, const char *const *verbs, const char *const *keys,
-                  const size_t *key_lens, const void *const *values, size_t value_len, int *results)
+                  const size_t *key_lens, const uint32_t *flags, const void *const *values, size_t value_len,
+                  int *results)
 {
     static const char crlf[] = "\r\n";
     struct iovec iov[STORES_PER_WRITE * 3];
@@ -310,8 +312,8 @@ int mc_conn_store(struct mc_conn *c, size_t n, const char *const *verbs, const c
         size_t k = n - done < STORES_PER_WRITE ? n - done : STORES_PER_WRITE;
         for (size_t j = 0; j < k; j++) {
             size_t i = done + j;
-            int h = snprintf(heads[j], sizeof heads[j], "%s %.*s 0 0 %zu\r\n", verbs[i], (int)key_lens[i], keys[i],
-                             value_len);
+            int h = snprintf(heads[j], sizeof heads[j], "%s %.*s %" PRIu32 " 0 %zu\r\n", verbs[i], (int)key_lens[i],
+                             keys[i], flags[i], value_len);
             iov[3 * j] = (struct iovec){heads[j], (size_t)h};
             iov[3 * j + 1] = (struct iovec){(void *)values[i], value_len};
             iov[3 * j + 2] = (struct iovec){(void *)crlf, 2};
@@ -336,15 +338,16 @@ int mc_conn_store(struct mc_conn *c, size_t n, const char *const *verbs, const c
 
 /* -------------------------------------------------------------------- get */
 
-/* "VALUE <key> <flags> <bytes>[ <cas>]": the key and the byte count. */
-static int parse_value_line(char *line, char **key, size_t *key_len, size_t *bytes)
+/* "VALUE <key> <flags> <bytes>[ <cas>]": the key, the flags and the byte
+ * count. */
+static int parse_value_line(char *line, char **key, size_t *key_len, uint32_t *flags, size_t *bytes)
 {
     char *k = line + 6, *sp = strchr(k, ' ');
-    if (!sp)
+    if (!sp || sp[1] < '0' || sp[1] > '9')
         return -1;
     char *flags_end;
-    strtoul(sp + 1, &flags_end, 10);
-    if (*flags_end != ' ')
+    unsigned long long f = strtoull(sp + 1, &flags_end, 10);
+    if (*flags_end != ' ' || f > UINT32_MAX)
         return -1;
     char *bytes_end;
     unsigned long long b = strtoull(flags_end + 1, &bytes_end, 10);
@@ -352,6 +355,7 @@ static int parse_value_line(char *line, char **key, size_t *key_len, size_t *byt
         return -1;
     *key = k;
     *key_len = (size_t)(sp - k);
+    *flags = (uint32_t)f;
     *bytes = (size_t)b;
     return 0;
 }
@@ -389,7 +393,8 @@ int mc_conn_get(struct mc_conn *c, size_t n, const char *const *keys, const size
         }
         char *key;
         size_t key_len, bytes;
-        if (strncmp(line, "VALUE ", 6) != 0 || parse_value_line(line, &key, &key_len, &bytes))
+        uint32_t flags;
+        if (strncmp(line, "VALUE ", 6) != 0 || parse_value_line(line, &key, &key_len, &flags, &bytes))
             return unexpected(c, line);
         /* The key is in the line just read, which `need` may move: copy it. */
         char key_copy[256];
@@ -401,7 +406,7 @@ int mc_conn_get(struct mc_conn *c, size_t n, const char *const *keys, const size
         const char *value = c->in + c->off;
         if (value[bytes] != '\r' || value[bytes + 1] != '\n')
             return fail(c, -EPROTO, "%s", "an item's data did not end where its length said");
-        item(ctx, key_copy, key_len, value, bytes);
+        item(ctx, key_copy, key_len, flags, value, bytes);
         c->off += bytes + 2;
     }
     return 0;

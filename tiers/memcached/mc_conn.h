@@ -13,6 +13,7 @@
 
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct mc_conn;
 
@@ -29,7 +30,7 @@ const char *mc_conn_why(const struct mc_conn *c);
 /* A store refused because the item is missing (replace) is MC_NOT_STORED. */
 #define MC_NOT_STORED 1
 
-/* Sends `verbs[i] keys[i] 0 0 value_len` with values[i] for every i < n,
+/* Sends `verbs[i] keys[i] flags[i] 0 value_len` with values[i] for every i < n,
  * pipelined in chunks of 64 (one round trip each), and reads the n
  * replies: results[i] is 0
  * (STORED), MC_NOT_STORED, -ENOSPC (the server is out of memory), -E2BIG
@@ -37,11 +38,14 @@ const char *mc_conn_why(const struct mc_conn *c);
  * Returns 0, or a negative errno when the connection failed (the results
  * not read are that errno; the connection is then not to be reused). */
 int mc_conn_store(struct mc_conn *c, size_t n, const char *const *verbs, const char *const *keys,
-                  const size_t *key_lens, const void *const *values, size_t value_len, int *results);
+                  const size_t *key_lens, const uint32_t *flags, const void *const *values, size_t value_len,
+                  int *results);
 
-/* Called for each item a get returns; value points into the connection's
- * buffer, valid until the call returns. */
-typedef void mc_conn_item_fn(void *ctx, const char *key, size_t key_len, const void *value, size_t value_len);
+/* Called for each item a get returns, with the flags it was stored with;
+ * value points into the connection's buffer, valid until the call
+ * returns. */
+typedef void mc_conn_item_fn(void *ctx, const char *key, size_t key_len, uint32_t flags, const void *value,
+                             size_t value_len);
 
 /* Gets the n keys in as few requests as the protocol allows, pipelined,
  * calling `item` for each one found. 0, or a negative errno when the

@@ -6,6 +6,8 @@
 
 #define MC_PAGEMAP_EMPTY UINT64_MAX
 
+_Static_assert(sizeof(struct mc_pagemap_slot) == 20, "a page map slot is 20 bytes");
+
 static size_t slot_of(uint64_t key, size_t mask)
 {
     key ^= key >> 33;
@@ -38,34 +40,40 @@ static struct mc_pagemap_slot *find(const struct mc_pagemap *map, uint64_t key)
     }
 }
 
-int mc_pagemap_get(const struct mc_pagemap *map, uint64_t key, uint64_t *servers)
+int mc_pagemap_get(const struct mc_pagemap *map, uint64_t key, uint64_t *servers, uint32_t *gen)
 {
     if (key == MC_PAGEMAP_EMPTY) {
         if (map->holds_empty && servers)
             *servers = map->empty_servers;
+        if (map->holds_empty && gen)
+            *gen = map->empty_gen;
         return map->holds_empty;
     }
     const struct mc_pagemap_slot *slot = find(map, key);
     if (slot && servers)
         *servers = slot->servers;
+    if (slot && gen)
+        *gen = slot->gen;
     return slot != NULL;
 }
 
-static void insert_slot(struct mc_pagemap_slot *slots, size_t mask, uint64_t key, uint64_t servers)
+static void insert_slot(struct mc_pagemap_slot *slots, size_t mask, uint64_t key, uint64_t servers, uint32_t gen)
 {
     size_t i = slot_of(key, mask);
     while (slots[i].key != MC_PAGEMAP_EMPTY)
         i = (i + 1) & mask;
-    slots[i] = (struct mc_pagemap_slot){ key, servers };
+    slots[i].key = key;
+    slots[i].servers = servers;
+    slots[i].gen = gen;
 }
 
 int mc_pagemap_reserve(struct mc_pagemap *map, size_t count)
 {
     size_t slots = map->slots ? map->mask + 1 : 0;
-    if (count * 2 <= slots)
-        return 0; /* load stays at most one half */
+    if (count <= slots / 4 * 3)
+        return 0; /* load stays at most three quarters */
     size_t want = slots ? slots : 1024;
-    while (want < count * 2) {
+    while (want / 4 * 3 < count) {
         if (want > SIZE_MAX / 4 / sizeof(struct mc_pagemap_slot))
             return -ENOMEM;
         want *= 2;
@@ -76,29 +84,46 @@ int mc_pagemap_reserve(struct mc_pagemap *map, size_t count)
     memset(grown, 0xff, want * sizeof *grown);
     for (size_t i = 0; i < slots; i++)
         if (map->slots[i].key != MC_PAGEMAP_EMPTY)
-            insert_slot(grown, want - 1, map->slots[i].key, map->slots[i].servers);
+            insert_slot(grown, want - 1, map->slots[i].key, map->slots[i].servers, map->slots[i].gen);
     free(map->slots);
     map->slots = grown;
     map->mask = want - 1;
     return 0;
 }
 
-int mc_pagemap_set(struct mc_pagemap *map, uint64_t key, uint64_t servers)
+int mc_pagemap_set(struct mc_pagemap *map, uint64_t key, uint64_t servers, uint32_t gen)
 {
     if (key == MC_PAGEMAP_EMPTY) {
         int added = !map->holds_empty;
         map->holds_empty = 1;
         map->empty_servers = servers;
+        map->empty_gen = gen;
         map->count += (size_t)added;
         return added;
     }
     struct mc_pagemap_slot *slot = find(map, key);
     if (slot) {
         slot->servers = servers;
+        slot->gen = gen;
         return 0;
     }
-    insert_slot(map->slots, map->mask, key, servers);
+    insert_slot(map->slots, map->mask, key, servers, gen);
     map->count++;
+    return 1;
+}
+
+int mc_pagemap_forget_copies(struct mc_pagemap *map, uint64_t key, uint32_t gen, uint64_t servers)
+{
+    if (key == MC_PAGEMAP_EMPTY) {
+        if (!map->holds_empty || map->empty_gen != gen)
+            return 0;
+        map->empty_servers &= ~servers;
+        return 1;
+    }
+    struct mc_pagemap_slot *slot = find(map, key);
+    if (!slot || slot->gen != gen)
+        return 0;
+    slot->servers &= ~servers;
     return 1;
 }
 

@@ -11,7 +11,16 @@
  * its key's walk meets; a put writes every copy before it answers and the
  * page map (mc_pagemap.h) records the servers that acknowledged it; a get
  * reads those servers' copies in ring order until one has the page, a
- * delete removes every copy. Servers leave service when their connection
+ * delete removes every copy.
+ *
+ * Every put stores a generation in its copies' memcached flags, and the
+ * page map keeps the generation of the page's last put. A get takes a copy
+ * only when its flags are that generation: a copy with other flags is an
+ * older put that a server carried out late (sent on a connection the tier
+ * gave up when the server stopped answering, and read by the server once
+ * it ran again, after the page was put there anew), and is treated as a
+ * copy missing on that server. Generations come from one counter per open
+ * store, 1 to 2^32-1 and round again (0 is never used). Servers leave service when their connection
  * fails (mc_server.h) and come back when they answer the prober again
  * (mc_revive.h); a page whose copies are all on servers out of service
  * fails its get with a transient error meanwhile, which the core retries.
@@ -63,8 +72,10 @@ struct mc_store {
     uint64_t server_capacity_bytes; /* the servers' limit_maxbytes summed, over replicas; 0 when unknown */
 
     pthread_mutex_t lock;
-    struct mc_pagemap pages;        /* pages this instance holds, and their servers */
+    struct mc_pagemap pages;        /* pages this instance holds, their servers and generations */
     uint64_t puts_in_flight;        /* new keys being put: room already promised to them */
+    uint32_t last_gen;              /* the generation the last put took */
+    uint64_t stale_copies;          /* copies found holding an older generation than their page's */
 };
 
 /* ---------------------------------------------------------------- options */
@@ -274,6 +285,8 @@ struct get_job {
     char mkey[MC_KEY_MAX + 1];
     size_t mkey_len;
     uint64_t held;       /* the servers that hold its copies (mc_pagemap.h) */
+    uint32_t gen;        /* the generation of its last put: what a current copy's flags hold */
+    uint64_t stale_on;   /* servers whose copy held another generation */
     uint32_t order[MC_MAX_SERVERS]; /* those servers, in the order its ring walk meets them */
     size_t order_len;
     size_t pos;          /* next server of order to ask */
@@ -297,7 +310,8 @@ struct get_round {
     tierpage_error *first_err;
 };
 
-static void got_item(void *ctx, const char *rkey, size_t rkey_len, const void *value, size_t value_len)
+static void got_item(void *ctx, const char *rkey, size_t rkey_len, uint32_t flags, const void *value,
+                     size_t value_len)
 {
     struct get_round *g = ctx;
     uint64_t key;
@@ -315,6 +329,11 @@ static void got_item(void *ctx, const char *rkey, size_t rkey_len, const void *v
                                               value_len, g->store->page_size);
             if (!g->first_err->message[0])
                 *g->first_err = err;
+            continue;
+        }
+        if (flags != job->gen) {
+            /* An older put, stored late: as if the server had no copy. */
+            job->stale_on |= 1ull << (g->srv - g->store->servers);
             continue;
         }
         memcpy(g->pages[g->index[k]], value, value_len);
@@ -382,6 +401,12 @@ out:
     }
 }
 
+/* The first server of `servers` (bit i: servers[i]). */
+static const char *first_server_name(const struct mc_store *s, uint64_t servers)
+{
+    return s->servers[__builtin_ctzll(servers)].name;
+}
+
 /* A page no server in service returned: the error to give for it. A
  * server's failure has its message in the batch's first error already. */
 static int get_missing(struct mc_store *s, struct get_job *job, tierpage_error *err)
@@ -392,6 +417,12 @@ static int get_missing(struct mc_store *s, struct get_job *job, tierpage_error *
         return tierpage_error_set(err, -EIO, NULL, "memcached: page %016" PRIx64 " is on no server in service; "
                                   "a copy is on %s, out of service since it failed (probed until it answers)",
                                   job->key, s->servers[job->skipped].name);
+    if (job->stale_on)
+        return tierpage_error_set(err, -ENOENT, NULL, "memcached: page %016" PRIx64 " has no current copy: "
+                                  "generation %" PRIu32 " is on none of the %u server(s) that should hold it; %d "
+                                  "of them (%s first) hold an older one, a write that timed out and was carried "
+                                  "out late", job->key, job->gen, job->asked, __builtin_popcountll(job->stale_on),
+                                  first_server_name(s, job->stale_on));
     return tierpage_error_set(err, -ENOENT, NULL, "memcached: page %016" PRIx64 " is on none of the %u server(s) "
                               "that should hold it (did a server restart or evict it? run memcached with -M)",
                               job->key, job->asked);
@@ -425,6 +456,25 @@ static int lease_refuses(struct mc_store *s, size_t count, int *results, tierpag
     return held;
 }
 
+/* The log says where a get found an older copy of the page. When another
+ * server had the current one, the servers of the older copies are no
+ * longer asked for the page (until its next put), so each is logged once;
+ * a page with no current copy keeps them, for the message of its next get. */
+static void report_stale_copies(struct mc_store *s, const struct get_job *job, int found)
+{
+    pthread_mutex_lock(&s->lock);
+    if (found)
+        mc_pagemap_forget_copies(&s->pages, job->key, job->gen, job->stale_on);
+    s->stale_copies += (uint64_t)__builtin_popcountll(job->stale_on);
+    uint64_t seen = s->stale_copies;
+    pthread_mutex_unlock(&s->lock);
+    for (uint64_t left = job->stale_on; left; left &= left - 1)
+        tierpage_log(s->lease.host, TIERPAGE_LOG_WARNING, "memcached: %s: page %016" PRIx64 ": the copy there is "
+                     "older than generation %" PRIu32 ", the page's last put (a write that timed out, carried out "
+                     "late): not read (%" PRIu64 " stale copies found so far)",
+                     first_server_name(s, left), job->key, job->gen, seen);
+}
+
 static int mc_get_batch(void *store, size_t count, const uint64_t *keys, void *const *pages, int *results,
                         tierpage_error *err)
 {
@@ -445,7 +495,8 @@ static int mc_get_batch(void *store, size_t count, const uint64_t *keys, void *c
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < count; i++) {
         jobs[i].held = 0;
-        results[i] = mc_pagemap_get(&s->pages, keys[i], &jobs[i].held) ? GET_PENDING : -ENOENT;
+        jobs[i].gen = 0;
+        results[i] = mc_pagemap_get(&s->pages, keys[i], &jobs[i].held, &jobs[i].gen) ? GET_PENDING : -ENOENT;
     }
     pthread_mutex_unlock(&s->lock);
     for (size_t i = 0; i < count; i++) {
@@ -454,6 +505,7 @@ static int mc_get_batch(void *store, size_t count, const uint64_t *keys, void *c
         job->pos = job->asked = 0;
         job->skipped = -1;
         job->failure = 0;
+        job->stale_on = 0;
         if (results[i] != GET_PENDING) {
             if (!first_err.message[0])
                 tierpage_error_set(&first_err, -ENOENT, NULL, "memcached: page %016" PRIx64 " is not in this tier",
@@ -512,6 +564,8 @@ static int mc_get_batch(void *store, size_t count, const uint64_t *keys, void *c
         for (size_t i = 0; i < count; i++)
             results[i] = results[i] == -ENOENT && jobs[i].held ? -ESTALE : results[i];
     for (size_t i = 0; i < count; i++) {
+        if (jobs[i].stale_on)
+            report_stale_copies(s, &jobs[i], results[i] == 0);
         if (results[i] && !first) {
             first = results[i];
             if (err)
@@ -530,6 +584,18 @@ static int mc_get(void *store, uint64_t key, void *page, tierpage_error *err)
 }
 
 /* ------------------------------------------------------------ puts, deletes */
+
+/* The generation of a put about to be written: one more than the last,
+ * after 2^32-1 round to 1 (0 is never used: no put stored a copy with no
+ * flags). A stale copy could pass for the current one only if it was put
+ * exactly a multiple of 2^32-1 puts of this store before the page's
+ * current put, and stored late after it. Called with s->lock held. */
+static uint32_t next_generation(struct mc_store *s)
+{
+    if (++s->last_gen == 0)
+        s->last_gen = 1;
+    return s->last_gen;
+}
 
 /* The servers where a put places the page's copies: the first `replicas`
  * in service of its walk. */
@@ -595,9 +661,10 @@ static void drop_moved_copies(struct mc_store *s, const char *mkey, size_t mkey_
  * whether the tier still holds the page as before: when no copy was
  * written and no server of `prior` failed under the write, nothing
  * changed; otherwise every copy that can be reached is deleted, so that no
- * server serves a page its replicas lack. */
-static int put_copies(struct mc_store *s, uint64_t key, const void *page, uint64_t prior, uint64_t *held,
-                      int *intact, tierpage_error *err)
+ * server serves a page its replicas lack. Each copy carries `gen` in its
+ * flags. */
+static int put_copies(struct mc_store *s, uint64_t key, const void *page, uint32_t gen, uint64_t prior,
+                      uint64_t *held, int *intact, tierpage_error *err)
 {
     char mkey[MC_KEY_MAX + 1];
     size_t mkey_len = (size_t)mc_page_key(mkey, sizeof mkey, s->namespace_name, key);
@@ -620,9 +687,9 @@ static int put_copies(struct mc_store *s, uint64_t key, const void *page, uint64
         }
         memcached_return_t mrc = MEMCACHED_NOTSTORED;
         if (prior)
-            mrc = memcached_replace(m, mkey, mkey_len, page, s->page_size, 0, 0);
+            mrc = memcached_replace(m, mkey, mkey_len, page, s->page_size, 0, gen);
         if (mrc == MEMCACHED_NOTSTORED)
-            mrc = memcached_set(m, mkey, mkey_len, page, s->page_size, 0, 0);
+            mrc = memcached_set(m, mkey, mkey_len, page, s->page_size, 0, gen);
         if (mrc == MEMCACHED_SUCCESS) {
             copies++;
             written |= 1ull << order[i];
@@ -676,7 +743,7 @@ static int mc_put(void *store, uint64_t key, const void *page, tierpage_error *e
     if (leased < 0)
         return leased;
     pthread_mutex_lock(&s->lock);
-    int had = mc_pagemap_get(&s->pages, key, &prior);
+    int had = mc_pagemap_get(&s->pages, key, &prior, NULL);
     if (!had) {
         uint64_t promised = s->pages.count + s->puts_in_flight;
         if (s->capacity_pages && promised >= s->capacity_pages) {
@@ -691,17 +758,18 @@ static int mc_put(void *store, uint64_t key, const void *page, tierpage_error *e
         }
         s->puts_in_flight++;
     }
+    uint32_t gen = next_generation(s);
     pthread_mutex_unlock(&s->lock);
 
     int intact = 1;
     uint64_t held = 0;
-    int rc = put_copies(s, key, page, prior, &held, &intact, err);
+    int rc = put_copies(s, key, page, gen, prior, &held, &intact, err);
 
     pthread_mutex_lock(&s->lock);
     if (!had)
         s->puts_in_flight--;
     if (rc == 0)
-        mc_pagemap_set(&s->pages, key, held);
+        mc_pagemap_set(&s->pages, key, held, gen);
     else if (!intact)
         mc_pagemap_remove(&s->pages, key); /* a failed overwrite took the old copies with it */
     pthread_mutex_unlock(&s->lock);
@@ -717,6 +785,7 @@ struct put_job {
     unsigned written;   /* copies acknowledged */
     uint64_t written_on; /* their servers (bit i: servers[i]) */
     uint64_t prior;     /* the servers of its older copies (mc_pagemap.h), 0 for a new page */
+    uint32_t gen;       /* the generation its copies carry */
     int refused;        /* a server's refusal (full, too large), 0 when none */
     int lost_server;    /* a server failed at the connection: the page takes the single-page path */
     int reserved;       /* a new key counted in puts_in_flight */
@@ -738,11 +807,12 @@ static void put_to_server(struct mc_store *s, uint32_t server, struct put_job *j
     const char **verbs = malloc(n * sizeof *verbs), **keys = malloc(n * sizeof *keys);
     const void **values = malloc(n * sizeof *values);
     size_t *lens = malloc(n * sizeof *lens), *index = malloc(n * sizeof *index);
+    uint32_t *gens = malloc(n * sizeof *gens);
     int *replies = malloc(n * sizeof *replies);
     struct mc_conn *conn = NULL;
     tierpage_error err = { { 0 }, { 0 } };
     int rc;
-    if (!verbs || !keys || !values || !lens || !index || !replies) {
+    if (!verbs || !keys || !values || !lens || !index || !gens || !replies) {
         rc = tierpage_error_set(&err, -ENOMEM, NULL, "memcached: out of memory");
         goto failed;
     }
@@ -754,13 +824,14 @@ static void put_to_server(struct mc_store *s, uint32_t server, struct put_job *j
             verbs[n] = had[i] ? "replace" : "set";
             keys[n] = jobs[i].mkey;
             lens[n] = jobs[i].mkey_len;
+            gens[n] = jobs[i].gen;
             values[n] = pages[i];
             index[n++] = i;
         }
     }
     if ((rc = mc_server_take_conn(srv, "set", &conn, &err)))
         goto failed;
-    if ((rc = mc_conn_store(conn, n, verbs, keys, lens, values, s->page_size, replies)) == 0) {
+    if ((rc = mc_conn_store(conn, n, verbs, keys, lens, gens, values, s->page_size, replies)) == 0) {
         /* Replaces of items the server lacks (it took another's place): set them. */
         size_t again = 0;
         for (size_t j = 0; j < n; j++) {
@@ -769,6 +840,7 @@ static void put_to_server(struct mc_store *s, uint32_t server, struct put_job *j
             verbs[again] = "set";
             keys[again] = keys[j];
             lens[again] = lens[j];
+            gens[again] = gens[j];
             values[again] = values[j];
             index[again++] = index[j];
         }
@@ -776,7 +848,7 @@ static void put_to_server(struct mc_store *s, uint32_t server, struct put_job *j
         if (again && !first) {
             rc = tierpage_error_set(&err, -ENOMEM, NULL, "memcached: out of memory");
         } else if (again) {
-            rc = mc_conn_store(conn, again, verbs, keys, lens, values, s->page_size, first);
+            rc = mc_conn_store(conn, again, verbs, keys, lens, gens, values, s->page_size, first);
             size_t k = 0;
             for (size_t j = 0; j < n && rc == 0; j++)
                 if (replies[j] == MC_NOT_STORED)
@@ -838,6 +910,7 @@ out:
     free(values);
     free(lens);
     free(index);
+    free(gens);
     free(replies);
 }
 
@@ -867,7 +940,8 @@ static int mc_put_batch(void *store, size_t count, const uint64_t *keys, const v
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < count; i++) {
         results[i] = 0;
-        had[i] = mc_pagemap_get(&s->pages, keys[i], &jobs[i].prior);
+        jobs[i].gen = next_generation(s);
+        had[i] = mc_pagemap_get(&s->pages, keys[i], &jobs[i].prior, NULL);
         if (had[i])
             continue;
         uint64_t promised = s->pages.count + s->puts_in_flight;
@@ -909,7 +983,10 @@ static int mc_put_batch(void *store, size_t count, const uint64_t *keys, const v
                 delete_copies(s, job->mkey, job->mkey_len, job->prior | job->written_on, &ignored);
             }
         } else if (results[i] == 0 && (job->lost_server || job->written < job->server_count)) {
-            results[i] = put_copies(s, keys[i], pages[i], job->prior | job->written_on, &held, &intact, &job->why);
+            /* The same generation again: a copy of this batch's that a
+             * server stores late holds these very bytes. */
+            results[i] = put_copies(s, keys[i], pages[i], job->gen, job->prior | job->written_on, &held, &intact,
+                                    &job->why);
         } else if (results[i] == 0) {
             held = job->written_on;
             drop_moved_copies(s, job->mkey, job->mkey_len, job->prior, held);
@@ -920,7 +997,7 @@ static int mc_put_batch(void *store, size_t count, const uint64_t *keys, const v
         if (job->reserved)
             s->puts_in_flight--;
         if (results[i] == 0)
-            mc_pagemap_set(&s->pages, keys[i], held);
+            mc_pagemap_set(&s->pages, keys[i], held, job->gen);
         else if (!intact)
             mc_pagemap_remove(&s->pages, keys[i]);
         pthread_mutex_unlock(&s->lock);
@@ -943,7 +1020,7 @@ static int mc_del(void *store, uint64_t key, tierpage_error *err)
     if (leased < 0)
         return leased;
     pthread_mutex_lock(&s->lock);
-    int had = mc_pagemap_get(&s->pages, key, &held);
+    int had = mc_pagemap_get(&s->pages, key, &held, NULL);
     pthread_mutex_unlock(&s->lock);
     if (!had)
         return -ENOENT;
