@@ -292,6 +292,45 @@ static int store_result(const char *line)
     return -EIO;
 }
 
+/* One chunk of a pipeline: writes iov (three pieces a command, k commands)
+ * at once, then reads the k replies, each line given to take(ctx, j, line).
+ * take returns 0, or a negative errno that ends the exchange (the
+ * connection is out of step). *replied counts the replies taken. The
+ * replies of a chunk are read before the next is sent: a server whose
+ * replies nobody reads stops reading in turn (a unix socket charges each
+ * small reply ~1 KiB of buffer), and both sides would wait for the other
+ * until the timeout. */
+static int exchange_chunk(struct mc_conn *c, struct iovec *iov, size_t k,
+                          int (*take)(void *ctx, size_t j, const char *line), void *ctx, size_t *replied)
+{
+    int rc = write_all(c, iov, (int)(3 * k));
+    for (*replied = 0; rc == 0 && *replied < k;) {
+        char *line;
+        size_t len;
+        if ((rc = read_line(c, &line, &len)) == 0)
+            rc = take(ctx, (*replied)++, line);
+    }
+    return rc;
+}
+
+/* An error the server answers with, as opposed to a reply out of step. */
+static int is_refusal(const char *line)
+{
+    return strncmp(line, "SERVER_ERROR", 12) == 0 || strncmp(line, "CLIENT_ERROR", 12) == 0;
+}
+
+struct store_replies {
+    struct mc_conn *c;
+    int *results;   /* of this chunk's first command */
+};
+
+static int take_store_reply(void *ctx, size_t j, const char *line)
+{
+    struct store_replies *r = ctx;
+    r->results[j] = store_result(line);
+    return r->results[j] == -EIO && !is_refusal(line) ? unexpected(r->c, line) : 0;
+}
+
 int mc_conn_store(struct mc_conn *c, size_t n, const char *const *verbs, const char *const *keys,
                   const size_t *key_lens, const uint32_t *flags, const void *const *values, size_t value_len,
                   int *results)
@@ -304,12 +343,8 @@ int mc_conn_store(struct mc_conn *c, size_t n, const char *const *verbs, const c
     /* Stores come from the write-back queue's thread, which no program
      * waits for: spinning there would only take a CPU from the program. */
     c->wait_spin_us = 0;
-    /* A chunk at a time, its replies read before the next is sent: a server
-     * whose replies nobody reads stops reading in turn (a unix socket
-     * charges each small reply ~1 KiB of buffer), and both sides would wait
-     * for the other until the timeout. */
     while (done < n && rc == 0) {
-        size_t k = n - done < STORES_PER_WRITE ? n - done : STORES_PER_WRITE;
+        size_t k = n - done < STORES_PER_WRITE ? n - done : STORES_PER_WRITE, replied;
         for (size_t j = 0; j < k; j++) {
             size_t i = done + j;
             int h = snprintf(heads[j], sizeof heads[j], "%s %.*s %" PRIu32 " 0 %zu\r\n", verbs[i], (int)key_lens[i],
@@ -318,22 +353,52 @@ int mc_conn_store(struct mc_conn *c, size_t n, const char *const *verbs, const c
             iov[3 * j + 1] = (struct iovec){(void *)values[i], value_len};
             iov[3 * j + 2] = (struct iovec){(void *)crlf, 2};
         }
-        if ((rc = write_all(c, iov, (int)(3 * k))))
-            break;
-        for (size_t j = 0; j < k && rc == 0; j++, done++) {
-            char *line;
-            size_t len;
-            if ((rc = read_line(c, &line, &len)))
-                break;
-            results[done] = store_result(line);
-            if (results[done] == -EIO && strncmp(line, "SERVER_ERROR", 12) != 0 &&
-                strncmp(line, "CLIENT_ERROR", 12) != 0)
-                rc = unexpected(c, line); /* out of step with the server */
-        }
+        struct store_replies r = {c, results + done};
+        rc = exchange_chunk(c, iov, k, take_store_reply, &r, &replied);
+        done += replied;
     }
     for (size_t i = done; i < n; i++)
         results[i] = rc;
     return rc;
+}
+
+/* ----------------------------------------------------------------- delete */
+
+struct delete_replies {
+    struct mc_conn *c;
+    int refused;
+};
+
+static int take_delete_reply(void *ctx, size_t j, const char *line)
+{
+    (void)j;
+    struct delete_replies *r = ctx;
+    if (strcmp(line, "DELETED") == 0 || strcmp(line, "NOT_FOUND") == 0)
+        return 0;
+    if (!is_refusal(line))
+        return unexpected(r->c, line);
+    r->refused = 1;
+    return 0;
+}
+
+int mc_conn_delete(struct mc_conn *c, size_t n, const char *const *keys, const size_t *key_lens)
+{
+    static const char verb[] = "delete ", crlf[] = "\r\n";
+    struct iovec iov[STORES_PER_WRITE * 3];
+    struct delete_replies r = {c, 0};
+    int rc = 0;
+    c->wait_spin_us = 0; /* the prober's thread: nothing waits for it */
+    for (size_t done = 0; done < n && rc == 0;) {
+        size_t k = n - done < STORES_PER_WRITE ? n - done : STORES_PER_WRITE, replied;
+        for (size_t j = 0; j < k; j++) {
+            iov[3 * j] = (struct iovec){(void *)verb, sizeof verb - 1};
+            iov[3 * j + 1] = (struct iovec){(void *)keys[done + j], key_lens[done + j]};
+            iov[3 * j + 2] = (struct iovec){(void *)crlf, 2};
+        }
+        rc = exchange_chunk(c, iov, k, take_delete_reply, &r, &replied);
+        done += replied;
+    }
+    return rc ? rc : r.refused ? -EIO : 0;
 }
 
 /* -------------------------------------------------------------------- get */

@@ -41,6 +41,13 @@ int mc_conn_store(struct mc_conn *c, size_t n, const char *const *verbs, const c
                   const size_t *key_lens, const uint32_t *flags, const void *const *values, size_t value_len,
                   int *results);
 
+/* Sends `delete keys[i]` for every i < n, pipelined in chunks of 64, and
+ * reads the replies. 0 when each key was deleted or not there; -EIO when
+ * the server refused one (the others are still deleted); another negative
+ * errno when the connection failed (the connection is then not to be
+ * reused). */
+int mc_conn_delete(struct mc_conn *c, size_t n, const char *const *keys, const size_t *key_lens);
+
 /* Called for each item a get returns, with the flags it was stored with;
  * value points into the connection's buffer, valid until the call
  * returns. */

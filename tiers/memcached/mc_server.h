@@ -12,7 +12,8 @@
  * a fresh connection, with back-off, until it answers; then it is put back
  * in service. Copies it may hold of pages rewritten or deleted meanwhile
  * are never read: a get asks only the servers the page map
- * (mc_pagemap.h) records for the page's last put. */
+ * (mc_pagemap.h) records for the page's last put; the tier deletes them
+ * before the server is back in service. */
 #ifndef TIERPAGE_MC_SERVER_H
 #define TIERPAGE_MC_SERVER_H
 

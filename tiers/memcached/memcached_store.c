@@ -20,10 +20,14 @@
  * gave up when the server stopped answering, and read by the server once
  * it ran again, after the page was put there anew), and is treated as a
  * copy missing on that server. Generations come from one counter per open
- * store, 1 to 2^32-1 and round again (0 is never used). Servers leave service when their connection
- * fails (mc_server.h) and come back when they answer the prober again
- * (mc_revive.h); a page whose copies are all on servers out of service
- * fails its get with a transient error meanwhile, which the core retries.
+ * store, 1 to 2^32-1 and round again (0 is never used).
+ *
+ * Servers leave service when their connection fails (mc_server.h) and come
+ * back when they answer the prober again (mc_revive.h); a page whose
+ * copies are all on servers out of service fails its get with a transient
+ * error meanwhile, which the core retries. Before a server comes back, the
+ * copies it holds of pages deleted or moved while it was out are deleted
+ * (drop_left_behind).
  *
  * A put is acknowledged by every server it went to (no NOREPLY): the core
  * frees a page as soon as the put returns. A server that refuses a put for
@@ -31,8 +35,9 @@
  * down the chain; a server that evicts instead would lose pages, so run
  * memcached with -M.
  *
- * Locking: the store's mutex guards the page map and the count of puts in
- * flight; every round trip happens outside it, on a connection taken from
+ * Locking: the store's mutex guards the page map, the count of puts in
+ * flight, the last generation, the stale copies' count and the pages left
+ * behind; every round trip happens outside it, on a connection taken from
  * the server's pool. */
 #include <errno.h>
 #include <inttypes.h>
@@ -56,6 +61,14 @@
 #define MC_DEFAULT_TIMEOUT_MS 1000u
 #define MC_PROBE_LIMIT_MS 600000u  /* probe_ms and probe_max_ms: at most 10 minutes */
 
+/* Pages of which a server out of service may still hold a copy no longer
+ * wanted: a delete or a move skipped it, or a put to it timed out. Their
+ * keys, 8 bytes each, kept only while the server is out. */
+struct left_behind {
+    uint64_t *keys;
+    size_t count, cap;
+};
+
 struct mc_store {
     struct ns_keys ns;
     char namespace_name[MC_NAMESPACE_MAX + 1]; /* what mc_page_key puts between "tp:" and the page: "<ns>:<instance>" */
@@ -73,6 +86,7 @@ struct mc_store {
 
     pthread_mutex_t lock;
     struct mc_pagemap pages;        /* pages this instance holds, their servers and generations */
+    struct left_behind *left_behind; /* one a server (drop_left_behind) */
     uint64_t puts_in_flight;        /* new keys being put: room already promised to them */
     uint32_t last_gen;              /* the generation the last put took */
     uint64_t stale_copies;          /* copies found holding an older generation than their page's */
@@ -167,15 +181,21 @@ static void mc_close(void *store)
     free(s->servers);
     hash_ring_free(&s->ring);
     mc_pagemap_free(&s->pages);
+    for (size_t i = 0; s->left_behind && i < s->server_count; i++)
+        free(s->left_behind[i].keys);
+    free(s->left_behind);
     pthread_mutex_destroy(&s->lock);
     lease_clock_destroy(&s->lease.clock);
     free(s);
 }
 
+static int drop_left_behind(struct mc_store *s, struct mc_server *srv);
+
 /* The prober's last step before a server goes back into service: this
- * instance's lease on it, which may have run out meanwhile. A server where
- * another stack took the namespace stays out (its pages there may be gone,
- * and with namespace: exclusive the other stack writes the same keys). */
+ * instance's lease on it, which may have run out meanwhile, then the
+ * copies it holds that are no longer wanted. A server where another stack
+ * took the namespace stays out (its pages there may be gone, and with
+ * namespace: exclusive the other stack writes the same keys). */
 static int lease_again(void *store, struct mc_server *srv)
 {
     struct mc_store *s = store;
@@ -187,7 +207,7 @@ static int lease_again(void *store, struct mc_server *srv)
         tierpage_log(s->lease.host, TIERPAGE_LOG_WARNING, "memcached: %s answers again, but another stack holds "
                      "namespace '%s' there now: it stays out of service", srv->name, s->ns.name);
     s->lease_lost_reported = rc == -EBUSY ? s->lease_lost_reported | bit : s->lease_lost_reported & ~bit;
-    return rc;
+    return rc ? rc : drop_left_behind(s, srv);
 }
 
 static int mc_open(const tierpage_store_params *params, void **store, tierpage_error *err)
@@ -225,6 +245,10 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
 
     if ((rc = parse_servers(s, params->host, &o, err)))
         goto fail;
+    if (!(s->left_behind = calloc(s->server_count, sizeof *s->left_behind))) {
+        rc = tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
+        goto fail;
+    }
     if (s->replicas > s->server_count) {
         rc = tierpage_error_set(err, -EINVAL, "replicas", "memcached: replicas: %u copies of each page need at "
                                 "least %u servers, and servers lists %zu", s->replicas, s->replicas, s->server_count);
@@ -609,19 +633,50 @@ static size_t copy_servers(struct mc_store *s, const char *mkey, size_t mkey_len
     return found;
 }
 
+/* Adds the page to the server's left_behind, best effort: a key it cannot
+ * hold leaves a copy on the server (memory, never read as data). Called
+ * with s->lock held. */
+static void left_behind_add(struct mc_store *s, size_t server, uint64_t key)
+{
+    struct left_behind *lb = &s->left_behind[server];
+    if (lb->count == lb->cap) {
+        size_t cap = lb->cap ? lb->cap * 2 : 64;
+        uint64_t *grown = realloc(lb->keys, cap * sizeof *grown);
+        if (!grown)
+            return;
+        lb->keys = grown;
+        lb->cap = cap;
+    }
+    lb->keys[lb->count++] = key;
+}
+
+/* A copy of the page on a server out of service cannot be deleted now: it
+ * is, once the server comes back. */
+static void leave_behind(struct mc_store *s, size_t server, uint64_t key)
+{
+    pthread_mutex_lock(&s->lock);
+    left_behind_add(s, server, key);
+    pthread_mutex_unlock(&s->lock);
+}
+
 /* Deletes the copies on the servers of `servers` (bit i: servers[i]) that
- * are in service. 0 when none failed, whether or not any was there; a
+ * are in service; those out of service delete theirs when they come back
+ * (drop_left_behind). 0 when none failed, whether or not any was there; a
  * server that fails here leaves service, and since the page map no longer
  * names it for the page, its copy is never read: only other failures
  * count. */
-static int delete_copies(struct mc_store *s, const char *mkey, size_t mkey_len, uint64_t servers,
+static int delete_copies(struct mc_store *s, uint64_t key, const char *mkey, size_t mkey_len, uint64_t servers,
                          tierpage_error *err)
 {
     int rc = 0;
     for (size_t i = 0; i < s->server_count; i++) {
         struct mc_server *srv = &s->servers[i];
-        if (!(servers & (1ull << i)) || !mc_server_in_service(srv))
+        if (!(servers & (1ull << i)))
             continue;
+        if (!mc_server_in_service(srv)) {
+            leave_behind(s, i, key);
+            continue;
+        }
         tierpage_error e;
         memcached_st *m = mc_server_take(srv, &e);
         if (!m) {
@@ -634,6 +689,8 @@ static int delete_copies(struct mc_store *s, const char *mkey, size_t mkey_len, 
             int code = mc_server_fail(srv, m, mrc, "delete", &e);
             if (mc_server_in_service(srv) && !rc)
                 rc = code, *err = e;
+            else if (!mc_server_in_service(srv))
+                leave_behind(s, i, key);
         }
         mc_server_give(srv, m, mrc);
     }
@@ -644,11 +701,12 @@ static int delete_copies(struct mc_store *s, const char *mkey, size_t mkey_len, 
  * `prior` that no longer hold the page (it moved while one of its servers
  * was out of service, or back) go, best effort: the page map no longer
  * names them, so a copy left behind is never read. */
-static void drop_moved_copies(struct mc_store *s, const char *mkey, size_t mkey_len, uint64_t prior, uint64_t held)
+static void drop_moved_copies(struct mc_store *s, uint64_t key, const char *mkey, size_t mkey_len, uint64_t prior,
+                              uint64_t held)
 {
     tierpage_error ignored;
     if (prior & ~held)
-        delete_copies(s, mkey, mkey_len, prior & ~held, &ignored);
+        delete_copies(s, key, mkey, mkey_len, prior & ~held, &ignored);
 }
 
 /* Writes every copy; on success *held says which servers acknowledged one.
@@ -698,10 +756,12 @@ static int put_copies(struct mc_store *s, uint64_t key, const void *page, uint32
             /* A server whose connection failed is out of service now: the
              * next server of the walk takes its place. Its old copy may
              * have been overwritten or not. */
-            if (mc_server_in_service(srv))
+            if (mc_server_in_service(srv)) {
                 rc = code;
-            else if (prior & (1ull << order[i]))
-                prior_failed = 1;
+            } else {
+                leave_behind(s, order[i], key); /* the timed-out write may still land */
+                prior_failed |= (prior & (1ull << order[i])) != 0;
+            }
         }
         mc_server_give(srv, m, mrc);
         if (rc)
@@ -722,13 +782,13 @@ static int put_copies(struct mc_store *s, uint64_t key, const void *page, uint32
     }
     if (rc == 0) {
         *held = written;
-        drop_moved_copies(s, mkey, mkey_len, prior, written);
+        drop_moved_copies(s, key, mkey, mkey_len, prior, written);
         return 0;
     }
     *intact = copies == 0 && !prior_failed;
     if (!*intact) {
         tierpage_error ignored;
-        delete_copies(s, mkey, mkey_len, prior | written, &ignored);
+        delete_copies(s, key, mkey, mkey_len, prior | written, &ignored);
     }
     if (err)
         *err = last;
@@ -778,6 +838,7 @@ static int mc_put(void *store, uint64_t key, const void *page, tierpage_error *e
 
 /* One page of a pipelined batch of puts. */
 struct put_job {
+    uint64_t key;
     char mkey[MC_KEY_MAX + 1];
     size_t mkey_len;
     uint32_t servers[MC_MAX_SERVERS]; /* where its copies go */
@@ -898,6 +959,7 @@ failed:
                 continue;
             if (!mc_server_in_service(srv)) {
                 jobs[i].lost_server = 1;
+                leave_behind(s, server, jobs[i].key); /* the timed-out write may still land */
             } else if (!jobs[i].refused) {
                 jobs[i].refused = rc;
                 jobs[i].why = err;
@@ -960,6 +1022,7 @@ static int mc_put_batch(void *store, size_t count, const uint64_t *keys, const v
         if (results[i])
             continue;
         struct put_job *job = &jobs[i];
+        job->key = keys[i];
         job->mkey_len = (size_t)mc_page_key(job->mkey, sizeof job->mkey, s->namespace_name, keys[i]);
         job->server_count = copy_servers(s, job->mkey, job->mkey_len, job->servers);
         for (size_t k = 0; k < job->server_count; k++)
@@ -980,7 +1043,7 @@ static int mc_put_batch(void *store, size_t count, const uint64_t *keys, const v
             intact = job->written == 0;
             if (!intact) {
                 tierpage_error ignored;
-                delete_copies(s, job->mkey, job->mkey_len, job->prior | job->written_on, &ignored);
+                delete_copies(s, keys[i], job->mkey, job->mkey_len, job->prior | job->written_on, &ignored);
             }
         } else if (results[i] == 0 && (job->lost_server || job->written < job->server_count)) {
             /* The same generation again: a copy of this batch's that a
@@ -989,7 +1052,7 @@ static int mc_put_batch(void *store, size_t count, const uint64_t *keys, const v
                                     &job->why);
         } else if (results[i] == 0) {
             held = job->written_on;
-            drop_moved_copies(s, job->mkey, job->mkey_len, job->prior, held);
+            drop_moved_copies(s, keys[i], job->mkey, job->mkey_len, job->prior, held);
         }
         if (results[i] && !first_err.message[0])
             first_err = job->why;
@@ -1026,7 +1089,7 @@ static int mc_del(void *store, uint64_t key, tierpage_error *err)
         return -ENOENT;
     char mkey[MC_KEY_MAX + 1];
     size_t mkey_len = (size_t)mc_page_key(mkey, sizeof mkey, s->namespace_name, key);
-    int rc = delete_copies(s, mkey, mkey_len, held, err);
+    int rc = delete_copies(s, key, mkey, mkey_len, held, err);
     if (rc)
         return rc;
     pthread_mutex_lock(&s->lock);
@@ -1056,7 +1119,7 @@ static void drop_own_page(void *store, uint64_t key, uint64_t servers)
     char mkey[MC_KEY_MAX + 1];
     size_t mkey_len = (size_t)mc_page_key(mkey, sizeof mkey, s->namespace_name, key);
     tierpage_error ignored;
-    delete_copies(s, mkey, mkey_len, servers, &ignored);
+    delete_copies(s, key, mkey, mkey_len, servers, &ignored);
 }
 
 static void drop_own_pages(struct mc_store *s)
@@ -1064,6 +1127,66 @@ static void drop_own_pages(struct mc_store *s)
     mc_pagemap_each(&s->pages, drop_own_page, s);
     mc_pagemap_free(&s->pages);
     mc_pagemap_init(&s->pages);
+}
+
+/* On the prober's thread, before a server goes back into service: the
+ * copies it may still hold of pages deleted, moved elsewhere or written in
+ * vain while it was out (left_behind) are deleted, pipelined, 256 keys a
+ * round trip. No put reaches the server meanwhile (it is out of service),
+ * and a page the page map names it for is left alone. 0, or a negative
+ * errno that keeps it out until the next probe, which deletes the keys
+ * left. */
+static int drop_left_behind(struct mc_store *s, struct mc_server *srv)
+{
+    enum { CHUNK = 256 };
+    size_t server = (size_t)(srv - s->servers);
+    pthread_mutex_lock(&s->lock);
+    struct left_behind list = s->left_behind[server];
+    s->left_behind[server] = (struct left_behind){ NULL, 0, 0 };
+    size_t n = 0;
+    for (size_t k = 0; k < list.count; k++) {
+        uint64_t held = 0;
+        if (!mc_pagemap_get(&s->pages, list.keys[k], &held, NULL) || !(held & (1ull << server)))
+            list.keys[n++] = list.keys[k];
+    }
+    pthread_mutex_unlock(&s->lock);
+
+    int rc = 0;
+    size_t done = 0;
+    char (*mkeys)[MC_KEY_MAX + 1] = n ? malloc(CHUNK * sizeof *mkeys) : NULL;
+    struct mc_conn *conn = NULL;
+    tierpage_error err = { { 0 }, { 0 } };
+    if (n && !mkeys)
+        rc = -ENOMEM;
+    else if (n)
+        rc = mc_server_take_conn(srv, "delete", &conn, &err);
+    while (rc == 0 && done < n) {
+        const char *keys[CHUNK];
+        size_t lens[CHUNK], k = n - done < CHUNK ? n - done : CHUNK;
+        for (size_t j = 0; j < k; j++) {
+            lens[j] = (size_t)mc_page_key(mkeys[j], sizeof mkeys[j], s->namespace_name, list.keys[done + j]);
+            keys[j] = mkeys[j];
+        }
+        rc = mc_conn_delete(conn, k, keys, lens);
+        if (rc == -EIO)
+            rc = 0; /* a copy the server refused to delete stays: memory, never read */
+        if (rc == 0)
+            done += k;
+    }
+    if (conn)
+        mc_server_give_conn(srv, conn, rc);
+    free(mkeys);
+    if (rc == 0 && n)
+        tierpage_log(s->lease.host, TIERPAGE_LOG_INFO, "memcached: %s: deleted the %zu cop%s it held of pages "
+                     "deleted or written elsewhere while it was out of service", srv->name, n, n == 1 ? "y" : "ies");
+    if (rc) {
+        pthread_mutex_lock(&s->lock);
+        for (size_t k = done; k < n; k++)
+            left_behind_add(s, server, list.keys[k]);
+        pthread_mutex_unlock(&s->lock);
+    }
+    free(list.keys);
+    return rc;
 }
 
 /* A stack starts with no pages: this instance's own go, and so do those
