@@ -24,6 +24,8 @@ foreach(script faults_verified faults_outage faults_memcached_restart faults_mem
     ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
     LABELS preload TIMEOUT 300)
 endforeach()
+# Three verified runs, one with two copies of each page on three servers.
+set_tests_properties(faults_memcached_stopped PROPERTIES TIMEOUT 600)
 
 # The long run: many seeds, bigger workloads. Not in the default suite.
 add_test(NAME faults_soak COMMAND bash ${CMAKE_SOURCE_DIR}/tests/faults_soak.sh)
