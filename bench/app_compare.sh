@@ -111,11 +111,7 @@ done
 case " $setups " in *" swapfile "* | *" zram "*) cg_detect || exit 1 ;; esac
 case " $setups " in *" zram "*) zram_check || die "no zram to use: leave zram out of --setups" ;; esac
 
-if [ -z "$log" ]; then
-    log=$(mktemp -d /tmp/tierpage-app-compare.XXXXXX)
-else
-    mkdir -p "$log" || die "cannot make $log"
-fi
+bench_log_dir app-compare
 
 # ---- the server under test, started behind a prefix ----
 

@@ -25,6 +25,8 @@
 #   bench_run_info DIR            DIR/run-info.json: the command, the machine
 #                                 and the date, which bench/plot.py titles its
 #                                 charts with (needs jq)
+#   bench_log_dir NAME            $log made when --log gave it, else a new
+#                                 /tmp/tierpage-NAME.XXXXXX
 
 bench_repo=$(cd "$(dirname "$0")/.." && pwd)
 # The command as given (sourced before the script parses its arguments).
@@ -201,6 +203,14 @@ zram_off() {
 }
 
 # ---- what plots need to know of a run ----
+
+bench_log_dir() { # name of a fresh directory under /tmp
+    if [ -z "$log" ]; then
+        log=$(mktemp -d "/tmp/tierpage-$1.XXXXXX") || die "cannot make a directory under /tmp"
+    else
+        mkdir -p "$log" || die "cannot make $log"
+    fi
+}
 
 bench_run_info() { # dir
     jq -cn --arg script "$BENCH_NAME" --arg command "$bench_command" \

@@ -104,11 +104,7 @@ for tool in memcached redis-server redis-cli jq; do
 done
 case " $setups " in *" swapfile "*) [ "$(id -u)" = 0 ] || die "the swap file run needs root (or --setups memcached,redis)" ;; esac
 
-if [ -z "$log" ]; then
-    log=$(mktemp -d /tmp/tierpage-kv-compare.XXXXXX)
-else
-    mkdir -p "$log" || die "cannot make $log"
-fi
+bench_log_dir kv-compare
 
 # ---- servers, from the tests' fixtures; everything stopped on exit ----
 

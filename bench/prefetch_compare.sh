@@ -81,11 +81,7 @@ command -v jq >/dev/null || die "jq not found (Debian: apt-get install jq)"
 case " $setups " in *" memcached "*)
     command -v memcached >/dev/null || die "memcached not found (Debian: apt-get install memcached)" ;;
 esac
-if [ -z "$log" ]; then
-    log=$(mktemp -d /tmp/tierpage-prefetch-compare.XXXXXX)
-else
-    mkdir -p "$log" || die "cannot make $log"
-fi
+bench_log_dir prefetch-compare
 
 
 # The stack for a setup and prefetch on|off, resident: replaced, memcached

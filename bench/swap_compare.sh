@@ -110,11 +110,7 @@ if [ "$needs_swap" = yes ]; then
 fi
 case " $setups " in *" zram "*) zram_check || die "no zram to use: run with --setups swapfile,tierpage" ;; esac
 
-if [ -z "$log" ]; then
-    log=$(mktemp -d /tmp/tierpage-swap-compare.XXXXXX)
-else
-    mkdir -p "$log"
-fi
+bench_log_dir swap-compare
 
 # ---- teardown, on every exit (bench_lib.sh) ----
 

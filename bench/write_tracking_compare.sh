@@ -86,11 +86,7 @@ done
 for tool in memcached jq; do
     command -v "$tool" >/dev/null || die "$tool not found (Debian: apt-get install memcached jq)"
 done
-if [ -z "$log" ]; then
-    log=$(mktemp -d /tmp/tierpage-write-tracking.XXXXXX)
-else
-    mkdir -p "$log" || die "cannot make $log"
-fi
+bench_log_dir write-tracking
 
 # The stack of a tier: dram holds every spilled page; memcached gets a
 # dram tier of 1/8 of the resident set in front, so most pages live in

@@ -26,16 +26,7 @@ tiers:
     outage_time: 1h
 YAML
 if mc_start only 256; then pass "a memcached server"; else fail "memcached did not start"; finish; exit 1; fi
-cat >"$STACKS/mc.yaml" <<YAML
-name: mc-$$
-resident: 2MiB
-store_timeout: 1s
-tiers:
-  - plugin: dram
-    capacity: 4MiB
-  - plugin: memcached
-    servers: [127.0.0.1:$MC_PORT]
-YAML
+mc_stack_file "$STACKS/mc.yaml" mc-$$ 2MiB "127.0.0.1:$MC_PORT" "store_timeout: 1s"
 start_daemon || exit 1
 
 # The program that must not notice: it holds 32MiB through a 4MiB cap, every
@@ -52,7 +43,7 @@ expect_status 125 "a program whose store went down is stopped (exit 125)" -- \
     "$TIERPAGE" run --daemon "$SOCK" --vm down -- "$BENCH" --size 32MiB --verify --quiet
 expect_output "tierpage: fatal: tierpaged at $SOCK, VM down: .*tier 'faulty'.*store_timeout" \
     "with the reason, naming the tier and store_timeout"
-if grep -Eq "verify: .*FAILED|mismatch" "$WORK/out"; then fail "it saw wrong data"; else pass "it saw no wrong data"; fi
+expect_no_wrong_data "it" "$WORK/out"
 kill -0 "$daemon_pid" 2>/dev/null && pass "the daemon goes on" || fail "the daemon exited"
 wait_for "the stopped program's pages are released" released down
 expect_output "VM down: stopping pid [0-9]+: .*tier 'faulty'" "the daemon logs whom it stopped and why" \
@@ -72,14 +63,10 @@ if kill -0 "$mc_run" 2>/dev/null && kill -KILL "$MC_PID"; then
 else
     fail "the run ended before memcached held its pages ($items)"
 fi
-wait "$mc_run"
-rc=$?
-[ "$rc" = 125 ] && pass "that program is stopped (exit 125)" ||
-    { fail "exit $rc, expected 125"; tail -5 "$WORK/mc.out"; }
+expect_exit "that program is stopped" 125 "$mc_run" "$WORK/mc.out"
 expect_output "tierpage: fatal: tierpaged at $SOCK, VM mc: .*tier 'memcached'" "with the reason, naming the tier" \
     "$WORK/mc.out"
-if grep -Eq "verify: .*FAILED|mismatch" "$WORK/mc.out"; then fail "it saw wrong data"; else
-    pass "it saw no wrong data"; fi
+expect_no_wrong_data "it" "$WORK/mc.out"
 wait_for "its pages are released (the memcached tier's dropped)" released mc
 [ "$(ask verify)" = ok ] && pass "the other program's every word is still intact" || fail "the other program's data"
 
@@ -112,8 +99,7 @@ read -r ready holder_pid <&"${LAST[0]}"
 kill -TERM "$daemon_pid"
 ended_within "$holder_run_pid" 30 && pass "a program served when the daemon gets SIGTERM stops" ||
     fail "a program served when the daemon got SIGTERM still runs after 30 s"
-wait "$holder_run_pid"; rc=$?
-[ "$rc" = 125 ] && pass "with exit 125" || fail "exit $rc, expected 125"
+expect_exit "it stops with the reason" 125 "$holder_run_pid" "$WORK/holder.err"
 expect_output "tierpage: fatal: tierpaged at $SOCK, VM good: tierpaged is stopping" "and the reason" "$WORK/holder.err"
 wait "$daemon_pid"; rc=$?; daemon_pid=
 [ "$rc" = 0 ] && pass "the daemon stopped cleanly (exit 0)" || fail "the daemon exited $rc"
@@ -132,10 +118,8 @@ fi
 wait "$daemon_pid" 2>/dev/null; daemon_pid=
 ended_within "$run" 30 && pass "the program stops, without a hang" ||
     fail "the program still runs 30 s after its daemon was killed"
-wait "$run"; rc=$?
-[ "$rc" = 125 ] && pass "with exit 125" || { fail "exit $rc, expected 125"; tail -5 "$WORK/killed.out"; }
+expect_exit "it stops with the reason" 125 "$run" "$WORK/killed.out"
 expect_output "tierpage: fatal: tierpaged at $SOCK, VM good: the daemon went away" "and the reason" \
     "$WORK/killed.out"
-if grep -Eq "verify: .*FAILED|mismatch" "$WORK/killed.out"; then fail "it saw wrong data"; else
-    pass "it saw no wrong data"; fi
+expect_no_wrong_data "it" "$WORK/killed.out"
 finish

@@ -17,15 +17,7 @@ MC=$MC_PORT
 # 4 MiB resident, 4 MiB of dram: half of fork_cow's 16 MiB or more is in
 # the slow tier at the fork.
 vm_stack pm 4MiB 4MiB 256MiB
-cat >"$STACKS/mc.yaml" <<YAML
-name: mc-$$
-resident: 4MiB
-tiers:
-  - plugin: dram
-    capacity: 4MiB
-  - plugin: memcached
-    servers: [127.0.0.1:$MC]
-YAML
+mc_stack_file "$STACKS/mc.yaml" mc-$$ 4MiB "127.0.0.1:$MC"
 # The same with `namespace: exclusive`, which the program holds: its
 # children's pages are under instances of their own.
 sed "s/^name: mc-.*/name: mx-$$\nnamespace: exclusive/" "$STACKS/mc.yaml" >"$STACKS/mx.yaml"

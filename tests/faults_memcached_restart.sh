@@ -7,16 +7,7 @@
 trap 'mc_stop_all; rm -rf "$WORK"' EXIT
 
 if mc_start only 256; then pass "a memcached server"; else fail "memcached did not start"; finish; exit 1; fi
-cat >"$WORK/s.yaml" <<YAML
-name: mc-restart-$$
-resident: 2MiB
-store_timeout: 5s
-tiers:
-  - plugin: dram
-    capacity: 4MiB
-  - plugin: memcached
-    servers: [127.0.0.1:$MC_PORT]
-YAML
+mc_stack_file "$WORK/s.yaml" mc-restart-$$ 2MiB "127.0.0.1:$MC_PORT" "store_timeout: 5s"
 "$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 64MiB --accesses 400000 --verify >"$WORK/out" 2>&1 &
 run_pid=$!
 # Pages are in the server once the run has gone through the pattern pass.
@@ -27,14 +18,10 @@ if kill -0 "$run_pid" 2>/dev/null && mc_restart only 256; then
 else
     fail "the run ended, or the server did not restart ($items pages)"
 fi
-wait "$run_pid"
-status=$?
-if [ "$status" = 125 ]; then pass "the program was stopped (exit 125)"; else
-    fail "exit $status, expected 125"; sed 's/^/      /' "$WORK/out" | tail -20; fi
+expect_exit "the program was stopped" 125 "$run_pid" "$WORK/out"
 # A fault finds its page gone once the tier has taken the restarted server
 # back (or, had it not come back, the server out of service until
 # store_timeout): either way the message names the tier.
 expect_output "tierpage: fatal: .*tier 'memcached'" "the message names the tier"
-if grep -Eq "verify: .*FAILED|mismatch" "$WORK/out"; then fail "the program saw wrong data"; else
-    pass "the program never saw wrong data"; fi
+expect_no_wrong_data "the program" "$WORK/out"
 finish

@@ -23,15 +23,7 @@ KEYS=8388 # 32 MiB of 4000-byte values
 stop_here() { fail "$1"; finish; exit 1; }
 
 mc_start tier 128 >/dev/null || stop_here "the tier's memcached did not start"
-cat >"$WORK/stack.yaml" <<YAML
-name: mc-app-$$
-resident: 8MiB
-tiers:
-  - plugin: dram
-    capacity: 4MiB
-  - plugin: memcached
-    servers: [127.0.0.1:$MC_PORT]
-YAML
+mc_stack_file "$WORK/stack.yaml" mc-app-$$ 8MiB "127.0.0.1:$MC_PORT"
 
 port=$(mc_free_port) || stop_here "no free port for the paged memcached"
 timeout 600 "$TIERPAGE" run -c "$WORK/stack.yaml" --stats "$WORK/app.json" -- \

@@ -19,17 +19,7 @@ SERVERS="127.0.0.1:$P1, 127.0.0.1:$P2, 127.0.0.1:$P3"
 
 # mc_stack FILE SERVERS [EXTRA TIER LINES]: dram (4 MiB) -> memcached, 2 MiB resident
 mc_stack() {
-    cat >"$1" <<YAML
-name: mc-test-$$-$(basename "$1" .yaml)
-resident: 2MiB
-tiers:
-  - plugin: dram
-    capacity: 4MiB
-  - plugin: memcached
-    servers: [$2]
-YAML
-    [ $# -ge 3 ] && printf '%s\n' "$3" >>"$1"
-    return 0
+    mc_stack_file "$1" "mc-test-$$-$(basename "$1" .yaml)" 2MiB "$2" "" "${3:-}"
 }
 
 
@@ -114,11 +104,8 @@ ns_count() {
 # ns_mc_stack FILE SERVERS NAME [TOP LINE]: with a 10 s io timeout (a loaded
 # machine is no server gone, as in cli_descriptors)
 ns_mc_stack() {
-    mc_stack "$1" "$2" "    lease_ms: ${LEASE:-$NS_LEASE_LONG}
+    mc_stack_file "$1" "$3" 2MiB "$2" "${4:-}" "    lease_ms: ${LEASE:-$NS_LEASE_LONG}
     io_timeout_ms: 10s"
-    sed -i "s/^name: .*/name: $3/" "$1"
-    [ $# -ge 4 ] && sed -i "2i $4" "$1"
-    return 0
 }
 ns_mc_stack "$WORK/two.yaml" "127.0.0.1:$P4" two-$$
 ns_two_at_once "one server" "$WORK/two.yaml" memcached

@@ -34,6 +34,25 @@ expect_output() {
         fail "$2: no '$1' in $file"; sed 's/^/      /' "$file" | tail -20; fi
 }
 
+# expect_exit WHAT WANT PID [LOG]: waits for PID, a run in the background,
+# and passes when it exited WANT; else fails, with LOG's last lines.
+expect_exit() {
+    local what=$1 want=$2 got
+    wait "$3"
+    got=$?
+    if [ "$got" = "$want" ]; then pass "$what (exit $want)"; else
+        fail "$what: exit $got, expected $want"
+        [ -z "${4:-}" ] || sed 's/^/      /' "$4" | tail -20
+    fi
+}
+
+# expect_no_wrong_data WHAT LOG: the output LOG of a verified run shows no
+# page read back wrong.
+expect_no_wrong_data() {
+    if grep -Eq "verify: .*FAILED|mismatch" "$2"; then fail "$1 saw wrong data"; else
+        pass "$1 saw no wrong data"; fi
+}
+
 # wait_while_running PID SECONDS CMD...: runs CMD every 0.1 s until it
 # succeeds, PID (a run under test) has ended, or SECONDS have passed; then
 # succeeds when CMD does. PID may be "" when no process bounds the wait.

@@ -621,6 +621,24 @@ static void store_open_probed(struct store *st, const char *ns, const char *serv
     ck_assert_msg(rc == 0, "open: %d %s", rc, err.message);
 }
 
+/* Names of at most this many bytes, for open_beside_own_server. */
+#define OWN_TEXT_LEN 64
+
+/* A server of the test's own, `name` (64 MiB), beside servers[beside]:
+ * the store opened on both (store_open_probed) under a namespace of its
+ * own, the tier's log captured. The own server's address in victim, the
+ * namespace in ns (OWN_TEXT_LEN bytes each); returns the server's pid. */
+static pid_t open_beside_own_server(struct store *st, const char *name, int beside, char *victim, char *ns)
+{
+    char list[256];
+    pid_t pid = start_own_server(name, 64, victim, OWN_TEXT_LEN);
+    snprintf(list, sizeof list, "%s,%s", servers[beside], victim);
+    unique_ns(ns, OWN_TEXT_LEN, name);
+    tp_set_store_log(capture_log, NULL);
+    store_open_probed(st, ns, list);
+    return pid;
+}
+
 /* A get of `key` tried again while it fails as the core retries a store
  * (not -ENOENT), for up to 60 s: its last result. */
 static int get_until_answered(struct store *st, uint64_t key, unsigned char *page, tierpage_error *err)
@@ -653,13 +671,9 @@ static unsigned pages_on(const char *server, const char *ns, int n, int *on)
 START_TEST(test_a_stopped_server_comes_back_and_is_never_read_stale)
 {
     NEED_SERVERS();
-    char victim[64], list[256], ns[64];
-    pid_t pid = start_own_server("stopped", 64, victim, sizeof victim);
-    snprintf(list, sizeof list, "%s,%s", servers[0], victim);
-    unique_ns(ns, sizeof ns, "stopped");
-    tp_set_store_log(capture_log, NULL);
+    char victim[OWN_TEXT_LEN], ns[OWN_TEXT_LEN];
     struct store st;
-    store_open_probed(&st, ns, list);
+    pid_t pid = open_beside_own_server(&st, "stopped", 0, victim, ns);
     enum { N = 60 };
     int on[N];
     for (uint64_t k = 0; k < N; k++)
@@ -848,13 +862,9 @@ END_TEST
 START_TEST(test_a_server_restarted_empty_comes_back_and_its_pages_are_missing)
 {
     NEED_SERVERS();
-    char victim[64], list[256], ns[64];
-    start_own_server("restarted", 64, victim, sizeof victim);
-    snprintf(list, sizeof list, "%s,%s", servers[1], victim);
-    unique_ns(ns, sizeof ns, "restarted");
-    tp_set_store_log(capture_log, NULL);
+    char victim[OWN_TEXT_LEN], ns[OWN_TEXT_LEN];
     struct store st;
-    store_open_probed(&st, ns, list);
+    open_beside_own_server(&st, "restarted", 1, victim, ns);
     enum { N = 60 };
     int on[N];
     for (uint64_t k = 0; k < N; k++)

@@ -141,6 +141,18 @@ static void expect(int s, const char *what, int want, int closes)
     close(s);
 }
 
+/* One packet on a connection of its own, sent before HELLO or after
+ * (`greet`), with `fds` descriptors: its reply must be `want`, and the
+ * connection then close when `closes`. */
+static void one_packet(int greet, const void *msg, size_t len, int fds, const char *what, int want, int closes)
+{
+    int s = connect_daemon();
+    if (greet)
+        hello(s);
+    send_raw(s, msg, len, fds);
+    expect(s, what, want, closes);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -150,104 +162,58 @@ int main(int argc, char **argv)
     path = argv[1];
     int s;
 
-    s = connect_daemon();
-    send_raw(s, "\x01\x02", 2, 0);
-    expect(s, "a packet shorter than a header", -EPROTO, 1);
+    one_packet(0, "\x01\x02", 2, 0, "a packet shorter than a header", -EPROTO, 1);
 
-    s = connect_daemon();
     struct tpd_hello h = {{999, TPD_VERSION, TPD_HELLO}, TPD_VERSION, 0};
-    send_raw(s, &h, sizeof h, 0);
-    expect(s, "a length that is not the packet's", -EPROTO, 1);
+    one_packet(0, &h, sizeof h, 0, "a length that is not the packet's", -EPROTO, 1);
 
-    s = connect_daemon();
     h = (struct tpd_hello){{sizeof h, 7, TPD_HELLO}, 7, 0};
-    send_raw(s, &h, sizeof h, 0);
-    expect(s, "a header of another version", -EPROTO, 1);
+    one_packet(0, &h, sizeof h, 0, "a header of another version", -EPROTO, 1);
 
-    s = connect_daemon();
     h = (struct tpd_hello){{sizeof h, TPD_VERSION, TPD_HELLO}, TPD_VERSION + 1, 0};
-    send_raw(s, &h, sizeof h, 0);
-    expect(s, "HELLO asking for a later version", -EPROTONOSUPPORT, 1);
+    one_packet(0, &h, sizeof h, 0, "HELLO asking for a later version", -EPROTONOSUPPORT, 1);
 
-    s = connect_daemon();
     struct tpd_header status = {sizeof status, TPD_VERSION, TPD_STATUS};
-    send_raw(s, &status, sizeof status, 0);
-    expect(s, "a request before HELLO", -EPROTO, 1);
+    one_packet(0, &status, sizeof status, 0, "a request before HELLO", -EPROTO, 1);
 
-    s = connect_daemon();
-    hello(s);
     struct tpd_header unknown = {sizeof unknown, TPD_VERSION, 4242};
-    send_raw(s, &unknown, sizeof unknown, 0);
-    expect(s, "an unknown type", -EPROTO, 1);
+    one_packet(1, &unknown, sizeof unknown, 0, "an unknown type", -EPROTO, 1);
 
-    s = connect_daemon();
-    hello(s);
     struct tpd_stats_request st = {{sizeof st, TPD_VERSION, TPD_STATS}, {0}, 0, 0};
     memset(st.vm, 'a', sizeof st.vm);
-    send_raw(s, &st, sizeof st, 0);
-    expect(s, "a VM name without its NUL", -EPROTO, 1);
+    one_packet(1, &st, sizeof st, 0, "a VM name without its NUL", -EPROTO, 1);
 
-    s = connect_daemon();
-    hello(s);
     struct tpd_demote dm = {{sizeof dm, TPD_VERSION, TPD_DEMOTE}, "vm1", "../x"};
-    send_raw(s, &dm, sizeof dm, 0);
-    expect(s, "a tier name with a slash", -EPROTO, 1);
+    one_packet(1, &dm, sizeof dm, 0, "a tier name with a slash", -EPROTO, 1);
 
-    s = connect_daemon();
-    hello(s);
     struct tpd_resize rs = {{sizeof rs - 4, TPD_VERSION, TPD_RESIZE}, "vm1", 1};
-    send_raw(s, &rs, sizeof rs - 4, 0);
-    expect(s, "a request cut short", -EPROTO, 1);
+    one_packet(1, &rs, sizeof rs - 4, 0, "a request cut short", -EPROTO, 1);
 
-    s = connect_daemon();
-    hello(s);
-    send_raw(s, &status, sizeof status, 2);
-    expect(s, "descriptors on a request that takes none", -EPROTO, 1);
+    one_packet(1, &status, sizeof status, 2, "descriptors on a request that takes none", -EPROTO, 1);
 
-    s = connect_daemon();
-    hello(s);
     struct tpd_range add = {{sizeof add, TPD_VERSION, TPD_REGION_ADD}, 0x10000, 4096};
-    send_raw(s, &add, sizeof add, 0);
-    expect(s, "REGION_ADD without its memfd", -EPROTO, 1);
+    one_packet(1, &add, sizeof add, 0, "REGION_ADD without its memfd", -EPROTO, 1);
 
-    s = connect_daemon();
-    hello(s);
-    send_raw(s, &add, sizeof add, 1);
-    expect(s, "REGION_ADD before ATTACH (refused, not malformed)", -ENOTCONN, 0);
+    one_packet(1, &add, sizeof add, 1, "REGION_ADD before ATTACH (refused, not malformed)", -ENOTCONN, 0);
 
-    s = connect_daemon();
-    hello(s);
     static char big[TPD_MAX_MESSAGE + 4096];
     struct tpd_header *bh = (struct tpd_header *)big;
     *bh = (struct tpd_header){sizeof big, TPD_VERSION, TPD_STATUS};
-    send_raw(s, big, sizeof big, 0);
-    expect(s, "a packet larger than 64 KiB", -EPROTO, 1);
+    one_packet(1, big, sizeof big, 0, "a packet larger than 64 KiB", -EPROTO, 1);
 
     /* fork requests that fit no fork. */
-    s = connect_daemon();
-    hello(s);
     struct tpd_header prepare = {sizeof prepare, TPD_VERSION, TPD_FORK_PREPARE};
-    send_raw(s, &prepare, sizeof prepare, 0);
-    expect(s, "FORK_PREPARE before ATTACH", -EPROTO, 1);
+    one_packet(1, &prepare, sizeof prepare, 0, "FORK_PREPARE before ATTACH", -EPROTO, 1);
 
-    s = connect_daemon();
-    hello(s);
     struct tpd_fork fork = {{sizeof fork, TPD_VERSION, TPD_FORK_COPY}, 12345, 0};
-    send_raw(s, &fork, sizeof fork, 0);
-    expect(s, "FORK_COPY before FORK_ATTACH", -EPROTO, 1);
+    one_packet(1, &fork, sizeof fork, 0, "FORK_COPY before FORK_ATTACH", -EPROTO, 1);
 
-    s = connect_daemon();
-    hello(s);
     fork.h.type = TPD_FORK_ATTACH;
-    send_raw(s, &fork, sizeof fork, 0);
-    expect(s, "FORK_ATTACH without its userfaultfd", -EPROTO, 1);
+    one_packet(1, &fork, sizeof fork, 0, "FORK_ATTACH without its userfaultfd", -EPROTO, 1);
 
-    s = connect_daemon();
-    hello(s);
     struct tpd_fork cut = fork;
     cut.h.length = sizeof cut - 8;
-    send_raw(s, &cut, sizeof cut - 8, 1);
-    expect(s, "FORK_ATTACH cut short", -EPROTO, 1);
+    one_packet(1, &cut, sizeof cut - 8, 1, "FORK_ATTACH cut short", -EPROTO, 1);
 
     /* A client of vm1 prepares a fork; a FORK_ATTACH with another token,
      * and its own FORK_DONE with another token, are refused and close
@@ -281,10 +247,7 @@ int main(int argc, char **argv)
     close(uffd);
 
     /* The daemon is still there, and answers. */
-    s = connect_daemon();
-    hello(s);
-    send_raw(s, &status, sizeof status, 0);
-    expect(s, "STATUS after all of the above", 0, 0);
+    one_packet(1, &status, sizeof status, 0, "STATUS after all of the above", 0, 0);
 
     printf("%d failures\n", failures);
     return failures ? 1 : 0;
