@@ -48,6 +48,10 @@ static int open_store(struct tp_stack *s, struct tp_tier *t, uint64_t capacity, 
     tp_block_async_signals(&old_mask);
     int rc = t->ops->open(&params, &t->store, err);
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    /* What this instance is may depend on its options (the dram store on
+     * a file is not private memory): its own flags, when it says them. */
+    if (rc == 0 && t->store)
+        t->flags = t->ops->instance_flags ? t->ops->instance_flags(t->store) : t->ops->flags;
     return rc;
 }
 
@@ -300,8 +304,8 @@ int tp_tier_reopen_in_child(struct tp_stack *s, size_t i, const char *parent_ins
      * a new one, filled as every other store it opens. */
     int queued = t->writeback != NULL;
     t->writeback = NULL;
-    if (!(t->ops->flags & TIERPAGE_STORE_FORK_PRIVATE) || queued) {
-        if (t->ops->flags & TIERPAGE_STORE_FORK_PRIVATE)
+    if (!(t->flags & TIERPAGE_STORE_FORK_PRIVATE) || queued) {
+        if (t->flags & TIERPAGE_STORE_FORK_PRIVATE)
             t->ops->close(t->store); /* private memory only: nothing of the parent's */
         else if (t->ops->forget)
             t->ops->forget(t->store);

@@ -41,7 +41,7 @@
  * with a write-back queue (whose pages are in the parent's queue). */
 static int is_streamed(const struct tp_tier *t)
 {
-    return !(t->ops->flags & TIERPAGE_STORE_FORK_PRIVATE) || t->writeback;
+    return !(t->flags & TIERPAGE_STORE_FORK_PRIVATE) || t->writeback;
 }
 
 /* Stack lock held. Why a child of this stack cannot have served memory,
@@ -50,7 +50,7 @@ static int fork_refusal(struct tp_stack *s, char *why, size_t len)
 {
     for (size_t i = 0; i < s->tier_count; i++) {
         const struct tp_tier *t = &s->tiers[i];
-        if (!(t->ops->flags & (TIERPAGE_STORE_FORK_PRIVATE | TIERPAGE_STORE_FORK_APART))) {
+        if (!(t->flags & TIERPAGE_STORE_FORK_PRIVATE) && !(t->ops->flags & TIERPAGE_STORE_FORK_APART)) {
             snprintf(why, len, "tier '%s' (plugin %s) is shared with the parent, and a child's copy of it is not "
                      "supported yet", t->name, t->ops->name);
             return 1;
@@ -536,7 +536,7 @@ int tp_private_stack_fork_child(tp_stack *s, tierpage_error *err)
         /* The stores stay the parent's: let go of what this process holds
          * for them (a pmem file's lock), should it outlive the parent. */
         for (size_t t = 0; t < s->tier_count; t++)
-            if (!(s->tiers[t].ops->flags & TIERPAGE_STORE_FORK_PRIVATE) && s->tiers[t].ops->forget)
+            if (!(s->tiers[t].flags & TIERPAGE_STORE_FORK_PRIVATE) && s->tiers[t].ops->forget)
                 s->tiers[t].ops->forget(s->tiers[t].store);
         return tierpage_error_set(err, -ENOTSUP, NULL, "%s", s->fork.refusal);
     }

@@ -29,6 +29,7 @@ struct tp_tier {
     uint64_t capacity_pages;   /* 0 = bounded only by the store itself */
     tierpage_store_option *options; /* what the store was opened with, kept until it is closed */
     size_t option_count;
+    uint32_t flags;            /* the open instance's TIERPAGE_STORE_* (the table's, or instance_flags) */
     bool serial;               /* plugin asked for one call at a time */
     struct tp_writeback *writeback; /* queue of puts for a remote store, or NULL */
     uint64_t writeback_bytes;  /* its size, 0 without one */

@@ -38,7 +38,7 @@ int tp_tier_usage(struct tp_stack *s, size_t t, tierpage_store_usage *usage, tie
  * not one. */
 static inline int tp_tier_is_local(const struct tp_stack *s, size_t t)
 {
-    return (s->tiers[t].ops->flags & TIERPAGE_STORE_LOCAL) != 0;
+    return (s->tiers[t].flags & TIERPAGE_STORE_LOCAL) != 0;
 }
 
 /* Put pages[i] under ids[i] for i < n straight into tier t's store (not

@@ -28,9 +28,9 @@
  * still loads plugins built for ABI 1, which never look at them. ABI 3
  * added tierpage_store_usage.under_replicated_pages, which the core zeroes
  * before calling usage, so a store of ABI 1 or 2 reports none. The
- * optional operations forget and drop_child came later at the table's end
- * with no new version: the core reads those past a plugin's struct_size as
- * NULL, and never calls them.
+ * optional operations forget, drop_child and instance_flags came later at
+ * the table's end with no new version: the core reads those past a
+ * plugin's struct_size as NULL, and never calls them.
  *
  * Host services: at open the core hands the plugin a table of functions
  * (tierpage_host) that parse option values with the rules of the stack
@@ -310,6 +310,17 @@ typedef struct tierpage_store_ops {
      * from a thread of the core's, concurrently with any call on this
      * instance but open, close and clear. */
     int (*drop_child)(void *store, const char *child_instance, tierpage_error *err);
+
+    /* Optional: the flags of this open instance, for a store whose options
+     * change what an instance is (the dram store on a file is not private
+     * memory, and keeps its pages across close and open). The core calls
+     * it once after each open and uses its answer instead of the table's
+     * for LOCAL, PERSISTENT and FORK_PRIVATE; SERIAL, REMOTE and FORK_APART
+     * (whether open gets forked_from) it reads from the table alone, so a
+     * store some of whose instances keep a child's pages apart declares
+     * FORK_APART in the table. Without it an instance's flags are the
+     * table's. */
+    uint32_t (*instance_flags)(void *store);
 } tierpage_store_ops;
 
 typedef const tierpage_store_ops *(*tierpage_store_entry_fn)(void);

@@ -30,6 +30,10 @@ expect_status 0 "tierpage --help" -- "$TIERPAGE" --help
 expect_output "plugin-test" "--help lists the commands"
 expect_status 0 "plugin-test dram" -- "$TIERPAGE" plugin-test dram --option capacity=16MiB
 expect_output "passed, 0 failed" "plugin-test prints its summary"
+expect_status 0 "plugin-test dram with its pool in a file" -- "$TIERPAGE" plugin-test dram --option capacity=16MiB \
+    --option path="$WORK/pool.dram"
+expect_output "ok +persistence: [0-9]+ pages read back after close and reopen" \
+    "plugin-test checks that a dram pool file keeps its pages across close and open"
 expect_status 0 "plugin-test pmem" -- "$TIERPAGE" plugin-test pmem --option capacity=16MiB --option path="$WORK/p.pmem"
 expect_status 1 "plugin-test of a missing plugin fails" -- "$TIERPAGE" plugin-test nosuchstore
 finish

@@ -2,7 +2,7 @@
 # it was at the fork and then their own writes only (tests/programs/fork_cow.c
 # checks every word), with pages resident, in the dram tier or in pmem.
 . "$(dirname "$0")/script_lib.sh"
-trap 'cleanup_shm; rm -rf "$WORK"' EXIT
+trap 'cleanup_shm; rm -f /dev/shm/tierpage-test-$$-*.dram; rm -rf "$WORK"' EXIT
 FORK_COW=$BUILD/tests/fork_cow
 
 dram_stack() {
@@ -94,6 +94,37 @@ for _ in $(seq 300); do [ -s "$WORK/result" ] && break; sleep 0.1; done
     fail "the child that outlived its parent: '$(cat "$WORK/result" 2>/dev/null)'"
 left=$(ls /dev/shm | grep -c "tierpage-test-$$-.*fork-" || true)
 [ "$left" = 0 ] && pass "no child's pmem file is left" || fail "$left pmem files of children left in /dev/shm"
+
+# A dram tier on a file (path:): the file is the parent's; a forked
+# child's dram tier is private memory of its own, filled from the
+# parent's pool, and a child that outlives its parent holds nothing of the
+# file (the stack opens again while it runs).
+cat >"$WORK/pool.yaml" <<YAML
+name: fork-pool-$$
+resident: 4MiB
+tiers:
+  - plugin: dram
+    capacity: 16MiB
+    path: /dev/shm/tierpage-test-$$-pool.dram
+  - plugin: pmem
+    path: /dev/shm/tierpage-test-$$-pool.pmem
+    capacity: 64MiB
+YAML
+for t in basic nested; do
+    expect_status 0 "fork_cow $t over a dram tier on a file, then pmem" -- \
+        timeout 300 "$TIERPAGE" run -c "$WORK/pool.yaml" --quiet -- "$FORK_COW" 32 $t
+    expect_output "fork_cow $t: all checks passed" "fork_cow $t over a dram pool file reports every check passed"
+done
+mkdir "$WORK/pool"
+mkfifo "$WORK/pool/go"
+expect_status 0 "a parent over a dram pool file that exits right after fork" -- \
+    timeout 300 "$TIERPAGE" run -c "$WORK/pool.yaml" --quiet -- "$FORK_COW" 32 outlive "$WORK/pool"
+expect_status 0 "the stack on the dram pool file opens while the child that outlived its parent runs" -- \
+    "$TIERPAGE" check "$WORK/pool.yaml"
+echo go >"$WORK/pool/go"
+for _ in $(seq 300); do [ -s "$WORK/pool/result" ] && break; sleep 0.1; done
+[ "$(cat "$WORK/pool/result" 2>/dev/null)" = ok ] && pass "the child of a dram pool file's stack has its memory" ||
+    fail "the child that outlived its parent over a dram pool file: '$(cat "$WORK/pool/result" 2>/dev/null)'"
 
 # Workers forked by a parent that serves nothing (as stress-ng's are) are
 # paged, each by a pager of its own with its own resident cap: each

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "loader.h"
@@ -160,33 +162,21 @@ START_TEST(test_dram_open_errors_name_the_key)
 }
 END_TEST
 
-Suite *tt_dram_suite(void)
-{
-    Suite *s = suite_create("dram");
-    TCase *tc = tcase_create("store");
-    tcase_add_test(tc, test_dram_full_gives_enospc);
-    tcase_add_test(tc, test_dram_batches_report_each_page);
-    tcase_add_test(tc, test_dram_open_errors_name_the_key);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
-/* ------------------------------------------------------------------ pmem */
-
-struct pmem_case {
+/* A store on a file (`path`) in a directory of its own. */
+struct file_case {
     char dir[4096];
     char file[4200];
     struct opened o;
 };
 
-static void pmem_setup(struct pmem_case *c)
+static void file_case_setup(struct file_case *c, const char *plugin)
 {
     tt_make_temp_dir(c->dir, sizeof c->dir);
-    snprintf(c->file, sizeof c->file, "%s/tier.pmem", c->dir);
-    load(&c->o, "pmem");
+    snprintf(c->file, sizeof c->file, "%s/tier.%s", c->dir, plugin);
+    load(&c->o, plugin);
 }
 
-static void pmem_teardown(struct pmem_case *c)
+static void file_case_teardown(struct file_case *c)
 {
     if (c->o.store)
         close_store(&c->o);
@@ -194,18 +184,245 @@ static void pmem_teardown(struct pmem_case *c)
     tt_remove_temp_dir(c->dir);
 }
 
-static int pmem_open_ns(struct pmem_case *c, const char *ns, size_t page_size, uint64_t capacity,
-                        tierpage_error *err)
+static int file_case_open(struct file_case *c, const char *ns, size_t page_size, uint64_t capacity,
+                          tierpage_error *err)
 {
     return open_with(&c->o, ns, page_size, capacity, "path", c->file, NULL, NULL, err);
 }
 
+/* dram with `path`: the pool in a file that outlives the store. */
+
+static uint32_t instance_flags(struct opened *o)
+{
+    ck_assert_ptr_nonnull(o->ops->instance_flags);
+    return o->ops->instance_flags(o->store);
+}
+
+START_TEST(test_dram_file_reopen_keeps_pages)
+{
+    struct file_case c;
+    tierpage_error err;
+    file_case_setup(&c, "dram");
+    ck_assert_msg(file_case_open(&c, "n", PAGE, 32 * PAGE, &err) == 0, "%s", err.message);
+    uint32_t flags = instance_flags(&c.o);
+    ck_assert(flags & TIERPAGE_STORE_PERSISTENT);
+    ck_assert(!(flags & TIERPAGE_STORE_FORK_PRIVATE));
+    for (uint64_t k = 0; k < 32; k++)
+        put_page(&c.o, k, 1, 0);
+    put_page(&c.o, 99, 1, -ENOSPC);
+    put_page(&c.o, 4, 2, 0);
+    ck_assert_int_eq(c.o.ops->del(c.o.store, 9, &err), 0);
+    close_store(&c.o);
+
+    ck_assert_msg(file_case_open(&c, "n", PAGE, 32 * PAGE, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(usage_of(&c.o).pages, 31);
+    expect_page(&c.o, 4, 2);
+    expect_missing(&c.o, 9);
+    for (uint64_t k = 0; k < 32; k++)
+        if (k != 4 && k != 9)
+            expect_page(&c.o, k, 1);
+    /* The slot freed by the delete takes one new key, and no more. */
+    put_page(&c.o, 100, 1, 0);
+    put_page(&c.o, 101, 1, -ENOSPC);
+    ck_assert_int_eq(c.o.ops->clear(c.o.store, &err), 0);
+    ck_assert_uint_eq(usage_of(&c.o).pages, 0);
+    expect_missing(&c.o, 4);
+    close_store(&c.o);
+    ck_assert_msg(file_case_open(&c, "n", PAGE, 32 * PAGE, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(usage_of(&c.o).pages, 0);
+    file_case_teardown(&c);
+}
+END_TEST
+
+START_TEST(test_dram_without_file_is_private_memory)
+{
+    struct opened o;
+    tierpage_error err;
+    load(&o, "dram");
+    ck_assert_int_eq(open_with(&o, "t", PAGE, 16 * PAGE, NULL, NULL, NULL, NULL, &err), 0);
+    uint32_t flags = instance_flags(&o);
+    ck_assert(flags & TIERPAGE_STORE_FORK_PRIVATE);
+    ck_assert(!(flags & TIERPAGE_STORE_PERSISTENT));
+    close_store(&o);
+    tp_plugin_unload(&o.plugin);
+}
+END_TEST
+
+/* A child puts pages into the file in rounds until it is SIGKILLed at a
+ * random moment, many times over one file: after each kill, every page the
+ * reopened store holds is whole, of its key, from a round the child
+ * reached, and no key went back to an older round than a completed one. */
+START_TEST(test_dram_file_survives_kill_at_any_moment)
+{
+    enum { KEYS = 256, CAP = 192, KILLS = 12 };
+    struct file_case c;
+    tierpage_error err;
+    file_case_setup(&c, "dram");
+    srand((unsigned)getpid());
+    /* Each key's round before the child ran, and the child's first round. */
+    uint64_t held[KEYS] = { 0 };
+    uint64_t first_round = 1;
+    for (int kill_no = 0; kill_no < KILLS; kill_no++) {
+        int ready[2];
+        ck_assert_int_eq(pipe(ready), 0);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            close(ready[0]);
+            if (file_case_open(&c, "n", PAGE, CAP * PAGE, &err) != 0)
+                _exit(3);
+            if (write(ready[1], "r", 1) != 1)
+                _exit(3);
+            static unsigned char page[PAGE];
+            for (uint64_t round = first_round;; round++)
+                for (uint64_t k = 0; k < KEYS; k++) {
+                    /* Puts, overwrites and deletes, so slots are reused. */
+                    if ((k + round) % 5 == 0) {
+                        c.o.ops->del(c.o.store, k, &err);
+                        continue;
+                    }
+                    tt_fill_page(page, PAGE, k, round);
+                    c.o.ops->put(c.o.store, k, page, &err);
+                }
+        }
+        close(ready[1]);
+        char b;
+        ck_assert_int_eq(read(ready[0], &b, 1), 1);
+        close(ready[0]);
+        usleep((useconds_t)(rand() % 20000));
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFSIGNALED(status));
+
+        ck_assert_msg(file_case_open(&c, "n", PAGE, CAP * PAGE, &err) == 0, "%s", err.message);
+        static unsigned char page[PAGE];
+        uint64_t pages = 0, last = first_round;
+        for (uint64_t k = 0; k < KEYS; k++) {
+            int rc = c.o.ops->get(c.o.store, k, page, &err);
+            if (rc == -ENOENT) {
+                held[k] = 0;
+                continue;
+            }
+            ck_assert_int_eq(rc, 0);
+            pages++;
+            uint64_t round = (((uint64_t *)page)[0] - k * 1000003u) / 7919u;
+            ck_assert_msg(tt_page_is(page, PAGE, k, round), "kill %d: key %llu holds a torn page", kill_no,
+                          (unsigned long long)k);
+            ck_assert_msg(round >= 1 && round >= held[k], "kill %d: key %llu went back to round %llu from %llu",
+                          kill_no, (unsigned long long)k, (unsigned long long)round, (unsigned long long)held[k]);
+            held[k] = round;
+            if (round > last)
+                last = round;
+        }
+        ck_assert_uint_eq(usage_of(&c.o).pages, pages);
+        ck_assert_uint_le(pages, CAP);
+        close_store(&c.o);
+        first_round = last + 1;
+    }
+    file_case_teardown(&c);
+}
+END_TEST
+
+/* Writes `len` bytes at `off` of the file. */
+static void patch_file(const char *path, off_t off, const void *bytes, size_t len)
+{
+    int fd = open(path, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, bytes, len, off), (ssize_t)len);
+    close(fd);
+}
+
+static void expect_refusal(struct file_case *c, const char *ns, uint64_t capacity, int rc, const char *key,
+                           const char *says)
+{
+    tierpage_error err;
+    ck_assert_int_eq(file_case_open(c, ns, PAGE, capacity, &err), rc);
+    ck_assert_ptr_null(c->o.store);
+    ck_assert_str_eq(err.key, key);
+    ck_assert_msg(strstr(err.message, c->file), "the message names the file: %s", err.message);
+    ck_assert_msg(strstr(err.message, says), "'%s' says '%s'", err.message, says);
+}
+
+START_TEST(test_dram_file_refuses_bad_files)
+{
+    struct file_case c;
+    tierpage_error err;
+    file_case_setup(&c, "dram");
+    ck_assert_int_eq(file_case_open(&c, "n", PAGE, 8 * PAGE, &err), 0);
+    put_page(&c.o, 1, 1, 0);
+    struct opened second;
+    load(&second, "dram");
+    ck_assert_int_eq(open_with(&second, "n", PAGE, 8 * PAGE, "path", c.file, NULL, NULL, &err), -EBUSY);
+    ck_assert_ptr_nonnull(strstr(err.message, "in use"));
+    tp_plugin_unload(&second.plugin);
+    close_store(&c.o);
+
+    expect_refusal(&c, "other", 8 * PAGE, -EINVAL, "path", "belongs to namespace 'n'");
+    expect_refusal(&c, "n", 16 * PAGE, -EINVAL, "capacity", "was made with capacity 32768 bytes");
+    struct stat st;
+    ck_assert_int_eq(stat(c.file, &st), 0);
+    ck_assert_int_eq(truncate(c.file, st.st_size - PAGE), 0);
+    expect_refusal(&c, "n", 8 * PAGE, -EINVAL, "path", "truncated or corrupt");
+    ck_assert_int_eq(truncate(c.file, 100), 0);
+    expect_refusal(&c, "n", 8 * PAGE, -EINVAL, "path", "truncated: 100 bytes");
+    ck_assert_int_eq(truncate(c.file, 0), 0);
+
+    ck_assert_int_eq(file_case_open(&c, "n", PAGE, 8 * PAGE, &err), 0);
+    close_store(&c.o);
+    uint32_t version = 2;
+    patch_file(c.file, 8, &version, sizeof version);
+    expect_refusal(&c, "n", 8 * PAGE, -EPROTO, "path", "layout version 2");
+    patch_file(c.file, 0, "NOTDRAM!", 8);
+    expect_refusal(&c, "n", 8 * PAGE, -EINVAL, "path", "not a tierpage dram pool file");
+    file_case_teardown(&c);
+}
+END_TEST
+
+/* A header of zeros (killed while formatting) is formatted afresh. */
+START_TEST(test_dram_file_unformatted_is_formatted)
+{
+    struct file_case c;
+    tierpage_error err;
+    file_case_setup(&c, "dram");
+    ck_assert_int_eq(file_case_open(&c, "n", PAGE, 8 * PAGE, &err), 0);
+    put_page(&c.o, 1, 1, 0);
+    close_store(&c.o);
+    static unsigned char zeros[4096];
+    patch_file(c.file, 0, zeros, sizeof zeros);
+    ck_assert_msg(file_case_open(&c, "n", PAGE, 8 * PAGE, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(usage_of(&c.o).pages, 0);
+    put_page(&c.o, 2, 1, 0);
+    expect_page(&c.o, 2, 1);
+    file_case_teardown(&c);
+}
+END_TEST
+
+Suite *tt_dram_suite(void)
+{
+    Suite *s = suite_create("dram");
+    TCase *tc = tcase_create("store");
+    tcase_add_test(tc, test_dram_full_gives_enospc);
+    tcase_add_test(tc, test_dram_batches_report_each_page);
+    tcase_add_test(tc, test_dram_open_errors_name_the_key);
+    tcase_add_test(tc, test_dram_without_file_is_private_memory);
+    tcase_add_test(tc, test_dram_file_reopen_keeps_pages);
+    tcase_add_test(tc, test_dram_file_survives_kill_at_any_moment);
+    tcase_add_test(tc, test_dram_file_refuses_bad_files);
+    tcase_add_test(tc, test_dram_file_unformatted_is_formatted);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* ------------------------------------------------------------------ pmem */
+
+
 START_TEST(test_pmem_reopen_keeps_pages)
 {
-    struct pmem_case c;
+    struct file_case c;
     tierpage_error err;
-    pmem_setup(&c);
-    ck_assert_msg(pmem_open_ns(&c, "vm-a", PAGE, 1 << 20, &err) == 0, "%s", err.message);
+    file_case_setup(&c, "pmem");
+    ck_assert_msg(file_case_open(&c, "vm-a", PAGE, 1 << 20, &err) == 0, "%s", err.message);
     for (uint64_t k = 0; k < 100; k++)
         put_page(&c.o, k * 3, 1, 0);
     for (uint64_t k = 0; k < 10; k++)
@@ -215,7 +432,7 @@ START_TEST(test_pmem_reopen_keeps_pages)
     close_store(&c.o);
 
     /* Reopen without a capacity: the file's is used. */
-    ck_assert_msg(pmem_open_ns(&c, "vm-a", PAGE, 0, &err) == 0, "%s", err.message);
+    ck_assert_msg(file_case_open(&c, "vm-a", PAGE, 0, &err) == 0, "%s", err.message);
     tierpage_store_usage u = usage_of(&c.o);
     ck_assert_uint_eq(u.pages, 95);
     ck_assert_uint_eq(u.capacity_bytes, 1 << 20);
@@ -226,46 +443,46 @@ START_TEST(test_pmem_reopen_keeps_pages)
     close_store(&c.o);
 
     /* And with the same capacity given again. */
-    ck_assert_msg(pmem_open_ns(&c, "vm-a", PAGE, 1 << 20, &err) == 0, "%s", err.message);
+    ck_assert_msg(file_case_open(&c, "vm-a", PAGE, 1 << 20, &err) == 0, "%s", err.message);
     expect_page(&c.o, 0, 2);
-    pmem_teardown(&c);
+    file_case_teardown(&c);
 }
 END_TEST
 
 START_TEST(test_pmem_rejects_other_page_size_namespace_capacity)
 {
-    struct pmem_case c;
+    struct file_case c;
     tierpage_error err;
-    pmem_setup(&c);
-    ck_assert_int_eq(pmem_open_ns(&c, "vm-a", PAGE, 1 << 20, &err), 0);
+    file_case_setup(&c, "pmem");
+    ck_assert_int_eq(file_case_open(&c, "vm-a", PAGE, 1 << 20, &err), 0);
     put_page(&c.o, 1, 1, 0);
     close_store(&c.o);
 
-    ck_assert_int_eq(pmem_open_ns(&c, "vm-a", 8192, 1 << 20, &err), -EINVAL);
+    ck_assert_int_eq(file_case_open(&c, "vm-a", 8192, 1 << 20, &err), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "holds pages of 4096 bytes, this stack uses 8192-byte pages"));
-    ck_assert_int_eq(pmem_open_ns(&c, "vm-b", PAGE, 1 << 20, &err), -EINVAL);
+    ck_assert_int_eq(file_case_open(&c, "vm-b", PAGE, 1 << 20, &err), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "belongs to namespace 'vm-a', not 'vm-b'"));
-    ck_assert_int_eq(pmem_open_ns(&c, "vm-a", PAGE, 2 << 20, &err), -EINVAL);
+    ck_assert_int_eq(file_case_open(&c, "vm-a", PAGE, 2 << 20, &err), -EINVAL);
     ck_assert_str_eq(err.key, "capacity");
     ck_assert_ptr_null(c.o.store);
 
     /* None of that harmed the file. */
-    ck_assert_int_eq(pmem_open_ns(&c, "vm-a", PAGE, 0, &err), 0);
+    ck_assert_int_eq(file_case_open(&c, "vm-a", PAGE, 0, &err), 0);
     expect_page(&c.o, 1, 1);
-    pmem_teardown(&c);
+    file_case_teardown(&c);
 }
 END_TEST
 
 START_TEST(test_pmem_open_errors)
 {
-    struct pmem_case c;
+    struct file_case c;
     tierpage_error err;
-    pmem_setup(&c);
+    file_case_setup(&c, "pmem");
     ck_assert_int_eq(open_with(&c.o, "n", PAGE, 1 << 20, NULL, NULL, NULL, NULL, &err), -EINVAL);
     ck_assert_str_eq(err.key, "path");
     ck_assert_int_eq(open_with(&c.o, "n", PAGE, 1 << 20, "path", c.file, "sync", "always", &err), -EINVAL);
     ck_assert_str_eq(err.key, "sync");
-    ck_assert_int_eq(pmem_open_ns(&c, "n", PAGE, 0, &err), -EINVAL);
+    ck_assert_int_eq(file_case_open(&c, "n", PAGE, 0, &err), -EINVAL);
     ck_assert_str_eq(err.key, "capacity");
     ck_assert_int_eq(access(c.file, F_OK), -1); /* no file left behind */
 
@@ -274,32 +491,32 @@ START_TEST(test_pmem_open_errors)
     for (int i = 0; i < 2000; i++)
         fputs("not a page store ", f);
     fclose(f);
-    ck_assert_int_eq(pmem_open_ns(&c, "n", PAGE, 1 << 20, &err), -EINVAL);
+    ck_assert_int_eq(file_case_open(&c, "n", PAGE, 1 << 20, &err), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "is not a tierpage pmem file (bad magic)"));
-    pmem_teardown(&c);
+    file_case_teardown(&c);
 }
 END_TEST
 
 START_TEST(test_pmem_second_open_is_refused)
 {
-    struct pmem_case c;
+    struct file_case c;
     tierpage_error err;
-    pmem_setup(&c);
-    ck_assert_int_eq(pmem_open_ns(&c, "n", PAGE, 1 << 20, &err), 0);
+    file_case_setup(&c, "pmem");
+    ck_assert_int_eq(file_case_open(&c, "n", PAGE, 1 << 20, &err), 0);
     void *first = c.o.store;
-    ck_assert_int_eq(pmem_open_ns(&c, "n", PAGE, 1 << 20, &err), -EBUSY);
+    ck_assert_int_eq(file_case_open(&c, "n", PAGE, 1 << 20, &err), -EBUSY);
     ck_assert_ptr_nonnull(strstr(err.message, "in use"));
     c.o.store = first;
-    pmem_teardown(&c);
+    file_case_teardown(&c);
 }
 END_TEST
 
 START_TEST(test_pmem_full_and_overwrites_while_full)
 {
-    struct pmem_case c;
+    struct file_case c;
     tierpage_error err;
-    pmem_setup(&c);
-    ck_assert_int_eq(pmem_open_ns(&c, "n", PAGE, 8 * PAGE, &err), 0);
+    file_case_setup(&c, "pmem");
+    ck_assert_int_eq(file_case_open(&c, "n", PAGE, 8 * PAGE, &err), 0);
     for (uint64_t k = 0; k < 8; k++)
         put_page(&c.o, k, 1, 0);
     put_page(&c.o, 8, 1, -ENOSPC);
@@ -309,11 +526,11 @@ START_TEST(test_pmem_full_and_overwrites_while_full)
     put_page(&c.o, 8, 1, -ENOSPC);
     ck_assert_uint_eq(usage_of(&c.o).pages, 8);
     close_store(&c.o);
-    ck_assert_int_eq(pmem_open_ns(&c, "n", PAGE, 0, &err), 0);
+    ck_assert_int_eq(file_case_open(&c, "n", PAGE, 0, &err), 0);
     for (uint64_t k = 0; k < 8; k++)
         expect_page(&c.o, k, 4);
     put_page(&c.o, 8, 1, -ENOSPC);
-    pmem_teardown(&c);
+    file_case_teardown(&c);
 }
 END_TEST
 
@@ -334,10 +551,10 @@ static void write_u64(int fd, off_t off, uint64_t v)
 
 START_TEST(test_pmem_recovers_what_a_crash_leaves)
 {
-    struct pmem_case c;
+    struct file_case c;
     tierpage_error err;
-    pmem_setup(&c);
-    ck_assert_int_eq(pmem_open_ns(&c, "n", PAGE, 16 * PAGE, &err), 0);
+    file_case_setup(&c, "pmem");
+    ck_assert_int_eq(file_case_open(&c, "n", PAGE, 16 * PAGE, &err), 0);
     put_page(&c.o, 7, 1, 0); /* slot 0 */
     close_store(&c.o);
 
@@ -378,7 +595,7 @@ START_TEST(test_pmem_recovers_what_a_crash_leaves)
     write_u64(fd, (off_t)(table + 16 * torn), 99);
     close(fd);
 
-    ck_assert_msg(pmem_open_ns(&c, "n", PAGE, 0, &err) == 0, "%s", err.message);
+    ck_assert_msg(file_case_open(&c, "n", PAGE, 0, &err) == 0, "%s", err.message);
     expect_page(&c.o, 7, 2);
     expect_missing(&c.o, 99);
     ck_assert_uint_eq(usage_of(&c.o).pages, 1);
@@ -393,16 +610,16 @@ START_TEST(test_pmem_recovers_what_a_crash_leaves)
 
     /* New puts take seqs above the ones found, and the store still fills
      * to exactly its capacity. */
-    ck_assert_int_eq(pmem_open_ns(&c, "n", PAGE, 0, &err), 0);
+    ck_assert_int_eq(file_case_open(&c, "n", PAGE, 0, &err), 0);
     for (uint64_t k = 100; k < 115; k++)
         put_page(&c.o, k, 1, 0);
     put_page(&c.o, 200, 1, -ENOSPC);
     put_page(&c.o, 7, 3, 0);
     close_store(&c.o);
-    ck_assert_int_eq(pmem_open_ns(&c, "n", PAGE, 0, &err), 0);
+    ck_assert_int_eq(file_case_open(&c, "n", PAGE, 0, &err), 0);
     expect_page(&c.o, 7, 3);
     ck_assert_uint_eq(usage_of(&c.o).pages, 16);
-    pmem_teardown(&c);
+    file_case_teardown(&c);
 }
 END_TEST
 
@@ -410,17 +627,17 @@ START_TEST(test_pmem_unformatted_file_is_formatted)
 {
     /* A file created but never formatted (a crash in the first open) reads
      * as all zeros; the next open formats it. */
-    struct pmem_case c;
+    struct file_case c;
     tierpage_error err;
-    pmem_setup(&c);
+    file_case_setup(&c, "pmem");
     int fd = open(c.file, O_RDWR | O_CREAT, 0600);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(ftruncate(fd, 1 << 16), 0);
     close(fd);
-    ck_assert_msg(pmem_open_ns(&c, "n", PAGE, 8 * PAGE, &err) == 0, "%s", err.message);
+    ck_assert_msg(file_case_open(&c, "n", PAGE, 8 * PAGE, &err) == 0, "%s", err.message);
     put_page(&c.o, 1, 1, 0);
     ck_assert_uint_eq(usage_of(&c.o).capacity_bytes, 8 * PAGE);
-    pmem_teardown(&c);
+    file_case_teardown(&c);
 }
 END_TEST
 

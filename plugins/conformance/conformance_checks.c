@@ -487,7 +487,9 @@ out:
 static void check_persistence(struct kit *kit)
 {
     const char *check = "persistence";
-    if (!(kit->ops->flags & TIERPAGE_STORE_PERSISTENT)) {
+    /* An instance may say what it is itself (the dram store on a file). */
+    uint32_t flags = kit->ops->instance_flags ? kit->ops->instance_flags(kit->store) : kit->ops->flags;
+    if (!(flags & TIERPAGE_STORE_PERSISTENT)) {
         kit_skip(kit, check, "the store does not declare TIERPAGE_STORE_PERSISTENT");
         return;
     }
