@@ -60,7 +60,7 @@ static int open_store(struct tp_stack *s, struct tp_tier *t, uint64_t capacity, 
  * (TIERPAGE_STORE_FORK_APART) must not share: it opens apart, as in a
  * forked child. */
 static int open_tier(struct tp_stack *s, const struct tp_conf *c, size_t i, const char *apart_from,
-                     tierpage_error *err)
+                     int recovering, tierpage_error *err)
 {
     const struct tp_conf_tier *ct = &c->tiers[i];
     struct tp_tier *t = &s->tiers[i];
@@ -101,7 +101,9 @@ static int open_tier(struct tp_stack *s, const struct tp_conf *c, size_t i, cons
         t->ops = NULL;
         return rc < 0 ? rc : -EINVAL;
     }
-    if (t->ops->clear && (rc = t->ops->clear(t->store, &perr)) < 0) {
+    /* A stack starts with no pages, unless it recovers the pages a killed
+     * pager left in its stores. */
+    if (!recovering && t->ops->clear && (rc = t->ops->clear(t->store, &perr)) < 0) {
         tierpage_error_set(err, rc, NULL, "%s:%d:%d: tiers[%zu] (plugin %s): cannot clear pages left by an earlier "
                            "run: %s", c->source, ct->line, ct->column, i, ct->plugin, perr.message);
         t->ops->close(t->store);
@@ -153,8 +155,11 @@ static void close_tiers(struct tp_stack *s)
     }
 }
 
-/* Frees conf. `apart_from` as open_tier takes it. */
-static tp_stack *stack_open(struct tp_conf *conf, const char *apart_from, tierpage_error *err)
+/* Frees conf. `apart_from` as open_tier takes it. `recover_instance`:
+ * NULL, or the instance id of the stack a killed pager left, which this
+ * one takes over with the pages its stores hold. */
+static tp_stack *stack_open(struct tp_conf *conf, const char *apart_from, const char *recover_instance,
+                            tierpage_error *err)
 {
     struct tp_stack *s = calloc(1, sizeof *s);
     if (!s) {
@@ -171,7 +176,10 @@ static tp_stack *stack_open(struct tp_conf *conf, const char *apart_from, tierpa
     s->uffd = s->pagemap_fd = -1;
     s->fork.lifeline[0] = s->fork.lifeline[1] = s->fork.own_lifeline = -1;
     s->exclusive_namespace = conf->exclusive_namespace;
-    tp_instance_id(s->instance, sizeof s->instance);
+    if (recover_instance)
+        snprintf(s->instance, sizeof s->instance, "%s", recover_instance);
+    else
+        tp_instance_id(s->instance, sizeof s->instance);
     tp_lock_init(&s->lock);
     pthread_mutex_init(&s->regions_lock, NULL);
     void *zeros = mmap(NULL, s->page_size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -190,7 +198,7 @@ static tp_stack *stack_open(struct tp_conf *conf, const char *apart_from, tierpa
     }
 
     for (size_t i = 0; i < conf->tier_count; i++) {
-        if (open_tier(s, conf, i, apart_from, err) < 0)
+        if (open_tier(s, conf, i, apart_from, recover_instance != NULL, err) < 0)
             goto fail;
         s->tier_count = i + 1;
     }
@@ -219,7 +227,7 @@ tp_stack *tp_stack_open_file(const char *path, tierpage_error *err)
     struct tp_conf *conf;
     if (tp_conf_load_file(path, &conf, err) < 0)
         return NULL;
-    return stack_open(conf, NULL, err);
+    return stack_open(conf, NULL, NULL, err);
 }
 
 tp_stack *tp_private_stack_open_apart(const char *path, const char *apart_from, tierpage_error *err)
@@ -227,7 +235,7 @@ tp_stack *tp_private_stack_open_apart(const char *path, const char *apart_from, 
     struct tp_conf *conf;
     if (tp_conf_load_file(path, &conf, err) < 0)
         return NULL;
-    return stack_open(conf, apart_from, err);
+    return stack_open(conf, apart_from, NULL, err);
 }
 
 tp_stack *tp_private_stack_open_forked(const char *yaml, const char *source_name, const char *parent_instance,
@@ -239,7 +247,41 @@ tp_stack *tp_private_stack_open_forked(const char *yaml, const char *source_name
     /* The parent holds the namespace (exclusive or not): the child's pages
      * are under its own instance, as an in-process child's are. */
     conf->exclusive_namespace = 0;
-    return stack_open(conf, parent_instance, err);
+    return stack_open(conf, parent_instance, NULL, err);
+}
+
+static int is_instance_id(const char *id)
+{
+    size_t n = 0;
+    while (id[n] && strchr("0123456789abcdef", id[n]))
+        n++;
+    return n == 16 && id[n] == '\0';
+}
+
+tp_stack *tp_private_stack_open_recovering(const char *yaml, const char *source_name, const char *instance,
+                                           tierpage_error *err)
+{
+    if (!instance || !is_instance_id(instance)) {
+        tierpage_error_set(err, -EINVAL, NULL, "%s: cannot recover the stack of instance '%s': an instance id "
+                           "is 16 hex digits", source_name, instance ? instance : "(none)");
+        return NULL;
+    }
+    struct tp_conf *conf;
+    if (tp_conf_load_string(yaml, strlen(yaml), source_name, &conf, err) < 0)
+        return NULL;
+    return stack_open(conf, NULL, instance, err);
+}
+
+int tp_private_stack_tier_list(tp_stack *s, size_t tier, int (*each)(void *ctx, uint64_t key), void *ctx,
+                               tierpage_error *err)
+{
+    if (tier >= s->tier_count)
+        return tierpage_error_set(err, -EINVAL, NULL, "no tier %zu: the stack has %zu", tier, s->tier_count);
+    struct tp_tier *t = &s->tiers[tier];
+    if (!t->ops->list)
+        return tierpage_error_set(err, -ENOTSUP, NULL, "tier '%s' (plugin %s) cannot list the pages it holds",
+                                  t->name, t->ops->name);
+    return t->ops->list(t->store, each, ctx, err);
 }
 
 const char *tp_private_stack_instance(const tp_stack *s)
@@ -252,7 +294,7 @@ tp_stack *tp_stack_open_string(const char *yaml, const char *source_name, tierpa
     struct tp_conf *conf;
     if (tp_conf_load_string(yaml, strlen(yaml), source_name ? source_name : "<string>", &conf, err) < 0)
         return NULL;
-    return stack_open(conf, NULL, err);
+    return stack_open(conf, NULL, NULL, err);
 }
 
 tp_stack *tp_stack_open_daemon(const char *socket, const char *vm, tierpage_error *err)

@@ -65,6 +65,20 @@ tp_stack *tp_private_stack_open_apart(const char *path, const char *apart_from, 
  * which the parent holds. */
 tp_stack *tp_private_stack_open_forked(const char *yaml, const char *source_name, const char *parent_instance,
                                        tierpage_error *err);
+/* A stack a killed pager left, opened again to carry on (a restarted
+ * tierpaged): its stores are opened under `instance`, the id the killed
+ * pager's stack had (16 hex digits, tp_private_stack_instance), and are not
+ * cleared: what they hold are the stack's pages. Nothing maps them yet:
+ * the caller rebuilds the page map and finds each store's keys with
+ * tp_private_stack_tier_list. */
+tp_stack *tp_private_stack_open_recovering(const char *yaml, const char *source_name, const char *instance,
+                                           tierpage_error *err);
+/* Calls each(ctx, key) for every key tier `tier`'s store holds (the
+ * store's list operation), stopping at the first non-zero return, which
+ * it returns; -ENOTSUP when the store cannot list. Nothing else may use
+ * the stack meanwhile. */
+int tp_private_stack_tier_list(tp_stack *stack, size_t tier, int (*each)(void *ctx, uint64_t key), void *ctx,
+                               tierpage_error *err);
 /* The stack's instance id (tierpage_store_params.instance). */
 const char *tp_private_stack_instance(const tp_stack *stack);
 

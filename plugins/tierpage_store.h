@@ -28,8 +28,8 @@
  * still loads plugins built for ABI 1, which never look at them. ABI 3
  * added tierpage_store_usage.under_replicated_pages, which the core zeroes
  * before calling usage, so a store of ABI 1 or 2 reports none. The
- * optional operations forget, drop_child and instance_flags came later at
- * the table's end with no new version: the core reads those past a
+ * optional operations forget, drop_child, instance_flags and list came
+ * later at the table's end with no new version: the core reads those past a
  * plugin's struct_size as NULL, and never calls them.
  *
  * Host services: at open the core hands the plugin a table of functions
@@ -289,7 +289,9 @@ typedef struct tierpage_store_ops {
     /* Optional: drop every page this instance's namespace holds. The core
      * calls it right after open, because a stack starts with no pages and
      * anything a persistent store kept from an earlier run is garbage to
-     * it. Never called concurrently with anything else. */
+     * it; but not when it recovers a stack a killed pager left (see list):
+     * then the pages are the stack's. Never called concurrently with
+     * anything else. */
     int (*clear)(void *store, tierpage_error *err);
 
     /* Optional: called in a forked child on its copy of the parent's
@@ -321,6 +323,16 @@ typedef struct tierpage_store_ops {
      * FORK_APART in the table. Without it an instance's flags are the
      * table's. */
     uint32_t (*instance_flags)(void *store);
+
+    /* Optional: what the instance holds, for a pager that recovers its
+     * state after it was killed (it opens its stores again without clear,
+     * and must tell the pages it finds from ones a crash left behind).
+     * Calls each(ctx, key) once for every key the instance holds a page of
+     * (in no particular order), and returns 0; stops as soon as each
+     * returns non-zero and returns that value. Never called concurrently
+     * with any other call on the instance. A store that cannot enumerate
+     * cheaply (a server shared by many stacks) leaves it NULL. */
+    int (*list)(void *store, int (*each)(void *ctx, uint64_t key), void *ctx, tierpage_error *err);
 } tierpage_store_ops;
 
 typedef const tierpage_store_ops *(*tierpage_store_entry_fn)(void);

@@ -11,6 +11,10 @@ set_target_properties(tc_hidden_store PROPERTIES OUTPUT_NAME hidden PREFIX ""
 tierpage_add_check_test(test_core_writeback INTERNAL ${CMAKE_SOURCE_DIR}/tests/test_core_writeback.c
   ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
 add_dependencies(test_core_writeback tc_hidden_store tier_dram tier_pmem)
+# A stack a killed pager left, recovered without clearing its stores.
+tierpage_add_check_test(test_core_recover INTERNAL ${CMAKE_SOURCE_DIR}/tests/test_core_recover.c
+  ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
+add_dependencies(test_core_recover tier_dram tier_pmem tier_faulty)
 tierpage_add_check_test(test_core_placement INTERNAL ${CMAKE_SOURCE_DIR}/tests/test_core_placement.c
   ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
 add_dependencies(test_core_placement tier_dram)

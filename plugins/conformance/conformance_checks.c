@@ -542,6 +542,80 @@ out:
 
 /* clear drops every page of the namespace; it runs when no other check
  * holds pages, so the store must be empty afterwards. */
+/* What list reports: a key in [first, first + n) counts once in seen[]. */
+struct listed {
+    uint64_t first, n, in_range, outside;
+    unsigned char *seen;
+    int twice;
+};
+
+static int count_listed(void *ctx, uint64_t key)
+{
+    struct listed *l = ctx;
+    if (key - l->first >= l->n) {
+        l->outside++;
+        return 0;
+    }
+    if (l->seen[key - l->first]++)
+        l->twice = 1;
+    l->in_range++;
+    return 0;
+}
+
+static int stop_listing(void *ctx, uint64_t key)
+{
+    (void)key;
+    (*(int *)ctx)++;
+    return 7;
+}
+
+/* list reports every key the store holds, each once, as many as usage
+ * counts, and stops when its callback asks. */
+static void check_list(struct kit *kit)
+{
+    const char *check = "list";
+    if (!kit->ops->list) {
+        kit_skip(kit, check, "the store has no list operation");
+        return;
+    }
+    tierpage_error err;
+    uint64_t n = kit_room_for(kit, 48), pages;
+    uint64_t first = kit_take_keys(kit, n);
+    struct listed l = { .first = first, .n = n, .seen = calloc(n ? n : 1, 1) };
+    if (!l.seen) {
+        kit_fail(kit, check, "out of memory");
+        return;
+    }
+    if (kit_put_and_verify(kit, check, first, n, 11) || kit_usage_pages(kit, check, &pages))
+        goto out;
+    memset(&err, 0, sizeof err);
+    kit_lock_if_serial(kit);
+    int rc = kit->ops->list(kit->store, count_listed, &l, &err);
+    kit_unlock_if_serial(kit);
+    if (rc) {
+        kit_fail(kit, check, "list returned %s", kit_why(rc, &err));
+        goto out;
+    }
+    if (l.twice || l.in_range != n || l.in_range + l.outside != pages) {
+        kit_fail(kit, check, "list reported %" PRIu64 " of the %" PRIu64 " keys put%s and %" PRIu64
+                 " others; usage counts %" PRIu64 " pages", l.in_range, n, l.twice ? " (some twice)" : "",
+                 l.outside, pages);
+        goto out;
+    }
+    int calls = 0;
+    kit_lock_if_serial(kit);
+    rc = kit->ops->list(kit->store, stop_listing, &calls, &err);
+    kit_unlock_if_serial(kit);
+    if (rc != 7 || calls != 1) {
+        kit_fail(kit, check, "list went on after its callback returned 7 (%d calls, returned %d)", calls, rc);
+        goto out;
+    }
+    kit_pass(kit, check, "%" PRIu64 " keys put, each listed once", n);
+out:
+    kit_del_range(kit, first, n);
+    free(l.seen);
+}
+
 static void check_clear(struct kit *kit)
 {
     const char *check = "clear";
@@ -629,6 +703,6 @@ static void check_unknown_option(struct kit *kit)
 void (*const kit_checks[])(struct kit *) = {
     check_round_trip, check_missing_key, check_overwrite, check_delete, check_delete_missing,
     check_batch, check_batch_missing, check_threads, check_full, check_persistence,
-    check_clear, check_unknown_option,
+    check_list, check_clear, check_unknown_option,
 };
 const size_t kit_check_count = sizeof kit_checks / sizeof kit_checks[0];

@@ -302,6 +302,19 @@ static int dram_clear(void *store, tierpage_error *err)
     return 0;
 }
 
+/* Every key held: what a reopened file holds, for a pager that recovers
+ * its state. */
+static int dram_list(void *store, int (*each)(void *ctx, uint64_t key), void *ctx, tierpage_error *err)
+{
+    (void)err;
+    struct dram_store *s = store;
+    int rc = 0;
+    for (uint32_t i = 0; i < s->pool.slot_count && rc == 0; i++)
+        if (s->pool.entries[i].seq != 0)
+            rc = each(ctx, s->pool.entries[i].key);
+    return rc;
+}
+
 /* The file makes the instance neither private memory nor gone at close. */
 static uint32_t dram_instance_flags(void *store)
 {
@@ -394,6 +407,7 @@ static const tierpage_store_ops dram_ops = {
     .clear = dram_clear,
     .forget = dram_forget,
     .instance_flags = dram_instance_flags,
+    .list = dram_list,
 };
 
 const tierpage_store_ops *tierpage_store_entry(void)

@@ -668,6 +668,19 @@ static int pmem_clear(void *store, tierpage_error *err)
     return rc;
 }
 
+/* Every key with a committed slot, for a pager that recovers its state:
+ * reopening left one slot per key. */
+static int pmem_list(void *store, int (*each)(void *ctx, uint64_t key), void *ctx, tierpage_error *err)
+{
+    (void)err;
+    struct pmem_store *s = store;
+    int rc = 0;
+    for (uint32_t i = 0; i < s->slot_count && rc == 0; i++)
+        if (s->entries[i].seq != 0)
+            rc = each(ctx, s->entries[i].key);
+    return rc;
+}
+
 /* The file's lock belongs to the descriptor a forked child shares with
  * its parent: the child lets go of it, and of nothing else. */
 static void pmem_forget(void *store)
@@ -694,6 +707,7 @@ static const tierpage_store_ops pmem_ops = {
     .put_batch = pmem_put_batch,
     .clear = pmem_clear,
     .forget = pmem_forget,
+    .list = pmem_list,
 };
 
 const tierpage_store_ops *tierpage_store_entry(void)

@@ -1,0 +1,192 @@
+/* A stack a killed pager left, opened again without clearing its stores
+ * (tp_private_stack_open_recovering): a dram pool file and a pmem file keep
+ * the pages the killed pager had evicted, and list finds each of them. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core_fixture.h"
+#include "stack_internal.h"
+#include "tierpage_private.h"
+
+#define PAGES 256u          /* 1 MiB served */
+#define RESIDENT_PAGES 16u  /* resident: 64KiB */
+
+/* Page i of the run: every word says i, so a page read back tells which
+ * page it is, and whether it is whole. */
+static uint64_t word_of(uint64_t i, size_t k)
+{
+    return (i << 32) ^ (k * 0x9E3779B97F4A7C15ull) ^ 0x5EC0FE12u;
+}
+
+static void fill_indexed(void *page, uint64_t i)
+{
+    uint64_t *w = page;
+    for (size_t k = 0; k < PAGE / 8; k++)
+        w[k] = word_of(i, k);
+}
+
+static int index_of(const void *page, uint64_t *i)
+{
+    const uint64_t *w = page;
+    *i = (w[0] ^ 0x5EC0FE12u) >> 32;
+    for (size_t k = 0; k < PAGE / 8; k++)
+        if (w[k] != word_of(*i, k))
+            return 0;
+    return *i < PAGES;
+}
+
+static char dram_path[128], pmem_path[128];
+
+static void stack_yaml(char *yaml, size_t len)
+{
+    snprintf(dram_path, sizeof dram_path, "/dev/shm/tierpage-test-%d-recover.dram", (int)getpid());
+    snprintf(pmem_path, sizeof pmem_path, "/dev/shm/tierpage-test-%d-recover.pmem", (int)getpid());
+    snprintf(yaml, len,
+             "name: recover\nresident: %uKiB\ntiers:\n"
+             "  - plugin: dram\n    capacity: 256KiB\n    path: %s\n"
+             "  - plugin: pmem\n    capacity: 4MiB\n    path: %s\n",
+             RESIDENT_PAGES * PAGE / 1024, dram_path, pmem_path);
+}
+
+/* Serves PAGES pages, writes each, tells its instance id on `fd`, and is
+ * killed: nothing is closed, as when a pager dies. */
+static void run_and_die(const char *yaml, int fd)
+{
+    tierpage_error err = {{0}, {0}};
+    tp_stack *s = tp_stack_open_string(yaml, "test", &err);
+    char *m = s ? tp_map(s, NULL, PAGES * PAGE, &err) : NULL;
+    if (!m)
+        _exit(3);
+    for (uint64_t i = 0; i < PAGES; i++)
+        fill_indexed(m + i * PAGE, i);
+    const char *id = tp_private_stack_instance(s);
+    if (write(fd, id, strlen(id)) != (ssize_t)strlen(id))
+        _exit(3);
+    raise(SIGKILL);
+}
+
+struct found {
+    struct tp_tier *tier;
+    unsigned seen[PAGES];
+    uint64_t keys, torn;
+};
+
+static int check_key(void *ctx, uint64_t key)
+{
+    struct found *f = ctx;
+    static unsigned char page[PAGE];
+    tierpage_error err = {{0}, {0}};
+    f->keys++;
+    uint64_t i;
+    if (f->tier->ops->get(f->tier->store, key, page, &err) != 0 || !index_of(page, &i))
+        f->torn++;
+    else
+        f->seen[i]++;
+    return 0;
+}
+
+static void list_tier(tp_stack *s, size_t t, struct found *f)
+{
+    tierpage_error err = {{0}, {0}};
+    memset(f, 0, sizeof *f);
+    f->tier = &s->tiers[t];
+    ck_assert_msg(tp_private_stack_tier_list(s, t, check_key, f, &err) == 0, "%s", err.message);
+}
+
+START_TEST(recovering_open_keeps_what_a_killed_pager_left)
+{
+    char yaml[1024];
+    stack_yaml(yaml, sizeof yaml);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        run_and_die(yaml, fds[1]);
+    }
+    close(fds[1]);
+    char instance[17] = {0};
+    ck_assert_int_eq(read(fds[0], instance, 16), 16);
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the pager was not killed: 0x%x", status);
+
+    tierpage_error err = {{0}, {0}};
+    tp_stack *s = tp_private_stack_open_recovering(yaml, "test", instance, &err);
+    ck_assert_msg(s != NULL, "%s", err.message);
+    ck_assert_str_eq(tp_private_stack_instance(s), instance);
+    static struct found dram, pmem;
+    list_tier(s, 0, &dram);
+    list_tier(s, 1, &pmem);
+    ck_assert_uint_eq(dram.torn + pmem.torn, 0);
+    ck_assert_uint_eq(dram.keys, 64); /* the cascade filled it */
+    ck_assert_uint_gt(pmem.keys, 0);
+    /* Every page but the resident ones was in a tier; one in the middle of
+     * a move may be in both. */
+    unsigned stored = 0;
+    for (unsigned i = 0; i < PAGES; i++) {
+        ck_assert_uint_le(dram.seen[i], 1);
+        ck_assert_uint_le(pmem.seen[i], 1);
+        stored += dram.seen[i] || pmem.seen[i];
+    }
+    ck_assert_msg(stored >= PAGES - RESIDENT_PAGES, "only %u of %u pages were found in the tiers", stored, PAGES);
+    tp_stack_close(s);
+
+    /* An ordinary open starts empty: it clears what the stores held. */
+    s = open_stack(yaml);
+    list_tier(s, 0, &dram);
+    list_tier(s, 1, &pmem);
+    ck_assert_uint_eq(dram.keys + pmem.keys, 0);
+    ck_assert_str_ne(tp_private_stack_instance(s), instance);
+    tp_stack_close(s);
+    unlink(dram_path);
+    unlink(pmem_path);
+}
+END_TEST
+
+START_TEST(recovering_needs_an_instance_id)
+{
+    char yaml[1024];
+    stack_yaml(yaml, sizeof yaml);
+    tierpage_error err = {{0}, {0}};
+    ck_assert_ptr_null(tp_private_stack_open_recovering(yaml, "web.yaml", "12345", &err));
+    ck_assert_ptr_nonnull(strstr(err.message, "web.yaml: cannot recover the stack of instance '12345'"));
+    ck_assert_ptr_null(tp_private_stack_open_recovering(yaml, "web.yaml", "0123456789ABCDEF", &err));
+    ck_assert_ptr_nonnull(strstr(err.message, "16 hex digits"));
+}
+END_TEST
+
+START_TEST(a_store_without_list_says_so)
+{
+    tp_stack *s = open_stack("name: l\nresident: 64KiB\ntiers:\n  - plugin: faulty\n    wrap: dram\n"
+                             "    capacity: 1MiB\n");
+    tierpage_error err = {{0}, {0}};
+    ck_assert_int_eq(tp_private_stack_tier_list(s, 0, check_key, NULL, &err), -ENOTSUP);
+    ck_assert_ptr_nonnull(strstr(err.message, "tier 'faulty' (plugin faulty) cannot list"));
+    ck_assert_int_eq(tp_private_stack_tier_list(s, 1, check_key, NULL, &err), -EINVAL);
+    tp_stack_close(s);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("recover");
+    TCase *tc = tcase_create("recover");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, recovering_open_keeps_what_a_killed_pager_left);
+    tcase_add_test(tc, recovering_needs_an_instance_id);
+    tcase_add_test(tc, a_store_without_list_says_so);
+    suite_add_tcase(su, tc);
+    SRunner *sr = srunner_create(su);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
