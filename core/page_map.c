@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "page_map_file.h"
+
 /* Chunks and the table come straight from mmap: the pager must never
  * allocate through the malloc it may itself be serving. A slab is carved
  * in order, so the part not handed out yet costs no memory. */
@@ -15,6 +17,7 @@ struct tp_chunk_slab {
     struct tp_chunk_slab *next;
     size_t used; /* bytes handed out, this header included */
 };
+_Static_assert(sizeof(struct tp_chunk_slab) == 16, "a slab's header as page_map_file.h describes it");
 
 static const struct tp_page new_page = {TP_NIL, TP_NIL, TP_NIL, TP_PAGE_EMPTY, TP_NO_TIER, 0, 0};
 
@@ -75,7 +78,7 @@ static struct tp_page_chunk *chunk_memory(struct tp_page_map *m)
     }
     struct tp_chunk_slab *slab = m->slabs;
     if (!slab || slab->used + sizeof(struct tp_page_chunk) > SLAB_BYTES) {
-        slab = map_memory(SLAB_BYTES);
+        slab = m->file ? tp_page_map_file_slab(m->file, SLAB_BYTES) : map_memory(SLAB_BYTES);
         if (!slab)
             return NULL;
         slab->next = m->slabs;
@@ -100,9 +103,10 @@ struct tp_page *tp_page_touch(struct tp_page_map *m, uint32_t id)
     if (!c)
         return NULL;
     c->index = index;
-    c->live = 1;
     for (size_t i = 0; i < TP_PAGE_CHUNK; i++)
         c->pages[i] = new_page;
+    /* Last, for a reader of a map file: a live chunk is whole. */
+    __atomic_store_n(&c->live, 1, __ATOMIC_RELEASE);
     c->next = NULL;
     c->prev = m->last;
     if (m->last)
@@ -132,7 +136,7 @@ static void chunk_drop(struct tp_page_map *m, struct tp_page_chunk *c)
     else
         m->last = c->prev;
     m->chunk_count--;
-    c->live = 0;
+    __atomic_store_n(&c->live, 0, __ATOMIC_RELEASE);
     c->prev = NULL;
     c->next = m->spare;
     m->spare = c;
@@ -227,6 +231,14 @@ void tp_page_map_release(struct tp_page_map *m, uint32_t first, uint32_t count)
     m->free_count++;
 }
 
+int tp_page_map_keep_in(struct tp_page_map *m, struct tp_page_map_file *file)
+{
+    if (m->slabs || m->file)
+        return -EBUSY;
+    m->file = file;
+    return 0;
+}
+
 void tp_page_map_destroy(struct tp_page_map *m)
 {
     while (m->slabs) {
@@ -236,6 +248,7 @@ void tp_page_map_destroy(struct tp_page_map *m)
     }
     if (m->slots)
         munmap(m->slots, ((size_t)m->slot_mask + 1) * sizeof *m->slots);
+    tp_page_map_file_close(m->file);
     free(m->free);
     memset(m, 0, sizeof *m);
 }

@@ -87,6 +87,7 @@ struct tp_page_map {
     struct tp_page_chunk *spare; /* chunks given back, kept for reuse, linked by next */
     size_t spare_count;
     struct tp_chunk_slab *slabs; /* the memory chunks are carved from */
+    struct tp_page_map_file *file; /* the file slabs are carved from, or NULL: anonymous */
     struct tp_id_range *free;    /* free id ranges, sorted by first */
     size_t free_count, free_alloc;
     uint32_t next_id;            /* ids at and above are unused */
@@ -133,6 +134,11 @@ struct tp_page *tp_page_touch(struct tp_page_map *m, uint32_t id);
 int tp_page_map_alloc(struct tp_page_map *m, uint32_t count, uint32_t *first);
 /* Give the ids back: their pages become as new, and chunks left all new go. */
 void tp_page_map_release(struct tp_page_map *m, uint32_t first, uint32_t count);
+/* Carve chunks from `file` (page_map_file.h) instead of anonymous memory,
+ * so the map outlives the process; the map owns the file from then on.
+ * Before the first chunk only: -EBUSY after. */
+struct tp_page_map_file;
+int tp_page_map_keep_in(struct tp_page_map *m, struct tp_page_map_file *file);
 void tp_page_map_destroy(struct tp_page_map *m);
 /* Memory the map holds: chunks in use or spare, and the table. */
 size_t tp_page_map_bytes(const struct tp_page_map *m);

@@ -14,6 +14,7 @@
 #include "fault_handler.h"
 #include "fork_reaper.h"
 #include "instance_id.h"
+#include "page_map_file.h"
 #include "pager_thread.h"
 #include "stack_internal.h"
 #include "tier_chain.h"
@@ -282,6 +283,25 @@ int tp_private_stack_tier_list(tp_stack *s, size_t tier, int (*each)(void *ctx, 
         return tierpage_error_set(err, -ENOTSUP, NULL, "tier '%s' (plugin %s) cannot list the pages it holds",
                                   t->name, t->ops->name);
     return t->ops->list(t->store, each, ctx, err);
+}
+
+int tp_private_stack_keep_map_in(tp_stack *s, const char *path, tierpage_error *err)
+{
+    char msg[256];
+    struct tp_page_map_file *f;
+    int rc = tp_page_map_file_create(path, s->instance, s->page_size, &f, msg, sizeof msg);
+    if (rc < 0)
+        return tierpage_error_set(err, rc, NULL, "%s", msg);
+    tp_lock_take(&s->lock);
+    rc = tp_page_map_keep_in(&s->pages.map, f);
+    tp_lock_drop(&s->lock);
+    if (rc < 0) {
+        tp_page_map_file_close(f);
+        unlink(path);
+        return tierpage_error_set(err, rc, NULL, "page map file %s: the map must go into its file before the stack "
+                                  "serves a page", path);
+    }
+    return 0;
 }
 
 const char *tp_private_stack_instance(const tp_stack *s)

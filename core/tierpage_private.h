@@ -79,6 +79,11 @@ tp_stack *tp_private_stack_open_recovering(const char *yaml, const char *source_
  * the stack meanwhile. */
 int tp_private_stack_tier_list(tp_stack *stack, size_t tier, int (*each)(void *ctx, uint64_t key), void *ctx,
                                tierpage_error *err);
+/* Keeps the stack's page map in a new file at `path` (on tmpfs;
+ * page_map_file.h), so that a pager recovering after this one was killed
+ * can rebuild it. Before the stack serves a page only; the file stays when
+ * the stack closes. */
+int tp_private_stack_keep_map_in(tp_stack *stack, const char *path, tierpage_error *err);
 /* The stack's instance id (tierpage_store_params.instance). */
 const char *tp_private_stack_instance(const tp_stack *stack);
 

@@ -13,7 +13,7 @@ tierpage_add_check_test(test_core_writeback INTERNAL ${CMAKE_SOURCE_DIR}/tests/t
 add_dependencies(test_core_writeback tc_hidden_store tier_dram tier_pmem)
 # A stack a killed pager left, recovered without clearing its stores.
 tierpage_add_check_test(test_core_recover INTERNAL ${CMAKE_SOURCE_DIR}/tests/test_core_recover.c
-  ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
+  ${CMAKE_SOURCE_DIR}/tests/core_fixture.c ${CMAKE_SOURCE_DIR}/tests/killed_child.c)
 add_dependencies(test_core_recover tier_dram tier_pmem tier_faulty)
 tierpage_add_check_test(test_core_placement INTERNAL ${CMAKE_SOURCE_DIR}/tests/test_core_placement.c
   ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
@@ -32,7 +32,11 @@ endfunction()
 # The page-state module, the resident set and the eviction policy.
 tierpage_add_module_test(test_core_page_state ${CMAKE_SOURCE_DIR}/core/page_state.c
   ${CMAKE_SOURCE_DIR}/core/resident_set.c ${CMAKE_SOURCE_DIR}/core/page_map.c
-  ${CMAKE_SOURCE_DIR}/core/eviction_policy.c)
+  ${CMAKE_SOURCE_DIR}/core/page_map_file.c ${CMAKE_SOURCE_DIR}/core/eviction_policy.c)
+# The page map kept in a file, written to by a process killed at random
+# moments and read back.
+tierpage_add_module_test(test_core_page_map_file ${CMAKE_SOURCE_DIR}/core/page_map.c
+  ${CMAKE_SOURCE_DIR}/core/page_map_file.c ${CMAKE_SOURCE_DIR}/tests/killed_child.c)
 # Reading written pages from the kernel (PAGEMAP_SCAN): a userfaultfd and
 # a memfd of its own.
 tierpage_add_module_test(test_core_written_pages ${CMAKE_SOURCE_DIR}/core/written_pages.c

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "core_fixture.h"
+#include "killed_child.h"
+#include "page_map_file.h"
 #include "stack_internal.h"
 #include "tierpage_private.h"
 
@@ -40,12 +42,13 @@ static int index_of(const void *page, uint64_t *i)
     return *i < PAGES;
 }
 
-static char dram_path[128], pmem_path[128];
+static char dram_path[128], pmem_path[128], map_path[128];
 
 static void stack_yaml(char *yaml, size_t len)
 {
     snprintf(dram_path, sizeof dram_path, "/dev/shm/tierpage-test-%d-recover.dram", (int)getpid());
     snprintf(pmem_path, sizeof pmem_path, "/dev/shm/tierpage-test-%d-recover.pmem", (int)getpid());
+    snprintf(map_path, sizeof map_path, "/dev/shm/tierpage-test-%d-recover.map", (int)getpid());
     snprintf(yaml, len,
              "name: recover\nresident: %uKiB\ntiers:\n"
              "  - plugin: dram\n    capacity: 256KiB\n    path: %s\n"
@@ -151,6 +154,131 @@ START_TEST(recovering_open_keeps_what_a_killed_pager_left)
 }
 END_TEST
 
+/* Page i at version v: word 0 is i, word 1 is v, the others follow from
+ * both, so a page read back says which page and version it is, and
+ * whether it is whole. */
+static uint64_t versioned_word(uint64_t i, uint64_t v, size_t k)
+{
+    return (i * 0x9E3779B97F4A7C15ull) ^ (v << 40) ^ (k * 0xBF58476D1CE4E5B9ull);
+}
+
+static void fill_versioned(uint64_t *w, uint64_t i, uint64_t v)
+{
+    w[0] = i;
+    w[1] = v;
+    for (size_t k = 2; k < PAGE / 8; k++)
+        w[k] = versioned_word(i, v, k);
+}
+
+static int is_versioned(const uint64_t *w, uint64_t i)
+{
+    if (w[0] != i)
+        return 0;
+    for (size_t k = 2; k < PAGE / 8; k++)
+        if (w[k] != versioned_word(i, w[1], k))
+            return 0;
+    return 1;
+}
+
+/* Writes every page over and over, in rounds, so pages keep moving from
+ * resident into dram and from dram into pmem, with the map in its file,
+ * until it is killed. */
+static void rewrite_until_killed(void *yaml_text, int fd)
+{
+    const char *yaml = yaml_text;
+    tierpage_error err = {{0}, {0}};
+    tp_stack *s = tp_stack_open_string(yaml, "test", &err);
+    if (!s || tp_private_stack_keep_map_in(s, map_path, &err) < 0)
+        _exit(3);
+    uint64_t *m = tp_map(s, NULL, PAGES * PAGE, &err);
+    if (!m)
+        _exit(3);
+    for (uint64_t i = 0; i < PAGES; i++)
+        fill_versioned(m + i * (PAGE / 8), i, 1);
+    if (write(fd, "r", 1) != 1)
+        _exit(3);
+    for (uint64_t v = 2;; v++)
+        for (uint64_t i = 0; i < PAGES; i += 1 + v % 3)
+            fill_versioned(m + i * (PAGE / 8), i, v);
+}
+
+struct map_pages {
+    uint32_t count;
+    uint32_t id[PAGES * 2];
+    uint8_t tier[PAGES * 2], busy[PAGES * 2];
+};
+
+/* The stored pages of the map file: one region from id 0, so a page's id
+ * is its index. */
+static int collect_stored(void *ctx, const struct tp_page_chunk *c)
+{
+    struct map_pages *mp = ctx;
+    for (uint32_t k = 0; k < TP_PAGE_CHUNK; k++) {
+        const struct tp_page *p = &c->pages[k];
+        if (p->state != TP_PAGE_STORED || mp->count == PAGES * 2)
+            continue;
+        mp->id[mp->count] = c->index * TP_PAGE_CHUNK + k;
+        mp->tier[mp->count] = p->tier;
+        mp->busy[mp->count] = (p->flags & TP_PAGE_BUSY) != 0;
+        mp->count++;
+    }
+    return 0;
+}
+
+/* Whether tier t holds page id whole. */
+static int tier_holds(tp_stack *s, size_t t, uint32_t id)
+{
+    static uint64_t page[PAGE / 8];
+    tierpage_error err = {{0}, {0}};
+    struct tp_tier *tier = &s->tiers[t];
+    return tier->ops->get(tier->store, id, page, &err) == 0 && is_versioned(page, id);
+}
+
+/* A pager writing pages in rounds, its map in a file, is SIGKILLed at
+ * random moments (mostly in eviction and demotion bursts: every round
+ * evicts); each time the map file is read back and the stack recovered
+ * under the instance the file names: every page the map says is stored
+ * reads back whole, and as its page, from the tier the map names (a page
+ * in the middle of a move, BUSY, from that tier or the one it was moving
+ * from). */
+START_TEST(every_stored_page_is_where_the_killed_pagers_map_says)
+{
+    char yaml[1024];
+    stack_yaml(yaml, sizeof yaml);
+    srand((unsigned)getpid());
+    uint64_t checked = 0;
+    for (int kill_no = 0; kill_no < 10; kill_no++) {
+        pid_t pid = killed_child_start(rewrite_until_killed, yaml);
+        ck_assert_int_gt(pid, 0);
+        ck_assert_int_eq(killed_child_kill(pid, 50000), 0);
+
+        static struct map_pages mp;
+        memset(&mp, 0, sizeof mp);
+        struct tp_page_map_file_info info;
+        char msg[256];
+        ck_assert_msg(tp_page_map_file_read(map_path, collect_stored, &mp, &info, msg, sizeof msg) == 0, "%s", msg);
+        ck_assert_uint_gt(mp.count, 0);
+        tierpage_error err = {{0}, {0}};
+        tp_stack *s = tp_private_stack_open_recovering(yaml, "test", info.instance, &err);
+        ck_assert_msg(s != NULL, "kill %d: %s", kill_no, err.message);
+        for (uint32_t n = 0; n < mp.count; n++) {
+            uint32_t id = mp.id[n];
+            ck_assert_uint_lt(id, PAGES);
+            ck_assert_uint_lt(mp.tier[n], 2);
+            int found = tier_holds(s, mp.tier[n], id) || (mp.busy[n] && tier_holds(s, 1 - mp.tier[n], id));
+            ck_assert_msg(found, "kill %d: page %u, stored in tier %u by the map%s, is not there", kill_no, id,
+                          mp.tier[n], mp.busy[n] ? " (moving)" : "");
+            checked++;
+        }
+        tp_stack_close(s);
+    }
+    ck_assert_uint_gt(checked, 10 * (PAGES - RESIDENT_PAGES) / 2);
+    unlink(dram_path);
+    unlink(pmem_path);
+    unlink(map_path);
+}
+END_TEST
+
 START_TEST(recovering_needs_an_instance_id)
 {
     char yaml[1024];
@@ -181,6 +309,7 @@ int main(void)
     TCase *tc = tcase_create("recover");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, recovering_open_keeps_what_a_killed_pager_left);
+    tcase_add_test(tc, every_stored_page_is_where_the_killed_pagers_map_says);
     tcase_add_test(tc, recovering_needs_an_instance_id);
     tcase_add_test(tc, a_store_without_list_says_so);
     suite_add_tcase(su, tc);

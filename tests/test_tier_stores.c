@@ -6,11 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "killed_child.h"
 #include "loader.h"
 
 #define PAGE 4096
@@ -248,13 +247,41 @@ START_TEST(test_dram_without_file_is_private_memory)
 }
 END_TEST
 
+enum { KILL_KEYS = 256, KILL_CAP = 192 };
+
+struct putter {
+    struct file_case *c;
+    uint64_t first_round;
+};
+
+/* Puts, overwrites and deletes in rounds, so slots are reused, until it
+ * is killed. */
+static void put_until_killed(void *arg, int ready_fd)
+{
+    struct putter *p = arg;
+    struct file_case *c = p->c;
+    tierpage_error err;
+    static unsigned char page[PAGE];
+    if (file_case_open(c, "n", PAGE, KILL_CAP * PAGE, &err) != 0 || write(ready_fd, "r", 1) != 1)
+        return;
+    for (uint64_t round = p->first_round;; round++)
+        for (uint64_t k = 0; k < KILL_KEYS; k++) {
+            if ((k + round) % 5 == 0) {
+                c->o.ops->del(c->o.store, k, &err);
+                continue;
+            }
+            tt_fill_page(page, PAGE, k, round);
+            c->o.ops->put(c->o.store, k, page, &err);
+        }
+}
+
 /* A child puts pages into the file in rounds until it is SIGKILLed at a
  * random moment, many times over one file: after each kill, every page the
  * reopened store holds is whole, of its key, from a round the child
  * reached, and no key went back to an older round than a completed one. */
 START_TEST(test_dram_file_survives_kill_at_any_moment)
 {
-    enum { KEYS = 256, CAP = 192, KILLS = 12 };
+    enum { KEYS = KILL_KEYS, CAP = KILL_CAP, KILLS = 12 };
     struct file_case c;
     tierpage_error err;
     file_case_setup(&c, "dram");
@@ -263,37 +290,10 @@ START_TEST(test_dram_file_survives_kill_at_any_moment)
     uint64_t held[KEYS] = { 0 };
     uint64_t first_round = 1;
     for (int kill_no = 0; kill_no < KILLS; kill_no++) {
-        int ready[2];
-        ck_assert_int_eq(pipe(ready), 0);
-        pid_t pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0) {
-            close(ready[0]);
-            if (file_case_open(&c, "n", PAGE, CAP * PAGE, &err) != 0)
-                _exit(3);
-            if (write(ready[1], "r", 1) != 1)
-                _exit(3);
-            static unsigned char page[PAGE];
-            for (uint64_t round = first_round;; round++)
-                for (uint64_t k = 0; k < KEYS; k++) {
-                    /* Puts, overwrites and deletes, so slots are reused. */
-                    if ((k + round) % 5 == 0) {
-                        c.o.ops->del(c.o.store, k, &err);
-                        continue;
-                    }
-                    tt_fill_page(page, PAGE, k, round);
-                    c.o.ops->put(c.o.store, k, page, &err);
-                }
-        }
-        close(ready[1]);
-        char b;
-        ck_assert_int_eq(read(ready[0], &b, 1), 1);
-        close(ready[0]);
-        usleep((useconds_t)(rand() % 20000));
-        ck_assert_int_eq(kill(pid, SIGKILL), 0);
-        int status;
-        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-        ck_assert(WIFSIGNALED(status));
+        struct putter putter = { &c, first_round };
+        pid_t pid = killed_child_start(put_until_killed, &putter);
+        ck_assert_int_gt(pid, 0);
+        ck_assert_int_eq(killed_child_kill(pid, 20000), 0);
 
         ck_assert_msg(file_case_open(&c, "n", PAGE, CAP * PAGE, &err) == 0, "%s", err.message);
         static unsigned char page[PAGE];

@@ -36,7 +36,7 @@ foreach(abi 1 2)
 endforeach()
 
 tierpage_add_check_test(test_tiers INTERNAL ${TT_ROOT}/tests/test_tiers.c ${TT_ROOT}/tests/test_tier_stores.c
-  ${TT_ROOT}/tests/test_store_host.c)
+  ${TT_ROOT}/tests/test_store_host.c ${TT_ROOT}/tests/killed_child.c)
 target_link_libraries(test_tiers PRIVATE tp_conformance_obj)
 target_compile_definitions(test_tiers PRIVATE TT_BUILD_DIR="${CMAKE_BINARY_DIR}")
 add_dependencies(test_tiers ${TT_FIXTURES} tier_dram tier_pmem)
