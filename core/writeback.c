@@ -222,6 +222,22 @@ void tp_writeback_resume(struct tp_writeback *wb)
     pthread_mutex_unlock(&wb->lock);
 }
 
+/* wb->lock held: whether a later put or delete of entry e's page is
+ * queued (its bucket lists entries newest first, e among them). A copy
+ * refused as full was never stored, so the later one replaces it. */
+static int newer_entry(struct tp_writeback *wb, uint32_t e)
+{
+    for (uint32_t o = *bucket_of(wb, wb->entries[e].id); o != e; o = wb->entries[o].chain)
+        if (wb->entries[o].id == wb->entries[e].id && wb->entries[o].state == WB_QUEUED)
+            return 1;
+    return 0;
+}
+
+/* A page refused as full whose owner says "later" (it holds the page BUSY)
+ * goes to the queue's end, so the pages behind it are placed meanwhile.
+ * Kept at the head, it could wait for ever: its owner may be a thread
+ * evicting a batch of pages it claimed, waiting in tp_writeback_put for
+ * room that only the pages behind it can free. */
 static void *sender_main(void *arg)
 {
     struct tp_writeback *wb = arg;
@@ -260,6 +276,7 @@ static void *sender_main(void *arg)
         char failure[sizeof err.message + 160] = "";
         send(wb, kind, n, batch, results, &err);
         size_t sent = 0, full = 0, kept = 0, deleted = 0;
+        int later[WB_BATCH] = {0};
         for (size_t i = 0; i < n && kind == WB_DELETE; i++)
             deleted += results[i] == 0;
         for (size_t i = 0; i < n && kind == WB_PUT; i++) {
@@ -268,7 +285,9 @@ static void *sender_main(void *arg)
                 int rc = wb->target.full(wb->target.ctx, wb, wb->entries[batch[i]].id, slot_page(wb, batch[i]), &err);
                 if (rc == 0)
                     results[i] = 0;
-                else if (rc != -EAGAIN && !failure[0])
+                else if (rc == -EAGAIN)
+                    later[i] = 1;
+                else if (!failure[0])
                     snprintf(failure, sizeof failure, "page %u from the write-back queue of tier '%s' fits "
                              "nowhere: %s", wb->entries[batch[i]].id, wb->target.name, err.message);
             } else if (results[i] == 0) {
@@ -281,20 +300,29 @@ static void *sender_main(void *arg)
         wb->stats.batches++;
         wb->stats.deleted_pages += deleted;
         wb->stats.sent_pages += sent;
-        /* Acknowledged pages leave the queue; the others go back in order. */
-        uint32_t again[WB_BATCH];
+        /* Acknowledged pages leave the queue; the others go back in order,
+         * except those to be asked about later, which go to the end. */
+        uint32_t again[WB_BATCH], behind[WB_BATCH];
+        size_t again_count = 0, behind_count = 0;
         for (size_t i = 0; i < n; i++) {
-            if (results[i] == 0) {
+            if (results[i] == 0 || (later[i] && newer_entry(wb, batch[i]))) {
                 release(wb, batch[i]);
-            } else {
-                wb->entries[batch[i]].state = WB_QUEUED;
-                again[kept++] = batch[i];
+                continue;
             }
+            wb->entries[batch[i]].state = WB_QUEUED;
+            if (later[i])
+                behind[behind_count++] = batch[i];
+            else
+                again[again_count++] = batch[i];
         }
-        wb->head = (wb->head + n - kept) % wb->slots;
-        wb->count -= n - kept;
-        for (size_t i = 0; i < kept; i++)
+        kept = again_count + behind_count;
+        wb->head = (wb->head + n - again_count) % wb->slots;
+        wb->count -= n;
+        for (size_t i = 0; i < again_count; i++)
             wb->ring[(wb->head + i) % wb->slots] = again[i];
+        wb->count += again_count;
+        for (size_t i = 0; i < behind_count; i++)
+            wb->ring[(wb->head + wb->count++) % wb->slots] = behind[i];
         pthread_cond_broadcast(&wb->progress);
         if (kept == 0) {
             failing_since = 0;

@@ -37,6 +37,9 @@ tierpage_add_module_test(test_core_page_state ${CMAKE_SOURCE_DIR}/core/page_stat
 # moments and read back.
 tierpage_add_module_test(test_core_page_map_file ${CMAKE_SOURCE_DIR}/core/page_map.c
   ${CMAKE_SOURCE_DIR}/core/page_map_file.c ${CMAKE_SOURCE_DIR}/tests/killed_child.c)
+# The write-back queue with a full store and pages its owner holds BUSY.
+tierpage_add_module_test(test_core_writeback_queue ${CMAKE_SOURCE_DIR}/core/writeback.c
+  ${CMAKE_SOURCE_DIR}/core/pager_thread.c)
 # Reading written pages from the kernel (PAGEMAP_SCAN): a userfaultfd and
 # a memfd of its own.
 tierpage_add_module_test(test_core_written_pages ${CMAKE_SOURCE_DIR}/core/written_pages.c
