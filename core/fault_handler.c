@@ -22,7 +22,8 @@ struct fault {
     char *addr;  /* page-aligned */
     int write;
     uint32_t ticket; /* the resident set's tick when it was read */
-    struct tp_region *region;
+    struct tp_region *region; /* valid only while the stack lock is held */
+    bool foreign;              /* the region's, copied: it may be freed once the lock is dropped */
     uint32_t id;
     uint64_t taken_ns; /* when a handler took it, for the latency histogram */
 };
@@ -35,7 +36,7 @@ struct fault {
  * business, not a reason to stop the pager. */
 static int client_gone(const struct fault *f, int rc)
 {
-    return f->region->foreign && (rc == -ESRCH || rc == -ENOENT);
+    return f->foreign && (rc == -ESRCH || rc == -ENOENT);
 }
 
 static void resolve_write_protect(struct tp_stack *s, struct fault *f)
@@ -113,6 +114,7 @@ static int still_served(struct tp_stack *s, struct fault *f)
 {
     struct tp_region *r = tp_region_find(s, f->addr);
     f->region = r;
+    f->foreign = r && r->foreign;
     return r && r->first_id + (uint32_t)((size_t)(f->addr - r->start) / s->page_size) == f->id;
 }
 
@@ -220,7 +222,7 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     }
     /* Not for another process's pages: one it maps itself from the file
      * would escape write-protection (its registration has no minor mode). */
-    if (from_tier >= 0 && !f->region->foreign) /* after the program is woken: it waits for nothing here */
+    if (from_tier >= 0 && !f->foreign) /* after the program is woken: it waits for nothing here */
         tp_prefetch_after_fault(s, f->id, (size_t)from_tier, 0);
 }
 
@@ -245,6 +247,7 @@ void tp_fault_handle(struct tp_stack *s, int uffd, const struct uffd_msg *msg, u
         tp_uffd_wake(uffd, f.addr, s->page_size);
         return;
     }
+    f.foreign = f.region->foreign;
     f.id = f.region->first_id + (uint32_t)((size_t)(f.addr - f.region->start) / s->page_size);
     tp_page_wait_idle(&s->pages, f.id);
     if (!still_served(s, &f)) {
