@@ -225,6 +225,7 @@ bench_run_info() { # dir
 bench_cleanup() {
     bench_rc=$?
     trap - EXIT INT TERM
+    set +e # every step runs: the child's wait, for one, fails once it was killed
     if [ -n "$child" ]; then
         kill -TERM "$child" 2>/dev/null
         wait "$child" 2>/dev/null
