@@ -50,9 +50,7 @@ repo=$(cd "$here/.." && pwd)
 BENCH_NAME=app_compare
 BENCH_SERVERS=yes
 . "$here/bench_lib.sh"
-trap bench_cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
 apps="redis memcached"
 setups="plain swapfile zram dram memcached redis"

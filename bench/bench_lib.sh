@@ -2,7 +2,7 @@
 # is sh; the others are bash). Source it after setting BENCH_NAME (the prefix
 # of messages), and BENCH_SERVERS=yes (bash only) for the servers of
 # tests/fixtures/ (mc_start, redis_start, ... and $WORK); then at once
-# `trap bench_cleanup EXIT`: the cleanup stops the child running, every
+# `bench_traps` (or `trap bench_cleanup EXIT`): the cleanup stops the child running, every
 # server started through the fixtures, removes the cgroup, turns off the
 # swap file or zram set up here, and removes $WORK.
 #
@@ -221,6 +221,13 @@ bench_run_info() { # dir
 }
 
 # ---- on every exit ----
+
+# The teardown on every exit, a signal's included.
+bench_traps() {
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
 
 bench_cleanup() {
     bench_rc=$?

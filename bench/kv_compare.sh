@@ -66,9 +66,7 @@ log=
 BENCH_NAME=kv_compare
 BENCH_SERVERS=yes
 . "$here/bench_lib.sh"
-trap bench_cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
 while [ $# -gt 0 ]; do
     case "$1" in

@@ -46,9 +46,7 @@ log=
 BENCH_NAME=prefetch_compare
 BENCH_SERVERS=yes
 . "$here/bench_lib.sh"
-trap bench_cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
 while [ $# -gt 0 ]; do
     case "$1" in

@@ -114,9 +114,7 @@ bench_log_dir swap-compare
 
 # ---- teardown, on every exit (bench_lib.sh) ----
 
-trap bench_cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
 bench_args() { # pattern
     printf '%s\n' --size "$size" --pattern "$1" --verify --json --quiet
