@@ -64,14 +64,14 @@ static const char *malformation(const struct tpd_connection *c, const struct tpd
         return "the first message must be HELLO";
     if (c->said_hello && type == TPD_HELLO)
         return "HELLO was already said";
-    int wants_fd = type == TPD_ATTACH || type == TPD_REGION_ADD || type == TPD_FORK_ATTACH;
+    int wants_fd = type == TPD_ATTACH || type == TPD_REGION_ADD || type == TPD_FORK_ATTACH || type == TPD_RESUME;
     if (m->fd_count != wants_fd) {
         snprintf(why, len, "a message of type %u carries %d file descriptors, expected %d", type, m->fd_count,
                  wants_fd);
         return why;
     }
     const char *name = (const char *)m->buf + sizeof(struct tpd_header);
-    if ((type == TPD_ATTACH || type == TPD_VM_INFO) && !tpd_name_ok(name))
+    if ((type == TPD_ATTACH || type == TPD_VM_INFO || type == TPD_RESUME) && !tpd_name_ok(name))
         return "the VM name is not a name (1 to 63 of A-Z a-z 0-9 _ . -, NUL-terminated)";
     if (is_operator_type(type) && type != TPD_STATUS && !tpd_entry_name_ok(name))
         return "the VM name is not a name (1 to 63 of A-Z a-z 0-9 _ . -, NUL-terminated, or a forked child's "
@@ -206,6 +206,21 @@ static void detach(struct tpd_connection *c)
     }
 }
 
+/* RESUME: 0 when replied, -EPROTO with `why` when it does not fit the
+ * connection. This daemon has no state of a VM to resume. */
+static int resume(struct tpd_connection *c, struct tpd_message *m, char *why, size_t len)
+{
+    const struct tpd_vm_request *r = m->buf;
+    close(m->fds[0]);
+    m->fd_count = 0;
+    if (c->vm) {
+        snprintf(why, len, "RESUME on a connection attached to %s already", c->vm->name);
+        return -EPROTO;
+    }
+    tpd_reply(c->sock, -ENOENT, 0, 0, "tierpaged has no state of VM %s to resume", r->vm);
+    return 0;
+}
+
 /* FORK_*: 0 when replied, -EPROTO with `why` when the request does not
  * fit (the connection then closes). */
 static int fork_request(struct tpd_connection *c, struct tpd_message *m, char *why, size_t len)
@@ -291,6 +306,11 @@ static int dispatch(struct tpd_connection *c, struct tpd_message *m, char *why, 
         }
     } else if (type == TPD_ATTACH) {
         attach(c, m);
+    } else if (type == TPD_RESUME) {
+        return resume(c, m, why, len);
+    } else if (type == TPD_RESUME_DONE) {
+        snprintf(why, len, "RESUME_DONE without RESUME");
+        return -EPROTO;
     } else if (type == TPD_REGION_ADD || type == TPD_REGION_REMOVE || type == TPD_DONTNEED || type == TPD_LOCK) {
         region_request(c, m);
     } else if (!tpd_is_operator(c->d, c->peer.uid, c->peer.gid)) {

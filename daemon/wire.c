@@ -120,6 +120,7 @@ size_t tpd_request_size(uint16_t type)
         return sizeof(struct tpd_hello);
     case TPD_ATTACH:
     case TPD_VM_INFO:
+    case TPD_RESUME:
     case TPD_PROMOTE:
     case TPD_FLUSH:
     case TPD_PROMOTE_WAIT:
@@ -131,6 +132,7 @@ size_t tpd_request_size(uint16_t type)
     case TPD_LOCK:
         return sizeof(struct tpd_lock);
     case TPD_FORK_PREPARE:
+    case TPD_RESUME_DONE:
         return sizeof(struct tpd_header);
     case TPD_FORK_ATTACH:
     case TPD_FORK_COPY:

@@ -25,6 +25,8 @@ enum tpd_type {
     TPD_FORK_ATTACH = 9,  /* the forked child attaches, with its userfaultfd */
     TPD_FORK_COPY = 10,   /* the child's regions are added: copy the parent's pages */
     TPD_FORK_DONE = 11,   /* the parent after the fork: its pages move again */
+    TPD_RESUME = 12,      /* a client of a daemon that died, back to a new one, with its userfaultfd */
+    TPD_RESUME_DONE = 13, /* its regions are given again: serve its faults */
     TPD_STATUS = 16,
     TPD_STATS = 17,
     TPD_RESIZE = 18,
@@ -50,7 +52,7 @@ struct tpd_hello {
     uint32_t reserved;
 };
 
-/* ATTACH, VM_INFO, PROMOTE, FLUSH, PROMOTE_WAIT */
+/* ATTACH, VM_INFO, RESUME (with the userfaultfd), PROMOTE, FLUSH, PROMOTE_WAIT */
 struct tpd_vm_request {
     struct tpd_header h;
     char vm[TPD_NAME_MAX];

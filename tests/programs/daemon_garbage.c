@@ -215,6 +215,15 @@ int main(int argc, char **argv)
     cut.h.length = sizeof cut - 8;
     one_packet(1, &cut, sizeof cut - 8, 1, "FORK_ATTACH cut short", -EPROTO, 1);
 
+    /* RESUME and RESUME_DONE out of place: without the userfaultfd, RESUME
+     * is malformed; a RESUME of a VM this daemon keeps no state of is
+     * refused; RESUME_DONE without RESUME is malformed. */
+    struct tpd_vm_request resume = {{sizeof resume, TPD_VERSION, TPD_RESUME}, "vm1"};
+    one_packet(1, &resume, sizeof resume, 0, "RESUME without its userfaultfd", -EPROTO, 1);
+    one_packet(1, &resume, sizeof resume, 1, "RESUME of a VM without kept state", -ENOENT, 0);
+    struct tpd_header resume_done = {sizeof resume_done, TPD_VERSION, TPD_RESUME_DONE};
+    one_packet(1, &resume_done, sizeof resume_done, 0, "RESUME_DONE without RESUME", -EPROTO, 1);
+
     /* A client of vm1 prepares a fork; a FORK_ATTACH with another token,
      * and its own FORK_DONE with another token, are refused and close
      * their connections (the client's releases its pages and thaws them),
