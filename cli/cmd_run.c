@@ -15,10 +15,12 @@
 #include "run_daemon.h"
 #include "stack_config.h"
 #include "tierpage.h"
+#include "tierpage_private.h"
+#include "units.h"
 
 static const char run_usage[] =
     "usage: tierpage run [-c FILE] [--stats FILE.json] [--quiet] -- CMD [ARGS...]\n"
-    "       tierpage run --daemon SOCKET --vm NAME -- CMD [ARGS...]\n"
+    "       tierpage run --daemon SOCKET --vm NAME [--daemon-timeout SECONDS] -- CMD [ARGS...]\n"
     "\n"
     "Runs CMD with its private anonymous mmaps and its malloc/calloc/realloc/\n"
     "posix_memalign/aligned_alloc allocations at or above the stack's\n"
@@ -35,9 +37,17 @@ static const char run_usage[] =
     "  --daemon SOCKET     served by the tierpaged listening on SOCKET, with the\n"
     "  --vm NAME           stack of VM NAME; no plugin is loaded in CMD (its\n"
     "                      counters: tierpage stats NAME)\n"
+    "  --daemon-timeout SECONDS\n"
+    "                      how long CMD waits for a tierpaged that went away\n"
+    "                      (killed, crashed) to come back and take it again,\n"
+    "                      its faults waiting meanwhile: whole seconds, or a\n"
+    "                      duration with a unit (500ms, 2min), at most 24h;\n"
+    "                      default 60; 0 stops CMD at once. Past it CMD exits\n"
+    "                      125 with a message naming the socket and the VM\n"
     "\n"
     "The exit status is CMD's; 128+N when CMD is killed by signal N; 125 when\n"
-    "tierpage itself fails (for example a page no tier can return); 127 when\n"
+    "tierpage itself fails (for example a page no tier can return, or a\n"
+    "tierpaged that stayed away past --daemon-timeout); 127 when\n"
     "CMD cannot be started; 2 for a stack that cannot open (a bad file, a\n"
     "missing plugin, an option a store rejects, a server that is down) or bad\n"
     "arguments.\n";
@@ -100,6 +110,7 @@ struct child_env {
     const char *shim;
     const char *config;          /* in-process mode: the stack file */
     const char *daemon, *vm;     /* client mode: the daemon's socket and the VM */
+    const char *daemon_timeout;  /* client mode: TIERPAGE_DAEMON_TIMEOUT, or NULL for the default */
     const char *stats;           /* "" for none */
     int stats_each;              /* the other processes' stats too, at STATS.PID */
     int quiet;
@@ -124,6 +135,8 @@ static int run_child(const struct child_env *env, char **cmd, int *status, int *
         if (env->daemon) {
             setenv("TIERPAGE_DAEMON_SOCKET", env->daemon, 1);
             setenv("TIERPAGE_VM", env->vm, 1);
+            if (env->daemon_timeout)
+                setenv("TIERPAGE_DAEMON_TIMEOUT", env->daemon_timeout, 1);
         }
         setenv("TIERPAGE_MAIN_PID", pid, 1);
         if (env->stats[0])
@@ -156,14 +169,34 @@ static int run_child(const struct child_env *env, char **cmd, int *status, int *
     return 0;
 }
 
+/* --daemon-timeout: whole seconds, or a duration with its unit; into
+ * `env` as milliseconds, for TIERPAGE_DAEMON_TIMEOUT. */
+static int daemon_timeout_env(const char *text, char *env, size_t len)
+{
+    uint64_t seconds, ms;
+    if (tp_parse_uint(text, &seconds) == 0)
+        ms = seconds <= TP_DAEMON_TIMEOUT_MAX_MS / 1000 ? seconds * 1000 : UINT64_MAX;
+    else if (tp_parse_duration_ms(text, &ms) < 0)
+        return -1;
+    if (ms > TP_DAEMON_TIMEOUT_MAX_MS)
+        return -1;
+    snprintf(env, len, "%llums", (unsigned long long)ms);
+    return 0;
+}
+
 /* tierpage run --daemon SOCKET --vm NAME -- CMD: no stack opens here. */
-static int run_under_daemon(const char *daemon, const char *vm, char **cmd)
+static int run_under_daemon(const char *daemon, const char *vm, const char *timeout, char **cmd)
 {
     if (!cmd[0]) {
         fprintf(stderr, "tierpage run: no command to run\n\n%s", run_usage);
         return TP_EXIT_USAGE;
     }
-    char socket_abs[PATH_MAX], why[512], shim[PATH_MAX];
+    char socket_abs[PATH_MAX], why[512], shim[PATH_MAX], timeout_env[32];
+    if (timeout && daemon_timeout_env(timeout, timeout_env, sizeof timeout_env) < 0) {
+        fprintf(stderr, "tierpage run: --daemon-timeout: expected whole seconds (60) or a duration with a unit "
+                "(500ms, 2min), at most 24h, got '%s'\n", timeout);
+        return TP_EXIT_USAGE;
+    }
     /* Absolute: the program may change its working directory. */
     if (daemon[0] == '/' || !getcwd(socket_abs, sizeof socket_abs))
         snprintf(socket_abs, sizeof socket_abs, "%s", daemon);
@@ -182,7 +215,8 @@ static int run_under_daemon(const char *daemon, const char *vm, char **cmd)
         fprintf(stderr, "tierpage run: cannot find libtierpage-preload.so\n");
         return TP_EXIT_INTERNAL;
     }
-    struct child_env env = {.shim = shim, .daemon = socket_abs, .vm = vm, .stats = ""};
+    struct child_env env = {.shim = shim, .daemon = socket_abs, .vm = vm, .stats = "",
+                            .daemon_timeout = timeout ? timeout_env : NULL};
     int status, wstatus;
     return run_child(&env, cmd, &status, &wstatus) < 0 ? TP_EXIT_INTERNAL : status;
 }
@@ -214,7 +248,7 @@ static int others_served(const char *stats)
 
 int tp_cmd_run(int argc, char **argv)
 {
-    const char *config = NULL, *stats = NULL, *daemon = NULL, *vm = NULL;
+    const char *config = NULL, *stats = NULL, *daemon = NULL, *vm = NULL, *daemon_timeout = NULL;
     int quiet = 0, i;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -229,6 +263,8 @@ int tp_cmd_run(int argc, char **argv)
             daemon = argv[++i];
         } else if (strcmp(a, "--vm") == 0 && i + 1 < argc) {
             vm = argv[++i];
+        } else if (strcmp(a, "--daemon-timeout") == 0 && i + 1 < argc) {
+            daemon_timeout = argv[++i];
         } else if (strcmp(a, "--quiet") == 0) {
             quiet = 1;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -250,8 +286,12 @@ int tp_cmd_run(int argc, char **argv)
         fprintf(stderr, "tierpage run: --daemon and --vm go together, without -c or --stats\n\n%s", run_usage);
         return TP_EXIT_USAGE;
     }
+    if (daemon_timeout && !daemon) {
+        fprintf(stderr, "tierpage run: --daemon-timeout goes with --daemon\n\n%s", run_usage);
+        return TP_EXIT_USAGE;
+    }
     if (daemon)
-        return run_under_daemon(daemon, vm, argv + i);
+        return run_under_daemon(daemon, vm, daemon_timeout, argv + i);
 
     char default_path[PATH_MAX] = "";
     if (!config) {

@@ -1,6 +1,16 @@
 /* The client side of daemon mode: a stack whose regions tierpaged serves.
  * Each region this process maps is handed to the daemon (its memfd), and
- * every range it stops serving or discards is released there first. */
+ * every range it stops serving or discards is released there first.
+ *
+ * A daemon that goes away (killed, crashed: its connection closes without
+ * a STOP) may come back within daemon_timeout: the link keeps what it
+ * handed over (the userfaultfd, each region's memfd, address and length),
+ * connects again with back-off and hands it all over again (RESUME,
+ * daemon/PROTOCOL.md). Meanwhile the program's faults wait in the kernel,
+ * and its requests wait for the new connection, then are sent again (or,
+ * a REGION_ADD, handed over with the rest). A daemon that stays away past
+ * the timeout, or comes back without this VM's state, stops the program
+ * (exit 125) with the reason. */
 #ifndef TIERPAGE_DAEMON_LINK_H
 #define TIERPAGE_DAEMON_LINK_H
 
@@ -11,10 +21,14 @@
 
 struct tp_daemon_link;
 
-/* Connect to the daemon at `socket`, attach to VM `vm` and hand it `uffd`;
- * *malloc_threshold is the VM's stack's. */
-int tp_daemon_link_open(const char *socket, const char *vm, int uffd, struct tp_daemon_link **out,
-                        uint64_t *malloc_threshold, tierpage_error *err);
+/* Connect to the daemon at `socket`, attach to VM `vm` and hand it `uffd`
+ * (kept open by the caller while the link lives); *malloc_threshold is the
+ * VM's stack's. A daemon that goes away is waited for up to `timeout_ms`
+ * (0: the program stops at once). */
+int tp_daemon_link_open(const char *socket, const char *vm, uint64_t timeout_ms, int uffd,
+                        struct tp_daemon_link **out, uint64_t *malloc_threshold, tierpage_error *err);
+/* The daemon serves [addr, addr+length) from `memfd` (the region's, open
+ * while any of the range is served: it is handed over again from there). */
 int tp_daemon_link_add(struct tp_daemon_link *link, int memfd, void *addr, size_t length, tierpage_error *err);
 int tp_daemon_link_release(struct tp_daemon_link *link, void *addr, size_t length, int discard,
                            tierpage_error *err);
@@ -32,7 +46,8 @@ int tp_daemon_link_fork_done(struct tp_daemon_link *link, uint64_t token, tierpa
 void tp_daemon_link_forget(struct tp_daemon_link *link);
 /* In the child: the parent's link is let go of here (its connection stays
  * the parent's), and a connection of the child's own attaches it as the
- * child of fork `token`, handing `uffd`. */
+ * child of fork `token`, handing `uffd`. A daemon keeps no forked child
+ * across its restart: when the child's connection is lost, it stops. */
 int tp_daemon_link_fork_child(struct tp_daemon_link *parent, uint64_t token, int uffd, struct tp_daemon_link **out,
                               uint64_t *malloc_threshold, tierpage_error *err);
 /* In the child, its regions added: the daemon copies the parent's pages

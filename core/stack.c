@@ -319,6 +319,11 @@ tp_stack *tp_stack_open_string(const char *yaml, const char *source_name, tierpa
 
 tp_stack *tp_stack_open_daemon(const char *socket, const char *vm, tierpage_error *err)
 {
+    return tp_private_stack_open_daemon(socket, vm, TP_DAEMON_TIMEOUT_DEFAULT_MS, err);
+}
+
+tp_stack *tp_private_stack_open_daemon(const char *socket, const char *vm, uint64_t timeout_ms, tierpage_error *err)
+{
     struct tp_stack *s = calloc(1, sizeof *s);
     if (!s) {
         tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
@@ -346,7 +351,7 @@ tp_stack *tp_stack_open_daemon(const char *socket, const char *vm, tierpage_erro
         tierpage_error_set(err, s->uffd, NULL, "%s", msg);
         goto fail;
     }
-    if (tp_daemon_link_open(socket, vm, s->uffd, &s->daemon, &s->malloc_threshold, err) < 0)
+    if (tp_daemon_link_open(socket, vm, timeout_ms, s->uffd, &s->daemon, &s->malloc_threshold, err) < 0)
         goto fail;
     return s;
 

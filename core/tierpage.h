@@ -74,7 +74,9 @@ TP_API tp_stack *tp_stack_open_file(const char *path, tierpage_error *err);
 TP_API tp_stack *tp_stack_open_string(const char *yaml, const char *source_name, tierpage_error *err);
 /* A stack whose pages the tierpaged at `socket` serves, with the stack of
  * VM `vm`: regions are created here (memfd, mapping, userfaultfd) and handed
- * to the daemon, which serves their faults; no plugin is loaded here. */
+ * to the daemon, which serves their faults; no plugin is loaded here. A
+ * daemon that goes away is waited for up to 60 s to come back and take
+ * them again; past that the process is stopped (exit 125). */
 TP_API tp_stack *tp_stack_open_daemon(const char *socket, const char *vm, tierpage_error *err);
 /* Flushes nothing it has not already made durable, unmaps every region,
  * closes the stores. */

@@ -23,6 +23,13 @@ int tp_private_in_pager(void);
  * number the core is to use (the same descriptor, perhaps moved). */
 void tp_private_on_pager_fd(int (*hook)(int fd));
 
+/* daemon_timeout: how long a tierpaged client waits for a daemon that went
+ * away to come back (daemon_link.h) before its program is stopped; 0 stops
+ * it at once. tp_stack_open_daemon waits the default. */
+#define TP_DAEMON_TIMEOUT_DEFAULT_MS 60000u
+#define TP_DAEMON_TIMEOUT_MAX_MS (24u * 3600u * 1000u)
+tp_stack *tp_private_stack_open_daemon(const char *socket, const char *vm, uint64_t timeout_ms, tierpage_error *err);
+
 /* fork: a child gets its own copy of the served memory as it was at the
  * fork, paged by a pager of its own (stack_fork.c; README, "fork"). For
  * pthread_atfork, on the forking thread.

@@ -38,6 +38,14 @@ static void host_log(const tierpage_host *table, int level, const char *message)
     pthread_mutex_unlock(&sink_lock);
 }
 
+void tp_store_log_as(const char *source, int level, const char *message)
+{
+    pthread_mutex_lock(&sink_lock);
+    if (sink)
+        sink(sink_arg, level, source, message);
+    pthread_mutex_unlock(&sink_lock);
+}
+
 /* Set by the core; a copy of this file in a plugin (faulty's loader)
  * leaves it NULL, and its tables have no thread_create. */
 static tp_store_thread_create_fn *thread_create;

@@ -24,6 +24,11 @@ void tp_store_host_set_thread_create(tp_store_thread_create_fn *fn);
 /* Fills `host` for a store of tier `tier_name` and returns its table. */
 const tierpage_host *tp_store_host_init(struct tp_store_host *host, const char *tier_name);
 
+/* A message of the core's own about a server it depends on, as the stores'
+ * are (`source` in place of the tier's name): to the same sink, silenced
+ * with them (tierpage run --quiet). */
+void tp_store_log_as(const char *source, int level, const char *message);
+
 /* The parsers of the table (option_values.c). */
 int tp_option_uint(const char *key, const char *value, uint64_t min, uint64_t max, uint64_t *out,
                    tierpage_error *err);

@@ -11,6 +11,9 @@
  *   TIERPAGE_DAEMON_SOCKET and TIERPAGE_VM, instead of TIERPAGE_CONFIG: the
  *                      stack is VM's in the tierpaged at that socket, which
  *                      serves the faults; no plugin loads here (client mode)
+ *   TIERPAGE_DAEMON_TIMEOUT  client mode: how long to wait for a daemon that
+ *                      went away to come back (a duration, a bare number
+ *                      in milliseconds; default 60s, 0: stop at once)
  * - The program opens the stack in this constructor, before its main runs:
  *   a stack that cannot open (a missing plugin, an option a store rejects,
  *   a server that is down, an exclusive namespace in use) stops it there
@@ -38,12 +41,14 @@
 
 #include "shim.h"
 #include "tierpage_private.h"
+#include "units.h"
 
 tp_stack *shim_stack;
 uint64_t shim_threshold = UINT64_MAX;
 
 static char config_path[4096];
 static char daemon_socket[108], daemon_vm[64]; /* client mode when set */
+static uint64_t daemon_timeout_ms = TP_DAEMON_TIMEOUT_DEFAULT_MS;
 static char stats_path[4096];
 static int stats_each;      /* TIERPAGE_STATS_EACH */
 static pid_t program_pid;   /* TIERPAGE_MAIN_PID: the process `tierpage run` started */
@@ -67,7 +72,7 @@ static tp_stack *open_locked(tierpage_error *err)
     const char *program_instance = getenv("TIERPAGE_PROGRAM_INSTANCE");
     shim_guard_descriptors();
     shim_enter();
-    tp_stack *s = daemon_socket[0] ? tp_stack_open_daemon(daemon_socket, daemon_vm, err)
+    tp_stack *s = daemon_socket[0] ? tp_private_stack_open_daemon(daemon_socket, daemon_vm, daemon_timeout_ms, err)
                   : is_program()   ? tp_stack_open_file(config_path, err)
                                    : tp_private_stack_open_apart(config_path, program_instance ? program_instance : "", err);
     shim_leave();
@@ -133,6 +138,13 @@ __attribute__((constructor)) static void shim_init(void)
     if (sock_path && *sock_path && vm && *vm) {
         snprintf(daemon_socket, sizeof daemon_socket, "%s", sock_path);
         snprintf(daemon_vm, sizeof daemon_vm, "%s", vm);
+        const char *timeout = getenv("TIERPAGE_DAEMON_TIMEOUT");
+        if (timeout && (tp_parse_duration_ms(timeout, &daemon_timeout_ms) < 0 ||
+                        daemon_timeout_ms > TP_DAEMON_TIMEOUT_MAX_MS)) {
+            fprintf(stderr, "tierpage run: TIERPAGE_DAEMON_TIMEOUT: expected a duration such as 60s, at most 24h, "
+                    "got '%s'\n", timeout);
+            _exit(SHIM_EXIT_STACK_CANNOT_OPEN);
+        }
     } else if (config && *config) {
         snprintf(config_path, sizeof config_path, "%s", config);
     } else {

@@ -45,6 +45,10 @@ tierpage_add_module_test(test_core_writeback_queue ${CMAKE_SOURCE_DIR}/core/writ
 tierpage_add_module_test(test_core_written_pages ${CMAKE_SOURCE_DIR}/core/written_pages.c
   ${CMAKE_SOURCE_DIR}/core/uffd.c ${CMAKE_SOURCE_DIR}/core/pager_thread.c)
 
+# What a tierpaged client records of the regions it handed over, to hand
+# them over again to a daemon that comes back.
+tierpage_add_module_test(test_core_daemon_handover ${CMAKE_SOURCE_DIR}/core/daemon_handover.c)
+
 # Write tracking by the kernel beside write faults, dram and a real
 # memcached (the fixture starts one on a free port).
 tierpage_add_check_test(test_core_write_tracking ${CMAKE_SOURCE_DIR}/tests/test_core_write_tracking.c

@@ -5,8 +5,10 @@
 # every word it wrote and runs to the end. Two failures: a store that goes
 # down for good (faulty, direct puts) and a memcached server killed with
 # the only copy of pages (gets, and the write-back queue's puts). Then the
-# daemon itself goes away (SIGTERM, SIGKILL) under a running program, which
-# stops with the reason instead of waiting for ever on its next fault.
+# daemon itself goes away (SIGTERM, SIGKILL with --daemon-timeout 0) under
+# a running program, which stops with the reason instead of waiting for
+# ever on its next fault (a program that waits for the daemon to come
+# back: daemon_reconnect.sh).
 . "$(dirname "$0")/script_lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 . "$SRC/tests/fixtures/memcached_servers.sh"
@@ -81,13 +83,9 @@ expect_status 0 "a VM that failed serves a new program" -- \
 expect_status 0 "SIGTERM stops the daemon" -- stop_daemon
 
 # 3. The daemon itself goes away while it serves a program: the program
-# stops with the reason (its pages went with the daemon), never hangs.
-# ended_within PID SECONDS: PID is gone by then (else it is killed).
-ended_within() {
-    wait_while_running "$1" "$2" false
-    # (TERM first: tierpage run passes it on to the program it waits for.)
-    ! kill -0 "$1" 2>/dev/null || { kill -TERM "$1"; sleep 1; kill -KILL "$1" 2>/dev/null; return 1; }
-}
+# stops with the reason (its pages went with the daemon), never hangs:
+# at once for a SIGTERM (the daemon says so), and for a SIGKILL when it
+# may not wait for the daemon to come back (--daemon-timeout 0).
 rm "$STACKS/mc.yaml" # its server is gone: the daemon would not start
 start_daemon || exit 1
 # (HOLDER names the coproc above now; the program is at its path again.)
@@ -105,21 +103,14 @@ wait "$daemon_pid"; rc=$?; daemon_pid=
 [ "$rc" = 0 ] && pass "the daemon stopped cleanly (exit 0)" || fail "the daemon exited $rc"
 
 start_daemon || exit 1
-"$TIERPAGE" run --daemon "$SOCK" --vm good -- "$BENCH" --size 48MiB --accesses 100000000 --verify --quiet \
-    >"$WORK/killed.out" 2>&1 &
+"$TIERPAGE" run --daemon "$SOCK" --vm good --daemon-timeout 0 -- \
+    "$BENCH" --size 48MiB --accesses 100000000 --verify --quiet >"$WORK/killed.out" 2>&1 &
 run=$!
-wait_while_running "$run" 60 more_than 1000 stat_of good pages pmem
-pages=$(stat_of good pages pmem)
-if kill -0 "$run" 2>/dev/null && kill -KILL "$daemon_pid"; then
-    pass "the daemon SIGKILLed while it held $pages pages of a running program in pmem"
-else
-    fail "the run ended before the daemon held its pages ($pages)"
-fi
-wait "$daemon_pid" 2>/dev/null; daemon_pid=
+kill_daemon_once_paged good "$run"
 ended_within "$run" 30 && pass "the program stops, without a hang" ||
     fail "the program still runs 30 s after its daemon was killed"
 expect_exit "it stops with the reason" 125 "$run" "$WORK/killed.out"
-expect_output "tierpage: fatal: tierpaged at $SOCK, VM good: the daemon went away" "and the reason" \
-    "$WORK/killed.out"
+expect_output "tierpage: fatal: tierpaged at $SOCK, VM good: the daemon went away .*daemon_timeout 0" \
+    "and the reason" "$WORK/killed.out"
 expect_no_wrong_data "it" "$WORK/killed.out"
 finish

@@ -61,6 +61,35 @@ wait_for() {
     return 1
 }
 
+# ended_within PID SECONDS: PID (a run under test) is gone by then; else it
+# is killed (TERM first: tierpage run passes it on to the program it waits
+# for) and this fails.
+ended_within() {
+    wait_while_running "$1" "$2" false
+    ! kill -0 "$1" 2>/dev/null || { kill -TERM "$1"; sleep 1; kill -KILL "$1" 2>/dev/null; return 1; }
+}
+
+# kill_daemon: SIGKILL, as a crash would.
+kill_daemon() {
+    kill -KILL "$daemon_pid" || return 1
+    wait "$daemon_pid" 2>/dev/null
+    daemon_pid=
+}
+
+# kill_daemon_once_paged VM RUN: once the daemon holds more than 1000 pages
+# of VM in its pmem tier, while RUN (a run under test) still runs, SIGKILL
+# it; passes, or fails when RUN ended first.
+kill_daemon_once_paged() {
+    wait_while_running "$2" 60 more_than 1000 stat_of "$1" pages pmem
+    local pages
+    pages=$(stat_of "$1" pages pmem)
+    if kill -0 "$2" 2>/dev/null && kill_daemon; then
+        pass "the daemon SIGKILLed while it held $pages pages of a running program in pmem"
+    else
+        fail "the run ended before the daemon held its pages ($pages)"
+    fi
+}
+
 # stat_of VM KEY [TIER]: a number from `tierpage stats VM --json`.
 stat_of() {
     "$TIERPAGE" stats "$1" --json --socket "$SOCK" | python3 -c '
