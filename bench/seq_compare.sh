@@ -4,10 +4,13 @@
 # memory cgroup of --resident bytes with a swap file on, and under
 # `tierpage run` with bench/stacks/dram-128-memcached.yaml (a 16 MiB dram tier,
 # then a memcached this script starts) at the same resident: with prefetch
-# on (the default) and off. The three take turns within each repetition
+# on (the default: pages fetched ahead mapped at once), on without mapping
+# ahead (`prefetch_map_ahead: off`: each page's first use a minor fault),
+# and off. The setups take turns within each repetition
 # (the order turning), the swap file staying on throughout. Reports medians
-# of µs/access, each setup's ratio to the swap file's and prefetch's
-# (off/on), and prefetch accuracy and coverage from the run's stats. The
+# of µs/access (mean, p50, p99), each setup's ratio to the swap file's
+# and prefetch's (off/on), and prefetch accuracy and coverage from the
+# run's stats. The
 # issue's goal: 512 MiB at 25% resident, prefetch at least 5x faster than
 # without and ahead of the swap file. Run as root.
 set -u
@@ -22,7 +25,8 @@ usage: bench/seq_compare.sh [OPTIONS]
   --accesses N      tierpage-bench accesses (default: its own, 4 x pages)
   --pattern P       seq or stride (default seq)
   --stride N        pages between accesses of the stride pattern (default 3)
-  --setups LIST     of swapfile on off (default all three)
+  --setups LIST     of swapfile on onuse off (default all four; onuse: prefetch
+                    on, prefetch_map_ahead: off)
   --swapfile PATH   where to make the swap file (default /var/tmp/tierpage-seq-compare-PID.swap)
   --build DIR       build directory (default: the repository's build/)
   --log DIR         keep every run's output there (default: a new directory under /tmp)
@@ -40,7 +44,7 @@ resident=128MiB
 accesses=
 pattern=seq
 stride=3
-setups="swapfile on off"
+setups="swapfile on onuse off"
 swapfile=/var/tmp/tierpage-seq-compare-$$.swap
 build=$repo/build
 log=
@@ -68,7 +72,7 @@ while [ $# -gt 0 ]; do
 done
 case "$pattern" in seq | stride) ;; *) echo "seq_compare: --pattern expects seq or stride, got '$pattern'" >&2; exit 2 ;; esac
 for s in $setups; do
-    case "$s" in swapfile | on | off) ;; *) echo "seq_compare: unknown setup '$s'" >&2; exit 2 ;; esac
+    case "$s" in swapfile | on | onuse | off) ;; *) echo "seq_compare: unknown setup '$s'" >&2; exit 2 ;; esac
 done
 case "$reps" in '' | *[!0-9]* | 0) echo "seq_compare: --reps expects a positive integer, got '$reps'" >&2; exit 2 ;; esac
 resident_bytes=$(to_bytes "$resident") || die "--resident: expected a size such as 128MiB, got '$resident'"
@@ -113,16 +117,19 @@ run_swapfile() { # rep
 }
 
 # A fresh memcached for each run: the pages of one run never meet another's.
-run_tierpage() { # on|off rep
+run_tierpage() { # on|onuse|off rep
     local st=0
     mc_stop seq
     mc_start seq $((size_bytes * 2 / 1048576)) || die "memcached did not start"
     sed -e "s|^resident:.*|resident: $resident|" -e "s|^\( *servers:\).*|\1 [127.0.0.1:$MC_PORT]|" \
         "$here/stacks/dram-128-memcached.yaml" >"$log/stack-$1.yaml"
-    echo "prefetch: $1" >>"$log/stack-$1.yaml"
+    case "$1" in
+    onuse) printf 'prefetch: on\nprefetch_map_ahead: off\n' >>"$log/stack-$1.yaml" ;;
+    *) echo "prefetch: $1" >>"$log/stack-$1.yaml" ;;
+    esac
     run_child "$tierpage" run -c "$log/stack-$1.yaml" --stats "$log/$1-$2.stats.json" -- "$bench" "${bench_args[@]}" \
         >"$log/last.json" 2>"$log/$1-$2.stderr" || st=$?
-    [ "$st" != 0 ] || jq -c '{prefetched_pages, prefetch_hits, from_tiers: (.faults - .zero_fills)}' \
+    [ "$st" != 0 ] || jq -c '{prefetched_pages, prefetch_hits, prefetch_mapped, prefetch_inferred, from_tiers: (.faults - .zero_fills)}' \
         "$log/$1-$2.stats.json" >>"$log/$1.prefetch.jsonl"
     keep "$1" "$2" "$st"
 }
@@ -149,24 +156,34 @@ echo "machine: $(nproc) vCPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 10485
 echo "tierpage-bench ${bench_args[*]}; resident (cgroup limit) $resident; stack bench/stacks/dram-128-memcached.yaml"
 echo
 swap=$(median .us_per_access_mean "$log/swapfile.jsonl")
-echo "| setup | µs/access | swap file / setup | prefetched pages | used (accuracy) | coverage |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| setup | µs/access | p50 µs | p99 µs | swap file / setup | prefetched pages | mapped ahead | used (accuracy) | of them inferred | coverage |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for setup in $setups; do
     us=$(median .us_per_access_mean "$log/$setup.jsonl")
+    p50=$(median .us_per_access_p50 "$log/$setup.jsonl")
+    p99=$(median .us_per_access_p99 "$log/$setup.jsonl")
     ratio=$(awk -v a="$swap" -v b="$us" 'BEGIN { if (a != "nan" && b != "nan" && b > 0) printf "%.2f", a / b; else print "-" }')
     case "$setup" in
-    swapfile) printf '| kernel swap file | %s | 1.00 | - | - | - |\n' "$us" ;;
+    swapfile) printf '| kernel swap file | %s | %s | %s | 1.00 | - | - | - | - | - |\n' "$us" "$p50" "$p99" ;;
     *)
         f=$log/$setup.prefetch.jsonl
         pf=$(median .prefetched_pages "$f")
+        mapped=$(median '.prefetch_mapped // 0' "$f")
+        inferred=$(median '.prefetch_inferred // 0' "$f")
         acc=$(median 'if .prefetched_pages > 0 then .prefetch_hits / .prefetched_pages else 0 end' "$f")
         cov=$(median '.prefetch_hits / ((.prefetch_hits + .from_tiers) | if . == 0 then 1 else . end)' "$f")
-        printf '| tierpage memcached, prefetch %s | %s | %s | %s | %.1f%% | %.1f%% |\n' "$setup" "$us" "$ratio" "$pf" \
-            "$(awk -v x="$acc" 'BEGIN { print x * 100 }')" "$(awk -v x="$cov" 'BEGIN { print x * 100 }')" ;;
+        printf '| tierpage memcached, prefetch %s | %s | %s | %s | %s | %s | %s | %.1f%% | %s | %.1f%% |\n' "$setup" "$us" \
+            "$p50" "$p99" "$ratio" "$pf" "$mapped" "$(awk -v x="$acc" 'BEGIN { print x * 100 }')" "$inferred" \
+            "$(awk -v x="$cov" 'BEGIN { print x * 100 }')" ;;
     esac
 done
 on=$(median .us_per_access_mean "$log/on.jsonl")
 off=$(median .us_per_access_mean "$log/off.jsonl")
 echo
-echo "prefetch off/on: $(awk -v a="$off" -v b="$on" 'BEGIN { if (a != "nan" && b != "nan" && b > 0) printf "%.2f", a / b; else print "-" }')x"
+ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "nan" && b != "nan" && b > 0) printf "%.2f", a / b; else print "-" }'; }
+echo "prefetch off/on: $(ratio_of "$off" "$on")x"
+case " $setups " in *" onuse "*)
+    onuse=$(median .us_per_access_mean "$log/onuse.jsonl")
+    echo "prefetch off/onuse: $(ratio_of "$off" "$onuse")x; onuse/on (mapping ahead): $(ratio_of "$onuse" "$on")x" ;;
+esac
 [ "$failures" = 0 ] || die "$failures runs failed (see $log)"

@@ -30,7 +30,7 @@
 #define EXPECT_PLUGIN "expected a plugin name (a-z 0-9 _ -) or a path containing '/'"
 #define TOP_LEVEL_KEYS \
     "name, namespace, resident, malloc_threshold, handler_threads, policy, store_timeout, prefetch, prefetch_window, " \
-    "write_tracking, allowed_uids, tiers"
+    "prefetch_map_ahead, write_tracking, allowed_uids, tiers"
 #define TP_CONF_MAX_UIDS 64
 
 struct loader {
@@ -281,19 +281,20 @@ static int read_policy(const struct loader *ld, const yaml_node_t *node, struct 
     return 0;
 }
 
-static int read_prefetch(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
+/* An on/off key into *out. */
+static int read_on_off(const struct loader *ld, const yaml_node_t *node, const char *key, int *out)
 {
     static const char expected[] = "expected on or off";
-    const char *text = scalar_text(ld, node, "prefetch", expected);
+    const char *text = scalar_text(ld, node, key, expected);
 
     if (!text)
         return -1;
     if (strcmp(text, "on") == 0)
-        conf->prefetch = 1;
+        *out = 1;
     else if (strcmp(text, "off") == 0)
-        conf->prefetch = 0;
+        *out = 0;
     else
-        return fail_expected(ld, node, "prefetch", expected);
+        return fail_expected(ld, node, key, expected);
     return 0;
 }
 
@@ -590,12 +591,12 @@ static int read_tiers(const struct loader *ld, const yaml_node_t *node, struct t
 /* ---- the stack ------------------------------------------------------- */
 
 enum top_key { KEY_NAME, KEY_NAMESPACE, KEY_RESIDENT, KEY_MALLOC_THRESHOLD, KEY_HANDLER_THREADS, KEY_POLICY,
-               KEY_STORE_TIMEOUT, KEY_PREFETCH, KEY_PREFETCH_WINDOW, KEY_WRITE_TRACKING, KEY_ALLOWED_UIDS, KEY_TIERS,
+               KEY_STORE_TIMEOUT, KEY_PREFETCH, KEY_PREFETCH_WINDOW, KEY_PREFETCH_MAP_AHEAD, KEY_WRITE_TRACKING, KEY_ALLOWED_UIDS, KEY_TIERS,
                KEY_COUNT };
 
 static const char *const top_key_names[KEY_COUNT] = {
     "name", "namespace", "resident", "malloc_threshold", "handler_threads", "policy", "store_timeout", "prefetch",
-    "prefetch_window", "write_tracking", "allowed_uids", "tiers",
+    "prefetch_window", "prefetch_map_ahead", "write_tracking", "allowed_uids", "tiers",
 };
 
 static int read_top_value(const struct loader *ld, enum top_key which, const yaml_node_t *v,
@@ -609,8 +610,9 @@ static int read_top_value(const struct loader *ld, enum top_key which, const yam
     case KEY_HANDLER_THREADS: return read_handler_threads(ld, v, conf);
     case KEY_POLICY: return read_policy(ld, v, conf);
     case KEY_STORE_TIMEOUT: return read_store_timeout(ld, v, conf);
-    case KEY_PREFETCH: return read_prefetch(ld, v, conf);
+    case KEY_PREFETCH: return read_on_off(ld, v, "prefetch", &conf->prefetch);
     case KEY_PREFETCH_WINDOW: return read_prefetch_window(ld, v, conf);
+    case KEY_PREFETCH_MAP_AHEAD: return read_on_off(ld, v, "prefetch_map_ahead", &conf->prefetch_map_ahead);
     case KEY_WRITE_TRACKING: return read_write_tracking(ld, v, conf);
     case KEY_ALLOWED_UIDS: return read_allowed_uids(ld, v, conf);
     case KEY_TIERS: return read_tiers(ld, v, conf);
@@ -752,6 +754,7 @@ int tp_conf_load_string(const char *yaml, size_t len, const char *source_name,
     conf->store_timeout_ms = TP_CONF_DEFAULT_STORE_TIMEOUT_MS;
     conf->prefetch = 1;
     conf->prefetch_window = TP_CONF_DEFAULT_PREFETCH_WINDOW;
+    conf->prefetch_map_ahead = 1;
     if (read_stack(&ld, root, conf) != 0)
         goto done;
 

@@ -60,6 +60,7 @@ struct tp_conf {
     uint64_t store_timeout_ms;
     int prefetch;               /* `prefetch: on|off`, default on */
     unsigned prefetch_window;   /* `prefetch_window:` pages, default TP_CONF_DEFAULT_PREFETCH_WINDOW */
+    int prefetch_map_ahead;     /* `prefetch_map_ahead: on|off`, default on */
     enum tp_write_tracking write_tracking; /* `write_tracking: auto|kernel|faults`, default auto */
     /* `allowed_uids:`: the users whose processes may attach to this stack
      * under tierpaged; none given: the daemon's own user (and root). */

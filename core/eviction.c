@@ -115,9 +115,9 @@ static int evict_claimed(struct tp_stack *s, uint32_t id, enum writes_read read,
 
     /* Clean: write-protected since it was mapped, so nothing can have
      * changed it; a tier holds its copy, or it is still all zeros. With
-     * the kernel's write tracking, only a prefetched page never used is
-     * known clean here: it was never mapped. */
-    if (!dirty && (!kernel || (p->flags & TP_PAGE_PREFETCHED))) {
+     * the kernel's write tracking, only a prefetched page never mapped is
+     * known clean here (one mapped ahead may have been written). */
+    if (!dirty && (!kernel || tp_page_never_mapped(p))) {
         tp_lock_drop(&s->lock);
         return drop_clean(s, file, off, id, err);
     }
@@ -165,6 +165,9 @@ static int evict_claimed(struct tp_stack *s, uint32_t id, enum writes_read read,
     }
     tp_lock_take(&s->lock);
     s->counters.kernel_written += (uint64_t)found_written;
+    /* Put back, so written (the kernel's record, or unlike its copy): a
+     * page mapped ahead and not yet seen used was. */
+    tp_prefetch_used_ahead(s, id, TP_AHEAD_FOUND_WRITTEN);
     size_t left = tp_page_land(&s->pages, id, (size_t)rc);
     tp_page_mark_clean(&s->pages, id);
     tp_lock_drop(&s->lock);

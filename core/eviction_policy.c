@@ -2,8 +2,12 @@
 
 static void check_again(struct tp_page *p, uint32_t id, tp_unmap_to_check_fn *unmap_to_check, void *ctx)
 {
-    /* Not REFERENCED: unmapped already, checked beside another page. */
-    if (!(p->flags & TP_PAGE_REFERENCED))
+    /* Not REFERENCED: unmapped already, checked beside another page; or
+     * a page fetched ahead, unmapped until used, unless it was mapped
+     * ahead (AHEAD) and nothing showed its use yet: unmapped now, its next
+     * use is a minor fault that shows it (and a write it had is kept by
+     * the kernel's record). */
+    if (!(p->flags & (TP_PAGE_REFERENCED | TP_PAGE_AHEAD)))
         return;
     p->flags &= (uint8_t)~TP_PAGE_REFERENCED;
     unmap_to_check(ctx, id);
@@ -13,7 +17,10 @@ enum tp_neighbour_check tp_check_neighbour(struct tp_page *p)
 {
     /* A resident page is mapped from its fault (REFERENCED) until the hand
      * unmaps it to check it (no longer REFERENCED); a prefetched page is
-     * not mapped until used. */
+     * not mapped until used, unless mapped ahead: that one is left
+     * mapped, as the program is most likely about to reach it. */
+    if (p && p->state == TP_PAGE_RESIDENT && (p->flags & TP_PAGE_AHEAD))
+        return TP_NEIGHBOUR_KEEP;
     if (!p || p->state != TP_PAGE_RESIDENT || !(p->flags & TP_PAGE_REFERENCED))
         return TP_NEIGHBOUR_UNMAPPED;
     if ((p->flags & (TP_PAGE_BUSY | TP_PAGE_LOCKED)) || p->heat > 0)

@@ -51,6 +51,7 @@ static void resolve_write_protect(struct tp_stack *s, struct fault *f)
     }
     if (tp_page_note_write(&s->pages, f->id))
         s->counters.write_faults++;
+    tp_prefetch_used_ahead(s, f->id, TP_AHEAD_WRITE_FAULT);
     tp_lock_drop(&s->lock);
     int rc = tp_uffd_writeprotect(f->uffd, f->addr, s->page_size, 0, 1);
     if (rc == -EAGAIN) /* the address space was changing: the writer faults again */
@@ -73,6 +74,7 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
     }
     /* A prefetched page's first use maps it as resolve_missing would have. */
     int kernel = tp_kernel_tracks_writes(s, f->region);
+    int never_mapped = tp_page_never_mapped(p);
     int unsure = !f->write && p->tier != TP_NO_TIER && tp_tier_is_local(s, p->tier);
     int prefetched = tp_page_note_prefetch_use(&s->pages, f->id, (f->write || unsure ? TP_RESIDENT_DIRTY : 0u) |
                                                                      (unsure ? TP_RESIDENT_UNSURE : 0u));
@@ -83,11 +85,11 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
         tp_page_note_use(&s->pages, f->id, f->write);
     }
     int protect = !(p->flags & TP_PAGE_DIRTY);
-    if (protect && kernel && !prefetched) {
+    if (protect && kernel && !never_mapped) {
         /* Mapped again write-protected, it would read as unwritten: ask
          * the kernel first whether it was written before its mapping went
          * (the clock's check, or the kernel's own reclaim). A prefetched
-         * page was never mapped: its content is its tier's copy. */
+         * page never mapped ahead has its tier's copy for content. */
         int written = tp_page_written_by_kernel(s, f->addr);
         if (written != 0) { /* or the kernel could not say: count it written */
             tp_page_mark_dirty(&s->pages, f->id);

@@ -36,6 +36,7 @@ enum tp_page_flag {
     TP_PAGE_UNSURE = 1u << 4,     /* DIRTY is a guess: mapped writable on a read */
     TP_PAGE_LOCKED = 1u << 5,     /* mlocked by the program: never evicted */
     TP_PAGE_PREFETCHED = 1u << 6, /* brought in ahead of a fault and not used yet */
+    TP_PAGE_AHEAD = 1u << 7,      /* PREFETCHED and mapped as it came in: a use shows no fault */
 };
 
 struct tp_page {

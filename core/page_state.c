@@ -179,14 +179,16 @@ void tp_page_make_resident(struct tp_pages *pg, uint32_t id, unsigned resident_f
     tp_resident_add(&pg->resident, &pg->map, id);
 }
 
-void tp_page_make_prefetched(struct tp_pages *pg, uint32_t id)
+void tp_page_make_prefetched(struct tp_pages *pg, uint32_t id, int mapped, unsigned resident_flags)
 {
     TP_ASSERT_HELD(pg->lock);
     assert(is_busy(pg, id));
     struct tp_page *p = tp_page(pg, id);
     assert(p->state == TP_PAGE_STORED && p->tier != TP_NO_TIER);
     p->state = TP_PAGE_RESIDENT;
-    p->flags = (uint8_t)((p->flags & ~(TP_PAGE_REFERENCED | TP_PAGE_DIRTY | TP_PAGE_UNSURE)) | TP_PAGE_PREFETCHED);
+    p->flags = (uint8_t)((p->flags & ~(TP_PAGE_REFERENCED | TP_PAGE_DIRTY | TP_PAGE_UNSURE | TP_PAGE_AHEAD)) |
+                         TP_PAGE_PREFETCHED |
+                         (mapped ? TP_PAGE_AHEAD | (resident_flags & (TP_PAGE_DIRTY | TP_PAGE_UNSURE)) : 0));
     p->heat = 1;
     list_touch(pg, p->tier, id);
     tp_resident_add(&pg->resident, &pg->map, id);
@@ -204,7 +206,7 @@ int tp_page_note_prefetch_use(struct tp_pages *pg, uint32_t id, unsigned residen
     struct tp_page *p = tp_page(pg, id);
     if (!(p->flags & TP_PAGE_PREFETCHED))
         return 0;
-    p->flags = (uint8_t)((p->flags & ~TP_PAGE_PREFETCHED) | TP_PAGE_REFERENCED |
+    p->flags = (uint8_t)((p->flags & ~(TP_PAGE_PREFETCHED | TP_PAGE_AHEAD)) | TP_PAGE_REFERENCED |
                          (resident_flags & (TP_PAGE_DIRTY | TP_PAGE_UNSURE)));
     return 1;
 }
@@ -248,7 +250,7 @@ static int leave_resident(struct tp_pages *pg, uint32_t id)
     struct tp_page *p = tp_page(pg, id);
     int unused = (p->flags & TP_PAGE_PREFETCHED) != 0;
     tp_resident_remove(&pg->resident, &pg->map, id);
-    p->flags &= (uint8_t)~(TP_PAGE_REFERENCED | TP_PAGE_DIRTY | TP_PAGE_UNSURE | TP_PAGE_PREFETCHED);
+    p->flags &= (uint8_t)~(TP_PAGE_REFERENCED | TP_PAGE_DIRTY | TP_PAGE_UNSURE | TP_PAGE_PREFETCHED | TP_PAGE_AHEAD);
     p->heat = 0;
     return unused;
 }

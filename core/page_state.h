@@ -104,12 +104,20 @@ void tp_page_reserve_resident(struct tp_pages *pg);
  * from its tier (now its newest page) or all zeros. */
 void tp_page_make_resident(struct tp_pages *pg, uint32_t id, unsigned resident_flags);
 /* pages->lock held, the page BUSY, its place reserved: its tier's copy is
- * in memory but not mapped in the program, fetched ahead of a fault. It
- * comes in unused (not REFERENCED) with one pass of the clock hand to
- * wait (heat 1), the turn a faulted page gets before it may go: the
- * program must have a fair chance to reach it, and a hot page still
- * outlasts it. Its first use is a minor fault. */
-void tp_page_make_prefetched(struct tp_pages *pg, uint32_t id);
+ * in memory, fetched ahead of a fault. It comes in unused (not
+ * REFERENCED) with one pass of the clock hand to wait (heat 1), the turn
+ * a faulted page gets before it may go: the program must have a fair
+ * chance to reach it, and a hot page still outlasts it. Not `mapped`, its
+ * first use is a minor fault; `mapped` (AHEAD, with `resident_flags` as
+ * tp_page_make_resident takes them: write-protected without), its use
+ * shows only as a write, or as the program faulting further along. */
+void tp_page_make_prefetched(struct tp_pages *pg, uint32_t id, int mapped, unsigned resident_flags);
+/* A page fetched ahead, not used yet, that was never mapped in the
+ * program: nothing can have written it. */
+static inline int tp_page_never_mapped(const struct tp_page *p)
+{
+    return (p->flags & (TP_PAGE_PREFETCHED | TP_PAGE_AHEAD)) == TP_PAGE_PREFETCHED;
+}
 /* pages->lock held, the page BUSY and not resident: give back the place
  * tp_page_reserve_resident counted (its fetch failed). */
 void tp_page_unreserve_resident(struct tp_pages *pg);

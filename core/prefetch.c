@@ -7,6 +7,7 @@
 #include "eviction.h"
 #include "evictor_thread.h"
 #include "tier_chain.h"
+#include "uffd.h"
 
 /* Stack lock held: a page worth fetching ahead, held by tier *tier (the
  * first such page fixes *tier when it is TP_NO_TIER). Pages in flight,
@@ -37,6 +38,39 @@ static size_t pick(struct tp_stack *s, const struct tp_region *r, uint32_t id, i
     return n;
 }
 
+/* Called without the stack lock, ids[] BUSY for the caller (their region
+ * is not cut before they are released, so addr[] are still the program's
+ * pages): map the pages fetched (results[i] == 0) in the program, in runs
+ * of consecutive pages, write-protected so that a write still shows (or,
+ * `writable`, as resolve_missing maps a page read from a local tier: to
+ * be compared with its copy at eviction), all but one: the first page of the batch's second quarter stays
+ * unmapped, a marker whose first use (a minor fault) carries the stream
+ * on, as Linux's PG_readahead does; three quarters of the batch are left
+ * ahead of the program while the next one is fetched. Sets ahead[i] for each page that may
+ * be mapped (a failed run may be mapped in part) and returns how many
+ * were mapped. */
+static size_t map_ahead(struct tp_stack *s, int uffd, int writable, size_t n, const uint32_t *ids, char *const *addr,
+                        const int *results, int *ahead)
+{
+    size_t marker = n / 4, mapped = 0;
+    for (size_t i = 0; i < n;) {
+        if (i == marker || results[i] != 0) {
+            i++;
+            continue;
+        }
+        size_t j = i + 1;
+        while (j < n && j != marker && results[j] == 0 && ids[j] == ids[j - 1] + 1)
+            j++;
+        /* A failure costs the program a minor fault on these, no more. */
+        if (tp_uffd_continue(uffd, addr[i], (j - i) * s->page_size, !writable) == 0)
+            mapped += j - i;
+        for (size_t k = i; k < j; k++)
+            ahead[k] = 1;
+        i = j;
+    }
+    return mapped;
+}
+
 /* Called with the stack lock held, ids[] claimed (BUSY) and their places
  * reserved; drops the lock while fetching and holds it again on return,
  * every page released. */
@@ -44,20 +78,27 @@ static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const u
 {
     TP_ASSERT_HELD(&s->lock);
     void *alias[n];
+    char *addr[n];
     int memfd[n];
     off_t offset[n];
     int results[n];
+    int ahead[n];
     /* A BUSY page's region may be cut while the lock is dropped, but the
      * piece holding it keeps its alias mapping and its file. */
+    const struct tp_region *first = tp_region_of_id(s, ids[0]);
+    int uffd = first->uffd;
+    /* Not for another process's pages, as for any prefetch (fault_handler.c). */
+    int map = s->prefetch_map_ahead && !first->foreign;
     for (size_t i = 0; i < n; i++) {
         const struct tp_region *r = tp_region_of_id(s, ids[i]);
         alias[i] = tp_page_alias(s, r, ids[i]);
+        addr[i] = tp_page_addr(s, r, ids[i]);
         memfd[i] = r->file->memfd;
         offset[i] = tp_page_offset(s, r, ids[i]);
+        ahead[i] = 0;
     }
     tp_lock_drop(&s->lock);
-    /* Straight into the memfd through the pager's own mapping: the
-     * program's mapping stays empty until its first use (a minor fault). */
+    /* Straight into the memfd through the pager's own mapping. */
     tp_tier_get_batch(s, tier, n, ids, alias, results);
     for (size_t i = 0; i < n; i++) {
         /* Whatever a failed get left there must not be taken for the page. */
@@ -65,16 +106,59 @@ static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const u
             fallocate(memfd[i], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset[i], (off_t)s->page_size) < 0)
             tp_fatal("cannot free a page whose prefetch failed: %s", strerror(errno));
     }
+    int writable = tp_tier_is_local(s, tier);
+    size_t mapped = map ? map_ahead(s, uffd, writable, n, ids, addr, results, ahead) : 0;
     tp_lock_take(&s->lock);
+    s->counters.prefetch_mapped += mapped;
     for (size_t i = 0; i < n; i++) {
         if (results[i] == 0) {
-            tp_page_make_prefetched(&s->pages, ids[i]);
+            tp_page_make_prefetched(&s->pages, ids[i], ahead[i],
+                                    writable ? TP_RESIDENT_DIRTY | TP_RESIDENT_UNSURE : 0u);
             s->counters.prefetched_pages++;
         } else {
             tp_page_unreserve_resident(&s->pages);
         }
         tp_page_release(&s->pages, ids[i]);
     }
+}
+
+/* Stack lock held: the program faulted on page `id` of region r, whose
+ * stream moves by `stride`. The pages mapped ahead along the stride just
+ * before it, which it went past without a fault, are counted used (the
+ * stream's own bet: a read of a mapped page leaves no trace to check)
+ * and noted in the stream, oldest first, as if each had faulted. */
+static void went_past(struct tp_stack *s, const struct tp_region *r, uint32_t id, int64_t stride)
+{
+    uint32_t passed[TP_PREFETCH_MAX_WINDOW];
+    size_t n = 0;
+    for (int64_t k = (int64_t)id - stride; n < TP_PREFETCH_MAX_WINDOW; k -= stride) {
+        if (k < (int64_t)r->first_id || k >= (int64_t)r->first_id + (int64_t)r->page_count)
+            break;
+        const struct tp_page *p = tp_page_find(&s->pages.map, (uint32_t)k);
+        if (!p || p->state != TP_PAGE_RESIDENT || (p->flags & TP_PAGE_BUSY) || !(p->flags & TP_PAGE_AHEAD))
+            break;
+        passed[n++] = (uint32_t)k;
+    }
+    while (n--)
+        tp_prefetch_used_ahead(s, passed[n], TP_AHEAD_PASSED);
+}
+
+int tp_prefetch_used_ahead(struct tp_stack *s, uint32_t id, enum tp_ahead_use how)
+{
+    TP_ASSERT_HELD(&s->lock);
+    const struct tp_page *p = tp_page(&s->pages, id);
+    if (!(p->flags & TP_PAGE_AHEAD) ||
+        !tp_page_note_prefetch_use(&s->pages, id, how == TP_AHEAD_WRITE_FAULT ? TP_RESIDENT_DIRTY : 0u))
+        return 0;
+    s->counters.prefetch_hits++;
+    s->counters.prefetch_inferred += how == TP_AHEAD_PASSED;
+    struct tp_region *r = tp_region_of_id(s, id);
+    if (r) {
+        tp_stream_used(&r->stream, TP_PREFETCH_MAX_WINDOW);
+        if (how != TP_AHEAD_FOUND_WRITTEN) /* in the program's order */
+            tp_stream_note(&r->stream, id);
+    }
+    return 1;
 }
 
 void tp_prefetch_after_fault(struct tp_stack *s, uint32_t id, size_t tier, int first_use)
@@ -87,6 +171,14 @@ void tp_prefetch_after_fault(struct tp_stack *s, uint32_t id, size_t tier, int f
     if (!r || tp_pages_frozen(&s->pages)) /* frozen: a fork is copying the pages */
         goto out;
     struct tp_prefetch_stream *st = &r->stream;
+    /* Along the trend, or the stride of the last prefetch when faults
+     * elsewhere in the region have hidden the trend: the pages it mapped
+     * ahead show no fault of their own to keep it. */
+    int64_t before = tp_stream_trend(st);
+    if (!before)
+        before = st->stride;
+    if (before)
+        went_past(s, r, id, before);
     tp_stream_note(st, id);
     if (first_use)
         tp_stream_used(st, TP_PREFETCH_MAX_WINDOW); /* bounded when used, below */
@@ -125,6 +217,7 @@ void tp_prefetch_after_fault(struct tp_stack *s, uint32_t id, size_t tier, int f
         tp_page_claim(&s->pages, ids[i]);
         tp_page_reserve_resident(&s->pages);
     }
+    r->stream.stride = stride; /* r looked up again: st may be gone */
     tp_evictor_poke(s); /* its margin, taken here, made again off the fault path */
     fetch_and_install(s, tier, n, ids);
 out:

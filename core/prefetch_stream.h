@@ -15,6 +15,7 @@ struct tp_prefetch_stream {
     uint8_t count, next;
     uint32_t window;      /* pages fetched ahead now; 0 before the first trend */
     uint32_t used;        /* prefetched pages used since the window last grew */
+    int64_t stride;       /* of the last prefetch: the pages it mapped ahead lie along it */
 };
 
 /* Record a fault (or the first use of a prefetched page) on page `id`. */

@@ -172,6 +172,7 @@ static tp_stack *stack_open(struct tp_conf *conf, const char *apart_from, const 
     s->malloc_threshold = conf->malloc_threshold;
     s->store_timeout_ns = conf->store_timeout_ms * 1000000ull;
     s->prefetch_window = conf->prefetch ? conf->prefetch_window : 0;
+    s->prefetch_map_ahead = conf->prefetch_map_ahead;
     s->namespace_name = conf->name ? strdup(conf->name) : NULL;
     s->page_size = 4096;
     s->uffd = s->pagemap_fd = -1;

@@ -104,6 +104,7 @@ struct tp_stack {
     uint64_t malloc_threshold;
     uint64_t store_timeout_ns;  /* how long a store may keep failing */
     uint32_t prefetch_window;   /* most pages fetched ahead; 0: prefetch off */
+    int prefetch_map_ahead;     /* map pages fetched ahead as they come in (prefetch.h) */
     char *namespace_name;       /* the stores keep a pointer to it until closed */
     int exclusive_namespace;    /* `namespace: exclusive` */
     size_t page_size;

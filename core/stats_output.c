@@ -24,6 +24,11 @@ void tp_stats_print(const struct tp_stats *st, FILE *out)
                 st->prefetched_pages, st->prefetch_hits, 100.0 * (double)st->prefetch_hits / (double)st->prefetched_pages,
                 st->prefetch_hits, 100.0 * (double)st->prefetch_hits / (double)(st->prefetch_hits + from_tiers),
                 st->prefetch_wasted);
+        if (st->prefetch_mapped)
+            fprintf(out,
+                    "tierpage: prefetch: %" PRIu64 " pages mapped ahead of their use; %" PRIu64
+                    " counted used because the program went past them\n",
+                    st->prefetch_mapped, st->prefetch_inferred);
     }
     /* Said only when writes are not tracked by the kernel, with why. */
     if (strncmp(st->write_tracking, "faults", 6) == 0)
@@ -88,10 +93,11 @@ size_t tp_private_stats_format_json(const struct tp_stats *st, char *buf, size_t
            ", \"resident_cap_bytes\": %" PRIu64
            ", \"mapped_bytes\": %" PRIu64 ", \"metadata_bytes\": %" PRIu64 ", \"prefetched_pages\": %" PRIu64
            ", \"prefetch_hits\": %" PRIu64 ", \"prefetch_wasted\": %" PRIu64 ", \"kernel_written\": %" PRIu64
-           ", \"tiers\": [",
+           ", \"prefetch_mapped\": %" PRIu64 ", \"prefetch_inferred\": %" PRIu64 ", \"tiers\": [",
            st->faults, st->zero_fills, st->minor_faults, st->write_faults, st->evictions, st->writebacks,
            st->clean_drops, st->resident_bytes, st->peak_resident_bytes, st->resident_cap_bytes, st->mapped_bytes, st->metadata_bytes,
-           st->prefetched_pages, st->prefetch_hits, st->prefetch_wasted, st->kernel_written);
+           st->prefetched_pages, st->prefetch_hits, st->prefetch_wasted, st->kernel_written,
+           st->prefetch_mapped, st->prefetch_inferred);
     for (size_t i = 0; i < st->tier_count; i++) {
         const struct tp_tier_stats *ts = &st->tiers[i];
         append(&t, "%s{\"name\": ", i ? ", " : "");

@@ -67,6 +67,14 @@ struct tp_stats {
     /* Pages found written by the kernel at eviction (or at a reference
      * check) that the pager had mapped write-protected. */
     uint64_t kernel_written;
+    /* Of prefetched_pages, those mapped in the program as they came in
+     * (`prefetch_map_ahead:`), whose use costs no fault. */
+    uint64_t prefetch_mapped;
+    /* Of prefetch_hits, those counted because the program's stream went
+     * past them (it faulted further along the stride) rather than from a
+     * fault or a write on the page itself: reading a mapped page leaves no
+     * trace the pager can see. */
+    uint64_t prefetch_inferred;
 };
 
 /* Open a stack: parse, load plugins, open stores, start handler threads. */

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "prefetch.h"
 #include "uffd.h"
 #include "written_pages.h"
 
@@ -98,7 +99,7 @@ int tp_page_written_by_kernel(struct tp_stack *s, char *addr)
 
 /* Pages lock held. Of r's resident pages [first, first + count): each
  * that reads as written and was mapped write-protected becomes DIRTY. A
- * prefetched page unused reads as written (never mapped) but is not. */
+ * prefetched page never mapped reads as written but is not. */
 static int mark_written_run(struct tp_stack *s, struct tp_region *r, uint32_t first, uint32_t count)
 {
     uint64_t written[FORK_SCAN_PAGES / 64];
@@ -109,7 +110,8 @@ static int mark_written_run(struct tp_stack *s, struct tp_region *r, uint32_t fi
             return (int)rc;
         for (uint32_t i = 0; rc > 0 && i < n; i++) {
             struct tp_page *p = tp_page(&s->pages, first + i);
-            if (tp_written_test(written, i) && !(p->flags & (TP_PAGE_DIRTY | TP_PAGE_PREFETCHED))) {
+            if (tp_written_test(written, i) && !(p->flags & TP_PAGE_DIRTY) && !tp_page_never_mapped(p)) {
+                tp_prefetch_used_ahead(s, first + i, TP_AHEAD_FOUND_WRITTEN);
                 tp_page_mark_dirty(&s->pages, first + i);
                 s->counters.kernel_written++;
             }

@@ -56,7 +56,8 @@ size_t tpd_fixed_changes(const struct tp_conf *a, const struct tp_conf *b, char 
         note(&c, "policy");
     if (a->store_timeout_ms != b->store_timeout_ms)
         note(&c, "store_timeout");
-    if (a->prefetch != b->prefetch || a->prefetch_window != b->prefetch_window)
+    if (a->prefetch != b->prefetch || a->prefetch_window != b->prefetch_window ||
+        a->prefetch_map_ahead != b->prefetch_map_ahead)
         note(&c, "prefetch");
     if (a->tier_count != b->tier_count) {
         char what[64];

@@ -338,7 +338,7 @@ static const struct error_case error_cases[] = {
     /* unknown and duplicate keys */
     {"name: t\nresident: 4MiB\nnaem: b\n",
      "t.yaml:3:1: naem: unknown key, expected one of name, namespace, resident, malloc_threshold, "
-     "handler_threads, policy, store_timeout, prefetch, prefetch_window, write_tracking, allowed_uids, tiers", "naem"},
+     "handler_threads, policy, store_timeout, prefetch, prefetch_window, prefetch_map_ahead, write_tracking, allowed_uids, tiers", "naem"},
     {"name: t\nresident: 4MiB\nresident: 8MiB\n",
      "t.yaml:3:1: resident: duplicate key, first given at line 2, column 1", "resident"},
     {HEAD "tiers:\n  - plugin: dram\n    capacity: 1MiB\n    capacity: 2MiB\n",

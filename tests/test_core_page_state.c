@@ -51,16 +51,22 @@ static void bring_in(uint32_t id, unsigned flags)
     tp_page_release(&pg, id);
 }
 
-/* Bring the page in as a prefetch does: fetched ahead, not mapped. */
-static void fetch_ahead(uint32_t id)
+/* Bring the page in as a prefetch does: fetched ahead, mapped in the
+ * program at once (`mapped`, as prefetch_map_ahead does) or not. */
+static void fetch_ahead_mapped(uint32_t id, int mapped)
 {
     tp_page_claim(&pg, id);
     ck_assert(tp_tier_reserve(&pg, 0, 0));
     tp_page_land(&pg, id, 0);
     tp_page_make_stored(&pg, id); /* only its tier holds it */
     tp_page_reserve_resident(&pg);
-    tp_page_make_prefetched(&pg, id);
+    tp_page_make_prefetched(&pg, id, mapped, 0);
     tp_page_release(&pg, id);
+}
+
+static void fetch_ahead(uint32_t id)
+{
+    fetch_ahead_mapped(id, 0);
 }
 
 static void *release_later(void *arg)
@@ -260,6 +266,40 @@ START_TEST(a_page_fetched_ahead_gets_the_turn_a_faulted_page_gets)
     tp_page_claim(&pg, first);
     ck_assert_int_eq(tp_page_evicted(&pg, first), 1); /* evicted unused */
     tp_page_release(&pg, first);
+}
+END_TEST
+
+/* A page mapped ahead: the hand gives it the same one turn, unmapping it
+ * as it passes (its next use is then a minor fault, as for any page the
+ * hand checks; a neighbour's check leaves it mapped: the program is most
+ * likely about to reach it), and takes it unused if nothing showed its
+ * use. Unlike a page fetched ahead and never mapped, it may have been
+ * written. */
+START_TEST(a_page_mapped_ahead_stays_mapped_and_may_be_written)
+{
+    unmapped_count = 0;
+    fetch_ahead_mapped(first, 1);
+    fetch_ahead(first + 1);
+    ck_assert(!tp_page_never_mapped(tp_page(&pg, first)));
+    ck_assert(tp_page_never_mapped(tp_page(&pg, first + 1)));
+    ck_assert_int_eq(tp_check_neighbour(tp_page(&pg, first)), TP_NEIGHBOUR_KEEP);
+    ck_assert_uint_eq(tp_page(&pg, first)->flags & (TP_PAGE_PREFETCHED | TP_PAGE_AHEAD),
+                      TP_PAGE_PREFETCHED | TP_PAGE_AHEAD);
+    ck_assert_uint_eq(pick(TP_POLICY_CLOCK), first);
+    ck_assert_uint_eq(unmapped_count, 1);
+    ck_assert_uint_eq(unmapped[0], first);
+    tp_page_claim(&pg, first);
+    ck_assert_int_eq(tp_page_evicted(&pg, first), 1); /* evicted unused */
+    ck_assert_uint_eq(tp_page(&pg, first)->flags & (TP_PAGE_PREFETCHED | TP_PAGE_AHEAD), 0);
+    tp_page_release(&pg, first);
+    /* Used, it is a page a fault brought in: mapped, checked by the hand. */
+    fetch_ahead_mapped(first + 2, 1);
+    ck_assert_int_eq(tp_page_note_prefetch_use(&pg, first + 2, 0), 1);
+    ck_assert_uint_eq(tp_page(&pg, first + 2)->flags & (TP_PAGE_PREFETCHED | TP_PAGE_AHEAD | TP_PAGE_REFERENCED),
+                      TP_PAGE_REFERENCED);
+    tp_page_claim(&pg, first + 2);
+    ck_assert_int_eq(tp_page_evicted(&pg, first + 2), 0);
+    tp_page_release(&pg, first + 2);
 }
 END_TEST
 
@@ -557,6 +597,7 @@ int main(void)
     tcase_add_test(policy, clock_gives_used_pages_a_second_chance);
     tcase_add_test(policy, a_page_fetched_ahead_gets_the_turn_a_faulted_page_gets);
     tcase_add_test(policy, a_prefetch_never_pushes_out_a_page_fetched_ahead_unused);
+    tcase_add_test(policy, a_page_mapped_ahead_stays_mapped_and_may_be_written);
     tcase_add_test(policy, a_hot_page_is_checked_again_after_its_heat_runs_out);
     tcase_add_test(policy, a_check_takes_along_the_neighbours_due_for_one);
     tcase_add_test(policy, fifo_takes_pages_in_the_order_they_came_and_never_unmaps);
