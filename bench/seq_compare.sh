@@ -25,6 +25,8 @@ usage: bench/seq_compare.sh [OPTIONS]
   --accesses N      tierpage-bench accesses (default: its own, 4 x pages)
   --pattern P       seq or stride (default seq)
   --stride N        pages between accesses of the stride pattern (default 3)
+  --write-ratio R   share of accesses that write, 0 to 1 (default: tierpage-bench's, every access
+                    a read-modify-write); 0 makes every eviction a clean drop
   --setups LIST     of swapfile on onuse off (default all four; onuse: prefetch
                     on, prefetch_map_ahead: off)
   --swapfile PATH   where to make the swap file (default /var/tmp/tierpage-seq-compare-PID.swap)
@@ -44,6 +46,7 @@ resident=128MiB
 accesses=
 pattern=seq
 stride=3
+write_ratio=
 setups="swapfile on onuse off"
 swapfile=/var/tmp/tierpage-seq-compare-$$.swap
 build=$repo/build
@@ -62,6 +65,7 @@ while [ $# -gt 0 ]; do
     --accesses) accesses=${2:?--accesses needs a value}; shift 2 ;;
     --pattern) pattern=${2:?--pattern needs a value}; shift 2 ;;
     --stride) stride=${2:?--stride needs a value}; shift 2 ;;
+    --write-ratio) write_ratio=${2:?--write-ratio needs a value}; shift 2 ;;
     --setups) setups=$(echo "${2:?--setups needs a value}" | tr ',' ' '); shift 2 ;;
     --swapfile) swapfile=${2:?--swapfile needs a value}; shift 2 ;;
     --build) build=${2:?--build needs a value}; shift 2 ;;
@@ -94,6 +98,7 @@ fi
 bench_args=(--size "$size" --pattern "$pattern" --verify --json --quiet)
 [ "$pattern" != stride ] || bench_args+=(--stride "$stride")
 [ -z "$accesses" ] || bench_args+=(--accesses "$accesses")
+[ -z "$write_ratio" ] || bench_args+=(--write-ratio "$write_ratio")
 
 failures=0
 keep() { # name rep status
