@@ -69,7 +69,7 @@ stack() { # name resident dram-capacity
 stack one "$resident" 1GiB >"$log/stacks/one.yaml"
 for i in $(seq 1 "$clients"); do stack "c$i" "$client_resident" 256MiB >"$log/stacks/c$i.yaml"; done
 sock=$log/tierpaged.sock
-"$daemon" --stacks "$log/stacks" --socket "$sock" 2>"$log/daemon.log" &
+"$daemon" --stacks "$log/stacks" --socket "$sock" --state-dir "$log/state" 2>"$log/daemon.log" &
 daemon_pid=$!
 trap 'kill -TERM $daemon_pid 2>/dev/null; wait $daemon_pid 2>/dev/null' EXIT
 for _ in $(seq 1 100); do "$tierpage" status --socket "$sock" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -59,7 +59,7 @@ for setup in $setups; do
     # VM holds the other.
     sed 's/\.pmem$/-in-process.pmem/' "$WORK/stacks/$setup.yaml" >"$WORK/$setup-in-process.yaml"
 done
-"$build/bin/tierpaged" --stacks "$WORK/stacks" --socket "$WORK/sock" 2>"$WORK/daemon.log" &
+"$build/bin/tierpaged" --stacks "$WORK/stacks" --socket "$WORK/sock" --state-dir "$WORK/state" 2>"$WORK/daemon.log" &
 daemon=$!
 for _ in $(seq 100); do
     "$build/bin/tierpage" status --socket "$WORK/sock" >/dev/null 2>&1 && break

@@ -91,6 +91,19 @@ int tp_remote_release(struct tp_remote *c, uint64_t addr, uint64_t length, int d
     return discard ? tp_discard(c->stack, a, (size_t)length, err) : tp_unmap(c->stack, a, (size_t)length, err);
 }
 
+size_t tp_remote_regions(struct tp_remote *c, struct tp_remote_region *out, size_t max)
+{
+    struct tp_stack *s = c->stack;
+    tp_lock_take(&s->lock);
+    size_t n = s->region_count;
+    for (size_t i = 0; i < n && i < max; i++) {
+        const struct tp_region *r = s->regions[i];
+        out[i] = (struct tp_remote_region){(uint64_t)(uintptr_t)r->start, r->length, r->first_id};
+    }
+    tp_lock_drop(&s->lock);
+    return n;
+}
+
 int tp_remote_lock(struct tp_remote *c, uint64_t addr, uint64_t length, int lock, tierpage_error *err)
 {
     return tp_lock(c->stack, (void *)(uintptr_t)addr, (size_t)length, lock, err);

@@ -274,6 +274,17 @@ tp_stack *tp_private_stack_open_recovering(const char *yaml, const char *source_
     return stack_open(conf, NULL, instance, err);
 }
 
+tp_stack *tp_private_stack_open_conf(struct tp_conf *conf, const char *recover_instance, tierpage_error *err)
+{
+    if (recover_instance && !is_instance_id(recover_instance)) {
+        tierpage_error_set(err, -EINVAL, NULL, "%s: cannot recover the stack of instance '%s': an instance id "
+                           "is 16 hex digits", conf->source ? conf->source : "stack", recover_instance);
+        tp_conf_free(conf);
+        return NULL;
+    }
+    return stack_open(conf, NULL, recover_instance, err);
+}
+
 int tp_private_stack_tier_list(tp_stack *s, size_t tier, int (*each)(void *ctx, uint64_t key), void *ctx,
                                tierpage_error *err)
 {

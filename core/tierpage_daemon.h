@@ -48,6 +48,18 @@ int tp_remote_add_region(struct tp_remote *client, int memfd, uint64_t addr, uin
  * (discard 1): its pages are forgotten in every tier. */
 int tp_remote_release(struct tp_remote *client, uint64_t addr, uint64_t length, int discard,
                       tierpage_error *err);
+/* A region of the client as the stack serves it: where it is in the
+ * client and the first of its page ids (the keys its pages are stored
+ * under, consecutive), for a daemon that keeps them to serve the client
+ * again after a crash. */
+struct tp_remote_region {
+    uint64_t addr, length;
+    uint32_t first_id;
+};
+/* The client's regions in address order, up to `max` into out; returns how
+ * many there are (more than max: call again with room). No lock held;
+ * takes the stack lock. */
+size_t tp_remote_regions(struct tp_remote *client, struct tp_remote_region *out, size_t max);
 /* mlock (lock 1) or munlock of [addr, addr+length) of the client, as
  * tp_lock. */
 int tp_remote_lock(struct tp_remote *client, uint64_t addr, uint64_t length, int lock, tierpage_error *err);

@@ -80,6 +80,13 @@ tp_stack *tp_private_stack_open_forked(const char *yaml, const char *source_name
  * tp_private_stack_tier_list. */
 tp_stack *tp_private_stack_open_recovering(const char *yaml, const char *source_name, const char *instance,
                                            tierpage_error *err);
+/* A stack opened from a parsed stack file, which it frees: tierpaged's,
+ * which gives tiers options their file does not (a dram tier's pool file
+ * in its state directory), so that errors still name the file's lines. As
+ * tp_stack_open_file opens, or with `recover_instance` (not NULL) as
+ * tp_private_stack_open_recovering. */
+struct tp_conf;
+tp_stack *tp_private_stack_open_conf(struct tp_conf *conf, const char *recover_instance, tierpage_error *err);
 /* Calls each(ctx, key) for every key tier `tier`'s store holds (the
  * store's list operation), stopping at the first non-zero return, which
  * it returns; -ENOTSUP when the store cannot list. Nothing else may use

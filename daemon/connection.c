@@ -13,6 +13,7 @@
 #include "operator.h"
 #include "pager_thread.h"
 #include "vm_stack.h"
+#include "vm_state.h"
 
 struct tpd_connection {
     struct tpd_daemon *d;
@@ -148,6 +149,9 @@ static void attach(struct tpd_connection *c, struct tpd_message *m)
     if (rc == 0) {
         vm->client_pid = c->peer.pid;
         vm->client_sock = c->sock;
+        if (tpd_state_client_attached(vm->name, c->peer.pid, stack, vm->state_generation, vm->state_map, &err) < 0)
+            tpd_log("warning", "VM %s: %s; a daemon started after this one dies could not serve pid %ld again",
+                    vm->name, err.message, (long)c->peer.pid);
     }
     pid_t holder = vm->client_pid;
     pthread_mutex_unlock(&vm->lock);
@@ -184,6 +188,8 @@ static void detach(struct tpd_connection *c)
     struct tp_remote *client = vm->client;
     vm->releasing = 1; /* no promote starts now */
     pthread_mutex_unlock(&vm->lock);
+    if (!vm->root)
+        tpd_state_client_gone(vm->name); /* before its pages go: no daemon may serve them again */
     tpd_promote_stop(vm);
     if (client)
         tp_remote_detach(client);
@@ -275,6 +281,12 @@ static void region_request(struct tpd_connection *c, struct tpd_message *m)
     } else {
         rc = tp_remote_release(client, r->addr, r->length, type == TPD_DONTNEED, &err);
     }
+    /* The regions are recorded before the reply: a client told its region
+     * is served finds it recorded should this daemon die (STATE.md). */
+    if (rc == 0 && !c->vm->root && type != TPD_DONTNEED && type != TPD_LOCK &&
+        tpd_state_regions_changed(c->vm->name, client, &err) < 0)
+        tpd_log("warning", "VM %s: %s; a daemon started after this one dies could not serve pid %ld again",
+                c->vm->name, err.message, (long)c->peer.pid);
     if (rc < 0)
         tpd_reply(c->sock, rc, 0, 0, "VM %s: %s", c->vm->name, err.message);
     else

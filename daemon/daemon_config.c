@@ -11,7 +11,7 @@
 
 #include <yaml.h>
 
-#define KEYS "stacks, socket, socket_mode, socket_group, metrics, resident_budget"
+#define KEYS "stacks, socket, socket_mode, socket_group, metrics, resident_budget, state_dir"
 
 struct reader {
     const char *path;
@@ -51,6 +51,14 @@ static int read_pair(const struct reader *r, const yaml_node_t *k, const yaml_no
     if (strcmp(key, "socket") == 0)
         return read_text(r, v, key, c->socket, sizeof c->socket, "expected the path of the control socket "
                          "(at most 107 bytes)");
+    if (strcmp(key, "state_dir") == 0) {
+        static const char expected[] = "expected an absolute path such as /run/tierpage (a directory on tmpfs)";
+        if (read_text(r, v, key, c->state_dir, sizeof c->state_dir, expected) < 0)
+            return -1;
+        if (c->state_dir[0] != '/')
+            return fail(r, v->start_mark, key, "%s, got '%s'", expected, c->state_dir);
+        return 0;
+    }
     if (strcmp(key, "socket_group") == 0)
         return read_text(r, v, key, c->group, sizeof c->group, "expected a group name");
     if (strcmp(key, "metrics") == 0) {

@@ -17,12 +17,14 @@
 #include "budget.h"
 #include "log.h"
 #include "metrics_server.h"
+#include "vm_state.h"
 #include "wire.h"
 
 #define EXIT_USAGE 2
 
 static const char usage[] =
     "usage: tierpaged --stacks DIR [--socket PATH] [--group NAME] [--mode OCTAL] [--metrics ADDR]\n"
+    "                 [--state-dir DIR]\n"
     "       tierpaged -c DAEMON.yaml [options above, which override the file]\n"
     "\n"
     "Serves the memory of programs started with\n"
@@ -36,9 +38,12 @@ static const char usage[] =
     "  --mode OCTAL    the socket's mode (default 0600, 0660 with --group)\n"
     "  --metrics ADDR  serve Prometheus metrics at http://ADDR/metrics: PORT (on\n"
     "                  127.0.0.1), IPv4:PORT or [IPv6]:PORT; off by default\n"
+    "  --state-dir DIR what a daemon started after this one dies needs to serve\n"
+    "                  the VMs again: page maps, dram pools, clients' regions\n"
+    "                  (default " TPD_DEFAULT_STATE_DIR "; put it on tmpfs)\n"
     "  -c FILE         read these from FILE, a YAML mapping with the keys stacks,\n"
     "                  socket, socket_mode (quoted octal), socket_group, metrics,\n"
-    "                  resident_budget (the VMs' resident sets together)\n"
+    "                  resident_budget (the VMs' resident sets together), state_dir\n"
     "\n"
     "SIGHUP reads DIR again: changed resident caps and allowed_uids take effect\n"
     "at once; changed tiers (policy, ...) open the VM's stack again, at once when\n"
@@ -47,7 +52,7 @@ static const char usage[] =
     "or SIGINT stops the daemon, releasing every client's pages.\n";
 
 struct options {
-    const char *stacks, *socket, *group, *metrics;
+    const char *stacks, *socket, *group, *metrics, *state_dir;
     mode_t mode;
     int mode_given;
     struct tpd_config file; /* -c FILE */
@@ -70,6 +75,8 @@ static int read_config_file(const char *path, struct options *o)
         o->group = o->file.group;
     if (!o->metrics && o->file.metrics[0])
         o->metrics = o->file.metrics;
+    if (!o->state_dir && o->file.state_dir[0])
+        o->state_dir = o->file.state_dir;
     if (!o->mode_given && o->file.mode_given) {
         o->mode = o->file.mode;
         o->mode_given = 1;
@@ -93,6 +100,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->stacks = argv[++i];
         } else if (strcmp(a, "--socket") == 0 && has_value) {
             o->socket = argv[++i];
+        } else if (strcmp(a, "--state-dir") == 0 && has_value) {
+            o->state_dir = argv[++i];
         } else if (strcmp(a, "--metrics") == 0 && has_value) {
             o->metrics = argv[++i];
         } else if (strcmp(a, "--group") == 0 && has_value) {
@@ -115,6 +124,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         return -1;
     if (!o->socket)
         o->socket = TPD_DEFAULT_SOCKET;
+    if (!o->state_dir)
+        o->state_dir = TPD_DEFAULT_STATE_DIR;
     if (!o->stacks) {
         fprintf(stderr, "tierpaged: --stacks DIR (or -c FILE) is required\n\n%s", usage);
         return -1;
@@ -162,11 +173,15 @@ int main(int argc, char **argv)
         tpd_log("error", "signalfd: %s", strerror(errno));
         return 1;
     }
+    char why[256];
+    if (tpd_state_init(o.state_dir, why, sizeof why) < 0) {
+        tpd_log("error", "not starting: %s", why);
+        return EXIT_USAGE;
+    }
     if (tpd_vms_load(&d.vms, o.stacks) < 0) {
         tpd_log("error", "not starting: a stack in %s cannot load", o.stacks);
         return EXIT_USAGE;
     }
-    char why[256];
     int lsock = tpd_listen(o.socket, o.mode, gid, why, sizeof why);
     if (lsock < 0) {
         tpd_log("error", "%s", why);

@@ -8,6 +8,8 @@
 
 #include "log.h"
 #include "stack_changes.h"
+#include "tierpage_private.h"
+#include "vm_state.h"
 
 /* A stack file is small; this is only a bound on a wrong one. */
 #define TEXT_MAX (16u << 20)
@@ -52,24 +54,47 @@ fail:
     return -1;
 }
 
+/* The name of generation G's page map file. */
+static void map_name_of(char name[64], unsigned generation)
+{
+    snprintf(name, 64, "map.%u", generation);
+}
+
 /* The file's text, its configuration and a stack opened from that same
- * text (the file may change meanwhile). 0, or -1 with err. */
-static int open_file(const char *path, char **text, struct tp_conf **conf, tp_stack **stack, tierpage_error *err)
+ * text (the file may change meanwhile), its dram pools and page map in
+ * the VM's state directory (vm_state.h), for stack `generation` of the
+ * VM. 0, or -1 with err. */
+static int open_file(const char *vm, const char *path, unsigned generation, char **text, struct tp_conf **conf,
+                     tp_stack **stack, tierpage_error *err)
 {
     *text = NULL;
     *conf = NULL;
     *stack = NULL;
+    struct tp_conf *stack_conf = NULL;
+    char map_name[64];
+    map_name_of(map_name, generation);
     if (read_text(path, text, err) < 0)
         return -1;
     if (tp_conf_load_string(*text, strlen(*text), path, conf, err) < 0 ||
-        !(*stack = tp_stack_open_string(*text, path, err))) {
-        tp_conf_free(*conf);
-        free(*text);
-        *conf = NULL;
-        *text = NULL;
-        return -1;
-    }
+        tp_conf_load_string(*text, strlen(*text), path, &stack_conf, err) < 0 ||
+        tpd_state_give_paths(stack_conf, vm, generation, err) < 0)
+        goto fail;
+    *stack = tp_private_stack_open_conf(stack_conf, NULL, err);
+    stack_conf = NULL; /* the open took it */
+    if (!*stack || tpd_state_stack_opened(vm, *stack, *text, generation, map_name, err) < 0)
+        goto fail;
     return 0;
+fail:
+    if (*stack)
+        tp_stack_close(*stack);
+    *stack = NULL;
+    tpd_state_stack_closed(vm, generation);
+    tp_conf_free(stack_conf);
+    tp_conf_free(*conf);
+    free(*text);
+    *conf = NULL;
+    *text = NULL;
+    return -1;
 }
 
 /* A page of the VM could not be served (fatal.c, tp_stack_fail): the
@@ -95,8 +120,9 @@ void tpd_vm_failed(void *arg, const char *why)
 
 int tpd_vm_stack_open(struct tpd_vm *vm, tierpage_error *err)
 {
-    if (open_file(vm->path, &vm->text, &vm->conf, &vm->stack, err) < 0)
+    if (open_file(vm->name, vm->path, vm->state_generation, &vm->text, &vm->conf, &vm->stack, err) < 0)
         return -1;
+    map_name_of(vm->state_map, vm->state_generation);
     tp_stack_set_failure_handler(vm->stack, tpd_vm_failed, vm);
     return 0;
 }
@@ -104,6 +130,7 @@ int tpd_vm_stack_open(struct tpd_vm *vm, tierpage_error *err)
 void tpd_vm_stack_close(struct tpd_vm *vm)
 {
     tp_stack_close(vm->stack);
+    tpd_state_vm_removed(vm->name);
     tp_conf_free(vm->conf);
     free(vm->text);
     vm->stack = NULL;
@@ -161,7 +188,7 @@ static void reopen(struct tpd_vm *vm, const char *keys)
     struct tp_conf *conf;
     tp_stack *stack;
     tierpage_error err = {{0}, {0}};
-    if (open_file(vm->path, &text, &conf, &stack, &err) < 0) {
+    if (open_file(vm->name, vm->path, vm->state_generation + 1, &text, &conf, &stack, &err) < 0) {
         tpd_log("error", "VM %s: the stack of %s (changing %s) cannot open: %s; the stack in force stays", vm->name,
                 vm->path, keys, err.message);
         set_change(vm, TPD_STACK_KEPT);
@@ -171,6 +198,7 @@ static void reopen(struct tpd_vm *vm, const char *keys)
     if (tpd_fixed_changes(vm->conf, conf, now, sizeof now) == 0) {
         tpd_log("info", "VM %s: %s no longer changes %s: the stack in force stays", vm->name, vm->path, keys);
         tp_stack_close(stack);
+        tpd_state_stack_closed(vm->name, vm->state_generation + 1);
         tp_conf_free(conf);
         free(text);
         set_change(vm, TPD_STACK_SAME);
@@ -184,6 +212,8 @@ static void reopen(struct tpd_vm *vm, const char *keys)
     vm->conf = conf;
     vm->text = text;
     tp_stack_close(old);
+    tpd_state_stack_closed(vm->name, vm->state_generation++);
+    map_name_of(vm->state_map, vm->state_generation);
     tp_conf_free(old_conf);
     free(old_text);
     /* The cap the file, an operator or the budget set stays in force. */

@@ -14,6 +14,7 @@
 #include "stack_config.h"
 #include "tierpage_private.h"
 #include "vm_stack.h"
+#include "vm_state.h"
 
 int tpd_vm_name_of_file(const char *file, char name[TPD_NAME_MAX])
 {
@@ -74,6 +75,9 @@ static struct tpd_vm *vm_open(const char *dir, const char *file, const char *nam
     }
     vm_init_locks(vm);
     tierpage_error err = {{0}, {0}};
+    if (tpd_state_vm_left(name))
+        tpd_log("warning", "VM %s: dropping the state a daemon that died left in %s/%s", name, tpd_state_dir(), name);
+    tpd_state_vm_removed(name);
     if (tpd_vm_stack_open(vm, &err) < 0) {
         tpd_log("error", "VM %s: %s", name, err.message);
         vm_free(vm);

@@ -29,6 +29,8 @@ struct tpd_vm {
     tp_stack *stack;
     struct tp_conf *conf;
     char *text;
+    unsigned state_generation; /* names the stack's files in the state directory (vm_state.h) */
+    char state_map[64];        /* its page map file's name there */
     pthread_mutex_t lock;      /* guards everything below */
     uint32_t allowed_uids[TPD_MAX_ALLOWED_UIDS];
     size_t allowed_uid_count;  /* 0: the daemon's own uid */

@@ -4,6 +4,7 @@ TIERPAGED=$BUILD/bin/tierpaged
 HOLDER=$CLIENT_BUILD/tests/pattern_holder
 SOCK=$WORK/tierpaged.sock
 STACKS=$WORK/stacks
+STATE=$WORK/state     # the daemon's state_dir: the test's own
 mkdir -p "$STACKS"
 daemon_pid=
 
@@ -26,7 +27,7 @@ vm_stack() {
 
 # start_daemon [ARGS...]: start tierpaged on $SOCK and wait until it answers.
 start_daemon() {
-    "$TIERPAGED" --stacks "$STACKS" --socket "$SOCK" "$@" 2>>"$WORK/daemon.log" &
+    "$TIERPAGED" --stacks "$STACKS" --socket "$SOCK" --state-dir "$STATE" "$@" 2>>"$WORK/daemon.log" &
     daemon_pid=$!
     local i
     for i in $(seq 1 200); do

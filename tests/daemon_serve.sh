@@ -83,7 +83,7 @@ echo "resident: lots" >"$STACKS/broken.yaml"
 expect_status 2 "check fails on a directory with a broken stack" -- "$TIERPAGE" check "$STACKS"
 expect_output "broken.yaml:1:11: resident: expected a size" "and gives file:line:col"
 expect_status 2 "the daemon will not start on a broken stack" -- \
-    "$TIERPAGED" --stacks "$STACKS" --socket "$SOCK"
+    "$TIERPAGED" --stacks "$STACKS" --socket "$SOCK" --state-dir "$STATE"
 expect_output "broken.yaml:1:11" "and gives file:line:col"
 rm "$STACKS/broken.yaml"
 
@@ -92,6 +92,7 @@ cat >"$WORK/daemon.yaml" <<YAML
 stacks: $STACKS
 socket: $SOCK
 socket_mode: "0640"
+state_dir: $STATE
 YAML
 daemon_pid=
 "$TIERPAGED" -c "$WORK/daemon.yaml" 2>>"$WORK/daemon.log" &

@@ -46,7 +46,7 @@ done
 
 # The example configuration parses: what stops the daemon is only its
 # stacks directory, missing here.
-sed "s|/etc/tierpage/vms.d|$WORK/no-such-dir|; s|/run/tierpage/tierpaged.sock|$WORK/sock|" \
+sed "s|/etc/tierpage/vms.d|$WORK/no-such-dir|; s|/run/tierpage/tierpaged.sock|$WORK/sock|; s|state_dir: /run/tierpage|state_dir: $WORK/state|" \
     "$prefix/share/doc/tierpage/examples/tierpaged.yaml" >"$WORK/example.yaml"
 expect_status 2 "the example configuration is read" -- "$prefix/sbin/tierpaged" -c "$WORK/example.yaml"
 expect_output "cannot read the stacks directory $WORK/no-such-dir" "and only the missing directory stops it"
