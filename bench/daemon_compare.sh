@@ -69,9 +69,9 @@ stack() { # name resident dram-capacity
 stack one "$resident" 1GiB >"$log/stacks/one.yaml"
 for i in $(seq 1 "$clients"); do stack "c$i" "$client_resident" 256MiB >"$log/stacks/c$i.yaml"; done
 sock=$log/tierpaged.sock
-"$daemon" --stacks "$log/stacks" --socket "$sock" --state-dir "$log/state" 2>"$log/daemon.log" &
+"$daemon" --stacks "$log/stacks" --socket "$sock" --state-dir "/dev/shm/tierpage-bench-$$-state" 2>"$log/daemon.log" &
 daemon_pid=$!
-trap 'kill -TERM $daemon_pid 2>/dev/null; wait $daemon_pid 2>/dev/null' EXIT
+trap 'kill -TERM $daemon_pid 2>/dev/null; wait $daemon_pid 2>/dev/null; rm -rf "/dev/shm/tierpage-bench-$$-state"' EXIT
 for _ in $(seq 1 100); do "$tierpage" status --socket "$sock" >/dev/null 2>&1 && break; sleep 0.1; done
 "$tierpage" status --socket "$sock" >/dev/null || die "tierpaged did not start (see $log/daemon.log)"
 

@@ -31,7 +31,7 @@ MC_STATE_DIR=$WORK/memcached
 mkdir -p "$MC_STATE_DIR" "$WORK/stacks"
 . "$repo/tests/fixtures/memcached_servers.sh"
 daemon=
-trap '[ -n "$daemon" ] && kill "$daemon" 2>/dev/null; mc_stop_all; rm -f /dev/shm/tierpage-daemon-fork-$$.pmem*; rm -rf "$WORK"' EXIT
+trap '[ -n "$daemon" ] && kill "$daemon" 2>/dev/null; mc_stop_all; rm -f /dev/shm/tierpage-daemon-fork-$$.pmem*; rm -rf "/dev/shm/tierpage-daemon-fork-$$-state" "$WORK"' EXIT
 
 quarter=$((size / 4))
 for setup in $setups; do
@@ -59,7 +59,7 @@ for setup in $setups; do
     # VM holds the other.
     sed 's/\.pmem$/-in-process.pmem/' "$WORK/stacks/$setup.yaml" >"$WORK/$setup-in-process.yaml"
 done
-"$build/bin/tierpaged" --stacks "$WORK/stacks" --socket "$WORK/sock" --state-dir "$WORK/state" 2>"$WORK/daemon.log" &
+"$build/bin/tierpaged" --stacks "$WORK/stacks" --socket "$WORK/sock" --state-dir "/dev/shm/tierpage-daemon-fork-$$-state" 2>"$WORK/daemon.log" &
 daemon=$!
 for _ in $(seq 100); do
     "$build/bin/tierpage" status --socket "$WORK/sock" >/dev/null 2>&1 && break

@@ -231,6 +231,36 @@ void tp_page_map_release(struct tp_page_map *m, uint32_t first, uint32_t count)
     m->free_count++;
 }
 
+int tp_page_map_alloc_at(struct tp_page_map *m, uint32_t first, uint32_t count)
+{
+    uint64_t end = (uint64_t)first + count;
+    if (count == 0 || end >= TP_NIL)
+        return -EINVAL;
+    if (first >= m->next_id) {
+        /* The ids between the end and first become free. */
+        uint32_t gap_first = m->next_id, gap = first - m->next_id;
+        m->next_id = (uint32_t)end;
+        if (gap)
+            tp_page_map_release(m, gap_first, gap);
+        return 0;
+    }
+    for (size_t i = 0; i < m->free_count; i++) {
+        struct tp_id_range *r = &m->free[i];
+        if (first < r->first || end > (uint64_t)r->first + r->count)
+            continue;
+        uint32_t after_first = (uint32_t)end, after = r->first + r->count - (uint32_t)end;
+        r->count = first - r->first; /* what is left before */
+        if (r->count == 0) {
+            memmove(r, r + 1, (m->free_count - i - 1) * sizeof *r);
+            m->free_count--;
+        }
+        if (after)
+            tp_page_map_release(m, after_first, after);
+        return 0;
+    }
+    return -EEXIST;
+}
+
 int tp_page_map_keep_in(struct tp_page_map *m, struct tp_page_map_file *file)
 {
     if (m->slabs || m->file)

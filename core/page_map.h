@@ -133,6 +133,9 @@ struct tp_page *tp_page_touch(struct tp_page_map *m, uint32_t id);
 /* Reserve `count` consecutive ids, their pages as new; -ENOMEM on failure.
  * Costs nothing per id. */
 int tp_page_map_alloc(struct tp_page_map *m, uint32_t count, uint32_t *first);
+/* Reserve exactly ids [first, first+count) (a region served again under the
+ * ids it had); -EEXIST when some are taken. */
+int tp_page_map_alloc_at(struct tp_page_map *m, uint32_t first, uint32_t count);
 /* Give the ids back: their pages become as new, and chunks left all new go. */
 void tp_page_map_release(struct tp_page_map *m, uint32_t first, uint32_t count);
 /* Carve chunks from `file` (page_map_file.h) instead of anonymous memory,

@@ -175,11 +175,13 @@ static struct tp_region *region_new(struct tp_stack *s, size_t *length, tierpage
     r->start = r->alias = MAP_FAILED;
     r->length = *length;
     r->page_count = pages;
+    r->first_id = TP_NIL; /* any ids */
     r->uffd = s->uffd;
     return r;
 }
 
-/* Give r, its mappings made, its page ids and its place in the tables.
+/* Give r, its mappings made, its page ids (those from r->first_id when it
+ * is not TP_NIL: a region served again) and its place in the tables.
  * -EEXIST when it would overlap a region (only a client's bad REGION_ADD
  * can ask for that). */
 static int region_publish(struct tp_stack *s, struct tp_region *r)
@@ -187,7 +189,9 @@ static int region_publish(struct tp_stack *s, struct tp_region *r)
     tp_lock_take(&s->lock);
     struct tp_region *next = tp_region_from(s, r->start);
     int rc = next && next->start < r->start + r->length ? -EEXIST : 0;
-    if (rc == 0)
+    if (rc == 0 && r->first_id != TP_NIL)
+        rc = tp_page_map_alloc_at(&s->pages.map, r->first_id, (uint32_t)r->page_count);
+    else if (rc == 0)
         rc = tp_page_map_alloc(&s->pages.map, (uint32_t)r->page_count, &r->first_id);
     if (rc == 0) {
         rc = region_insert(s, r);
@@ -267,7 +271,8 @@ fail_errno:
     return NULL;
 }
 
-int tp_region_adopt(tp_stack *s, int memfd, int uffd, uint64_t addr, size_t length, tierpage_error *err)
+int tp_region_adopt(tp_stack *s, int memfd, int uffd, uint64_t addr, size_t length, uint32_t first_id,
+                    tierpage_error *err)
 {
     if (addr & (s->page_size - 1) || length & (s->page_size - 1))
         return tierpage_error_set(err, -EINVAL, NULL, "region at 0x%llx of %zu bytes is not page-aligned",
@@ -292,11 +297,13 @@ int tp_region_adopt(tp_stack *s, int memfd, int uffd, uint64_t addr, size_t leng
         tp_lock_drop(&s->lock);
     }
     r->alias = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    r->first_id = first_id;
     int rc = r->alias == MAP_FAILED ? -errno : region_publish(s, r);
     if (rc < 0) {
         tierpage_error_set(err, rc, NULL, "cannot serve %zu bytes at 0x%llx: %s", length,
                            (unsigned long long)addr,
-                           rc == -EEXIST ? "it overlaps a region already served" : strerror(-rc));
+                           rc == -EEXIST ? "it overlaps a region already served, or its page ids are taken"
+                                         : strerror(-rc));
         if (r->alias != MAP_FAILED)
             munmap(r->alias, length);
         free(r->file);

@@ -18,6 +18,7 @@ struct tp_remote {
     int uffd;
     int stop_fd;  /* eventfd: the reader leaves when it is written */
     pthread_t reader;
+    int reading;  /* the reader runs */
 };
 
 static void *reader_main(void *arg)
@@ -49,7 +50,33 @@ struct tp_stack *tp_remote_stack(const struct tp_remote *c)
     return c->stack;
 }
 
+int tp_remote_uffd(const struct tp_remote *c)
+{
+    return c->uffd;
+}
+
+int tp_remote_start(struct tp_remote *c, tierpage_error *err)
+{
+    if (c->reading)
+        return 0;
+    int rc = tp_pager_thread_create(&c->reader, NULL, reader_main, c);
+    if (rc)
+        return tierpage_error_set(err, -rc, NULL, "cannot start the client's fault thread: %s", strerror(rc));
+    c->reading = 1;
+    return 0;
+}
+
 int tp_remote_attach(tp_stack *s, int uffd, struct tp_remote **out, tierpage_error *err)
+{
+    int rc = tp_remote_attach_held(s, uffd, out, err);
+    if (rc == 0 && (rc = tp_remote_start(*out, err)) < 0) {
+        close((*out)->stop_fd);
+        free(*out);
+    }
+    return rc;
+}
+
+int tp_remote_attach_held(tp_stack *s, int uffd, struct tp_remote **out, tierpage_error *err)
 {
     /* poll() on a userfaultfd answers only when it does not block. */
     int fl = fcntl(uffd, F_GETFL);
@@ -67,19 +94,13 @@ int tp_remote_attach(tp_stack *s, int uffd, struct tp_remote **out, tierpage_err
         free(c);
         return tierpage_error_set(err, -e, NULL, "eventfd: %s", strerror(e));
     }
-    int rc = tp_pager_thread_create(&c->reader, NULL, reader_main, c);
-    if (rc) {
-        close(c->stop_fd);
-        free(c);
-        return tierpage_error_set(err, -rc, NULL, "cannot start the client's fault thread: %s", strerror(rc));
-    }
     *out = c;
     return 0;
 }
 
 int tp_remote_add_region(struct tp_remote *c, int memfd, uint64_t addr, uint64_t length, tierpage_error *err)
 {
-    return tp_region_adopt(c->stack, memfd, c->uffd, addr, (size_t)length, err);
+    return tp_region_adopt(c->stack, memfd, c->uffd, addr, (size_t)length, TP_NIL, err);
 }
 
 int tp_remote_release(struct tp_remote *c, uint64_t addr, uint64_t length, int discard, tierpage_error *err)
@@ -113,7 +134,8 @@ void tp_remote_detach(struct tp_remote *c)
 {
     struct tp_stack *s = c->stack;
     tp_tell_stop(c->stop_fd);
-    pthread_join(c->reader, NULL);
+    if (c->reading)
+        pthread_join(c->reader, NULL);
     /* Every region of the stack is this client's (one client at a time). */
     for (;;) {
         tp_lock_take(&s->lock);

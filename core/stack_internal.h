@@ -179,6 +179,7 @@ int tp_daemon_fork_child(struct tp_stack *s, tierpage_error *err);
 /* The stack that serves a tierpaged client (remote.c). */
 struct tp_remote;
 struct tp_stack *tp_remote_stack(const struct tp_remote *client);
+int tp_remote_uffd(const struct tp_remote *client);
 
 /* lookups (stack->lock held) */
 struct tp_region *tp_region_find(struct tp_stack *stack, const void *addr);
@@ -189,7 +190,8 @@ struct tp_region *tp_region_from(struct tp_stack *stack, const char *addr);
 /* Serve [addr, addr+length) of another process (daemon mode): `memfd`
  * backs it from offset 0 and is owned by the region on success; `uffd` is
  * the process's userfaultfd, on which the range is registered. */
-int tp_region_adopt(struct tp_stack *stack, int memfd, int uffd, uint64_t addr, size_t length, tierpage_error *err);
+int tp_region_adopt(struct tp_stack *stack, int memfd, int uffd, uint64_t addr, size_t length, uint32_t first_id,
+                    tierpage_error *err);
 static inline char *tp_page_alias(const struct tp_stack *s, const struct tp_region *r, uint32_t id)
 {
     return r->alias + (size_t)(id - r->first_id) * s->page_size;

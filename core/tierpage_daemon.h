@@ -40,6 +40,12 @@ long tp_promote_step(tp_stack *stack, uintptr_t *cursor, size_t max, tierpage_er
 /* Serve the faults read from `uffd` (a client's userfaultfd) on a thread of
  * the stack's. Takes uffd on success. */
 int tp_remote_attach(tp_stack *stack, int uffd, struct tp_remote **out, tierpage_error *err);
+/* tp_remote_attach in two steps, for a client that gives its regions
+ * before its faults may be served (a client resuming after a daemon
+ * died): the client is attached, its faults not read until
+ * tp_remote_start. A client never started is detached as any. */
+int tp_remote_attach_held(tp_stack *stack, int uffd, struct tp_remote **out, tierpage_error *err);
+int tp_remote_start(struct tp_remote *client, tierpage_error *err);
 /* Serve [addr, addr+length) of the client, backed by `memfd` from offset 0
  * (taken on success). */
 int tp_remote_add_region(struct tp_remote *client, int memfd, uint64_t addr, uint64_t length,
@@ -81,6 +87,36 @@ void tp_remote_fork_thaw(struct tp_remote *client);
  * held; the parent's regions must not change meanwhile (its client is in
  * fork(), holding its connection). */
 long tp_remote_fork_copy(struct tp_remote *parent, struct tp_remote *child, tierpage_error *err);
+
+/* A client of a tierpaged that was killed, served again by a new one
+ * (remote_resume.c, issue 13). The new daemon opened the dead one's stack
+ * with tp_private_stack_open_recovering and keeps its own map in a new
+ * file; the dead one's map file tells where each page was. */
+struct tp_recovered_map;
+/* The pages the map file at `path` (page_map_file.h) holds, and in
+ * `instance` the stack it belongs to. NULL with `msg` naming the file and
+ * what is wrong with it (truncated, not a map file, another version). */
+struct tp_recovered_map *tp_recovered_map_read(const char *path, char instance[17], char *msg, size_t len);
+uint64_t tp_recovered_map_page_size(const struct tp_recovered_map *map);
+void tp_recovered_map_free(struct tp_recovered_map *map);
+/* Serve [addr, addr+length) of the client (attached to that stack) again,
+ * backed by `memfd` (taken on success), under page ids from first_id as
+ * the dead daemon did. A page with data in the memfd is resident (the
+ * client maps it, and may have written it: it counts as dirty, its tier
+ * copy kept until it is evicted); any other page the map names in a tier
+ * is stored there, found, for a page the dead daemon was moving (BUSY), in
+ * the tier the map names or the other one of the move (page_map_file.h);
+ * the rest read as zeros. The resident set may pass its cap: set the cap
+ * again once every region is back. Threads of the client waiting on a
+ * fault of the range are woken, to fault again: the dead daemon may have
+ * read their faults. -EIO when a page the map names is in no tier and not
+ * in the memfd. No lock held. */
+int tp_remote_resume_region(struct tp_remote *client, int memfd, uint64_t addr, uint64_t length, uint32_t first_id,
+                            const struct tp_recovered_map *map, tierpage_error *err);
+/* The pages of ids [first_id, first_id + count) that the map names in a
+ * tier are deleted there (a region the client no longer has). Returns the
+ * copies deleted. No lock held; no region holds those ids. */
+long tp_recovered_map_forget(tp_stack *stack, const struct tp_recovered_map *map, uint32_t first_id, uint64_t count);
 
 /* What tierpaged's metrics show beyond struct tp_stats. */
 #define TP_LATENCY_BUCKETS 14

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "log.h"
 #include "operator.h"
 #include "pager_thread.h"
+#include "vm_recovery.h"
 #include "vm_stack.h"
 #include "vm_state.h"
 
@@ -21,6 +23,7 @@ struct tpd_connection {
     struct ucred peer;
     int said_hello;
     struct tpd_vm *vm;   /* attached to, or NULL */
+    int resuming;        /* between RESUME and RESUME_DONE */
     pthread_t thread;
     struct tpd_connection *next;
 };
@@ -93,6 +96,12 @@ static int peer_closed(int sock)
 static struct tpd_vm *usable_vm(struct tpd_connection *c, const char *name)
 {
     struct tpd_vm *vm = tpd_vm_find(&c->d->vms, name);
+    char refused[512];
+    if (!vm && tpd_vm_refused(&c->d->vms, name, refused, sizeof refused)) {
+        tpd_reply(c->sock, -EIO, 0, 0, "VM %s is not served: the state a daemon that died left of it is refused: %s",
+                  name, refused);
+        return NULL;
+    }
     if (!vm) {
         tpd_reply(c->sock, -ENOENT, 0, 0, "no VM named '%s' (its stack file would be %s/%s.yaml)", name,
                   c->d->vms.dir, name);
@@ -145,6 +154,24 @@ static void attach(struct tpd_connection *c, struct tpd_message *m)
     }
     tierpage_error err = {{0}, {0}};
     tp_stack *stack = hold_free_vm(vm);
+    /* A VM waiting for the client a daemon that died served is that
+     * client's while it lives; once it is gone, its state is dropped. */
+    pid_t waiting_for = vm->recovery && vm->recovery->state != TPD_RECOVERY_RESUMED ? vm->recovery->pid : 0;
+    if (waiting_for && !vm->client && kill(waiting_for, 0) < 0 && errno == ESRCH) {
+        pthread_mutex_unlock(&vm->lock);
+        tpd_recovery_drop(vm, stack);
+        tpd_state_client_gone(vm->name);
+        pthread_mutex_lock(&vm->lock);
+        waiting_for = vm->recovery ? vm->recovery->pid : 0;
+    }
+    if (waiting_for && !vm->client) {
+        pthread_mutex_unlock(&vm->lock);
+        tpd_vm_stack_put(vm);
+        close(uffd);
+        tpd_reply(c->sock, -EBUSY, 0, 0, "VM %s waits for pid %ld, its client when the daemon before this one died, "
+                  "to resume", vm->name, (long)waiting_for);
+        return;
+    }
     int rc = vm->gone ? -ENOENT : vm->client ? -EBUSY : tp_remote_attach(stack, uffd, &vm->client, &err);
     if (rc == 0) {
         vm->client_pid = c->peer.pid;
@@ -188,6 +215,8 @@ static void detach(struct tpd_connection *c)
     struct tp_remote *client = vm->client;
     vm->releasing = 1; /* no promote starts now */
     pthread_mutex_unlock(&vm->lock);
+    if (c->resuming && client)
+        tp_remote_fork_thaw(client); /* its pages move again, to be released */
     if (!vm->root)
         tpd_state_client_gone(vm->name); /* before its pages go: no daemon may serve them again */
     tpd_promote_stop(vm);
@@ -196,6 +225,14 @@ static void detach(struct tpd_connection *c)
     pthread_mutex_lock(&vm->lock);
     vm->client = NULL;
     pthread_mutex_unlock(&vm->lock);
+    if (vm->recovery) {
+        /* Served again and gone, or gone while resuming: what the dead
+         * daemon left of it goes too. */
+        tp_stack *stack = tpd_vm_stack_get(vm);
+        tpd_recovery_drop(vm, stack);
+        tpd_vm_stack_put(vm);
+    }
+    c->resuming = 0;
     c->vm = NULL;
     tpd_log("info", "VM %s: pid %ld detached; its pages are released in every tier", vm->name, (long)c->peer.pid);
     if (!vm->root)
@@ -212,19 +249,108 @@ static void detach(struct tpd_connection *c)
     }
 }
 
-/* RESUME: 0 when replied, -EPROTO with `why` when it does not fit the
- * connection. This daemon has no state of a VM to resume. */
+/* RESUME: a client of a daemon that died, back with its userfaultfd. 0
+ * when replied, -EPROTO with `why` when it does not fit the connection. */
 static int resume(struct tpd_connection *c, struct tpd_message *m, char *why, size_t len)
 {
     const struct tpd_vm_request *r = m->buf;
-    close(m->fds[0]);
+    int uffd = m->fds[0];
     m->fd_count = 0;
     if (c->vm) {
+        close(uffd);
         snprintf(why, len, "RESUME on a connection attached to %s already", c->vm->name);
         return -EPROTO;
     }
-    tpd_reply(c->sock, -ENOENT, 0, 0, "tierpaged has no state of VM %s to resume", r->vm);
+    char refused[512];
+    struct tpd_vm *vm = tpd_vm_find(&c->d->vms, r->vm);
+    if (!vm && tpd_vm_refused(&c->d->vms, r->vm, refused, sizeof refused)) {
+        close(uffd);
+        tpd_reply(c->sock, -EIO, 0, 0, "VM %s is not served: the state a daemon that died left of it is refused: %s",
+                  r->vm, refused);
+        return 0;
+    }
+    if (!vm || !tpd_vm_allows(vm, c->peer.uid)) {
+        close(uffd);
+        if (vm)
+            tpd_reply(c->sock, -EACCES, 0, 0, "uid %u may not resume VM %s (allowed_uids in %s)",
+                      (unsigned)c->peer.uid, r->vm, vm->path);
+        else
+            tpd_reply(c->sock, -ENOENT, 0, 0, "tierpaged has no state of VM %s to resume", r->vm);
+        return 0;
+    }
+    tierpage_error err = {{0}, {0}};
+    tp_stack *stack = hold_free_vm(vm);
+    struct tpd_recovery *rec = vm->recovery;
+    int rc = 0;
+    if (!rec || rec->state == TPD_RECOVERY_RESUMED)
+        rc = -ENOENT;
+    else if (rec->state == TPD_RECOVERY_RESUMING || vm->client)
+        rc = -EBUSY;
+    else if (rec->pid != c->peer.pid)
+        rc = -EACCES;
+    else
+        rc = tp_remote_attach_held(stack, uffd, &vm->client, &err);
+    if (rc == 0) {
+        vm->client_pid = c->peer.pid;
+        vm->client_sock = c->sock;
+    }
+    pid_t waiting_for = rec ? rec->pid : 0;
+    pthread_mutex_unlock(&vm->lock);
+    size_t page_size = tp_page_size(stack), malloc_threshold = tp_malloc_threshold(stack);
+    tpd_vm_stack_put(vm);
+    if (rc < 0) {
+        close(uffd);
+        if (rc == -ENOENT)
+            tpd_reply(c->sock, rc, 0, 0, "tierpaged has no state of VM %s to resume", vm->name);
+        else if (rc == -EBUSY)
+            tpd_reply(c->sock, rc, 0, 0, "VM %s is being resumed or served already", vm->name);
+        else if (rc == -EACCES)
+            tpd_reply(c->sock, rc, 0, 0, "VM %s waits for pid %ld to resume it, not pid %ld", vm->name,
+                      (long)waiting_for, (long)c->peer.pid);
+        else
+            tpd_reply(c->sock, rc, 0, 0, "VM %s: %s", vm->name, err.message);
+        return 0;
+    }
+    c->vm = vm;
+    c->resuming = 1;
+    tpd_recovery_resuming(vm);
+    tpd_log("info", "VM %s: pid %ld resumes; waiting for its regions", vm->name, (long)c->peer.pid);
+    tpd_reply(c->sock, 0, page_size, malloc_threshold, "resuming VM %s", vm->name);
     return 0;
+}
+
+/* REGION_ADD between RESUME and RESUME_DONE. */
+static void resume_region(struct tpd_connection *c, struct tpd_message *m)
+{
+    const struct tpd_range *r = m->buf;
+    int memfd = m->fds[0];
+    m->fd_count = 0;
+    tierpage_error err = {{0}, {0}};
+    tp_stack *stack = tpd_vm_stack_get(c->vm);
+    int rc = tpd_recovery_region(c->vm, stack, memfd, r->addr, r->length, &err);
+    tpd_vm_stack_put(c->vm);
+    if (rc < 0) {
+        close(memfd);
+        tpd_log("warning", "VM %s: pid %ld resuming: %s", c->vm->name, (long)c->peer.pid, err.message);
+        tpd_reply(c->sock, rc, 0, 0, "VM %s: %s", c->vm->name, err.message);
+        return;
+    }
+    tpd_reply(c->sock, 0, 0, 0, "%s", "");
+}
+
+static void resume_done(struct tpd_connection *c)
+{
+    tierpage_error err = {{0}, {0}};
+    tp_stack *stack = tpd_vm_stack_get(c->vm);
+    int rc = tpd_recovery_done(c->vm, stack, &err);
+    tpd_vm_stack_put(c->vm);
+    if (rc < 0) {
+        tpd_log("error", "VM %s: pid %ld cannot resume: %s", c->vm->name, (long)c->peer.pid, err.message);
+        tpd_reply(c->sock, rc, 0, 0, "VM %s: %s", c->vm->name, err.message);
+        return;
+    }
+    c->resuming = 0;
+    tpd_reply(c->sock, 0, (uint64_t)rc, 0, "VM %s resumed: %d regions served again", c->vm->name, rc);
 }
 
 /* FORK_*: 0 when replied, -EPROTO with `why` when the request does not
@@ -298,6 +424,17 @@ static void region_request(struct tpd_connection *c, struct tpd_message *m)
 static int dispatch(struct tpd_connection *c, struct tpd_message *m, char *why, size_t len)
 {
     uint16_t type = tpd_header_of(m)->type;
+    if (c->resuming && type == TPD_REGION_ADD) {
+        resume_region(c, m);
+        return 0;
+    } else if (c->resuming && type == TPD_RESUME_DONE) {
+        resume_done(c);
+        return 0;
+    } else if (c->resuming) {
+        snprintf(why, len, "a message of type %u between RESUME and RESUME_DONE, where only REGION_ADD may come",
+                 type);
+        return -EPROTO;
+    }
     if (type >= TPD_FORK_PREPARE && type <= TPD_FORK_DONE) {
         return fork_request(c, m, why, len);
     } else if (type == TPD_HELLO) {

@@ -11,6 +11,7 @@
 #include "budget.h"
 #include "log.h"
 #include "tierpage_private.h"
+#include "vm_recovery.h"
 #include "vm_stack.h"
 
 int tpd_is_operator(const struct tpd_daemon *d, uid_t uid, gid_t gid)
@@ -64,6 +65,8 @@ static void print_entry(FILE *out, struct tpd_vm *vm, const struct tp_stats *sta
         snprintf(client, sizeof client, "%ld", (long)vm->client_pid);
     int promoting = vm->promoter.running;
     unsigned long long promoted = (unsigned long long)vm->promoter.brought;
+    int recovery = vm->recovery ? (int)vm->recovery->state : -1;
+    long waiting_for = vm->recovery ? (long)vm->recovery->pid : 0;
     pthread_mutex_unlock(&vm->lock);
     fprintf(out, "%-16s %8s %12llu %12llu %10llu ", vm->name, client, (unsigned long long)st.resident_bytes,
             (unsigned long long)st.resident_cap_bytes, (unsigned long long)st.faults);
@@ -73,6 +76,12 @@ static void print_entry(FILE *out, struct tpd_vm *vm, const struct tp_stats *sta
         fprintf(out, "  (promoting, %llu pages in so far)", promoted);
     if (pending || refused)
         fprintf(out, "  (stack change %s)", change);
+    if (recovery == TPD_RECOVERY_WAITING)
+        fprintf(out, "  (waiting for its client, pid %ld)", waiting_for);
+    else if (recovery == TPD_RECOVERY_RESUMING)
+        fprintf(out, "  (resuming)");
+    else if (recovery == TPD_RECOVERY_RESUMED)
+        fprintf(out, "  (recovered)");
     fputc('\n', out);
 }
 
@@ -98,6 +107,7 @@ static void print_status(FILE *out, void *arg)
             }
         pthread_mutex_unlock(&d->vms.children_lock);
     }
+    tpd_vm_print_refused(&d->vms, out);
     tpd_budget_print(d->budget, out);
 }
 

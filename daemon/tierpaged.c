@@ -185,7 +185,7 @@ int main(int argc, char **argv)
     int lsock = tpd_listen(o.socket, o.mode, gid, why, sizeof why);
     if (lsock < 0) {
         tpd_log("error", "%s", why);
-        tpd_vms_close(&d.vms);
+        tpd_vms_close(&d.vms, 0);
         return 1;
     }
     tpd_log("info", "listening on %s (mode %04o%s%s)", o.socket, (unsigned)o.mode, o.group ? ", group " : "",
@@ -194,7 +194,7 @@ int main(int argc, char **argv)
         tpd_log("error", "%s", why);
         close(lsock);
         unlink(o.socket);
-        tpd_vms_close(&d.vms);
+        tpd_vms_close(&d.vms, 0);
         return 1;
     }
     struct tpd_metrics *metrics = NULL;
@@ -203,7 +203,7 @@ int main(int argc, char **argv)
         tpd_budget_stop(d.budget);
         close(lsock);
         unlink(o.socket);
-        tpd_vms_close(&d.vms);
+        tpd_vms_close(&d.vms, 0);
         return 1;
     }
     int stop = 0;
@@ -239,7 +239,7 @@ int main(int argc, char **argv)
     tpd_metrics_stop(metrics);
     tpd_budget_stop(d.budget);
     tpd_connections_stop();
-    tpd_vms_close(&d.vms);
+    tpd_vms_close(&d.vms, 1);
     close(sigfd);
     tpd_log("info", "stopped");
     return 0;

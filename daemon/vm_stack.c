@@ -9,6 +9,7 @@
 #include "log.h"
 #include "stack_changes.h"
 #include "tierpage_private.h"
+#include "vm_recovery.h"
 #include "vm_state.h"
 
 /* A stack file is small; this is only a bound on a wrong one. */
@@ -130,7 +131,6 @@ int tpd_vm_stack_open(struct tpd_vm *vm, tierpage_error *err)
 void tpd_vm_stack_close(struct tpd_vm *vm)
 {
     tp_stack_close(vm->stack);
-    tpd_state_vm_removed(vm->name);
     tp_conf_free(vm->conf);
     free(vm->text);
     vm->stack = NULL;
@@ -166,6 +166,9 @@ static pid_t program_of(struct tpd_vms *vms, struct tpd_vm *vm)
 {
     if (vm->client)
         return vm->client_pid;
+    /* The client a daemon that died served, which may come back to it. */
+    if (vm->recovery && vm->recovery->state == TPD_RECOVERY_WAITING)
+        return vm->recovery->pid;
     for (struct tpd_vm *child = vms->children; child; child = child->next)
         if (child->root == vm)
             return child->client_pid ? child->client_pid : -1;

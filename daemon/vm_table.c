@@ -13,6 +13,7 @@
 #include "stack_changes.h"
 #include "stack_config.h"
 #include "tierpage_private.h"
+#include "vm_recovery.h"
 #include "vm_stack.h"
 #include "vm_state.h"
 
@@ -61,8 +62,9 @@ static void vm_free(struct tpd_vm *vm)
     free(vm);
 }
 
-/* Open the VM of one file: NULL (reported) when it cannot load. */
-static struct tpd_vm *vm_open(const char *dir, const char *file, const char *name)
+/* A VM of one file, its stack not open yet: NULL (reported) when its
+ * path is too long or memory is short. */
+static struct tpd_vm *vm_new(const char *dir, const char *file, const char *name)
 {
     struct tpd_vm *vm = calloc(1, sizeof *vm);
     if (!vm)
@@ -74,10 +76,17 @@ static struct tpd_vm *vm_open(const char *dir, const char *file, const char *nam
         return NULL;
     }
     vm_init_locks(vm);
+    return vm;
+}
+
+/* Open the VM of one file: NULL (reported) when it cannot load. */
+static struct tpd_vm *vm_open(const char *dir, const char *file, const char *name)
+{
+    struct tpd_vm *vm = vm_new(dir, file, name);
+    if (!vm)
+        return NULL;
     tierpage_error err = {{0}, {0}};
-    if (tpd_state_vm_left(name))
-        tpd_log("warning", "VM %s: dropping the state a daemon that died left in %s/%s", name, tpd_state_dir(), name);
-    tpd_state_vm_removed(name);
+    tpd_state_vm_removed(name); /* what a daemon that died with no client attached left */
     if (tpd_vm_stack_open(vm, &err) < 0) {
         tpd_log("error", "VM %s: %s", name, err.message);
         vm_free(vm);
@@ -109,15 +118,48 @@ static int for_each_file(const char *dir, int (*each)(struct tpd_vms *, const ch
     return rc;
 }
 
+/* The VM of one file whose state a daemon that died left (vm_recovery.h):
+ * NULL (reported, and the VM refused) when that state is not whole. */
+static struct tpd_vm *vm_recover(struct tpd_vms *vms, const char *dir, const char *file, const char *name)
+{
+    struct tpd_vm *vm = vm_new(dir, file, name);
+    if (!vm)
+        return NULL;
+    char why[512];
+    if (tpd_vm_recover(vm, why, sizeof why) < 0) {
+        tpd_log("error", "VM %s: refused, not served: %s (its state is left in %s/%s; remove it and send "
+                "SIGHUP to serve the VM afresh)", name, why, tpd_state_dir(), name);
+        tpd_vm_refuse(vms, name, why);
+        vm_free(vm);
+        return NULL;
+    }
+    set_uids(vm, vm->conf);
+    vm->wanted_cap = vm->conf->resident;
+    tpd_log("info", "VM %s: found the state of a daemon that died serving pid %ld: its stack is open again; "
+            "waiting for its client", name, (long)vm->recovery->pid);
+    return vm;
+}
+
 static int load_one(struct tpd_vms *vms, const char *file, const char *name)
 {
     if (tpd_vm_find(vms, name)) {
         tpd_log("error", "VM %s: %s/%s names a VM another file already names", name, vms->dir, file);
         return -1;
     }
-    struct tpd_vm *vm = vm_open(vms->dir, file, name);
-    if (!vm)
+    /* A refused VM stays refused while its state is there; once the
+     * operator removed it, SIGHUP serves the VM afresh. */
+    char why[8];
+    if (tpd_vm_refused(vms, name, why, sizeof why) && tpd_state_vm_left(name))
+        return 0;
+    tpd_vm_unrefuse(vms, name);
+    struct tpd_vm *vm;
+    if (tpd_state_vm_left(name)) {
+        /* A refused VM does not keep the daemon from serving the others. */
+        if (!(vm = vm_recover(vms, vms->dir, file, name)))
+            return 0;
+    } else if (!(vm = vm_open(vms->dir, file, name))) {
         return -1;
+    }
     pthread_mutex_lock(&vms->lock);
     struct tpd_vm **tail = &vms->head;
     while (*tail)
@@ -140,7 +182,7 @@ int tpd_vms_load(struct tpd_vms *vms, const char *dir)
     vms->head = NULL;
     vms->children = NULL;
     if (for_each_file(dir, load_one, vms) < 0) {
-        tpd_vms_close(vms);
+        tpd_vms_close(vms, 0);
         return -1;
     }
     return 0;
@@ -306,7 +348,7 @@ void tpd_vm_unpin_children(struct tpd_vms *vms, struct tpd_vm **children, size_t
     free(children);
 }
 
-void tpd_vms_close(struct tpd_vms *vms)
+void tpd_vms_close(struct tpd_vms *vms, int remove_state)
 {
     /* Every connection has ended: no child's entry is left, but be sure. */
     while (vms->children) {
@@ -322,6 +364,10 @@ void tpd_vms_close(struct tpd_vms *vms)
         if (vm->client)
             tp_remote_detach(vm->client);
         tpd_vm_stack_close(vm);
+        if (remove_state)
+            tpd_state_vm_removed(vm->name);
+        if (vm->recovery)
+            tpd_recovery_free(vm->recovery);
         vm_free(vm);
         vm = next;
     }

@@ -31,6 +31,9 @@ struct tpd_vm {
     char *text;
     unsigned state_generation; /* names the stack's files in the state directory (vm_state.h) */
     char state_map[64];        /* its page map file's name there */
+    /* A VM a daemon that died served, waiting for its client, resuming or
+     * resumed (vm_recovery.h); NULL otherwise. Under lock. */
+    struct tpd_recovery *recovery;
     pthread_mutex_t lock;      /* guards everything below */
     uint32_t allowed_uids[TPD_MAX_ALLOWED_UIDS];
     size_t allowed_uid_count;  /* 0: the daemon's own uid */
@@ -104,8 +107,10 @@ void tpd_vm_close_child(struct tpd_vms *vms, struct tpd_vm *child);
 struct tpd_vm **tpd_vm_pin_children(struct tpd_vms *vms, size_t *count);
 /* Unpin them and free the array. No lock held. */
 void tpd_vm_unpin_children(struct tpd_vms *vms, struct tpd_vm **children, size_t count);
-/* Close every stack (clients detached first). */
-void tpd_vms_close(struct tpd_vms *vms);
+/* Close every stack (clients detached first). With `remove_state` (a
+ * clean stop) each VM's state directory goes; without (a daemon that
+ * could not start) the state a daemon that died left stays for the next. */
+void tpd_vms_close(struct tpd_vms *vms, int remove_state);
 
 /* The VM name a stack file's name gives ("web1.yaml" -> "web1"), in
  * `name`; 0, or -1 when the file is not a stack file or the name not valid. */

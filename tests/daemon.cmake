@@ -4,7 +4,11 @@
 add_executable(pattern_holder ${CMAKE_SOURCE_DIR}/tests/programs/pattern_holder.c)
 add_executable(daemon_garbage ${CMAKE_SOURCE_DIR}/tests/programs/daemon_garbage.c)
 target_include_directories(daemon_garbage PRIVATE ${CMAKE_SOURCE_DIR}/daemon)
-set_target_properties(pattern_holder daemon_garbage PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+# A client that speaks the protocol itself and outlives a killed daemon.
+add_executable(resume_client ${CMAKE_SOURCE_DIR}/tests/programs/resume_client.c $<TARGET_OBJECTS:tp_wire_obj>)
+target_include_directories(resume_client PRIVATE ${CMAKE_SOURCE_DIR}/daemon)
+target_link_libraries(resume_client PRIVATE Threads::Threads)
+set_target_properties(pattern_holder daemon_garbage resume_client PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 
 # A sanitized build given TIERPAGE_CLIENT_BUILD_DIR (a plain build) runs
 # these too: its own tierpaged, under the sanitizers, serving that build's
@@ -18,7 +22,7 @@ if(TIERPAGE_CLIENT_BUILD_DIR)
   set(daemon_labels "daemon")
 endif()
 foreach(script daemon_serve daemon_operate daemon_security daemon_programs daemon_failure daemon_metrics daemon_log daemon_budget
-    daemon_fork daemon_reload daemon_reconnect daemon_state)
+    daemon_fork daemon_reload daemon_reconnect daemon_state daemon_recover)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${script}.sh)
     add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)
     set_tests_properties(${script} PROPERTIES ENVIRONMENT "${daemon_env}" LABELS "${daemon_labels}" TIMEOUT 600)

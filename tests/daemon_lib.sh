@@ -4,7 +4,7 @@ TIERPAGED=$BUILD/bin/tierpaged
 HOLDER=$CLIENT_BUILD/tests/pattern_holder
 SOCK=$WORK/tierpaged.sock
 STACKS=$WORK/stacks
-STATE=$WORK/state     # the daemon's state_dir: the test's own
+STATE=/dev/shm/tierpage-test-$$-state  # the daemon's state_dir: the test's own, on tmpfs
 mkdir -p "$STACKS"
 daemon_pid=
 
@@ -105,6 +105,7 @@ else:
 daemon_cleanup() {
     [ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null
     rm -f /dev/shm/tierpage-test-$$-*.pmem
+    rm -rf "$STATE"
     rm -rf "$WORK"
 }
 trap daemon_cleanup EXIT

@@ -1,0 +1,174 @@
+#!/bin/bash
+# A tierpaged killed with SIGKILL and started again on the same state_dir
+# (daemon/STATE.md, PROTOCOL.md "A client of a daemon that died"): the VM
+# whose client it served waits for that client; the client comes back with
+# RESUME, its region and RESUME_DONE, and every page it wrote reads back as
+# written, from its memfd, the dram pool file and pmem, across several
+# kills in the middle of its rounds; tierpage-bench --verify under tierpage
+# run (the shim's own reconnection) completes and verifies across three. Only the recorded client may resume;
+# a VM without state answers ENOENT; a VM whose state file is truncated or
+# corrupt is refused by name and not served, and the other VMs are.
+. "$(dirname "$0")/script_lib.sh"
+. "$(dirname "$0")/daemon_lib.sh"
+RESUME_CLIENT=$BUILD/tests/resume_client
+
+vm_stack vm1 2MiB 8MiB 256MiB       # 24MiB through a 2MiB cap: dram, then pmem
+vm_stack vm2 4MiB 64MiB
+
+start_daemon || exit 1
+
+# The client writes and checks 24MiB in rounds; the daemon is killed and
+# started again in the middle of them.
+"$RESUME_CLIENT" "$SOCK" vm1 24 12 >"$WORK/client.out" 2>"$WORK/client.err" &
+client_run=$!
+wait_while_running "$client_run" 30 grep -q "^ready" "$WORK/client.out"
+read -r _ client_pid <"$WORK/client.out"
+wait_while_running "$client_run" 60 grep -q "^round 1 " "$WORK/client.out"
+waiting() { "$TIERPAGE" status --socket "$SOCK" | grep -Eq "^vm1 .*\(waiting for its client, pid $client_pid\)"; }
+kill -KILL "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null
+daemon_pid=
+[ -e "$STATE/vm1/client" ] && [ -e "$STATE/vm1/regions" ] && pass "a killed daemon leaves vm1's client record" ||
+    fail "vm1's state after the kill: $(ls "$STATE/vm1" 2>&1)"
+# Started with the client held back, to see it wait.
+kill -STOP "$client_run"
+start_daemon || exit 1
+expect_status 0 "status after the restart" -- "$TIERPAGE" status --socket "$SOCK"
+expect_output "^vm1 .*\(waiting for its client, pid $client_pid\)" "shows vm1 waiting for its client"
+expect_output "^vm2 " "and vm2 as before"
+grep -q "VM vm1: found the state of a daemon that died serving pid $client_pid" "$WORK/daemon.log" &&
+    pass "the log says what was found" || fail "no recovery line in the log"
+
+# Only the recorded client may resume; a VM without state has none to.
+expect_status 0 "a RESUME of vm1 by another process" -- "$RESUME_CLIENT" --resume-once "$SOCK" vm1
+expect_output "^status -13 VM vm1 waits for pid $client_pid to resume it" "is refused (EACCES), naming the pid"
+expect_status 0 "a RESUME of vm2" -- "$RESUME_CLIENT" --resume-once "$SOCK" vm2
+expect_output "^status -2 tierpaged has no state of VM vm2 to resume" "is refused (ENOENT): it has no state"
+expect_status 125 "another client's ATTACH to vm1" -- "$RESUME_CLIENT" "$SOCK" vm1 1 1
+expect_output "ATTACH: -16 .*VM vm1 waits for pid $client_pid, its client when the daemon before this one died" \
+    "is refused (EBUSY) while that client lives"
+waiting && pass "vm1 still waits for its client" || fail "vm1 no longer waits"
+
+kill -CONT "$client_run"
+recovered() { "$TIERPAGE" status --socket "$SOCK" | grep -Eq "^vm1 +$client_pid .*\(recovered\)"; }
+wait_for "the client resumed: status shows vm1 recovered, with its pid" recovered
+dram=$(stat_of vm1 pages dram); pmem=$(stat_of vm1 pages pmem)
+[ "$dram" -gt 0 ] && [ "$pmem" -gt 0 ] && pass "its pages are spread over dram ($dram) and pmem ($pmem)" ||
+    fail "after the resume: dram $dram, pmem $pmem pages"
+
+# Three more kills at moments spread over the rounds; each time the
+# client comes back by itself.
+for kill_no in 2 3 4; do
+    sleep "0.$((RANDOM % 9 + 1))"
+    kill -0 "$client_run" 2>/dev/null || break
+    kill -KILL "$daemon_pid"
+    wait "$daemon_pid" 2>/dev/null
+    daemon_pid=
+    start_daemon || exit 1
+    wait_while_running "$client_run" 60 recovered
+done
+wait "$client_run"
+rc=$?
+resumes=$(grep -c "^resumed" "$WORK/client.err")
+[ "$rc" = 0 ] && grep -q "^done" "$WORK/client.out" && ! grep -q " bad " "$WORK/client.out" &&
+    [ "$(grep -c " ok$" "$WORK/client.out")" = 12 ] &&
+    pass "every round of the client read back every word as written, across $resumes resumes" ||
+    { fail "client exit $rc"; sed 's/^/      /' "$WORK/client.out" "$WORK/client.err" | tail -20; }
+[ "$resumes" -ge 2 ] && pass "it resumed after the kills ($resumes times)" || fail "it resumed $resumes times"
+no_client() { [ ! -e "$STATE/vm1/client" ] && ! "$TIERPAGE" status --socket "$SOCK" | grep -q "^vm1 .*(recovered)"; }
+wait_for "the client's exit takes vm1's recovered state and record with it" no_client
+
+# The same through the shim (tierpage run): tierpage-bench --verify, its
+# pages in dram and pmem, the daemon SIGKILLed three times in the middle
+# of the run and started again; the program waits each time, resumes, and
+# its run completes and verifies.
+"$TIERPAGE" run --daemon "$SOCK" --vm vm1 -- "$BENCH" --size 48MiB --accesses 600000 --verify --json --quiet \
+    >"$WORK/bench.out" 2>&1 &
+bench_run=$!
+bench_recovered() { "$TIERPAGE" status --socket "$SOCK" | grep -Eq "^vm1 +[0-9]+ .*\(recovered\)"; }
+kill_daemon_once_paged vm1 "$bench_run"
+for kill_no in 1 2 3; do
+    start_daemon || exit 1
+    if wait_while_running "$bench_run" 60 bench_recovered; then
+        pass "kill $kill_no: tierpage run resumed vm1"
+    else
+        kill -0 "$bench_run" 2>/dev/null && fail "kill $kill_no: vm1 not recovered"
+        break
+    fi
+    [ "$kill_no" = 3 ] && break
+    sleep "0.$((RANDOM % 9 + 1))"
+    kill -0 "$bench_run" 2>/dev/null || break
+    kill_daemon
+done
+expect_exit "the verified run completes" 0 "$bench_run" "$WORK/bench.out"
+expect_output '"verify":"ok","bad_pages":0' "and tierpage-bench verified every page" "$WORK/bench.out"
+expect_no_wrong_data "it" "$WORK/bench.out"
+
+# Truncated and corrupt state: two clients' state left by a kill, then
+# vm1's regions file cut short and vm2's map file overwritten.
+# (--daemon-timeout 0: these programs stop with the daemon, leaving their
+# state behind)
+coproc HOLD1 { exec "$TIERPAGE" run --daemon "$SOCK" --vm vm1 --daemon-timeout 0 -- "$HOLDER" 16 2>"$WORK/holder1.err"; }
+holder1_run=$HOLD1_PID
+read -r ready holder1_pid <&"${HOLD1[0]}"
+# (one coprocess at a time: the second holder reads a fifo)
+mkfifo "$WORK/holder2.in"
+exec 7<>"$WORK/holder2.in"
+"$TIERPAGE" run --daemon "$SOCK" --vm vm2 --daemon-timeout 0 -- "$HOLDER" 16 <&7 >"$WORK/holder2.out" 2>"$WORK/holder2.err" &
+holder2_run=$!
+wait_while_running "$holder2_run" 30 grep -q "^ready" "$WORK/holder2.out"
+read -r ready2 _ <"$WORK/holder2.out"
+vm_stack vm3 4MiB 64MiB
+kill -HUP "$daemon_pid"
+wait_for "SIGHUP adds vm3" grep -q "VM vm3: stack .* loaded" "$WORK/daemon.log"
+"$RESUME_CLIENT" "$SOCK" vm3 8 1000000 >"$WORK/client3.out" 2>"$WORK/client3.err" &
+client3_run=$!
+wait_while_running "$client3_run" 30 grep -q "^round 1 " "$WORK/client3.out"
+read -r _ client3_pid <"$WORK/client3.out"
+[ "$ready" = ready ] && [ "$ready2" = ready ] && [ -n "$client3_pid" ] && pass "three programs attached" ||
+    fail "holders: '$ready' '$ready2' '$client3_pid'"
+kill -KILL "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null
+daemon_pid=
+kill -KILL "$client3_run"   # vm3's client goes for good while the daemon is down
+wait "$holder1_run" "$holder2_run" "$client3_run" 2>/dev/null
+head -c 20 "$STATE/vm1/regions" >"$STATE/vm1/regions.cut" && mv "$STATE/vm1/regions.cut" "$STATE/vm1/regions"
+map2=$(sed -n 's/^map //p' "$STATE/vm2/client")
+printf 'NOTAMAP!' | dd of="$STATE/vm2/$map2" conv=notrunc status=none
+start_daemon || exit 1
+grep -q "VM vm1: refused, not served: $STATE/vm1/regions is corrupt or truncated" "$WORK/daemon.log" &&
+    pass "a truncated regions file refuses vm1, naming the file" || fail "no refusal of vm1 in the log"
+grep -q "VM vm2: refused, not served: $STATE/vm2/$map2 is not a tierpage page map file" "$WORK/daemon.log" &&
+    pass "a corrupt map file refuses vm2, naming the file" ||
+    { fail "no refusal of vm2 naming $map2 in the log"; grep "VM vm2" "$WORK/daemon.log" | tail -5; }
+expect_status 0 "status" -- "$TIERPAGE" status --socket "$SOCK"
+expect_output "^vm3 +- .*\(waiting for its client, pid $client3_pid\)" "status shows vm3 waiting for its gone client"
+expect_output "^vm1 +- +\(refused: $STATE/vm1/regions is corrupt or truncated" "status lists vm1 as refused"
+expect_status 0 "a RESUME of the refused vm1" -- "$RESUME_CLIENT" --resume-once "$SOCK" vm1
+expect_output "^status -5 VM vm1 is not served: .*$STATE/vm1/regions" "is answered EIO with the reason"
+expect_status 2 "a program of the refused vm1 does not start" -- "$TIERPAGE" run --daemon "$SOCK" --vm vm1 -- true
+expect_output "VM vm1 is not served: .*regions is corrupt or truncated" "and says why"
+[ -s "$STATE/vm1/regions" ] && pass "the refused VM's state is left for the operator" || fail "vm1's state is gone"
+exec 7>&-
+coproc HOLD3 { exec "$TIERPAGE" run --daemon "$SOCK" --vm vm3 -- "$HOLDER" 16 2>"$WORK/holder3.err"; }
+holder3_run=$HOLD3_PID
+read -r ready3 _ <&"${HOLD3[0]}"
+echo verify >&"${HOLD3[1]}"
+read -r verdict <&"${HOLD3[0]}"
+[ "$ready3" = ready ] && [ "$verdict" = ok ] &&
+    pass "vm3, whose client went while the daemon was down, is served to a new program, its pages intact" ||
+    fail "vm3: '$ready3' '$verdict'"
+grep -q "VM vm3: the state of pid $client3_pid, which a daemon that died served, is dropped" "$WORK/daemon.log" &&
+    pass "the dead client's state was dropped first" || fail "no drop of vm3's state in the log"
+echo exit >&"${HOLD3[1]}"
+wait "$holder3_run"
+# The operator removes the refused VM's state: SIGHUP serves it afresh.
+rm -rf "$STATE/vm1"
+kill -HUP "$daemon_pid"
+served_again() { "$TIERPAGE" status --socket "$SOCK" | grep -Eq "^vm1 +- +0 "; }
+wait_for "once its state is removed, SIGHUP serves vm1 afresh" served_again
+expect_status 0 "a program of vm1 runs again" -- "$TIERPAGE" run --daemon "$SOCK" --vm vm1 -- \
+    "$BENCH" --size 8MiB --verify --json --quiet
+expect_output '"verify":"ok","bad_pages":0' "and verifies every page"
+expect_status 0 "SIGTERM stops the daemon" -- stop_daemon
+finish
