@@ -1,8 +1,8 @@
 #!/bin/bash
 # A program whose tierpaged goes away (SIGKILL) waits for it: its faults
 # stay queued on its userfaultfd and its requests wait, while it tries the
-# socket again with back-off for --daemon-timeout. Here no daemon takes it
-# back, so each run must end the one clear way, never with wrong data or a
+# socket again with back-off for --daemon-timeout. Where no daemon takes it
+# back, each run must end the one clear way, never with wrong data or a
 # hang:
 #   1. no daemon comes back: the program stops (exit 125) past its
 #      timeout, naming the socket, the VM and the timeout;
@@ -10,6 +10,10 @@
 #      RESUME is refused, and it stops (exit 125) saying so; a request it
 #      made while the daemon was away (madvise) was neither answered nor
 #      failed meanwhile; the new daemon serves a new program.
+#   3. a program holds memory it cannot hand over (a region whose front it
+#      unmapped): it stops at once.
+#   4. a daemon started on the state a killed one left takes the program
+#      back, three kills in a row, and the verified run completes whole.
 # And --daemon-timeout's values are checked before anything runs.
 . "$(dirname "$0")/script_lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
@@ -109,4 +113,33 @@ start_daemon || exit 1
 expect_status 0 "the new daemon serves a new program of the VM" -- \
     bash "$SRC/tests/bench_verify.sh" "$TIERPAGE" run --daemon "$SOCK" --vm good -- "$BENCH" --size 16MiB
 expect_status 0 "SIGTERM stops the new daemon" -- stop_daemon
+
+# 4. The daemon is killed three times under a verified run, and each time a
+# new one is started on the state the killed one left (state_dir): the
+# program is taken back each time, its faults served where they queued,
+# and the run ends with every page as written.
+start_daemon || exit 1
+"$TIERPAGE" run --daemon "$SOCK" --vm good -- \
+    "$BENCH" --size 48MiB --accesses 300000 --verify --json --quiet >"$WORK/back.json" 2>"$WORK/back.err" &
+run=$!
+kill_daemon_once_paged good "$run"
+# resumed N: the program says it was taken back N times.
+resumed() { [ "$(grep -c "the daemon is back: VM good resumed" "$WORK/back.err")" -ge "$1" ]; }
+for kill_no in 1 2 3; do
+    if [ "$kill_no" -gt 1 ]; then
+        sleep "0.$((RANDOM % 9 + 1))"
+        kill -0 "$run" 2>/dev/null && kill_daemon && pass "the daemon SIGKILLed again (kill $kill_no)" ||
+            { fail "the run ended before kill $kill_no"; break; }
+    fi
+    start_daemon || exit 1
+    wait_while_running "$run" 60 resumed "$kill_no" && pass "a new daemon took the program back (kill $kill_no)" ||
+        { fail "the program was not taken back after kill $kill_no"; sed 's/^/      /' "$WORK/back.err"; break; }
+done
+expect_exit "the run completes" 0 "$run" "$WORK/back.err"
+grep -q '"verify":"ok"' "$WORK/back.json" && grep -q '"bad_pages":0' "$WORK/back.json" &&
+    pass "and every page of it verifies" || { fail "its verify: $(cat "$WORK/back.json")"; }
+expect_output "the daemon went away; VM good waits up to 1min" "it said it waited for the daemon" "$WORK/back.err"
+expect_no_wrong_data "it" "$WORK/back.err"
+wait_for "its pages are released when it ends" released good
+expect_status 0 "SIGTERM stops the last daemon" -- stop_daemon
 finish
