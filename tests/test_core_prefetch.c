@@ -191,7 +191,9 @@ static void last_until_used_beside_a_working_set(const char *map_ahead, uint64_t
            (int)strlen(map_ahead) - 1, map_ahead, (unsigned long long)prefetched, (unsigned long long)used,
            (unsigned long long)wasted, (unsigned long long)from_tiers);
     ck_assert_uint_gt(prefetched, REGION_PAGES / 2);
-    ck_assert_msg(used * 10 >= prefetched * 9, "%llu of %llu prefetched pages used", (unsigned long long)used,
+    /* 89-98% from run to run, either way, on a quiet machine; 74% when a
+     * prefetch could push out prefetched pages not yet used. */
+    ck_assert_msg(used * 20 >= prefetched * 17, "%llu of %llu prefetched pages used", (unsigned long long)used,
                   (unsigned long long)prefetched);
     /* Faults, from the sweep and the working set alike, are few. */
     ck_assert_msg(from_tiers * 4 <= used * faults_per_4_used, "%llu faults from a tier for %llu prefetched pages used",
@@ -343,8 +345,9 @@ START_TEST(pages_mapped_ahead_spare_the_sweep_its_faults)
         if (k == 0) {
             ck_assert_uint_gt(mapped, prefetched[k] / 2);
             ck_assert_uint_le(mapped, prefetched[k]);
-            /* Well under one fault a page: about one a batch, and the hole's. */
-            ck_assert_msg(served[k] * 8 <= REGION_PAGES, "%llu faults for %u pages", (unsigned long long)served[k],
+            /* Well under one fault a page: about one a batch, and the hole's
+             * (79-131 from run to run). */
+            ck_assert_msg(served[k] * 6 <= REGION_PAGES, "%llu faults for %u pages", (unsigned long long)served[k],
                           REGION_PAGES);
         } else {
             ck_assert_uint_eq(mapped, 0);
