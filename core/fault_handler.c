@@ -52,8 +52,12 @@ static void resolve_write_protect(struct tp_stack *s, struct fault *f)
     if (tp_page_note_write(&s->pages, f->id))
         s->counters.write_faults++;
     tp_prefetch_used_ahead(s, f->id, TP_AHEAD_WRITE_FAULT);
+    /* BUSY until writable: an evictor that write-protected and copied the
+     * page in between would lose the writes that follow. */
+    tp_page_claim(&s->pages, f->id);
     tp_lock_drop(&s->lock);
     int rc = tp_uffd_writeprotect(f->uffd, f->addr, s->page_size, 0, 1);
+    tp_page_release_unlocked(&s->pages, f->id);
     if (rc == -EAGAIN) /* the address space was changing: the writer faults again */
         rc = tp_uffd_wake(f->uffd, f->addr, s->page_size);
     if (rc < 0 && !client_gone(f, rc))
@@ -97,8 +101,13 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
             protect = 0;
         }
     }
+    /* BUSY until mapped: an evictor could otherwise punch the page from
+     * the memfd in between (the map then fails: "Bad address"), or copy it
+     * before a writable mapping lets the program change it. */
+    tp_page_claim(&s->pages, f->id);
     tp_lock_drop(&s->lock);
     int rc = tp_uffd_continue(f->uffd, f->addr, s->page_size, protect);
+    tp_page_release_unlocked(&s->pages, f->id);
     if (rc < 0 && rc != -EEXIST && !client_gone(f, rc)) {
         tp_stack_fail(s, "cannot map page at %p: UFFDIO_CONTINUE: %s", (void *)f->addr, strerror(-rc));
         return;
