@@ -219,6 +219,16 @@ static inline bool tp_kernel_tracks_writes(const struct tp_stack *s, const struc
     return s->write_tracking == TP_WRITES_KERNEL && !r->foreign;
 }
 
+/* Stack lock held: the page map is kept in a file (tierpaged's stacks,
+ * tp_private_stack_keep_map_in), so the stack's state must outlive the
+ * process: a page's copy queued for a remote tier is not its only copy
+ * until the store has acknowledged it (tier_chain.c). */
+static inline bool tp_stack_state_outlives(struct tp_stack *s)
+{
+    TP_ASSERT_HELD(&s->lock);
+    return s->pages.map.file != NULL;
+}
+
 /* Regions are registered for minor faults: they show the clock policy a
  * page's use and prefetch the first use of a page it brought in, and with
  * the kernel tracking writes, eviction stops writes by unmapping the page

@@ -176,11 +176,20 @@ static void count_puts(struct tp_stack *s, struct tp_tier *tier, size_t acknowle
 }
 
 /* A direct put is retried on a transient failure, unless `has_next`: the
- * caller then puts the page into the next tier instead. */
-static int tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, int has_next,
+ * caller then puts the page into the next tier instead. A put through a
+ * write-back queue returns once queued, or, with `acked`, once the store
+ * has acknowledged it (-ENOSPC when it refused it as full). */
+static int tier_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, int has_next, int acked,
                     tierpage_error *err)
 {
     struct tp_tier *tier = &s->tiers[t];
+    if (tier->writeback && acked) {
+        int rc = tp_writeback_put_acked(tier->writeback, id, page);
+        if (rc == -EIO)
+            return tierpage_error_set(err, rc, NULL, "tier '%s' failed: its write-back queue dropped page %u",
+                                      tier->name, id);
+        return rc;
+    }
     if (tier->writeback) {
         /* Counted as a put when the store acknowledges it. */
         tp_writeback_put(tier->writeback, id, page);
@@ -291,11 +300,13 @@ int tp_chain_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, ti
         tp_lock_take(&s->lock);
         int overwrite = tp_page(&s->pages, id)->tier == t;
         int room = overwrite || tp_tier_reserve(&s->pages, t, tier->capacity_pages);
+        /* The caller lets the page's other copy go once this returns. */
+        int acked = tp_stack_state_outlives(s);
         tp_lock_drop(&s->lock);
 
         int rc = -ENOSPC, has_next = t + 1 < s->tier_count;
         if (room) {
-            rc = tier_put(s, t, id, page, has_next, err);
+            rc = tier_put(s, t, id, page, has_next, acked, err);
             if (rc == 0)
                 return (int)t;
             if (!overwrite) {

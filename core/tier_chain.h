@@ -53,7 +53,10 @@ int tp_tier_put_now(struct tp_stack *s, size_t t, size_t n, const uint64_t *ids,
  * caller, the stack lock not held. `t` already holding a copy of the page
  * is overwritten in place. On success returns the tier it landed in, its
  * place counted there; the caller records it with tp_page_land. -ENOSPC
- * when every tier from t down is full. */
+ * when every tier from t down is full. A put through a write-back queue
+ * has been acknowledged by the store when this returns if the stack's
+ * state outlives the process (tp_stack_state_outlives), and is only
+ * queued otherwise: the caller may then let the page's other copy go. */
 int tp_chain_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tierpage_error *err);
 
 /* Move the page's copy (the page BUSY for the caller, STORED or clean

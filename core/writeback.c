@@ -19,11 +19,18 @@
 enum wb_state { WB_FREE = 0, WB_QUEUED, WB_SENDING, WB_DEAD };
 enum wb_kind { WB_PUT = 0, WB_DELETE };
 
+/* A thread waiting in tp_writeback_put_acked for its page's put. */
+struct wb_waiter {
+    int done;
+    int result;       /* 0 acknowledged, -ENOSPC refused as full, -EIO dropped */
+};
+
 struct wb_entry {
     uint32_t id;
     uint32_t chain;   /* next entry in the same hash bucket */
     uint8_t state;
     uint8_t kind;
+    struct wb_waiter *waiter; /* a put's, or NULL when no one waits for it */
 };
 
 struct tp_writeback {
@@ -77,8 +84,21 @@ static void unchain(struct tp_writeback *wb, uint32_t e)
     *link = wb->entries[e].chain;
 }
 
+/* wb->lock held: the entry's waiter, if any, learns its put's result. */
+static void answer(struct tp_writeback *wb, uint32_t e, int result)
+{
+    struct wb_waiter *w = wb->entries[e].waiter;
+    if (!w)
+        return;
+    w->result = result;
+    w->done = 1;
+    wb->entries[e].waiter = NULL;
+    pthread_cond_broadcast(&wb->progress);
+}
+
 static void release(struct tp_writeback *wb, uint32_t e)
 {
+    answer(wb, e, 0);
     if (wb->entries[e].state != WB_DEAD)
         unchain(wb, e);
     wb->entries[e].state = WB_FREE;
@@ -94,7 +114,7 @@ static uint32_t enqueue(struct tp_writeback *wb, uint32_t id, enum wb_kind kind)
     if (wb->abandoned)
         return WB_NONE;
     uint32_t e = wb->free_slots[--wb->free_count];
-    wb->entries[e] = (struct wb_entry){id, *bucket_of(wb, id), WB_QUEUED, (uint8_t)kind};
+    wb->entries[e] = (struct wb_entry){id, *bucket_of(wb, id), WB_QUEUED, (uint8_t)kind, NULL};
     *bucket_of(wb, id) = e; /* newest first, ahead of one being sent */
     wb->ring[(wb->head + wb->count) % wb->slots] = e;
     wb->count++;
@@ -102,20 +122,45 @@ static uint32_t enqueue(struct tp_writeback *wb, uint32_t id, enum wb_kind kind)
     return e;
 }
 
-void tp_writeback_put(struct tp_writeback *wb, uint32_t id, const void *page)
+/* wb->lock held: queue a copy of the page (a queued put or delete of it
+ * becomes this put); WB_NONE when the queue was abandoned. */
+static uint32_t queue_put(struct tp_writeback *wb, uint32_t id, const void *page)
 {
-    pthread_mutex_lock(&wb->lock);
     uint32_t e = wb->abandoned ? WB_NONE : find_live(wb, id, WB_QUEUED);
     if (e == WB_NONE && !wb->abandoned)
         e = enqueue(wb, id, WB_PUT);
-    if (e == WB_NONE) {
-        pthread_mutex_unlock(&wb->lock);
-        return;
-    }
+    if (e == WB_NONE)
+        return WB_NONE;
     wb->entries[e].kind = WB_PUT; /* a queued delete becomes this put */
     wb->stats.queued_pages++;
     memcpy(slot_page(wb, e), page, wb->page_size);
+    return e;
+}
+
+void tp_writeback_put(struct tp_writeback *wb, uint32_t id, const void *page)
+{
+    pthread_mutex_lock(&wb->lock);
+    queue_put(wb, id, page);
     pthread_mutex_unlock(&wb->lock);
+}
+
+int tp_writeback_put_acked(struct tp_writeback *wb, uint32_t id, const void *page)
+{
+    struct wb_waiter w = {0, -EIO};
+    pthread_mutex_lock(&wb->lock);
+    uint32_t e = queue_put(wb, id, page);
+    if (e != WB_NONE) {
+        /* Only the page's owner puts it, and it waits here: no one else
+         * can be waiting for this entry. */
+        if (wb->entries[e].waiter)
+            tp_fatal("two threads wait for the put of page %u in the write-back queue of tier '%s'", id,
+                     wb->target.name);
+        wb->entries[e].waiter = &w;
+        while (!w.done)
+            pthread_cond_wait(&wb->progress, &wb->lock);
+    }
+    pthread_mutex_unlock(&wb->lock);
+    return w.result;
 }
 
 int tp_writeback_get(struct tp_writeback *wb, uint32_t id, void *page)
@@ -209,6 +254,7 @@ static void abandon(struct tp_writeback *wb)
     wb->abandoned = 1;
     for (size_t i = 0; i < wb->count; i++) {
         uint32_t e = wb->ring[(wb->head + i) % wb->slots];
+        answer(wb, e, -EIO);
         release(wb, e);
     }
     wb->head = wb->count = 0;
@@ -282,6 +328,8 @@ static void *sender_main(void *arg)
         for (size_t i = 0; i < n && kind == WB_PUT; i++) {
             if (results[i] == -ENOSPC) {
                 full++;
+                if (wb->entries[batch[i]].waiter)
+                    continue; /* handed back: its owner, waiting, finds it a place */
                 int rc = wb->target.full(wb->target.ctx, wb, wb->entries[batch[i]].id, slot_page(wb, batch[i]), &err);
                 if (rc == 0)
                     results[i] = 0;
@@ -305,7 +353,10 @@ static void *sender_main(void *arg)
         uint32_t again[WB_BATCH], behind[WB_BATCH];
         size_t again_count = 0, behind_count = 0;
         for (size_t i = 0; i < n; i++) {
-            if (results[i] == 0 || (later[i] && newer_entry(wb, batch[i]))) {
+            int handed_back = results[i] == -ENOSPC && wb->entries[batch[i]].waiter;
+            if (handed_back)
+                answer(wb, batch[i], -ENOSPC);
+            if (results[i] == 0 || handed_back || (later[i] && newer_entry(wb, batch[i]))) {
                 release(wb, batch[i]);
                 continue;
             }

@@ -61,6 +61,14 @@ void tp_writeback_resume(struct tp_writeback *wb);
 
 /* Queue a copy of the page (waits while the queue is full). */
 void tp_writeback_put(struct tp_writeback *wb, uint32_t id, const void *page);
+/* The same, then wait until the store has answered the put: 0 when it
+ * acknowledged the page; -ENOSPC when it refused it as full (the page is
+ * handed back, not given to target->full: the caller, which must hold the
+ * page so that no one else puts it meanwhile, finds it another place);
+ * -EIO when the queue dropped it (abandoned). For a page whose other copy
+ * must stay until the store holds this one: the only copy must never be
+ * in the queue's memory when the pager's state outlives the process. */
+int tp_writeback_put_acked(struct tp_writeback *wb, uint32_t id, const void *page);
 /* 0 and the page when a copy is queued; -ENODATA when its delete is queued
  * (the store's copy is stale: do not read it); -ENOENT when neither; -EIO
  * while the queue is abandoned. */

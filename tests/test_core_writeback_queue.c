@@ -1,6 +1,8 @@
 /* The write-back queue (writeback.c) on its own, with a store that is full
  * and an owner that holds some pages BUSY: the queue must keep placing the
- * pages behind one it cannot place yet, and lose none. */
+ * pages behind one it cannot place yet, and lose none. And puts waited
+ * for (a stack whose state outlives the process): answered only once the
+ * store has answered, refused pages handed back, dropped ones said so. */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -22,6 +24,9 @@ static int busy[IDS];           /* pages the owner holds: "ask again later" */
 static unsigned char below[IDS][PAGE];
 static int placed_below[IDS], deleted[IDS];
 static int failed;
+static int put_result = -ENOSPC; /* what the store answers every put */
+static int puts_seen;           /* puts that reached the store, answered or not */
+static unsigned char stored[IDS][PAGE];
 
 void tp_fatal(const char *fmt, ...)
 {
@@ -40,10 +45,19 @@ static void wait_for_gate(void)
 static void store_put(void *ctx, size_t n, const uint64_t *keys, const void *const *pages, int *results,
                       tierpage_error *err)
 {
-    (void)ctx, (void)keys, (void)pages, (void)err;
+    (void)ctx, (void)err;
+    pthread_mutex_lock(&lock);
+    puts_seen += (int)n;
+    pthread_cond_broadcast(&changed);
+    pthread_mutex_unlock(&lock);
     wait_for_gate();
-    for (size_t i = 0; i < n; i++)
-        results[i] = -ENOSPC;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < n; i++) {
+        if (put_result == 0)
+            memcpy(stored[keys[i]], pages[i], PAGE);
+        results[i] = put_result;
+    }
+    pthread_mutex_unlock(&lock);
 }
 
 static void store_del(void *ctx, size_t n, const uint64_t *keys, int *results, tierpage_error *err)
@@ -179,6 +193,116 @@ START_TEST(a_page_held_busy_does_not_stop_the_pages_behind_it)
 }
 END_TEST
 
+static const struct tp_writeback_target gated_target = {
+    .name = "gated", .put = store_put, .del = store_del, .full = store_full,
+    .sent = store_sent, .failed = store_failed,
+};
+
+struct acked_put {
+    struct tp_writeback *wb;
+    uint32_t id;
+    int result, done;
+};
+
+static void *put_acked_main(void *arg)
+{
+    struct acked_put *a = arg;
+    unsigned char page[PAGE];
+    fill(page, a->id, 2);
+    int rc = tp_writeback_put_acked(a->wb, a->id, page);
+    pthread_mutex_lock(&lock);
+    a->result = rc;
+    a->done = 1;
+    pthread_cond_broadcast(&changed);
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+/* Opens the gate once the store has been asked for `puts` puts, and
+ * returns whether the putter was still waiting for its answer then. */
+static int open_gate_after_puts(struct acked_put *a, int puts)
+{
+    pthread_mutex_lock(&lock);
+    while (puts_seen < puts)
+        pthread_cond_wait(&changed, &lock);
+    int waiting = !a->done;
+    gate_open = 1;
+    pthread_cond_broadcast(&changed);
+    pthread_mutex_unlock(&lock);
+    return waiting;
+}
+
+/* A queue whose store answers `result` to every put, once the test has
+ * seen the putter wait for it: the put of page `id` waited for through
+ * it, and its result. */
+static int put_acked_through_gate(struct tp_writeback **wb, uint32_t id, int result)
+{
+    tierpage_error err = {{0}, {0}};
+    put_result = result;
+    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 60ull * 1000000000, wb, &err), 0);
+    struct acked_put a = {*wb, id, 1, 0};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, put_acked_main, &a), 0);
+    ck_assert_msg(open_gate_after_puts(&a, 1), "the put returned before the store answered it");
+    pthread_join(t, NULL);
+    return a.result;
+}
+
+/* The deferred release of a page's other copy (its memfd's, or a faster
+ * tier's) rests on this: a put waited for returns only after the store
+ * has answered it, with the page stored. */
+START_TEST(a_put_waited_for_returns_once_the_store_holds_the_page)
+{
+    struct tp_writeback *wb;
+    ck_assert_int_eq(put_acked_through_gate(&wb, 7, 0), 0);
+    unsigned char page[PAGE];
+    fill(page, 7, 2);
+    ck_assert_msg(memcmp(stored[7], page, PAGE) == 0, "the store does not hold the page put");
+    struct tp_writeback_stats st;
+    tp_writeback_stats(wb, &st);
+    ck_assert_uint_eq(st.depth_pages, 0);
+    ck_assert_uint_eq(st.sent_pages, 1);
+    tp_writeback_stop(wb);
+}
+END_TEST
+
+/* Refused as full, a page waited for goes back to the thread that holds
+ * it (the queue's owner is not asked to place it: its holder would keep
+ * it "busy" for ever), and leaves the queue. */
+START_TEST(a_put_waited_for_and_refused_as_full_is_handed_back)
+{
+    struct tp_writeback *wb;
+    busy[3] = 1;
+    ck_assert_int_eq(put_acked_through_gate(&wb, 3, -ENOSPC), -ENOSPC);
+    ck_assert_int_eq(placed_below[3], 0);
+    struct tp_writeback_stats st;
+    tp_writeback_stats(wb, &st);
+    ck_assert_uint_eq(st.depth_pages, 0);
+    ck_assert_uint_eq(st.sent_pages, 0);
+    unsigned char page[PAGE];
+    ck_assert_int_eq(tp_writeback_get(wb, 3, page), -ENOENT);
+    tp_writeback_stop(wb);
+    ck_assert_int_eq(failed, 0);
+}
+END_TEST
+
+/* A store that keeps failing past the timeout: the queue gives up, drops
+ * its pages, and the thread waiting for one learns it was dropped. */
+START_TEST(a_put_waited_for_and_dropped_says_so)
+{
+    struct tp_writeback *wb;
+    tierpage_error err = {{0}, {0}};
+    put_result = -EIO;
+    gate_open = 1;
+    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 0, &wb, &err), 0);
+    struct acked_put a = {wb, 5, 1, 0};
+    put_acked_main(&a);
+    ck_assert_int_eq(a.result, -EIO);
+    ck_assert_int_eq(failed, 1);
+    tp_writeback_stop(wb);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("writeback queue");
@@ -186,6 +310,12 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, a_page_held_busy_does_not_stop_the_pages_behind_it);
     suite_add_tcase(suite, tc);
+    TCase *acked = tcase_create("puts waited for");
+    tcase_set_timeout(acked, 120);
+    tcase_add_test(acked, a_put_waited_for_returns_once_the_store_holds_the_page);
+    tcase_add_test(acked, a_put_waited_for_and_refused_as_full_is_handed_back);
+    tcase_add_test(acked, a_put_waited_for_and_dropped_says_so);
+    suite_add_tcase(suite, acked);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
     int failures = srunner_ntests_failed(runner);
