@@ -29,6 +29,14 @@ foreach(script daemon_serve daemon_operate daemon_security daemon_programs daemo
   endif()
 endforeach()
 
+# tierpaged SIGKILLed at least 20 times under each of tierpage-bench
+# --verify and a QEMU guest's memtester, started again each time on its
+# state (label long, scripts/daemon-kill-loop.sh). Like the tests above, a
+# sanitized build runs its own tierpaged under the plain build's clients.
+add_test(NAME daemon_kill_loop COMMAND bash ${CMAKE_SOURCE_DIR}/tests/daemon_kill_loop.sh)
+set_tests_properties(daemon_kill_loop PROPERTIES ENVIRONMENT "${daemon_env}" LABELS "${daemon_labels};long"
+  TIMEOUT 3600)
+
 # Two QEMU guests under one daemon, with the operator's moves during their
 # memory tests: a short memory test here, a long one (label long,
 # scripts/daemon-vms-long.sh).
