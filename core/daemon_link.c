@@ -116,7 +116,7 @@ static int resume(struct tp_daemon_link *l, char *why, size_t why_len)
                 "this program are out of reach", gone_text, text);
     for (size_t i = 0; i < l->handed.count && rc == 0; i++) {
         const struct tp_handover_range *r = &l->handed.ranges[i];
-        struct tpd_range add = {.addr = r->addr, .length = r->length};
+        struct tpd_region_add add = {.addr = r->addr, .length = r->length, .offset = r->offset};
         rc = ask(sock, TPD_REGION_ADD, &add, sizeof add, r->memfd, text, sizeof text);
         if (rc < 0 && rc != -EAGAIN)
             stopped(l, "%s, and the tierpaged there now refused to take back the range at 0x%llx of %llu bytes: %s",
@@ -157,16 +157,9 @@ static int come_back(struct tp_daemon_link *l)
     /* What cannot be handed over stops the program now rather than after
      * the wait. The record does not change meanwhile: requests wait. */
     pthread_mutex_lock(&l->lock);
-    for (size_t i = 0; i < l->handed.count; i++) {
-        const struct tp_handover_range *r = &l->handed.ranges[i];
-        /* REGION_ADD maps a memfd from its start. */
-        if (r->offset || l->handover_lost)
-            stopped(l, "%s, and the served range at 0x%llx of %llu bytes cannot be handed over to a daemon that "
-                    "comes back: %s", gone_text, (unsigned long long)r->addr, (unsigned long long)r->length,
-                    l->handover_lost ? "there was no memory to record an unmap"
-                                     : "it starts inside its memfd (the part before it was unmapped), and "
-                                       "REGION_ADD carries no offset into the file");
-    }
+    if (l->handover_lost)
+        stopped(l, "%s, and its served memory cannot be handed over to a daemon that comes back: there was no "
+                "memory to record an unmap", gone_text);
     pthread_mutex_unlock(&l->lock);
     char timeout[32];
     tp_format_duration_ms(l->timeout_ms, timeout, sizeof timeout);
@@ -400,7 +393,7 @@ int tp_daemon_link_fork_copy(struct tp_daemon_link *l, uint64_t token, tierpage_
 
 int tp_daemon_link_add(struct tp_daemon_link *l, int memfd, void *addr, size_t length, tierpage_error *err)
 {
-    struct tpd_range m = {.addr = (uintptr_t)addr, .length = length};
+    struct tpd_region_add m = {.addr = (uintptr_t)addr, .length = length};
     pthread_mutex_lock(&l->lock);
     /* Recorded first: a daemon that comes back before this one answers is
      * handed the region with the others, and that is its answer. */

@@ -4,7 +4,8 @@
  *
  * A daemon that goes away (killed, crashed: its connection closes without
  * a STOP) may come back within daemon_timeout: the link keeps what it
- * handed over (the userfaultfd, each region's memfd, address and length),
+ * handed over (the userfaultfd; each served range's memfd, address, length
+ * and offset in the memfd),
  * connects again with back-off and hands it all over again (RESUME,
  * daemon/PROTOCOL.md). Meanwhile the program's faults wait in the kernel,
  * and its requests wait for the new connection, then are sent again (or,

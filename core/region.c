@@ -271,19 +271,19 @@ fail_errno:
     return NULL;
 }
 
-int tp_region_adopt(tp_stack *s, int memfd, int uffd, uint64_t addr, size_t length, uint32_t first_id,
-                    tierpage_error *err)
+int tp_region_adopt(tp_stack *s, int memfd, int uffd, uint64_t addr, size_t length, uint64_t offset,
+                    uint32_t first_id, tierpage_error *err)
 {
-    if (addr & (s->page_size - 1) || length & (s->page_size - 1))
-        return tierpage_error_set(err, -EINVAL, NULL, "region at 0x%llx of %zu bytes is not page-aligned",
-                                  (unsigned long long)addr, length);
-    if (addr + length < addr)
-        return tierpage_error_set(err, -EINVAL, NULL, "region at 0x%llx of %zu bytes wraps around",
-                                  (unsigned long long)addr, length);
+    if (addr & (s->page_size - 1) || length & (s->page_size - 1) || offset & (s->page_size - 1))
+        return tierpage_error_set(err, -EINVAL, NULL, "region at 0x%llx of %zu bytes (at %llu in its file) is not "
+                                  "page-aligned", (unsigned long long)addr, length, (unsigned long long)offset);
+    if (addr + length < addr || offset + length < offset || offset > (uint64_t)INT64_MAX - length)
+        return tierpage_error_set(err, -EINVAL, NULL, "region at 0x%llx of %zu bytes (at %llu in its file) wraps "
+                                  "around", (unsigned long long)addr, length, (unsigned long long)offset);
     struct stat st;
-    if (fstat(memfd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < length)
-        return tierpage_error_set(err, -EINVAL, NULL, "the file given for a region of %zu bytes is not a memfd "
-                                  "that large", length);
+    if (fstat(memfd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < offset + length)
+        return tierpage_error_set(err, -EINVAL, NULL, "the file given for a region of %zu bytes at %llu in it is "
+                                  "not a memfd that large", length, (unsigned long long)offset);
     struct tp_region *r = region_new(s, &length, err);
     if (!r)
         return -ENOMEM;
@@ -296,7 +296,8 @@ int tp_region_adopt(tp_stack *s, int memfd, int uffd, uint64_t addr, size_t leng
                  "faults for tierpaged's clients: the daemon cannot unmap a client's pages to stop its writes");
         tp_lock_drop(&s->lock);
     }
-    r->alias = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    r->alias = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, (off_t)offset);
+    r->offset = (off_t)offset;
     r->first_id = first_id;
     int rc = r->alias == MAP_FAILED ? -errno : region_publish(s, r);
     if (rc < 0) {

@@ -98,9 +98,10 @@ int tp_remote_attach_held(tp_stack *s, int uffd, struct tp_remote **out, tierpag
     return 0;
 }
 
-int tp_remote_add_region(struct tp_remote *c, int memfd, uint64_t addr, uint64_t length, tierpage_error *err)
+int tp_remote_add_region(struct tp_remote *c, int memfd, uint64_t addr, uint64_t length, uint64_t offset,
+                         tierpage_error *err)
 {
-    return tp_region_adopt(c->stack, memfd, c->uffd, addr, (size_t)length, TP_NIL, err);
+    return tp_region_adopt(c->stack, memfd, c->uffd, addr, (size_t)length, offset, TP_NIL, err);
 }
 
 int tp_remote_release(struct tp_remote *c, uint64_t addr, uint64_t length, int discard, tierpage_error *err)
@@ -119,7 +120,7 @@ size_t tp_remote_regions(struct tp_remote *c, struct tp_remote_region *out, size
     size_t n = s->region_count;
     for (size_t i = 0; i < n && i < max; i++) {
         const struct tp_region *r = s->regions[i];
-        out[i] = (struct tp_remote_region){(uint64_t)(uintptr_t)r->start, r->length, r->first_id};
+        out[i] = (struct tp_remote_region){(uint64_t)(uintptr_t)r->start, r->length, (uint64_t)r->offset, r->first_id};
     }
     tp_lock_drop(&s->lock);
     return n;

@@ -130,14 +130,15 @@ static size_t holding_tier(struct tp_stack *s, const struct recovered_page *p, v
     return TP_NO_TIER;
 }
 
-/* Pages [0, pages) of the memfd that hold data (filled by the dead daemon,
- * or written by the client since): a bitmap. NULL when out of memory. */
-static unsigned char *pages_with_data(int memfd, size_t page_size, size_t pages)
+/* The pages of the memfd from `offset` on, `pages` of them, that hold data
+ * (filled by the dead daemon, or written by the client since): a bitmap,
+ * bit i for the page at offset + i pages. NULL when out of memory. */
+static unsigned char *pages_with_data(int memfd, off_t offset, size_t page_size, size_t pages)
 {
     unsigned char *bits = calloc(pages / 8 + 1, 1);
     if (!bits)
         return NULL;
-    off_t end = (off_t)(pages * page_size), at = 0;
+    off_t end = offset + (off_t)(pages * page_size), at = offset;
     while (at < end) {
         off_t data = lseek(memfd, at, SEEK_DATA);
         if (data < 0 || data >= end)
@@ -145,7 +146,8 @@ static unsigned char *pages_with_data(int memfd, size_t page_size, size_t pages)
         off_t hole = lseek(memfd, data, SEEK_HOLE);
         if (hole < 0 || hole > end)
             hole = end;
-        for (size_t i = (size_t)data / page_size; i < ((size_t)hole + page_size - 1) / page_size; i++)
+        for (size_t i = (size_t)(data - offset) / page_size; i < ((size_t)(hole - offset) + page_size - 1) / page_size;
+             i++)
             bits[i / 8] |= (unsigned char)(1u << (i % 8));
         at = hole;
     }
@@ -171,15 +173,18 @@ static int room_for_one(struct tp_stack *s)
     return rc;
 }
 
-int tp_remote_resume_region(struct tp_remote *c, int memfd, uint64_t addr, uint64_t length, uint32_t first_id,
-                            const struct tp_recovered_map *map, tierpage_error *err)
+int tp_remote_resume_region(struct tp_remote *c, int memfd, uint64_t addr, uint64_t length, uint64_t offset,
+                            uint32_t first_id, const struct tp_recovered_map *map, tierpage_error *err)
 {
     struct tp_stack *s = tp_remote_stack(c);
     size_t ps = s->page_size, pages = (size_t)(length / ps);
     if (map->page_size != ps)
         return tierpage_error_set(err, -EINVAL, NULL, "the page map has pages of %" PRIu64 " bytes, the stack %zu",
                                   map->page_size, ps);
-    unsigned char *data = pages_with_data(memfd, ps, pages);
+    if (offset % ps || offset > (uint64_t)INT64_MAX - length)
+        return tierpage_error_set(err, -EINVAL, NULL, "region at 0x%" PRIx64 " starts at %" PRIu64 " in its file, "
+                                  "not at a page", addr, offset);
+    unsigned char *data = pages_with_data(memfd, (off_t)offset, ps, pages);
     size_t lo = lower_bound(map, first_id), hi = lower_bound(map, first_id + (uint32_t)pages);
     uint8_t *tier = hi > lo ? malloc(hi - lo) : NULL;
     void *buf = malloc(ps);
@@ -202,7 +207,7 @@ int tp_remote_resume_region(struct tp_remote *c, int memfd, uint64_t addr, uint6
     }
     free(buf);
     if (rc == 0)
-        rc = tp_region_adopt(s, memfd, tp_remote_uffd(c), addr, (size_t)length, first_id, err);
+        rc = tp_region_adopt(s, memfd, tp_remote_uffd(c), addr, (size_t)length, offset, first_id, err);
     if (rc < 0) {
         free(data);
         free(tier);

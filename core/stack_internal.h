@@ -188,10 +188,11 @@ struct tp_region *tp_region_of_id(struct tp_stack *stack, uint32_t id);
 struct tp_region *tp_region_from(struct tp_stack *stack, const char *addr);
 
 /* Serve [addr, addr+length) of another process (daemon mode): `memfd`
- * backs it from offset 0 and is owned by the region on success; `uffd` is
- * the process's userfaultfd, on which the range is registered. */
-int tp_region_adopt(struct tp_stack *stack, int memfd, int uffd, uint64_t addr, size_t length, uint32_t first_id,
-                    tierpage_error *err);
+ * backs it from `offset` (page-aligned) and is owned by the region on
+ * success; `uffd` is the process's userfaultfd, on which the range is
+ * registered. */
+int tp_region_adopt(struct tp_stack *stack, int memfd, int uffd, uint64_t addr, size_t length, uint64_t offset,
+                    uint32_t first_id, tierpage_error *err);
 static inline char *tp_page_alias(const struct tp_stack *s, const struct tp_region *r, uint32_t id)
 {
     return r->alias + (size_t)(id - r->first_id) * s->page_size;

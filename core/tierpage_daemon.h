@@ -46,10 +46,10 @@ int tp_remote_attach(tp_stack *stack, int uffd, struct tp_remote **out, tierpage
  * tp_remote_start. A client never started is detached as any. */
 int tp_remote_attach_held(tp_stack *stack, int uffd, struct tp_remote **out, tierpage_error *err);
 int tp_remote_start(struct tp_remote *client, tierpage_error *err);
-/* Serve [addr, addr+length) of the client, backed by `memfd` from offset 0
- * (taken on success). */
-int tp_remote_add_region(struct tp_remote *client, int memfd, uint64_t addr, uint64_t length,
-                        tierpage_error *err);
+/* Serve [addr, addr+length) of the client, backed by `memfd` from
+ * `offset` (page-aligned; taken on success). */
+int tp_remote_add_region(struct tp_remote *client, int memfd, uint64_t addr, uint64_t length, uint64_t offset,
+                         tierpage_error *err);
 /* The client unmaps [addr, addr+length) (discard 0) or forgets its content
  * (discard 1): its pages are forgotten in every tier. */
 int tp_remote_release(struct tp_remote *client, uint64_t addr, uint64_t length, int discard,
@@ -60,6 +60,7 @@ int tp_remote_release(struct tp_remote *client, uint64_t addr, uint64_t length, 
  * again after a crash. */
 struct tp_remote_region {
     uint64_t addr, length;
+    uint64_t offset; /* of addr in the region's memfd */
     uint32_t first_id;
 };
 /* The client's regions in address order, up to `max` into out; returns how
@@ -100,7 +101,7 @@ struct tp_recovered_map *tp_recovered_map_read(const char *path, char instance[1
 uint64_t tp_recovered_map_page_size(const struct tp_recovered_map *map);
 void tp_recovered_map_free(struct tp_recovered_map *map);
 /* Serve [addr, addr+length) of the client (attached to that stack) again,
- * backed by `memfd` (taken on success), under page ids from first_id as
+ * backed by `memfd` from `offset` (taken on success), under page ids from first_id as
  * the dead daemon did. A page with data in the memfd is resident (the
  * client maps it, and may have written it: it counts as dirty, its tier
  * copy kept until it is evicted); any other page the map names in a tier
@@ -111,8 +112,8 @@ void tp_recovered_map_free(struct tp_recovered_map *map);
  * fault of the range are woken, to fault again: the dead daemon may have
  * read their faults. -EIO when a page the map names is in no tier and not
  * in the memfd. No lock held. */
-int tp_remote_resume_region(struct tp_remote *client, int memfd, uint64_t addr, uint64_t length, uint32_t first_id,
-                            const struct tp_recovered_map *map, tierpage_error *err);
+int tp_remote_resume_region(struct tp_remote *client, int memfd, uint64_t addr, uint64_t length, uint64_t offset,
+                            uint32_t first_id, const struct tp_recovered_map *map, tierpage_error *err);
 /* The pages of ids [first_id, first_id + count) that the map names in a
  * tier are deleted there (a region the client no longer has). Returns the
  * copies deleted. No lock held; no region holds those ids. */

@@ -60,7 +60,7 @@ static const char *malformation(const struct tpd_connection *c, const struct tpd
         snprintf(why, len, "unknown message type %u", type);
         return why;
     }
-    if (m->length != want) {
+    if (!tpd_request_size_ok(type, m->length)) {
         snprintf(why, len, "a message of type %u has %zu bytes, expected %zu", type, m->length, want);
         return why;
     }
@@ -322,12 +322,12 @@ static int resume(struct tpd_connection *c, struct tpd_message *m, char *why, si
 /* REGION_ADD between RESUME and RESUME_DONE. */
 static void resume_region(struct tpd_connection *c, struct tpd_message *m)
 {
-    const struct tpd_range *r = m->buf;
+    struct tpd_region_add r = tpd_region_add_of(m);
     int memfd = m->fds[0];
     m->fd_count = 0;
     tierpage_error err = {{0}, {0}};
     tp_stack *stack = tpd_vm_stack_get(c->vm);
-    int rc = tpd_recovery_region(c->vm, stack, memfd, r->addr, r->length, &err);
+    int rc = tpd_recovery_region(c->vm, stack, memfd, r.addr, r.length, r.offset, &err);
     tpd_vm_stack_put(c->vm);
     if (rc < 0) {
         close(memfd);
@@ -398,7 +398,8 @@ static void region_request(struct tpd_connection *c, struct tpd_message *m)
     tierpage_error err = {{0}, {0}};
     int rc;
     if (type == TPD_REGION_ADD) {
-        rc = tp_remote_add_region(client, memfd, r->addr, r->length, &err);
+        struct tpd_region_add add = tpd_region_add_of(m);
+        rc = tp_remote_add_region(client, memfd, add.addr, add.length, add.offset, &err);
         if (rc < 0)
             close(memfd);
     } else if (type == TPD_LOCK) {

@@ -179,7 +179,7 @@ void tpd_recovery_resuming(struct tpd_vm *vm)
 }
 
 int tpd_recovery_region(struct tpd_vm *vm, tp_stack *stack, int memfd, uint64_t addr, uint64_t length,
-                        tierpage_error *err)
+                        uint64_t offset, tierpage_error *err)
 {
     struct tpd_recovery *r = vm->recovery; /* this connection's while RESUMING */
     struct tpd_recorded_region *match = NULL;
@@ -188,14 +188,15 @@ int tpd_recovery_region(struct tpd_vm *vm, tp_stack *stack, int memfd, uint64_t 
         struct tpd_recorded_region *rr = &r->regions[i];
         if (addr >= rr->addr + rr->length || rr->addr >= addr + length)
             continue;
-        if (rr->addr != addr || rr->length != length || rr->given) {
+        if (rr->addr != addr || rr->length != length || rr->offset != offset || rr->given) {
             char path[PATH_MAX];
             tpd_state_path(vm->name, "regions", path, sizeof path);
             return tierpage_error_set(err, -EINVAL, NULL,
-                                      "the region at 0x%" PRIx64 " of %" PRIu64 " bytes %s the region at 0x%" PRIx64
-                                      " of %" PRIu64 " bytes that %s records", addr, length,
+                                      "the region at 0x%" PRIx64 " of %" PRIu64 " bytes (at %" PRIu64 " in its file) "
+                                      "%s the region at 0x%" PRIx64 " of %" PRIu64 " bytes (at %" PRIu64 ") that %s "
+                                      "records", addr, length, offset,
                                       rr->given ? "overlaps, given again," : "does not match", rr->addr, rr->length,
-                                      path);
+                                      rr->offset, path);
         }
         match = rr;
     }
@@ -205,7 +206,7 @@ int tpd_recovery_region(struct tpd_vm *vm, tp_stack *stack, int memfd, uint64_t 
     pthread_mutex_lock(&vm->lock);
     struct tp_remote *client = vm->client;
     pthread_mutex_unlock(&vm->lock);
-    int rc = tp_remote_resume_region(client, memfd, addr, length, first, r->map, err);
+    int rc = tp_remote_resume_region(client, memfd, addr, length, offset, first, r->map, err);
     if (rc < 0)
         return rc;
     if (match)

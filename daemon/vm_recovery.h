@@ -51,7 +51,7 @@ void tpd_recovery_resuming(struct tpd_vm *vm);
  * page ids, or as new when it overlaps none. 0, or -errno with err. The
  * stack read-held by the caller. */
 int tpd_recovery_region(struct tpd_vm *vm, tp_stack *stack, int memfd, uint64_t addr, uint64_t length,
-                        tierpage_error *err);
+                        uint64_t offset, tierpage_error *err);
 /* RESUME_DONE: the recorded regions not given again are forgotten, the
  * state recorded anew, the pages thawed, the cap set again and the
  * client's faults read. Returns the regions resumed, or -errno with err.

@@ -183,18 +183,19 @@ void tpd_state_map_gone(const char *vm, const char *map_name)
 }
 
 #define CLIENT_MAGIC "tierpage-client 1"
-#define REGIONS_MAGIC "tierpage-regions 1"
+#define REGIONS_MAGIC "tierpage-regions 2"
+#define REGIONS_MAGIC_1 "tierpage-regions 1" /* no OFFSET: each region started its memfd */
 
 static int write_regions(const char *vm, const struct tp_remote_region *r, size_t count, tierpage_error *err)
 {
-    size_t cap = 64 + count * 64;
+    size_t cap = 64 + count * 96;
     char *text = malloc(cap);
     if (!text)
         return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
     size_t len = (size_t)snprintf(text, cap, "%s\n", REGIONS_MAGIC);
     for (size_t i = 0; i < count; i++)
-        len += (size_t)snprintf(text + len, cap - len, "0x%" PRIx64 " %" PRIu64 " %" PRIu32 "\n", r[i].addr,
-                                r[i].length, r[i].first_id);
+        len += (size_t)snprintf(text + len, cap - len, "0x%" PRIx64 " %" PRIu64 " %" PRIu32 " %" PRIu64 "\n",
+                                r[i].addr, r[i].length, r[i].first_id, r[i].offset);
     len += (size_t)snprintf(text + len, cap - len, "end %zu\n", count);
     int rc = write_whole(vm, "regions", text, len, err);
     free(text);
@@ -340,9 +341,12 @@ int tpd_state_read_regions(const char *vm, struct tpd_recorded_region **out, siz
     size_t n = 0, alloc = 0;
     struct tpd_recorded_region *r = NULL;
     char *line = text, *next;
-    if (strncmp(line, REGIONS_MAGIC "\n", sizeof REGIONS_MAGIC) != 0)
-        what = "its first line is not " REGIONS_MAGIC;
-    else
+    int version = 2;
+    if (strncmp(line, REGIONS_MAGIC_1 "\n", sizeof REGIONS_MAGIC_1) == 0)
+        version = 1;
+    else if (strncmp(line, REGIONS_MAGIC "\n", sizeof REGIONS_MAGIC) != 0)
+        what = "its first line is not " REGIONS_MAGIC " (nor " REGIONS_MAGIC_1 ")";
+    if (!what)
         line += sizeof REGIONS_MAGIC;
     size_t ended = SIZE_MAX;
     for (; !what && *line; line = next) {
@@ -356,7 +360,7 @@ int tpd_state_read_regions(const char *vm, struct tpd_recorded_region **out, siz
             what = "lines after its end line";
             break;
         }
-        uint64_t addr, length;
+        uint64_t addr, length, offset = 0;
         uint32_t first;
         size_t counted;
         int at = 0;
@@ -364,9 +368,14 @@ int tpd_state_read_regions(const char *vm, struct tpd_recorded_region **out, siz
             ended = counted;
             continue;
         }
-        if (sscanf(line, "0x%" SCNx64 " %" SCNu64 " %" SCNu32 "%n", &addr, &length, &first, &at) != 3 ||
-            line[at] != '\0' || addr % 4096 || length == 0 || length % 4096 || addr + length < addr) {
-            what = "a line that is not ADDRESS LENGTH FIRST_ID";
+        int fields = version == 1
+                         ? sscanf(line, "0x%" SCNx64 " %" SCNu64 " %" SCNu32 "%n", &addr, &length, &first, &at) + 1
+                         : sscanf(line, "0x%" SCNx64 " %" SCNu64 " %" SCNu32 " %" SCNu64 "%n", &addr, &length,
+                                  &first, &offset, &at);
+        if (fields != 4 || line[at] != '\0' || addr % 4096 || length == 0 || length % 4096 ||
+            addr + length < addr || offset % 4096 || offset + length < offset) {
+            what = version == 1 ? "a line that is not ADDRESS LENGTH FIRST_ID"
+                                : "a line that is not ADDRESS LENGTH FIRST_ID OFFSET";
             break;
         }
         if (n == alloc) {
@@ -378,7 +387,7 @@ int tpd_state_read_regions(const char *vm, struct tpd_recorded_region **out, siz
             }
             r = grown;
         }
-        r[n++] = (struct tpd_recorded_region){addr, length, first, 0};
+        r[n++] = (struct tpd_recorded_region){addr, length, offset, first, 0};
     }
     if (!what && ended == SIZE_MAX)
         what = "no end line";

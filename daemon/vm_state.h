@@ -66,6 +66,7 @@ struct tpd_client_record {
 };
 struct tpd_recorded_region {
     uint64_t addr, length;
+    uint64_t offset; /* of addr in the client's memfd (0 in a version 1 file) */
     uint32_t first_id;
     int given;  /* given again by the resuming client */
 };

@@ -126,6 +126,7 @@ size_t tpd_request_size(uint16_t type)
     case TPD_PROMOTE_WAIT:
         return sizeof(struct tpd_vm_request);
     case TPD_REGION_ADD:
+        return sizeof(struct tpd_region_add);
     case TPD_REGION_REMOVE:
     case TPD_DONTNEED:
         return sizeof(struct tpd_range);
@@ -149,6 +150,22 @@ size_t tpd_request_size(uint16_t type)
     default:
         return 0;
     }
+}
+
+int tpd_request_size_ok(uint16_t type, size_t length)
+{
+    size_t want = tpd_request_size(type);
+    /* A REGION_ADD from before its offset was appended: a client of an
+     * older build resuming with this daemon. */
+    return length == want || (type == TPD_REGION_ADD && length == offsetof(struct tpd_region_add, offset));
+}
+
+struct tpd_region_add tpd_region_add_of(const struct tpd_message *m)
+{
+    struct tpd_region_add r;
+    memset(&r, 0, sizeof r);
+    memcpy(&r, m->buf, m->length < sizeof r ? m->length : sizeof r);
+    return r;
 }
 
 int tpd_name_ok(const char name[TPD_NAME_MAX])

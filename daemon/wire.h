@@ -58,11 +58,21 @@ struct tpd_vm_request {
     char vm[TPD_NAME_MAX];
 };
 
-/* REGION_ADD (with the memfd), REGION_REMOVE, DONTNEED */
+/* REGION_REMOVE, DONTNEED */
 struct tpd_range {
     struct tpd_header h;
     uint64_t addr;
     uint64_t length;
+};
+
+/* REGION_ADD (with the memfd): the range, and where in the memfd it
+ * starts. `offset` was appended: a REGION_ADD without it (the size of a
+ * tpd_range) means offset 0 (tpd_region_add_of). */
+struct tpd_region_add {
+    struct tpd_header h;
+    uint64_t addr;
+    uint64_t length;
+    uint64_t offset; /* of addr in the memfd, page-aligned: not 0 for what is left of a region whose front was unmapped */
 };
 
 /* LOCK: mlock (lock 1) or munlock (lock 0) of a served range */
@@ -138,6 +148,11 @@ int tpd_send(int sock, uint16_t type, void *msg, size_t length, const int *fds, 
 int tpd_recv(int sock, struct tpd_message *m, char *why, size_t why_len);
 /* The size a request of `type` has; 0 for an unknown type. */
 size_t tpd_request_size(uint16_t type);
+/* Whether `length` bytes are a size a request of `type` may have: its
+ * size, or a size it had before fields were appended to it. */
+int tpd_request_size_ok(uint16_t type, size_t length);
+/* A REGION_ADD as received, in full: the fields it lacked are 0. */
+struct tpd_region_add tpd_region_add_of(const struct tpd_message *m);
 /* Whether a name field holds a NUL-terminated name of A-Z a-z 0-9 _ . - */
 int tpd_name_ok(const char name[TPD_NAME_MAX]);
 /* The same, or a forked client's entry: NAME/PID (PID decimal digits). */

@@ -2,9 +2,11 @@
 # A tierpaged killed with SIGKILL and started again on the same state_dir
 # (daemon/STATE.md, PROTOCOL.md "A client of a daemon that died"): the VM
 # whose client it served waits for that client; the client comes back with
-# RESUME, its region and RESUME_DONE, and every page it wrote reads back as
+# RESUME, its regions and RESUME_DONE, and every page it wrote reads back as
 # written, from its memfd, the dram pool file and pmem, across several
-# kills in the middle of its rounds; tierpage-bench --verify under tierpage
+# kills in the middle of its rounds, its region's front and middle
+# unmapped (the pieces left handed over with their offsets in the memfd,
+# the holes staying unmapped); tierpage-bench --verify under tierpage
 # run (the shim's own reconnection) completes and verifies across three. Only the recorded client may resume;
 # a VM without state answers ENOENT; a VM whose state file is truncated or
 # corrupt is refused by name and not served, and the other VMs are.
@@ -17,12 +19,21 @@ vm_stack vm2 4MiB 64MiB
 
 start_daemon || exit 1
 
-# The client writes and checks 24MiB in rounds; the daemon is killed and
+# The client writes 24MiB, unmaps its front and a range in its middle
+# (what is left starts inside its memfd: each piece is handed over again
+# with its offset there), then writes and checks the pieces in rounds,
+# each round checking that the holes fault; the daemon is killed and
 # started again in the middle of them.
-"$RESUME_CLIENT" "$SOCK" vm1 24 12 >"$WORK/client.out" 2>"$WORK/client.err" &
+"$RESUME_CLIENT" "$SOCK" vm1 24 12 --cut >"$WORK/client.out" 2>"$WORK/client.err" &
 client_run=$!
 wait_while_running "$client_run" 30 grep -q "^ready" "$WORK/client.out"
-read -r _ client_pid <"$WORK/client.out"
+client_pid=$(sed -n 's/^ready //p' "$WORK/client.out")
+grep -q "^cut ok" "$WORK/client.out" &&
+    pass "the client unmapped the front and the middle of its region, the pieces left intact" ||
+    fail "the cut: $(head -1 "$WORK/client.out")"
+grep -Eq "^0x[0-9a-f]+ [0-9]+ [0-9]+ [1-9][0-9]* *$" "$STATE/vm1/regions" &&
+    pass "the regions file records the pieces' offsets in the memfd" ||
+    fail "vm1's regions file: $(cat "$STATE/vm1/regions")"
 wait_while_running "$client_run" 60 grep -q "^round 1 " "$WORK/client.out"
 waiting() { "$TIERPAGE" status --socket "$SOCK" | grep -Eq "^vm1 .*\(waiting for its client, pid $client_pid\)"; }
 kill -KILL "$daemon_pid"
@@ -70,9 +81,9 @@ done
 wait "$client_run"
 rc=$?
 resumes=$(grep -c "^resumed" "$WORK/client.err")
-[ "$rc" = 0 ] && grep -q "^done" "$WORK/client.out" && ! grep -q " bad " "$WORK/client.out" &&
-    [ "$(grep -c " ok$" "$WORK/client.out")" = 12 ] &&
-    pass "every round of the client read back every word as written, across $resumes resumes" ||
+[ "$rc" = 0 ] && grep -q "^done" "$WORK/client.out" && ! grep -q " bad" "$WORK/client.out" &&
+    [ "$(grep -c "^round .* ok$" "$WORK/client.out")" = 12 ] &&
+    pass "every round of the client read back every word of its pieces as written, the holes unmapped, across $resumes resumes" ||
     { fail "client exit $rc"; sed 's/^/      /' "$WORK/client.out" "$WORK/client.err" | tail -20; }
 [ "$resumes" -ge 2 ] && pass "it resumed after the kills ($resumes times)" || fail "it resumed $resumes times"
 no_client() { [ ! -e "$STATE/vm1/client" ] && ! "$TIERPAGE" status --socket "$SOCK" | grep -q "^vm1 .*(recovered)"; }
@@ -88,6 +99,14 @@ bench_run=$!
 bench_recovered() { "$TIERPAGE" status --socket "$SOCK" | grep -Eq "^vm1 +[0-9]+ .*\(recovered\)"; }
 kill_daemon_once_paged vm1 "$bench_run"
 for kill_no in 1 2 3; do
+    # Once, the regions file as a daemon of its version 1 wrote it (no
+    # offsets): read as regions from the start of their memfds.
+    if [ "$kill_no" = 2 ]; then
+        sed -i -e '1s/^tierpage-regions 2$/tierpage-regions 1/' -e 's/^\(0x[0-9a-f]* [0-9]* [0-9]*\) 0$/\1/' \
+            "$STATE/vm1/regions"
+        head -1 "$STATE/vm1/regions" | grep -qx "tierpage-regions 1" && ! grep -q "^0x.* .* .* " "$STATE/vm1/regions" &&
+            pass "vm1's regions file rewritten as version 1" || fail "regions: $(cat "$STATE/vm1/regions")"
+    fi
     start_daemon || exit 1
     if wait_while_running "$bench_run" 60 bench_recovered; then
         pass "kill $kill_no: tierpage run resumed vm1"

@@ -49,20 +49,21 @@ client_ok() {
 client_ok && pass "the client's record names its pid, the stack's instance, generation and map file" ||
     fail "client record: $(cat "$STATE/vm1/client" 2>&1)"
 # The regions: a header, one line per region (address, length, first page
-# id), and an end line counting them; the holder's 24MiB is among them.
+# id, offset in its memfd: 0, none was cut), and an end line counting
+# them; the holder's 24MiB is among them.
 python3 - "$STATE/vm1/regions" <<'PY' && pass "the regions file records every region, the holder's 24MiB among them" ||
 import sys
 lines = open(sys.argv[1]).read().split("\n")
-assert lines[0] == "tierpage-regions 1", lines[0]
+assert lines[0] == "tierpage-regions 2", lines[0]
 assert lines[-1] == "", "no newline at the end"
 end = lines[-2].split()
 regions = [l.split() for l in lines[1:-2]]
 assert end[0] == "end" and int(end[1]) == len(regions) > 0, lines
 ids = []
-for addr, length, first in regions:
-    assert int(addr, 16) % 4096 == 0 and int(length) % 4096 == 0
+for addr, length, first, offset in regions:
+    assert int(addr, 16) % 4096 == 0 and int(length) % 4096 == 0 and offset == "0"
     ids.append((int(first), int(first) + int(length) // 4096))
-assert any(int(l) >= 24 << 20 for _, l, _ in regions), regions
+assert any(int(l) >= 24 << 20 for _, l, _, _ in regions), regions
 ids.sort()
 assert all(a[1] <= b[0] for a, b in zip(ids, ids[1:])), "page ids overlap: %s" % ids
 PY

@@ -191,10 +191,18 @@ int main(int argc, char **argv)
 
     one_packet(1, &status, sizeof status, 2, "descriptors on a request that takes none", -EPROTO, 1);
 
-    struct tpd_range add = {{sizeof add, TPD_VERSION, TPD_REGION_ADD}, 0x10000, 4096};
+    struct tpd_region_add add = {{sizeof add, TPD_VERSION, TPD_REGION_ADD}, 0x10000, 4096, 0};
     one_packet(1, &add, sizeof add, 0, "REGION_ADD without its memfd", -EPROTO, 1);
 
     one_packet(1, &add, sizeof add, 1, "REGION_ADD before ATTACH (refused, not malformed)", -ENOTCONN, 0);
+
+    /* Its size before `offset` was appended is one it may still have. */
+    struct tpd_range add_short = {{sizeof add_short, TPD_VERSION, TPD_REGION_ADD}, 0x10000, 4096};
+    one_packet(1, &add_short, sizeof add_short, 1, "REGION_ADD without offset, before ATTACH (refused, not "
+               "malformed)", -ENOTCONN, 0);
+    struct tpd_region_add add_odd = add;
+    add_odd.h.length = sizeof add_odd - 4;
+    one_packet(1, &add_odd, sizeof add_odd - 4, 1, "REGION_ADD of neither of its sizes", -EPROTO, 1);
 
     static char big[TPD_MAX_MESSAGE + 4096];
     struct tpd_header *bh = (struct tpd_header *)big;

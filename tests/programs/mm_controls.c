@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "program_checks.h"
+#include "touch_faults.h"
 
 extern char **environ;
 
@@ -29,32 +29,6 @@ static unsigned char *served(size_t len, unsigned seed)
         return NULL;
     fill(m, len, seed);
     return m;
-}
-
-/* Whether touching p faults with SIGSEGV. */
-static sigjmp_buf segv_jump;
-static void on_segv(int sig)
-{
-    (void)sig;
-    siglongjmp(segv_jump, 1);
-}
-
-static int touch_faults(volatile unsigned char *p, int write)
-{
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_segv;
-    sigaction(SIGSEGV, &sa, &old);
-    int faulted = 1;
-    if (sigsetjmp(segv_jump, 1) == 0) {
-        if (write)
-            *p = *p;
-        else
-            (void)*p;
-        faulted = 0;
-    }
-    sigaction(SIGSEGV, &old, NULL);
-    return faulted;
 }
 
 static void protections(void)

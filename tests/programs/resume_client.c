@@ -2,7 +2,7 @@
  * itself (daemon/PROTOCOL.md), so that the daemon's side of RESUME can be
  * tested with real processes whatever the shim does.
  *
- *   resume_client SOCKET VM MiB ROUNDS
+ *   resume_client SOCKET VM MiB ROUNDS [--cut]
  *     holds MiB of served memory (one memfd region) and writes then checks
  *     a pattern naming every word, ROUNDS times, each round a new seed;
  *     prints "ready PID", "round N ok" (or "round N bad PAGE") and "done".
@@ -10,6 +10,14 @@
  *     again every 50 ms (for 60 s at most) and sends RESUME, its region,
  *     RESUME_DONE; it prints "resumed" on stderr, or the daemon's refusal
  *     and exits 125. Meanwhile the faulting thread waits in the kernel.
+ *     With --cut, before "ready" it writes the whole region once, then
+ *     unmaps its front and a range in its middle (REGION_REMOVE, then
+ *     munmap) and checks the pieces left: "cut ok" (or "cut bad PAGE"). The
+ *     pieces start inside the memfd: each is handed over again with its
+ *     offset there. Each round then writes and checks the pieces, and
+ *     checks that touching either hole faults (SIGSEGV): "round N bad
+ *     hole" otherwise. At the end each hole must be free to map, and fresh
+ *     memory there reads zeros.
  *   resume_client --resume-once SOCKET VM
  *     sends one RESUME (with a new userfaultfd) and prints the reply's
  *     status and text: for a test of who may resume.
@@ -29,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "touch_faults.h"
 #include "wire.h"
 
 #define PAGE 4096u
@@ -37,6 +46,14 @@ static const char *sock_path, *vm_name;
 static int uffd = -1, memfd = -1, sock = -1;
 static unsigned char *mem;
 static size_t length;
+
+/* The parts of the region still served: the whole of it, or after --cut
+ * the pieces left, each at its offset in the memfd (= from mem). */
+struct piece {
+    size_t start, length;
+};
+static struct piece pieces[3], holes[2];
+static size_t piece_count, hole_count;
 
 static int new_userfaultfd(void)
 {
@@ -83,10 +100,13 @@ static void take_vm(int s, uint16_t type)
     int rc = call(s, type, &r, sizeof r, uffd, NULL, text, sizeof text);
     if (rc != 0)
         die(type == TPD_RESUME ? "RESUME" : "ATTACH", rc, text);
-    struct tpd_range add = {.addr = (uintptr_t)mem, .length = length};
-    rc = call(s, TPD_REGION_ADD, &add, sizeof add, memfd, NULL, text, sizeof text);
-    if (rc != 0)
-        die("REGION_ADD", rc, text);
+    for (size_t i = 0; i < piece_count; i++) {
+        struct tpd_region_add add = {.addr = (uintptr_t)mem + pieces[i].start, .length = pieces[i].length,
+                                     .offset = pieces[i].start};
+        rc = call(s, TPD_REGION_ADD, &add, sizeof add, memfd, NULL, text, sizeof text);
+        if (rc != 0)
+            die("REGION_ADD", rc, text);
+    }
     if (type != TPD_RESUME)
         return;
     struct tpd_header done = {0};
@@ -133,17 +153,91 @@ static uint64_t word(unsigned seed, size_t page, size_t off)
     return ((uint64_t)seed << 40) ^ ((uint64_t)page << 12) ^ off ^ 0x7E57C0DEull;
 }
 
+static void write_pieces(unsigned seed)
+{
+    for (size_t i = 0; i < piece_count; i++)
+        for (size_t p = pieces[i].start / PAGE; p < (pieces[i].start + pieces[i].length) / PAGE; p++)
+            for (size_t off = 0; off < PAGE; off += 8)
+                *(uint64_t *)(mem + p * PAGE + off) = word(seed, p, off);
+}
+
+/* The first page of the pieces that does not hold seed's pattern (a page
+ * index from mem), or SIZE_MAX. */
+static size_t check_pieces(unsigned seed)
+{
+    for (size_t i = 0; i < piece_count; i++)
+        for (size_t p = pieces[i].start / PAGE; p < (pieces[i].start + pieces[i].length) / PAGE; p++)
+            for (size_t off = 0; off < PAGE; off += 8)
+                if (*(uint64_t *)(mem + p * PAGE + off) != word(seed, p, off))
+                    return p;
+    return SIZE_MAX;
+}
+
 static size_t round_of(unsigned seed)
 {
-    size_t pages = length / PAGE;
-    for (size_t p = 0; p < pages; p++)
-        for (size_t off = 0; off < PAGE; off += 8)
-            *(uint64_t *)(mem + p * PAGE + off) = word(seed, p, off);
-    for (size_t p = 0; p < pages; p++)
-        for (size_t off = 0; off < PAGE; off += 8)
-            if (*(uint64_t *)(mem + p * PAGE + off) != word(seed, p, off))
-                return p;
-    return SIZE_MAX;
+    write_pieces(seed);
+    return check_pieces(seed);
+}
+
+/* Whether touching the first and the last page of every hole faults. */
+static int holes_fault(void)
+{
+    for (size_t i = 0; i < hole_count; i++)
+        if (!touch_faults(mem + holes[i].start, 0) || !touch_faults(mem + holes[i].start + holes[i].length - PAGE, 0))
+            return 0;
+    return 1;
+}
+
+/* Unmap [start, start+len) of the region as a program of the shim does:
+ * the daemon is told first (REGION_REMOVE), then the range goes. */
+static void cut(size_t start, size_t len)
+{
+    char text[1024];
+    struct tpd_range remove = {.addr = (uintptr_t)mem + start, .length = len};
+    int rc = call(sock, TPD_REGION_REMOVE, &remove, sizeof remove, -1, NULL, text, sizeof text);
+    if (rc != 0)
+        die("REGION_REMOVE", rc, text);
+    if (munmap(mem + start, len) < 0) {
+        perror("munmap");
+        exit(1);
+    }
+    holes[hole_count++] = (struct piece){start, len};
+}
+
+/* --cut: the whole region written, then its front and a range in its
+ * middle unmapped; the two pieces left must keep what was written. */
+static void cut_front_and_middle(void)
+{
+    size_t front = length / 16 / PAGE * PAGE, middle = length / 3 / PAGE * PAGE, middle_len = length / 12 / PAGE * PAGE;
+    write_pieces(0);
+    cut(0, front);
+    cut(middle, middle_len);
+    pieces[0] = (struct piece){front, middle - front};
+    pieces[1] = (struct piece){middle + middle_len, length - middle - middle_len};
+    piece_count = 2;
+    size_t bad = check_pieces(0);
+    if (bad == SIZE_MAX && holes_fault())
+        printf("cut ok\n");
+    else
+        printf("cut bad %zu\n", bad);
+}
+
+/* After the rounds: nothing is mapped in the holes (a fresh mapping fits
+ * there exactly), and fresh memory there reads zeros. */
+static int holes_free(void)
+{
+    for (size_t i = 0; i < hole_count; i++) {
+        unsigned char *at = mem + holes[i].start;
+        unsigned char *fresh = mmap(at, holes[i].length, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                                    -1, 0);
+        if (fresh != at)
+            return 0;
+        for (size_t k = 0; k < holes[i].length; k++)
+            if (fresh[k])
+                return 0;
+        munmap(fresh, holes[i].length);
+    }
+    return 1;
 }
 
 static int resume_once(void)
@@ -168,8 +262,9 @@ int main(int argc, char **argv)
         vm_name = argv[3];
         return resume_once();
     }
-    if (argc != 5) {
-        fprintf(stderr, "usage: resume_client SOCKET VM MiB ROUNDS | --resume-once SOCKET VM\n");
+    int cutting = argc == 6 && strcmp(argv[5], "--cut") == 0;
+    if (argc != 5 && !cutting) {
+        fprintf(stderr, "usage: resume_client SOCKET VM MiB ROUNDS [--cut] | --resume-once SOCKET VM\n");
         return 2;
     }
     sock_path = argv[1];
@@ -194,17 +289,28 @@ int main(int argc, char **argv)
     sock = tpd_connect(sock_path, why, sizeof why);
     if (sock < 0)
         die("connect", sock, why);
+    pieces[0] = (struct piece){0, length};
+    piece_count = 1;
     take_vm(sock, TPD_ATTACH);
-    printf("ready %ld\n", (long)getpid());
+    /* The watcher's stack is mapped before the holes are made, not in
+     * them. It only polls the connection: the cut's requests read their
+     * own replies. */
     pthread_t watcher;
     pthread_create(&watcher, NULL, watch, NULL);
+    if (cutting)
+        cut_front_and_middle();
+    printf("ready %ld\n", (long)getpid());
     for (int r = 1; r <= rounds; r++) {
         size_t bad = round_of((unsigned)r);
-        if (bad == SIZE_MAX)
-            printf("round %d ok\n", r);
-        else
+        if (bad != SIZE_MAX)
             printf("round %d bad %zu\n", r, bad);
+        else if (!holes_fault())
+            printf("round %d bad hole\n", r);
+        else
+            printf("round %d ok\n", r);
     }
+    if (hole_count && !holes_free())
+        printf("holes bad\n");
     printf("done\n");
     return 0;
 }
