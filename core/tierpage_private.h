@@ -93,6 +93,16 @@ tp_stack *tp_private_stack_open_conf(struct tp_conf *conf, const char *recover_i
  * the stack meanwhile. */
 int tp_private_stack_tier_list(tp_stack *stack, size_t tier, int (*each)(void *ctx, uint64_t key), void *ctx,
                                tierpage_error *err);
+/* A recovered stack whose page map is final (every region of its client
+ * given again, no page moving): every key tier `tier`'s store holds that
+ * the map does not name in that tier is deleted, the slot a killed pager
+ * left behind freed. Returns the keys deleted, -ENOTSUP when the store
+ * cannot list, or -errno with err. Nothing may move a page meanwhile. */
+long tp_private_stack_sweep_tier(tp_stack *stack, size_t tier, tierpage_error *err);
+/* The same for every tier whose store can list its keys (dram, pmem); the
+ * others are skipped. Returns the keys deleted, or -errno with err naming
+ * the tier. */
+long tp_private_stack_sweep(tp_stack *stack, tierpage_error *err);
 /* Keeps the stack's page map in a new file at `path` (on tmpfs;
  * page_map_file.h), so that a pager recovering after this one was killed
  * can rebuild it. Before the stack serves a page only; the file stays when

@@ -216,6 +216,21 @@ int tpd_recovery_region(struct tpd_vm *vm, tp_stack *stack, int memfd, uint64_t 
     return 0;
 }
 
+/* The map is final (the client's regions are all given again, or it
+ * went, and no page moves): the copies in the tiers that it does not name,
+ * left by a kill in the middle of a move, are deleted, so that a tier of
+ * fixed capacity gets its slots back (STATE.md, "Recovery"). Returns how
+ * many; a failure is logged, and the VM is served all the same. */
+static long sweep(struct tpd_vm *vm, tp_stack *stack)
+{
+    tierpage_error err = {{0}, {0}};
+    long swept = tp_private_stack_sweep(stack, &err);
+    if (swept < 0)
+        tpd_log("warning", "VM %s: copies left by the daemon that died were not all freed: %s", vm->name,
+                err.message);
+    return swept < 0 ? 0 : swept;
+}
+
 /* The recorded regions the client did not give again: their pages go. */
 static long forget_left(struct tpd_recovery *r, tp_stack *stack)
 {
@@ -254,6 +269,7 @@ int tpd_recovery_done(struct tpd_vm *vm, tp_stack *stack, tierpage_error *err)
     tpd_state_map_gone(vm->name, r->old_map);
     long forgotten = forget_left(r, stack);
     free_recovered(r);
+    long swept = sweep(vm, stack);
     tp_remote_fork_thaw(client);
     pthread_mutex_lock(&vm->cap_lock);
     pthread_mutex_lock(&vm->lock);
@@ -275,8 +291,9 @@ int tpd_recovery_done(struct tpd_vm *vm, tp_stack *stack, tierpage_error *err)
     for (size_t t = 0; t < st.tier_count; t++)
         stored += st.tiers[t].pages;
     tpd_log("info", "VM %s: pid %ld resumed: %d regions served again (%llu pages resident, %llu in tiers), %ld "
-            "pages of regions it no longer has deleted; serving its faults", vm->name, (long)pid, regions,
-            (unsigned long long)(st.resident_bytes / tp_page_size(stack)), (unsigned long long)stored, forgotten);
+            "pages of regions it no longer has deleted, %ld copies no page names freed; serving its faults",
+            vm->name, (long)pid, regions, (unsigned long long)(st.resident_bytes / tp_page_size(stack)),
+            (unsigned long long)stored, forgotten, swept);
     return regions;
 }
 
@@ -297,8 +314,9 @@ void tpd_recovery_drop(struct tpd_vm *vm, tp_stack *stack)
     if (r->map) {
         long forgotten = forget_left(r, stack);
         tpd_state_map_gone(vm->name, r->old_map);
+        long swept = sweep(vm, stack);
         tpd_log("info", "VM %s: the state of pid %ld, which a daemon that died served, is dropped (%ld pages "
-                "deleted from the tiers)", vm->name, (long)r->pid, forgotten);
+                "deleted from the tiers, %ld copies no page names freed)", vm->name, (long)r->pid, forgotten, swept);
     }
     free_recovered(r);
     free(r);

@@ -16,6 +16,7 @@ RESUME_CLIENT=$BUILD/tests/resume_client
 
 vm_stack vm1 2MiB 8MiB 256MiB       # 24MiB through a 2MiB cap: dram, then pmem
 vm_stack vm2 4MiB 64MiB
+vm_stack vm4 4MiB 64MiB             # its dram pool has room: slots left free
 
 start_daemon || exit 1
 
@@ -34,6 +35,11 @@ grep -q "^cut ok" "$WORK/client.out" &&
 grep -Eq "^0x[0-9a-f]+ [0-9]+ [0-9]+ [1-9][0-9]* *$" "$STATE/vm1/regions" &&
     pass "the regions file records the pieces' offsets in the memfd" ||
     fail "vm1's regions file: $(cat "$STATE/vm1/regions")"
+# A second client, of vm4, goes on writing 8MiB in rounds until killed.
+"$RESUME_CLIENT" "$SOCK" vm4 8 1000000 >"$WORK/client4.out" 2>"$WORK/client4.err" &
+client4_run=$!
+wait_while_running "$client4_run" 60 grep -q "^round 1 " "$WORK/client4.out"
+client4_pid=$(sed -n 's/^ready //p' "$WORK/client4.out")
 wait_while_running "$client_run" 60 grep -q "^round 1 " "$WORK/client.out"
 waiting() { "$TIERPAGE" status --socket "$SOCK" | grep -Eq "^vm1 .*\(waiting for its client, pid $client_pid\)"; }
 kill -KILL "$daemon_pid"
@@ -41,6 +47,36 @@ wait "$daemon_pid" 2>/dev/null
 daemon_pid=
 [ -e "$STATE/vm1/client" ] && [ -e "$STATE/vm1/regions" ] && pass "a killed daemon leaves vm1's client record" ||
     fail "vm1's state after the kill: $(ls "$STATE/vm1" 2>&1)"
+# Slots of vm1's dram pool that no map names, as a kill between a page's
+# put there and the map naming it (or between a move and the old copy's
+# delete) leaves them: committed slots under keys of no page.
+# pool_slots FILE [LEAKS]: adds LEAKS such slots, then prints the slots in
+# use and how many of them hold such keys.
+pool_slots() {
+    python3 - "$1" "${2:-0}" <<'PY'
+import struct, sys
+path, leaks = sys.argv[1], int(sys.argv[2])
+with open(path, "r+b" if leaks else "rb") as f:  # written only to add leaks, with the daemon down
+    data = bytearray(f.read())
+    slots, table = struct.unpack_from("<QQ", data, 24)[0], struct.unpack_from("<Q", data, 32)[0]
+    entries = [struct.unpack_from("<QQ", data, table + 16 * i) for i in range(slots)]
+    seq = max(s for _, s in entries) + 1
+    for i in range(slots):
+        if leaks and entries[i][1] == 0:
+            struct.pack_into("<QQ", data, table + 16 * i, 0xFFFF0000 + leaks, seq)  # key, then seq: committed
+            entries[i] = (0xFFFF0000 + leaks, seq)
+            leaks -= 1
+            seq += 1
+    assert leaks == 0, "no free slot left for the leaks"
+    if sys.argv[2] != "0":
+        f.seek(0)
+        f.write(data)
+used = sum(1 for _, s in entries if s)
+print(used, sum(1 for k, s in entries if s and k >= 0xFFFF0000))
+PY
+}
+read -r _ leaked < <(pool_slots "$STATE/vm4/tier0.0.dram" 10)
+[ "$leaked" = 10 ] && pass "10 slots of vm4's dram pool hold keys no map names" || fail "leaked: '$leaked'"
 # Started with the client held back, to see it wait.
 kill -STOP "$client_run"
 start_daemon || exit 1
@@ -60,6 +96,26 @@ expect_output "ATTACH: -16 .*VM vm1 waits for pid $client_pid, its client when t
     "is refused (EBUSY) while that client lives"
 waiting && pass "vm1 still waits for its client" || fail "vm1 no longer waits"
 
+# vm4's client, not held, resumed meanwhile.
+recovered4() { "$TIERPAGE" status --socket "$SOCK" | grep -Eq "^vm4 +$client4_pid .*\(recovered\)"; }
+wait_for "vm4's client resumed too" recovered4
+grep -Eq "VM vm4: pid $client4_pid resumed: .*, ([1-9][0-9]+) copies no page names freed" "$WORK/daemon.log" &&
+    pass "vm4's resume freed the copies no page names (the log counts them)" ||
+    fail "no sweep in the log: $(grep "VM vm4: pid $client4_pid resumed" "$WORK/daemon.log")"
+# With the client held, pages stop moving: the pool then holds exactly the
+# pages the map names in dram (stats count them), none of the leaked keys.
+kill -STOP "$client4_run"
+pool_is_named() {
+    local used stale
+    read -r used stale < <(pool_slots "$STATE/$1/tier0.0.dram")
+    [ "$stale" = 0 ] && [ "$used" -gt 0 ] && [ "$used" = "$(stat_of "$1" pages dram)" ]
+}
+wait_for "after the resume, vm4's dram pool holds the pages the map names there and no other" pool_is_named vm4 ||
+    { pool_slots "$STATE/vm4/tier0.0.dram"; stat_of vm4 pages dram; }
+kill -KILL "$client4_run"
+wait "$client4_run" 2>/dev/null
+! grep -q " bad" "$WORK/client4.out" && pass "vm4's client read back every word as written" ||
+    fail "vm4's client: $(grep " bad" "$WORK/client4.out" | head -3)"
 kill -CONT "$client_run"
 recovered() { "$TIERPAGE" status --socket "$SOCK" | grep -Eq "^vm1 +$client_pid .*\(recovered\)"; }
 wait_for "the client resumed: status shows vm1 recovered, with its pid" recovered
@@ -152,6 +208,8 @@ daemon_pid=
 kill -KILL "$client3_run"   # vm3's client goes for good while the daemon is down
 wait "$holder1_run" "$holder2_run" "$client3_run" 2>/dev/null
 head -c 20 "$STATE/vm1/regions" >"$STATE/vm1/regions.cut" && mv "$STATE/vm1/regions.cut" "$STATE/vm1/regions"
+read -r _ leaked < <(pool_slots "$STATE/vm3/tier0.0.dram" 7)
+[ "$leaked" = 7 ] && pass "7 slots of vm3's dram pool hold keys no map names" || fail "vm3 leaked: '$leaked'"
 map2=$(sed -n 's/^map //p' "$STATE/vm2/client")
 printf 'NOTAMAP!' | dd of="$STATE/vm2/$map2" conv=notrunc status=none
 start_daemon || exit 1
@@ -177,8 +235,9 @@ read -r verdict <&"${HOLD3[0]}"
 [ "$ready3" = ready ] && [ "$verdict" = ok ] &&
     pass "vm3, whose client went while the daemon was down, is served to a new program, its pages intact" ||
     fail "vm3: '$ready3' '$verdict'"
-grep -q "VM vm3: the state of pid $client3_pid, which a daemon that died served, is dropped" "$WORK/daemon.log" &&
-    pass "the dead client's state was dropped first" || fail "no drop of vm3's state in the log"
+grep -Eq "VM vm3: the state of pid $client3_pid, which a daemon that died served, is dropped \(.*, ([7-9]|[1-9][0-9]+) copies no page names freed\)" "$WORK/daemon.log" &&
+    pass "the dead client's state was dropped first, the copies no page names freed" ||
+    fail "no drop of vm3's state in the log: $(grep "VM vm3: the state" "$WORK/daemon.log")"
 echo exit >&"${HOLD3[1]}"
 wait "$holder3_run"
 # The operator removes the refused VM's state: SIGHUP serves it afresh.

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core_fixture.h"
+#include "evictor_thread.h"
 #include "killed_child.h"
 #include "page_map_file.h"
 #include "stack_internal.h"
@@ -324,6 +325,96 @@ START_TEST(a_store_without_list_says_so)
 }
 END_TEST
 
+/* A page map that names page `key` in tier t. */
+static int map_names(tp_stack *s, uint64_t key, size_t t)
+{
+    tp_lock_take(&s->lock);
+    const struct tp_page *p = key < TP_NIL ? tp_page_find(&s->pages.map, (uint32_t)key) : NULL;
+    int named = p && p->tier == t;
+    tp_lock_drop(&s->lock);
+    return named;
+}
+
+struct named_keys {
+    tp_stack *s;
+    size_t tier;
+    uint64_t keys, unnamed;
+};
+
+static int count_named(void *ctx, uint64_t key)
+{
+    struct named_keys *n = ctx;
+    n->keys++;
+    n->unnamed += !map_names(n->s, key, n->tier);
+    return 0;
+}
+
+/* Copies a killed pager can leave in its dram pool and pmem file (a page
+ * put into its new tier before the map named it there, an old copy not yet
+ * deleted): the sweep deletes each key the map does not name in that tier,
+ * and keeps every other; each tier then holds exactly the pages the map
+ * names there, and every page reads back as written. */
+START_TEST(the_sweep_frees_the_copies_no_page_names)
+{
+    char yaml[1024];
+    stack_yaml(yaml, sizeof yaml);
+    tp_stack *s = open_stack(yaml);
+    tierpage_error err = {{0}, {0}};
+    enum { WRITTEN = 40 }; /* 16 resident, 24 in dram (64 slots): room left there */
+    unsigned char *m = tp_map(s, NULL, PAGES * PAGE, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    for (uint64_t i = 0; i < WRITTEN; i++)
+        fill_indexed(m + i * PAGE, i);
+    /* The map stays put from here (the sweep's contract): no background
+     * eviction; the faults below evict on their own path. */
+    tp_evictor_stop(s);
+    uint32_t resident = TP_NIL;
+    tp_lock_take(&s->lock);
+    for (uint32_t i = 0; i < WRITTEN && resident == TP_NIL; i++) {
+        const struct tp_page *p = tp_page_find(&s->pages.map, i);
+        if (p && p->state == TP_PAGE_RESIDENT && p->tier == TP_NO_TIER)
+            resident = i;
+    }
+    uint64_t dram_named = s->pages.tiers[0].count, pmem_named = s->pages.tiers[1].count;
+    tp_lock_drop(&s->lock);
+    ck_assert_uint_ne(resident, TP_NIL);
+    ck_assert_uint_gt(dram_named, 0);
+
+    /* The leftovers: a copy of a page the map names in no tier, a page
+     * never written, keys of no page at all. */
+    static unsigned char page[PAGE];
+    struct tp_tier *dram = &s->tiers[0], *pmem = &s->tiers[1];
+    fill_indexed(page, resident);
+    ck_assert_int_eq(dram->ops->put(dram->store, resident, page, &err), 0);
+    fill_indexed(page, WRITTEN);
+    ck_assert_int_eq(dram->ops->put(dram->store, WRITTEN, page, &err), 0);
+    ck_assert_int_eq(dram->ops->put(dram->store, 100000, page, &err), 0);
+    ck_assert_int_eq(pmem->ops->put(pmem->store, 200000, page, &err), 0);
+    struct named_keys n = {s, 0, 0, 0};
+    ck_assert_int_eq(tp_private_stack_tier_list(s, 0, count_named, &n, &err), 0);
+    ck_assert_uint_eq(n.keys, dram_named + 3);
+    ck_assert_uint_eq(n.unnamed, 3);
+
+    ck_assert_int_eq(tp_private_stack_sweep(s, &err), 4);
+    for (size_t t = 0; t < 2; t++) {
+        n = (struct named_keys){s, t, 0, 0};
+        ck_assert_int_eq(tp_private_stack_tier_list(s, t, count_named, &n, &err), 0);
+        ck_assert_uint_eq(n.keys, t == 0 ? dram_named : pmem_named);
+        ck_assert_uint_eq(n.unnamed, 0);
+        tierpage_store_usage usage = {0};
+        ck_assert_int_eq(s->tiers[t].ops->usage(s->tiers[t].store, &usage, &err), 0);
+        ck_assert_uint_eq(usage.pages, t == 0 ? dram_named : pmem_named);
+    }
+    ck_assert_int_eq(tp_private_stack_sweep(s, &err), 0);
+    uint64_t i;
+    for (uint64_t k = 0; k < WRITTEN; k++)
+        ck_assert_msg(index_of(m + k * PAGE, &i) && i == k, "page %llu after the sweep", (unsigned long long)k);
+    tp_stack_close(s);
+    unlink(dram_path);
+    unlink(pmem_path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("recover");
@@ -333,6 +424,7 @@ int main(void)
     tcase_add_loop_test(tc, every_stored_page_is_where_the_killed_pagers_map_says, 0, 2);
     tcase_add_test(tc, recovering_needs_an_instance_id);
     tcase_add_test(tc, a_store_without_list_says_so);
+    tcase_add_test(tc, the_sweep_frees_the_copies_no_page_names);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
