@@ -52,11 +52,18 @@ static int read_pair(const struct reader *r, const yaml_node_t *k, const yaml_no
         return read_text(r, v, key, c->socket, sizeof c->socket, "expected the path of the control socket "
                          "(at most 107 bytes)");
     if (strcmp(key, "state_dir") == 0) {
-        static const char expected[] = "expected an absolute path such as /run/tierpage (a directory on tmpfs)";
-        if (read_text(r, v, key, c->state_dir, sizeof c->state_dir, expected) < 0)
+        static const char expected[] = "expected an absolute path such as /run/tierpage (a directory on tmpfs), "
+                                       "or \"\" to keep none";
+        /* "" (quoted: a bare `state_dir:` is more likely a slip) keeps none. */
+        int none = v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0 &&
+                   v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+        if (none)
+            c->state_dir[0] = '\0';
+        else if (read_text(r, v, key, c->state_dir, sizeof c->state_dir, expected) < 0)
             return -1;
-        if (c->state_dir[0] != '/')
+        if (c->state_dir[0] && c->state_dir[0] != '/')
             return fail(r, v->start_mark, key, "%s, got '%s'", expected, c->state_dir);
+        c->state_dir_given = 1;
         return 0;
     }
     if (strcmp(key, "socket_group") == 0)

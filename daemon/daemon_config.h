@@ -17,7 +17,8 @@ struct tpd_config {
     int mode_given;
     uint64_t resident_budget; /* `resident_budget:`; 0 (none) when absent */
     char metrics[64];        /* `metrics:` the metrics endpoint's address; "" (off) when absent */
-    char state_dir[PATH_MAX - 128]; /* `state_dir:` what outlives the daemon; "" when absent */
+    char state_dir[PATH_MAX - 128]; /* `state_dir:` what outlives the daemon; "": none kept */
+    int state_dir_given;            /* state_dir: was in the file */
 };
 
 /* 0, or -1 with the message in `why`. */

@@ -40,7 +40,8 @@ static const char usage[] =
     "                  127.0.0.1), IPv4:PORT or [IPv6]:PORT; off by default\n"
     "  --state-dir DIR what a daemon started after this one dies needs to serve\n"
     "                  the VMs again: page maps, dram pools, clients' regions\n"
-    "                  (default " TPD_DEFAULT_STATE_DIR "; put it on tmpfs)\n"
+    "                  (default " TPD_DEFAULT_STATE_DIR "; put it on tmpfs); '' keeps\n"
+    "                  none: a daemon killed takes its programs' pages with it\n"
     "  -c FILE         read these from FILE, a YAML mapping with the keys stacks,\n"
     "                  socket, socket_mode (quoted octal), socket_group, metrics,\n"
     "                  resident_budget (the VMs' resident sets together), state_dir\n"
@@ -75,7 +76,7 @@ static int read_config_file(const char *path, struct options *o)
         o->group = o->file.group;
     if (!o->metrics && o->file.metrics[0])
         o->metrics = o->file.metrics;
-    if (!o->state_dir && o->file.state_dir[0])
+    if (!o->state_dir && o->file.state_dir_given)
         o->state_dir = o->file.state_dir;
     if (!o->mode_given && o->file.mode_given) {
         o->mode = o->file.mode;

@@ -12,11 +12,16 @@
 
 #include "tierpage_private.h"
 
-static char state_dir[PATH_MAX - 128];
+static char state_dir[PATH_MAX - 128]; /* "": none kept (state_dir ""), every call below a no-op */
 
 const char *tpd_state_dir(void)
 {
     return state_dir;
+}
+
+static int kept(void)
+{
+    return state_dir[0] != '\0';
 }
 
 /* mkdir -p, 0700 for what it makes. */
@@ -37,8 +42,12 @@ static int make_dirs(const char *path)
 
 int tpd_state_init(const char *dir, char *why, size_t why_len)
 {
+    if (dir[0] == '\0') {
+        state_dir[0] = '\0'; /* none: a daemon killed takes its clients' pages with it */
+        return 0;
+    }
     if (dir[0] != '/') {
-        snprintf(why, why_len, "state_dir: expected an absolute path, got '%s'", dir);
+        snprintf(why, why_len, "state_dir: expected an absolute path (or \"\": none), got '%s'", dir);
         return -1;
     }
     if (strlen(dir) >= sizeof state_dir) {
@@ -104,6 +113,8 @@ static void remove_file(const char *vm, const char *file)
 
 int tpd_state_give_paths(struct tp_conf *conf, const char *vm, unsigned generation, tierpage_error *err)
 {
+    if (!kept())
+        return 0; /* the dram pools in private memory, as in-process */
     char dir[PATH_MAX];
     vm_file(dir, sizeof dir, vm, "");
     int rc = make_dirs(dir);
@@ -139,6 +150,8 @@ static void generation_file(char *out, size_t len, const char *what, unsigned ge
 int tpd_state_stack_opened(const char *vm, tp_stack *stack, const char *text, unsigned generation,
                            const char *map_name, tierpage_error *err)
 {
+    if (!kept())
+        return 0; /* the page map in memory */
     char file[64], path[PATH_MAX];
     vm_file(path, sizeof path, vm, map_name);
     if (tp_private_stack_keep_map_in(stack, path, err) < 0)
@@ -165,6 +178,8 @@ static int of_generation(const char *name, unsigned generation)
 
 void tpd_state_stack_closed(const char *vm, unsigned generation)
 {
+    if (!kept())
+        return;
     char dir[PATH_MAX];
     vm_file(dir, sizeof dir, vm, "");
     DIR *d = opendir(dir);
@@ -179,6 +194,8 @@ void tpd_state_stack_closed(const char *vm, unsigned generation)
 
 void tpd_state_map_gone(const char *vm, const char *map_name)
 {
+    if (!kept())
+        return;
     remove_file(vm, map_name);
 }
 
@@ -205,6 +222,8 @@ static int write_regions(const char *vm, const struct tp_remote_region *r, size_
 int tpd_state_client_record(const char *vm, pid_t pid, tp_stack *stack, unsigned generation, const char *map_name,
                             tierpage_error *err)
 {
+    if (!kept())
+        return 0;
     char text[256];
     int len = snprintf(text, sizeof text, "%s\npid %ld\ninstance %s\ngeneration %u\nmap %s\nend\n", CLIENT_MAGIC,
                        (long)pid, tp_private_stack_instance(stack), generation, map_name);
@@ -214,6 +233,8 @@ int tpd_state_client_record(const char *vm, pid_t pid, tp_stack *stack, unsigned
 int tpd_state_client_attached(const char *vm, pid_t pid, tp_stack *stack, unsigned generation, const char *map_name,
                               tierpage_error *err)
 {
+    if (!kept())
+        return 0;
     if (write_regions(vm, NULL, 0, err) < 0)
         return -1;
     return tpd_state_client_record(vm, pid, stack, generation, map_name, err);
@@ -221,6 +242,8 @@ int tpd_state_client_attached(const char *vm, pid_t pid, tp_stack *stack, unsign
 
 int tpd_state_regions_changed(const char *vm, struct tp_remote *client, tierpage_error *err)
 {
+    if (!kept())
+        return 0;
     size_t max = 16, count;
     struct tp_remote_region *r = NULL;
     for (;;) {
@@ -242,12 +265,16 @@ int tpd_state_regions_changed(const char *vm, struct tp_remote *client, tierpage
 
 void tpd_state_client_gone(const char *vm)
 {
+    if (!kept())
+        return;
     remove_file(vm, "client");
     remove_file(vm, "regions");
 }
 
 void tpd_state_vm_removed(const char *vm)
 {
+    if (!kept())
+        return;
     char dir[PATH_MAX];
     vm_file(dir, sizeof dir, vm, "");
     tpd_state_client_gone(vm);
@@ -264,6 +291,8 @@ void tpd_state_vm_removed(const char *vm)
 
 int tpd_state_vm_left(const char *vm)
 {
+    if (!kept())
+        return 0;
     char path[PATH_MAX];
     vm_file(path, sizeof path, vm, "client");
     return access(path, F_OK) == 0;

@@ -21,9 +21,11 @@
 
 /* The state directory of every VM: made (0700) when missing, checked to be
  * a directory this process may write. 0, or -1 with `why` naming it. Before
- * any VM is loaded. */
+ * any VM is loaded. "" keeps no state: every tpd_state_ call below does
+ * nothing (dram pools in private memory, page maps in memory), and a
+ * daemon started after this one dies finds no VM to serve again. */
 int tpd_state_init(const char *dir, char *why, size_t why_len);
-/* The state directory in force ("" before tpd_state_init). */
+/* The state directory in force ("" before tpd_state_init, or none kept). */
 const char *tpd_state_dir(void);
 
 /* The path of `file` in the VM's state directory, into out. */

@@ -126,4 +126,26 @@ expect_status 0 "SIGTERM stops the daemon" -- stop_daemon
 wait "$holder2_run_pid" 2>/dev/null
 [ -d "$STATE" ] && [ -z "$(ls -A "$STATE")" ] && pass "a daemon stopped cleanly leaves no VM's state" ||
     fail "left behind: $(ls -R "$STATE")"
+
+# state_dir "" keeps none: the pools in private memory, the maps in
+# memory, no file anywhere; programs are served as ever. A bare
+# `state_dir:` (no value) is refused, not taken as none.
+printf 'stacks: %s\nstate_dir:\n' "$STACKS" >"$WORK/bare.yaml"
+expect_status 2 "a state_dir with no value is refused" -- "$TIERPAGED" -c "$WORK/bare.yaml" --socket "$SOCK"
+expect_output "bare.yaml:2:.*: state_dir: expected an absolute path .*or \"\" to keep none" "saying what it takes"
+printf 'stacks: %s\nstate_dir: ""\n' "$STACKS" >"$WORK/none.yaml"
+"$TIERPAGED" -c "$WORK/none.yaml" --socket "$SOCK" 2>>"$WORK/daemon.log" &
+daemon_pid=$!
+wait_for "a daemon with state_dir \"\" starts" "$TIERPAGE" status --socket "$SOCK"
+coproc HOLD3 { exec "$TIERPAGE" run --daemon "$SOCK" --vm vm1 -- "$HOLDER" 24 2>"$WORK/holder3.err"; }
+read -r ready _ <&"${HOLD3[0]}"
+echo verify >&"${HOLD3[1]}"
+read -r verdict <&"${HOLD3[0]}"
+[ "$ready" = ready ] && [ "$verdict" = ok ] && [ "$(stat_of vm1 pages dram)" -gt 0 ] &&
+    pass "it serves a program, its pages in dram, intact" || fail "holder: '$ready' '$verdict'"
+! grep -Eq "\.dram|/map\.[0-9]" "/proc/$daemon_pid/maps" && [ ! -e "$STATE/vm1" ] &&
+    pass "with no pool or map file mapped, none made" || fail "files: $(grep -E "dram|map" "/proc/$daemon_pid/maps")"
+echo exit >&"${HOLD3[1]}"
+wait "$HOLD3_PID" 2>/dev/null
+expect_status 0 "SIGTERM stops it" -- stop_daemon
 finish
