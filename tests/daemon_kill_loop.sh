@@ -6,7 +6,8 @@
 #   random  a random delay of 50-800 ms after the client was last taken back;
 #   burst   while evictions rise (two looks at the VM's stats 0.1 s apart:
 #           the program is faulting pages in and pushing others out);
-#   demote  while `tierpage demote VM --to pmem` is moving the VM's pages
+#   demote  while `tierpage demote VM --to TIER` is moving the VM's pages
+#           into its slowest tier
 #           (the kill falls 5-40 ms after it was sent, and its answer
 #           must be the lost daemon, not a finished demote).
 # Workloads:
@@ -36,6 +37,14 @@ SEED=${SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 echo "kill loop: seed $SEED (SEED=$SEED $0 $PARTS replays its choices), $KILLS kills per workload"
 trap 'echo "kill loop: seed $SEED"; [ -z "${RUN:-}" ] || kill -TERM "$RUN" 2>/dev/null; daemon_cleanup' EXIT
 
+# Every operator command (here and in daemon_lib.sh) within 30 s: a daemon
+# that stops answering fails the test, never hangs it. `tierpage run`
+# calls the program itself.
+TIERPAGE_RUN=$TIERPAGE
+printf '#!/bin/sh\nexec timeout 30 %q "$@"\n' "$TIERPAGE_RUN" >"$WORK/tierpage"
+chmod +x "$WORK/tierpage"
+TIERPAGE=$WORK/tierpage
+
 # The script's own random numbers, from SEED alone (the fixtures use
 # $RANDOM too): rand N sets R to a number from 0 to N-1.
 rng=$SEED
@@ -60,13 +69,13 @@ plan_kills() {
     done
 }
 
-vm_stack kb 16MiB 32MiB 512MiB       # tierpage-bench: dram, then pmem
 vm_stack kg 48MiB 64MiB 512MiB       # the guest: dram, then pmem
+vm_stack kb 16MiB 32MiB 512MiB       # tierpage-bench: dram, then pmem
 
 # The workload under test: its VM, the pid of its `tierpage run` (of QEMU
 # for the guest), and the file its stderr goes to (where the shim says it
 # was taken back).
-VM= RUN= RUN_LOG=
+VM= RUN= RUN_LOG= DEMOTE_TO=
 CONTEXT=   # names the seed, the workload and the kill in failures
 
 # line_of VM: the VM's line of `tierpage status` (empty when none).
@@ -129,11 +138,11 @@ kill_at() {
         DURING="during an eviction burst ($BURST)"
         ;;
     demote)
-        "$TIERPAGE" demote "$VM" --to pmem --socket "$SOCK" >"$WORK/demote.out" 2>&1 &
+        "$TIERPAGE" demote "$VM" --to "$DEMOTE_TO" --socket "$SOCK" >"$WORK/demote.out" 2>&1 &
         demote_pid=$!
         rand 36; delay=$((5 + R))
         sleep "$(printf '0.%03d' "$delay")"
-        DURING="during a demote to pmem, $delay ms after it was sent"
+        DURING="during a demote to $DEMOTE_TO, $delay ms after it was sent"
         ;;
     esac
     if ! attached; then
@@ -195,9 +204,11 @@ kill_loop() {
             pass "$CONTEXT: killed $DURING ($(echo "$status_before" | awk '{$1 = ""; print}' | sed 's/^ *//')); taken back"
             every_tier_used "$status_before" && seen_all=1
         elif ! kill -0 "$RUN" 2>/dev/null && [ "$WORKLOAD" = bench ]; then
-            # The run was ending at the kill: how it ended is judged with
-            # the run, and the kill does not count.
-            echo "      $CONTEXT: killed as the run ended (judged below), not counted"
+            # The client ended instead: a run that was ending at the kill
+            # (exit 0, verified) and the kill does not count; else it fails.
+            judge_round "$CONTEXT"
+            [ "$ROUND_FAILED" = 0 ] || { fail "$CONTEXT: the client was not taken back: its run ended (above)"; return 1; }
+            echo "      $CONTEXT: the run was ending at the kill; not counted"
         else
             fail "$CONTEXT: client $client was not taken back within 60 s of the new daemon$(kill -0 "$RUN" 2>/dev/null || echo " (it ended: $RUN is gone)")"
             line_of "$VM" | sed 's/^/      /'; tail -5 "$RUN_LOG" | sed 's/^/      /'; tail -5 "$WORK/daemon.log" | sed 's/^/      /'
@@ -224,13 +235,14 @@ taken_back() {
 ROUND=0
 ROUND_FAILED=0
 ROUND_FIRST_KILL=0   # KILLS_DONE when the run started
+ROUND_JUDGED=0       # the last run judge_round judged
 # start_round: a new verified run, attached (within 60 s).
 start_round() {
     local pattern
     ROUND=$((ROUND + 1))
     rand 2; pattern=$([ "$R" = 0 ] && echo random || echo zipf)
     RUN_LOG=$WORK/round$ROUND.err
-    "$TIERPAGE" run --daemon "$SOCK" --vm kb -- "$BENCH" --size 128MiB --accesses 400000 --pattern "$pattern" \
+    "$TIERPAGE_RUN" run --daemon "$SOCK" --vm kb -- "$BENCH" --size 128MiB --accesses 400000 --pattern "$pattern" \
         --seed "$ROUND" --verify --json --quiet >"$WORK/round$ROUND.json" 2>"$RUN_LOG" &
     RUN=$!
     ROUND_FIRST_KILL=${KILLS_DONE:-0}
@@ -238,9 +250,10 @@ start_round() {
     wait_while_running "$RUN" 60 attached ||
         { fail "seed $SEED, bench run $ROUND: not attached within 60 s"; tail -5 "$RUN_LOG"; return 1; }
 }
-# judge_round: the run ended with exit 0 and verified every page.
+# judge_round [WHEN]: the run ended with exit 0 and verified every page.
 judge_round() {
-    local rc kills=$((KILLS_DONE - ROUND_FIRST_KILL))
+    local rc kills=$((KILLS_DONE - ROUND_FIRST_KILL)) when=${1:-seed $SEED, bench, after kill $KILLS_DONE}
+    ROUND_JUDGED=$ROUND
     wait "$RUN"
     rc=$?
     [ "$(resumes)" = "$kills" ] && pass "bench run $ROUND said it was taken back after each of its $kills kills" ||
@@ -249,28 +262,30 @@ judge_round() {
         pass "bench run $ROUND completes and verifies every page, across $kills kills"
     else
         ROUND_FAILED=1
-        fail "seed $SEED, bench run $ROUND (after kill $KILLS_DONE): exit $rc, $(cat "$WORK/round$ROUND.json")"
+        fail "$when: bench run $ROUND: exit $rc, $(cat "$WORK/round$ROUND.json")"
         tail -20 "$RUN_LOG" | sed 's/^/      /'
     fi
     expect_no_wrong_data "bench run $ROUND" "$RUN_LOG"
 }
 next_bench_workload() {
     kill -0 "$RUN" 2>/dev/null && return 0
-    judge_round
+    [ "$ROUND_JUDGED" = "$ROUND" ] || judge_round
     [ "$ROUND_FAILED" = 0 ] || return 1
     start_round
 }
 
 bench_part() {
-    WORKLOAD=bench VM=kb
+    WORKLOAD=bench VM=kb DEMOTE_TO=pmem
     local start=$SECONDS
-    start_daemon || return 1
+    [ -n "$daemon_pid" ] || start_daemon || return 1
     start_round || return 1
     next_workload() { next_bench_workload; }
     kill_loop "$KILLS"
     local loop_rc=$?
     # The last run ends on its own, within 10 minutes.
-    if ended_within "$RUN" 600; then
+    if [ "$ROUND_JUDGED" = "$ROUND" ]; then
+        :
+    elif ended_within "$RUN" 600; then
         judge_round
     else
         fail "seed $SEED, bench run $ROUND: still running 10 minutes after the last kill ($KILLS_DONE): hangs"
@@ -292,7 +307,7 @@ next_guest_workload() {
 }
 
 guest_part() {
-    WORKLOAD=guest VM=kg
+    WORKLOAD=guest VM=kg DEMOTE_TO=pmem
     local start=$SECONDS boot
     guest_prerequisites || return 1
     command -v memtester >/dev/null || { need_pkg memtester memtester; return 1; }
@@ -300,7 +315,7 @@ guest_part() {
     [ -n "$daemon_pid" ] || start_daemon || return 1
     # The console (and the shim's lines on QEMU's stderr) go to guest.log.
     guest_boot "$WORK/guest.log" 256 "nosoftlockup tierpage.memtest=${GUEST_MEMTEST:-160M} tierpage.loops=${GUEST_LOOPS:-2} tierpage.mask=0x3" \
-        "$TIERPAGE" run --daemon "$SOCK" --vm kg -- >"$WORK/guest.console" 2>&1 &
+        "$TIERPAGE_RUN" run --daemon "$SOCK" --vm kg -- >"$WORK/guest.console" 2>&1 &
     boot=$!
     RUN_LOG=$WORK/guest.log
     wait_while_running "$boot" 600 memtest_started || { fail "seed $SEED, guest: the memory test never started"; 
@@ -339,6 +354,18 @@ for part in $PARTS; do
     *) echo "daemon_kill_loop.sh: unknown part '$part' (bench, guest)"; exit 2 ;;
     esac
 done
-[ -z "$daemon_pid" ] || expect_status 0 "SIGTERM stops the last daemon" -- stop_daemon
+# SIGTERM stops the last daemon, within 60 s.
+if [ -n "$daemon_pid" ]; then
+    kill -TERM "$daemon_pid"
+    wait_while_running "$daemon_pid" 60 false
+    if kill -0 "$daemon_pid" 2>/dev/null; then
+        fail "seed $SEED: tierpaged still runs 60 s after SIGTERM"
+    else
+        wait "$daemon_pid"
+        rc=$?
+        [ "$rc" = 0 ] && pass "SIGTERM stops the last daemon" || fail "seed $SEED: the last daemon exited $rc on SIGTERM"
+        daemon_pid=
+    fi
+fi
 echo "kill loop: seed $SEED"
 finish
