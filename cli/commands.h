@@ -9,6 +9,8 @@ int tp_cmd_check(int argc, char **argv);
 int tp_cmd_plugin_test(int argc, char **argv);
 /* status, stats, resize, demote, promote, flush: argv[0] is the command. */
 int tp_cmd_operator(int argc, char **argv);
+/* daemon restart|info: argv[0] is "daemon". */
+int tp_cmd_daemon(int argc, char **argv);
 
 /* The stack compiled in from conf/examples/local.yaml. */
 extern const char tp_default_stack_yaml[];

@@ -22,6 +22,9 @@ static const char usage[] =
     "  status | stats VM [--json] | resize VM SIZE | demote VM --to TIER |\n"
     "  promote VM | flush VM      [--socket PATH]\n"
     "        watch and act on the VMs a running tierpaged serves\n"
+    "  daemon restart [--timeout SECONDS] | daemon info   [--socket PATH]\n"
+    "        restart the running tierpaged for an upgrade (its programs wait and\n"
+    "        carry on); what it runs\n"
     "  plugin-test PLUGIN [--option KEY=VALUE ...]\n"
     "        the conformance kit for page-store plugins\n"
     "  help, --help    this text;  version, --version\n"
@@ -43,6 +46,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof operator_commands / sizeof operator_commands[0]; i++)
         if (strcmp(cmd, operator_commands[i]) == 0)
             return tp_cmd_operator(argc - 1, argv + 1);
+    if (strcmp(cmd, "daemon") == 0)
+        return tp_cmd_daemon(argc - 1, argv + 1);
     if (strcmp(cmd, "plugin-test") == 0)
         return tp_cmd_plugin_test(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

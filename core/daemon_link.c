@@ -20,9 +20,12 @@
 #include "units.h"
 #include "wire.h"
 
-/* Back-off between tries to reach a daemon that went away. */
+/* Back-off between tries to reach a daemon that went away; shorter for
+ * one that said it restarts (RESTARTING): it is back within moments, and
+ * its listening socket holds a connection made meanwhile until it is. */
 #define COME_BACK_FIRST_MS 10
 #define COME_BACK_MAX_MS 1000
+#define COME_BACK_RESTART_MAX_MS 50
 
 struct tp_daemon_link {
     pthread_mutex_t lock;     /* one request and its reply at a time; guards every field below it */
@@ -33,6 +36,8 @@ struct tp_daemon_link {
     struct tp_handover handed; /* the regions the daemon serves, to hand over again */
     int handover_lost;        /* a region's cut could not be recorded: it cannot be handed over again */
     int resumable;            /* a lost connection is made again: the VM's client, not a forked child's */
+    int restarting;           /* the daemon said RESTARTING: the connection's end is its restart */
+    char restart_why[300];    /* what it said */
     uint64_t timeout_ms;      /* daemon_timeout: how long the daemon may stay away; 0: stop at once */
     char vm[TPD_NAME_MAX];
     char path[108];
@@ -71,10 +76,19 @@ static void say(const struct tp_daemon_link *l, int level, const char *fmt, ...)
     tp_store_log_as(source, level, text);
 }
 
-/* A request that failed this way lost its connection: the daemon went. */
+/* A request that failed this way lost its connection: the daemon went
+ * (or, -ERESTART, is about to: it restarts). */
 static int connection_lost(int rc)
 {
-    return rc == -ECONNRESET || rc == -EPIPE || rc == -ENOTCONN || rc == -ECONNABORTED;
+    return rc == -ECONNRESET || rc == -EPIPE || rc == -ENOTCONN || rc == -ECONNABORTED || rc == -ERESTART;
+}
+
+/* The daemon said RESTARTING (unasked, or instead of a reply), l->lock
+ * held: its connection ends once it has handed its state over. */
+static void restart_said(struct tp_daemon_link *l, const char *why)
+{
+    l->restarting = 1;
+    snprintf(l->restart_why, sizeof l->restart_why, "%.*s", (int)sizeof l->restart_why - 1, why);
 }
 
 /* One request and its reply on `sock`, for a new connection: 0; -EAGAIN
@@ -163,10 +177,18 @@ static int come_back(struct tp_daemon_link *l)
     pthread_mutex_unlock(&l->lock);
     char timeout[32];
     tp_format_duration_ms(l->timeout_ms, timeout, sizeof timeout);
-    say(l, TIERPAGE_LOG_WARNING, "the daemon went away; VM %s waits up to %s (daemon_timeout) for it to come back",
-        l->vm, timeout);
+    pthread_mutex_lock(&l->lock);
+    int restarting = l->restarting;
+    l->restarting = 0;
+    if (restarting)
+        say(l, TIERPAGE_LOG_INFO, "%s; VM %s waits up to %s (daemon_timeout) for it to come back", l->restart_why,
+            l->vm, timeout);
+    pthread_mutex_unlock(&l->lock);
+    if (!restarting)
+        say(l, TIERPAGE_LOG_WARNING, "the daemon went away; VM %s waits up to %s (daemon_timeout) for it to come "
+            "back", l->vm, timeout);
     uint64_t start = tp_now_ns(), deadline = start + l->timeout_ms * 1000000u;
-    uint64_t delay_ms = COME_BACK_FIRST_MS;
+    uint64_t delay_ms = COME_BACK_FIRST_MS, max_delay_ms = restarting ? COME_BACK_RESTART_MAX_MS : COME_BACK_MAX_MS;
     char why[300] = "no try yet";
     for (;;) {
         uint64_t now = tp_now_ns();
@@ -189,15 +211,16 @@ static int come_back(struct tp_daemon_link *l)
                 (double)(tp_now_ns() - start) / 1e9);
             return 0;
         }
-        delay_ms = delay_ms * 2 > COME_BACK_MAX_MS ? COME_BACK_MAX_MS : delay_ms * 2;
+        delay_ms = delay_ms * 2 > max_delay_ms ? max_delay_ms : delay_ms * 2;
     }
 }
 
-/* Waits for a STOP the daemon sends unasked, or for the end of the
- * connection. A request in progress reads its own reply under l->lock:
- * whatever is still there once the lock is taken came unasked. A daemon
- * that went away (killed, crashed, stopped without a word) may come back:
- * the connection is made again (come_back), or the program is stopped.
+/* Waits for a STOP or a RESTARTING the daemon sends unasked, or for the
+ * end of the connection. A request in progress reads its own reply under
+ * l->lock: whatever is still there once the lock is taken came unasked. A
+ * daemon that went away (killed, crashed, stopped without a word, or
+ * restarting) may come back: the connection is made again (come_back), or
+ * the program is stopped.
  * Only this thread changes l->sock once the link is open.
  * tp_daemon_link_close stops the watch before it ends the connection
  * itself. */
@@ -216,6 +239,8 @@ static void *watch_main(void *arg)
             int rc = tpd_recv(l->sock, &m, why, sizeof why);
             if (rc > 0 && tpd_header_of(&m)->type == TPD_STOP && m.length >= sizeof(struct tpd_reply))
                 stopped(l, "%s", tpd_reply_text(&m));
+            if (rc > 0 && tpd_header_of(&m)->type == TPD_RESTARTING && m.length >= sizeof(struct tpd_reply))
+                restart_said(l, tpd_reply_text(&m));
             lost = rc == 0 || (rc < 0 && rc != -EPROTO);
             for (int i = 0; rc > 0 && i < m.fd_count; i++)
                 close(m.fds[i]);
@@ -251,6 +276,8 @@ static int call_locked(struct tp_daemon_link *l, uint16_t type, void *msg, size_
         rc = tpd_call(l->sock, type, msg, length, &fd, fd >= 0 ? 1 : 0, &reply, why, sizeof why);
         if (rc == -ESHUTDOWN)
             stopped(l, "%s", why);
+        if (rc == -ERESTART)
+            restart_said(l, why); /* not answered: asked again of the daemon that takes over */
         if (!connection_lost(rc) || !l->resumable)
             break;
         while (l->generation == generation)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fork_clients.h"
@@ -28,10 +29,19 @@ struct tpd_connection {
     struct tpd_connection *next;
 };
 
-/* Live connections, for shutdown. */
+/* Live connections, for shutdown and restart. */
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t live_gone = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t live_gone = PTHREAD_COND_INITIALIZER; /* one went, or finished its work */
 static struct tpd_connection *live;
+/* A restart (restart.h) drains the connections: while DRAINING, the work
+ * in progress (a request, or the release of a client that went) finishes
+ * and none starts; once HANDED_OVER, nothing starts at all. A connection
+ * that would start work parks instead, for good: the daemon's state is
+ * handed to the binary executed next, which the client asks again.
+ * Under live_lock. */
+static enum { SERVING, DRAINING, HANDED_OVER } drain_phase = SERVING;
+static int working;                   /* connections doing work now */
+static pthread_cond_t never = PTHREAD_COND_INITIALIZER; /* what parked connections wait on */
 
 static void unlist(struct tpd_connection *c)
 {
@@ -47,7 +57,13 @@ static void unlist(struct tpd_connection *c)
 
 static int is_operator_type(uint16_t type)
 {
-    return type >= TPD_STATUS && type <= TPD_PROMOTE_WAIT;
+    return type >= TPD_STATUS && type <= TPD_RESTART;
+}
+
+/* The operator requests that name no VM. */
+static int is_daemon_request(uint16_t type)
+{
+    return type == TPD_STATUS || type == TPD_DAEMON_INFO || type == TPD_RESTART;
 }
 
 /* Structure checks beyond the framing: size, names, descriptors. NULL
@@ -77,7 +93,7 @@ static const char *malformation(const struct tpd_connection *c, const struct tpd
     const char *name = (const char *)m->buf + sizeof(struct tpd_header);
     if ((type == TPD_ATTACH || type == TPD_VM_INFO || type == TPD_RESUME) && !tpd_name_ok(name))
         return "the VM name is not a name (1 to 63 of A-Z a-z 0-9 _ . -, NUL-terminated)";
-    if (is_operator_type(type) && type != TPD_STATUS && !tpd_entry_name_ok(name))
+    if (is_operator_type(type) && !is_daemon_request(type) && !tpd_entry_name_ok(name))
         return "the VM name is not a name (1 to 63 of A-Z a-z 0-9 _ . -, NUL-terminated, or a forked child's "
                "NAME/PID)";
     if (type == TPD_DEMOTE && !tpd_name_ok(((const struct tpd_demote *)m->buf)->tier))
@@ -468,9 +484,46 @@ static int dispatch(struct tpd_connection *c, struct tpd_message *m, char *why, 
                 "nor in its group", (long)c->peer.pid, (unsigned)c->peer.uid);
         tpd_reply(c->sock, -EACCES, 0, 0, "uid %u may not give operator commands", (unsigned)c->peer.uid);
     } else {
-        tpd_operator_request(c->d, c->sock, m);
+        tpd_operator_request(c->d, c->sock, m, c->peer.pid);
     }
     return 0;
+}
+
+/* Whether what tpd_recv gave (rc) may be worked on now: counted as work
+ * until work_done. While the daemon restarts, an operator's well-formed
+ * request is refused at once (returns 0), and anything else parks this
+ * thread for good: a client's request is not answered (the client asks
+ * again of the daemon that takes over), a client that went is not
+ * released (the daemon that takes over finds its process gone). */
+static int work_begins(struct tpd_connection *c, int rc, struct tpd_message *m)
+{
+    pthread_mutex_lock(&live_lock);
+    if (drain_phase == SERVING || (drain_phase == DRAINING && rc <= 0)) {
+        working++;
+        pthread_mutex_unlock(&live_lock);
+        return 1;
+    }
+    pthread_mutex_unlock(&live_lock);
+    uint16_t type = rc > 0 ? tpd_header_of(m)->type : 0;
+    char why[8];
+    if (rc > 0 && c->said_hello && is_operator_type(type) && !malformation(c, m, why, sizeof why)) {
+        tpd_reply(c->sock, -EAGAIN, 0, 0, "tierpaged is restarting: ask again in a moment (tierpage daemon info "
+                  "answers once it is back)");
+        return 0;
+    }
+    for (int i = 0; rc > 0 && i < m->fd_count; i++)
+        close(m->fds[i]);
+    pthread_mutex_lock(&live_lock);
+    for (;;)
+        pthread_cond_wait(&never, &live_lock);
+}
+
+static void work_done(void)
+{
+    pthread_mutex_lock(&live_lock);
+    working--;
+    pthread_cond_broadcast(&live_gone);
+    pthread_mutex_unlock(&live_lock);
 }
 
 static void *connection_main(void *arg)
@@ -481,6 +534,8 @@ static void *connection_main(void *arg)
     char why[256];
     while (buf) {
         int rc = tpd_recv(c->sock, &m, why, sizeof why);
+        if (!work_begins(c, rc, &m))
+            continue;
         if (rc == 0)
             break;
         const char *bad = rc == -EPROTO ? why : rc < 0 ? NULL : malformation(c, &m, why, sizeof why);
@@ -499,12 +554,17 @@ static void *connection_main(void *arg)
         /* A refused version gets its reply, then the connection closes. */
         if (tpd_header_of(&m)->type == TPD_HELLO && ((struct tpd_hello *)m.buf)->version != TPD_VERSION)
             break;
+        work_done();
     }
+    /* Its end is work too: counted since the last receive, or now. */
+    if (!buf)
+        work_begins(c, 0, &m);
     detach(c);
     free(buf);
     close(c->sock);
     unlist(c);
     free(c);
+    work_done();
     return NULL;
 }
 
@@ -555,4 +615,67 @@ void tpd_connections_stop(void)
     while (live)
         pthread_cond_wait(&live_gone, &live_lock);
     pthread_mutex_unlock(&live_lock);
+}
+
+int tpd_connections_drain(unsigned timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&live_lock);
+    drain_phase = DRAINING;
+    while (working > 0 && pthread_cond_timedwait(&live_gone, &live_lock, &until) == 0)
+        ;
+    int left = working;
+    drain_phase = HANDED_OVER;
+    pthread_mutex_unlock(&live_lock);
+    return left;
+}
+
+/* The connections whose entry is a forked child's (want_children) or a
+ * VM's client, in a new array of *count; NULL when none or out of memory.
+ * Once drained, each one's thread is parked: the entries stay. */
+static struct tpd_connection **attached(int want_children, size_t *count)
+{
+    *count = 0;
+    pthread_mutex_lock(&live_lock);
+    size_t n = 0;
+    for (struct tpd_connection *c = live; c; c = c->next)
+        n += c->vm && (c->vm->root != NULL) == want_children;
+    struct tpd_connection **v = n ? calloc(n, sizeof *v) : NULL;
+    for (struct tpd_connection *c = live; v && c; c = c->next)
+        if (c->vm && (c->vm->root != NULL) == want_children)
+            v[(*count)++] = c;
+    pthread_mutex_unlock(&live_lock);
+    return v;
+}
+
+size_t tpd_connections_stop_children(const char *why)
+{
+    size_t n;
+    struct tpd_connection **children = attached(1, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct tpd_connection *c = children[i];
+        tpd_log("info", "VM %s: stopping pid %ld: %s", c->vm->name, (long)c->peer.pid, why);
+        tpd_send_stop(c->sock, why);
+        detach(c);
+        shutdown(c->sock, SHUT_RDWR);
+    }
+    free(children);
+    return n;
+}
+
+size_t tpd_connections_restarting(const char *why)
+{
+    size_t n;
+    struct tpd_connection **clients = attached(0, &n);
+    for (size_t i = 0; i < n; i++)
+        tpd_send_restarting(clients[i]->sock, why);
+    free(clients);
+    return n;
 }

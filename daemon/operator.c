@@ -3,13 +3,17 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "budget.h"
 #include "log.h"
+#include "reexec.h"
+#include "restart.h"
 #include "tierpage_private.h"
 #include "vm_recovery.h"
 #include "vm_stack.h"
@@ -257,11 +261,52 @@ static void promote_request(int sock, struct tpd_vm *vm, uint16_t type)
     tpd_reply(sock, 0, n, 0, "%s", done);
 }
 
-void tpd_operator_request(struct tpd_daemon *d, int sock, const struct tpd_message *m)
+/* DAEMON_INFO: one "key value" line each; what `tierpage daemon info`
+ * shows and `tierpage daemon restart` waits on. */
+static void print_info(FILE *out, void *arg)
+{
+    struct tpd_daemon *d = arg;
+    int vms = 0, clients = 0, waiting = 0, recovered = 0;
+    pthread_mutex_lock(&d->vms.lock);
+    struct tpd_vm *head = d->vms.head;
+    pthread_mutex_unlock(&d->vms.lock);
+    for (struct tpd_vm *vm = head; vm; vm = vm->next) {
+        pthread_mutex_lock(&vm->lock);
+        vms++;
+        clients += vm->client != NULL;
+        /* A VM waits for a client whose process lives (one that is gone
+         * never comes: its state goes at the next ATTACH). */
+        if (vm->recovery && vm->recovery->state != TPD_RECOVERY_RESUMED &&
+            (kill(vm->recovery->pid, 0) == 0 || errno != ESRCH))
+            waiting++;
+        recovered += vm->recovery && vm->recovery->state == TPD_RECOVERY_RESUMED;
+        pthread_mutex_unlock(&vm->lock);
+    }
+    struct stat st;
+    unsigned long long inode = stat("/proc/self/exe", &st) == 0 ? (unsigned long long)st.st_ino : 0;
+    fprintf(out, "pid %ld\nversion %s\nbinary %s\nrunning_inode %llu\nrestarts %u\nvms %d\nclients %d\n"
+            "waiting %d\nrecovered %d\n", (long)getpid(), TIERPAGE_VERSION, tpd_reexec_binary(), inode,
+            tpd_reexec_restarts(), vms, clients, waiting, recovered);
+}
+
+void tpd_operator_request(struct tpd_daemon *d, int sock, const struct tpd_message *m, pid_t peer)
 {
     uint16_t type = tpd_header_of(m)->type;
     if (type == TPD_STATUS) {
         reply_printed(sock, print_status, d, 0, 0);
+        return;
+    }
+    if (type == TPD_DAEMON_INFO) {
+        reply_printed(sock, print_info, d, (uint64_t)getpid(), tpd_reexec_restarts());
+        return;
+    }
+    if (type == TPD_RESTART) {
+        /* Answered by the main thread once the state is handed over. */
+        int rc = tpd_restart_ask(sock, peer);
+        if (rc == -EALREADY)
+            tpd_reply(sock, rc, 0, 0, "tierpaged is restarting already");
+        else if (rc < 0)
+            tpd_reply(sock, rc, 0, 0, "cannot ask the daemon's main thread to restart: %s", strerror(-rc));
         return;
     }
     /* Every other operator request starts with a VM name. */

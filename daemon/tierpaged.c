@@ -4,19 +4,25 @@
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "connection.h"
 #include "daemon_config.h"
 #include "listen_socket.h"
 #include "budget.h"
+#include "clock_ns.h"
 #include "log.h"
 #include "metrics_server.h"
+#include "reexec.h"
+#include "restart.h"
 #include "vm_state.h"
 #include "wire.h"
 
@@ -26,6 +32,7 @@ static const char usage[] =
     "usage: tierpaged --stacks DIR [--socket PATH] [--group NAME] [--mode OCTAL] [--metrics ADDR]\n"
     "                 [--state-dir DIR]\n"
     "       tierpaged -c DAEMON.yaml [options above, which override the file]\n"
+    "       tierpaged --version\n"
     "\n"
     "Serves the memory of programs started with\n"
     "  tierpage run --daemon SOCKET --vm NAME -- CMD ...\n"
@@ -50,7 +57,11 @@ static const char usage[] =
     "at once; changed tiers (policy, ...) open the VM's stack again, at once when\n"
     "no program is attached, else when its last program detaches; a broken file\n"
     "or a stack that cannot open is reported and the VM keeps its stack. SIGTERM\n"
-    "or SIGINT stops the daemon, releasing every client's pages.\n";
+    "or SIGINT stops the daemon, releasing every client's pages. SIGUSR2 (or\n"
+    "tierpage daemon restart) restarts it for an upgrade: it empties every VM's\n"
+    "write-back queues, then executes its binary from disk again, same arguments,\n"
+    "same pid, and the programs carry on with the new binary (a binary that cannot\n"
+    "be executed there: a copy of the running one; neither: exit status 1).\n";
 
 struct options {
     const char *stacks, *socket, *group, *metrics, *state_dir;
@@ -94,6 +105,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         int has_value = i + 1 < argc;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage, stdout);
+            exit(0);
+        } else if (strcmp(a, "--version") == 0) {
+            printf("tierpaged %s\n", TIERPAGE_VERSION);
             exit(0);
         } else if (strcmp(a, "-c") == 0 && has_value) {
             config = argv[++i];
@@ -141,9 +155,37 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
+/* The control socket: the one a run before this one listened on, handed
+ * over by a restart (connections made meanwhile wait in it), when it is
+ * still the path asked for; else a new one. -1 with why. */
+static int control_socket(const struct options *o, gid_t gid, char *why, size_t len)
+{
+    int fd = tpd_reexec_listener();
+    if (fd >= 0) {
+        struct sockaddr_un sa;
+        socklen_t sa_len = sizeof sa;
+        int listening = 0;
+        socklen_t opt_len = sizeof listening;
+        if (getsockname(fd, (struct sockaddr *)&sa, &sa_len) == 0 && sa.sun_family == AF_UNIX &&
+            sa_len > offsetof(struct sockaddr_un, sun_path) && strcmp(sa.sun_path, o->socket) == 0 &&
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &opt_len) == 0 && listening) {
+            /* The mode and group asked for now. */
+            if ((gid == (gid_t)-1 || chown(o->socket, (uid_t)-1, gid) == 0) && chmod(o->socket, o->mode) == 0)
+                return fd;
+            snprintf(why, len, "cannot set the mode or group of %s: %s", o->socket, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        tpd_log("info", "the control socket handed over is not %s: listening there anew", o->socket);
+        close(fd);
+    }
+    return tpd_listen(o->socket, o->mode, gid, why, len);
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {0};
+    tpd_reexec_init(argv);
     tpd_log_init();
     tp_set_store_log(tpd_log_store, NULL);
     if (parse_args(argc, argv, &o) < 0)
@@ -167,6 +209,7 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     int sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
@@ -183,14 +226,20 @@ int main(int argc, char **argv)
         tpd_log("error", "not starting: a stack in %s cannot load", o.stacks);
         return EXIT_USAGE;
     }
-    int lsock = tpd_listen(o.socket, o.mode, gid, why, sizeof why);
-    if (lsock < 0) {
-        tpd_log("error", "%s", why);
+    int lsock = control_socket(&o, gid, why, sizeof why);
+    int restart_fd = lsock < 0 ? -1 : tpd_restart_init();
+    if (lsock < 0 || restart_fd < 0) {
+        tpd_log("error", "%s", lsock < 0 ? why : "cannot make the restart's eventfd");
+        if (lsock >= 0)
+            close(lsock);
         tpd_vms_close(&d.vms, 0);
         return 1;
     }
     tpd_log("info", "listening on %s (mode %04o%s%s)", o.socket, (unsigned)o.mode, o.group ? ", group " : "",
             o.group ? o.group : "");
+    if (tpd_reexec_restarts() > 0)
+        tpd_log("info", "restart %u: %s serves again, %.3f s after the restart was asked for", tpd_reexec_restarts(),
+                tpd_reexec_binary(), tpd_reexec_asked_ns() ? (double)(tp_now_ns() - tpd_reexec_asked_ns()) / 1e9 : 0.0);
     if (o.file.resident_budget && tpd_budget_start(&d.vms, o.file.resident_budget, &d.budget, why, sizeof why) < 0) {
         tpd_log("error", "%s", why);
         close(lsock);
@@ -207,10 +256,11 @@ int main(int argc, char **argv)
         tpd_vms_close(&d.vms, 0);
         return 1;
     }
-    int stop = 0;
+    int stop = 0, restart_by_signal = 0;
     while (!stop) {
-        struct pollfd p[2] = {{.fd = lsock, .events = POLLIN}, {.fd = sigfd, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0) {
+        struct pollfd p[3] = {{.fd = lsock, .events = POLLIN}, {.fd = sigfd, .events = POLLIN},
+                              {.fd = restart_fd, .events = POLLIN}};
+        if (poll(p, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
             tpd_log("error", "poll: %s", strerror(errno));
@@ -221,9 +271,17 @@ int main(int argc, char **argv)
             if (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
                 if (si.ssi_signo == SIGHUP)
                     tpd_vms_reload(&d.vms);
+                else if (si.ssi_signo == SIGUSR2)
+                    restart_by_signal = 1;
                 else
                     stop = 1;
             }
+        }
+        if (!stop && (restart_by_signal || (p[2].revents & POLLIN))) {
+            /* Returns only when no binary could be executed; the threads
+             * still run: no exit handler may. */
+            tpd_restart(&d, lsock, restart_by_signal ? "SIGUSR2" : NULL);
+            _exit(1);
         }
         if (!stop && (p[0].revents & POLLIN)) {
             int sock = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);

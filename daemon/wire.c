@@ -140,6 +140,8 @@ size_t tpd_request_size(uint16_t type)
     case TPD_FORK_DONE:
         return sizeof(struct tpd_fork);
     case TPD_STATUS:
+    case TPD_DAEMON_INFO:
+    case TPD_RESTART:
         return sizeof(struct tpd_header);
     case TPD_STATS:
         return sizeof(struct tpd_stats_request);
@@ -239,6 +241,20 @@ int tpd_send_stop(int sock, const char *why)
     return send_stop(sock, "%s", why);
 }
 
+static int send_restarting(int sock, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = send_reply(sock, TPD_RESTARTING, 0, 0, 0, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int tpd_send_restarting(int sock, const char *why)
+{
+    return send_restarting(sock, "%s", why);
+}
+
 const char *tpd_reply_text(struct tpd_message *m)
 {
     char *text = (char *)m->buf + sizeof(struct tpd_reply);
@@ -268,6 +284,11 @@ int tpd_call(int sock, uint16_t type, void *msg, size_t length, const int *fds, 
         snprintf(why, why_len, "%s", tpd_reply_text(reply));
         close_fds(reply);
         return -ESHUTDOWN;
+    }
+    if (tpd_header_of(reply)->type == TPD_RESTARTING && reply->length >= sizeof(struct tpd_reply)) {
+        snprintf(why, why_len, "%s", tpd_reply_text(reply));
+        close_fds(reply);
+        return -ERESTART;
     }
     if (tpd_header_of(reply)->type != TPD_REPLY || reply->length < sizeof(struct tpd_reply)) {
         snprintf(why, why_len, "the daemon sent a message of type %u instead of a reply",

@@ -34,8 +34,11 @@ enum tpd_type {
     TPD_PROMOTE = 20,
     TPD_FLUSH = 21,
     TPD_PROMOTE_WAIT = 22,
+    TPD_DAEMON_INFO = 23, /* the daemon itself: pid, binary, restarts, VMs waiting for their clients */
+    TPD_RESTART = 24,     /* flush, hand the state over, and execute the binary on disk again */
     TPD_REPLY = 64,
-    TPD_STOP = 65,    /* daemon to client, unasked: the layout of a REPLY */
+    TPD_STOP = 65,       /* daemon to client, unasked: the layout of a REPLY */
+    TPD_RESTARTING = 66, /* daemon to client, unasked, as a REPLY: the daemon restarts; come back at once */
 };
 
 #define TPD_STATS_JSON 1u
@@ -162,6 +165,9 @@ int tpd_reply(int sock, int32_t status, uint64_t v0, uint64_t v1, const char *fm
     __attribute__((format(printf, 5, 6)));
 /* Send a STOP: the client's program must end, for the reason given. */
 int tpd_send_stop(int sock, const char *why);
+/* Send a RESTARTING: the daemon restarts on its state; the client keeps
+ * its program waiting and connects again at once (PROTOCOL.md). */
+int tpd_send_restarting(int sock, const char *why);
 /* A reply's text, NUL-terminated in place (the buffer has room). */
 const char *tpd_reply_text(struct tpd_message *m);
 
@@ -170,7 +176,9 @@ const char *tpd_reply_text(struct tpd_message *m);
 int tpd_connect(const char *path, char *why, size_t why_len);
 /* Send a request and wait for its REPLY into *reply. 0, or -errno with
  * `why` (the reply's own status is tpd_reply_of(reply)->status);
- * -ESHUTDOWN when a STOP came instead, in *reply. */
+ * -ESHUTDOWN when a STOP came instead, in *reply; -ERESTART when a
+ * RESTARTING came instead: the request is not answered, and the
+ * connection ends once the daemon has handed its state over. */
 int tpd_call(int sock, uint16_t type, void *msg, size_t length, const int *fds, int fd_count,
              struct tpd_message *reply, char *why, size_t why_len);
 
