@@ -163,7 +163,7 @@ static int restart(void)
     if (rc < 0) {
         fprintf(stderr, "tierpage daemon restart: tierpaged at %s: %s\n", socket_path, why);
         close(sock);
-        return rc == -EALREADY || rc == -EAGAIN ? EXIT_REFUSED : EXIT_UNREACHABLE;
+        return rc == -EALREADY || rc == -EAGAIN || rc == -EOPNOTSUPP ? EXIT_REFUSED : EXIT_UNREACHABLE;
     }
     printf("%s\n", tpd_reply_text(&reply));
     fflush(stdout);

@@ -301,6 +301,11 @@ void tpd_operator_request(struct tpd_daemon *d, int sock, const struct tpd_messa
         return;
     }
     if (type == TPD_RESTART) {
+        if (!tpd_state_kept()) {
+            tpd_reply(sock, -EOPNOTSUPP, 0, 0, "tierpaged keeps no state (state_dir \"\"): a restart would stop "
+                      "every program it serves; stop it and start it again instead");
+            return;
+        }
         /* Answered by the main thread once the state is handed over. */
         int rc = tpd_restart_ask(sock, peer);
         if (rc == -EALREADY)

@@ -271,6 +271,9 @@ int main(int argc, char **argv)
             if (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
                 if (si.ssi_signo == SIGHUP)
                     tpd_vms_reload(&d.vms);
+                else if (si.ssi_signo == SIGUSR2 && !tpd_state_kept())
+                    tpd_log("warning", "SIGUSR2 ignored: this daemon keeps no state (state_dir \"\"), so a "
+                            "restart would stop every program it serves");
                 else if (si.ssi_signo == SIGUSR2)
                     restart_by_signal = 1;
                 else

@@ -19,7 +19,7 @@ const char *tpd_state_dir(void)
     return state_dir;
 }
 
-static int kept(void)
+int tpd_state_kept(void)
 {
     return state_dir[0] != '\0';
 }
@@ -113,7 +113,7 @@ static void remove_file(const char *vm, const char *file)
 
 int tpd_state_give_paths(struct tp_conf *conf, const char *vm, unsigned generation, tierpage_error *err)
 {
-    if (!kept())
+    if (!tpd_state_kept())
         return 0; /* the dram pools in private memory, as in-process */
     char dir[PATH_MAX];
     vm_file(dir, sizeof dir, vm, "");
@@ -150,7 +150,7 @@ static void generation_file(char *out, size_t len, const char *what, unsigned ge
 int tpd_state_stack_opened(const char *vm, tp_stack *stack, const char *text, unsigned generation,
                            const char *map_name, tierpage_error *err)
 {
-    if (!kept())
+    if (!tpd_state_kept())
         return 0; /* the page map in memory */
     char file[64], path[PATH_MAX];
     vm_file(path, sizeof path, vm, map_name);
@@ -178,7 +178,7 @@ static int of_generation(const char *name, unsigned generation)
 
 void tpd_state_stack_closed(const char *vm, unsigned generation)
 {
-    if (!kept())
+    if (!tpd_state_kept())
         return;
     char dir[PATH_MAX];
     vm_file(dir, sizeof dir, vm, "");
@@ -194,7 +194,7 @@ void tpd_state_stack_closed(const char *vm, unsigned generation)
 
 void tpd_state_map_gone(const char *vm, const char *map_name)
 {
-    if (!kept())
+    if (!tpd_state_kept())
         return;
     remove_file(vm, map_name);
 }
@@ -222,7 +222,7 @@ static int write_regions(const char *vm, const struct tp_remote_region *r, size_
 int tpd_state_client_record(const char *vm, pid_t pid, tp_stack *stack, unsigned generation, const char *map_name,
                             tierpage_error *err)
 {
-    if (!kept())
+    if (!tpd_state_kept())
         return 0;
     char text[256];
     int len = snprintf(text, sizeof text, "%s\npid %ld\ninstance %s\ngeneration %u\nmap %s\nend\n", CLIENT_MAGIC,
@@ -233,7 +233,7 @@ int tpd_state_client_record(const char *vm, pid_t pid, tp_stack *stack, unsigned
 int tpd_state_client_attached(const char *vm, pid_t pid, tp_stack *stack, unsigned generation, const char *map_name,
                               tierpage_error *err)
 {
-    if (!kept())
+    if (!tpd_state_kept())
         return 0;
     if (write_regions(vm, NULL, 0, err) < 0)
         return -1;
@@ -242,7 +242,7 @@ int tpd_state_client_attached(const char *vm, pid_t pid, tp_stack *stack, unsign
 
 int tpd_state_regions_changed(const char *vm, struct tp_remote *client, tierpage_error *err)
 {
-    if (!kept())
+    if (!tpd_state_kept())
         return 0;
     size_t max = 16, count;
     struct tp_remote_region *r = NULL;
@@ -265,7 +265,7 @@ int tpd_state_regions_changed(const char *vm, struct tp_remote *client, tierpage
 
 void tpd_state_client_gone(const char *vm)
 {
-    if (!kept())
+    if (!tpd_state_kept())
         return;
     remove_file(vm, "client");
     remove_file(vm, "regions");
@@ -273,7 +273,7 @@ void tpd_state_client_gone(const char *vm)
 
 void tpd_state_vm_removed(const char *vm)
 {
-    if (!kept())
+    if (!tpd_state_kept())
         return;
     char dir[PATH_MAX];
     vm_file(dir, sizeof dir, vm, "");
@@ -291,7 +291,7 @@ void tpd_state_vm_removed(const char *vm)
 
 int tpd_state_vm_left(const char *vm)
 {
-    if (!kept())
+    if (!tpd_state_kept())
         return 0;
     char path[PATH_MAX];
     vm_file(path, sizeof path, vm, "client");

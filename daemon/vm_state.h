@@ -27,6 +27,8 @@
 int tpd_state_init(const char *dir, char *why, size_t why_len);
 /* The state directory in force ("" before tpd_state_init, or none kept). */
 const char *tpd_state_dir(void);
+/* Whether state is kept: a restart (SIGUSR2, RESTART) is refused without. */
+int tpd_state_kept(void);
 
 /* The path of `file` in the VM's state directory, into out. */
 void tpd_state_path(const char *vm, const char *file, char *out, size_t len);

@@ -145,6 +145,16 @@ read -r verdict <&"${HOLD3[0]}"
     pass "it serves a program, its pages in dram, intact" || fail "holder: '$ready' '$verdict'"
 ! grep -Eq "\.dram|/map\.[0-9]" "/proc/$daemon_pid/maps" && [ ! -e "$STATE/vm1" ] &&
     pass "with no pool or map file mapped, none made" || fail "files: $(grep -E "dram|map" "/proc/$daemon_pid/maps")"
+# A restart could not take the program back: refused, SIGUSR2 ignored.
+expect_status 1 "tierpage daemon restart is refused" -- "$TIERPAGE" daemon restart --socket "$SOCK"
+expect_output "keeps no state \(state_dir \"\"\): a restart would stop every program it serves" "saying why"
+kill -USR2 "$daemon_pid"
+wait_for "SIGUSR2 is ignored, with a warning in the log" grep -q "SIGUSR2 ignored: this daemon keeps no state" \
+    "$WORK/daemon.log"
+echo verify >&"${HOLD3[1]}"
+read -r verdict <&"${HOLD3[0]}"
+[ "$verdict" = ok ] && kill -0 "$daemon_pid" && pass "the daemon and its program carry on, the pages intact" ||
+    fail "after the refused restarts: '$verdict'"
 echo exit >&"${HOLD3[1]}"
 wait "$HOLD3_PID" 2>/dev/null
 expect_status 0 "SIGTERM stops it" -- stop_daemon
