@@ -10,6 +10,7 @@
 
 #include "budget.h"
 #include "log.h"
+#include "reexec.h"
 #include "stack_changes.h"
 #include "stack_config.h"
 #include "tierpage_private.h"
@@ -135,8 +136,9 @@ static struct tpd_vm *vm_recover(struct tpd_vms *vms, const char *dir, const cha
     }
     set_uids(vm, vm->conf);
     vm->wanted_cap = vm->conf->resident;
-    tpd_log("info", "VM %s: found the state of a daemon that died serving pid %ld: its stack is open again; "
-            "waiting for its client", name, (long)vm->recovery->pid);
+    tpd_log("info", "VM %s: found the state of %s serving pid %ld: its stack is open again; waiting for its client",
+            name, tpd_reexec_restarts() ? "the daemon before this restart" : "a daemon that died",
+            (long)vm->recovery->pid);
     return vm;
 }
 
