@@ -27,9 +27,10 @@
 #define TP_DEFAULT_WRITEBACK_QUEUE (4u << 20)
 
 /* Open tier t's store with the options it keeps; `forked_from` is the
- * parent's instance id when this stack is a forked child's. */
+ * parent's instance id when this stack is a forked child's; `recovering`
+ * when the stack is a killed pager's, opened again under its instance. */
 static int open_store(struct tp_stack *s, struct tp_tier *t, uint64_t capacity, const char *forked_from,
-                      tierpage_error *err)
+                      int recovering, tierpage_error *err)
 {
     tp_store_host_set_thread_create(tp_store_thread_create);
     tierpage_store_params params = {
@@ -42,6 +43,7 @@ static int open_store(struct tp_stack *s, struct tp_tier *t, uint64_t capacity, 
         .exclusive = s->exclusive_namespace,
         .host = tp_plugin_host(&t->plugin, t->name),
         .forked_from = forked_from,
+        .recovering = recovering,
     };
     /* A store may start threads of its own (a lease heartbeat): they are
      * pager threads too, and inherit this mask. */
@@ -89,7 +91,8 @@ static int open_tier(struct tp_stack *s, const struct tp_conf *c, size_t i, cons
         if (!key || (ct->options[k].value && !value))
             return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
     }
-    int rc = open_store(s, t, ct->capacity, (t->ops->flags & TIERPAGE_STORE_FORK_APART) ? apart_from : NULL, &perr);
+    int rc = open_store(s, t, ct->capacity, (t->ops->flags & TIERPAGE_STORE_FORK_APART) ? apart_from : NULL,
+                        recovering, &perr);
     if (rc < 0 || !t->store) {
         int line = ct->line, col = ct->column;
         const char *key = perr.key[0] ? perr.key : NULL;
@@ -389,7 +392,7 @@ int tp_tier_reopen_in_child(struct tp_stack *s, size_t i, const char *parent_ins
         else if (t->ops->forget)
             t->ops->forget(t->store);
         t->store = NULL;
-        int rc = open_store(s, t, t->capacity_pages * s->page_size, parent_instance, &perr);
+        int rc = open_store(s, t, t->capacity_pages * s->page_size, parent_instance, 0, &perr);
         if (rc < 0 || !t->store)
             return tierpage_error_set(err, rc < 0 ? rc : -EINVAL, NULL, "tier '%s' (plugin %s): %s", t->name,
                                       t->ops->name, perr.message[0] ? perr.message : "the store refused to open");

@@ -115,8 +115,9 @@ static inline int tierpage_error_set(tierpage_error *err, int code, const char *
 /* ------------------------------------------------------- host services */
 
 /* 1: the services below. 2: tierpage_store_params.forked_from is there
- * (the table itself is unchanged). 3: thread_create. */
-#define TIERPAGE_HOST_VERSION 3u
+ * (the table itself is unchanged). 3: thread_create. 4:
+ * tierpage_store_params.recovering is there. */
+#define TIERPAGE_HOST_VERSION 4u
 
 /* Levels of tierpage_host.log: the core decides what it shows, and where. */
 #define TIERPAGE_LOG_ERROR   0
@@ -250,6 +251,14 @@ typedef struct tierpage_store_params {
      * whose store the program may be holding; nothing is copied then. Only
      * stores that declare TIERPAGE_STORE_FORK_APART are opened so. */
     const char *forked_from;
+    /* Present when host->version is 4 or more. 1 when the core opens the
+     * store to recover the stack of a pager that was killed (the same
+     * `instance` as that pager's; clear is not called): the store's pages
+     * are the stack's, though what the dead process knew of them (which
+     * server holds a copy, its version) is gone, and a lease or lock that
+     * process held under `instance` is this open's to take over. 0
+     * otherwise: a lease held under `instance` is another running open's. */
+    int recovering;
 } tierpage_store_params;
 
 typedef struct tierpage_store_usage {

@@ -54,7 +54,28 @@ static int lease_add(struct mc_lease *l, struct mc_server *srv, tierpage_error *
     return result;
 }
 
-int mc_lease_take(struct mc_lease *l, tierpage_error *err)
+/* Recovering a killed pager's stack under its instance: a lease held under
+ * this very instance id is the dead pager's, renewed and this open's from
+ * now on. 1 when taken over so, 0 when another holds it, negative errno. */
+static int lease_take_over(struct mc_lease *l, struct mc_server *srv, tierpage_error *err)
+{
+    char holder[NS_ID_LEN + 1] = "";
+    int held = lease_get(srv, l->ns->lease, holder, sizeof holder, err);
+    if (held <= 0 || strcmp(holder, l->ns->instance) != 0)
+        return held < 0 ? held : 0;
+    memcached_st *m = mc_server_take(srv, err);
+    if (!m)
+        return -ENOMEM;
+    memcached_return_t rc = memcached_touch(m, l->ns->lease, strlen(l->ns->lease),
+                                            (time_t)mc_lease_exptime(l->lease_ms));
+    int result = rc == MEMCACHED_SUCCESS;
+    if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
+        result = mc_server_fail(srv, m, rc, "touch of the lease", err);
+    mc_server_give(srv, m, rc == MEMCACHED_NOTFOUND ? MEMCACHED_SUCCESS : rc);
+    return result;
+}
+
+int mc_lease_take(struct mc_lease *l, int recovering, tierpage_error *err)
 {
     for (size_t i = 0; i < l->server_count; i++) {
         struct mc_server *srv = &l->servers[i];
@@ -62,6 +83,8 @@ int mc_lease_take(struct mc_lease *l, tierpage_error *err)
             continue;
         uint64_t sent = tier_now_ms();
         int rc = lease_add(l, srv, err);
+        if (rc == 0 && recovering)
+            rc = lease_take_over(l, srv, err);
         if (rc == 1) {
             lease_clock_confirmed(&l->clock, i, sent);
             continue;

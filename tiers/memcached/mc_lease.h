@@ -33,8 +33,10 @@ unsigned mc_lease_exptime(unsigned lease_ms);
 
 /* Takes the lease on every server in service: `add`, which stores only
  * where no lease is. -EBUSY with a message naming the server and the
- * namespace when exclusive and another stack holds it. */
-int mc_lease_take(struct mc_lease *l, tierpage_error *err);
+ * namespace when exclusive and another stack holds it. `recovering` (the
+ * stack of a killed pager, opened again under its instance): a lease held
+ * under this instance is that pager's, and taken over. */
+int mc_lease_take(struct mc_lease *l, int recovering, tierpage_error *err);
 /* The heartbeat's call: touches the lease where it still holds it, adds
  * it again where the server lost it (restarted, or out of service
  * meanwhile); a lease that ran out while this stack counted on it, or

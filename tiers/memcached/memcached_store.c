@@ -90,6 +90,13 @@ struct mc_store {
     uint64_t puts_in_flight;        /* new keys being put: room already promised to them */
     uint32_t last_gen;              /* the generation the last put took */
     uint64_t stale_copies;          /* copies found holding an older generation than their page's */
+    /* Opened to recover a killed pager's stack (params->recovering), and
+     * not cleared since: the servers hold its pages under this instance,
+     * though the page map, the dead process's, is gone. A page the map
+     * lacks is then looked for on the servers, in ring order, its copy
+     * taken whatever its generation; a delete of one goes to every server.
+     * Read and written under lock. */
+    int recovering;
 };
 
 /* ---------------------------------------------------------------- options */
@@ -227,6 +234,7 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
         return tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
     pthread_mutex_init(&s->lock, NULL);
     mc_pagemap_init(&s->pages);
+    s->recovering = params->host->version >= 4 && params->recovering;
     lease_clock_init(&s->lease.clock, (unsigned)o.lease_ms, MC_MAX_SERVERS, 0);
     if ((rc = ns_keys_init(&s->ns, params, "memcached", err)))
         goto fail;
@@ -281,7 +289,7 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
     s->lease.ns = &s->ns;
     s->lease.lease_ms = (unsigned)o.lease_ms;
     s->lease.host = params->host;
-    if ((rc = mc_lease_take(&s->lease, err)))
+    if ((rc = mc_lease_take(&s->lease, s->recovering, err)))
         goto fail;
     if (!(s->heartbeat = ns_heartbeat_start(params->host, (unsigned)o.lease_ms / 3, mc_lease_renew, &s->lease))) {
         mc_lease_release(&s->lease);
@@ -300,6 +308,12 @@ static int mc_open(const tierpage_store_params *params, void **store, tierpage_e
 fail:
     mc_close(s);
     return rc;
+}
+
+/* Every server of the store (bit i: servers[i]). */
+static uint64_t all_servers(const struct mc_store *s)
+{
+    return s->server_count >= 64 ? ~0ull : (1ull << s->server_count) - 1;
 }
 
 /* ------------------------------------------------------------------- gets */
@@ -355,13 +369,19 @@ static void got_item(void *ctx, const char *rkey, size_t rkey_len, uint32_t flag
                 *g->first_err = err;
             continue;
         }
-        if (flags != job->gen) {
+        if (job->gen && flags != job->gen) {
             /* An older put, stored late: as if the server had no copy. */
             job->stale_on |= 1ull << (g->srv - g->store->servers);
             continue;
         }
         memcpy(g->pages[g->index[k]], value, value_len);
         g->results[g->index[k]] = 0;
+        if (!job->gen) { /* found while recovering: the map knows it from now on */
+            pthread_mutex_lock(&g->store->lock);
+            if (mc_pagemap_reserve(&g->store->pages, 1) == 0) /* else looked for again next time */
+                mc_pagemap_set(&g->store->pages, key, 1ull << (g->srv - g->store->servers), flags);
+            pthread_mutex_unlock(&g->store->lock);
+        }
     }
 }
 
@@ -521,6 +541,10 @@ static int mc_get_batch(void *store, size_t count, const uint64_t *keys, void *c
         jobs[i].held = 0;
         jobs[i].gen = 0;
         results[i] = mc_pagemap_get(&s->pages, keys[i], &jobs[i].held, &jobs[i].gen) ? GET_PENDING : -ENOENT;
+        if (results[i] != GET_PENDING && s->recovering) {
+            jobs[i].held = all_servers(s); /* generation 0: any copy found is taken */
+            results[i] = GET_PENDING;
+        }
     }
     pthread_mutex_unlock(&s->lock);
     for (size_t i = 0; i < count; i++) {
@@ -1084,6 +1108,8 @@ static int mc_del(void *store, uint64_t key, tierpage_error *err)
         return leased;
     pthread_mutex_lock(&s->lock);
     int had = mc_pagemap_get(&s->pages, key, &held, NULL);
+    if (!had && s->recovering)
+        had = 1, held = all_servers(s); /* a copy a killed pager put may be anywhere */
     pthread_mutex_unlock(&s->lock);
     if (!had)
         return -ENOENT;
@@ -1194,6 +1220,9 @@ static int drop_left_behind(struct mc_store *s, struct mc_server *srv)
 static int mc_clear(void *store, tierpage_error *err)
 {
     struct mc_store *s = store;
+    pthread_mutex_lock(&s->lock);
+    s->recovering = 0;
+    pthread_mutex_unlock(&s->lock);
     drop_own_pages(s);
     return mc_sweep_namespace(&s->lease, err);
 }

@@ -98,6 +98,21 @@ static int take_one(struct redis_store *s, struct redis_node *node, char *why, s
     return taken;
 }
 
+/* Recovering a killed pager's stack under its instance: a lease held under
+ * this very instance id is the dead pager's, renewed and this open's from
+ * now on. 1 when taken over so. */
+static int take_over(struct redis_store *s, struct redis_node *node, char *why, size_t size, const char **where)
+{
+    char ms[16];
+    snprintf(ms, sizeof ms, "%u", s->opt.lease_ms);
+    const char *argv[] = {"EVAL", renew_script, "1", s->ns.lease, s->ns.instance, ms};
+    redisReply *r = lease_command(s, node, s->ns.lease, 6, argv, why, size, where);
+    int renewed = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    if (r)
+        freeReplyObject(r);
+    return renewed;
+}
+
 int redis_lease_take(struct redis_store *s, tierpage_error *err)
 {
     struct redis_node *nodes[REDIS_MAX_SERVERS];
@@ -107,6 +122,8 @@ int redis_lease_take(struct redis_store *s, tierpage_error *err)
         const char *where = "";
         uint64_t sent = tier_now_ms();
         int rc = take_one(s, nodes[i], why, sizeof why, &where);
+        if (rc == 0 && s->recovering)
+            rc = take_over(s, nodes[i], why, sizeof why, &where);
         if (rc == 1) {
             lease_clock_confirmed(&s->lease, i, sent);
             continue;

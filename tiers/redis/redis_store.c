@@ -121,10 +121,13 @@ static int redis_get_batch(void *store, size_t count, const uint64_t *keys, void
         cmds_free(cmds, count, local);
         return tierpage_error_set(err, -ENOMEM, NULL, "redis: out of memory");
     }
-    /* A page this instance never wrote (or deleted) is missing at once. */
+    /* A page this instance never wrote (or deleted) is missing at once,
+     * unless the instance is a killed pager's, being recovered: then its
+     * copy is looked for, any version taken (want 0). */
+    int recovering = __atomic_load_n(&s->recovering, __ATOMIC_RELAXED);
     for (size_t i = 0; i < count; i++) {
         want[i] = 0; /* never a version: they count from 1 */
-        if (!key_set_get(&s->keys, keys[i], &want[i]))
+        if (!key_set_get(&s->keys, keys[i], &want[i]) && !recovering)
             results[i] = -ENOENT;
         want[i] &= KEY_SET_VERSION_MASK;
     }
@@ -158,7 +161,7 @@ static int redis_get_batch(void *store, size_t count, const uint64_t *keys, void
                     note_failure(&first, results[i], why, err);
                     continue;
                 }
-                stale = redis_version_get((const unsigned char *)r->str + s->page_size) != want[i];
+                stale = want[i] && redis_version_get((const unsigned char *)r->str + s->page_size) != want[i];
             }
             if (r && r->type == REDIS_REPLY_STRING && !stale) {
                 memcpy(pages[i], r->str, s->page_size);
@@ -401,6 +404,7 @@ static int redis_usage(void *store, tierpage_store_usage *usage, tierpage_error 
 
 static int redis_clear(void *store, tierpage_error *err)
 {
+    __atomic_store_n(&((struct redis_store *)store)->recovering, 0, __ATOMIC_RELAXED);
     return redis_clear_namespace(store, err);
 }
 
@@ -488,6 +492,7 @@ static int redis_open(const tierpage_store_params *params, void **store, tierpag
      * key (namespace: exclusive, the second after the first's lease ran
      * out) do not give it the same version, so neither reads the other's. */
     s->last_version = strtoull(s->ns.instance, NULL, 16) & (KEY_SET_VERSION_MASK >> 1);
+    s->recovering = params->host && params->host->version >= 4 && params->recovering;
     s->page_size = params->page_size;
     s->capacity_pages = params->capacity / params->page_size;
     s->conn = (struct redis_conn_settings){

@@ -43,6 +43,13 @@ struct redis_store {
     struct lease_clock lease;       /* what this stack may count on of its lease */
 
     uint64_t last_version;          /* of the last page written (atomic) */
+    /* Opened to recover a killed pager's stack (params->recovering), and
+     * not cleared since (atomic): the servers hold its pages under this
+     * instance, though the key set, the dead process's, is gone. A get of
+     * a page the key set lacks then takes the copy found, whatever its
+     * version; the lease the dead pager held under this instance is taken
+     * over. */
+    int recovering;
     /* replicas > 1: the thread that watches the servers and refills the
      * copies a server lacks (redis_replicas.c); its own state below. */
     struct ns_heartbeat *refiller;
