@@ -377,10 +377,12 @@ static void got_item(void *ctx, const char *rkey, size_t rkey_len, uint32_t flag
         memcpy(g->pages[g->index[k]], value, value_len);
         g->results[g->index[k]] = 0;
         if (!job->gen) { /* found while recovering: the map knows it from now on */
-            pthread_mutex_lock(&g->store->lock);
-            if (mc_pagemap_reserve(&g->store->pages, 1) == 0) /* else looked for again next time */
-                mc_pagemap_set(&g->store->pages, key, 1ull << (g->srv - g->store->servers), flags);
-            pthread_mutex_unlock(&g->store->lock);
+            struct mc_store *st = g->store;
+            pthread_mutex_lock(&st->lock);
+            /* Room for it beside the puts in flight, whose room is promised. */
+            if (mc_pagemap_reserve(&st->pages, (size_t)(st->pages.count + st->puts_in_flight) + 1) == 0)
+                mc_pagemap_set(&st->pages, key, 1ull << (g->srv - st->servers), flags);
+            pthread_mutex_unlock(&st->lock);
         }
     }
 }
