@@ -12,9 +12,11 @@
 #           must be the lost daemon, not a finished demote).
 # Workloads:
 #   bench   tierpage-bench --verify over 128 MiB through a 16 MiB cap, its
-#           pages spread over a 32 MiB dram tier and pmem (a file on
-#           /dev/shm), run after run (random and zipf accesses, each
-#           run a new client) until the kills are done;
+#           pages spread over a 32 MiB dram tier, 48 MiB of pmem (a file
+#           on /dev/shm) and memcached (a server of the test's own), run
+#           after run (random and zipf accesses, each run a new client)
+#           until the kills are done; it demotes into memcached, through
+#           the tier's write-back queue;
 #   guest   a QEMU guest (256 MiB, -accel tcg, under a 48 MiB cap, dram
 #           then pmem) whose init runs memtester.
 # Each kill is made while the client is attached (status shows its pid,
@@ -28,6 +30,7 @@
 #   delays); KILLS=N kills per workload (at least 20).
 . "$(dirname "$0")/script_lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
+. "$SRC/tests/fixtures/memcached_servers.sh"
 GUEST_TIMEOUT=${TIERPAGE_GUEST_TIMEOUT:-3600}
 PARTS=${*:-bench guest}
 KILLS=${KILLS:-24}
@@ -35,7 +38,7 @@ KILLS=${KILLS:-24}
 SEED=${SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 [[ "$SEED" =~ ^[0-9]+$ ]] || { echo "SEED must be a whole number, got '$SEED'"; exit 2; }
 echo "kill loop: seed $SEED (SEED=$SEED $0 $PARTS replays its choices), $KILLS kills per workload"
-trap 'echo "kill loop: seed $SEED"; [ -z "${RUN:-}" ] || kill -TERM "$RUN" 2>/dev/null; daemon_cleanup' EXIT
+trap 'echo "kill loop: seed $SEED"; [ -z "${RUN:-}" ] || kill -TERM "$RUN" 2>/dev/null; mc_stop_all; daemon_cleanup' EXIT
 
 # Every operator command (here and in daemon_lib.sh) within 30 s: a daemon
 # that stops answering fails the test, never hangs it. `tierpage run`
@@ -70,7 +73,25 @@ plan_kills() {
 }
 
 vm_stack kg 48MiB 64MiB 512MiB       # the guest: dram, then pmem
-vm_stack kb 16MiB 32MiB 512MiB       # tierpage-bench: dram, then pmem
+# tierpage-bench's: dram, then pmem, then memcached. 128 MiB through a
+# 16 MiB cap fills the first two and spills into the third.
+if [[ " $PARTS " == *" bench "* ]]; then
+    mc_start killloop 512 || { fail "memcached did not start"; finish; exit 1; }
+    cat >"$STACKS/kb.yaml" <<YAML
+name: kb-$$
+resident: 16MiB
+tiers:
+  - plugin: dram
+    capacity: 32MiB
+  - plugin: pmem
+    path: /dev/shm/tierpage-test-$$-kb.pmem
+    capacity: 48MiB
+  - plugin: memcached
+    servers: [127.0.0.1:$MC_PORT]
+    connect_timeout_ms: 10s   # a loaded machine is no server gone
+    io_timeout_ms: 10s
+YAML
+fi
 
 # The workload under test: its VM, the pid of its `tierpage run` (of QEMU
 # for the guest), and the file its stderr goes to (where the shim says it
@@ -275,7 +296,7 @@ next_bench_workload() {
 }
 
 bench_part() {
-    WORKLOAD=bench VM=kb DEMOTE_TO=pmem
+    WORKLOAD=bench VM=kb DEMOTE_TO=memcached
     local start=$SECONDS
     [ -n "$daemon_pid" ] || start_daemon || return 1
     start_round || return 1
