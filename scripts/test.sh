@@ -31,7 +31,7 @@ echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DTIERPAGE_SANITIZE=ON \
     -DTIERPAGE_CLIENT_BUILD_DIR="$PWD/build" >/dev/null
 cmake --build build-sanitize -j"$jobs"
-(cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -LE preload)
+(cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -LE 'preload|long')
 
 echo "== libFuzzer build (clang): each fuzz target briefly"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTIERPAGE_FUZZ=ON >/dev/null
