@@ -223,7 +223,9 @@ bench_run_info() { # dir
 # ---- on every exit ----
 
 # The teardown on every exit, a signal's included.
+# bench_traps [STEP]: STEP (a command of the script's own) runs first.
 bench_traps() {
+    bench_own_cleanup=${1:-}
     trap bench_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
@@ -233,6 +235,7 @@ bench_cleanup() {
     bench_rc=$?
     trap - EXIT INT TERM
     set +e # every step runs: the child's wait, for one, fails once it was killed
+    [ -z "${bench_own_cleanup:-}" ] || $bench_own_cleanup
     if [ -n "$child" ]; then
         kill -TERM "$child" 2>/dev/null
         wait "$child" 2>/dev/null

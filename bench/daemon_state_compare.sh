@@ -44,9 +44,7 @@ stop_daemons() {
     for pid in "${daemons[@]}"; do wait "$pid" 2>/dev/null; done
     [ -z "$kept_dir" ] || rm -rf "$kept_dir"
 }
-trap 'st=$?; stop_daemons; (exit "$st"); bench_cleanup' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps stop_daemons
 
 while [ $# -gt 0 ]; do
     case "$1" in

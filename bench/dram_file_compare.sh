@@ -37,9 +37,8 @@ pool=
 
 BENCH_NAME=dram_file_compare
 . "$here/bench_lib.sh"
-trap 'st=$?; [ -z "$pool" ] || rm -f "$pool"; (exit "$st"); bench_cleanup' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+remove_pool() { [ -z "$pool" ] || rm -f "$pool"; }
+bench_traps remove_pool
 
 while [ $# -gt 0 ]; do
     case "$1" in
