@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "eviction_policy.h"
 #include "prefetch.h"
@@ -12,14 +13,37 @@
 #include "uffd.h"
 #include "write_tracking.h"
 
+/* Ranges of the program's pages to unmap, gathered under the stack lock
+ * over one batch (the clock's checks, then the victims) and unmapped
+ * together: one system call, one flush of the other CPUs' TLBs, where
+ * each used to cost its own (~45 µs on a virtual machine). */
+#define UNMAP_LIST_MAX (2 * TP_EVICT_BATCH)
+
+struct unmap_list {
+    struct tp_stack *s;
+    size_t count;
+    struct iovec runs[UNMAP_LIST_MAX + TP_EVICT_BATCH];
+};
+
+/* Stack lock held: unmaps what the list holds (the clock's checks only:
+ * a failure leaves a page mapped, seen unused by the policy). */
+static void unmap_checks_now(struct unmap_list *list)
+{
+    int unmapped[UNMAP_LIST_MAX];
+    tp_unmap_runs(list->s, list->runs, list->count, unmapped);
+    list->count = 0;
+}
+
 /* The page stays in the memfd; its next use is a minor fault that marks it
  * used (and hot) again. The pages around it in its chunk of the page map
- * that are due for a check are checked with it, in the same unmapping: one
- * madvise, one TLB flush, for a run of pages instead of one for each. The
- * run stops at a page that must stay mapped. Stack lock held. */
+ * that are due for a check are checked with it, in the same run. The
+ * run stops at a page that must stay mapped. Stack lock held; the run is
+ * unmapped before the lock is dropped (a page not BUSY could otherwise be
+ * unmapped after the program let its range go). */
 static void unmap_to_check(void *ctx, uint32_t id)
 {
-    struct tp_stack *s = ctx;
+    struct unmap_list *list = ctx;
+    struct tp_stack *s = list->s;
     struct tp_region *reg = tp_region_of_id(s, id);
     /* Another process's page cannot be unmapped from here: it stays
      * mapped, and the policy sees it unused (FIFO order for it). */
@@ -46,7 +70,9 @@ static void unmap_to_check(void *ctx, uint32_t id)
         if (c == TP_NEIGHBOUR_CHECKED)
             last = k;
     }
-    madvise(tp_page_addr(s, reg, first), (size_t)(last - first + 1) * s->page_size, MADV_DONTNEED);
+    if (list->count == UNMAP_LIST_MAX)
+        unmap_checks_now(list);
+    list->runs[list->count++] = (struct iovec){tp_page_addr(s, reg, first), (size_t)(last - first + 1) * s->page_size};
 }
 
 static int punch(struct tp_stack *s, struct tp_region_file *file, off_t off)
@@ -80,6 +106,19 @@ static int drop_clean(struct tp_stack *s, struct tp_region_file *file, off_t off
     return 0;
 }
 
+/* The page's content, read from its memfd rather than through the
+ * pager's alias mapping: a page touched there gets a page table entry in
+ * this process, and its punch then flushes the TLB of every CPU the
+ * process runs on, an interprocessor interrupt each (the cost that
+ * dominates eviction on a virtual machine). */
+static int read_page(struct tp_stack *s, struct tp_region_file *file, off_t off, void *buf)
+{
+    ssize_t n = pread(file->memfd, buf, s->page_size, off);
+    if (n == (ssize_t)s->page_size)
+        return 0;
+    return n < 0 ? -errno : -EIO;
+}
+
 /* A page mapped writable on a read (UNSURE) and now write-protected, its
  * final content in `page`: unchanged if its tier's copy is the same. */
 static int same_as_copy(struct tp_stack *s, size_t tier, uint32_t id, const void *page)
@@ -108,7 +147,6 @@ static int evict_claimed(struct tp_stack *s, uint32_t id, enum writes_read read,
      * stays in a piece sharing reg's file. Take what is needed of reg now. */
     struct tp_region_file *file = reg->file;
     off_t off = tp_page_offset(s, reg, id);
-    const char *alias = tp_page_alias(s, reg, id);
     int rc;
     int kernel = tp_kernel_tracks_writes(s, reg);
     int dirty = (p->flags & TP_PAGE_DIRTY) != 0;
@@ -147,14 +185,14 @@ static int evict_claimed(struct tp_stack *s, uint32_t id, enum writes_read read,
         if (rc == -ESRCH && foreign)
             rc = 0; /* the client process is gone: nothing writes the page any more */
     }
-    if (rc == 0) {
-        memcpy(buf, alias, s->page_size);
-        if (unsure && same_as_copy(s, old_tier, id, buf))
-            return drop_clean(s, file, off, id, err);
-        rc = tp_chain_put(s, 0, id, buf, err);
-    } else {
+    if (rc < 0)
         tierpage_error_set(err, rc, NULL, "cannot stop writes to a page: %s", strerror(-rc));
-    }
+    else if ((rc = read_page(s, file, off, buf)) < 0)
+        tierpage_error_set(err, rc, NULL, "cannot read a page from its memory file: %s", strerror(-rc));
+    else if (unsure && same_as_copy(s, old_tier, id, buf))
+        return drop_clean(s, file, off, id, err);
+    else
+        rc = tp_chain_put(s, 0, id, buf, err);
     if (rc < 0) {
         /* (Unmapped instead, it is mapped again by its next touch.) */
         if (!kernel)
@@ -212,11 +250,13 @@ static int by_id(const void *a, const void *b)
 }
 
 /* Called with the stack lock held, the n victims claimed and sorted by
- * id; drops the lock around the system calls. For each run of them that
- * the kernel tracks, one madvise stops its writes and one PAGEMAP_SCAN
- * reads them into read[]; the others stay WRITES_UNREAD, as do those of a
- * run the kernel could not read (each is then tried alone). */
-static void read_runs(struct tp_stack *s, const uint32_t *ids, size_t n, enum writes_read *read)
+ * id, `checks` the clock's checks of their picking; drops the lock around
+ * the reads. The checks and the runs of victims that the kernel tracks
+ * are unmapped together (their writes stopped), then one PAGEMAP_SCAN a
+ * run reads them into read[]; the others stay WRITES_UNREAD, as do those
+ * of a run the kernel could not read (each is then tried alone). */
+static void read_runs(struct tp_stack *s, const uint32_t *ids, size_t n, enum writes_read *read,
+                      struct unmap_list *checks)
 {
     struct victim_run runs[TP_EVICT_BATCH];
     size_t run_count = 0;
@@ -234,13 +274,18 @@ static void read_runs(struct tp_stack *s, const uint32_t *ids, size_t n, enum wr
             last = reg;
         }
     }
+    size_t first_run = checks->count;
+    for (size_t k = 0; k < run_count; k++)
+        checks->runs[first_run + k] = (struct iovec){runs[k].addr, runs[k].count * s->page_size};
+    int unmapped[UNMAP_LIST_MAX + TP_EVICT_BATCH];
+    tp_unmap_runs(s, checks->runs, first_run + run_count, unmapped);
+    checks->count = 0;
     if (!run_count)
         return;
     tp_lock_drop(&s->lock);
     for (size_t k = 0; k < run_count; k++) {
         uint64_t written;
-        if (tp_stop_writes(s, runs[k].addr, runs[k].count) < 0 ||
-            tp_pages_written_by_kernel(s, runs[k].addr, runs[k].count, &written) < 0)
+        if (!unmapped[first_run + k] || tp_pages_written_by_kernel(s, runs[k].addr, runs[k].count, &written) < 0)
             continue;
         for (size_t j = 0; j < runs[k].count; j++)
             read[runs[k].first + j] = (written >> j) & 1u ? WRITES_SEEN : WRITES_NONE;
@@ -261,19 +306,22 @@ static long evict_batch(struct tp_stack *s, size_t max, enum tp_victim_for victi
     size_t n = 0;
     if (max > TP_EVICT_BATCH)
         max = TP_EVICT_BATCH;
+    struct unmap_list checks = {.s = s, .count = 0};
     while (n < max) {
-        uint32_t id = tp_pick_victim(&s->pages.resident, &s->pages.map, s->policy, victim_for, unmap_to_check, s);
+        uint32_t id = tp_pick_victim(&s->pages.resident, &s->pages.map, s->policy, victim_for, unmap_to_check, &checks);
         if (id == TP_NIL)
             break;
         tp_page_claim(&s->pages, id); /* the hand passes it from now on */
         ids[n++] = id;
     }
-    if (n == 0)
+    if (n == 0) {
+        unmap_checks_now(&checks);
         return -EAGAIN;
+    }
     enum writes_read read[TP_EVICT_BATCH];
     if (n > 1)
         qsort(ids, n, sizeof ids[0], by_id);
-    read_runs(s, ids, n, read);
+    read_runs(s, ids, n, read, &checks);
     int rc = 0;
     size_t done = 0;
     for (; done < n && rc == 0; done++)

@@ -4,6 +4,7 @@
 #ifndef TIERPAGE_STACK_INTERNAL_H
 #define TIERPAGE_STACK_INTERNAL_H
 
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -112,10 +113,12 @@ struct tp_stack {
     int uffd;
     /* How writes to resident pages are learnt (write_tracking.c), and
      * what the stats say of it (the reason, when not by the kernel).
-     * pagemap_fd: /proc/self/pagemap with TP_WRITES_KERNEL, else -1. */
+     * pagemap_fd: /proc/self/pagemap with TP_WRITES_KERNEL, else -1;
+     * batch_unmap: runs of pages are unmapped in one system call. */
     enum tp_write_tracking write_tracking;
     char write_tracking_note[TP_WRITE_TRACKING_NOTE];
     int pagemap_fd;
+    atomic_int batch_unmap;
     pthread_t *handlers;
     char *doorbell;             /* one page per handler, touched to stop it */
     size_t doorbell_len;

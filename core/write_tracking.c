@@ -6,15 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "prefetch.h"
 #include "uffd.h"
 #include "written_pages.h"
 
-/* Linux 5.18; newer than some C libraries' headers. */
+/* Linux 5.18 and 6.14; newer than some C libraries' headers. */
 #ifndef MADV_DONTNEED_LOCKED
 #define MADV_DONTNEED_LOCKED 24
+#endif
+#ifndef PIDFD_SELF_THREAD_GROUP
+#define PIDFD_SELF_THREAD_GROUP -10001
 #endif
 
 /* TIERPAGE_WRITE_TRACKING, a diagnostic: the scheme for every stack
@@ -40,6 +44,7 @@ int tp_write_tracking_start(struct tp_stack *s, enum tp_write_tracking wanted, t
 {
     s->pagemap_fd = -1;
     s->write_tracking = TP_WRITES_FAULTS;
+    s->batch_unmap = 1;
     if (override(&wanted, err) < 0)
         return -EINVAL;
     if (wanted == TP_WRITES_FAULTS) {
@@ -79,6 +84,26 @@ int tp_stop_writes(struct tp_stack *s, char *addr, size_t pages)
     if (errno == EINVAL && madvise(addr, len, MADV_DONTNEED_LOCKED) == 0)
         return 0;
     return -errno;
+}
+
+void tp_unmap_runs(struct tp_stack *s, const struct iovec *runs, size_t n, int *unmapped)
+{
+    size_t done = 0;
+    if (n > 1 && s->batch_unmap) {
+        ssize_t bytes = syscall(SYS_process_madvise, PIDFD_SELF_THREAD_GROUP, runs, n, MADV_DONTNEED, 0u);
+        /* Refused before the first run: an older kernel (no PIDFD_SELF,
+         * or no MADV_DONTNEED there), or a first run the program mlocked.
+         * One call a run from now on, as before either was offered. */
+        if (bytes < 0)
+            s->batch_unmap = 0;
+        /* What it did, in order, up to the run that failed (mlocked, say). */
+        for (size_t left = bytes > 0 ? (size_t)bytes : 0; done < n && left >= runs[done].iov_len; done++) {
+            left -= runs[done].iov_len;
+            unmapped[done] = 1;
+        }
+    }
+    for (; done < n; done++)
+        unmapped[done] = tp_stop_writes(s, runs[done].iov_base, runs[done].iov_len / s->page_size) == 0;
 }
 
 long tp_pages_written_by_kernel(struct tp_stack *s, char *addr, size_t count, uint64_t *written)

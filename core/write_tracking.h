@@ -23,6 +23,8 @@
 #ifndef TIERPAGE_WRITE_TRACKING_H
 #define TIERPAGE_WRITE_TRACKING_H
 
+#include <sys/uio.h>
+
 #include "stack_internal.h"
 
 /* At open, before the userfaultfd is opened: the scheme the stack file
@@ -36,6 +38,12 @@ void tp_write_tracking_stop(struct tp_stack *s);
  * keeping their content, so that nothing writes them until they are
  * mapped again. 0 or -errno. */
 int tp_stop_writes(struct tp_stack *s, char *addr, size_t pages);
+
+/* The same for `n` runs of pages, in one system call where the kernel
+ * offers it (process_madvise on the process itself, Linux 6.13; the TLB
+ * of the other CPUs is then flushed once for all runs, not once a run).
+ * Sets unmapped[i] for each run that was. Any lock. */
+void tp_unmap_runs(struct tp_stack *s, const struct iovec *runs, size_t n, int *unmapped);
 
 /* With the kernel tracking its region's writes: 1 when the page at addr
  * (the program's mapping) reads as written, 0 when not, -errno when the
