@@ -344,10 +344,21 @@ static void queue_put(void *ctx, size_t n, const uint64_t *keys, const void *con
     store_put(ctx, n, keys, pages, results, err);
 }
 
+/* One del_batch when the store has it: one round trip for the batch
+ * instead of one a key. The queue retries what failed itself. */
 static void queue_del(void *ctx, size_t n, const uint64_t *keys, int *results, tierpage_error *err)
 {
+    struct tp_tier *tier = ctx;
+    if (!tier->ops->del_batch || n < 2) {
+        for (size_t i = 0; i < n; i++)
+            results[i] = store_del(tier, (uint32_t)keys[i], 0, err);
+        return;
+    }
+    serial_enter(tier);
+    tier->ops->del_batch(tier->store, n, keys, results, err);
+    serial_leave(tier);
     for (size_t i = 0; i < n; i++)
-        results[i] = store_del(ctx, (uint32_t)keys[i], 0, err);
+        results[i] = results[i] == -ENOENT ? 0 : results[i];
 }
 
 static void queue_failed(void *ctx, const char *why)

@@ -12,7 +12,7 @@
 #include "fatal.h"
 #include "pager_thread.h"
 
-#define WB_BATCH 32
+#define WB_BATCH 64 /* the memcached tier's pipeline writes 64 commands at once */
 #define WB_NONE UINT32_MAX
 #define WB_RETRY_NS 100000000L /* a failing store is retried every 100 ms, for store_timeout */
 
@@ -230,21 +230,43 @@ int tp_writeback_put_waiting(struct tp_writeback *wb, uint32_t id)
     return waiting;
 }
 
-/* The batch's keys and pages, read without wb->lock: entries being sent
- * are the sender's alone. */
-static void send(struct tp_writeback *wb, enum wb_kind kind, size_t n, const uint32_t *batch, int *results,
-                 tierpage_error *err)
+/* Sends a batch: its deletes in one call, its puts in another (its pages
+ * are distinct, so the order between them does not matter). Keys and pages
+ * are read without wb->lock: entries being sent are the sender's alone.
+ * err gets the puts' failure, or else the deletes'. */
+static void send(struct tp_writeback *wb, size_t n, const uint32_t *batch, int *results, tierpage_error *err)
 {
-    uint64_t keys[WB_BATCH];
+    uint64_t put_keys[WB_BATCH], del_keys[WB_BATCH];
     const void *pages[WB_BATCH];
+    int put_results[WB_BATCH], del_results[WB_BATCH];
+    size_t puts = 0, dels = 0;
     for (size_t i = 0; i < n; i++) {
-        keys[i] = wb->entries[batch[i]].id;
-        pages[i] = slot_page(wb, batch[i]);
+        const struct wb_entry *entry = &wb->entries[batch[i]];
+        if (entry->kind == WB_DELETE) {
+            del_keys[dels++] = entry->id;
+        } else {
+            put_keys[puts] = entry->id;
+            pages[puts++] = slot_page(wb, batch[i]);
+        }
     }
-    if (kind == WB_DELETE)
-        wb->target.del(wb->target.ctx, n, keys, results, err);
-    else
-        wb->target.put(wb->target.ctx, n, keys, pages, results, err);
+    tierpage_error del_err = {{0}, {0}};
+    if (dels)
+        wb->target.del(wb->target.ctx, dels, del_keys, del_results, &del_err);
+    if (puts)
+        wb->target.put(wb->target.ctx, puts, put_keys, pages, put_results, err);
+    if (!err->message[0])
+        *err = del_err;
+    for (size_t i = 0, p = 0, d = 0; i < n; i++)
+        results[i] = wb->entries[batch[i]].kind == WB_DELETE ? del_results[d++] : put_results[p++];
+}
+
+/* Whether the batch so far holds an entry of the page. */
+static int in_batch(const struct tp_writeback *wb, const uint32_t *batch, size_t n, uint32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (wb->entries[batch[i]].id == id)
+            return 1;
+    return 0;
 }
 
 /* wb->lock held, no entry being sent: drop every entry, and every one
@@ -306,12 +328,13 @@ static void *sender_main(void *arg)
             pthread_cond_wait(&wb->work, &wb->lock);
             continue;
         }
-        /* A batch is a run of puts, or a run of deletes, in queue order. */
+        /* A batch is a run of queued puts and deletes, in queue order, of
+         * distinct pages: a page's later entry waits for the next batch,
+         * so each page's puts and deletes reach the store in order. */
         size_t n = 0;
-        enum wb_kind kind = wb->entries[wb->ring[wb->head]].kind;
         for (size_t i = 0; i < wb->count && n < WB_BATCH; i++) {
             uint32_t e = wb->ring[(wb->head + i) % wb->slots];
-            if (wb->entries[e].state != WB_QUEUED || wb->entries[e].kind != kind)
+            if (wb->entries[e].state != WB_QUEUED || in_batch(wb, batch, n, wb->entries[e].id))
                 break;
             wb->entries[e].state = WB_SENDING;
             batch[n++] = e;
@@ -320,12 +343,14 @@ static void *sender_main(void *arg)
 
         tierpage_error err = {{0}, {0}};
         char failure[sizeof err.message + 160] = "";
-        send(wb, kind, n, batch, results, &err);
+        send(wb, n, batch, results, &err);
         size_t sent = 0, full = 0, kept = 0, deleted = 0;
         int later[WB_BATCH] = {0};
-        for (size_t i = 0; i < n && kind == WB_DELETE; i++)
-            deleted += results[i] == 0;
-        for (size_t i = 0; i < n && kind == WB_PUT; i++) {
+        for (size_t i = 0; i < n; i++) {
+            if (wb->entries[batch[i]].kind == WB_DELETE) {
+                deleted += results[i] == 0;
+                continue;
+            }
             if (results[i] == -ENOSPC) {
                 full++;
                 if (wb->entries[batch[i]].waiter)

@@ -17,8 +17,8 @@
  *   anything else  a failure; the plugin should fill err->message.
  *
  * Concurrency: open and close are never called concurrently with any other
- * call on the same instance. get, put, del, get_batch, put_batch and usage
- * may be called at the same time from several threads on one instance, but
+ * call on the same instance. get, put, del, get_batch, put_batch, del_batch
+ * and usage may be called at the same time from several threads on one instance, but
  * never two calls for the same key at once. A plugin that cannot take
  * concurrent calls sets TIERPAGE_STORE_SERIAL and the core serialises them.
  *
@@ -28,9 +28,9 @@
  * still loads plugins built for ABI 1, which never look at them. ABI 3
  * added tierpage_store_usage.under_replicated_pages, which the core zeroes
  * before calling usage, so a store of ABI 1 or 2 reports none. The
- * optional operations forget, drop_child, instance_flags and list came
- * later at the table's end with no new version: the core reads those past a
- * plugin's struct_size as NULL, and never calls them.
+ * optional operations forget, drop_child, instance_flags, list and
+ * del_batch came later at the table's end with no new version: the core
+ * reads those past a plugin's struct_size as NULL, and never calls them.
  *
  * Host services: at open the core hands the plugin a table of functions
  * (tierpage_host) that parse option values with the rules of the stack
@@ -342,6 +342,13 @@ typedef struct tierpage_store_ops {
      * with any other call on the instance. A store that cannot enumerate
      * cheaply (a server shared by many stacks) leaves it NULL. */
     int (*list)(void *store, int (*each)(void *ctx, uint64_t key), void *ctx, tierpage_error *err);
+
+    /* Optional: delete keys[i] for i < count, each as del would: results[i]
+     * is 0, -ENOENT for a key the store does not hold, or a failure.
+     * Returns the first result that is neither 0 nor -ENOENT, 0 when none.
+     * For a store where each call is a round trip: the core sends the
+     * deletes its write-back queue gathered through it, in one call. */
+    int (*del_batch)(void *store, size_t count, const uint64_t *keys, int *results, tierpage_error *err);
 } tierpage_store_ops;
 
 typedef const tierpage_store_ops *(*tierpage_store_entry_fn)(void);

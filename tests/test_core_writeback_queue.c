@@ -2,7 +2,9 @@
  * and an owner that holds some pages BUSY: the queue must keep placing the
  * pages behind one it cannot place yet, and lose none. And puts waited
  * for (a stack whose state outlives the process): answered only once the
- * store has answered, refused pages handed back, dropped ones said so. */
+ * store has answered, refused pages handed back, dropped ones said so. And
+ * batches: puts and deletes of different pages together, each page's in
+ * order. */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -193,6 +195,59 @@ START_TEST(a_page_held_busy_does_not_stop_the_pages_behind_it)
 }
 END_TEST
 
+/* While page 1's put is being sent, a newer put of it, deletes and puts
+ * of other pages are queued: they go in one batch (a round trip each for
+ * the store's deletes and puts, not one per run of a kind), and page 1's
+ * newer copy is sent after the older one, so the store ends with it. */
+START_TEST(puts_and_deletes_of_different_pages_share_a_batch_each_page_in_order)
+{
+    struct tp_writeback_target target = {
+        .name = "mixed", .put = store_put, .del = store_del, .full = store_full,
+        .sent = store_sent, .failed = store_failed,
+    };
+    struct tp_writeback *wb;
+    tierpage_error err = {{0}, {0}};
+    put_result = 0;
+    ck_assert_int_eq(tp_writeback_start(&target, PAGE, 8 * PAGE, 60ull * 1000000000, &wb, &err), 0);
+    unsigned char page[PAGE];
+    fill(page, 1, 0);
+    tp_writeback_put(wb, 1, page);
+    pthread_mutex_lock(&lock);
+    while (puts_seen < 1) /* page 1 is being sent, held at the gate */
+        pthread_cond_wait(&changed, &lock);
+    pthread_mutex_unlock(&lock);
+    fill(page, 1, 1);
+    tp_writeback_put(wb, 1, page);
+    tp_writeback_delete(wb, 2);
+    fill(page, 3, 0);
+    tp_writeback_put(wb, 3, page);
+    tp_writeback_delete(wb, 4);
+    fill(page, 5, 0);
+    tp_writeback_put(wb, 5, page);
+    pthread_mutex_lock(&lock);
+    gate_open = 1;
+    pthread_cond_broadcast(&changed);
+    pthread_mutex_unlock(&lock);
+    tp_writeback_flush(wb);
+
+    struct tp_writeback_stats st;
+    tp_writeback_stats(wb, &st);
+    ck_assert_uint_eq(st.batches, 2);
+    ck_assert_uint_eq(st.sent_pages, 4);
+    ck_assert_uint_eq(st.deleted_pages, 2);
+    ck_assert_int_eq(deleted[2], 1);
+    ck_assert_int_eq(deleted[4], 1);
+    const uint32_t ids[] = {1, 3, 5};
+    const unsigned version[] = {1, 0, 0};
+    for (size_t i = 0; i < 3; i++) {
+        fill(page, ids[i], version[i]);
+        ck_assert_msg(memcmp(stored[ids[i]], page, PAGE) == 0, "the store holds the wrong copy of page %u", ids[i]);
+    }
+    tp_writeback_stop(wb);
+    ck_assert_int_eq(failed, 0);
+}
+END_TEST
+
 static const struct tp_writeback_target gated_target = {
     .name = "gated", .put = store_put, .del = store_del, .full = store_full,
     .sent = store_sent, .failed = store_failed,
@@ -309,6 +364,7 @@ int main(void)
     TCase *tc = tcase_create("full store");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, a_page_held_busy_does_not_stop_the_pages_behind_it);
+    tcase_add_test(tc, puts_and_deletes_of_different_pages_share_a_batch_each_page_in_order);
     suite_add_tcase(suite, tc);
     TCase *acked = tcase_create("puts waited for");
     tcase_set_timeout(acked, 120);

@@ -80,7 +80,7 @@ static void start_servers(void)
 
 /* Every set of servers the suite or a test may have started. */
 static const char *const server_sets[] = { "tcp", "unix", "victim", "victim1", "tiny", "gone", "stopped",
-                                           "restarted" };
+                                           "restarted", "deleting" };
 
 static void stop_servers(void)
 {
@@ -739,6 +739,95 @@ START_TEST(test_a_stopped_server_comes_back_and_is_never_read_stale)
 }
 END_TEST
 
+/* del_batch through the store's operations table, which must have it. */
+static int del_batch(struct store *st, size_t n, const uint64_t *keys, int *results, tierpage_error *err)
+{
+    ck_assert_ptr_nonnull(st->plugin.ops->del_batch);
+    memset(err, 0, sizeof *err);
+    return st->plugin.ops->del_batch(st->handle, n, keys, results, err);
+}
+
+/* A batch of deletes removes every copy on every server and says which
+ * keys it never held; one sent while a server is stopped (SIGSTOP) past
+ * the io timeout deletes the copies on the server that answers, takes the
+ * stopped one out of service, and that server's copies are deleted before
+ * it serves again: the pages deleted read as missing throughout, and the
+ * pages not deleted read back intact once it is back. */
+START_TEST(test_del_batch_deletes_every_copy_and_a_stopped_server_its_own_when_back)
+{
+    NEED_SERVERS();
+    char victim[OWN_TEXT_LEN], ns[OWN_TEXT_LEN];
+    struct store st;
+    pid_t pid = open_beside_own_server(&st, "deleting", 0, victim, ns);
+    enum { N = 90, PART = N / 3 };
+    int on[N];
+    for (uint64_t k = 0; k < N; k++)
+        put_ok(&st, k, 1);
+    unsigned held = pages_on(victim, ns, N, on);
+    ck_assert_msg(held >= 10 && held < N - 10, "%u of %d pages on the victim", held, N);
+
+    /* Both servers in service: the first third, and two keys never put. */
+    uint64_t keys[PART + 2];
+    int results[PART + 2];
+    tierpage_error err;
+    for (int i = 0; i < PART; i++)
+        keys[i] = (uint64_t)i;
+    keys[PART] = 1000, keys[PART + 1] = 1001;
+    ck_assert_int_eq(del_batch(&st, PART + 2, keys, results, &err), 0);
+    unsigned char page[PAGE];
+    for (int i = 0; i < PART + 2; i++) {
+        ck_assert_msg(results[i] == (i < PART ? 0 : -ENOENT), "key %" PRIu64 ": %d", keys[i], results[i]);
+        ck_assert_msg(!server_holds(servers[0], ns, keys[i], NULL) && !server_holds(victim, ns, keys[i], NULL),
+                      "page %" PRIu64 " still on a server", keys[i]);
+        ck_assert_int_eq(st.plugin.ops->get(st.handle, keys[i], page, &err), -ENOENT);
+    }
+
+    /* The victim stopped: the second third. */
+    ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+    for (int i = 0; i < PART; i++)
+        keys[i] = (uint64_t)(PART + i);
+    int rc = del_batch(&st, PART, keys, results, &err);
+    ck_assert_msg(rc == 0, "del_batch with a server stopped: %d %s", rc, err.message);
+    for (int i = 0; i < PART; i++) {
+        ck_assert_int_eq(results[i], 0);
+        ck_assert_msg(!server_holds(servers[0], ns, keys[i], NULL), "page %" PRIu64 " still on %s", keys[i],
+                      servers[0]);
+        ck_assert_int_eq(st.plugin.ops->get(st.handle, keys[i], page, &err), -ENOENT);
+    }
+    ck_assert_msg(log_has(victim, "taken out of service"), "log: %s", logged);
+
+    ck_assert_int_eq(kill(pid, SIGCONT), 0);
+    int first = -1;
+    for (int k = 2 * PART; k < N && first < 0; k++)
+        if (on[k])
+            first = k;
+    ck_assert_int_ge(first, 0);
+    rc = get_until_answered(&st, (uint64_t)first, page, &err);
+    ck_assert_msg(rc == 0, "the server never came back: %d %s", rc, err.message);
+    for (int k = 0; k < 2 * PART; k++) {
+        ck_assert_msg(!server_holds(victim, ns, (uint64_t)k, NULL), "page %d: the victim kept a deleted page", k);
+        ck_assert_int_eq(st.plugin.ops->get(st.handle, (uint64_t)k, page, &err), -ENOENT);
+    }
+    for (int k = 2 * PART; k < N; k++)
+        get_is(&st, (uint64_t)k, 1);
+    ck_assert_msg(log_has(victim, "of pages deleted or written elsewhere while it was out"), "log: %s", logged);
+
+    /* Back in service: the last third, from both servers again. */
+    for (int i = 0; i < PART; i++)
+        keys[i] = (uint64_t)(2 * PART + i);
+    ck_assert_int_eq(del_batch(&st, PART, keys, results, &err), 0);
+    for (int i = 0; i < PART; i++) {
+        ck_assert_int_eq(results[i], 0);
+        ck_assert(!server_holds(servers[0], ns, keys[i], NULL) && !server_holds(victim, ns, keys[i], NULL));
+    }
+    tierpage_store_usage u;
+    ck_assert_int_eq(st.plugin.ops->usage(st.handle, &u, &err), 0);
+    ck_assert_uint_eq(u.pages, 0);
+    store_close(&st);
+    stop_own_server("deleting");
+}
+END_TEST
+
 /* A set that a stopped server carries out late, once it runs again, after
  * the page was put there anew: the server then holds the older page, with
  * the older put's flags. Each put leaves a page's copies the page's new
@@ -1295,6 +1384,7 @@ int main(void)
     tcase_add_test(live, test_a_killed_server_fails_over_to_its_replica);
     tcase_add_test(live, test_without_replicas_a_killed_server_is_an_error_naming_it);
     tcase_add_test(live, test_a_stopped_server_comes_back_and_is_never_read_stale);
+    tcase_add_test(live, test_del_batch_deletes_every_copy_and_a_stopped_server_its_own_when_back);
     tcase_add_test(live, test_a_server_restarted_empty_comes_back_and_its_pages_are_missing);
     tcase_add_test(live, test_an_older_copy_stored_late_is_never_read_as_current);
     tcase_add_test(live, test_an_older_copy_stored_late_without_replicas_is_an_error);

@@ -8,7 +8,8 @@
  *     that cannot tell (the line says which);
  *   - an overwrite while the store is full: 0, or -ENOSPC as long as the old
  *     page is still there afterwards;
- *   - a store with no get_batch/put_batch: the batch checks are skipped.
+ *   - a store with no get_batch/put_batch: the batch checks are skipped;
+ *     with no del_batch, the batch delete check.
  */
 #include "conformance.h"
 

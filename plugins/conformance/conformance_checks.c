@@ -285,6 +285,73 @@ out:
     free(scratch);
 }
 
+/* Even positions hold pages, odd ones were never put: del_batch deletes
+ * the stored ones and says which were missing, and every key reads as
+ * missing after it. */
+static void check_batch_delete(struct kit *kit)
+{
+    const char *check = "batch delete";
+    if (!kit->ops->del_batch) {
+        kit_skip(kit, check, "the store provides no del_batch");
+        return;
+    }
+    enum { N = 16 };
+    uint64_t keys[N], before, after;
+    int results[N];
+    tierpage_error err;
+    unsigned char *page = malloc(kit->page_size);
+    uint64_t first = kit_take_keys(kit, N);
+    if (!page) {
+        kit_fail(kit, check, "out of memory");
+        goto out;
+    }
+    if (kit_usage_pages(kit, check, &before))
+        goto out;
+    for (int i = 0; i < N; i++) {
+        keys[i] = first + (uint64_t)i;
+        if (i % 2 == 0 && kit_put_and_verify(kit, check, keys[i], 1, 5))
+            goto out;
+    }
+    memset(&err, 0, sizeof err);
+    for (int i = 0; i < N; i++)
+        results[i] = 12345;
+    kit_lock_if_serial(kit);
+    int rc = kit->ops->del_batch(kit->store, N, keys, results, &err);
+    kit_unlock_if_serial(kit);
+    for (int i = 0; i < N; i++) {
+        int ok = results[i] == 0 || (i % 2 == 1 && results[i] == -ENOENT);
+        if (!ok) {
+            kit_fail(kit, check, "key %d of %d (%s) got result %s, expected %s", i + 1, N,
+                     i % 2 == 0 ? "stored" : "missing", kit_errname(results[i]), i % 2 == 0 ? "0" : "-ENOENT or 0");
+            goto out;
+        }
+    }
+    if (rc != 0) {
+        kit_fail(kit, check, "del_batch returned %s though no key failed", kit_why(rc, &err));
+        goto out;
+    }
+    for (int i = 0; i < N; i++) {
+        rc = kit_get(kit, keys[i], page, &err);
+        if (rc != -ENOENT) {
+            kit_fail(kit, check, "get of key %d after del_batch returned %s, expected -ENOENT", i + 1,
+                     kit_why(rc, &err));
+            goto out;
+        }
+    }
+    if (kit_usage_pages(kit, check, &after))
+        goto out;
+    if (after != before) {
+        kit_fail(kit, check, "usage counts %" PRIu64 " pages after puts and del_batch, %" PRIu64 " before", after,
+                 before);
+        goto out;
+    }
+    kit_pass(kit, check, "del_batch of %d keys, half missing: every key gone, usage back to %" PRIu64 " pages", N,
+             after);
+out:
+    kit_del_range(kit, first, N);
+    free(page);
+}
+
 struct thread_job {
     struct kit *kit;
     uint64_t first, count;
@@ -702,7 +769,7 @@ static void check_unknown_option(struct kit *kit)
 
 void (*const kit_checks[])(struct kit *) = {
     check_round_trip, check_missing_key, check_overwrite, check_delete, check_delete_missing,
-    check_batch, check_batch_missing, check_threads, check_full, check_persistence,
+    check_batch, check_batch_missing, check_batch_delete, check_threads, check_full, check_persistence,
     check_list, check_clear, check_unknown_option,
 };
 const size_t kit_check_count = sizeof kit_checks / sizeof kit_checks[0];

@@ -199,7 +199,7 @@ static const tierpage_store_ops example_ops = {
     .put = example_put,
     .del = example_del,
     .usage = example_usage,
-    /* get_batch and put_batch are optional: left NULL, the core loops. */
+    /* get_batch, put_batch and del_batch are optional: left NULL, the core loops. */
 };
 
 const tierpage_store_ops *tierpage_store_entry(void)

@@ -367,37 +367,47 @@ int mc_conn_store(struct mc_conn *c, size_t n, const char *const *verbs, const c
 struct delete_replies {
     struct mc_conn *c;
     int refused;
+    int *results;   /* of this chunk's first key, or NULL */
 };
 
 static int take_delete_reply(void *ctx, size_t j, const char *line)
 {
-    (void)j;
     struct delete_replies *r = ctx;
-    if (strcmp(line, "DELETED") == 0 || strcmp(line, "NOT_FOUND") == 0)
-        return 0;
-    if (!is_refusal(line))
-        return unexpected(r->c, line);
-    r->refused = 1;
+    int result = 0;
+    if (strcmp(line, "DELETED") != 0 && strcmp(line, "NOT_FOUND") != 0) {
+        if (!is_refusal(line))
+            return unexpected(r->c, line);
+        r->refused = 1;
+        result = -EIO;
+    }
+    if (r->results)
+        r->results[j] = result;
     return 0;
 }
 
-int mc_conn_delete(struct mc_conn *c, size_t n, const char *const *keys, const size_t *key_lens)
+int mc_conn_delete(struct mc_conn *c, size_t n, const char *const *keys, const size_t *key_lens, int *results)
 {
     static const char verb[] = "delete ", crlf[] = "\r\n";
     struct iovec iov[STORES_PER_WRITE * 3];
-    struct delete_replies r = {c, 0};
+    struct delete_replies r = {c, 0, NULL};
     int rc = 0;
-    c->wait_spin_us = 0; /* the prober's thread: nothing waits for it */
-    for (size_t done = 0; done < n && rc == 0;) {
+    size_t done = 0;
+    /* The prober's thread or the write-back queue's: no program waits for
+     * it, so spinning would only take a CPU from one. */
+    c->wait_spin_us = 0;
+    while (done < n && rc == 0) {
         size_t k = n - done < STORES_PER_WRITE ? n - done : STORES_PER_WRITE, replied;
         for (size_t j = 0; j < k; j++) {
             iov[3 * j] = (struct iovec){(void *)verb, sizeof verb - 1};
             iov[3 * j + 1] = (struct iovec){(void *)keys[done + j], key_lens[done + j]};
             iov[3 * j + 2] = (struct iovec){(void *)crlf, 2};
         }
+        r.results = results ? results + done : NULL;
         rc = exchange_chunk(c, iov, k, take_delete_reply, &r, &replied);
         done += replied;
     }
+    for (size_t i = done; results && i < n; i++)
+        results[i] = rc;
     return rc ? rc : r.refused ? -EIO : 0;
 }
 

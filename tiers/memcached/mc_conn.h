@@ -45,8 +45,10 @@ int mc_conn_store(struct mc_conn *c, size_t n, const char *const *verbs, const c
  * reads the replies. 0 when each key was deleted or not there; -EIO when
  * the server refused one (the others are still deleted); another negative
  * errno when the connection failed (the connection is then not to be
- * reused). */
-int mc_conn_delete(struct mc_conn *c, size_t n, const char *const *keys, const size_t *key_lens);
+ * reused). results, when not NULL, gets each key's: 0 (deleted or not
+ * there), -EIO (refused), or the connection's failure for the keys whose
+ * reply was not read. */
+int mc_conn_delete(struct mc_conn *c, size_t n, const char *const *keys, const size_t *key_lens, int *results);
 
 /* Called for each item a get returns, with the flags it was stored with;
  * value points into the connection's buffer, valid until the call

@@ -1126,6 +1126,127 @@ static int mc_del(void *store, uint64_t key, tierpage_error *err)
     return 0;
 }
 
+/* One key of a batch of deletes. */
+struct del_job {
+    char mkey[MC_KEY_MAX + 1];
+    size_t mkey_len;
+    uint64_t held;      /* the servers of its copies (mc_pagemap.h) */
+    int failure;        /* a server in service that failed to delete its copy, 0 when none */
+    tierpage_error why; /* and its message */
+};
+
+/* Deletes, pipelined (mc_conn_delete), the copies one server holds of the
+ * jobs' pages, as delete_copies does one page's: a server out of service,
+ * or one whose connection fails here, deletes them when it comes back
+ * (left_behind), and since the page map then no longer names it for the
+ * page, its copy is never read: only a server still in service that
+ * refuses a delete fails the key. */
+static void delete_on_server(struct mc_store *s, uint32_t server, const uint64_t *keys, struct del_job *jobs,
+                             size_t count)
+{
+    struct mc_server *srv = &s->servers[server];
+    uint64_t bit = 1ull << server;
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        n += (jobs[i].held & bit) != 0;
+    const char **mkeys = malloc(n * sizeof *mkeys);
+    size_t *lens = malloc(n * sizeof *lens);
+    int *replies = malloc(n * sizeof *replies);
+    struct mc_conn *conn = NULL;
+    tierpage_error err = { { 0 }, { 0 } };
+    int rc = 0, asked = 0;
+    if (!mkeys || !lens || !replies)
+        rc = tierpage_error_set(&err, -ENOMEM, NULL, "memcached: out of memory");
+    else if (!mc_server_in_service(srv)) /* every copy left behind below */
+        rc = tierpage_error_set(&err, -EHOSTDOWN, NULL, "memcached: %s: delete: out of service", srv->name);
+    else
+        rc = mc_server_take_conn(srv, "delete", &conn, &err);
+    if (rc == 0) {
+        n = 0;
+        for (size_t i = 0; i < count; i++) {
+            if (jobs[i].held & bit) {
+                mkeys[n] = jobs[i].mkey;
+                lens[n++] = jobs[i].mkey_len;
+            }
+        }
+        rc = mc_conn_delete(conn, n, mkeys, lens, replies);
+        if (rc == -EIO) /* refused, the connection still in step: the replies say which */
+            rc = 0;
+        else if (rc < 0 && rc != -ENOMEM)
+            rc = mc_server_fail_conn(srv, conn, rc, "delete", &err);
+        mc_server_give_conn(srv, conn, rc);
+        asked = rc == 0;
+    }
+    for (size_t i = 0, j = 0; i < count; i++) {
+        if (!(jobs[i].held & bit))
+            continue;
+        int result = asked ? replies[j++] : rc;
+        if (result == 0)
+            continue;
+        if (!mc_server_in_service(srv)) {
+            leave_behind(s, server, keys[i]);
+        } else if (!jobs[i].failure) {
+            jobs[i].failure = result;
+            if (asked)
+                tierpage_error_set(&jobs[i].why, result, NULL, "memcached: %s: delete: refused", srv->name);
+            else
+                jobs[i].why = err;
+        }
+    }
+    free(mkeys);
+    free(lens);
+    free(replies);
+}
+
+/* The deletes of a batch go to each server pipelined, one round trip per
+ * server and 64 keys, instead of one per copy. */
+static int mc_del_batch(void *store, size_t count, const uint64_t *keys, int *results, tierpage_error *err)
+{
+    struct mc_store *s = store;
+    int leased = lease_refuses(s, count, results, err);
+    if (leased < 0)
+        return leased;
+    struct del_job *jobs = calloc(count, sizeof *jobs);
+    if (!jobs) {
+        for (size_t i = 0; i < count; i++)
+            results[i] = -ENOMEM;
+        return tierpage_error_set(err, -ENOMEM, NULL, "memcached: out of memory");
+    }
+    uint64_t used = 0;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < count; i++) {
+        int had = mc_pagemap_get(&s->pages, keys[i], &jobs[i].held, NULL);
+        if (!had && s->recovering)
+            had = 1, jobs[i].held = all_servers(s); /* a copy a killed pager put may be anywhere */
+        results[i] = had ? 0 : -ENOENT;
+        used |= jobs[i].held;
+    }
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < count; i++)
+        if (jobs[i].held)
+            jobs[i].mkey_len = (size_t)mc_page_key(jobs[i].mkey, sizeof jobs[i].mkey, s->namespace_name, keys[i]);
+    for (uint32_t srv = 0; srv < s->server_count; srv++)
+        if (used & (1ull << srv))
+            delete_on_server(s, srv, keys, jobs, count);
+
+    int first = 0;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < count; i++) {
+        if (results[i] == 0 && jobs[i].failure)
+            results[i] = jobs[i].failure;
+        else if (results[i] == 0)
+            mc_pagemap_remove(&s->pages, keys[i]);
+        if (!first && results[i] && results[i] != -ENOENT) {
+            first = results[i];
+            if (err)
+                *err = jobs[i].why;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(jobs);
+    return first;
+}
+
 static int mc_usage(void *store, tierpage_store_usage *usage, tierpage_error *err)
 {
     (void)err;
@@ -1195,7 +1316,7 @@ static int drop_left_behind(struct mc_store *s, struct mc_server *srv)
             lens[j] = (size_t)mc_page_key(mkeys[j], sizeof mkeys[j], s->namespace_name, list.keys[done + j]);
             keys[j] = mkeys[j];
         }
-        rc = mc_conn_delete(conn, k, keys, lens);
+        rc = mc_conn_delete(conn, k, keys, lens, NULL);
         if (rc == -EIO)
             rc = 0; /* a copy the server refused to delete stays: memory, never read */
         if (rc == 0)
@@ -1252,6 +1373,7 @@ static const tierpage_store_ops mc_ops = {
     .put_batch = mc_put_batch,
     .clear = mc_clear,
     .drop_child = mc_drop_child,
+    .del_batch = mc_del_batch,
 };
 
 const tierpage_store_ops *tierpage_store_entry(void)
