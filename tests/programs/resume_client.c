@@ -2,9 +2,11 @@
  * itself (daemon/PROTOCOL.md), so that the daemon's side of RESUME can be
  * tested with real processes whatever the shim does.
  *
- *   resume_client SOCKET VM MiB ROUNDS [--cut]
+ *   resume_client SOCKET VM MiB ROUNDS [--cut] [--until FILE]
  *     holds MiB of served memory (one memfd region) and writes then checks
- *     a pattern naming every word, ROUNDS times, each round a new seed;
+ *     a pattern naming every word, ROUNDS times, each round a new seed
+ *     (with --until, on past ROUNDS until FILE exists: a test's kills then
+ *     fall in the middle of the rounds however slow the machine is);
  *     prints "ready PID", "round N ok" (or "round N bad PAGE") and "done".
  *     A thread watches the connection: when the daemon goes, it connects
  *     again every 50 ms (for 60 s at most) and sends RESUME, its region,
@@ -262,9 +264,19 @@ int main(int argc, char **argv)
         vm_name = argv[3];
         return resume_once();
     }
-    int cutting = argc == 6 && strcmp(argv[5], "--cut") == 0;
-    if (argc != 5 && !cutting) {
-        fprintf(stderr, "usage: resume_client SOCKET VM MiB ROUNDS [--cut] | --resume-once SOCKET VM\n");
+    int cutting = 0;
+    const char *until = NULL;
+    for (int i = 5; i < argc; i++) {
+        if (strcmp(argv[i], "--cut") == 0)
+            cutting = 1;
+        else if (strcmp(argv[i], "--until") == 0 && i + 1 < argc)
+            until = argv[++i];
+        else
+            argc = 0;
+    }
+    if (argc < 5) {
+        fprintf(stderr, "usage: resume_client SOCKET VM MiB ROUNDS [--cut] [--until FILE]\n"
+                        "       resume_client --resume-once SOCKET VM\n");
         return 2;
     }
     sock_path = argv[1];
@@ -300,7 +312,7 @@ int main(int argc, char **argv)
     if (cutting)
         cut_front_and_middle();
     printf("ready %ld\n", (long)getpid());
-    for (int r = 1; r <= rounds; r++) {
+    for (int r = 1; r <= rounds || (until && access(until, F_OK) != 0); r++) {
         size_t bad = round_of((unsigned)r);
         if (bad != SIZE_MAX)
             printf("round %d bad %zu\n", r, bad);
