@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -75,37 +76,6 @@ static void unmap_to_check(void *ctx, uint32_t id)
     list->runs[list->count++] = (struct iovec){tp_page_addr(s, reg, first), (size_t)(last - first + 1) * s->page_size};
 }
 
-static int punch(struct tp_stack *s, struct tp_region_file *file, off_t off)
-{
-    if (fallocate(file->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, (off_t)s->page_size) < 0)
-        return -errno;
-    return 0;
-}
-
-/* Called without the stack lock, the page BUSY for the caller and
- * unwritten since it was mapped (write-protected or, with the kernel's
- * write tracking, read as unwritten after its writes were stopped), its
- * content held by its tier or all zeros: frees it without a write, and
- * returns with the stack lock held. */
-static int drop_clean(struct tp_stack *s, struct tp_region_file *file, off_t off, uint32_t id,
-                      tierpage_error *err)
-{
-    TP_ASSERT_NOT_HELD(&s->lock);
-    int rc = punch(s, file, off);
-    tp_lock_take(&s->lock);
-    tp_page_mark_clean(&s->pages, id);
-    if (rc < 0) {
-        tp_page_release(&s->pages, id);
-        return tierpage_error_set(err, rc, NULL, "cannot free a page: %s", strerror(-rc));
-    }
-    if (tp_page_evicted(&s->pages, id))
-        tp_prefetch_wasted(s, id);
-    s->counters.evictions++;
-    s->counters.clean_drops++;
-    tp_page_release(&s->pages, id);
-    return 0;
-}
-
 /* The page's content, read from its memfd rather than through the
  * pager's alias mapping: a page touched there gets a page table entry in
  * this process, and its punch then flushes the TLB of every CPU the
@@ -135,105 +105,271 @@ enum writes_read {
     WRITES_SEEN = 1,    /* unmapped, and read as written */
 };
 
+/* A claimed page on its way out. What its eviction needs of its region is
+ * taken while the stack lock is held: an unmap may cut the region while
+ * the lock is dropped, and the page, BUSY, stays in a piece sharing the
+ * same file. */
+struct victim {
+    uint32_t id;
+    enum {
+        VICTIM_RELEASED, /* given up (a failure), or its eviction done */
+        VICTIM_CLEAN,    /* unwritten, its tier's copy or zeros its content: freed without a write */
+        VICTIM_PUT,      /* written: its final content to be put into tier 0 */
+    } step;
+    struct tp_region_file *file;
+    off_t off;
+    char *addr;
+    int uffd;
+    bool kernel, foreign, found_written;
+    int landed;         /* VICTIM_PUT: the tier its new copy landed in, or -errno */
+    size_t left;        /* the tier of its older copy, deleted once the new one is stored */
+    int freed;          /* 0 once its memory is freed, or -errno */
+};
+
+static void note_failure(int rc, const tierpage_error *why, int *first, tierpage_error *err)
+{
+    if (rc < 0 && *first == 0) {
+        *first = rc;
+        *err = *why;
+    }
+}
+
+/* Called without the stack lock, the page BUSY: a page whose writes were
+ * stopped and that stays resident after all gets them back (unmapped
+ * instead, it is mapped again by its next touch). Returns with the stack
+ * lock held, the page released. */
+static void keep_resident(struct tp_stack *s, struct victim *v)
+{
+    TP_ASSERT_NOT_HELD(&s->lock);
+    if (!v->kernel)
+        tp_uffd_writeprotect(v->uffd, v->addr, s->page_size, 0, 1);
+    tp_lock_take(&s->lock);
+    tp_page_release(&s->pages, v->id);
+    v->step = VICTIM_RELEASED;
+}
+
 /* Called with the stack lock held, the resident page BUSY for the caller;
- * drops the lock around store I/O and holds it again on return, the page
- * released. */
-static int evict_claimed(struct tp_stack *s, uint32_t id, enum writes_read read, tierpage_error *err)
+ * drops the lock around system calls and store reads and holds it again
+ * on return. Stops the page's writes, so that what is put is its final
+ * content, and says how it leaves in v->step: VICTIM_CLEAN, or VICTIM_PUT
+ * with its content in `buf`; on a failure, VICTIM_RELEASED and -errno. */
+static int prepare(struct tp_stack *s, struct victim *v, enum writes_read read, unsigned char *buf,
+                   tierpage_error *err)
 {
     TP_ASSERT_HELD(&s->lock);
-    struct tp_page *p = tp_page(&s->pages, id);
-    struct tp_region *reg = tp_region_of_id(s, id);
-    /* An unmap may cut reg while the lock is dropped below; the page, BUSY,
-     * stays in a piece sharing reg's file. Take what is needed of reg now. */
-    struct tp_region_file *file = reg->file;
-    off_t off = tp_page_offset(s, reg, id);
-    int rc;
-    int kernel = tp_kernel_tracks_writes(s, reg);
+    struct tp_page *p = tp_page(&s->pages, v->id);
+    struct tp_region *reg = tp_region_of_id(s, v->id);
+    v->file = reg->file;
+    v->off = tp_page_offset(s, reg, v->id);
+    v->addr = tp_page_addr(s, reg, v->id);
+    v->uffd = reg->uffd;
+    v->foreign = reg->foreign;
+    v->kernel = tp_kernel_tracks_writes(s, reg);
+    v->found_written = false;
+    v->left = TP_NO_TIER;
     int dirty = (p->flags & TP_PAGE_DIRTY) != 0;
 
     /* Clean: write-protected since it was mapped, so nothing can have
      * changed it; a tier holds its copy, or it is still all zeros. With
      * the kernel's write tracking, only a prefetched page never mapped is
      * known clean here (one mapped ahead may have been written). */
-    if (!dirty && (!kernel || tp_page_never_mapped(p))) {
-        tp_lock_drop(&s->lock);
-        return drop_clean(s, file, off, id, err);
-    }
+    v->step = VICTIM_CLEAN;
+    if (!dirty && (!v->kernel || tp_page_never_mapped(p)))
+        return 0;
 
-    _Alignas(64) unsigned char buf[s->page_size];
     size_t old_tier = p->tier;
     int unsure = (p->flags & TP_PAGE_UNSURE) && old_tier != TP_NO_TIER && tp_tier_is_local(s, old_tier);
-    char *addr = tp_page_addr(s, reg, id);
-    int uffd = reg->uffd, foreign = reg->foreign;
-    int found_written = 0;
+    int rc;
     tp_lock_drop(&s->lock);
-    /* Stop writes first, so the copy below is the page's final content:
-     * write-protected, or with the kernel's write tracking (where a
+    /* Write-protected, or with the kernel's write tracking (where a
      * write-protected page is written without asking), unmapped. */
-    if (kernel) {
-        rc = read == WRITES_UNREAD ? tp_stop_writes(s, addr, 1) : 0;
+    if (v->kernel) {
+        rc = read == WRITES_UNREAD ? tp_stop_writes(s, v->addr, 1) : 0;
         if (rc == 0 && !dirty) {
-            rc = read == WRITES_UNREAD ? tp_page_written_by_kernel(s, addr) : (int)read;
+            rc = read == WRITES_UNREAD ? tp_page_written_by_kernel(s, v->addr) : (int)read;
             if (rc == 0)
-                return drop_clean(s, file, off, id, err);
-            found_written = rc > 0;
+                goto out;
+            v->found_written = rc > 0;
         }
         if (rc > 0)
             rc = 0;
     } else {
-        rc = tp_uffd_writeprotect(uffd, addr, s->page_size, 1, 0);
-        if (rc == -ESRCH && foreign)
+        rc = tp_uffd_writeprotect(v->uffd, v->addr, s->page_size, 1, 0);
+        if (rc == -ESRCH && v->foreign)
             rc = 0; /* the client process is gone: nothing writes the page any more */
     }
-    if (rc < 0)
-        tierpage_error_set(err, rc, NULL, "cannot stop writes to a page: %s", strerror(-rc));
-    else if ((rc = read_page(s, file, off, buf)) < 0)
-        tierpage_error_set(err, rc, NULL, "cannot read a page from its memory file: %s", strerror(-rc));
-    else if (unsure && same_as_copy(s, old_tier, id, buf))
-        return drop_clean(s, file, off, id, err);
-    else
-        rc = tp_chain_put(s, 0, id, buf, err);
     if (rc < 0) {
-        /* (Unmapped instead, it is mapped again by its next touch.) */
-        if (!kernel)
-            tp_uffd_writeprotect(uffd, addr, s->page_size, 0, 1);
-        tp_lock_take(&s->lock);
-        tp_page_release(&s->pages, id);
-        return rc;
+        keep_resident(s, v);
+        return tierpage_error_set(err, rc, NULL, "cannot stop writes to a page: %s", strerror(-rc));
     }
+    if ((rc = read_page(s, v->file, v->off, buf)) < 0) {
+        keep_resident(s, v);
+        return tierpage_error_set(err, rc, NULL, "cannot read a page from its memory file: %s", strerror(-rc));
+    }
+    if (!unsure || !same_as_copy(s, old_tier, v->id, buf))
+        v->step = VICTIM_PUT;
+out:
     tp_lock_take(&s->lock);
-    s->counters.kernel_written += (uint64_t)found_written;
-    /* Put back, so written (the kernel's record, or unlike its copy): a
-     * page mapped ahead and not yet seen used was. */
-    tp_prefetch_used_ahead(s, id, TP_AHEAD_FOUND_WRITTEN);
-    size_t left = tp_page_land(&s->pages, id, (size_t)rc);
-    tp_page_mark_clean(&s->pages, id);
+    return 0;
+}
+
+/* Stack lock held: the new copies of the put victims are stored (or
+ * failed to be): record where; the older copies may go now. */
+static void land(struct tp_stack *s, struct victim *v, size_t n)
+{
+    TP_ASSERT_HELD(&s->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].step != VICTIM_PUT || v[i].landed < 0)
+            continue;
+        s->counters.kernel_written += (uint64_t)v[i].found_written;
+        /* Put back, so written (the kernel's record, or unlike its copy): a
+         * page mapped ahead and not yet seen used was. */
+        tp_prefetch_used_ahead(s, v[i].id, TP_AHEAD_FOUND_WRITTEN);
+        v[i].left = tp_page_land(&s->pages, v[i].id, (size_t)v[i].landed);
+        tp_page_mark_clean(&s->pages, v[i].id);
+    }
+}
+
+static bool to_free(const struct victim *v)
+{
+    return v->step == VICTIM_CLEAN || (v->step == VICTIM_PUT && v->landed >= 0);
+}
+
+/* No stack lock held: free the memory of the victims whose content is
+ * safe elsewhere, one hole punched for each run of them that lies
+ * together in one file (the victims are in id order). */
+static void free_memory(struct tp_stack *s, struct victim *v, size_t n)
+{
+    TP_ASSERT_NOT_HELD(&s->lock);
+    for (size_t i = 0; i < n;) {
+        if (!to_free(&v[i])) {
+            i++;
+            continue;
+        }
+        size_t end = i + 1;
+        while (end < n && to_free(&v[end]) && v[end].file == v[i].file &&
+               v[end].off == v[end - 1].off + (off_t)s->page_size)
+            end++;
+        int rc = 0;
+        if (fallocate(v[i].file->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, v[i].off,
+                      (off_t)((end - i) * s->page_size)) < 0)
+            rc = -errno;
+        for (; i < end; i++)
+            v[i].freed = rc;
+    }
+}
+
+/* Called with the stack lock held, the prepared victims BUSY, their puts
+ * answered (v[i].landed); drops the lock around the store deletes and the
+ * punches and holds it again on return, every victim released. A victim
+ * whose put failed stays resident, intact. Returns 0 or the first
+ * failure. */
+static int finish(struct tp_stack *s, struct victim *v, size_t n, const tierpage_error *put_err,
+                  tierpage_error *err)
+{
+    TP_ASSERT_HELD(&s->lock);
+    int first = 0;
+    land(s, v, n);
     tp_lock_drop(&s->lock);
-
-    /* The new copy is acknowledged: only now may the old one go. */
-    if (left != TP_NO_TIER)
-        tp_tier_del(s, left, id, err);
-    rc = punch(s, file, off);
-
-    tp_lock_take(&s->lock);
-    if (rc == 0) {
-        if (tp_page_evicted(&s->pages, id))
-            tp_prefetch_wasted(s, id);
-        s->counters.evictions++;
-        s->counters.writebacks++;
-    } else {
-        /* Still mapped, now clean (write-protected) with its copy stored. */
-        tierpage_error_set(err, rc, NULL, "cannot free a page: %s", strerror(-rc));
+    tierpage_error scratch = {{0}, {0}};
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].step == VICTIM_PUT && v[i].landed < 0) {
+            note_failure(v[i].landed, put_err, &first, err);
+            keep_resident(s, &v[i]);
+            tp_lock_drop(&s->lock);
+        } else if (v[i].step == VICTIM_PUT && v[i].left != TP_NO_TIER) {
+            /* The new copy is acknowledged: only now may the old one go. */
+            tp_tier_del(s, v[i].left, v[i].id, &scratch);
+        }
     }
-    tp_page_release(&s->pages, id);
-    return rc;
+    free_memory(s, v, n);
+    tp_lock_take(&s->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].step == VICTIM_RELEASED)
+            continue;
+        if (v[i].step == VICTIM_CLEAN)
+            tp_page_mark_clean(&s->pages, v[i].id);
+        if (v[i].freed < 0) {
+            /* Still mapped: clean (write-protected), its copy stored. */
+            tierpage_error_set(&scratch, v[i].freed, NULL, "cannot free a page: %s", strerror(-v[i].freed));
+            note_failure(v[i].freed, &scratch, &first, err);
+        } else {
+            if (tp_page_evicted(&s->pages, v[i].id))
+                tp_prefetch_wasted(s, v[i].id);
+            s->counters.evictions++;
+            if (v[i].step == VICTIM_CLEAN)
+                s->counters.clean_drops++;
+            else
+                s->counters.writebacks++;
+        }
+        tp_page_release(&s->pages, v[i].id);
+        v[i].step = VICTIM_RELEASED;
+    }
+    return first;
+}
+
+/* Called with the stack lock held, the n victims (at most TP_EVICT_BATCH)
+ * BUSY for the caller, in id order, read[i] what is known of victim i's
+ * writes; drops the lock around system calls and store I/O and holds it
+ * again on return, every victim released. Each victim's writes are
+ * stopped and its content copied, then all the written ones are put into
+ * tier 0 together (tp_chain_put_batch: where the store must acknowledge
+ * them, one wait for all), and only then are the pages freed, a hole
+ * punched for each run of them. Where that is not safe
+ * (tp_chain_batch_safe), one victim after the other. After a failure, the
+ * victims not yet prepared are released, not evicted. */
+static int evict_claimed(struct tp_stack *s, const uint32_t *ids, size_t n, const enum writes_read *read,
+                         tierpage_error *err)
+{
+    TP_ASSERT_HELD(&s->lock);
+    _Static_assert(TP_EVICT_BATCH <= TP_CHAIN_BATCH, "a batch of victims is put in one batch");
+    _Alignas(64) unsigned char one[s->page_size];
+    /* One page at a time where holding the batch while putting it is not
+     * safe, or without memory for it. */
+    unsigned char *bufs = n > 1 && tp_chain_batch_safe(s) ? malloc(n * s->page_size) : NULL;
+    size_t group = bufs ? n : 1;
+    struct victim v[TP_EVICT_BATCH];
+    uint32_t put_ids[TP_EVICT_BATCH];
+    const void *put_pages[TP_EVICT_BATCH];
+    int landed[TP_EVICT_BATCH];
+    tierpage_error scratch = {{0}, {0}}, put_err = {{0}, {0}};
+    int first = 0;
+    for (size_t start = 0; start < n; start += group) {
+        size_t m = n - start < group ? n - start : group, puts = 0;
+        for (size_t i = 0; i < m; i++) {
+            v[i] = (struct victim){.id = ids[start + i], .step = VICTIM_RELEASED};
+            if (first < 0) {
+                tp_page_release(&s->pages, v[i].id);
+                continue;
+            }
+            unsigned char *buf = bufs ? bufs + i * s->page_size : one;
+            note_failure(prepare(s, &v[i], read[start + i], buf, &scratch), &scratch, &first, err);
+            if (v[i].step == VICTIM_PUT) {
+                put_ids[puts] = v[i].id;
+                put_pages[puts++] = buf;
+            }
+        }
+        if (puts) {
+            tp_lock_drop(&s->lock);
+            tp_chain_put_batch(s, 0, puts, put_ids, put_pages, landed, &put_err);
+            tp_lock_take(&s->lock);
+        }
+        for (size_t i = 0, k = 0; i < m; i++)
+            if (v[i].step == VICTIM_PUT)
+                v[i].landed = landed[k++];
+        int rc = finish(s, v, m, &put_err, &scratch);
+        note_failure(rc, &scratch, &first, err);
+    }
+    free(bufs);
+    return first;
 }
 
 int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
 {
     TP_ASSERT_HELD(&s->lock);
     tp_page_claim(&s->pages, id);
-    return evict_claimed(s, id, WRITES_UNREAD, err);
+    enum writes_read unread = WRITES_UNREAD;
+    return evict_claimed(s, &id, 1, &unread, err);
 }
 
 /* A run of a batch's victims: consecutive pages of one region whose
@@ -322,12 +458,7 @@ static long evict_batch(struct tp_stack *s, size_t max, enum tp_victim_for victi
     if (n > 1)
         qsort(ids, n, sizeof ids[0], by_id);
     read_runs(s, ids, n, read, &checks);
-    int rc = 0;
-    size_t done = 0;
-    for (; done < n && rc == 0; done++)
-        rc = evict_claimed(s, ids[done], read[done], err);
-    for (size_t i = done; i < n; i++)
-        tp_page_release(&s->pages, ids[i]);
+    int rc = evict_claimed(s, ids, n, read, err);
     return rc < 0 ? rc : (long)n;
 }
 

@@ -1,6 +1,7 @@
 #include "tier_chain.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -238,6 +239,32 @@ int tp_tier_del(struct tp_stack *s, size_t t, uint32_t id, tierpage_error *err)
     return store_del(tier, id, 1, err);
 }
 
+/* Stack lock not held. Claim tier t's coldest page that no one is moving,
+ * to move it down (returns 1, the page BUSY for the caller, in *id); or,
+ * when that page is resident and written since its copy was made, drop
+ * the stale copy instead, its place freed (returns 2). 0 when every page
+ * in t is being moved, or -errno when the stale copy's delete failed. */
+static int claim_coldest(struct tp_stack *s, size_t t, uint32_t *id, tierpage_error *err)
+{
+    tp_lock_take(&s->lock);
+    *id = tp_tier_claim_coldest(&s->pages, t);
+    if (*id == TP_NIL) {
+        tp_lock_drop(&s->lock);
+        return 0;
+    }
+    struct tp_page *p = tp_page(&s->pages, *id);
+    if (p->state == TP_PAGE_RESIDENT && (p->flags & TP_PAGE_DIRTY)) {
+        /* A stale copy: the resident page will be written on eviction. */
+        tp_page_drop_copy(&s->pages, *id);
+        tp_lock_drop(&s->lock);
+        int rc = tp_tier_del(s, t, *id, err);
+        tp_page_release_unlocked(&s->pages, *id);
+        return rc < 0 ? rc : 2;
+    }
+    tp_lock_drop(&s->lock);
+    return 1;
+}
+
 /* Free one page's worth of room in tier t. 0 on success, -ENOSPC when it
  * cannot (t is the last tier, every slower tier is full, or every page in t
  * is being moved). */
@@ -245,25 +272,57 @@ static int demote_one(struct tp_stack *s, size_t t, tierpage_error *err)
 {
     if (t + 1 >= s->tier_count)
         return -ENOSPC;
-    tp_lock_take(&s->lock);
-    uint32_t id = tp_tier_claim_coldest(&s->pages, t);
-    if (id == TP_NIL) {
-        tp_lock_drop(&s->lock);
-        return -ENOSPC;
-    }
-    struct tp_page *p = tp_page(&s->pages, id);
-    if (p->state == TP_PAGE_RESIDENT && (p->flags & TP_PAGE_DIRTY)) {
-        /* A stale copy: the resident page will be written on eviction. */
-        tp_page_drop_copy(&s->pages, id);
-        tp_lock_drop(&s->lock);
-        int rc = tp_tier_del(s, t, id, err);
-        tp_page_release_unlocked(&s->pages, id);
-        return rc;
-    }
-    tp_lock_drop(&s->lock);
-    int rc = tp_chain_move(s, id, t + 1, err);
+    uint32_t id;
+    int rc = claim_coldest(s, t, &id, err);
+    if (rc != 1)
+        return rc == 0 ? -ENOSPC : rc < 0 ? rc : 0;
+    rc = tp_chain_move(s, id, t + 1, err);
     tp_page_release_unlocked(&s->pages, id);
     return rc;
+}
+
+/* Best effort, stack lock not held: free up to `want` places in tier t
+ * (at most TP_CHAIN_BATCH) by moving its coldest pages down together, so
+ * that the next tier's acknowledgements are waited for once for all of
+ * them. A page that cannot move stays; tp_chain_put's one-page demotion
+ * makes room then. */
+static void demote_some(struct tp_stack *s, size_t t, size_t want, tierpage_error *err)
+{
+    if (t + 1 >= s->tier_count)
+        return;
+    if (want > TP_CHAIN_BATCH)
+        want = TP_CHAIN_BATCH;
+    unsigned char *bufs = malloc(want * s->page_size);
+    if (!bufs)
+        return;
+    uint32_t ids[TP_CHAIN_BATCH];
+    const void *pages[TP_CHAIN_BATCH];
+    int landed[TP_CHAIN_BATCH];
+    size_t n = 0, freed = 0;
+    while (n + freed < want) {
+        int rc = claim_coldest(s, t, &ids[n], err);
+        if (rc <= 0)
+            break;
+        if (rc == 2) {
+            freed++;
+            continue;
+        }
+        pages[n] = bufs + n * s->page_size;
+        /* Gone (-ENOENT) or failing: left to the one-page path. */
+        if (tp_tier_get(s, t, ids[n], bufs + n * s->page_size, err) < 0)
+            tp_page_release_unlocked(&s->pages, ids[n]);
+        else
+            n++;
+    }
+    tp_chain_put_batch(s, t + 1, n, ids, pages, landed, err);
+    for (size_t i = 0; i < n; i++) {
+        if (landed[i] >= 0) {
+            tp_chain_moved(s, ids[i], t, (size_t)landed[i]);
+            tp_tier_del(s, t, ids[i], err);
+        }
+        tp_page_release_unlocked(&s->pages, ids[i]);
+    }
+    free(bufs);
 }
 
 int tp_chain_move(struct tp_stack *s, uint32_t id, size_t target, tierpage_error *err)
@@ -333,6 +392,67 @@ int tp_chain_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, ti
         if (t + 1 < s->tier_count)
             return tp_chain_put(s, t + 1, id, page, err);
         return tierpage_error_set(err, -ENOSPC, NULL, "every tier from '%s' down is full", tier->name);
+    }
+}
+
+void tp_chain_put_batch(struct tp_stack *s, size_t t, size_t n, const uint32_t *ids, const void *const *pages,
+                        int *landed, tierpage_error *err)
+{
+    TP_ASSERT_NOT_HELD(&s->lock);
+    struct tp_tier *tier = &s->tiers[t];
+    enum { PLACE_NONE, PLACE_RESERVED, PLACE_OVERWRITE } place[TP_CHAIN_BATCH];
+    struct tp_writeback_ticket tickets[TP_CHAIN_BATCH];
+    if (n > TP_CHAIN_BATCH)
+        tp_fatal("a batch of %zu puts, more than %d", n, TP_CHAIN_BATCH);
+    if (n == 0)
+        return;
+
+    /* Room for all at once: one demotion of as many pages as are missing. */
+    tp_lock_take(&s->lock);
+    int acked = tier->writeback && tp_stack_state_outlives(s);
+    int batch = tp_chain_batch_safe(s);
+    uint64_t used = s->pages.tiers[t].count, missing = 0;
+    for (size_t i = 0; i < n; i++)
+        missing += tp_page(&s->pages, ids[i])->tier != t;
+    tp_lock_drop(&s->lock);
+    if (batch && tier->capacity_pages && used + missing > tier->capacity_pages && missing > 1)
+        demote_some(s, t, (size_t)(used + missing - tier->capacity_pages), err);
+
+    /* Puts that return at once need no batch. */
+    if (!acked) {
+        for (size_t i = 0; i < n; i++)
+            landed[i] = tp_chain_put(s, t, ids[i], pages[i], err);
+        return;
+    }
+    /* Every put into the queue first, then one wait for the store's
+     * answers. */
+    tp_lock_take(&s->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (tp_page(&s->pages, ids[i])->tier == t)
+            place[i] = PLACE_OVERWRITE;
+        else
+            place[i] = tp_tier_reserve(&s->pages, t, tier->capacity_pages) ? PLACE_RESERVED : PLACE_NONE;
+    }
+    tp_lock_drop(&s->lock);
+    for (size_t i = 0; i < n; i++) {
+        tickets[i] = (struct tp_writeback_ticket){1, -ENOSPC};
+        if (place[i] != PLACE_NONE)
+            tp_writeback_put_ticket(tier->writeback, ids[i], pages[i], &tickets[i]);
+    }
+    tp_writeback_wait(tier->writeback, tickets, n);
+    /* A page refused, dropped or without a place goes the one-page way
+     * (a demotion, the next tier, or the error): still BUSY, with its
+     * other copy kept. */
+    for (size_t i = 0; i < n; i++) {
+        landed[i] = (int)t;
+        if (tickets[i].result == 0)
+            continue;
+        if (place[i] == PLACE_RESERVED) {
+            tp_lock_take(&s->lock);
+            tp_tier_unreserve(&s->pages, t);
+            tp_lock_drop(&s->lock);
+        }
+        landed[i] = tp_chain_put(s, t, ids[i], pages[i], err);
     }
 }
 

@@ -59,6 +59,37 @@ int tp_tier_put_now(struct tp_stack *s, size_t t, size_t n, const uint64_t *ids,
  * queued otherwise: the caller may then let the page's other copy go. */
 int tp_chain_put(struct tp_stack *s, size_t t, uint32_t id, const void *page, tierpage_error *err);
 
+/* Pages put together at most (tp_chain_put_batch). */
+#define TP_CHAIN_BATCH 32
+
+/* Stack lock held: whether a thread may hold many pages BUSY while it puts
+ * them (tp_chain_put_batch, and an eviction batch): yes where every put
+ * into a write-back queue is waited for (tp_stack_state_outlives) or there
+ * is no queue. Not otherwise: a put waits for room in a full queue, and a
+ * queued page the store refused as full is placed only once its holder
+ * lets it go. */
+static inline bool tp_chain_batch_safe(struct tp_stack *s)
+{
+    if (tp_stack_state_outlives(s))
+        return true;
+    for (size_t t = 0; t < s->tier_count; t++)
+        if (s->tiers[t].writeback)
+            return false;
+    return true;
+}
+
+/* tp_chain_put for pages[i] under ids[i], i < n (at most TP_CHAIN_BATCH),
+ * each BUSY for the caller, the stack lock not held; landed[i] is the
+ * tier page i landed in, or -errno (err says why). With n > 1, only where
+ * tp_chain_batch_safe. Room missing in t is
+ * made by one demotion of t's coldest pages together, and puts whose
+ * store must acknowledge them (tp_stack_state_outlives) are all queued
+ * before one wait for the answers: a batch costs about one round trip to
+ * the store, not one per page. As after tp_chain_put, each landed page's
+ * other copy may go when this returns. */
+void tp_chain_put_batch(struct tp_stack *s, size_t t, size_t n, const uint32_t *ids, const void *const *pages,
+                        int *landed, tierpage_error *err);
+
 /* Move the page's copy (the page BUSY for the caller, STORED or clean
  * RESIDENT, held in a tier above `target`) down to `target` or below.
  * Stack lock not held. */

@@ -19,18 +19,12 @@
 enum wb_state { WB_FREE = 0, WB_QUEUED, WB_SENDING, WB_DEAD };
 enum wb_kind { WB_PUT = 0, WB_DELETE };
 
-/* A thread waiting in tp_writeback_put_acked for its page's put. */
-struct wb_waiter {
-    int done;
-    int result;       /* 0 acknowledged, -ENOSPC refused as full, -EIO dropped */
-};
-
 struct wb_entry {
     uint32_t id;
     uint32_t chain;   /* next entry in the same hash bucket */
     uint8_t state;
     uint8_t kind;
-    struct wb_waiter *waiter; /* a put's, or NULL when no one waits for it */
+    struct tp_writeback_ticket *waiter; /* a put's, or NULL when no one waits for it */
 };
 
 struct tp_writeback {
@@ -87,7 +81,7 @@ static void unchain(struct tp_writeback *wb, uint32_t e)
 /* wb->lock held: the entry's waiter, if any, learns its put's result. */
 static void answer(struct tp_writeback *wb, uint32_t e, int result)
 {
-    struct wb_waiter *w = wb->entries[e].waiter;
+    struct tp_writeback_ticket *w = wb->entries[e].waiter;
     if (!w)
         return;
     w->result = result;
@@ -144,23 +138,41 @@ void tp_writeback_put(struct tp_writeback *wb, uint32_t id, const void *page)
     pthread_mutex_unlock(&wb->lock);
 }
 
-int tp_writeback_put_acked(struct tp_writeback *wb, uint32_t id, const void *page)
+void tp_writeback_put_ticket(struct tp_writeback *wb, uint32_t id, const void *page,
+                             struct tp_writeback_ticket *ticket)
 {
-    struct wb_waiter w = {0, -EIO};
+    *ticket = (struct tp_writeback_ticket){0, -EIO};
     pthread_mutex_lock(&wb->lock);
     uint32_t e = queue_put(wb, id, page);
-    if (e != WB_NONE) {
-        /* Only the page's owner puts it, and it waits here: no one else
-         * can be waiting for this entry. */
+    if (e == WB_NONE) {
+        ticket->done = 1; /* abandoned: dropped */
+    } else {
+        /* Only the page's owner puts it, and it waits for its ticket
+         * before it lets the page go: no one else can be waiting for
+         * this entry. */
         if (wb->entries[e].waiter)
             tp_fatal("two threads wait for the put of page %u in the write-back queue of tier '%s'", id,
                      wb->target.name);
-        wb->entries[e].waiter = &w;
-        while (!w.done)
-            pthread_cond_wait(&wb->progress, &wb->lock);
+        wb->entries[e].waiter = ticket;
     }
     pthread_mutex_unlock(&wb->lock);
-    return w.result;
+}
+
+void tp_writeback_wait(struct tp_writeback *wb, const struct tp_writeback_ticket *tickets, size_t n)
+{
+    pthread_mutex_lock(&wb->lock);
+    for (size_t i = 0; i < n; i++)
+        while (!tickets[i].done)
+            pthread_cond_wait(&wb->progress, &wb->lock);
+    pthread_mutex_unlock(&wb->lock);
+}
+
+int tp_writeback_put_acked(struct tp_writeback *wb, uint32_t id, const void *page)
+{
+    struct tp_writeback_ticket ticket;
+    tp_writeback_put_ticket(wb, id, page, &ticket);
+    tp_writeback_wait(wb, &ticket, 1);
+    return ticket.result;
 }
 
 int tp_writeback_get(struct tp_writeback *wb, uint32_t id, void *page)

@@ -61,6 +61,7 @@ void tp_writeback_resume(struct tp_writeback *wb);
 
 /* Queue a copy of the page (waits while the queue is full). */
 void tp_writeback_put(struct tp_writeback *wb, uint32_t id, const void *page);
+
 /* The same, then wait until the store has answered the put: 0 when it
  * acknowledged the page; -ENOSPC when it refused it as full (the page is
  * handed back, not given to target->full: the caller, which must hold the
@@ -69,6 +70,22 @@ void tp_writeback_put(struct tp_writeback *wb, uint32_t id, const void *page);
  * must stay until the store holds this one: the only copy must never be
  * in the queue's memory when the pager's state outlives the process. */
 int tp_writeback_put_acked(struct tp_writeback *wb, uint32_t id, const void *page);
+/* The store's answer to one put, filled in by the queue's thread. */
+struct tp_writeback_ticket {
+    int done;
+    int result; /* once done: as tp_writeback_put_acked returns */
+};
+/* Queue a copy of the page (waits while the queue is full), its answer to
+ * come in `ticket`, without waiting for it: tp_writeback_put_acked in two
+ * steps, so that one thread can have many puts in flight. The ticket must
+ * stay where it is, and the page held by the caller, until
+ * tp_writeback_wait has seen it answered. Takes and releases the queue's
+ * lock; no lock of the caller's may be held (the queue's thread takes the
+ * stack lock to count and place pages). */
+void tp_writeback_put_ticket(struct tp_writeback *wb, uint32_t id, const void *page,
+                             struct tp_writeback_ticket *ticket);
+/* Wait until tickets[i] for i < n are all answered. Same locking. */
+void tp_writeback_wait(struct tp_writeback *wb, const struct tp_writeback_ticket *tickets, size_t n);
 /* 0 and the page when a copy is queued; -ENODATA when its delete is queued
  * (the store's copy is stale: do not read it); -ENOENT when neither; -EIO
  * while the queue is abandoned. */

@@ -27,6 +27,7 @@ static unsigned char below[IDS][PAGE];
 static int placed_below[IDS], deleted[IDS];
 static int failed;
 static int put_result = -ENOSPC; /* what the store answers every put */
+static int refused[IDS];        /* but these, refused as full */
 static int puts_seen;           /* puts that reached the store, answered or not */
 static unsigned char stored[IDS][PAGE];
 
@@ -55,9 +56,9 @@ static void store_put(void *ctx, size_t n, const uint64_t *keys, const void *con
     wait_for_gate();
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < n; i++) {
-        if (put_result == 0)
+        results[i] = refused[keys[i]] ? -ENOSPC : put_result;
+        if (results[i] == 0)
             memcpy(stored[keys[i]], pages[i], PAGE);
-        results[i] = put_result;
     }
     pthread_mutex_unlock(&lock);
 }
@@ -358,6 +359,89 @@ START_TEST(a_put_waited_for_and_dropped_says_so)
 }
 END_TEST
 
+/* Many puts in flight from one thread (an eviction batch): none is
+ * answered before the store has answered it, each answer is its own page's
+ * (a refused one handed back, the others stored), and one wait sees them
+ * all. A batch whose pages were freed on a ticket answered early would
+ * lose them: this is what lets the memfd's copy go. */
+START_TEST(tickets_are_answered_only_once_the_store_answers_each_put)
+{
+    enum { PUTS = 6 };
+    struct tp_writeback *wb;
+    tierpage_error err = {{0}, {0}};
+    put_result = 0;
+    refused[4] = 1;
+    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 60ull * 1000000000, &wb, &err), 0);
+    struct tp_writeback_ticket tickets[PUTS];
+    unsigned char page[PAGE];
+    /* As many puts as the queue has slots, none answered while the store
+     * holds them at the gate; then more, which wait for room that only
+     * the answers to the first make. */
+    for (uint32_t id = 0; id < SLOTS; id++) {
+        fill(page, id, 3);
+        tp_writeback_put_ticket(wb, id, page, &tickets[id]);
+    }
+    pthread_mutex_lock(&lock);
+    while (puts_seen < 1)
+        pthread_cond_wait(&changed, &lock);
+    pthread_mutex_unlock(&lock);
+    struct timespec nap = {0, 20000000};
+    nanosleep(&nap, NULL); /* time for a wrong early answer to show */
+    struct tp_writeback_stats st;
+    tp_writeback_stats(wb, &st);
+    ck_assert_uint_eq(st.depth_pages, SLOTS);
+    pthread_mutex_lock(&lock);
+    for (uint32_t id = 0; id < SLOTS; id++)
+        ck_assert_msg(!__atomic_load_n(&tickets[id].done, __ATOMIC_ACQUIRE),
+                      "put %u answered before the store answered it", id);
+    gate_open = 1;
+    pthread_cond_broadcast(&changed);
+    pthread_mutex_unlock(&lock);
+    for (uint32_t id = SLOTS; id < PUTS; id++) {
+        fill(page, id, 3);
+        tp_writeback_put_ticket(wb, id, page, &tickets[id]);
+    }
+    tp_writeback_wait(wb, tickets, PUTS);
+    for (uint32_t id = 0; id < PUTS; id++) {
+        ck_assert_int_eq(tickets[id].done, 1);
+        ck_assert_msg(tickets[id].result == (id == 4 ? -ENOSPC : 0), "put %u answered %d", id, tickets[id].result);
+        fill(page, id, 3);
+        if (id != 4)
+            ck_assert_msg(memcmp(stored[id], page, PAGE) == 0, "the store does not hold page %u", id);
+    }
+    ck_assert_int_eq(placed_below[4], 0); /* handed back, not placed by the queue */
+    ck_assert_int_eq(tp_writeback_get(wb, 4, page), -ENOENT);
+    tp_writeback_stats(wb, &st);
+    ck_assert_uint_eq(st.depth_pages, 0);
+    ck_assert_uint_eq(st.sent_pages, PUTS - 1);
+    tp_writeback_stop(wb);
+    ck_assert_int_eq(failed, 0);
+}
+END_TEST
+
+/* A queue that gives up answers every ticket, so a batch waiting on it
+ * ends (and keeps its pages). */
+START_TEST(tickets_of_a_dropped_queue_say_so)
+{
+    struct tp_writeback *wb;
+    tierpage_error err = {{0}, {0}};
+    put_result = -EIO;
+    gate_open = 1;
+    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 0, &wb, &err), 0);
+    struct tp_writeback_ticket tickets[3];
+    unsigned char page[PAGE];
+    for (uint32_t id = 0; id < 3; id++) {
+        fill(page, id, 1);
+        tp_writeback_put_ticket(wb, id, page, &tickets[id]);
+    }
+    tp_writeback_wait(wb, tickets, 3);
+    for (uint32_t id = 0; id < 3; id++)
+        ck_assert_int_eq(tickets[id].result, -EIO);
+    ck_assert_int_eq(failed, 1);
+    tp_writeback_stop(wb);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("writeback queue");
@@ -371,6 +455,8 @@ int main(void)
     tcase_add_test(acked, a_put_waited_for_returns_once_the_store_holds_the_page);
     tcase_add_test(acked, a_put_waited_for_and_refused_as_full_is_handed_back);
     tcase_add_test(acked, a_put_waited_for_and_dropped_says_so);
+    tcase_add_test(acked, tickets_are_answered_only_once_the_store_answers_each_put);
+    tcase_add_test(acked, tickets_of_a_dropped_queue_say_so);
     suite_add_tcase(suite, acked);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
