@@ -2,9 +2,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "eviction.h"
+#include "fatal.h"
 #include "evictor_thread.h"
 #include "tier_chain.h"
 #include "uffd.h"
@@ -71,41 +75,79 @@ static size_t map_ahead(struct tp_stack *s, int uffd, int writable, size_t n, co
     return mapped;
 }
 
+/* Each handler thread's room for a batch fetched ahead, kept for the
+ * thread's life: a fresh allocation of that size would be fresh pages,
+ * each a page fault. */
+static pthread_key_t batch_key;
+static pthread_once_t batch_key_once = PTHREAD_ONCE_INIT;
+
+static void make_batch_key(void)
+{
+    if (pthread_key_create(&batch_key, free) != 0)
+        tp_fatal("cannot make a thread-specific key for prefetch");
+}
+
+static unsigned char *batch_room(size_t page_size)
+{
+    pthread_once(&batch_key_once, make_batch_key);
+    unsigned char *room = pthread_getspecific(batch_key);
+    if (!room) {
+        room = aligned_alloc(64, TP_PREFETCH_MAX_WINDOW * page_size);
+        if (!room || pthread_setspecific(batch_key, room) != 0)
+            tp_fatal("cannot allocate room to fetch pages ahead");
+    }
+    return room;
+}
+
+/* Called without the stack lock: the pages fetched (results[i] == 0) into
+ * their places in the memfd, written there (not through the pager's alias
+ * mapping: a page touched there gets a page table entry in the pager, and
+ * its punch at eviction then flushes every CPU's TLB). A page that cannot
+ * be written counts as not fetched. */
+static void write_fetched(struct tp_stack *s, size_t n, const int *memfd, const off_t *offset,
+                          const unsigned char *room, int *results)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (results[i] != 0 ||
+            pwrite(memfd[i], room + i * s->page_size, s->page_size, offset[i]) == (ssize_t)s->page_size)
+            continue;
+        results[i] = -EIO;
+        /* What a short write left there must not be taken for the page. */
+        if (fallocate(memfd[i], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset[i], (off_t)s->page_size) < 0)
+            tp_fatal("cannot free a page whose prefetch failed: %s", strerror(errno));
+    }
+}
+
 /* Called with the stack lock held, ids[] claimed (BUSY) and their places
  * reserved; drops the lock while fetching and holds it again on return,
  * every page released. */
 static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const uint32_t *ids)
 {
     TP_ASSERT_HELD(&s->lock);
-    void *alias[n];
+    void *into[n];
     char *addr[n];
     int memfd[n];
     off_t offset[n];
     int results[n];
     int ahead[n];
+    unsigned char *room = batch_room(s->page_size);
     /* A BUSY page's region may be cut while the lock is dropped, but the
-     * piece holding it keeps its alias mapping and its file. */
+     * piece holding it keeps its file. */
     const struct tp_region *first = tp_region_of_id(s, ids[0]);
     int uffd = first->uffd;
     /* Not for another process's pages, as for any prefetch (fault_handler.c). */
     int map = s->prefetch_map_ahead && !first->foreign;
     for (size_t i = 0; i < n; i++) {
         const struct tp_region *r = tp_region_of_id(s, ids[i]);
-        alias[i] = tp_page_alias(s, r, ids[i]);
+        into[i] = room + i * s->page_size;
         addr[i] = tp_page_addr(s, r, ids[i]);
         memfd[i] = r->file->memfd;
         offset[i] = tp_page_offset(s, r, ids[i]);
         ahead[i] = 0;
     }
     tp_lock_drop(&s->lock);
-    /* Straight into the memfd through the pager's own mapping. */
-    tp_tier_get_batch(s, tier, n, ids, alias, results);
-    for (size_t i = 0; i < n; i++) {
-        /* Whatever a failed get left there must not be taken for the page. */
-        if (results[i] != 0 &&
-            fallocate(memfd[i], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset[i], (off_t)s->page_size) < 0)
-            tp_fatal("cannot free a page whose prefetch failed: %s", strerror(errno));
-    }
+    tp_tier_get_batch(s, tier, n, ids, into, results);
+    write_fetched(s, n, memfd, offset, room, results);
     int writable = tp_tier_is_local(s, tier);
     size_t mapped = map ? map_ahead(s, uffd, writable, n, ids, addr, results, ahead) : 0;
     tp_lock_take(&s->lock);
