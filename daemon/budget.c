@@ -1,12 +1,12 @@
 #include "budget.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
+#include "ticker.h"
 #include "vm_stack.h"
 
 #define TICK_MS 500
@@ -17,10 +17,8 @@
 struct tpd_budget {
     struct tpd_vms *vms;
     uint64_t bytes;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    int stop;
+    struct tpd_ticker *ticker;
+    struct timespec last; /* the last tick's start; the ticker's thread alone touches it */
 };
 
 /* One VM as one tick sees it. */
@@ -154,29 +152,14 @@ static void tick(struct tpd_budget *b, double seconds)
     tpd_vm_unpin_children(b->vms, children, forked);
 }
 
-static void *budget_main(void *arg)
+static void budget_tick(void *arg)
 {
     struct tpd_budget *b = arg;
-    struct timespec last;
-    clock_gettime(CLOCK_MONOTONIC, &last);
-    pthread_mutex_lock(&b->lock);
-    while (!b->stop) {
-        struct timespec until = last;
-        until.tv_nsec += TICK_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        if (pthread_cond_timedwait(&b->wake, &b->lock, &until) != ETIMEDOUT)
-            continue;
-        pthread_mutex_unlock(&b->lock);
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double seconds = (double)(now.tv_sec - last.tv_sec) + (double)(now.tv_nsec - last.tv_nsec) / 1e9;
-        last = now;
-        tick(b, seconds > 0.001 ? seconds : 0.001);
-        pthread_mutex_lock(&b->lock);
-    }
-    pthread_mutex_unlock(&b->lock);
-    return NULL;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double seconds = (double)(now.tv_sec - b->last.tv_sec) + (double)(now.tv_nsec - b->last.tv_nsec) / 1e9;
+    b->last = now;
+    tick(b, seconds > 0.001 ? seconds : 0.001);
 }
 
 int tpd_budget_start(struct tpd_vms *vms, uint64_t bytes, struct tpd_budget **out, char *why, size_t why_len)
@@ -188,17 +171,11 @@ int tpd_budget_start(struct tpd_vms *vms, uint64_t bytes, struct tpd_budget **ou
     }
     b->vms = vms;
     b->bytes = bytes;
-    pthread_mutex_init(&b->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&b->wake, &attr);
-    pthread_condattr_destroy(&attr);
-    int rc = pthread_create(&b->thread, NULL, budget_main, b);
-    if (rc) {
-        snprintf(why, why_len, "resident budget: cannot start its thread: %s", strerror(rc));
-        pthread_cond_destroy(&b->wake);
-        pthread_mutex_destroy(&b->lock);
+    clock_gettime(CLOCK_MONOTONIC, &b->last);
+    int error;
+    b->ticker = tpd_ticker_start(TICK_MS, budget_tick, b, &error);
+    if (!b->ticker) {
+        snprintf(why, why_len, "resident budget: cannot start its thread: %s", strerror(error));
         free(b);
         return -1;
     }
@@ -211,13 +188,7 @@ void tpd_budget_stop(struct tpd_budget *b)
 {
     if (!b)
         return;
-    pthread_mutex_lock(&b->lock);
-    b->stop = 1;
-    pthread_cond_signal(&b->wake);
-    pthread_mutex_unlock(&b->lock);
-    pthread_join(b->thread, NULL);
-    pthread_cond_destroy(&b->wake);
-    pthread_mutex_destroy(&b->lock);
+    tpd_ticker_stop(b->ticker);
     free(b);
 }
 
