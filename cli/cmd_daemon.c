@@ -13,12 +13,13 @@
 
 #include "clock_ns.h"
 #include "commands.h"
+#include "reply_timeout.h"
 #include "units.h"
 #include "wire.h"
 
 static const char daemon_usage[] =
     "usage: tierpage daemon restart [--timeout SECONDS] [--socket PATH]\n"
-    "       tierpage daemon info [--socket PATH]\n"
+    "       tierpage daemon info [--timeout SECONDS] [--socket PATH]\n"
     "\n"
     "The running tierpaged itself. The socket is --socket PATH, else\n"
     "$TIERPAGE_SOCKET, else " TPD_DEFAULT_SOCKET ".\n"
@@ -33,13 +34,18 @@ static const char daemon_usage[] =
     "            recovered in X s\". --timeout: how long to wait for that (whole\n"
     "            seconds, or a duration such as 90s or 2min; 60 s by default).\n"
     "            Forked children of programs are not taken back: they stop.\n"
+    "            Each connection and reply on the way waits 10 s at most (or\n"
+    "            --timeout when shorter).\n"
     "  info      its pid, version, binary on disk and the inode of the one\n"
     "            running, restarts so far, VMs, programs attached, VMs still\n"
-    "            waiting for their program after a restart, VMs recovered\n"
+    "            waiting for their program after a restart, VMs recovered.\n"
+    "            --timeout: how long to wait for the connection and the reply\n"
+    "            (10 s by default).\n"
     "\n"
     "Exit status 0; 1 when the daemon refuses (a restart already under way) or\n"
     "does not come back, or a VM's program is not served again, within the\n"
-    "timeout; 2 for bad arguments; 3 when the daemon cannot be reached.\n";
+    "timeout; 2 for bad arguments; 3 when the daemon cannot be reached, does not\n"
+    "answer within the timeout, or closes the connection before it answers.\n";
 
 #define EXIT_REFUSED 1
 #define EXIT_UNREACHABLE 3
@@ -54,7 +60,8 @@ struct daemon_info {
 };
 
 static const char *socket_path;
-static uint64_t timeout_ms = 60000;
+static uint64_t timeout_ms = 60000; /* restart's, from the request to the programs served again */
+static uint64_t reply_ms = TP_REPLY_TIMEOUT_MS; /* each connection and reply, --timeout when shorter */
 
 /* DAEMON_INFO's text: "key value" lines. */
 static void parse_info(const char *text, struct daemon_info *in)
@@ -85,12 +92,13 @@ static void parse_info(const char *text, struct daemon_info *in)
     }
 }
 
-/* One request on sock: 0 with the reply; -errno with why (the connection
- * failed), or the reply's negative status with its text in why. */
-static int ask(int sock, uint16_t type, struct tpd_message *reply, char *why, size_t len)
+/* One request on sock, its reply waited for up to `wait_ms` (0: no
+ * limit): 0 with the reply; -errno with why (the connection failed, or
+ * -ETIMEDOUT), or the reply's negative status with its text in why. */
+static int ask(int sock, uint16_t type, unsigned wait_ms, struct tpd_message *reply, char *why, size_t len)
 {
     struct tpd_header h;
-    int rc = tpd_call(sock, type, &h, sizeof h, NULL, 0, reply, why, len);
+    int rc = tpd_call_within(sock, type, &h, sizeof h, NULL, 0, wait_ms, reply, why, len);
     if (rc == 0 && tpd_reply_of(reply)->status < 0) {
         rc = tpd_reply_of(reply)->status;
         snprintf(why, len, "%s", tpd_reply_text(reply));
@@ -101,12 +109,12 @@ static int ask(int sock, uint16_t type, struct tpd_message *reply, char *why, si
 /* Connect and ask DAEMON_INFO: 0, or -errno with why. */
 static int info_of(struct daemon_info *in, char *why, size_t len)
 {
-    int sock = tpd_connect(socket_path, why, len);
+    int sock = tpd_connect_within(socket_path, (unsigned)reply_ms, 0, NULL, why, len);
     if (sock < 0)
         return sock;
     unsigned char buf[sizeof(struct tpd_reply) + 8192];
     struct tpd_message reply = {.buf = buf, .capacity = sizeof buf};
-    int rc = ask(sock, TPD_DAEMON_INFO, &reply, why, len);
+    int rc = ask(sock, TPD_DAEMON_INFO, (unsigned)reply_ms, &reply, why, len);
     close(sock);
     if (rc == 0)
         parse_info(tpd_reply_text(&reply), in);
@@ -119,13 +127,14 @@ static double seconds_since(uint64_t start)
 }
 
 /* A call that blocks (a connection the new daemon has not yet taken up)
- * must not outlast the timeout. */
+ * must not outlast the timeout. Written before the alarm is set: a
+ * signal handler formats nothing. */
+static char timed_out_text[PATH_MAX + 256];
+
 static void timed_out(int sig)
 {
     (void)sig;
-    static const char text[] = "tierpage daemon restart: no answer from tierpaged within the timeout (--timeout): "
-                               "see its log; the programs it served wait for it up to their daemon_timeout\n";
-    if (write(STDERR_FILENO, text, sizeof text - 1) < 0)
+    if (write(STDERR_FILENO, timed_out_text, strlen(timed_out_text)) < 0)
         _exit(EXIT_REFUSED);
     _exit(EXIT_REFUSED);
 }
@@ -139,16 +148,18 @@ static int restart(void)
 {
     struct daemon_info old, now;
     char why[600];
-    int sock = tpd_connect(socket_path, why, sizeof why);
+    int sock = tpd_connect_within(socket_path, (unsigned)reply_ms, 0, NULL, why, sizeof why);
     if (sock < 0) {
-        fprintf(stderr, "tierpage daemon restart: %s\n", why);
+        if (!tp_say_no_reply("tierpage daemon restart", socket_path, sock, reply_ms, NULL))
+            fprintf(stderr, "tierpage daemon restart: %s\n", why);
         return EXIT_UNREACHABLE;
     }
     unsigned char buf[sizeof(struct tpd_reply) + 8192];
     struct tpd_message reply = {.buf = buf, .capacity = sizeof buf};
-    int rc = ask(sock, TPD_DAEMON_INFO, &reply, why, sizeof why);
+    int rc = ask(sock, TPD_DAEMON_INFO, (unsigned)reply_ms, &reply, why, sizeof why);
     if (rc < 0) {
-        fprintf(stderr, "tierpage daemon restart: tierpaged at %s: %s\n", socket_path, why);
+        if (!tp_say_no_reply("tierpage daemon restart", socket_path, rc, reply_ms, NULL))
+            fprintf(stderr, "tierpage daemon restart: tierpaged at %s: %s\n", socket_path, why);
         close(sock);
         return rc == -EAGAIN ? EXIT_REFUSED : EXIT_UNREACHABLE;
     }
@@ -156,10 +167,15 @@ static int restart(void)
     printf("tierpaged pid %ld (%s, version %s): restarting; %d programs attached, %d VMs\n", old.pid, old.binary,
            old.version, old.clients, old.vms);
     fflush(stdout);
+    snprintf(timed_out_text, sizeof timed_out_text, "tierpage daemon restart: no answer from tierpaged at %s "
+             "within %.0f s (--timeout): see its log; the programs it served wait for it up to their "
+             "daemon_timeout\n", socket_path, (double)timeout_ms / 1000);
     signal(SIGALRM, timed_out);
     alarm((unsigned)((timeout_ms + 999) / 1000));
     uint64_t start = tp_now_ns();
-    rc = ask(sock, TPD_RESTART, &reply, why, sizeof why);
+    /* Bounded by the alarm: the daemon answers once every VM's queues
+     * are empty. */
+    rc = ask(sock, TPD_RESTART, 0, &reply, why, sizeof why);
     if (rc < 0) {
         fprintf(stderr, "tierpage daemon restart: tierpaged at %s: %s\n", socket_path, why);
         close(sock);
@@ -220,6 +236,8 @@ static int info(void)
     char why[600];
     int rc = info_of(&in, why, sizeof why);
     if (rc < 0) {
+        if (tp_say_no_reply("tierpage daemon info", socket_path, rc, reply_ms, NULL))
+            return EXIT_UNREACHABLE;
         fprintf(stderr, "tierpage daemon info: tierpaged at %s: %s\n", socket_path, why);
         return rc == -EAGAIN ? EXIT_REFUSED : EXIT_UNREACHABLE;
     }
@@ -232,6 +250,7 @@ static int info(void)
 int tp_cmd_daemon(int argc, char **argv)
 {
     const char *what = NULL;
+    int given_timeout = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -240,20 +259,9 @@ int tp_cmd_daemon(int argc, char **argv)
         } else if (strcmp(a, "--socket") == 0 && i + 1 < argc) {
             socket_path = argv[++i];
         } else if (strcmp(a, "--timeout") == 0 && i + 1 < argc) {
-            const char *v = argv[++i];
-            char *end;
-            unsigned long long s = strtoull(v, &end, 10);
-            uint64_t ms;
-            if (v[0] >= '0' && v[0] <= '9' && !*end && s > 0 && s <= 86400)
-                ms = s * 1000;
-            else if (tp_parse_duration_ms(v, &ms) < 0 || ms == 0 || ms > 86400000ull)
-                ms = 0;
-            if (!ms) {
-                fprintf(stderr, "tierpage daemon: --timeout: expected whole seconds (at least 1) or a duration "
-                        "such as 90s or 2min, at most 24h; got '%s'\n", v);
+            if (tp_parse_timeout("tierpage daemon", argv[++i], &timeout_ms) < 0)
                 return TP_EXIT_USAGE;
-            }
-            timeout_ms = ms;
+            given_timeout = 1;
         } else if (a[0] == '-' || what) {
             fprintf(stderr, "tierpage daemon: unexpected argument '%s'\n\n%s", a, daemon_usage);
             return TP_EXIT_USAGE;
@@ -264,8 +272,13 @@ int tp_cmd_daemon(int argc, char **argv)
     if (!socket_path)
         socket_path = getenv("TIERPAGE_SOCKET") && *getenv("TIERPAGE_SOCKET") ? getenv("TIERPAGE_SOCKET")
                                                                                : TPD_DEFAULT_SOCKET;
-    if (what && strcmp(what, "restart") == 0)
+    if (what && strcmp(what, "restart") == 0) {
+        if (timeout_ms < reply_ms)
+            reply_ms = timeout_ms;
         return restart();
+    }
+    if (given_timeout)
+        reply_ms = timeout_ms;
     if (what && strcmp(what, "info") == 0)
         return info();
     fprintf(stderr, "tierpage daemon: expected restart or info%s%s%s\n\n%s", what ? ", got '" : "", what ? what : "",

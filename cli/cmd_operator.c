@@ -7,19 +7,24 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "reply_timeout.h"
 #include "units.h"
 #include "wire.h"
 
 static const char operator_usage[] =
-    "usage: tierpage status [--socket PATH]\n"
-    "       tierpage stats VM [--json] [--socket PATH]\n"
-    "       tierpage resize VM SIZE [--socket PATH]\n"
-    "       tierpage demote VM --to TIER [--socket PATH]\n"
-    "       tierpage promote VM [--wait] [--socket PATH]\n"
-    "       tierpage flush VM [--socket PATH]\n"
+    "usage: tierpage status [--socket PATH] [--timeout SECONDS]\n"
+    "       tierpage stats VM [--json] [--socket PATH] [--timeout SECONDS]\n"
+    "       tierpage resize VM SIZE [--socket PATH] [--timeout SECONDS]\n"
+    "       tierpage demote VM --to TIER [--socket PATH] [--timeout SECONDS]\n"
+    "       tierpage promote VM [--wait] [--socket PATH] [--timeout SECONDS]\n"
+    "       tierpage flush VM [--socket PATH] [--timeout SECONDS]\n"
     "\n"
     "Act on the VMs a running tierpaged serves. The socket is --socket PATH,\n"
     "else $TIERPAGE_SOCKET, else " TPD_DEFAULT_SOCKET ".\n"
+    "--timeout: how long to wait for the connection and for each reply (whole\n"
+    "seconds, or a duration such as 90s or 2min; 10 s by default). resize,\n"
+    "demote, flush and promote --wait wait as long as the daemon reports\n"
+    "progress: they give up once it reported none for that long.\n"
     "\n"
     "  status    one line per VM: client pid, resident bytes and cap, faults,\n"
     "            pages per tier\n"
@@ -33,7 +38,8 @@ static const char operator_usage[] =
     "  flush     wait until the VM's write-back queues are empty\n"
     "\n"
     "Exit status 0; 1 when the daemon refuses (unknown VM or tier, ...);\n"
-    "2 for bad arguments; 3 when the daemon cannot be reached.\n";
+    "2 for bad arguments; 3 when the daemon cannot be reached, does not answer\n"
+    "within the timeout, or closes the connection before it answers.\n";
 
 #define EXIT_REFUSED 1
 #define EXIT_UNREACHABLE 3
@@ -43,6 +49,7 @@ struct request {
     const char *vm, *size, *tier, *socket;
     int json;
     int wait;
+    uint64_t timeout_ms;
 };
 
 static int parse(int argc, char **argv, struct request *r)
@@ -57,6 +64,11 @@ static int parse(int argc, char **argv, struct request *r)
             exit(0);
         } else if (strcmp(a, "--socket") == 0 && i + 1 < argc) {
             r->socket = argv[++i];
+        } else if (strcmp(a, "--timeout") == 0 && i + 1 < argc) {
+            char command[64];
+            snprintf(command, sizeof command, "tierpage %s", r->command);
+            if (tp_parse_timeout(command, argv[++i], &r->timeout_ms) < 0)
+                return -1;
         } else if (strcmp(a, "--to") == 0 && i + 1 < argc) {
             r->tier = argv[++i];
         } else if (strcmp(a, "--json") == 0) {
@@ -99,7 +111,7 @@ static int parse(int argc, char **argv, struct request *r)
 
 int tp_cmd_operator(int argc, char **argv)
 {
-    struct request r = {0};
+    struct request r = {.timeout_ms = TP_REPLY_TIMEOUT_MS};
     if (parse(argc, argv, &r) < 0)
         return TP_EXIT_USAGE;
     union {
@@ -141,22 +153,35 @@ int tp_cmd_operator(int argc, char **argv)
     if (r.vm) /* every request but STATUS starts with the VM name */
         memcpy(msg.vm.vm, r.vm, strlen(r.vm));
 
-    char why[512];
-    int sock = tpd_connect(r.socket, why, sizeof why);
+    /* The requests that wait for work to be done are bounded by its
+     * progress (PROGRESS): with a daemon that sends none, by nothing. */
+    int long_request = type == TPD_RESIZE || type == TPD_DEMOTE || type == TPD_FLUSH;
+    char command[64], why[512];
+    snprintf(command, sizeof command, "tierpage %s", r.command);
+    uint32_t granted = 0;
+    unsigned timeout = (unsigned)r.timeout_ms;
+    int sock = tpd_connect_within(r.socket, timeout, TPD_HELLO_PROGRESS, &granted, why, sizeof why);
     if (sock < 0) {
-        fprintf(stderr, "tierpage %s: %s\n", r.command, why);
+        if (!tp_say_no_reply(command, r.socket, sock, r.timeout_ms, NULL))
+            fprintf(stderr, "%s: %s\n", command, why);
         return EXIT_UNREACHABLE;
     }
+    unsigned long_timeout = granted & TPD_HELLO_PROGRESS ? timeout : 0;
     void *buf = malloc(TPD_MAX_MESSAGE);
     struct tpd_message reply = {.buf = buf, .capacity = TPD_MAX_MESSAGE};
-    int rc = buf ? tpd_call(sock, type, &msg, length, NULL, 0, &reply, why, sizeof why) : -ENOMEM;
+    int rc = buf ? tpd_call_within(sock, type, &msg, length, NULL, 0, long_request ? long_timeout : timeout, &reply,
+                                   why, sizeof why)
+                 : -ENOMEM;
     /* promote --wait: then wait on the same connection for its end. */
-    if (rc == 0 && r.wait && tpd_reply_of(&reply)->status == 0)
-        rc = tpd_call(sock, TPD_PROMOTE_WAIT, &msg, length, NULL, 0, &reply, why, sizeof why);
+    if (rc == 0 && r.wait && tpd_reply_of(&reply)->status == 0) {
+        long_request = 1;
+        rc = tpd_call_within(sock, TPD_PROMOTE_WAIT, &msg, length, NULL, 0, long_timeout, &reply, why, sizeof why);
+    }
     close(sock);
     int status = 0;
     if (rc < 0) {
-        fprintf(stderr, "tierpage %s: tierpaged at %s: %s\n", r.command, r.socket, buf ? why : "out of memory");
+        if (!tp_say_no_reply(command, r.socket, rc, r.timeout_ms, long_request ? r.command : NULL))
+            fprintf(stderr, "%s: tierpaged at %s: %s\n", command, r.socket, buf ? why : "out of memory");
         status = EXIT_UNREACHABLE;
     } else if (tpd_reply_of(&reply)->status < 0) {
         fprintf(stderr, "tierpage %s: %s\n", r.command, tpd_reply_text(&reply));

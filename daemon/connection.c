@@ -23,6 +23,7 @@ struct tpd_connection {
     int sock;
     struct ucred peer;
     int said_hello;
+    int progress;        /* its HELLO asked for PROGRESS (TPD_HELLO_PROGRESS) */
     struct tpd_vm *vm;   /* attached to, or NULL */
     int resuming;        /* between RESUME and RESUME_DONE */
     pthread_t thread;
@@ -457,11 +458,12 @@ static int dispatch(struct tpd_connection *c, struct tpd_message *m, char *why, 
     } else if (type == TPD_HELLO) {
         const struct tpd_hello *h = m->buf;
         c->said_hello = 1;
+        c->progress = (h->flags & TPD_HELLO_PROGRESS) != 0;
         if (h->version != TPD_VERSION)
             tpd_reply(c->sock, -EPROTONOSUPPORT, TPD_VERSION, 0, "this daemon speaks protocol version %u, not %u",
                       TPD_VERSION, h->version);
         else
-            tpd_reply(c->sock, 0, TPD_VERSION, 0, "tierpaged");
+            tpd_reply(c->sock, 0, TPD_VERSION, h->flags & TPD_HELLO_PROGRESS, "tierpaged");
     } else if (type == TPD_VM_INFO) {
         const struct tpd_vm_request *r = m->buf;
         struct tpd_vm *vm = usable_vm(c, r->vm);
@@ -484,7 +486,7 @@ static int dispatch(struct tpd_connection *c, struct tpd_message *m, char *why, 
                 "nor in its group", (long)c->peer.pid, (unsigned)c->peer.uid);
         tpd_reply(c->sock, -EACCES, 0, 0, "uid %u may not give operator commands", (unsigned)c->peer.uid);
     } else {
-        tpd_operator_request(c->d, c->sock, m, c->peer.pid);
+        tpd_operator_request(c->d, c->sock, c->progress, m, c->peer.pid);
     }
     return 0;
 }

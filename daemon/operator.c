@@ -12,6 +12,7 @@
 
 #include "budget.h"
 #include "log.h"
+#include "progress.h"
 #include "reexec.h"
 #include "restart.h"
 #include "tierpage_private.h"
@@ -177,11 +178,37 @@ static void child_request(struct tpd_daemon *d, int sock, const struct tpd_messa
         reply_printed(sock, print_stats, &p, p.st.resident_bytes, p.st.resident_cap_bytes);
 }
 
+/* The pages a stack's work has moved so far: what RESIZE, DEMOTE and
+ * FLUSH do shows here (evictions, pages put and acknowledged, moves
+ * between tiers), and so do faults. Called with the stack held. */
+static uint64_t pages_moved(void *stack)
+{
+    struct tp_stats st;
+    tp_stack_stats(stack, &st);
+    uint64_t n = st.evictions + st.faults + st.prefetched_pages;
+    for (size_t i = 0; i < st.tier_count; i++)
+        n += st.tiers[i].puts + st.tiers[i].demotions;
+    return n;
+}
+
+/* PROGRESS of a long request on sock, when its operator asked for it
+ * (HELLO's TPD_HELLO_PROGRESS); NULL otherwise. */
+static struct tpd_progress *progress_of(int progress, int sock, const char *request, const struct tpd_vm *vm,
+                                        tpd_progress_count count, void *arg)
+{
+    if (!progress)
+        return NULL;
+    char what[128];
+    snprintf(what, sizeof what, "%s of VM %s", request, vm->name);
+    return tpd_progress_start(sock, what, count, arg);
+}
+
 /* STATS, RESIZE, DEMOTE and FLUSH on a VM's stack in force. Called with
  * vm->stack_lock read-held (tpd_vm_stack_get: the stack stays). */
-static void stack_request(int sock, struct tpd_vm *vm, tp_stack *stack, const struct tpd_message *m)
+static void stack_request(int sock, int progress, struct tpd_vm *vm, tp_stack *stack, const struct tpd_message *m)
 {
     uint16_t type = tpd_header_of(m)->type;
+    struct tpd_progress *report;
     tierpage_error err = {{0}, {0}};
     char done[160];
     int rc;
@@ -205,7 +232,9 @@ static void stack_request(int sock, struct tpd_vm *vm, tp_stack *stack, const st
                       (unsigned long long)r->bytes, page);
             return;
         }
+        report = progress_of(progress, sock, "resize", vm, pages_moved, stack);
         rc = tpd_vm_set_wanted_cap(vm, r->bytes, &err);
+        tpd_progress_stop(report);
         snprintf(done, sizeof done, "%s: resident cap %llu bytes", vm->name, (unsigned long long)r->bytes);
         if (rc == 0)
             tpd_log("info", "VM %s: resized to %llu bytes", vm->name, (unsigned long long)r->bytes);
@@ -214,7 +243,9 @@ static void stack_request(int sock, struct tpd_vm *vm, tp_stack *stack, const st
     }
     case TPD_DEMOTE: {
         const struct tpd_demote *r = m->buf;
+        report = progress_of(progress, sock, "demote", vm, pages_moved, stack);
         rc = tp_demote_all(stack, r->tier, &err);
+        tpd_progress_stop(report);
         snprintf(done, sizeof done, "%s: every page in tier %s", vm->name, r->tier);
         if (rc == 0)
             tpd_log("info", "VM %s: demoted to tier %s", vm->name, r->tier);
@@ -222,7 +253,9 @@ static void stack_request(int sock, struct tpd_vm *vm, tp_stack *stack, const st
         return;
     }
     case TPD_FLUSH:
+        report = progress_of(progress, sock, "flush", vm, pages_moved, stack);
         tp_stack_flush(stack);
+        tpd_progress_stop(report);
         snprintf(done, sizeof done, "%s: write-back queues empty", vm->name);
         reply_result(sock, 0, &err, 0, done);
         return;
@@ -232,9 +265,19 @@ static void stack_request(int sock, struct tpd_vm *vm, tp_stack *stack, const st
     }
 }
 
+/* The pages the VM's promote run brought in so far. No lock held. */
+static uint64_t pages_promoted(void *arg)
+{
+    struct tpd_vm *vm = arg;
+    pthread_mutex_lock(&vm->lock);
+    uint64_t n = vm->promoter.brought;
+    pthread_mutex_unlock(&vm->lock);
+    return n;
+}
+
 /* PROMOTE and PROMOTE_WAIT: the VM's promote thread, which runs only
  * while a client is attached (vm_stack.h: the stack stays meanwhile). */
-static void promote_request(int sock, struct tpd_vm *vm, uint16_t type)
+static void promote_request(int sock, int progress, struct tpd_vm *vm, uint16_t type)
 {
     char done[160];
     if (type == TPD_PROMOTE) {
@@ -253,10 +296,12 @@ static void promote_request(int sock, struct tpd_vm *vm, uint16_t type)
             tpd_reply(sock, 0, 0, 0, "%s: no program attached, nothing to promote", vm->name);
         return;
     }
+    struct tpd_progress *report = progress_of(progress, sock, "promote", vm, pages_promoted, vm);
     pthread_mutex_lock(&vm->lock);
     tpd_promote_wait(vm);
     uint64_t n = vm->promoter.brought;
     pthread_mutex_unlock(&vm->lock);
+    tpd_progress_stop(report);
     snprintf(done, sizeof done, "%s: %llu pages brought in", vm->name, (unsigned long long)n);
     tpd_reply(sock, 0, n, 0, "%s", done);
 }
@@ -289,7 +334,7 @@ static void print_info(FILE *out, void *arg)
             tpd_reexec_restarts(), vms, clients, waiting, recovered);
 }
 
-void tpd_operator_request(struct tpd_daemon *d, int sock, const struct tpd_message *m, pid_t peer)
+void tpd_operator_request(struct tpd_daemon *d, int sock, int progress, const struct tpd_message *m, pid_t peer)
 {
     uint16_t type = tpd_header_of(m)->type;
     if (type == TPD_STATUS) {
@@ -327,10 +372,10 @@ void tpd_operator_request(struct tpd_daemon *d, int sock, const struct tpd_messa
         return;
     }
     if (type == TPD_PROMOTE || type == TPD_PROMOTE_WAIT) {
-        promote_request(sock, vm, type);
+        promote_request(sock, progress, vm, type);
         return;
     }
     tp_stack *stack = tpd_vm_stack_get(vm);
-    stack_request(sock, vm, stack, m);
+    stack_request(sock, progress, vm, stack, m);
     tpd_vm_stack_put(vm);
 }

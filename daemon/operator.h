@@ -7,8 +7,10 @@
 #include "connection.h"
 #include "wire.h"
 
-/* `m` is a request of an operator type, of its size, from process `peer`. */
-void tpd_operator_request(struct tpd_daemon *d, int sock, const struct tpd_message *m, pid_t peer);
+/* `m` is a request of an operator type, of its size, from process `peer`.
+ * With `progress` (the peer's HELLO asked), a long one (RESIZE, DEMOTE,
+ * FLUSH, PROMOTE_WAIT) sends PROGRESS while it runs (progress.h). */
+void tpd_operator_request(struct tpd_daemon *d, int sock, int progress, const struct tpd_message *m, pid_t peer);
 /* Whether a peer of uid/gid may give operator requests. */
 int tpd_is_operator(const struct tpd_daemon *d, uid_t uid, gid_t gid);
 

@@ -1,15 +1,21 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-int tpd_send(int sock, uint16_t type, void *msg, size_t length, const int *fds, int fd_count)
+#include "clock_ns.h"
+
+/* `send_flags` go to sendmsg beside MSG_NOSIGNAL (MSG_DONTWAIT). */
+static int send_message(int sock, uint16_t type, void *msg, size_t length, const int *fds, int fd_count,
+                        int send_flags)
 {
     struct tpd_header *h = msg;
     h->length = (uint32_t)length;
@@ -32,7 +38,7 @@ int tpd_send(int sock, uint16_t type, void *msg, size_t length, const int *fds, 
         memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)fd_count);
     }
     for (;;) {
-        ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+        ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL | send_flags);
         if (n == (ssize_t)length)
             return 0;
         if (n >= 0)
@@ -40,6 +46,11 @@ int tpd_send(int sock, uint16_t type, void *msg, size_t length, const int *fds, 
         if (errno != EINTR)
             return -errno;
     }
+}
+
+int tpd_send(int sock, uint16_t type, void *msg, size_t length, const int *fds, int fd_count)
+{
+    return send_message(sock, type, msg, length, fds, fd_count, 0);
 }
 
 static void close_fds(struct tpd_message *m)
@@ -201,8 +212,8 @@ int tpd_entry_name_ok(const char name[TPD_NAME_MAX])
     return 1;
 }
 
-static int send_reply(int sock, uint16_t type, int32_t status, uint64_t v0, uint64_t v1, const char *fmt,
-                      va_list ap)
+static int send_reply(int sock, uint16_t type, int send_flags, int32_t status, uint64_t v0, uint64_t v1,
+                      const char *fmt, va_list ap)
 {
     static const size_t text_max = TPD_MAX_MESSAGE - sizeof(struct tpd_reply);
     /* Built on the heap: a 64 KiB frame is too much for some callers' stacks. */
@@ -213,7 +224,7 @@ static int send_reply(int sock, uint16_t type, int32_t status, uint64_t v0, uint
     int n = vsnprintf((char *)buf + sizeof r, text_max + 1, fmt, ap);
     size_t text = n < 0 ? 0 : (size_t)n > text_max ? text_max : (size_t)n;
     memcpy(buf, &r, sizeof r);
-    int rc = tpd_send(sock, type, buf, sizeof r + text, NULL, 0);
+    int rc = send_message(sock, type, buf, sizeof r + text, NULL, 0, send_flags);
     free(buf);
     return rc;
 }
@@ -222,7 +233,7 @@ int tpd_reply(int sock, int32_t status, uint64_t v0, uint64_t v1, const char *fm
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = send_reply(sock, TPD_REPLY, status, v0, v1, fmt, ap);
+    int rc = send_reply(sock, TPD_REPLY, 0, status, v0, v1, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -231,7 +242,7 @@ static int send_stop(int sock, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = send_reply(sock, TPD_STOP, -EIO, 0, 0, fmt, ap);
+    int rc = send_reply(sock, TPD_STOP, 0, -EIO, 0, 0, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -245,7 +256,7 @@ static int send_restarting(int sock, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = send_reply(sock, TPD_RESTARTING, 0, 0, 0, fmt, ap);
+    int rc = send_reply(sock, TPD_RESTARTING, 0, 0, 0, 0, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -253,6 +264,17 @@ static int send_restarting(int sock, const char *fmt, ...)
 int tpd_send_restarting(int sock, const char *why)
 {
     return send_restarting(sock, "%s", why);
+}
+
+int tpd_send_progress(int sock, uint64_t count, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    /* Never blocks: an operator that stopped reading must not hold the
+     * request up. */
+    int rc = send_reply(sock, TPD_PROGRESS, MSG_DONTWAIT, 0, count, 0, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 const char *tpd_reply_text(struct tpd_message *m)
@@ -265,21 +287,59 @@ const char *tpd_reply_text(struct tpd_message *m)
     return text;
 }
 
-int tpd_call(int sock, uint16_t type, void *msg, size_t length, const int *fds, int fd_count,
-             struct tpd_message *reply, char *why, size_t why_len)
+/* Until sock is readable or deadline_ns (0: none) passes: 0, or -ETIMEDOUT. */
+static int wait_readable(int sock, uint64_t deadline_ns)
+{
+    for (;;) {
+        int ms = -1;
+        if (deadline_ns) {
+            uint64_t now = tp_now_ns();
+            if (now >= deadline_ns)
+                return -ETIMEDOUT;
+            ms = (int)((deadline_ns - now + 999999) / 1000000);
+        }
+        struct pollfd p = {.fd = sock, .events = POLLIN};
+        int n = poll(&p, 1, ms);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return 0; /* the receive says what is wrong */
+    }
+}
+
+static uint64_t deadline_after(unsigned timeout_ms)
+{
+    return timeout_ms ? tp_now_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+}
+
+int tpd_call_within(int sock, uint16_t type, void *msg, size_t length, const int *fds, int fd_count,
+                    unsigned timeout_ms, struct tpd_message *reply, char *why, size_t why_len)
 {
     int rc = tpd_send(sock, type, msg, length, fds, fd_count);
+    if (rc == -EAGAIN && timeout_ms) { /* SO_SNDTIMEO ran out: the daemon reads nothing */
+        snprintf(why, why_len, "the daemon took no request within %u ms", timeout_ms);
+        return -ETIMEDOUT;
+    }
     if (rc < 0) {
         snprintf(why, why_len, "sending to the daemon: %s", strerror(-rc));
         return rc;
     }
-    rc = tpd_recv(sock, reply, why, why_len);
-    if (rc == 0) {
-        snprintf(why, why_len, "the daemon closed the connection");
-        return -ECONNRESET;
+    for (uint64_t deadline = deadline_after(timeout_ms);; deadline = deadline_after(timeout_ms)) {
+        if (timeout_ms && wait_readable(sock, deadline) < 0) {
+            snprintf(why, why_len, "no reply within %u ms", timeout_ms);
+            return -ETIMEDOUT;
+        }
+        rc = tpd_recv(sock, reply, why, why_len);
+        if (rc == 0) {
+            snprintf(why, why_len, "the daemon closed the connection before it replied");
+            return -ECONNRESET;
+        }
+        if (rc < 0)
+            return rc;
+        if (tpd_header_of(reply)->type != TPD_PROGRESS)
+            break;
+        close_fds(reply);
     }
-    if (rc < 0)
-        return rc;
     if (tpd_header_of(reply)->type == TPD_STOP && reply->length >= sizeof(struct tpd_reply)) {
         snprintf(why, why_len, "%s", tpd_reply_text(reply));
         close_fds(reply);
@@ -299,7 +359,14 @@ int tpd_call(int sock, uint16_t type, void *msg, size_t length, const int *fds, 
     return 0;
 }
 
-int tpd_connect(const char *path, char *why, size_t why_len)
+int tpd_call(int sock, uint16_t type, void *msg, size_t length, const int *fds, int fd_count,
+             struct tpd_message *reply, char *why, size_t why_len)
+{
+    return tpd_call_within(sock, type, msg, length, fds, fd_count, 0, reply, why, why_len);
+}
+
+int tpd_connect_within(const char *path, unsigned timeout_ms, uint32_t flags, uint32_t *granted, char *why,
+                       size_t why_len)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof sa.sun_path) {
@@ -312,24 +379,49 @@ int tpd_connect(const char *path, char *why, size_t why_len)
         snprintf(why, why_len, "socket: %s", strerror(errno));
         return -errno;
     }
+    /* On a unix socket the send timeout bounds connect too: a daemon that
+     * takes up no connection fills its listening socket's backlog, and
+     * connect then waits for room. */
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    if (timeout_ms && setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
+        snprintf(why, why_len, "setsockopt SO_SNDTIMEO: %s", strerror(errno));
+        close(sock);
+        return -EINVAL;
+    }
     if (connect(sock, (struct sockaddr *)&sa, sizeof sa) < 0) {
         int e = errno;
-        snprintf(why, why_len, "cannot reach tierpaged at %s: %s%s", path, strerror(e),
-                 e == ENOENT || e == ECONNREFUSED ? " (is the daemon running?)" : "");
+        if (e == EAGAIN && timeout_ms) {
+            snprintf(why, why_len, "tierpaged at %s took up no connection within %u ms", path, timeout_ms);
+            e = ETIMEDOUT;
+        } else {
+            snprintf(why, why_len, "cannot reach tierpaged at %s: %s%s", path, strerror(e),
+                     e == ENOENT || e == ECONNREFUSED ? " (is the daemon running?)" : "");
+        }
         close(sock);
         return -e;
     }
-    struct tpd_hello hello = {.version = TPD_VERSION};
+    struct tpd_hello hello = {.version = TPD_VERSION, .flags = flags};
     unsigned char buf[sizeof(struct tpd_reply) + 256];
     struct tpd_message reply = {.buf = buf, .capacity = sizeof buf};
-    int rc = tpd_call(sock, TPD_HELLO, &hello, sizeof hello, NULL, 0, &reply, why, why_len);
+    char failed[256];
+    int rc = tpd_call_within(sock, TPD_HELLO, &hello, sizeof hello, NULL, 0, timeout_ms, &reply, failed,
+                             sizeof failed);
     if (rc == 0 && tpd_reply_of(&reply)->status < 0) {
         rc = tpd_reply_of(&reply)->status;
         snprintf(why, why_len, "tierpaged at %s: %s", path, tpd_reply_text(&reply));
+    } else if (rc < 0) {
+        snprintf(why, why_len, "tierpaged at %s: %s", path, failed);
     }
     if (rc < 0) {
         close(sock);
         return rc;
     }
+    if (granted)
+        *granted = (uint32_t)tpd_reply_of(&reply)->values[1] & flags;
     return sock;
+}
+
+int tpd_connect(const char *path, char *why, size_t why_len)
+{
+    return tpd_connect_within(path, 0, 0, NULL, why, why_len);
 }

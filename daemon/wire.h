@@ -39,6 +39,7 @@ enum tpd_type {
     TPD_REPLY = 64,
     TPD_STOP = 65,       /* daemon to client, unasked: the layout of a REPLY */
     TPD_RESTARTING = 66, /* daemon to client, unasked, as a REPLY: the daemon restarts; come back at once */
+    TPD_PROGRESS = 67,   /* daemon to operator, unasked, as a REPLY: a long request moved on (HELLO's flags ask) */
 };
 
 #define TPD_STATS_JSON 1u
@@ -49,10 +50,14 @@ struct tpd_header {
     uint16_t type;
 };
 
+/* HELLO's flags: what the peer asks of the daemon; the reply's values[1]
+ * holds those the daemon grants. */
+#define TPD_HELLO_PROGRESS 1u /* send PROGRESS while a long operator request runs */
+
 struct tpd_hello {
     struct tpd_header h;
     uint32_t version;
-    uint32_t reserved;
+    uint32_t flags;    /* TPD_HELLO_*; was reserved (0) */
 };
 
 /* ATTACH, VM_INFO, RESUME (with the userfaultfd), PROMOTE, FLUSH, PROMOTE_WAIT */
@@ -168,12 +173,21 @@ int tpd_send_stop(int sock, const char *why);
 /* Send a RESTARTING: the daemon restarts on its state; the client keeps
  * its program waiting and connects again at once (PROTOCOL.md). */
 int tpd_send_restarting(int sock, const char *why);
+/* Send a PROGRESS without waiting: `count` grew since the last one (or
+ * since the request), and printf-style text. 0, or -errno; -EAGAIN when
+ * the peer reads nothing now (this one is dropped). */
+int tpd_send_progress(int sock, uint64_t count, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A reply's text, NUL-terminated in place (the buffer has room). */
 const char *tpd_reply_text(struct tpd_message *m);
 
 /* Connect to the daemon at `path` and say HELLO. The socket, or -errno
  * with a message naming the path in `why`. */
 int tpd_connect(const char *path, char *why, size_t why_len);
+/* The same, bounded: the connection, each send and HELLO's reply each
+ * within timeout_ms (0: no limit), else -ETIMEDOUT. `flags` (TPD_HELLO_*)
+ * go in HELLO; *granted (unless NULL) gets those the daemon grants. */
+int tpd_connect_within(const char *path, unsigned timeout_ms, uint32_t flags, uint32_t *granted, char *why,
+                       size_t why_len);
 /* Send a request and wait for its REPLY into *reply. 0, or -errno with
  * `why` (the reply's own status is tpd_reply_of(reply)->status);
  * -ESHUTDOWN when a STOP came instead, in *reply; -ERESTART when a
@@ -181,5 +195,10 @@ int tpd_connect(const char *path, char *why, size_t why_len);
  * connection ends once the daemon has handed its state over. */
 int tpd_call(int sock, uint16_t type, void *msg, size_t length, const int *fds, int fd_count,
              struct tpd_message *reply, char *why, size_t why_len);
+/* The same, bounded: the reply must come within timeout_ms (0: no limit)
+ * of the request, or of the last PROGRESS (skipped: each says the work
+ * moved on); -ETIMEDOUT when none did. */
+int tpd_call_within(int sock, uint16_t type, void *msg, size_t length, const int *fds, int fd_count,
+                    unsigned timeout_ms, struct tpd_message *reply, char *why, size_t why_len);
 
 #endif
