@@ -336,44 +336,73 @@ static int redis_put(void *store, uint64_t key, const void *page, tierpage_error
 
 /* ---------------------------------------------------------------- delete */
 
-static int redis_del(void *store, uint64_t key, tierpage_error *err)
+/* Each page's copies deleted, all the batch's commands pipelined (one
+ * round trip per server, not one per key). A page's result: 0 when some
+ * copy was removed, -ENOENT when none was there, a failure when no server
+ * holding it answered. */
+static int redis_del_batch(void *store, size_t count, const uint64_t *keys, int *results, tierpage_error *err)
 {
     struct redis_store *s = store;
     unsigned copies = s->cluster ? 1 : s->opt.replicas;
-    int held = redis_lease_check(s, err);
+    int held = lease_refuses(s, count, results, err);
     if (held < 0)
         return held;
+    size_t total = count * copies;
     struct redis_cmd local[LOCAL_CMDS];
-    struct redis_cmd *cmds = cmds_alloc(copies, local);
-    if (!cmds)
+    struct redis_cmd *cmds = cmds_alloc(total, local);
+    if (!cmds) {
+        for (size_t i = 0; i < count; i++)
+            results[i] = -ENOMEM;
         return tierpage_error_set(err, -ENOMEM, NULL, "redis: out of memory");
-    uint64_t version;
-    key_set_claim(&s->keys, key, &version); /* not while the refiller copies it */
-    for (unsigned replica = 0; replica < copies; replica++) {
-        cmds[replica].name = "DEL";
-        redis_route_key(s, &cmds[replica], key, replica);
     }
-    redis_run(s, cmds, copies);
-    long long removed = 0;
-    unsigned answered = 0;
-    int failed = 0;
-    char why[400] = "";
-    for (unsigned replica = 0; replica < copies; replica++) {
-        struct redis_cmd *cmd = &cmds[replica];
-        if (cmd->reply && cmd->reply->type == REDIS_REPLY_INTEGER) {
-            removed += cmd->reply->integer;
-            answered++;
-        } else if (!failed) {
-            failed = cmd_failure(s, cmd, why, sizeof why);
+    for (size_t i = 0, n = 0; i < count; i++) {
+        uint64_t version;
+        key_set_claim(&s->keys, keys[i], &version); /* not while the refiller copies it */
+        for (unsigned replica = 0; replica < copies; replica++, n++) {
+            cmds[n].name = "DEL";
+            cmds[n].index = i;
+            redis_route_key(s, &cmds[n], keys[i], replica);
         }
     }
-    cmds_free(cmds, copies, local);
-    key_set_remove(&s->keys, key);
-    /* A copy on a server that is gone is gone with it (servers run without
-     * persistence); the delete fails only when no server answered. */
-    if (answered == 0)
-        return tierpage_error_set(err, failed ? failed : -EIO, NULL, "%s", why);
-    return removed > 0 ? 0 : -ENOENT;
+    redis_run(s, cmds, total);
+    int first = 0;
+    for (size_t i = 0, n = 0; i < count; i++) {
+        long long removed = 0;
+        unsigned answered = 0;
+        int failed = 0;
+        char why[400] = "";
+        for (unsigned replica = 0; replica < copies; replica++, n++) {
+            struct redis_cmd *cmd = &cmds[n];
+            if (cmd->reply && cmd->reply->type == REDIS_REPLY_INTEGER) {
+                removed += cmd->reply->integer;
+                answered++;
+            } else if (!failed) {
+                failed = cmd_failure(s, cmd, why, sizeof why);
+            }
+        }
+        key_set_remove(&s->keys, keys[i]);
+        /* A copy on a server that is gone is gone with it (servers run
+         * without persistence); the delete fails only when no server
+         * answered. */
+        if (answered == 0) {
+            results[i] = failed ? failed : -EIO;
+            if (!first) {
+                first = results[i];
+                tierpage_error_set(err, first, NULL, "%s", why);
+            }
+        } else {
+            results[i] = removed > 0 ? 0 : -ENOENT;
+        }
+    }
+    cmds_free(cmds, total, local);
+    return first;
+}
+
+static int redis_del(void *store, uint64_t key, tierpage_error *err)
+{
+    int result;
+    int rc = redis_del_batch(store, 1, &key, &result, err);
+    return rc < 0 ? rc : result;
 }
 
 /* ----------------------------------------------------------------- usage */
@@ -551,6 +580,7 @@ static const tierpage_store_ops redis_ops = {
     .put_batch = redis_put_batch,
     .clear = redis_clear,
     .drop_child = redis_drop_child_op,
+    .del_batch = redis_del_batch,
 };
 
 const tierpage_store_ops *tierpage_store_entry(void)
