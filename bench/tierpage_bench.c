@@ -65,6 +65,7 @@ struct options {
     const char *latency_cdf; /* file for the CDF of every access's time, or NULL */
     unsigned threads;
     bool shared;             /* every thread on every page, not each on its slice */
+    const char *until;       /* stop the accesses early once this file exists, or NULL */
 };
 
 static const char *const pattern_names[] = { "random", "zipf", "seq", "stride" };
@@ -258,6 +259,9 @@ static void usage(FILE *out)
 "  --size SIZE        bytes to map, with unit B, KiB, MiB, GiB or TiB\n"
 "                     (K/M/G/T mean the same); rounded up to 4 KiB (default 64MiB)\n"
 "  --accesses N       accesses to make (default: 4 x pages)\n"
+"  --until FILE       stop making accesses once FILE exists (looked for every\n"
+"                     1024 accesses), even before --accesses are made; the\n"
+"                     results count the accesses made\n"
 "  --pattern P        random (uniform), zipf (skewed; ranks scattered over\n"
 "                     the pages), seq (page 0, 1, 2, ... wrapping) or stride\n"
 "                     (page 0, N, 2N, ... modulo the pages) (default random)\n"
@@ -385,6 +389,10 @@ static void parse_args(int argc, char **argv, struct options *o)
             o->latency_cdf = option_value(argc, argv, &i);
             if (!*o->latency_cdf)
                 die_usage("--latency-cdf: expected a file name, got '%s'", o->latency_cdf);
+        } else if (strcmp(a, "--until") == 0) {
+            o->until = option_value(argc, argv, &i);
+            if (!*o->until)
+                die_usage("--until: expected a file name, got '%s'", o->until);
         } else if (strcmp(a, "--quiet") == 0) {
             o->quiet = true;
         } else {
@@ -460,6 +468,7 @@ static inline uint64_t access_page(struct region *r, uint64_t page, bool write, 
 struct results {
     double fill_s, access_s, verify_s;
     double mean_us;
+    uint64_t accesses;            /* made: fewer than --accesses when --until stopped them */
     struct latency_hist *latency; /* every access's time, all threads */
     uint64_t writes;
     long major_faults, minor_faults; /* during the access phase */
@@ -481,6 +490,7 @@ struct worker {
     unsigned index;
     uint64_t first_page, pages;  /* the pages it accesses */
     uint64_t accesses;
+    uint64_t made;               /* accesses made: fewer when --until stopped them */
     struct latency_hist *latency; /* its own: every access timed */
     uint64_t writes, sink;
     pthread_barrier_t *start;
@@ -506,7 +516,8 @@ static void *worker_main(void *arg)
     /* Where a sequential sweep starts: shared sweeps are spread out. */
     uint64_t seq_start = o->shared ? w->pages / o->threads * w->index : 0;
     pthread_barrier_wait(w->start);
-    for (uint64_t k = 0; k < w->accesses; k++) {
+    uint64_t k;
+    for (k = 0; k < w->accesses; k++) {
         uint64_t page;
         switch (o->pattern) {
         case PATTERN_ZIPF: page = scatter_apply(&sc, zipf_next(&z, &g)); break;
@@ -525,9 +536,17 @@ static void *worker_main(void *arg)
         lat_record(w->latency, tp_now_ns() - a);
         if (lock)
             pthread_mutex_unlock(lock);
-        if (w->index == 0 && (k & 1023) == 1023)
-            progress_tick(w->prog, (k + 1) * o->threads);
+        if ((k & 1023) == 1023) {
+            if (w->index == 0)
+                progress_tick(w->prog, (k + 1) * o->threads);
+            /* A test that needs the run only until some event ends it so. */
+            if (o->until && access(o->until, F_OK) == 0) {
+                k++;
+                break;
+            }
+        }
     }
+    w->made = k;
     return NULL;
 }
 
@@ -574,10 +593,12 @@ static void run_accesses(struct region *r, const struct options *o, struct resul
 
     uint64_t sink = 0;
     res->writes = 0;
+    res->accesses = 0;
     for (unsigned i = 0; i < n; i++) {
         lat_merge(res->latency, workers[i].latency);
         sink += workers[i].sink;
         res->writes += workers[i].writes;
+        res->accesses += workers[i].made;
     }
     /* keep the reads from being optimised away */
     __asm__ volatile("" : : "r"(sink));
@@ -587,7 +608,7 @@ static void run_accesses(struct region *r, const struct options *o, struct resul
     free(latency);
 
     res->access_s = (double)(t1 - t0) / 1e9;
-    res->mean_us = (double)(t1 - t0) / 1e3 / (double)o->accesses;
+    res->mean_us = (double)(t1 - t0) / 1e3 / (double)res->accesses;
     res->major_faults = ru1.ru_majflt - ru0.ru_majflt;
     res->minor_faults = ru1.ru_minflt - ru0.ru_minflt;
 }
@@ -650,7 +671,7 @@ static int write_cdf(const struct options *o, const struct results *res)
     }
     char about[160];
     snprintf(about, sizeof about, "tierpage-bench --size %" PRIu64 " --pattern %s --accesses %" PRIu64
-             " --threads %u: time per access", o->size, pattern_names[o->pattern], o->accesses, o->threads);
+             " --threads %u: time per access", o->size, pattern_names[o->pattern], res->accesses, o->threads);
     int rc = lat_write_cdf(res->latency, f, about);
     if (fclose(f) != 0 && rc == 0)
         rc = -errno;
@@ -674,7 +695,7 @@ static void print_text(const struct options *o, const struct region *r, const st
         printf(" theta %.2f", o->zipf_theta);
     if (o->pattern == PATTERN_STRIDE)
         printf(" %" PRIu64, o->stride);
-    printf(", %" PRIu64 " accesses, write ratio %.2f, alloc %s, seed %" PRIu64, o->accesses, o->write_ratio,
+    printf(", %" PRIu64 " accesses, write ratio %.2f, alloc %s, seed %" PRIu64, res->accesses, o->write_ratio,
            alloc_names[o->alloc], o->seed);
     if (o->threads > 1)
         printf(", %u threads%s", o->threads, o->shared ? " sharing the region" : " on slices");
@@ -682,7 +703,7 @@ static void print_text(const struct options *o, const struct region *r, const st
     printf("fill:     %.2f s (%.0f MiB/s)\n", res->fill_s,
            (double)o->size / 1048576.0 / (res->fill_s > 0 ? res->fill_s : 1e-9));
     printf("accesses: %.2f s, %.0f accesses/s, us/access mean %.2f; faults: %ld major, %ld minor\n",
-           res->access_s, (double)o->accesses / res->access_s, res->mean_us, res->major_faults, res->minor_faults);
+           res->access_s, (double)res->accesses / res->access_s, res->mean_us, res->major_faults, res->minor_faults);
     printf("us/access: p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f p99.99 %.2f max %.2f (every access timed)\n",
            quantile_us(res, 0.50), quantile_us(res, 0.90), quantile_us(res, 0.99), quantile_us(res, 0.999),
            quantile_us(res, 0.9999), quantile_us(res, 1.0));
@@ -702,9 +723,9 @@ static void print_json(const struct options *o, const struct region *r, const st
            "\"us_per_access_max\":%.3f,\"timing_samples\":%" PRIu64 ",\"major_faults\":%ld,\"minor_faults\":%ld,"
            "\"verify\":\"%s\",\"bad_pages\":%" PRIu64 ",\"verify_seconds\":%.6f,"
            "\"threads\":%u,\"shared\":%s,\"stride\":%" PRIu64 "}\n",
-           o->size, r->pages, pattern_names[o->pattern], o->zipf_theta, o->accesses, res->writes,
+           o->size, r->pages, pattern_names[o->pattern], o->zipf_theta, res->accesses, res->writes,
            o->write_ratio, o->seed, alloc_names[o->alloc], res->fill_s, res->access_s,
-           (double)o->accesses / res->access_s, res->mean_us, quantile_us(res, 0.50), quantile_us(res, 0.90),
+           (double)res->accesses / res->access_s, res->mean_us, quantile_us(res, 0.50), quantile_us(res, 0.90),
            quantile_us(res, 0.99), quantile_us(res, 0.999), quantile_us(res, 0.9999), quantile_us(res, 1.0),
            res->latency->total, res->major_faults, res->minor_faults,
            !o->verify ? "skipped" : res->bad_pages ? "failed" : "ok", res->bad_pages,

@@ -31,6 +31,8 @@ expect_bad "--seed: expected a whole number" --seed x
 expect_bad "unknown argument '--frobnicate'" --frobnicate
 expect_bad "--latency-cdf needs a value" --latency-cdf
 expect_bad "--latency-cdf: expected a file name" --latency-cdf ""
+expect_bad "--until needs a value" --until
+expect_bad "--until: expected a file name" --until ""
 
 # --latency-cdf: every access counted in the file, which ends at fraction 1;
 # a file that cannot be made is exit status 4, naming it.
@@ -53,9 +55,27 @@ out=$("$bench" --size 1MiB --pattern stride --stride 5 --accesses 3000 --verify 
 case "$out" in *'"pattern":"stride"'*'"verify":"ok"'*'"stride":5}') ;; *) fail "--pattern stride: $out" ;; esac
 echo "ok: --pattern stride --stride 5 verifies"
 
+# --until FILE: a file that exists stops the accesses at the first look
+# (after 1024), in every thread, and the results count those made; the
+# pages still verify. A file that never appears changes nothing.
+until=/tmp/tierpage-bench-args-$$.until
+trap 'rm -f "$cdf" "$until"' EXIT
+: >"$until"
+out=$("$bench" --size 1MiB --accesses 100000000 --until "$until" --verify --json --quiet) ||
+    fail "--until run exited $?"
+case "$out" in *'"accesses":1024,'*'"verify":"ok"'*) ;; *) fail "--until an existing file: $out" ;; esac
+out=$("$bench" --size 1MiB --threads 2 --accesses 100000000 --until "$until" --verify --json --quiet) ||
+    fail "--until --threads 2 run exited $?"
+case "$out" in *'"accesses":2048,'*'"verify":"ok"'*) ;; *) fail "--until with 2 threads: $out" ;; esac
+rm -f "$until"
+out=$("$bench" --size 1MiB --accesses 3000 --until "$until" --verify --json --quiet) ||
+    fail "--until a missing file exited $?"
+case "$out" in *'"accesses":3000,'*'"verify":"ok"'*) ;; *) fail "--until a missing file: $out" ;; esac
+echo "ok: --until stops the accesses once its file exists, and the pages verify"
+
 help=$("$bench" --help) || fail "--help exited non-zero"
 for opt in --size --accesses --pattern --stride --zipf-theta --write-ratio --seed --verify \
-           --inject-corruption --alloc --json --quiet --latency-cdf --help; do
+           --inject-corruption --alloc --json --quiet --latency-cdf --until --help; do
     echo "$help" | grep -q -- "$opt" || fail "--help does not mention $opt"
 done
 echo "PASS: bad arguments are refused"

@@ -130,10 +130,11 @@ expect_status 0 "SIGTERM stops the new daemon" -- stop_daemon
 # 4. The daemon is killed three times under a verified run, and each time a
 # new one is started on the state the killed one left (state_dir): the
 # program is taken back each time, its faults served where they queued,
-# and the run ends with every page as written.
+# and the run ends with every page as written (it makes accesses until the
+# last daemon has served it a while).
 start_daemon || exit 1
-"$TIERPAGE" run --daemon "$SOCK" --vm good -- \
-    "$BENCH" --size 48MiB --accesses 300000 --verify --json --quiet >"$WORK/back.json" 2>"$WORK/back.err" &
+"$TIERPAGE" run --daemon "$SOCK" --vm good -- "$BENCH" --size 48MiB --accesses 100000000 \
+    --until "$WORK/back.enough" --verify --json --quiet >"$WORK/back.json" 2>"$WORK/back.err" &
 run=$!
 kill_daemon_once_paged good "$run"
 # resumed N: the program says it was taken back N times.
@@ -148,6 +149,8 @@ for kill_no in 1 2 3; do
     wait_while_running "$run" 60 resumed "$kill_no" && pass "a new daemon took the program back (kill $kill_no)" ||
         { fail "the program was not taken back after kill $kill_no"; sed 's/^/      /' "$WORK/back.err"; break; }
 done
+wait_while_running "$run" 60 more_than 1000 stat_of good faults
+touch "$WORK/back.enough"
 expect_exit "the run completes" 0 "$run" "$WORK/back.err"
 grep -q '"verify":"ok"' "$WORK/back.json" && grep -q '"bad_pages":0' "$WORK/back.json" &&
     pass "and every page of it verifies" || { fail "its verify: $(cat "$WORK/back.json")"; }

@@ -59,17 +59,20 @@ start_daemon || exit 1
 info_of() { "$TIERPAGE" daemon info --socket "$SOCK" 2>/dev/null | awk -v k="$1" '$1 == k { print $2 }'; }
 inode_of() { stat -L -c %i "$1"; }
 
-# run_bench NAME ACCESSES: a verified run under VM NAME, in the background
-# (its pid in $run_pid), its output in $WORK/NAME.json and .err.
+# run_bench NAME SIZE: a verified run under VM NAME, in the background (its
+# pid in $run_pid), its output in $WORK/NAME.json and .err; it makes
+# accesses until $WORK/enough exists (every restart below done), then
+# verifies.
 run_bench() {
     "$TIERPAGE" run --daemon "$SOCK" --vm "$1" -- \
-        "$BENCH" --size "$2" --accesses "$3" --verify --json --quiet >"$WORK/$1.json" 2>"$WORK/$1.err" &
+        "$BENCH" --size "$2" --accesses 100000000 --until "$WORK/enough" --verify --json --quiet \
+        >"$WORK/$1.json" 2>"$WORK/$1.err" &
     run_pid=$!
     runs+=("$run_pid")
 }
-run_bench pm 48MiB 1000000
+run_bench pm 48MiB
 pm_run=$run_pid
-run_bench pm2 32MiB 1000000
+run_bench pm2 32MiB
 pm2_run=$run_pid
 for vm in pm pm2; do
     wait_while_running "" 60 more_than 1000 stat_of $vm pages pmem &&
@@ -183,6 +186,12 @@ grep -q "restart $((restart_no + 1)) failed: cannot execute $TIERPAGED: Permissi
 start_daemon || exit 1
 wait_while_running "" 60 recovered_both && pass "a daemon started again on the state took both runs back" ||
     { fail "not taken back"; sed 's/^/      /' "$WORK/status"; }
+# Both serve faults again (the new daemon's counters start at 0), then end
+# their accesses and verify every page.
+served_both() { more_than 100 stat_of pm faults && more_than 100 stat_of pm2 faults; }
+wait_while_running "" 60 served_both &&
+    pass "both runs are served faults by it" || fail "the runs were not served again"
+touch "$WORK/enough"
 
 expect_exit "VM pm's run completes" 0 "$pm_run" "$WORK/pm.err"
 expect_exit "VM pm2's run completes" 0 "$pm2_run" "$WORK/pm2.err"

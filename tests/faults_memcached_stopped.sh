@@ -36,18 +36,20 @@ YAML
 }
 
 # start_run NAME [SERVER N [SIZE ACCESSES]]: a verified run of stack NAME
-# in the background (run_pid), over SIZE (64MiB) with ACCESSES (400000);
-# returns once SERVER (the first) holds more than N (8000) items.
+# in the background (run_pid), over SIZE (64MiB) with ACCESSES (400000) at
+# most, or until $WORK/NAME.enough exists; returns once SERVER (the first)
+# holds more than N (8000) items.
 start_run() {
-    "$TIERPAGE" run -c "$WORK/$1.yaml" -- "$BENCH" --size "${4:-64MiB}" --accesses "${5:-400000}" --verify \
-        >"$WORK/$1.out" 2>&1 &
+    "$TIERPAGE" run -c "$WORK/$1.yaml" -- "$BENCH" --size "${4:-64MiB}" --accesses "${5:-400000}" \
+        --until "$WORK/$1.enough" --verify >"$WORK/$1.out" 2>&1 &
     run_pid=$!
     wait_while_running "$run_pid" 30 more_than "${3:-8000}" mc_stat "${2:-only}" curr_items
 }
 
 # stop_during_run NAME SECONDS: stops the first server during run NAME
 # until the tier has taken it out of service, and SECONDS more; then
-# resumes it, and the run must end with every word verified.
+# resumes it, and once the tier has it back in service the run ends its
+# accesses, and must end with every word verified.
 stop_during_run() {
     local items status
     items=$(mc_stat only curr_items)
@@ -63,6 +65,8 @@ stop_during_run() {
         fail "the tier never noticed the stopped server"
     fi
     kill -CONT "$mc_pid"
+    wait_while_running "$run_pid" 60 grep -q "back in service" "$WORK/$1.out"
+    touch "$WORK/$1.enough"
     wait "$run_pid"
     status=$?
     if [ "$status" = 0 ]; then pass "the run ended (exit 0)"; else
