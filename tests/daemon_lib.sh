@@ -91,6 +91,15 @@ kill_daemon_once_paged() {
     fi
 }
 
+# end_once_served VM RUN FILE: once the daemon that runs now has served VM
+# more than 1000 faults (its counters start at 0), while RUN (a run of
+# tierpage-bench --until FILE) still runs, creates FILE: the run ends its
+# accesses and verifies.
+end_once_served() {
+    wait_while_running "$2" 60 more_than 1000 stat_of "$1" faults
+    touch "$3"
+}
+
 # stat_of VM KEY [TIER]: a number from `tierpage stats VM --json`.
 stat_of() {
     "$TIERPAGE" stats "$1" --json --socket "$SOCK" | python3 -c '

@@ -149,8 +149,7 @@ for kill_no in 1 2 3; do
     wait_while_running "$run" 60 resumed "$kill_no" && pass "a new daemon took the program back (kill $kill_no)" ||
         { fail "the program was not taken back after kill $kill_no"; sed 's/^/      /' "$WORK/back.err"; break; }
 done
-wait_while_running "$run" 60 more_than 1000 stat_of good faults
-touch "$WORK/back.enough"
+end_once_served good "$run" "$WORK/back.enough"
 expect_exit "the run completes" 0 "$run" "$WORK/back.err"
 grep -q '"verify":"ok"' "$WORK/back.json" && grep -q '"bad_pages":0' "$WORK/back.json" &&
     pass "and every page of it verifies" || { fail "its verify: $(cat "$WORK/back.json")"; }
