@@ -27,11 +27,13 @@ cmake --build build -j"$jobs"
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
 # The daemon tests run there too: the sanitized tierpaged serves the plain
-# build's clients (TIERPAGE_CLIENT_BUILD_DIR).
+# build's clients (TIERPAGE_CLIENT_BUILD_DIR). TIERPAGE_TEST_LIGHT=1: the
+# heaviest of them make fewer restarts, kills and rounds of the same kind.
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DTIERPAGE_SANITIZE=ON \
     -DTIERPAGE_CLIENT_BUILD_DIR="$PWD/build" >/dev/null
 cmake --build build-sanitize -j"$jobs"
-(cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -LE 'preload|long')
+(cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 TIERPAGE_TEST_LIGHT=1 \
+    ctest --output-on-failure -LE 'preload|long')
 
 echo "== libFuzzer build (clang): each fuzz target briefly"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTIERPAGE_FUZZ=ON >/dev/null
