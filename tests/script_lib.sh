@@ -182,7 +182,8 @@ guest_initramfs() {
 
 # guest_boot LOG MEMORY_MIB KERNEL_ARGS [PREFIX...]: boots $WORK/guest.img,
 # under PREFIX when given (tierpage run ... --), within GUEST_TIMEOUT
-# seconds; the serial console goes to the output and to LOG.
+# seconds; the serial console goes to the output and to LOG, line by line
+# as it comes (tests watch LOG for what the guest has reached).
 guest_boot() {
     local log=$1 memory=$2 args=$3 start status
     shift 3
@@ -190,7 +191,7 @@ guest_boot() {
     start=$(date +%s)
     timeout "${GUEST_TIMEOUT:-600}" "$@" qemu-system-x86_64 -accel tcg -m "$memory" -smp 1 -nographic -no-reboot -nic none \
         -kernel "$GUEST_KERNEL" -initrd "$WORK/guest.img" -append "console=ttyS0 quiet panic=-1 $args" </dev/null 2>&1 |
-        tr -d '\r' | sed -u 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g' | tee "$log"
+        sed -u 's/\r//g; s/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g' | tee "$log"
     status=${PIPESTATUS[0]}
     echo "guest ran $(($(date +%s) - start)) s"
     [ "$status" = 124 ] && fail "the guest did not power off within ${GUEST_TIMEOUT:-600}s"
