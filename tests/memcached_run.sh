@@ -35,12 +35,13 @@ for n in 1 2 3; do
     [ "${items:-0}" -gt 100 ] && pass "server $n stored $items pages" || fail "server $n stored ${items:-no} pages"
 done
 
-# 2. replicas: 2, and one server killed in the middle of the run.
+# 2. replicas: 2, and one server killed in the middle of the run, which
+# goes on 2 s more (80000 accesses at most), then verifies every page.
 mc_stack "$WORK/replicas.yaml" "$SERVERS" "    replicas: 2"
 "$TIERPAGE" run -c "$WORK/replicas.yaml" --stats "$WORK/replicas.json" -- \
-    "$BENCH" --size 64MiB --accesses 80000 --verify >"$WORK/out" 2>&1 &
+    "$BENCH" --size 64MiB --accesses 80000 --until "$WORK/replicas.enough" --verify >"$WORK/out" 2>&1 &
 run_pid=$!
-sleep 3
+wait_while_running "$run_pid" 30 more_than 1000 mc_stat s2 curr_items
 read -r victim_pid victim_port <"$MC_STATE_DIR/s2.server"
 if kill -0 "$run_pid" 2>/dev/null; then
     kill -9 "$victim_pid" && pass "server 2 killed while the run was going on" || fail "cannot kill server 2"
@@ -48,6 +49,8 @@ if kill -0 "$run_pid" 2>/dev/null; then
 else
     fail "the run ended before server 2 could be killed"
 fi
+sleep 2
+touch "$WORK/replicas.enough"
 wait "$run_pid"
 status=$?
 rm -f "$MC_STATE_DIR/s2.server"

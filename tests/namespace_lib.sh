@@ -74,17 +74,20 @@ ns_killed() {
 }
 
 # ns_exclusive WHAT STACK NAME SERVER: with namespace: exclusive, a second
-# start while the first runs is refused, naming the server and the namespace.
+# start while the first runs is refused, naming the server and the namespace;
+# the first then ends its accesses and verifies.
 ns_exclusive() {
     local what=$1 stack=$2 name=$3 server=$4 run
-    "$TIERPAGE" run -c "$stack" -- "$BENCH" --size 48MiB --accesses 60000 --verify --quiet \
-        >"$WORK/excl.out" 2>&1 &
+    rm -f "$WORK/excl.enough"
+    "$TIERPAGE" run -c "$stack" -- "$BENCH" --size 48MiB --accesses 60000 --until "$WORK/excl.enough" \
+        --verify --quiet >"$WORK/excl.out" 2>&1 &
     run=$!
     ns_wait_pages "$name" 0 "$run" >/dev/null
     expect_status 2 "$what: a second start on an exclusive namespace in use is refused" -- \
         "$TIERPAGE" run -c "$stack" -- "$BENCH" --size 1MiB --quiet
     expect_output "$server.*namespace '$name' is in use by another running stack" \
         "$what: the refusal names the server and the namespace"
+    touch "$WORK/excl.enough"
     wait "$run"
     local s=$?
     [ "$s" = 0 ] && pass "$what: the first stack ran on, verified" ||
