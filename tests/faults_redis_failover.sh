@@ -40,7 +40,8 @@ keys() {
     for n in "${masters[@]}"; do sum=$((sum + $(redis_cli "$n" dbsize 2>/dev/null || echo 0))); done
     echo "$sum"
 }
-"$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 48MiB --accesses 120000 --verify >"$WORK/out" 2>&1 &
+"$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 48MiB --accesses 120000 --until "$WORK/enough" --verify \
+    >"$WORK/out" 2>&1 &
 run=$!
 wait_while_running "$run" 30 more_than 6000 keys
 victim=${masters[0]}
@@ -65,6 +66,20 @@ else
     fail "the run ended before a master could be killed, or its replica never caught up"
 fi
 [ -z "$program" ] || kill -CONT "$program"
+# masters_now: how many nodes but the victim are masters now.
+masters_now() {
+    local n count=0
+    for n in "${NODES[@]}"; do
+        [ "$n" = "$victim" ] && continue
+        redis_cli "$n" role 2>/dev/null | head -1 | grep -q master && count=$((count + 1))
+    done
+    echo "$count"
+}
+# Once a replica has taken over, the run goes on 2 s more (120000
+# accesses at most), then verifies every page.
+wait_while_running "$run" 60 more_than 2 masters_now
+sleep 2
+touch "$WORK/enough"
 wait "$run"
 status=$?
 if [ "$status" = 0 ] && grep -q "^verify: *ok" "$WORK/out"; then
@@ -72,10 +87,6 @@ if [ "$status" = 0 ] && grep -q "^verify: *ok" "$WORK/out"; then
 else
     fail "exit $status after the master was killed"; sed 's/^/      /' "$WORK/out" | tail -20
 fi
-promoted=0
-for n in "${NODES[@]}"; do
-    [ "$n" = "$victim" ] && continue
-    redis_cli "$n" role 2>/dev/null | head -1 | grep -q master && promoted=$((promoted + 1))
-done
+promoted=$(masters_now)
 [ "$promoted" = 3 ] && pass "a replica took over: 3 masters again" || fail "$promoted masters after the kill"
 finish
