@@ -20,10 +20,13 @@ tiers:
 YAML
 
 # run_and_stop SECONDS: a verified run; once the server holds pages, it is
-# stopped for SECONDS (or for good when 0). Leaves the run's status in
-# $status and its duration after the stop in $took.
+# stopped for SECONDS (or for good when 0), and the run goes on 1 s after
+# it runs again (100000 accesses at most), then verifies. Leaves the run's
+# status in $status and its duration after the stop in $took.
 run_and_stop() {
-    "$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 48MiB --accesses 100000 --verify >"$WORK/out" 2>&1 &
+    rm -f "$WORK/enough"
+    "$TIERPAGE" run -c "$WORK/s.yaml" -- "$BENCH" --size 48MiB --accesses 100000 --until "$WORK/enough" --verify \
+        >"$WORK/out" 2>&1 &
     local run=$!
     wait_while_running "$run" 30 more_than 6000 redis_cli r1 dbsize
     if kill -0 "$run" 2>/dev/null && kill -STOP "${REDIS_PID[r1]}"; then
@@ -35,6 +38,8 @@ run_and_stop() {
     if [ "$1" != 0 ]; then
         sleep "$1"
         kill -CONT "${REDIS_PID[r1]}"
+        sleep 1
+        touch "$WORK/enough"
     fi
     wait "$run"
     status=$?
