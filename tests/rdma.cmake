@@ -11,7 +11,7 @@ add_test(NAME rdma_guest COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/rdma_guest.sh)
 set_tests_properties(rdma_args rdma_guest PROPERTIES
   ENVIRONMENT "TIERPAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TIERPAGE_BUILD_DIR=${CMAKE_BINARY_DIR}"
   LABELS rdma)
-# The guest boots in about 5 s and runs its checks in about 1.5 minutes here;
+# The guest boots in about 5 s and runs its checks in about a minute here;
 # the rest is room for a loaded machine.
 set_tests_properties(rdma_guest PROPERTIES TIMEOUT 900 LABELS "rdma;preload")
 set_tests_properties(rdma_args PROPERTIES TIMEOUT 120)

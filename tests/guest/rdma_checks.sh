@@ -5,10 +5,11 @@
 # TIERPAGE-GUEST-DONE that the host side waits for.
 #   RDMA_ADDR  an address of the RDMA device (required)
 #   TP_BIN     where tierpage, tierpage-memserver and tierpage-bench are
-#   TP_BENCH   the workload of the dram -> rdma run (default: 64MiB, 40000
-#              accesses: about a minute in a TCG guest, where paging runs
-#              about a thousand faults a second); the replicas run uses a
-#              quarter of it
+#   TP_BENCH   the workload of the dram -> rdma run (default: 32MiB, 20000
+#              accesses, eight times the 2MiB resident cap and 4MiB dram
+#              tier: about half a minute in a TCG guest, where paging runs
+#              about a thousand faults a second); the replicas run uses
+#              half of it
 #   RDMA_NETDEV the network device under the RDMA device, which the checks
 #              may take down for two seconds (init.sh sets it in the guest;
 #              without it the lost-connection check is skipped)
@@ -18,7 +19,7 @@
 #     an rdma tier only).
 ADDR=${RDMA_ADDR:?set RDMA_ADDR}
 BIN=${TP_BIN:-/opt/tierpage/bin}
-BENCH_SIZE=${TP_BENCH:---size 64MiB --accesses 40000}
+BENCH_SIZE=${TP_BENCH:---size 32MiB --accesses 20000}
 KILL_BENCH_SIZE="--size 16MiB --accesses 10000"
 FLAP_BENCH_SIZE="--size 16MiB --accesses 20000"
 TWO_BENCH_SIZE="--size 10MiB --accesses 5000"
