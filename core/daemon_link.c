@@ -227,7 +227,7 @@ static int come_back(struct tp_daemon_link *l)
 static void *watch_main(void *arg)
 {
     struct tp_daemon_link *l = arg;
-    tp_pager_thread = 1;
+    tp_pager_thread_begin("tp-daemon-link");
     while (tp_wait_or_stop(l->sock, POLLIN, l->watch_stop) > 0) {
         pthread_mutex_lock(&l->lock);
         struct pollfd now = {.fd = l->sock, .events = POLLIN};

@@ -46,7 +46,7 @@ void tp_evictor_poke(struct tp_stack *s)
 static void *evictor_main(void *arg)
 {
     struct tp_stack *s = arg;
-    tp_pager_thread = 1;
+    tp_pager_thread_begin("tp-evictor");
     tp_lock_take(&s->lock);
     while (!s->evictor.stop) {
         /* Frozen: a fork is copying the pages; thawing wakes this thread. */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <stdlib.h>
@@ -304,7 +305,9 @@ static void *handler_main(void *arg)
 {
     struct tp_handler_arg *me = arg;
     struct tp_stack *s = me->stack;
-    tp_pager_thread = 1;
+    char name[16];
+    snprintf(name, sizeof name, "tp-fault/%u", me->index);
+    tp_pager_thread_begin(name);
     struct uffd_msg msgs[16];
     for (;;) {
         tp_placement_wait_turn(&s->placement, me->index);

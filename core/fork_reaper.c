@@ -105,7 +105,7 @@ static void *reaper_main(void *arg)
 {
     struct tp_stack *s = arg;
     struct tp_reaper *r = s->reaper;
-    tp_pager_thread = 1;
+    tp_pager_thread_begin("tp-fork-reaper");
     pthread_mutex_lock(&r->lock);
     while (!r->stop) {
         size_t count = r->count;

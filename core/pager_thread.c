@@ -10,6 +10,12 @@
 
 __thread int tp_pager_thread;
 
+void tp_pager_thread_begin(const char *name)
+{
+    tp_pager_thread = 1;
+    pthread_setname_np(pthread_self(), name); /* a name too long is left out, not fatal */
+}
+
 void tp_block_async_signals(sigset_t *old)
 {
     sigset_t blocked;
@@ -38,7 +44,7 @@ static void *store_thread_main(void *arg)
 {
     struct store_thread_start begin = *(struct store_thread_start *)arg;
     free(arg);
-    tp_pager_thread = 1;
+    tp_pager_thread_begin("tp-store");
     return begin.start(begin.arg);
 }
 

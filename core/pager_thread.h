@@ -37,6 +37,11 @@ int tp_wait_or_stop(int fd, short events, int stop_fd);
 /* Tell the thread waiting on the eventfd `stop_fd` to leave. */
 void tp_tell_stop(int stop_fd);
 
+/* The first call of a pager thread: marks it a pager thread (below) and
+ * names it `name` (at most 15 characters), which `top -H`, `ps -L` and
+ * /proc/PID/task/TID/comm show. */
+void tp_pager_thread_begin(const char *name);
+
 /* Marks the calling thread as part of the pager: the preload shim then
  * never serves that thread's own allocations, which could fault into it. */
 extern __thread int tp_pager_thread;

@@ -25,7 +25,7 @@ static void *reader_main(void *arg)
 {
     struct tp_remote *c = arg;
     struct tp_stack *s = c->stack;
-    tp_pager_thread = 1;
+    tp_pager_thread_begin("tp-remote");
     struct uffd_msg msgs[16];
     for (;;) {
         int revents = tp_wait_or_stop(c->uffd, POLLIN, c->stop_fd);

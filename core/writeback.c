@@ -321,7 +321,7 @@ static int newer_entry(struct tp_writeback *wb, uint32_t e)
 static void *sender_main(void *arg)
 {
     struct tp_writeback *wb = arg;
-    tp_pager_thread = 1;
+    tp_pager_thread_begin("tp-writeback");
     uint32_t batch[WB_BATCH];
     int results[WB_BATCH];
     uint64_t failing_since = 0; /* first of the rounds that kept pages back, 0 when none */
