@@ -18,6 +18,9 @@ add_dependencies(test_core_recover tier_dram tier_pmem tier_faulty)
 tierpage_add_check_test(test_core_placement INTERNAL ${CMAKE_SOURCE_DIR}/tests/test_core_placement.c
   ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
 add_dependencies(test_core_placement tier_dram)
+tierpage_add_check_test(test_core_thread_names ${CMAKE_SOURCE_DIR}/tests/test_core_thread_names.c
+  ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
+add_dependencies(test_core_thread_names tier_dram)
 
 # A core module tested alone, built from its sources (given after the
 # test's own): no stack, no library internals.
