@@ -1,6 +1,9 @@
 # fork under tierpage run: parent and child each see the served memory as
 # it was at the fork and then their own writes only (tests/programs/fork_cow.c
 # checks every word), with pages resident, in the dram tier or in pmem.
+# fork_cow's checks run over 16 MiB (four times the resident cap); the
+# runs whose stats are counted (exec, fork_workers, a queued dram tier)
+# over 32 MiB.
 . "$(dirname "$0")/script_lib.sh"
 trap 'cleanup_shm; rm -f /dev/shm/tierpage-test-$$-*.dram; rm -rf "$WORK"' EXIT
 FORK_COW=$BUILD/tests/fork_cow
@@ -19,12 +22,12 @@ dram_stack "$WORK/clock.yaml" clock
 dram_stack "$WORK/fifo.yaml" fifo
 
 for t in basic nested threads exec many; do
-    expect_status 0 "fork_cow $t over 32 MiB, 4 MiB resident, dram" -- \
-        timeout 300 "$TIERPAGE" run -c "$WORK/clock.yaml" --quiet -- "$FORK_COW" 32 $t
+    expect_status 0 "fork_cow $t over 16 MiB, 4 MiB resident, dram" -- \
+        timeout 300 "$TIERPAGE" run -c "$WORK/clock.yaml" --quiet -- "$FORK_COW" 16 $t
     expect_output "fork_cow $t: all checks passed" "fork_cow $t reports every check passed"
 done
 expect_status 0 "fork_cow basic with the fifo policy (no minor faults: the child's resident pages count as written)" -- \
-    timeout 300 "$TIERPAGE" run -c "$WORK/fifo.yaml" --quiet -- "$FORK_COW" 32 basic
+    timeout 300 "$TIERPAGE" run -c "$WORK/fifo.yaml" --quiet -- "$FORK_COW" 16 basic
 expect_output "fork_cow basic: all checks passed" "fork_cow basic under fifo reports every check passed"
 
 cat >"$WORK/py.yaml" <<YAML
@@ -45,7 +48,7 @@ expect_output "fork_python: all checks passed" "fork_python reports every check 
 small_stack "$WORK/s.yaml" 4MiB 8MiB 64MiB
 for t in basic nested threads many; do
     expect_status 0 "fork_cow $t over dram + pmem" -- \
-        timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" --quiet -- "$FORK_COW" 32 $t
+        timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" --quiet -- "$FORK_COW" 16 $t
     expect_output "fork_cow $t: all checks passed" "fork_cow $t over dram + pmem reports every check passed"
 done
 # Children that exec a program serving memory of its own (by fork, vfork
@@ -86,7 +89,7 @@ expect_output "fork_cow nested: all checks passed" "fork_cow nested with a queue
 # the stack opens again (the pmem file is not locked) while it runs.
 mkfifo "$WORK/go"
 expect_status 0 "a parent that exits right after fork" -- \
-    timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" --quiet -- "$FORK_COW" 32 outlive "$WORK"
+    timeout 300 "$TIERPAGE" run -c "$WORK/s.yaml" --quiet -- "$FORK_COW" 16 outlive "$WORK"
 expect_status 0 "the stack opens while the child that outlived its parent runs" -- "$TIERPAGE" check "$WORK/s.yaml"
 echo go >"$WORK/go"
 for _ in $(seq 300); do [ -s "$WORK/result" ] && break; sleep 0.1; done
@@ -112,13 +115,13 @@ tiers:
 YAML
 for t in basic nested; do
     expect_status 0 "fork_cow $t over a dram tier on a file, then pmem" -- \
-        timeout 300 "$TIERPAGE" run -c "$WORK/pool.yaml" --quiet -- "$FORK_COW" 32 $t
+        timeout 300 "$TIERPAGE" run -c "$WORK/pool.yaml" --quiet -- "$FORK_COW" 16 $t
     expect_output "fork_cow $t: all checks passed" "fork_cow $t over a dram pool file reports every check passed"
 done
 mkdir "$WORK/pool"
 mkfifo "$WORK/pool/go"
 expect_status 0 "a parent over a dram pool file that exits right after fork" -- \
-    timeout 300 "$TIERPAGE" run -c "$WORK/pool.yaml" --quiet -- "$FORK_COW" 32 outlive "$WORK/pool"
+    timeout 300 "$TIERPAGE" run -c "$WORK/pool.yaml" --quiet -- "$FORK_COW" 16 outlive "$WORK/pool"
 expect_status 0 "the stack on the dram pool file opens while the child that outlived its parent runs" -- \
     "$TIERPAGE" check "$WORK/pool.yaml"
 echo go >"$WORK/pool/go"
@@ -177,7 +180,7 @@ tiers:
     capacity: 64MiB
 YAML
 expect_status 1 "fork_cow basic over a faulty tier: the child is stopped" -- \
-    timeout 300 "$TIERPAGE" run -c "$WORK/faulty.yaml" --quiet -- "$FORK_COW" 32 basic
+    timeout 300 "$TIERPAGE" run -c "$WORK/faulty.yaml" --quiet -- "$FORK_COW" 16 basic
 expect_output "forked child touched memory served to its parent.*tier 'faulty' \(plugin faulty\) is shared with the parent" \
     "the child's message names the tier"
 expect_output "child ended with status 0x7d00" "the child exits with 125"
