@@ -6,6 +6,7 @@
  * of its own starts it the same way) and stops them by PID at the end. A
  * server that cannot start fails the tests that need it. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <libmemcached/memcached.h>
@@ -115,6 +116,38 @@ static void stop_own_server(const char *name)
     char args[1024], lines[1][512];
     snprintf(args, sizeof args, "stop '%s/%s'", state_dir, name);
     run_fixture(args, lines, 0);
+}
+
+/* SIGSTOP is delivered when each of the server's threads next runs: on a
+ * loaded machine a request sent right after kill() can still be answered.
+ * Returns once every thread of pid is stopped (10 s at most). */
+static void stop_server(pid_t pid)
+{
+    ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    for (int tries = 0; tries < 1000; tries++) {
+        int running = 0;
+        DIR *d = opendir(path);
+        ck_assert_ptr_nonnull(d);
+        for (struct dirent *e; (e = readdir(d));) {
+            if (e->d_name[0] == '.')
+                continue;
+            char stat_path[384], line[512];
+            snprintf(stat_path, sizeof stat_path, "%s/%s/stat", path, e->d_name);
+            FILE *f = fopen(stat_path, "r");
+            const char *state = f && fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+            if (f)
+                fclose(f);
+            if (state && state[1] == ' ' && state[2] != 'T' && state[2] != 't')
+                running++;
+        }
+        closedir(d);
+        if (!running)
+            return;
+        usleep(10 * 1000);
+    }
+    ck_abort_msg("server %d did not stop", (int)pid);
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -681,7 +714,7 @@ START_TEST(test_a_stopped_server_comes_back_and_is_never_read_stale)
     unsigned held = pages_on(victim, ns, N, on);
     ck_assert_msg(held >= 6 && held < N, "%u of %d pages on the victim", held, N);
 
-    ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+    stop_server(pid);
     unsigned char page[PAGE];
     tierpage_error err = { { 0 }, { 0 } };
     int first = -1, seen = 0;
@@ -783,7 +816,7 @@ START_TEST(test_del_batch_deletes_every_copy_and_a_stopped_server_its_own_when_b
     }
 
     /* The victim stopped: the second third. */
-    ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+    stop_server(pid);
     for (int i = 0; i < PART; i++)
         keys[i] = (uint64_t)(PART + i);
     int rc = del_batch(&st, PART, keys, results, &err);
