@@ -2,9 +2,11 @@
  * read from a CLUSTER SLOTS reply, the consistent-hash ring, the key set, option parsing. */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cluster_map.h"
 #include "hash_ring.h"
@@ -209,6 +211,97 @@ START_TEST(key_set_versions_and_degraded_pages)
 }
 END_TEST
 
+/* Batches that share keys, claimed by two threads in opposite orders. */
+struct batch_claimer {
+    struct key_set *set;
+    uint64_t keys[3];
+    int rounds;
+};
+
+static void *claim_batches(void *arg)
+{
+    struct batch_claimer *c = arg;
+    int skip[3] = {0, 0, 0};
+    for (int r = 0; r < c->rounds; r++) {
+        key_set_claim_all(c->set, 3, c->keys, skip);
+        for (int i = 0; i < 3; i++) {
+            uint64_t v;
+            ck_assert_int_eq(key_set_try_claim(c->set, c->keys[i], &v), 0); /* held by this batch */
+            ck_assert_int_eq(key_set_get(c->set, c->keys[i], &v), 1);
+            key_set_settle(c->set, c->keys[i], (v & KEY_SET_VERSION_MASK) + 1);
+        }
+    }
+    return NULL;
+}
+
+struct claim_waiter {
+    struct key_set *set;
+    int done;
+};
+
+static void *claim_two(void *arg)
+{
+    struct claim_waiter *w = arg;
+    uint64_t keys[2] = {2, 1};
+    int skip[2] = {0, 0};
+    key_set_claim_all(w->set, 2, keys, skip);
+    __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+    key_set_unclaim(w->set, 1);
+    key_set_unclaim(w->set, 2);
+    return NULL;
+}
+
+/* A batch's claims are taken together: never some while waiting for the
+ * others, so batches sharing keys in any order all finish; a key given
+ * twice does not wait on itself; skipped and absent keys are left alone. */
+START_TEST(key_set_batch_claims)
+{
+    struct key_set set;
+    ck_assert_int_eq(key_set_init(&set), 0);
+    for (uint64_t k = 1; k <= 3; k++)
+        ck_assert_int_eq(key_set_settle(&set, k, 0), 1);
+
+    uint64_t twice[3] = {2, 2, 99};
+    int none[3] = {0, 0, 0};
+    key_set_claim_all(&set, 3, twice, none);
+    uint64_t v;
+    ck_assert_int_eq(key_set_try_claim(&set, 2, &v), 0);
+    ck_assert_int_eq(key_set_contains(&set, 99), 0);
+    key_set_unclaim(&set, 2);
+
+    uint64_t one_skipped[2] = {1, 3};
+    int skip_3[2] = {0, 1};
+    key_set_claim_all(&set, 2, one_skipped, skip_3);
+    ck_assert_int_eq(key_set_try_claim(&set, 3, &v), 1);
+    key_set_unclaim(&set, 3);
+
+    /* Key 1 is still claimed: a batch holding it waits until it is given back. */
+    struct claim_waiter w = {&set, 0};
+    pthread_t waiter;
+    ck_assert_int_eq(pthread_create(&waiter, NULL, claim_two, &w), 0);
+    nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    ck_assert_int_eq(__atomic_load_n(&w.done, __ATOMIC_ACQUIRE), 0);
+    ck_assert_int_eq(key_set_try_claim(&set, 2, &v), 1); /* nothing taken while it waits */
+    key_set_unclaim(&set, 2);
+    key_set_unclaim(&set, 1);
+    pthread_join(waiter, NULL);
+    ck_assert_int_eq(w.done, 1);
+
+    enum { ROUNDS = 20000 };
+    struct batch_claimer up = {&set, {1, 2, 3}, ROUNDS}, down = {&set, {3, 2, 1}, ROUNDS};
+    pthread_t a, b;
+    ck_assert_int_eq(pthread_create(&a, NULL, claim_batches, &up), 0);
+    ck_assert_int_eq(pthread_create(&b, NULL, claim_batches, &down), 0);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    for (uint64_t k = 1; k <= 3; k++) {
+        ck_assert_int_eq(key_set_get(&set, k, &v), 1);
+        ck_assert_uint_eq(v, 2 * ROUNDS);
+    }
+    key_set_destroy(&set);
+}
+END_TEST
+
 /* parse KEY=VALUE... ; returns the rc, err filled. */
 static int parse(struct redis_options *o, tierpage_error *err, int n, ...)
 {
@@ -356,6 +449,7 @@ int main(void)
     tcase_add_test(tc, slot_map_from_cluster_slots);
     tcase_add_test(tc, ring_spreads_keys);
     tcase_add_test(tc, key_set_versions_and_degraded_pages);
+    tcase_add_test(tc, key_set_batch_claims);
     tcase_add_test(tc, ring_replicas_are_distinct_and_stable);
     tcase_add_test(tc, ring_adding_a_server_moves_only_its_keys);
     tcase_add_test(tc, key_set_counts);

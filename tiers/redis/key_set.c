@@ -216,6 +216,30 @@ int key_set_claim(struct key_set *set, uint64_t key, uint64_t *value)
     return v != NULL;
 }
 
+/* Lock held: a key of the batch is claimed by another thread. */
+static int any_claimed(struct key_set *set, size_t count, const uint64_t *keys, const int *skip)
+{
+    for (size_t i = 0; i < count; i++) {
+        uint64_t *v = skip[i] ? NULL : value_of(set, keys[i]);
+        if (v && (*v & KEY_SET_BUSY))
+            return 1;
+    }
+    return 0;
+}
+
+void key_set_claim_all(struct key_set *set, size_t count, const uint64_t *keys, const int *skip)
+{
+    pthread_mutex_lock(&set->lock);
+    while (any_claimed(set, count, keys, skip))
+        pthread_cond_wait(&set->unclaimed, &set->lock);
+    for (size_t i = 0; i < count; i++) {
+        uint64_t *v = skip[i] ? NULL : value_of(set, keys[i]);
+        if (v)
+            *v |= KEY_SET_BUSY;
+    }
+    pthread_mutex_unlock(&set->lock);
+}
+
 int key_set_try_claim(struct key_set *set, uint64_t key, uint64_t *value)
 {
     pthread_mutex_lock(&set->lock);

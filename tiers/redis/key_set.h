@@ -6,6 +6,7 @@
 #define TP_KEY_SET_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* A key's value: its page's version and flags. */
@@ -41,6 +42,12 @@ int key_set_get(struct key_set *set, uint64_t key, uint64_t *value);
  * KEY_SET_BUSY). 1 and its value when present, 0 when absent (nothing
  * claimed). */
 int key_set_claim(struct key_set *set, uint64_t key, uint64_t *value);
+/* For a batch: waits until no other thread has any of the keys i with
+ * skip[i] == 0 claimed, then claims every one of them present, all in one
+ * step (a key given twice is claimed once). A batch never holds some
+ * claims while it waits for others, so two batches that share keys, in
+ * any order, cannot wait on each other. */
+void key_set_claim_all(struct key_set *set, size_t count, const uint64_t *keys, const int *skip);
 /* The same without waiting: 0 when the key is absent or claimed. */
 int key_set_try_claim(struct key_set *set, uint64_t key, uint64_t *value);
 /* Sets KEY_SET_DEGRADED on a present key, claimed or not. */

@@ -255,15 +255,17 @@ static int redis_put_batch(void *store, size_t count, const uint64_t *keys, cons
     for (size_t i = 0; i < count; i++) {
         results[i] = 0;
         if (s->capacity_pages && !key_set_contains(&s->keys, keys[i])) {
-            if (room == 0) {
+            if (room == 0)
                 results[i] = -ENOSPC;
-                continue;
-            }
-            room--;
+            else
+                room--;
         }
-        /* The refiller may be copying the page's older version: wait for it. */
-        uint64_t old;
-        key_set_claim(&s->keys, keys[i], &old);
+    }
+    /* The refiller may be copying a page's older version: wait for it. */
+    key_set_claim_all(&s->keys, count, keys, results);
+    for (size_t i = 0; i < count; i++) {
+        if (results[i])
+            continue;
         versions[i] = __atomic_add_fetch(&s->last_version, 1, __ATOMIC_RELAXED);
         unsigned char *value = values + i * value_len;
         memcpy(value, pages[i], s->page_size);
@@ -355,9 +357,10 @@ static int redis_del_batch(void *store, size_t count, const uint64_t *keys, int 
             results[i] = -ENOMEM;
         return tierpage_error_set(err, -ENOMEM, NULL, "redis: out of memory");
     }
+    for (size_t i = 0; i < count; i++)
+        results[i] = 0;
+    key_set_claim_all(&s->keys, count, keys, results); /* not while the refiller copies them */
     for (size_t i = 0, n = 0; i < count; i++) {
-        uint64_t version;
-        key_set_claim(&s->keys, keys[i], &version); /* not while the refiller copies it */
         for (unsigned replica = 0; replica < copies; replica++, n++) {
             cmds[n].name = "DEL";
             cmds[n].index = i;
