@@ -103,6 +103,7 @@ enum writes_read {
     WRITES_UNREAD = -1, /* nothing yet: eviction stops its writes and reads them */
     WRITES_NONE = 0,    /* unmapped, and read as unwritten by the kernel */
     WRITES_SEEN = 1,    /* unmapped, and read as written */
+    WRITES_STOPPED = 2, /* write-protected with its run (writes seen by faults) */
 };
 
 /* A claimed page on its way out. What its eviction needs of its region is
@@ -194,7 +195,7 @@ static int prepare(struct tp_stack *s, struct victim *v, enum writes_read read, 
         if (rc > 0)
             rc = 0;
     } else {
-        rc = tp_uffd_writeprotect(v->uffd, v->addr, s->page_size, 1, 0);
+        rc = read == WRITES_STOPPED ? 0 : tp_uffd_writeprotect(v->uffd, v->addr, s->page_size, 1, 0);
         if (rc == -ESRCH && v->foreign)
             rc = 0; /* the client process is gone: nothing writes the page any more */
     }
@@ -429,6 +430,48 @@ static void read_runs(struct tp_stack *s, const uint32_t *ids, size_t n, enum wr
     tp_lock_take(&s->lock);
 }
 
+/* Called with the stack lock held, the n victims claimed and sorted by
+ * id, read[] as read_runs left it; drops the lock around the ioctls. The
+ * victims whose writes show as write faults (tierpaged's clients, or a
+ * stack with `write_tracking: faults`) are write-protected in runs of
+ * consecutive pages, one ioctl and one TLB flush a run where each page
+ * cost its own; they become WRITES_STOPPED. A clean victim is protected
+ * already, and protecting it again changes nothing. A run that fails is
+ * left to prepare(), page by page; a victim released without its eviction
+ * stays protected, and its next write is a write fault that lifts it. */
+static void stop_writes_in_runs(struct tp_stack *s, const uint32_t *ids, size_t n, enum writes_read *read)
+{
+    TP_ASSERT_HELD(&s->lock);
+    struct victim_run runs[TP_EVICT_BATCH];
+    int uffds[TP_EVICT_BATCH];
+    size_t run_count = 0;
+    struct tp_region *last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct tp_region *reg = tp_region_of_id(s, ids[i]);
+        if (tp_kernel_tracks_writes(s, reg) || read[i] != WRITES_UNREAD)
+            continue;
+        struct victim_run *r = run_count ? &runs[run_count - 1] : NULL;
+        if (r && reg == last && r->first + r->count == i && ids[i - 1] + 1 == ids[i]) {
+            r->count++;
+        } else {
+            uffds[run_count] = reg->uffd;
+            runs[run_count++] = (struct victim_run){tp_page_addr(s, reg, ids[i]), i, 1};
+            last = reg;
+        }
+    }
+    if (run_count == 0)
+        return;
+    tp_lock_drop(&s->lock);
+    for (size_t k = 0; k < run_count; k++) {
+        if (runs[k].count < 2 ||
+            tp_uffd_writeprotect(uffds[k], runs[k].addr, runs[k].count * s->page_size, 1, 0) < 0)
+            continue;
+        for (size_t j = 0; j < runs[k].count; j++)
+            read[runs[k].first + j] = WRITES_STOPPED;
+    }
+    tp_lock_take(&s->lock);
+}
+
 /* Evict up to `max` pages chosen by the policy, claimed together so that
  * their writes are read in runs. Stack lock held, dropped around store
  * I/O. Returns the pages evicted, -EAGAIN when none could be taken, or
@@ -458,6 +501,7 @@ static long evict_batch(struct tp_stack *s, size_t max, enum tp_victim_for victi
     if (n > 1)
         qsort(ids, n, sizeof ids[0], by_id);
     read_runs(s, ids, n, read, &checks);
+    stop_writes_in_runs(s, ids, n, read);
     int rc = evict_claimed(s, ids, n, read, err);
     return rc < 0 ? rc : (long)n;
 }
