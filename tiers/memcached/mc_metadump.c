@@ -17,6 +17,11 @@
 
 #define BUSY_TRIES 100
 #define BUSY_PAUSE_MS 50
+/* The least time the dump may go silent: a listing of every item is bulk
+ * work off the data path, which a loaded server streams in bursts; a wait
+ * as short as a page's (io_timeout_ms, 300 ms in the tests) failed opens
+ * on a loaded machine. */
+#define LISTING_TIMEOUT_MS 5000u
 
 static int dial(struct mc_server *srv, tierpage_error *err)
 {
@@ -51,7 +56,8 @@ static int dial(struct mc_server *srv, tierpage_error *err)
     if (fd < 0)
         return tierpage_error_set(err, -EHOSTUNREACH, NULL, "memcached: %s: cannot connect to list its keys: %s",
                                   srv->name, strerror(errno));
-    struct timeval tv = {srv->io_timeout_ms / 1000, (long)(srv->io_timeout_ms % 1000) * 1000};
+    unsigned timeout_ms = srv->io_timeout_ms > LISTING_TIMEOUT_MS ? srv->io_timeout_ms : LISTING_TIMEOUT_MS;
+    struct timeval tv = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     return fd;
