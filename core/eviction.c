@@ -16,23 +16,67 @@
 
 /* Ranges of the program's pages to unmap, gathered under the stack lock
  * over one batch (the clock's checks, then the victims) and unmapped
- * together: one system call, one flush of the other CPUs' TLBs, where
- * each used to cost its own (~45 µs on a virtual machine). */
+ * together: one system call, where each used to cost its own. */
 #define UNMAP_LIST_MAX (2 * TP_EVICT_BATCH)
+#define UNMAP_LIST_CAP (UNMAP_LIST_MAX + TP_EVICT_BATCH)
 
 struct unmap_list {
     struct tp_stack *s;
     size_t count;
-    struct iovec runs[UNMAP_LIST_MAX + TP_EVICT_BATCH];
+    struct tp_unmap_range ranges[UNMAP_LIST_CAP];
 };
+
+static void unmap_list_add(struct unmap_list *list, const struct tp_region *reg, uint32_t first, uint32_t count)
+{
+    list->ranges[list->count++] = (struct tp_unmap_range){first, first + count, reg};
+}
+
+static struct iovec range_iovec(const struct tp_stack *s, const struct tp_unmap_range *r)
+{
+    return (struct iovec){tp_page_addr(s, r->region, r->first), (size_t)(r->end - r->first) * s->page_size};
+}
+
+/* Stack lock held: unmaps the list's ranges and empties the list;
+ * unmapped[i] says whether range i was. The kernel flushes the other
+ * CPUs' TLBs about once per range (a page UFFDIO_COPY placed is mapped
+ * dirty, and zapping a dirty page of a shared mapping forces a flush;
+ * ~45 µs each on a virtual machine), so ranges are merged where that
+ * changes nothing (tp_merge_unmap_ranges). A merged range that fails (a
+ * page the program mlocked, say) is tried again as its pieces, as they
+ * would have been alone. */
+static void unmap_list_now(struct unmap_list *list, int *unmapped)
+{
+    struct tp_stack *s = list->s;
+    TP_ASSERT_HELD(&s->lock);
+    size_t order[UNMAP_LIST_CAP], pieces[UNMAP_LIST_CAP];
+    struct tp_unmap_range merged[UNMAP_LIST_CAP];
+    struct iovec iov[UNMAP_LIST_CAP], piece[UNMAP_LIST_CAP];
+    int done[UNMAP_LIST_CAP], piece_done[UNMAP_LIST_CAP];
+    size_t m = tp_merge_unmap_ranges(&s->pages.map, list->ranges, list->count, order, merged, pieces);
+    for (size_t j = 0; j < m; j++)
+        iov[j] = range_iovec(s, &merged[j]);
+    tp_unmap_runs(s, iov, m, done);
+    for (size_t j = 0, at = 0; j < m; at += pieces[j++]) {
+        if (!done[j] && pieces[j] > 1) {
+            for (size_t k = 0; k < pieces[j]; k++)
+                piece[k] = range_iovec(s, &list->ranges[order[at + k]]);
+            tp_unmap_runs(s, piece, pieces[j], piece_done);
+            for (size_t k = 0; k < pieces[j]; k++)
+                unmapped[order[at + k]] = piece_done[k];
+            continue;
+        }
+        for (size_t k = 0; k < pieces[j]; k++)
+            unmapped[order[at + k]] = done[j];
+    }
+    list->count = 0;
+}
 
 /* Stack lock held: unmaps what the list holds (the clock's checks only:
  * a failure leaves a page mapped, seen unused by the policy). */
 static void unmap_checks_now(struct unmap_list *list)
 {
-    int unmapped[UNMAP_LIST_MAX];
-    tp_unmap_runs(list->s, list->runs, list->count, unmapped);
-    list->count = 0;
+    int unmapped[UNMAP_LIST_CAP];
+    unmap_list_now(list, unmapped);
 }
 
 /* The page stays in the memfd; its next use is a minor fault that marks it
@@ -73,7 +117,7 @@ static void unmap_to_check(void *ctx, uint32_t id)
     }
     if (list->count == UNMAP_LIST_MAX)
         unmap_checks_now(list);
-    list->runs[list->count++] = (struct iovec){tp_page_addr(s, reg, first), (size_t)(last - first + 1) * s->page_size};
+    unmap_list_add(list, reg, first, last - first + 1);
 }
 
 /* The page's content, read from its memfd rather than through the
@@ -377,6 +421,7 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
  * writes the kernel tracks, from victim[first] in id order. */
 struct victim_run {
     char *addr;
+    const struct tp_region *region;
     size_t first, count;
 };
 
@@ -407,16 +452,15 @@ static void read_runs(struct tp_stack *s, const uint32_t *ids, size_t n, enum wr
         if (r && reg == last && ids[r->first + r->count - 1] + 1 == ids[i]) {
             r->count++;
         } else {
-            runs[run_count++] = (struct victim_run){tp_page_addr(s, reg, ids[i]), i, 1};
+            runs[run_count++] = (struct victim_run){tp_page_addr(s, reg, ids[i]), reg, i, 1};
             last = reg;
         }
     }
     size_t first_run = checks->count;
     for (size_t k = 0; k < run_count; k++)
-        checks->runs[first_run + k] = (struct iovec){runs[k].addr, runs[k].count * s->page_size};
-    int unmapped[UNMAP_LIST_MAX + TP_EVICT_BATCH];
-    tp_unmap_runs(s, checks->runs, first_run + run_count, unmapped);
-    checks->count = 0;
+        unmap_list_add(checks, runs[k].region, ids[runs[k].first], (uint32_t)runs[k].count);
+    int unmapped[UNMAP_LIST_CAP];
+    unmap_list_now(checks, unmapped);
     if (!run_count)
         return;
     tp_lock_drop(&s->lock);
@@ -455,7 +499,7 @@ static void stop_writes_in_runs(struct tp_stack *s, const uint32_t *ids, size_t 
             r->count++;
         } else {
             uffds[run_count] = reg->uffd;
-            runs[run_count++] = (struct victim_run){tp_page_addr(s, reg, ids[i]), i, 1};
+            runs[run_count++] = (struct victim_run){tp_page_addr(s, reg, ids[i]), reg, i, 1};
             last = reg;
         }
     }

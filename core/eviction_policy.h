@@ -9,6 +9,8 @@
 #ifndef TIERPAGE_EVICTION_POLICY_H
 #define TIERPAGE_EVICTION_POLICY_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "page_map.h"
@@ -31,6 +33,36 @@ enum tp_neighbour_check {
 /* p: a page beside one the hand checks, or NULL when never touched. Called
  * with the lock that guards the page map held. */
 enum tp_neighbour_check tp_check_neighbour(struct tp_page *p);
+
+/* Whether page p (NULL when never touched) is known not to be mapped in
+ * the program, so that unmapping it along with the pages around it costs
+ * nothing and changes nothing. For the pages of a region this process
+ * unmaps itself (not another process's: the hand leaves those mapped).
+ * Called with the lock that guards the page map held; changes nothing. */
+bool tp_page_known_unmapped(const struct tp_page *p);
+
+/* Page ids [first, end) of one region to unmap from the program. */
+struct tp_unmap_range {
+    uint32_t first, end;
+    const void *region; /* ranges of different regions never merge */
+};
+
+/* The most pages between two ranges looked at to merge them: a 2 MiB
+ * page table of 4 KiB pages. The kernel flushes the TLBs at least once
+ * for each page table it unmaps a written page of the memfd from, so a
+ * merge across a longer gap would save no flush. */
+#define TP_UNMAP_GAP_MAX 512u
+
+/* Sorts the n ranges by first id (order[k]: the index of the k-th) and
+ * merges them, in that order, into as few ranges as can be unmapped in
+ * their place: two ranges of one region merge when they overlap or touch,
+ * or when every page between them (at most TP_UNMAP_GAP_MAX) is
+ * tp_page_known_unmapped. merged[j] covers pieces[j] of the sorted
+ * ranges, after those merged[0..j) cover. Returns the number of merged
+ * ranges. Called with the lock that guards the page map held; changes
+ * nothing in it. */
+size_t tp_merge_unmap_ranges(const struct tp_page_map *m, const struct tp_unmap_range *ranges, size_t n,
+                             size_t *order, struct tp_unmap_range *merged, size_t *pieces);
 
 /* Who the victim makes room for. */
 enum tp_victim_for {

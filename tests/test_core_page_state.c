@@ -369,6 +369,108 @@ START_TEST(a_check_takes_along_the_neighbours_due_for_one)
 }
 END_TEST
 
+static size_t merge(const struct tp_unmap_range *ranges, size_t n, size_t *order, struct tp_unmap_range *merged,
+                    size_t *pieces)
+{
+    return tp_merge_unmap_ranges(&pg.map, ranges, n, order, merged, pieces);
+}
+
+static void assert_range(const struct tp_unmap_range *r, uint32_t from, uint32_t to, const void *region)
+{
+    ck_assert_uint_eq(r->first, from);
+    ck_assert_uint_eq(r->end, to);
+    ck_assert_ptr_eq(r->region, region);
+}
+
+/* Ranges of one region merge, sorted, across pages not mapped in the
+ * program: never touched, stored, empty, or resident and unmapped by a
+ * check or fetched ahead and not mapped; overlapping ranges merge too. */
+START_TEST(ranges_merge_across_pages_not_mapped)
+{
+    static const int a, b;
+    uint32_t far;
+    ck_assert_int_eq(tp_page_map_alloc(&pg.map, 2048, &far), 0); /* never touched */
+    store_in(first + 1, 0);
+    /* first + 2: touched, empty */
+    bring_in(first + 3, 0);
+    ck_assert_int_eq(tp_check_neighbour(tp_page(&pg, first + 3)), TP_NEIGHBOUR_CHECKED);
+    fetch_ahead(first + 9);
+    for (uint32_t id = first + 1; id < first + 4; id++)
+        ck_assert(tp_page_known_unmapped(tp_page(&pg, id)));
+    ck_assert(tp_page_known_unmapped(tp_page_find(&pg.map, far + 1)));
+    ck_assert(tp_page_known_unmapped(tp_page(&pg, first + 9)));
+    const struct tp_unmap_range ranges[] = {
+        {first + 4, first + 6, &a}, {first, first + 1, &a}, {far + 3, far + 4, &b}, {far, far + 1, &b},
+        {first + 5, first + 8, &a}, {first + 10, first + 11, &a},
+        /* a gap of TP_UNMAP_GAP_MAX pages merges, a longer one is not looked at */
+        {far + 4 + TP_UNMAP_GAP_MAX, far + 5 + TP_UNMAP_GAP_MAX, &b},
+        {far + 6 + 2 * TP_UNMAP_GAP_MAX, far + 7 + 2 * TP_UNMAP_GAP_MAX, &b},
+    };
+    size_t n = sizeof ranges / sizeof ranges[0], order[8], pieces[8];
+    struct tp_unmap_range merged[8];
+    ck_assert_uint_eq(merge(ranges, n, order, merged, pieces), 3);
+    assert_range(&merged[0], first, first + 11, &a); /* page first + 8: empty, first + 9: fetched ahead */
+    ck_assert_uint_eq(pieces[0], 4);
+    assert_range(&merged[1], far, far + 5 + TP_UNMAP_GAP_MAX, &b);
+    ck_assert_uint_eq(pieces[1], 3);
+    assert_range(&merged[2], far + 6 + 2 * TP_UNMAP_GAP_MAX, far + 7 + 2 * TP_UNMAP_GAP_MAX, &b);
+    ck_assert_uint_eq(pieces[2], 1);
+    const size_t sorted[] = {1, 0, 4, 5, 3, 2, 6, 7};
+    for (size_t k = 0; k < n; k++)
+        ck_assert_uint_eq(order[k], sorted[k]);
+}
+END_TEST
+
+/* A page that may be mapped ends a merge: used since its check
+ * (REFERENCED), mapped ahead (AHEAD), being moved (BUSY) or mlocked
+ * (LOCKED). So does another region, even right beside. */
+START_TEST(a_page_that_may_be_mapped_ends_a_merge)
+{
+    static const int a, b;
+    const struct tp_unmap_range ranges[] = {{first, first + 1, &a}, {first + 2, first + 3, &a}};
+    size_t order[3], pieces[3];
+    struct tp_unmap_range merged[3];
+    ck_assert_uint_eq(merge(ranges, 2, order, merged, pieces), 1);
+    bring_in(first + 1, 0); /* mapped by its fault */
+    ck_assert(!tp_page_known_unmapped(tp_page(&pg, first + 1)));
+    ck_assert_uint_eq(merge(ranges, 2, order, merged, pieces), 2);
+    assert_range(&merged[0], first, first + 1, &a);
+    assert_range(&merged[1], first + 2, first + 3, &a);
+    ck_assert_int_eq(tp_check_neighbour(tp_page(&pg, first + 1)), TP_NEIGHBOUR_CHECKED);
+    ck_assert_uint_eq(merge(ranges, 2, order, merged, pieces), 1);
+    tp_page_note_use(&pg, first + 1, 0); /* used again: mapped by its minor fault */
+    ck_assert_uint_eq(merge(ranges, 2, order, merged, pieces), 2);
+    ck_assert_int_eq(tp_check_neighbour(tp_page(&pg, first + 1)), TP_NEIGHBOUR_KEEP); /* hot */
+    tp_page(&pg, first + 1)->heat = 0;
+    ck_assert_int_eq(tp_check_neighbour(tp_page(&pg, first + 1)), TP_NEIGHBOUR_CHECKED);
+    ck_assert_uint_eq(merge(ranges, 2, order, merged, pieces), 1);
+    tp_page_claim(&pg, first + 1);
+    ck_assert_uint_eq(merge(ranges, 2, order, merged, pieces), 2);
+    tp_page_release(&pg, first + 1);
+    tp_page_set_locked(&pg, first + 1, 1);
+    ck_assert_uint_eq(merge(ranges, 2, order, merged, pieces), 2);
+    tp_page_set_locked(&pg, first + 1, 0);
+    ck_assert_uint_eq(merge(ranges, 2, order, merged, pieces), 1);
+    /* A BUSY page not yet resident: a fault may be mapping it. */
+    tp_page_claim(&pg, first + 4);
+    const struct tp_unmap_range around_busy[] = {{first + 3, first + 4, &a}, {first + 5, first + 6, &a}};
+    ck_assert_uint_eq(merge(around_busy, 2, order, merged, pieces), 2);
+    tp_page_release(&pg, first + 4);
+    ck_assert_uint_eq(merge(around_busy, 2, order, merged, pieces), 1);
+
+    fetch_ahead_mapped(first + 7, 1);
+    const struct tp_unmap_range around_ahead[] = {{first + 6, first + 7, &a}, {first + 8, first + 9, &a}};
+    ck_assert_uint_eq(merge(around_ahead, 2, order, merged, pieces), 2);
+
+    const struct tp_unmap_range regions[] = {{first + 10, first + 11, &a}, {first + 11, first + 12, &b},
+                                             {first + 13, first + 14, &a}};
+    ck_assert_uint_eq(merge(regions, 3, order, merged, pieces), 3);
+    assert_range(&merged[0], first + 10, first + 11, &a);
+    assert_range(&merged[1], first + 11, first + 12, &b);
+    assert_range(&merged[2], first + 13, first + 14, &a);
+}
+END_TEST
+
 START_TEST(fifo_takes_pages_in_the_order_they_came_and_never_unmaps)
 {
     unmapped_count = 0;
@@ -600,6 +702,8 @@ int main(void)
     tcase_add_test(policy, a_page_mapped_ahead_stays_mapped_and_may_be_written);
     tcase_add_test(policy, a_hot_page_is_checked_again_after_its_heat_runs_out);
     tcase_add_test(policy, a_check_takes_along_the_neighbours_due_for_one);
+    tcase_add_test(policy, ranges_merge_across_pages_not_mapped);
+    tcase_add_test(policy, a_page_that_may_be_mapped_ends_a_merge);
     tcase_add_test(policy, fifo_takes_pages_in_the_order_they_came_and_never_unmaps);
     tcase_add_test(policy, no_victim_while_every_page_is_busy);
     tcase_add_test(policy, resizing_keeps_the_pages_in_hand_order);
