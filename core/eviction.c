@@ -417,13 +417,35 @@ int tp_evict_page(struct tp_stack *s, uint32_t id, tierpage_error *err)
     return evict_claimed(s, &id, 1, &unread, err);
 }
 
-/* A run of a batch's victims: consecutive pages of one region whose
- * writes the kernel tracks, from victim[first] in id order. */
+/* A run of a batch's victims: consecutive pages of one region, from
+ * victim[first] in id order. What its handling needs of the region is
+ * taken under the stack lock (an unmap may cut the region meanwhile). */
 struct victim_run {
     char *addr;
     const struct tp_region *region;
+    int uffd;
     size_t first, count;
 };
+
+/* Stack lock held, the n victims claimed and sorted by id: their runs in
+ * the regions whose writes the kernel tracks (`kernel`), or in those
+ * where writes show as write faults. Returns the number of runs. */
+static size_t victim_runs(struct tp_stack *s, const uint32_t *ids, size_t n, bool kernel, struct victim_run *runs)
+{
+    TP_ASSERT_HELD(&s->lock);
+    size_t run_count = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct tp_region *reg = tp_region_of_id(s, ids[i]);
+        if (tp_kernel_tracks_writes(s, reg) != kernel)
+            continue;
+        struct victim_run *r = run_count ? &runs[run_count - 1] : NULL;
+        if (r && reg == r->region && ids[r->first + r->count - 1] + 1 == ids[i])
+            r->count++;
+        else
+            runs[run_count++] = (struct victim_run){tp_page_addr(s, reg, ids[i]), reg, reg->uffd, i, 1};
+    }
+    return run_count;
+}
 
 static int by_id(const void *a, const void *b)
 {
@@ -441,21 +463,9 @@ static void read_runs(struct tp_stack *s, const uint32_t *ids, size_t n, enum wr
                       struct unmap_list *checks)
 {
     struct victim_run runs[TP_EVICT_BATCH];
-    size_t run_count = 0;
-    struct tp_region *last = NULL;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         read[i] = WRITES_UNREAD;
-        struct tp_region *reg = tp_region_of_id(s, ids[i]);
-        if (!tp_kernel_tracks_writes(s, reg))
-            continue;
-        struct victim_run *r = run_count ? &runs[run_count - 1] : NULL;
-        if (r && reg == last && ids[r->first + r->count - 1] + 1 == ids[i]) {
-            r->count++;
-        } else {
-            runs[run_count++] = (struct victim_run){tp_page_addr(s, reg, ids[i]), reg, i, 1};
-            last = reg;
-        }
-    }
+    size_t run_count = victim_runs(s, ids, n, true, runs);
     size_t first_run = checks->count;
     for (size_t k = 0; k < run_count; k++)
         unmap_list_add(checks, runs[k].region, ids[runs[k].first], (uint32_t)runs[k].count);
@@ -487,28 +497,13 @@ static void stop_writes_in_runs(struct tp_stack *s, const uint32_t *ids, size_t 
 {
     TP_ASSERT_HELD(&s->lock);
     struct victim_run runs[TP_EVICT_BATCH];
-    int uffds[TP_EVICT_BATCH];
-    size_t run_count = 0;
-    struct tp_region *last = NULL;
-    for (size_t i = 0; i < n; i++) {
-        struct tp_region *reg = tp_region_of_id(s, ids[i]);
-        if (tp_kernel_tracks_writes(s, reg) || read[i] != WRITES_UNREAD)
-            continue;
-        struct victim_run *r = run_count ? &runs[run_count - 1] : NULL;
-        if (r && reg == last && r->first + r->count == i && ids[i - 1] + 1 == ids[i]) {
-            r->count++;
-        } else {
-            uffds[run_count] = reg->uffd;
-            runs[run_count++] = (struct victim_run){tp_page_addr(s, reg, ids[i]), reg, i, 1};
-            last = reg;
-        }
-    }
+    size_t run_count = victim_runs(s, ids, n, false, runs);
     if (run_count == 0)
         return;
     tp_lock_drop(&s->lock);
     for (size_t k = 0; k < run_count; k++) {
         if (runs[k].count < 2 ||
-            tp_uffd_writeprotect(uffds[k], runs[k].addr, runs[k].count * s->page_size, 1, 0) < 0)
+            tp_uffd_writeprotect(runs[k].uffd, runs[k].addr, runs[k].count * s->page_size, 1, 0) < 0)
             continue;
         for (size_t j = 0; j < runs[k].count; j++)
             read[runs[k].first + j] = WRITES_STOPPED;
