@@ -90,13 +90,19 @@ void tp_unmap_runs(struct tp_stack *s, const struct iovec *runs, size_t n, int *
 {
     size_t done = 0;
     if (n > 1 && s->batch_unmap) {
-        ssize_t bytes = syscall(SYS_process_madvise, PIDFD_SELF_THREAD_GROUP, runs, n, MADV_DONTNEED, 0u);
+        /* _LOCKED: a run in a range the program mlocked is unmapped as
+         * tp_stop_writes unmaps it alone (the pages themselves are never
+         * LOCKED: those are neither checked nor evicted). */
+        ssize_t bytes = syscall(SYS_process_madvise, PIDFD_SELF_THREAD_GROUP, runs, n, MADV_DONTNEED_LOCKED, 0u);
         /* Refused before the first run: an older kernel (no PIDFD_SELF,
-         * or no MADV_DONTNEED there), or a first run the program mlocked.
-         * One call a run from now on, as before either was offered. */
-        if (bytes < 0)
+         * EBADF, or not this advice there, EINVAL: Linux 6.13 takes any
+         * on the process itself): one call a run from now on, as before
+         * either was offered. A first run the program has just unmapped
+         * (ENOMEM: the pager has yet to read that event) refuses only
+         * this call. */
+        if (bytes < 0 && errno != ENOMEM)
             s->batch_unmap = 0;
-        /* What it did, in order, up to the run that failed (mlocked, say). */
+        /* What it did, in order, up to the run that failed. */
         for (size_t left = bytes > 0 ? (size_t)bytes : 0; done < n && left >= runs[done].iov_len; done++) {
             left -= runs[done].iov_len;
             unmapped[done] = 1;
