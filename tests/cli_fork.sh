@@ -30,9 +30,10 @@ expect_status 0 "fork_cow basic with the fifo policy (no minor faults: the child
     timeout 300 "$TIERPAGE" run -c "$WORK/fifo.yaml" --quiet -- "$FORK_COW" 16 basic
 expect_output "fork_cow basic: all checks passed" "fork_cow basic under fifo reports every check passed"
 
+# The list and the bytearray are about twice the resident cap.
 cat >"$WORK/py.yaml" <<YAML
 name: forkpy-$$
-resident: 32MiB
+resident: 8MiB
 malloc_threshold: 256KiB
 tiers:
   - plugin: dram

@@ -32,8 +32,7 @@ esac
 pass "two $KIND servers on loopback"
 
 # stack FILE NAME [EXTRA TOP-LEVEL LINE]: 4 MiB resident, 4 MiB of dram,
-# then the servers: half of fork_cow's 16 MiB is on them at the fork (most
-# of the 32 MiB of the watched runs, section 3).
+# then the servers: half of fork_cow's 16 MiB is on them at the fork.
 stack() {
     cat >"$1" <<YAML
 name: $2
@@ -46,15 +45,18 @@ tiers:
     servers: [$SERVERS]
 YAML
 }
+# snap: the keys on the servers now, which instances, leases and pages_of
+# read (one listing for the checks made at one moment).
+snap() { keys >"$WORK/keys"; }
 # instances NAME: "<instance> <page keys>" for each instance of namespace
 # NAME with pages on the servers.
 instances() {
-    keys | awk -F: -v ns="$1" '$1 == "tp" && $2 == ns && NF == 4 { n[$3]++ } END { for (i in n) print i, n[i] }' |
+    awk -F: -v ns="$1" '$1 == "tp" && $2 == ns && NF == 4 { n[$3]++ } END { for (i in n) print i, n[i] }' "$WORK/keys" |
         sort
 }
 # leases NAME: the instances of namespace NAME holding a lease.
 leases() {
-    keys | awk -F: -v ns="$1" '$1 == "tpl" && $2 == ns && NF == 3 { print $3 }' | sort -u
+    awk -F: -v ns="$1" '$1 == "tpl" && $2 == ns && NF == 3 { print $3 }' "$WORK/keys" | sort -u
 }
 # pages_of NAME INSTANCE: that instance's page keys.
 pages_of() {
@@ -74,6 +76,7 @@ for t in basic nested threads exec many; do
     # exec's children exec `fork_cow serve`, programs of their own that
     # leave their pages as any program does: section 3 watches an exec.
     [ $t = exec ] && continue
+    snap
     with_pages=$(instances "$name" | wc -l) with_lease=$(leases "$name" | wc -l)
     [ "$with_pages" -le 1 ] && [ "$with_lease" -le 1 ] &&
         pass "fork_cow $t: no child's pages or lease left on the servers" ||
@@ -87,6 +90,7 @@ stack "$WORK/excl.yaml" "$name" "namespace: exclusive"
 expect_status 0 "fork_cow nested with namespace: exclusive" -- \
     timeout 600 "$TIERPAGE" run -c "$WORK/excl.yaml" --quiet -- "$FORK_COW" 16 nested
 expect_output "fork_cow nested: all checks passed" "fork_cow nested with namespace: exclusive passes"
+snap
 left=$(instances "$name" | wc -l)
 [ "$left" = 0 ] && pass "exclusive: no child's pages left" || fail "exclusive: children's pages left: $(instances "$name")"
 
@@ -100,13 +104,15 @@ for how in kill exec; do
     mkdir -p "$dir"
     mkfifo "$dir/fork" "$dir/exec" "$dir/go"
     stack "$WORK/$how.yaml" "$name"
-    "$TIERPAGE" run -c "$WORK/$how.yaml" --quiet -- "$FORK_COW" 32 watched "$dir" $how >"$WORK/$how.out" 2>&1 &
+    "$TIERPAGE" run -c "$WORK/$how.yaml" --quiet -- "$FORK_COW" 16 watched "$dir" $how >"$WORK/$how.out" 2>&1 &
     run=$!
     wait_while_running $run 60 test -s "$dir/parent"
+    snap
     before=$(instances "$name" | awk '{ print $1 }')
     echo fork >"$dir/fork"
     wait_while_running $run 120 test -s "$dir/child"
     child=$(cat "$dir/child" 2>/dev/null || echo 0)
+    snap
     new=$(instances "$name" | awk '{ print $1 }' | grep -vxF "${before:-none}" || true)
     if [ "$(echo "$before" | grep -c .)" = 1 ] && [ "$(echo "$new" | grep -c .)" = 1 ] &&
         [ "$(pages_of "$name" "$new")" -gt 1000 ] && leases "$name" | grep -qxF "$new"; then
@@ -117,7 +123,7 @@ for how in kill exec; do
     parent_pages=$(pages_of "$name" "$before")
     if [ $how = exec ]; then
         echo exec >"$dir/exec"
-        gone() { [ "$(pages_of "$name" "$new")" = 0 ] && ! leases "$name" | grep -qxF "$new"; }
+        gone() { snap && [ "$(pages_of "$name" "$new")" = 0 ] && ! leases "$name" | grep -qxF "$new"; }
         wait_while_running $run 60 gone &&
             [ "$(cat "/proc/$child/comm" 2>/dev/null)" = sleep ] &&
             pass "exec: the child's pages and lease went at its exec, while the program it exec'd runs" ||
@@ -125,6 +131,7 @@ for how in kill exec; do
     fi
     kill -9 "$child" 2>/dev/null
     wait_while_running $run 60 test -s "$dir/reaped"
+    snap
     [ "$(cat "$dir/reaped" 2>/dev/null)" = 0 ] && pass "$how: the parent's wait saw the child killed" ||
         fail "$how: the parent's checks so far: '$(cat "$dir/reaped" 2>/dev/null)'"
     left=$(pages_of "$name" "$new")

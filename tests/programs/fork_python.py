@@ -5,9 +5,9 @@ import hashlib
 import multiprocessing as mp
 import sys
 
-N = 1_000_000
+N = 250_000
 data = [i * 7919 % 1_000_003 for i in range(N)]
-blob = bytearray(b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(1 << 20)))  # 32 MiB
+blob = bytearray(b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(1 << 18)))  # 8 MiB
 expected = sum(data)
 expected_blob = hashlib.sha256(blob).hexdigest()
 
