@@ -13,8 +13,9 @@ trap 'mc_stop_all; daemon_cleanup' EXIT
 CLOSE_ALL=$CLIENT_BUILD/tests/close_all
 
 mc_start fds 256 || { fail "memcached did not start"; finish; exit 1; }
-# 32 MiB through a 4 MiB cap: most of it in the slow tier when the program
-# closes.
+# 16 MiB through a 4 MiB cap and 4 MiB of dram: half of it in the slow tier
+# when the program closes, and every page of it read back, written and read
+# again after.
 stack() {
     printf 'name: fds-%s-%s\nresident: 4MiB\ntiers:\n  - plugin: dram\n    capacity: 4MiB\n' "$1" "$$"
     case $1 in
@@ -27,7 +28,7 @@ for tier in pmem memcached; do
     stack $tier >"$WORK/$tier.yaml"
     for mode in close closefrom close_range dup2 fork; do
         expect_status 0 "$tier: $mode, and the memory and a file opened afterwards are as written" -- \
-            timeout 300 "$TIERPAGE" run -c "$WORK/$tier.yaml" --quiet -- "$CLOSE_ALL" $mode 32 "$WORK/file"
+            timeout 300 "$TIERPAGE" run -c "$WORK/$tier.yaml" --quiet -- "$CLOSE_ALL" $mode 16 "$WORK/file"
         expect_output "close_all: $mode: every word and the file as written" "$tier: $mode: close_all says so"
     done
 done
@@ -37,7 +38,7 @@ stack memcached >"$STACKS/fds.yaml"
 start_daemon || exit 1
 for mode in close closefrom close_range dup2; do
     expect_status 0 "daemon: $mode, and the memory and a file opened afterwards are as written" -- \
-        timeout 300 "$TIERPAGE" run --daemon "$SOCK" --vm fds --quiet -- "$CLOSE_ALL" $mode 32 "$WORK/file"
+        timeout 300 "$TIERPAGE" run --daemon "$SOCK" --vm fds --quiet -- "$CLOSE_ALL" $mode 16 "$WORK/file"
     expect_output "close_all: $mode: every word and the file as written" "daemon: $mode: close_all says so"
 done
 expect_status 0 "SIGTERM stops the daemon" -- stop_daemon
