@@ -1,6 +1,6 @@
-# memcached itself (Debian's) as the paged program: `tierpage run` with 8
+# memcached itself (Debian's) as the paged program: `tierpage run` with 4
 # MiB resident, a 4 MiB dram tier, then a second memcached as the tier,
-# holding 32 MiB of values. tierpage-kv-load sets every key, drives random
+# holding 16 MiB of values. tierpage-kv-load sets every key, drives random
 # gets and sets from 4 connections (every get checked) and reads every key
 # back; then one key deleted and one changed behind its back must be the
 # two values its check finds wrong, so the check is shown able to fail.
@@ -18,19 +18,19 @@ stop_app() {
 }
 trap 'stop_app; mc_stop_all; rm -rf "$WORK"' EXIT
 KV_LOAD=$CLIENT_BUILD/bin/tierpage-kv-load
-KEYS=8388 # 32 MiB of 4000-byte values
+KEYS=4194 # 16 MiB of 4000-byte values
 
 stop_here() { fail "$1"; finish; exit 1; }
 
 mc_start tier 128 >/dev/null || stop_here "the tier's memcached did not start"
-mc_stack_file "$WORK/stack.yaml" mc-app-$$ 8MiB "127.0.0.1:$MC_PORT"
+mc_stack_file "$WORK/stack.yaml" mc-app-$$ 4MiB "127.0.0.1:$MC_PORT"
 
 port=$(mc_free_port) || stop_here "no free port for the paged memcached"
 timeout 600 "$TIERPAGE" run -c "$WORK/stack.yaml" --stats "$WORK/app.json" -- \
     memcached -u root -l 127.0.0.1 -p "$port" -U 0 -m 64 -M </dev/null >"$WORK/app.log" 2>&1 &
 app=$!
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
-if wait_while_running "$app" 30 listening; then pass "memcached starts under tierpage run (8 MiB resident)"; else
+if wait_while_running "$app" 30 listening; then pass "memcached starts under tierpage run (4 MiB resident)"; else
     sed 's/^/      /' "$WORK/app.log"; stop_here "memcached did not start under tierpage run"; fi
 
 kv() { "$KV_LOAD" --kind memcached --server "127.0.0.1:$port" --keys "$KEYS" --connections 4 "$@"; }
@@ -43,17 +43,17 @@ for k in sys.argv[2].split("."):
 print(d)' "$1" "$2"
 }
 
-kv --load --ops 20000 --set-ratio 0.2 --verify >"$WORK/run.json" 2>"$WORK/run.err"
+kv --load --ops 10000 --set-ratio 0.2 --verify >"$WORK/run.json" 2>"$WORK/run.err"
 status=$?
 if [ "$status" = 0 ] && [ "$(field "$WORK/run.json" verify)" = ok ]; then
-    pass "$KEYS keys loaded, 20000 requests driven, every key read back right"
+    pass "$KEYS keys loaded, 10000 requests driven, every key read back right"
 else
     fail "load, drive and read back: exit $status"; sed 's/^/      /' "$WORK/run.json" "$WORK/run.err" | tail -10
 fi
 for phase in run readback; do
     wrong=$(field "$WORK/run.json" "$phase.wrong" 2>/dev/null || echo missing)
     done_=$(field "$WORK/run.json" "$phase.requests" 2>/dev/null || echo 0)
-    want=$([ "$phase" = run ] && echo 20000 || echo "$KEYS")
+    want=$([ "$phase" = run ] && echo 10000 || echo "$KEYS")
     [ "$wrong" = 0 ] && [ "$done_" = "$want" ] && pass "$phase: $done_ requests, none wrong" ||
         fail "$phase: $done_ requests of $want, wrong: $wrong"
 done
