@@ -27,7 +27,7 @@ mc_stack() {
 mc_stack "$WORK/sharded.yaml" "$SERVERS"
 expect_status 0 "bench --verify through dram -> memcached (3 servers)" -- \
     "$TIERPAGE" run -c "$WORK/sharded.yaml" --stats "$WORK/sharded.json" -- \
-    "$BENCH" --size 64MiB --accesses 40000 --verify --quiet
+    "$BENCH" --size 32MiB --accesses 20000 --verify --quiet
 hits=$(tier_field "$WORK/sharded.json" memcached hits 2>/dev/null || echo 0)
 [ "$hits" -gt 0 ] && pass "memcached served $hits faults" || fail "memcached hits: $hits"
 for n in 1 2 3; do
@@ -39,7 +39,7 @@ done
 # goes on 2 s more (80000 accesses at most), then verifies every page.
 mc_stack "$WORK/replicas.yaml" "$SERVERS" "    replicas: 2"
 "$TIERPAGE" run -c "$WORK/replicas.yaml" --stats "$WORK/replicas.json" -- \
-    "$BENCH" --size 64MiB --accesses 80000 --until "$WORK/replicas.enough" --verify >"$WORK/out" 2>&1 &
+    "$BENCH" --size 32MiB --accesses 80000 --until "$WORK/replicas.enough" --verify >"$WORK/out" 2>&1 &
 run_pid=$!
 wait_while_running "$run_pid" 30 more_than 1000 mc_stat s2 curr_items
 read -r victim_pid victim_port <"$MC_STATE_DIR/s2.server"
@@ -56,7 +56,7 @@ status=$?
 rm -f "$MC_STATE_DIR/s2.server"
 if [ "$status" = 0 ]; then pass "the run survived the kill, every page verified"; else
     fail "the run exited $status after the kill"; sed 's/^/      /' "$WORK/out" | tail -20; fi
-if grep -q "^verify: *ok, 16384 pages" "$WORK/out" && ! grep -q "FAILED" "$WORK/out"; then
+if grep -q "^verify: *ok, 8192 pages" "$WORK/out" && ! grep -q "FAILED" "$WORK/out"; then
     pass "zero corrupted pages"; else fail "the verification did not report every page intact"; fi
 hits=$(tier_field "$WORK/replicas.json" memcached hits 2>/dev/null || echo 0)
 [ "$hits" -gt 0 ] && pass "memcached served $hits faults with replicas" || fail "memcached hits with replicas: $hits"

@@ -14,7 +14,8 @@ need "start a redis server with maxmemory 4mb" -- redis_start small --maxmemory 
 need "start a redis server with maxmemory-policy allkeys-lru" -- \
     redis_start lru --maxmemory 64mb --maxmemory-policy allkeys-lru
 A=${REDIS_ADDR[a]} B=${REDIS_ADDR[b]} C=${REDIS_ADDR[c]}
-BENCH_ARGS=(--size 64MiB --accesses 40000 --verify --quiet)
+# 16 times the stacks' 2 MiB cap.
+BENCH_ARGS=(--size 32MiB --accesses 20000 --verify --quiet)
 
 
 # Samples DBSIZE of the given servers every 0.2 s into $WORK/dbsize.
@@ -95,7 +96,9 @@ else
     fail "sharding: DBSIZE peaks $max_a, $max_b, $max_c"
 fi
 
-# 2. replicas: 2, and one server killed (kill -9) mid-run: no page lost or wrong.
+# 2. replicas: 2, and one server killed (kill -9) mid-run: no page lost or
+# wrong. The run's accesses go on until a page whose first copy was on the
+# dead server came from the second, then it verifies every page.
 cat >"$WORK/replicas.yaml" <<YAML
 name: repl-$$
 resident: 2MiB
@@ -108,11 +111,14 @@ tiers:
     connect_timeout_ms: 200
 YAML
 TIERPAGE_REDIS_DEBUG=1 "$TIERPAGE" run -c "$WORK/replicas.yaml" --stats "$WORK/replicas.json" -- \
-    "$BENCH" "${BENCH_ARGS[@]}" >"$WORK/replicas.out" 2>&1 &
+    "$BENCH" --size 32MiB --accesses 400000 --until "$WORK/replicas.enough" --verify --quiet \
+    >"$WORK/replicas.out" 2>&1 &
 run=$!
 killed=no
 wait_while_running "$run" 30 more_than 3000 redis_cli c dbsize && kill -0 "$run" 2>/dev/null && redis_kill9 c &&
     killed=yes
+wait_while_running "$run" 60 grep -q "read from replica 2" "$WORK/replicas.out"
+touch "$WORK/replicas.enough"
 wait "$run"
 status=$?
 [ "$killed" = yes ] && pass "a server of three was killed (kill -9) mid-run" || fail "the server was not killed mid-run"
