@@ -174,12 +174,16 @@ for kill_no in 1 2 3; do
     if wait_while_running "$bench_run" 60 bench_recovered; then
         pass "kill $kill_no: tierpage run resumed vm1"
     else
-        kill -0 "$bench_run" 2>/dev/null && fail "kill $kill_no: vm1 not recovered"
+        if kill -0 "$bench_run" 2>/dev/null; then
+            fail "kill $kill_no: vm1 not recovered"
+        else
+            fail "kill $kill_no: the run ended before it was resumed"
+        fi
         break
     fi
     [ "$kill_no" = 3 ] && break
     sleep "0.$((RANDOM % 9 + 1))"
-    kill -0 "$bench_run" 2>/dev/null || break
+    kill -0 "$bench_run" 2>/dev/null || { fail "the run ended before kill $((kill_no + 1))"; break; }
     kill_daemon
 done
 end_once_served vm1 "$bench_run" "$WORK/bench.enough"
