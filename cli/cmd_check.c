@@ -106,6 +106,7 @@ static int check_file(const char *path)
     printf("  malloc_threshold  %s\n", threshold);
     printf("  policy            %s\n", policy_name(conf->policy));
     printf("  handler_threads   %u\n", conf->handler_threads);
+    printf("  evictor_priority  %s\n", conf->evictor_priority == TP_EVICTOR_BACKGROUND ? "background" : "normal");
     if (conf->store_timeout_ms % 1000 == 0)
         printf("  store_timeout     %llus\n", (unsigned long long)(conf->store_timeout_ms / 1000));
     else

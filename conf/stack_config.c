@@ -30,7 +30,7 @@
 #define EXPECT_PLUGIN "expected a plugin name (a-z 0-9 _ -) or a path containing '/'"
 #define TOP_LEVEL_KEYS \
     "name, namespace, resident, malloc_threshold, handler_threads, policy, store_timeout, prefetch, prefetch_window, " \
-    "prefetch_map_ahead, write_tracking, allowed_uids, tiers"
+    "prefetch_map_ahead, write_tracking, evictor_priority, allowed_uids, tiers"
 #define TP_CONF_MAX_UIDS 64
 
 struct loader {
@@ -316,6 +316,22 @@ static int read_write_tracking(const struct loader *ld, const yaml_node_t *node,
     return 0;
 }
 
+static int read_evictor_priority(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
+{
+    static const char expected[] = "expected background or normal";
+    const char *text = scalar_text(ld, node, "evictor_priority", expected);
+
+    if (!text)
+        return -1;
+    if (strcmp(text, "background") == 0)
+        conf->evictor_priority = TP_EVICTOR_BACKGROUND;
+    else if (strcmp(text, "normal") == 0)
+        conf->evictor_priority = TP_EVICTOR_NORMAL;
+    else
+        return fail_expected(ld, node, "evictor_priority", expected);
+    return 0;
+}
+
 static int read_prefetch_window(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
 {
     static const char expected[] = "expected a number of pages from 1 to " TP_STRINGIFY(TP_CONF_MAX_PREFETCH_WINDOW);
@@ -591,12 +607,12 @@ static int read_tiers(const struct loader *ld, const yaml_node_t *node, struct t
 /* ---- the stack ------------------------------------------------------- */
 
 enum top_key { KEY_NAME, KEY_NAMESPACE, KEY_RESIDENT, KEY_MALLOC_THRESHOLD, KEY_HANDLER_THREADS, KEY_POLICY,
-               KEY_STORE_TIMEOUT, KEY_PREFETCH, KEY_PREFETCH_WINDOW, KEY_PREFETCH_MAP_AHEAD, KEY_WRITE_TRACKING, KEY_ALLOWED_UIDS, KEY_TIERS,
+               KEY_STORE_TIMEOUT, KEY_PREFETCH, KEY_PREFETCH_WINDOW, KEY_PREFETCH_MAP_AHEAD, KEY_WRITE_TRACKING, KEY_EVICTOR_PRIORITY, KEY_ALLOWED_UIDS, KEY_TIERS,
                KEY_COUNT };
 
 static const char *const top_key_names[KEY_COUNT] = {
     "name", "namespace", "resident", "malloc_threshold", "handler_threads", "policy", "store_timeout", "prefetch",
-    "prefetch_window", "prefetch_map_ahead", "write_tracking", "allowed_uids", "tiers",
+    "prefetch_window", "prefetch_map_ahead", "write_tracking", "evictor_priority", "allowed_uids", "tiers",
 };
 
 static int read_top_value(const struct loader *ld, enum top_key which, const yaml_node_t *v,
@@ -614,6 +630,7 @@ static int read_top_value(const struct loader *ld, enum top_key which, const yam
     case KEY_PREFETCH_WINDOW: return read_prefetch_window(ld, v, conf);
     case KEY_PREFETCH_MAP_AHEAD: return read_on_off(ld, v, "prefetch_map_ahead", &conf->prefetch_map_ahead);
     case KEY_WRITE_TRACKING: return read_write_tracking(ld, v, conf);
+    case KEY_EVICTOR_PRIORITY: return read_evictor_priority(ld, v, conf);
     case KEY_ALLOWED_UIDS: return read_allowed_uids(ld, v, conf);
     case KEY_TIERS: return read_tiers(ld, v, conf);
     case KEY_COUNT: break;
@@ -751,6 +768,7 @@ int tp_conf_load_string(const char *yaml, size_t len, const char *source_name,
     conf->malloc_threshold = TP_CONF_DEFAULT_MALLOC_THRESHOLD;
     conf->handler_threads = TP_HANDLERS_AUTO;
     conf->policy = TP_POLICY_CLOCK;
+    conf->evictor_priority = TP_EVICTOR_BACKGROUND;
     conf->store_timeout_ms = TP_CONF_DEFAULT_STORE_TIMEOUT_MS;
     conf->prefetch = 1;
     conf->prefetch_window = TP_CONF_DEFAULT_PREFETCH_WINDOW;

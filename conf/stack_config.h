@@ -19,6 +19,12 @@ enum tp_write_tracking {
     TP_WRITES_FAULTS,   /* write-protect faults, and comparison for local tiers */
 };
 
+/* The CPU share of the thread that evicts ahead of the faults. */
+enum tp_evictor_priority {
+    TP_EVICTOR_BACKGROUND = 0, /* nice 19: it runs on CPU time the program leaves */
+    TP_EVICTOR_NORMAL,         /* the program's own priority */
+};
+
 /* One handler thread pinned to each CPU the process may run on: a fault is
  * then picked up on the CPU where it happened, without a cross-CPU wake. */
 #define TP_HANDLERS_AUTO 0u
@@ -62,6 +68,7 @@ struct tp_conf {
     unsigned prefetch_window;   /* `prefetch_window:` pages, default TP_CONF_DEFAULT_PREFETCH_WINDOW */
     int prefetch_map_ahead;     /* `prefetch_map_ahead: on|off`, default on */
     enum tp_write_tracking write_tracking; /* `write_tracking: auto|kernel|faults`, default auto */
+    enum tp_evictor_priority evictor_priority; /* `evictor_priority: background|normal`, default background */
     /* `allowed_uids:`: the users whose processes may attach to this stack
      * under tierpaged; none given: the daemon's own user (and root). */
     uint32_t *allowed_uids;

@@ -216,6 +216,7 @@ static tp_stack *stack_open(struct tp_conf *conf, const char *apart_from, const 
         goto fail;
     }
     s->handler_threads = conf->handler_threads;
+    s->evictor.background = conf->evictor_priority == TP_EVICTOR_BACKGROUND;
     if (tp_evictor_start(s, err) < 0 || tp_handlers_start(s, conf->handler_threads, err) < 0)
         goto fail;
     tp_conf_free(conf);

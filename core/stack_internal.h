@@ -92,6 +92,7 @@ struct tp_evictor {
     pthread_t thread;
     pthread_cond_t wake;
     int running, stop, busy;
+    bool background;     /* `evictor_priority: background`: at nice 19 */
     uint64_t low, high;  /* free room (pages) that wakes it / that it makes */
 };
 

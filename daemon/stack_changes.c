@@ -54,6 +54,8 @@ size_t tpd_fixed_changes(const struct tp_conf *a, const struct tp_conf *b, char 
         note(&c, "handler_threads");
     if (a->policy != b->policy)
         note(&c, "policy");
+    if (a->evictor_priority != b->evictor_priority)
+        note(&c, "evictor_priority");
     if (a->store_timeout_ms != b->store_timeout_ms)
         note(&c, "store_timeout");
     if (a->prefetch != b->prefetch || a->prefetch_window != b->prefetch_window ||

@@ -107,6 +107,7 @@ START_TEST(local_example_is_the_default_stack)
     ck_assert_int_eq(conf->prefetch, 1);
     ck_assert_uint_eq(conf->prefetch_window, 32);
     ck_assert_int_eq(conf->write_tracking, TP_WRITES_AUTO);
+    ck_assert_int_eq(conf->evictor_priority, TP_EVICTOR_BACKGROUND);
     ck_assert_uint_eq(conf->tier_count, 2);
     ck_assert_str_eq(conf->tiers[0].plugin, "dram");
     ck_assert_str_eq(conf->tiers[0].name, "dram");
@@ -185,6 +186,7 @@ START_TEST(every_key_is_read)
                                    "prefetch: off\n"
                                    "prefetch_window: 256\n"
                                    "write_tracking: faults\n"
+                                   "evictor_priority: normal\n"
                                    "tiers:\n"
                                    "  - plugin: dram\n"
                                    "    name: fast\n"
@@ -200,12 +202,13 @@ START_TEST(every_key_is_read)
     ck_assert_int_eq(conf->prefetch, 0);
     ck_assert_uint_eq(conf->prefetch_window, 256);
     ck_assert_int_eq(conf->write_tracking, TP_WRITES_FAULTS);
+    ck_assert_int_eq(conf->evictor_priority, TP_EVICTOR_NORMAL);
     ck_assert_str_eq(conf->tiers[0].plugin, "dram");
     ck_assert_str_eq(conf->tiers[0].name, "fast");
     ck_assert_uint_eq(conf->tiers[0].capacity, 8 * GiB);
-    ck_assert_int_eq(conf->tiers[0].line, 13);
+    ck_assert_int_eq(conf->tiers[0].line, 14);
     ck_assert_int_eq(conf->tiers[0].column, 5);
-    ck_assert_int_eq(conf->tiers[0].plugin_line, 13);
+    ck_assert_int_eq(conf->tiers[0].plugin_line, 14);
     ck_assert_int_eq(conf->tiers[0].plugin_column, 13);
     tp_conf_free(conf);
 }
@@ -338,7 +341,7 @@ static const struct error_case error_cases[] = {
     /* unknown and duplicate keys */
     {"name: t\nresident: 4MiB\nnaem: b\n",
      "t.yaml:3:1: naem: unknown key, expected one of name, namespace, resident, malloc_threshold, "
-     "handler_threads, policy, store_timeout, prefetch, prefetch_window, prefetch_map_ahead, write_tracking, allowed_uids, tiers", "naem"},
+     "handler_threads, policy, store_timeout, prefetch, prefetch_window, prefetch_map_ahead, write_tracking, evictor_priority, allowed_uids, tiers", "naem"},
     {"name: t\nresident: 4MiB\nresident: 8MiB\n",
      "t.yaml:3:1: resident: duplicate key, first given at line 2, column 1", "resident"},
     {HEAD "tiers:\n  - plugin: dram\n    capacity: 1MiB\n    capacity: 2MiB\n",
@@ -441,6 +444,8 @@ static const struct error_case error_cases[] = {
     {"name: t\nprefetch: yes\n", "t.yaml:2:11: prefetch: expected on or off, got 'yes'", "prefetch"},
     {"name: t\nwrite_tracking: soft-dirty\n",
      "t.yaml:2:17: write_tracking: expected auto, kernel or faults, got 'soft-dirty'", "write_tracking"},
+    {"name: t\nevictor_priority: idle\n",
+     "t.yaml:2:19: evictor_priority: expected background or normal, got 'idle'", "evictor_priority"},
     {"name: t\nprefetch: [on]\n", "t.yaml:2:11: prefetch: expected on or off, got a list", "prefetch"},
     {"name: t\nprefetch_window: 0\n",
      "t.yaml:2:18: prefetch_window: expected a number of pages from 1 to 256, got '0'", "prefetch_window"},

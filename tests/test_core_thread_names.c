@@ -1,6 +1,7 @@
 /* The pager's threads carry names (`top -H`, `ps -L`): one tp-fault/N for
  * each fault handler and a tp-evictor; the program's own threads keep
- * theirs. Pages still read back as written. */
+ * theirs. The evictor runs at nice 19 unless `evictor_priority: normal`.
+ * Pages still read back as written. */
 #include <check.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -43,6 +44,42 @@ static int threads_named(const char *name)
     return n;
 }
 
+/* The nice value of this process's thread named `name` (field 19 of its
+ * stat, counted after the parenthesised command), or -100 when none. */
+static int nice_of(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_msg(d != NULL, "cannot list /proc/self/task");
+    int nice = -100;
+    struct dirent *e;
+    while (nice == -100 && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], stat[1024] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(stat, 1, sizeof stat - 1, f);
+        fclose(f);
+        stat[n] = '\0';
+        char *open = strchr(stat, '('), *close = strrchr(stat, ')');
+        if (!open || !close || (size_t)(close - open - 1) != strlen(name) || strncmp(open + 1, name, strlen(name)) != 0)
+            continue;
+        /* Field 3 (the state) starts two characters after the command. */
+        const char *field = close + 2;
+        for (int k = 3; k < 19 && field; k++) {
+            field = strchr(field, ' ');
+            if (field)
+                field++;
+        }
+        ck_assert_msg(field != NULL, "cannot read %s", path);
+        nice = atoi(field);
+    }
+    closedir(d);
+    return nice;
+}
+
 START_TEST(pager_threads_are_named)
 {
     ck_assert_int_eq(prctl(PR_SET_NAME, "names-program"), 0);
@@ -56,6 +93,8 @@ START_TEST(pager_threads_are_named)
     ck_assert_int_eq(threads_named("tp-fault/1"), 1);
     ck_assert_int_eq(threads_named("tp-evictor"), 1);
     ck_assert_int_eq(threads_named("names-program"), 1);
+    ck_assert_int_eq(nice_of("tp-evictor"), 19);
+    ck_assert_int_eq(nice_of("names-program"), 0);
     for (size_t i = 0; i < PAGES; i++)
         ck_assert_msg(page_matches(m, i, 1), "page %zu", i);
     tp_stack_close(s);
@@ -64,11 +103,32 @@ START_TEST(pager_threads_are_named)
 }
 END_TEST
 
+START_TEST(evictor_priority_normal_keeps_the_programs)
+{
+    tp_stack *s = open_stack("name: evictor-normal\n"
+                             "resident: 64KiB\n"
+                             "evictor_priority: normal\n"
+                             "tiers:\n"
+                             "  - plugin: dram\n"
+                             "    capacity: 1MiB\n");
+    tierpage_error err = {{0}, {0}};
+    char *m = tp_map(s, NULL, PAGES * PAGE, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    for (size_t i = 0; i < PAGES; i++)
+        fill_page(m, i, 2);
+    ck_assert_int_eq(nice_of("tp-evictor"), 0);
+    for (size_t i = 0; i < PAGES; i++)
+        ck_assert_msg(page_matches(m, i, 2), "page %zu", i);
+    tp_stack_close(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("core thread names");
     TCase *tc = tcase_create("names");
     tcase_add_test(tc, pager_threads_are_named);
+    tcase_add_test(tc, evictor_priority_normal_keeps_the_programs);
     suite_add_tcase(suite, tc);
     SRunner *sr = srunner_create(suite);
     srunner_run_all(sr, CK_NORMAL);
