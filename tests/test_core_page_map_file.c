@@ -148,8 +148,11 @@ static void mark_until_killed(void *arg, int ready_fd)
                 struct tp_page *p = tp_page_touch(&m, id);
                 if (!p)
                     _exit(4);
-                p->tier = marked(id).tier; /* the tier first, then the state */
-                p->state = marked(id).state;
+                /* The tier first, then the state: a release store, as
+                 * plain stores may be emitted state first and a kill
+                 * between would leave a stored page with no tier. */
+                p->tier = marked(id).tier;
+                __atomic_store_n(&p->state, marked(id).state, __ATOMIC_RELEASE);
             }
         /* Ready once chunks are live: a kill before would find none. */
         if (round == 0 && write(ready_fd, "r", 1) != 1)
