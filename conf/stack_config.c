@@ -265,70 +265,66 @@ static int read_store_timeout(const struct loader *ld, const yaml_node_t *node, 
     return 0;
 }
 
-static int read_policy(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
-{
-    static const char expected[] = "expected clock or fifo";
-    const char *text = scalar_text(ld, node, "policy", expected);
+/* A key whose value is one of a few names. */
+struct choice {
+    const char *name;
+    int value;
+};
 
-    if (!text)
-        return -1;
-    if (strcmp(text, "clock") == 0)
-        conf->policy = TP_POLICY_CLOCK;
-    else if (strcmp(text, "fifo") == 0)
-        conf->policy = TP_POLICY_FIFO;
-    else
-        return fail_expected(ld, node, "policy", expected);
-    return 0;
-}
-
-/* An on/off key into *out. */
-static int read_on_off(const struct loader *ld, const yaml_node_t *node, const char *key, int *out)
+/* The value of the name `node` holds into *out; `expected` lists the
+ * names for the message when it holds none of them. */
+static int read_choice(const struct loader *ld, const yaml_node_t *node, const char *key, const char *expected,
+                       const struct choice *choices, size_t count, int *out)
 {
-    static const char expected[] = "expected on or off";
     const char *text = scalar_text(ld, node, key, expected);
 
     if (!text)
         return -1;
-    if (strcmp(text, "on") == 0)
-        *out = 1;
-    else if (strcmp(text, "off") == 0)
-        *out = 0;
-    else
-        return fail_expected(ld, node, key, expected);
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(text, choices[i].name) == 0) {
+            *out = choices[i].value;
+            return 0;
+        }
+    return fail_expected(ld, node, key, expected);
+}
+
+#define READ_CHOICE(ld, node, key, expected, choices, out) \
+    read_choice(ld, node, key, expected, choices, sizeof choices / sizeof choices[0], out)
+
+static int read_on_off(const struct loader *ld, const yaml_node_t *node, const char *key, int *out)
+{
+    static const struct choice on_off[] = {{"on", 1}, {"off", 0}};
+    return READ_CHOICE(ld, node, key, "expected on or off", on_off, out);
+}
+
+static int read_policy(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
+{
+    static const struct choice policies[] = {{"clock", TP_POLICY_CLOCK}, {"fifo", TP_POLICY_FIFO}};
+    int value;
+    if (READ_CHOICE(ld, node, "policy", "expected clock or fifo", policies, &value) < 0)
+        return -1;
+    conf->policy = (enum tp_eviction_policy)value;
     return 0;
 }
 
 static int read_write_tracking(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
 {
-    static const char expected[] = "expected auto, kernel or faults";
-    const char *text = scalar_text(ld, node, "write_tracking", expected);
-
-    if (!text)
+    static const struct choice trackings[] = {
+        {"auto", TP_WRITES_AUTO}, {"kernel", TP_WRITES_KERNEL}, {"faults", TP_WRITES_FAULTS}};
+    int value;
+    if (READ_CHOICE(ld, node, "write_tracking", "expected auto, kernel or faults", trackings, &value) < 0)
         return -1;
-    if (strcmp(text, "auto") == 0)
-        conf->write_tracking = TP_WRITES_AUTO;
-    else if (strcmp(text, "kernel") == 0)
-        conf->write_tracking = TP_WRITES_KERNEL;
-    else if (strcmp(text, "faults") == 0)
-        conf->write_tracking = TP_WRITES_FAULTS;
-    else
-        return fail_expected(ld, node, "write_tracking", expected);
+    conf->write_tracking = (enum tp_write_tracking)value;
     return 0;
 }
 
 static int read_evictor_priority(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
 {
-    static const char expected[] = "expected background or normal";
-    const char *text = scalar_text(ld, node, "evictor_priority", expected);
-
-    if (!text)
+    static const struct choice priorities[] = {{"background", TP_EVICTOR_BACKGROUND}, {"normal", TP_EVICTOR_NORMAL}};
+    int value;
+    if (READ_CHOICE(ld, node, "evictor_priority", "expected background or normal", priorities, &value) < 0)
         return -1;
-    if (strcmp(text, "background") == 0)
-        conf->evictor_priority = TP_EVICTOR_BACKGROUND;
-    else if (strcmp(text, "normal") == 0)
-        conf->evictor_priority = TP_EVICTOR_NORMAL;
-    else
-        return fail_expected(ld, node, "evictor_priority", expected);
+    conf->evictor_priority = (enum tp_evictor_priority)value;
     return 0;
 }
 

@@ -20,53 +20,32 @@ static const char *stack_yaml = "name: thread-names\n"
                                 "  - plugin: dram\n"
                                 "    capacity: 1MiB\n";
 
-/* How many of this process's threads are named `name`. */
-static int threads_named(const char *name)
+/* How many of this process's threads are named `name`, from each
+ * thread's stat; *nice is the nice value of one of them (field 19,
+ * counted after the parenthesised name), -100 when none is. */
+static int threads_named_nice(const char *name, int *nice)
 {
     DIR *d = opendir("/proc/self/task");
     ck_assert_msg(d != NULL, "cannot list /proc/self/task");
     int n = 0;
+    *nice = -100;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[300], comm[32] = "";
-        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue; /* the thread left meanwhile */
-        if (fgets(comm, sizeof comm, f))
-            comm[strcspn(comm, "\n")] = '\0';
-        fclose(f);
-        n += strcmp(comm, name) == 0;
-    }
-    closedir(d);
-    return n;
-}
-
-/* The nice value of this process's thread named `name` (field 19 of its
- * stat, counted after the parenthesised command), or -100 when none. */
-static int nice_of(const char *name)
-{
-    DIR *d = opendir("/proc/self/task");
-    ck_assert_msg(d != NULL, "cannot list /proc/self/task");
-    int nice = -100;
-    struct dirent *e;
-    while (nice == -100 && (e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
         char path[300], stat[1024] = "";
         snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
         FILE *f = fopen(path, "r");
         if (!f)
-            continue;
-        size_t n = fread(stat, 1, sizeof stat - 1, f);
+            continue; /* the thread left meanwhile */
+        size_t got = fread(stat, 1, sizeof stat - 1, f);
         fclose(f);
-        stat[n] = '\0';
+        stat[got] = '\0';
         char *open = strchr(stat, '('), *close = strrchr(stat, ')');
         if (!open || !close || (size_t)(close - open - 1) != strlen(name) || strncmp(open + 1, name, strlen(name)) != 0)
             continue;
-        /* Field 3 (the state) starts two characters after the command. */
+        n++;
+        /* Field 3 (the state) starts two characters after the name. */
         const char *field = close + 2;
         for (int k = 3; k < 19 && field; k++) {
             field = strchr(field, ' ');
@@ -74,9 +53,22 @@ static int nice_of(const char *name)
                 field++;
         }
         ck_assert_msg(field != NULL, "cannot read %s", path);
-        nice = atoi(field);
+        *nice = atoi(field);
     }
     closedir(d);
+    return n;
+}
+
+static int threads_named(const char *name)
+{
+    int nice;
+    return threads_named_nice(name, &nice);
+}
+
+static int nice_of(const char *name)
+{
+    int nice;
+    threads_named_nice(name, &nice);
     return nice;
 }
 
