@@ -30,7 +30,7 @@ enum tp_evictor_priority {
 #define TP_HANDLERS_AUTO 0u
 
 /* `prefetch_window:`: pages fetched ahead at most, default and bound. */
-#define TP_CONF_DEFAULT_PREFETCH_WINDOW 32u
+#define TP_CONF_DEFAULT_PREFETCH_WINDOW 256u
 #define TP_CONF_MAX_PREFETCH_WINDOW 256
 
 /* A tier without `writeback_queue:` gets the default of its plugin. */

@@ -105,7 +105,7 @@ START_TEST(local_example_is_the_default_stack)
     ck_assert_int_eq(conf->policy, TP_POLICY_CLOCK);
     ck_assert_uint_eq(conf->store_timeout_ms, 30000);
     ck_assert_int_eq(conf->prefetch, 1);
-    ck_assert_uint_eq(conf->prefetch_window, 32);
+    ck_assert_uint_eq(conf->prefetch_window, 256);
     ck_assert_int_eq(conf->write_tracking, TP_WRITES_AUTO);
     ck_assert_int_eq(conf->evictor_priority, TP_EVICTOR_BACKGROUND);
     ck_assert_uint_eq(conf->tier_count, 2);
