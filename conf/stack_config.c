@@ -300,7 +300,7 @@ static int read_on_off(const struct loader *ld, const yaml_node_t *node, const c
 static int read_policy(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
 {
     static const struct choice policies[] = {{"clock", TP_POLICY_CLOCK}, {"fifo", TP_POLICY_FIFO}};
-    int value;
+    int value = 0; /* set by READ_CHOICE on success; -O3 cannot tell */
     if (READ_CHOICE(ld, node, "policy", "expected clock or fifo", policies, &value) < 0)
         return -1;
     conf->policy = (enum tp_eviction_policy)value;
@@ -311,7 +311,7 @@ static int read_write_tracking(const struct loader *ld, const yaml_node_t *node,
 {
     static const struct choice trackings[] = {
         {"auto", TP_WRITES_AUTO}, {"kernel", TP_WRITES_KERNEL}, {"faults", TP_WRITES_FAULTS}};
-    int value;
+    int value = 0; /* set by READ_CHOICE on success; -O3 cannot tell */
     if (READ_CHOICE(ld, node, "write_tracking", "expected auto, kernel or faults", trackings, &value) < 0)
         return -1;
     conf->write_tracking = (enum tp_write_tracking)value;
@@ -321,7 +321,7 @@ static int read_write_tracking(const struct loader *ld, const yaml_node_t *node,
 static int read_evictor_priority(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
 {
     static const struct choice priorities[] = {{"background", TP_EVICTOR_BACKGROUND}, {"normal", TP_EVICTOR_NORMAL}};
-    int value;
+    int value = 0; /* set by READ_CHOICE on success; -O3 cannot tell */
     if (READ_CHOICE(ld, node, "evictor_priority", "expected background or normal", priorities, &value) < 0)
         return -1;
     conf->evictor_priority = (enum tp_evictor_priority)value;
