@@ -265,43 +265,45 @@ static int read_store_timeout(const struct loader *ld, const yaml_node_t *node, 
     return 0;
 }
 
-/* A key whose value is one of a few names. */
+/* A key whose value is one of a few names; each name's value is >= 0. */
 struct choice {
     const char *name;
     int value;
 };
 
-/* The value of the name `node` holds into *out; `expected` lists the
- * names for the message when it holds none of them. */
+/* The value of the name `node` holds, or -1 (reported) when it holds none
+ * of them; `expected` lists the names for the message. */
 static int read_choice(const struct loader *ld, const yaml_node_t *node, const char *key, const char *expected,
-                       const struct choice *choices, size_t count, int *out)
+                       const struct choice *choices, size_t count)
 {
     const char *text = scalar_text(ld, node, key, expected);
 
     if (!text)
         return -1;
     for (size_t i = 0; i < count; i++)
-        if (strcmp(text, choices[i].name) == 0) {
-            *out = choices[i].value;
-            return 0;
-        }
+        if (strcmp(text, choices[i].name) == 0)
+            return choices[i].value;
     return fail_expected(ld, node, key, expected);
 }
 
-#define READ_CHOICE(ld, node, key, expected, choices, out) \
-    read_choice(ld, node, key, expected, choices, sizeof choices / sizeof choices[0], out)
+#define READ_CHOICE(ld, node, key, expected, choices) \
+    read_choice(ld, node, key, expected, choices, sizeof choices / sizeof choices[0])
 
 static int read_on_off(const struct loader *ld, const yaml_node_t *node, const char *key, int *out)
 {
     static const struct choice on_off[] = {{"on", 1}, {"off", 0}};
-    return READ_CHOICE(ld, node, key, "expected on or off", on_off, out);
+    int value = READ_CHOICE(ld, node, key, "expected on or off", on_off);
+    if (value < 0)
+        return -1;
+    *out = value;
+    return 0;
 }
 
 static int read_policy(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
 {
     static const struct choice policies[] = {{"clock", TP_POLICY_CLOCK}, {"fifo", TP_POLICY_FIFO}};
-    int value = 0; /* set by READ_CHOICE on success; -O3 cannot tell */
-    if (READ_CHOICE(ld, node, "policy", "expected clock or fifo", policies, &value) < 0)
+    int value = READ_CHOICE(ld, node, "policy", "expected clock or fifo", policies);
+    if (value < 0)
         return -1;
     conf->policy = (enum tp_eviction_policy)value;
     return 0;
@@ -311,8 +313,8 @@ static int read_write_tracking(const struct loader *ld, const yaml_node_t *node,
 {
     static const struct choice trackings[] = {
         {"auto", TP_WRITES_AUTO}, {"kernel", TP_WRITES_KERNEL}, {"faults", TP_WRITES_FAULTS}};
-    int value = 0; /* set by READ_CHOICE on success; -O3 cannot tell */
-    if (READ_CHOICE(ld, node, "write_tracking", "expected auto, kernel or faults", trackings, &value) < 0)
+    int value = READ_CHOICE(ld, node, "write_tracking", "expected auto, kernel or faults", trackings);
+    if (value < 0)
         return -1;
     conf->write_tracking = (enum tp_write_tracking)value;
     return 0;
@@ -321,8 +323,8 @@ static int read_write_tracking(const struct loader *ld, const yaml_node_t *node,
 static int read_evictor_priority(const struct loader *ld, const yaml_node_t *node, struct tp_conf *conf)
 {
     static const struct choice priorities[] = {{"background", TP_EVICTOR_BACKGROUND}, {"normal", TP_EVICTOR_NORMAL}};
-    int value = 0; /* set by READ_CHOICE on success; -O3 cannot tell */
-    if (READ_CHOICE(ld, node, "evictor_priority", "expected background or normal", priorities, &value) < 0)
+    int value = READ_CHOICE(ld, node, "evictor_priority", "expected background or normal", priorities);
+    if (value < 0)
         return -1;
     conf->evictor_priority = (enum tp_evictor_priority)value;
     return 0;
