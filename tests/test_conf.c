@@ -116,9 +116,11 @@ START_TEST(local_example_is_the_default_stack)
     ck_assert_str_eq(conf->tiers[1].plugin, "pmem");
     ck_assert_str_eq(conf->tiers[1].name, "pmem");
     ck_assert_uint_eq(conf->tiers[1].capacity, 1 * GiB);
-    ck_assert_uint_eq(conf->tiers[1].option_count, 1);
+    ck_assert_uint_eq(conf->tiers[1].option_count, 2);
     ck_assert_str_eq(conf->tiers[1].options[0].key, "path");
     ck_assert_str_eq(conf->tiers[1].options[0].value, "/tmp/tierpage-local.pmem");
+    ck_assert_str_eq(conf->tiers[1].options[1].key, "durable");
+    ck_assert_str_eq(conf->tiers[1].options[1].value, "false");
     tp_conf_free(conf);
 }
 END_TEST

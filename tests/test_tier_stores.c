@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "killed_child.h"
 #include "loader.h"
+#include "store_host.h"
 
 #define PAGE 4096
 
@@ -35,9 +37,11 @@ static int open_with(struct opened *o, const char *ns, size_t page_size, uint64_
                      const char *v1, const char *k2, const char *v2, tierpage_error *err)
 {
     tierpage_store_option options[2] = { { k1, v1 }, { k2, v2 } };
+    struct tp_store_host host;
     tierpage_store_params params = {
         .namespace_name = ns, .page_size = page_size, .capacity = capacity,
         .options = options, .option_count = k2 ? 2 : k1 ? 1 : 0,
+        .host = tp_store_host_init(&host, "t"),
     };
     memset(err, 0, sizeof *err);
     o->store = NULL;
@@ -165,11 +169,13 @@ END_TEST
 struct file_case {
     char dir[4096];
     char file[4200];
+    const char *durable; /* pmem's `durable`, when given */
     struct opened o;
 };
 
 static void file_case_setup(struct file_case *c, const char *plugin)
 {
+    c->durable = NULL;
     tt_make_temp_dir(c->dir, sizeof c->dir);
     snprintf(c->file, sizeof c->file, "%s/tier.%s", c->dir, plugin);
     load(&c->o, plugin);
@@ -186,7 +192,8 @@ static void file_case_teardown(struct file_case *c)
 static int file_case_open(struct file_case *c, const char *ns, size_t page_size, uint64_t capacity,
                           tierpage_error *err)
 {
-    return open_with(&c->o, ns, page_size, capacity, "path", c->file, NULL, NULL, err);
+    return open_with(&c->o, ns, page_size, capacity, "path", c->file, c->durable ? "durable" : NULL, c->durable,
+                     err);
 }
 
 /* dram with `path`: the pool in a file that outlives the store. */
@@ -279,12 +286,13 @@ static void put_until_killed(void *arg, int ready_fd)
  * random moment, many times over one file: after each kill, every page the
  * reopened store holds is whole, of its key, from a round the child
  * reached, and no key went back to an older round than a completed one. */
-START_TEST(test_dram_file_survives_kill_at_any_moment)
+static void survives_kill_at_any_moment(const char *plugin, const char *durable)
 {
     enum { KEYS = KILL_KEYS, CAP = KILL_CAP, KILLS = 12 };
     struct file_case c;
     tierpage_error err;
-    file_case_setup(&c, "dram");
+    file_case_setup(&c, plugin);
+    c.durable = durable;
     srand((unsigned)getpid());
     /* Each key's round before the child ran, and the child's first round. */
     uint64_t held[KEYS] = { 0 };
@@ -321,6 +329,11 @@ START_TEST(test_dram_file_survives_kill_at_any_moment)
         first_round = last + 1;
     }
     file_case_teardown(&c);
+}
+
+START_TEST(test_dram_file_survives_kill_at_any_moment)
+{
+    survives_kill_at_any_moment("dram", NULL);
 }
 END_TEST
 
@@ -563,7 +576,7 @@ START_TEST(test_pmem_recovers_what_a_crash_leaves)
     char magic[8];
     ck_assert_int_eq(pread(fd, magic, 8, 0), 8);
     ck_assert(memcmp(magic, "TIERPMEM", 8) == 0);
-    ck_assert_uint_eq(read_u64(fd, 8) & 0xffffffffu, 1); /* layout_version */
+    ck_assert_uint_eq(read_u64(fd, 8) & 0xffffffffu, 2); /* layout_version */
     ck_assert_uint_eq(read_u64(fd, 16), PAGE);
     ck_assert_uint_eq(read_u64(fd, 24), 16);     /* capacity_pages */
     uint64_t slot_count = read_u64(fd, 32);
@@ -623,6 +636,179 @@ START_TEST(test_pmem_recovers_what_a_crash_leaves)
 }
 END_TEST
 
+enum { PMEM_UNSYNCED_BOOT = 328, PMEM_BOOT_ID_MAX = 40 };
+
+static void read_unsynced_boot(const char *path, char boot[PMEM_BOOT_ID_MAX + 1])
+{
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, boot, PMEM_BOOT_ID_MAX, PMEM_UNSYNCED_BOOT), PMEM_BOOT_ID_MAX);
+    boot[PMEM_BOOT_ID_MAX] = '\0';
+    close(fd);
+}
+
+static void this_boot(char boot[PMEM_BOOT_ID_MAX + 1])
+{
+    memset(boot, 0, PMEM_BOOT_ID_MAX + 1);
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(boot, PMEM_BOOT_ID_MAX, f));
+    fclose(f);
+    boot[strcspn(boot, "\n")] = '\0';
+}
+
+/* durable: false keeps the write order in memory only: a process killed
+ * at any moment still leaves every page whole for the next open. */
+START_TEST(test_pmem_unsynced_survives_kill_at_any_moment)
+{
+    survives_kill_at_any_moment("pmem", "false");
+}
+END_TEST
+
+/* The file names the boot it is unsynced in while such a store has it
+ * open, and not once the store closed it (synced). */
+START_TEST(test_pmem_unsynced_file_is_marked_while_open)
+{
+    struct file_case c;
+    tierpage_error err;
+    char boot[PMEM_BOOT_ID_MAX + 1], mark[PMEM_BOOT_ID_MAX + 1];
+    this_boot(boot);
+    file_case_setup(&c, "pmem");
+    c.durable = "false";
+    ck_assert_msg(file_case_open(&c, "n", PAGE, 64 * PAGE, &err) == 0, "%s", err.message);
+    for (uint64_t k = 0; k < 40; k++)
+        put_page(&c.o, k, 1, 0);
+    read_unsynced_boot(c.file, mark);
+    ck_assert_str_eq(mark, boot);
+    close_store(&c.o);
+    read_unsynced_boot(c.file, mark);
+    ck_assert_str_eq(mark, "");
+
+    /* A durable open reads what an unsynced one wrote. */
+    c.durable = NULL;
+    ck_assert_msg(file_case_open(&c, "n", PAGE, 0, &err) == 0, "%s", err.message);
+    for (uint64_t k = 0; k < 40; k++)
+        expect_page(&c.o, k, 1);
+    file_case_teardown(&c);
+}
+END_TEST
+
+/* A program exits with its stores open: the exit syncs its unsynced files
+ * and clears their marks. A forked child's exit leaves its parent's alone. */
+START_TEST(test_pmem_unsynced_file_is_synced_at_exit)
+{
+    struct file_case c;
+    tierpage_error err;
+    char boot[PMEM_BOOT_ID_MAX + 1], mark[PMEM_BOOT_ID_MAX + 1];
+    this_boot(boot);
+    file_case_setup(&c, "pmem");
+    c.durable = "false";
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (file_case_open(&c, "n", PAGE, 64 * PAGE, &err) != 0)
+            _exit(2);
+        static unsigned char page[PAGE];
+        for (uint64_t k = 0; k < 20; k++) {
+            tt_fill_page(page, PAGE, k, 1);
+            if (c.o.ops->put(c.o.store, k, page, &err) != 0)
+                _exit(3);
+        }
+        exit(0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    read_unsynced_boot(c.file, mark);
+    ck_assert_str_eq(mark, "");
+
+    ck_assert_msg(file_case_open(&c, "n", PAGE, 0, &err) == 0, "%s", err.message);
+    for (uint64_t k = 0; k < 20; k++)
+        expect_page(&c.o, k, 1);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        c.o.ops->forget(c.o.store);
+        exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    read_unsynced_boot(c.file, mark);
+    ck_assert_str_eq(mark, boot);
+    file_case_teardown(&c);
+}
+END_TEST
+
+/* Left marked by a store that did not close it: in this boot its owner
+ * was killed and the pages are whole; in another, the machine stopped and
+ * the file is refused. A durable open in this boot syncs and unmarks it. */
+START_TEST(test_pmem_unsynced_file_from_another_boot_is_refused)
+{
+    struct file_case c;
+    tierpage_error err;
+    char boot[PMEM_BOOT_ID_MAX + 1], mark[PMEM_BOOT_ID_MAX + 1];
+    this_boot(boot);
+    file_case_setup(&c, "pmem");
+    c.durable = "false";
+    ck_assert_msg(file_case_open(&c, "n", PAGE, 64 * PAGE, &err) == 0, "%s", err.message);
+    put_page(&c.o, 3, 1, 0);
+    close_store(&c.o);
+    /* What a killed owner leaves: the mark of this boot. */
+    patch_file(c.file, PMEM_UNSYNCED_BOOT, boot, strlen(boot));
+    c.durable = NULL;
+    ck_assert_msg(file_case_open(&c, "n", PAGE, 0, &err) == 0, "%s", err.message);
+    expect_page(&c.o, 3, 1);
+    read_unsynced_boot(c.file, mark);
+    ck_assert_str_eq(mark, "");
+    close_store(&c.o);
+
+    static const char other[] = "00000000-0000-4000-8000-000000000000";
+    patch_file(c.file, PMEM_UNSYNCED_BOOT, other, sizeof other - 1);
+    expect_refusal(&c, "n", 0, -EIO, "path", "durable: false when the machine stopped");
+    c.durable = "false";
+    expect_refusal(&c, "n", 0, -EIO, "path", other);
+    file_case_teardown(&c);
+}
+END_TEST
+
+START_TEST(test_pmem_durable_takes_a_boolean)
+{
+    struct file_case c;
+    tierpage_error err;
+    file_case_setup(&c, "pmem");
+    c.durable = "sometimes";
+    ck_assert_int_eq(file_case_open(&c, "n", PAGE, 8 * PAGE, &err), -EINVAL);
+    ck_assert_str_eq(err.key, "durable");
+    ck_assert_ptr_null(c.o.store);
+    c.durable = "no";
+    ck_assert_msg(file_case_open(&c, "n", PAGE, 8 * PAGE, &err) == 0, "%s", err.message);
+    put_page(&c.o, 1, 1, 0);
+    expect_page(&c.o, 1, 1);
+    file_case_teardown(&c);
+}
+END_TEST
+
+/* A file of layout version 1 (no mark) still opens; version 3 does not. */
+START_TEST(test_pmem_reads_layout_version_1)
+{
+    struct file_case c;
+    tierpage_error err;
+    file_case_setup(&c, "pmem");
+    ck_assert_int_eq(file_case_open(&c, "n", PAGE, 8 * PAGE, &err), 0);
+    put_page(&c.o, 5, 1, 0);
+    close_store(&c.o);
+    uint32_t version = 1;
+    patch_file(c.file, 8, &version, sizeof version);
+    ck_assert_msg(file_case_open(&c, "n", PAGE, 0, &err) == 0, "%s", err.message);
+    expect_page(&c.o, 5, 1);
+    close_store(&c.o);
+    version = 3;
+    patch_file(c.file, 8, &version, sizeof version);
+    expect_refusal(&c, "n", 0, -EPROTO, "path", "layout version 3");
+    file_case_teardown(&c);
+}
+END_TEST
+
 START_TEST(test_pmem_unformatted_file_is_formatted)
 {
     /* A file created but never formatted (a crash in the first open) reads
@@ -652,6 +838,12 @@ Suite *tt_pmem_suite(void)
     tcase_add_test(tc, test_pmem_full_and_overwrites_while_full);
     tcase_add_test(tc, test_pmem_recovers_what_a_crash_leaves);
     tcase_add_test(tc, test_pmem_unformatted_file_is_formatted);
+    tcase_add_test(tc, test_pmem_unsynced_survives_kill_at_any_moment);
+    tcase_add_test(tc, test_pmem_unsynced_file_is_marked_while_open);
+    tcase_add_test(tc, test_pmem_unsynced_file_is_synced_at_exit);
+    tcase_add_test(tc, test_pmem_unsynced_file_from_another_boot_is_refused);
+    tcase_add_test(tc, test_pmem_durable_takes_a_boolean);
+    tcase_add_test(tc, test_pmem_reads_layout_version_1);
     suite_add_tcase(s, tc);
     return s;
 }

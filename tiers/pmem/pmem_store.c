@@ -6,7 +6,11 @@
  * when its seq is non-zero; writing seq is the commit point of a put.
  *
  * Crash ordering of a put: the page goes into a free slot and is made
- * durable, then the slot's key, then its seq. An overwrite writes a new slot
+ * durable, then the slot's key, then its seq. With `durable: false` the
+ * same order holds in memory only: a killed process leaves the file whole
+ * in the page cache, but a machine that stops does not, so the header then
+ * names the boot the file was left unsynced in, and an open in a later
+ * boot refuses the file. An overwrite writes a new slot
  * and only then clears the old one, so a key always has a complete page on
  * media; when a crash leaves two slots with one key, reopening keeps the one
  * with the higher seq.
@@ -31,9 +35,12 @@
 #include "key_hash.h"
 
 #define PMEM_MAGIC "TIERPMEM"
-#define PMEM_LAYOUT_VERSION 1u
+#define PMEM_LAYOUT_VERSION 2u
+/* Version 1 is version 2 with unsynced_boot empty. */
+#define PMEM_LAYOUT_OLDEST 1u
 #define PMEM_HEADER_SIZE 4096u
 #define PMEM_NAMESPACE_MAX 255u
+#define PMEM_BOOT_ID_MAX 40u
 /* Slots beyond the capacity, so an overwrite can write its new copy before
  * dropping the old one even when the store is full. */
 #define PMEM_SPARE_SLOTS 8u
@@ -54,6 +61,10 @@ struct pmem_header {
     uint32_t namespace_len;
     uint32_t reserved;
     char namespace_name[PMEM_NAMESPACE_MAX + 1]; /* NUL padded */
+    /* Empty when the file on media is whole. Otherwise the boot id
+     * (/proc/sys/kernel/random/boot_id) of the boot in which a store
+     * without durability has it open, or was killed holding it. */
+    char unsynced_boot[PMEM_BOOT_ID_MAX];
 };
 
 struct pmem_slot_entry {
@@ -66,7 +77,8 @@ _Static_assert(offsetof(struct pmem_header, page_size) == 16, "layout v1");
 _Static_assert(offsetof(struct pmem_header, slot_table_offset) == 40, "layout v1");
 _Static_assert(offsetof(struct pmem_header, namespace_len) == 64, "layout v1");
 _Static_assert(offsetof(struct pmem_header, namespace_name) == 72, "layout v1");
-_Static_assert(sizeof(struct pmem_header) == 328, "layout v1");
+_Static_assert(offsetof(struct pmem_header, unsynced_boot) == 328, "layout v2");
+_Static_assert(sizeof(struct pmem_header) == 368, "layout v2");
 _Static_assert(sizeof(struct pmem_slot_entry) == 16, "layout v1");
 
 struct pmem_store {
@@ -76,6 +88,10 @@ struct pmem_store {
     unsigned char *base;
     size_t mapped_len;
     int is_pmem;
+    int durable;               /* each step of a put synced before the next; atomic */
+    int marked_unsynced;       /* this store wrote unsynced_boot */
+    pid_t owner;               /* the process that opened it */
+    struct pmem_store *next_unsynced; /* in unsynced_stores while marked */
     struct pmem_header *header;
     struct pmem_slot_entry *entries;
     unsigned char *pages;
@@ -111,7 +127,7 @@ static unsigned char *slot_page(struct pmem_store *s, uint32_t slot)
 
 /* Makes [addr, addr+len) durable: a cache flush on real pmem, msync on a
  * file that is not (where pmem_persist alone would not be durable). */
-static int persist(struct pmem_store *s, const void *addr, size_t len, tierpage_error *err)
+static int sync_range(struct pmem_store *s, const void *addr, size_t len, tierpage_error *err)
 {
     if (s->is_pmem) {
         pmem_persist(addr, len);
@@ -121,6 +137,66 @@ static int persist(struct pmem_store *s, const void *addr, size_t len, tierpage_
         int e = errno;
         return tierpage_error_set(err, -e, NULL, "pmem: msync failed: %s", strerror(e));
     }
+    return 0;
+}
+
+/* Stores that leave their file unsynced, for sync_at_exit. */
+static pthread_mutex_t unsynced_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pmem_store *unsynced_stores;
+
+static void unsynced_add(struct pmem_store *s)
+{
+    pthread_mutex_lock(&unsynced_lock);
+    s->next_unsynced = unsynced_stores;
+    unsynced_stores = s;
+    pthread_mutex_unlock(&unsynced_lock);
+}
+
+static void unsynced_remove(struct pmem_store *s)
+{
+    pthread_mutex_lock(&unsynced_lock);
+    for (struct pmem_store **p = &unsynced_stores; *p; p = &(*p)->next_unsynced)
+        if (*p == s) {
+            *p = s->next_unsynced;
+            break;
+        }
+    pthread_mutex_unlock(&unsynced_lock);
+}
+
+/* Syncs the whole file and clears its mark, the store staying open. Puts
+ * are made durable first, so one that runs meanwhile cannot leave a page
+ * unsynced under a cleared mark. */
+static void sync_and_unmark(struct pmem_store *s)
+{
+    __atomic_store_n(&s->durable, 1, __ATOMIC_SEQ_CST);
+    if (sync_range(s, s->base, s->mapped_len, NULL) != 0)
+        return;
+    memset(s->header->unsynced_boot, 0, sizeof s->header->unsynced_boot);
+    if (sync_range(s, s->header, sizeof *s->header, NULL) == 0)
+        s->marked_unsynced = 0;
+}
+
+/* A program paged by tierpage exits with its stores open (its memory may
+ * be touched until the very end), so the files it left unsynced are synced
+ * here, and a reboot finds them whole. A forked child's copy of the list
+ * names its parent's stores: only their owner syncs them. */
+__attribute__((destructor)) static void sync_at_exit(void)
+{
+    pthread_mutex_lock(&unsynced_lock);
+    for (struct pmem_store *s = unsynced_stores; s; s = s->next_unsynced)
+        if (s->owner == getpid() && s->marked_unsynced)
+            sync_and_unmark(s);
+    pthread_mutex_unlock(&unsynced_lock);
+}
+
+/* One step of the write order. Without durability the steps need only
+ * reach the page cache in order, which a compiler barrier gives (stores
+ * are not reordered with stores on the machines tierpage runs on). */
+static int persist(struct pmem_store *s, const void *addr, size_t len, tierpage_error *err)
+{
+    if (__atomic_load_n(&s->durable, __ATOMIC_SEQ_CST))
+        return sync_range(s, addr, len, err);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
     return 0;
 }
 
@@ -163,6 +239,11 @@ static void pmem_close(void *store)
     struct pmem_store *s = store;
     if (!s)
         return;
+    if (s->marked_unsynced) {
+        unsynced_remove(s);
+        if (s->owner == getpid())
+            sync_and_unmark(s);
+    }
     if (s->base)
         pmem_unmap(s->base, s->mapped_len);
     if (s->fd >= 0)
@@ -197,11 +278,11 @@ static int format_file(struct pmem_store *s, const char *ns, uint64_t capacity_p
     h->file_size = s->mapped_len;
     h->namespace_len = (uint32_t)strlen(ns);
     memcpy(h->namespace_name, ns, h->namespace_len);
-    int rc = persist(s, h, sizeof *h, err);
+    int rc = sync_range(s, h, sizeof *h, err);
     if (rc)
         return rc;
     memcpy(h->magic, PMEM_MAGIC, sizeof h->magic);
-    return persist(s, h->magic, sizeof h->magic, err);
+    return sync_range(s, h->magic, sizeof h->magic, err);
 }
 
 /* A header page of zeros: the file was created but never formatted. */
@@ -220,10 +301,10 @@ static int check_header(struct pmem_store *s, const char *path, const char *ns, 
     const struct pmem_header *h = s->header;
     if (memcmp(h->magic, PMEM_MAGIC, sizeof h->magic) != 0)
         return tierpage_error_set(err, -EINVAL, "path", "pmem: %s is not a tierpage pmem file (bad magic)", path);
-    if (h->layout_version != PMEM_LAYOUT_VERSION)
+    if (h->layout_version < PMEM_LAYOUT_OLDEST || h->layout_version > PMEM_LAYOUT_VERSION)
         return tierpage_error_set(err, -EPROTO, "path",
-                                  "pmem: %s has layout version %u, this tierpage reads version %u", path,
-                                  (unsigned)h->layout_version, PMEM_LAYOUT_VERSION);
+                                  "pmem: %s has layout version %u, this tierpage reads versions %u to %u", path,
+                                  (unsigned)h->layout_version, PMEM_LAYOUT_OLDEST, PMEM_LAYOUT_VERSION);
     if (h->page_size != s->page_size)
         return tierpage_error_set(err, -EINVAL, "path",
                                   "pmem: %s holds pages of %" PRIu64 " bytes, this stack uses %zu-byte pages",
@@ -244,6 +325,68 @@ static int check_header(struct pmem_store *s, const char *path, const char *ns, 
         h->slot_table_offset < PMEM_HEADER_SIZE || h->page_area_offset < table_end ||
         h->file_size != s->mapped_len || h->page_area_offset + h->slot_count * h->page_size > s->mapped_len)
         return tierpage_error_set(err, -EINVAL, "path", "pmem: %s has an inconsistent header", path);
+    return 0;
+}
+
+static int read_boot_id(char id[PMEM_BOOT_ID_MAX], tierpage_error *err)
+{
+    static const char source[] = "/proc/sys/kernel/random/boot_id";
+    memset(id, 0, PMEM_BOOT_ID_MAX);
+    int fd = open(source, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, id, PMEM_BOOT_ID_MAX - 1);
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return tierpage_error_set(err, n < 0 ? -e : -EIO, "durable",
+                                  "pmem: durable: false needs the boot id, and %s cannot be read: %s", source,
+                                  n < 0 ? strerror(e) : "it is empty");
+    id[strcspn(id, "\n")] = '\0';
+    return 0;
+}
+
+/* Called on open, after the header is checked. A file left unsynced is
+ * refused in a later boot; in this boot its owner was only killed, and the
+ * page cache holds it whole. A durable store syncs such a file and clears
+ * the mark; one without durability marks the file before its first put. */
+static int settle_unsynced(struct pmem_store *s, const char *path, tierpage_error *err)
+{
+    struct pmem_header *h = s->header;
+    int left_unsynced = h->unsynced_boot[0] != '\0';
+    char boot[PMEM_BOOT_ID_MAX];
+    if (!left_unsynced && s->durable)
+        return 0;
+    int rc = read_boot_id(boot, err);
+    if (rc)
+        return rc;
+    if (left_unsynced && strncmp(h->unsynced_boot, boot, sizeof boot) != 0)
+        return tierpage_error_set(err, -EIO, "path",
+                                  "pmem: %s was open with durable: false when the machine stopped (in boot %.*s), "
+                                  "so pages may be missing from it on disk; remove the file to start with an "
+                                  "empty one",
+                                  path, (int)sizeof h->unsynced_boot, h->unsynced_boot);
+    if (s->durable) {
+        rc = sync_range(s, s->base, s->mapped_len, err);
+        if (rc)
+            return rc;
+        memset(h->unsynced_boot, 0, sizeof h->unsynced_boot);
+        return sync_range(s, h, sizeof *h, err);
+    }
+    if (!left_unsynced) {
+        /* The version first: a tierpage that reads only version 1 must
+         * refuse a marked file, not ignore the mark. */
+        h->layout_version = PMEM_LAYOUT_VERSION;
+        rc = sync_range(s, h, sizeof *h, err);
+        if (!rc) {
+            memcpy(h->unsynced_boot, boot, sizeof boot);
+            rc = sync_range(s, h, sizeof *h, err);
+        }
+        if (rc)
+            return rc;
+    }
+    s->marked_unsynced = 1;
+    s->owner = getpid();
+    unsynced_add(s);
     return 0;
 }
 
@@ -281,9 +424,11 @@ static int rebuild_index(struct pmem_store *s, tierpage_error *err)
     return 0;
 }
 
-/* Opens (or with `forked`, creates anew, sparse) the store's file at path. */
-static int open_file(const tierpage_store_params *params, const char *path, int forked, void **store,
-                     tierpage_error *err)
+/* Opens (or with `forked`, creates anew, sparse) the store's file at path.
+ * A forked child's file is unlinked once open: nothing can reopen it, so
+ * it is never synced. */
+static int open_file(const tierpage_store_params *params, const char *path, int forked, int durable,
+                     void **store, tierpage_error *err)
 {
     if (params->page_size == 0)
         return tierpage_error_set(err, -EINVAL, NULL, "pmem: page size must be greater than 0");
@@ -300,6 +445,7 @@ static int open_file(const tierpage_store_params *params, const char *path, int 
     s->fd = -1;
     s->page_size = params->page_size;
     s->next_seq = 1;
+    s->durable = durable && !forked;
     int rc;
 
     s->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (forked ? O_EXCL : 0), 0600);
@@ -403,6 +549,14 @@ static int open_file(const tierpage_store_params *params, const char *path, int 
         }
     }
 
+    if (!forked) {
+        rc = settle_unsynced(s, path, err);
+        if (rc) {
+            pmem_close(s);
+            return rc;
+        }
+    }
+
     s->capacity_pages = (uint32_t)s->header->capacity_pages;
     s->slot_count = (uint32_t)s->header->slot_count;
     s->entries = (struct pmem_slot_entry *)(s->base + s->header->slot_table_offset);
@@ -432,26 +586,34 @@ static int pmem_open(const tierpage_store_params *params, void **store, tierpage
 {
     *store = NULL;
     const char *path = NULL;
+    int durable = 1;
     for (size_t i = 0; i < params->option_count; i++) {
-        if (strcmp(params->options[i].key, "path") == 0)
-            path = params->options[i].value;
-        else
-            return tierpage_error_set(err, -EINVAL, params->options[i].key,
-                                      "pmem: unknown option '%s' (pmem takes path and capacity)",
-                                      params->options[i].key);
+        const char *key = params->options[i].key, *value = params->options[i].value;
+        if (strcmp(key, "path") == 0) {
+            path = value;
+        } else if (strcmp(key, "durable") == 0) {
+            if (!TIERPAGE_HOST_HAS(params->host, parse_bool) || !params->host->parse_bool)
+                return tierpage_error_set(err, -EINVAL, key, "pmem: durable needs a host that reads booleans");
+            int rc = params->host->parse_bool(key, value ? value : "", &durable, err);
+            if (rc)
+                return rc;
+        } else {
+            return tierpage_error_set(err, -EINVAL, key,
+                                      "pmem: unknown option '%s' (pmem takes path, capacity and durable)", key);
+        }
     }
     if (!path || !path[0])
         return tierpage_error_set(err, -EINVAL, "path", "pmem: path is required: the file that holds the pages");
     int forked = params->host && params->host->version >= 2 && params->forked_from && params->instance;
     if (!forked)
-        return open_file(params, path, 0, store, err);
+        return open_file(params, path, 0, durable, store, err);
     /* A forked child's pages go into a file of its own beside the
      * parent's (which the parent keeps locked), gone from the directory
      * once mapped: it goes away with the child. */
     char child_path[4096];
     if ((size_t)snprintf(child_path, sizeof child_path, "%s.fork-%s", path, params->instance) >= sizeof child_path)
         return tierpage_error_set(err, -ENAMETOOLONG, "path", "pmem: %s is too long", path);
-    int rc = open_file(params, child_path, 1, store, err);
+    int rc = open_file(params, child_path, 1, 0, store, err);
     unlink(child_path);
     return rc;
 }
@@ -523,7 +685,7 @@ static int pmem_put(void *store, uint64_t key, const void *page, tierpage_error 
 
     /* Page, then key, then seq: each durable before the next is written. */
     struct pmem_slot_entry *e = &s->entries[slot];
-    if (s->is_pmem) {
+    if (s->is_pmem && __atomic_load_n(&s->durable, __ATOMIC_SEQ_CST)) {
         pmem_memcpy_persist(slot_page(s, slot), page, s->page_size);
         rc = 0;
     } else {
@@ -689,6 +851,7 @@ static void pmem_forget(void *store)
     if (s->fd >= 0)
         close(s->fd);
     s->fd = -1;
+    s->marked_unsynced = 0; /* the parent's to sync, not this child's */
 }
 
 static const tierpage_store_ops pmem_ops = {
