@@ -511,11 +511,25 @@ static void stop_writes_in_runs(struct tp_stack *s, const uint32_t *ids, size_t 
     tp_lock_take(&s->lock);
 }
 
+/* How far the hand may still go in one making of room
+ * (tp_first_pick_budget, tp_batch_budget). */
+struct hand_turn {
+    size_t budget;
+    bool took_one;
+};
+
+static struct hand_turn hand_turn_start(const struct tp_stack *s)
+{
+    return (struct hand_turn){.budget = tp_first_pick_budget(&s->pages.resident), .took_one = false};
+}
+
 /* Evict up to `max` pages chosen by the policy, claimed together so that
- * their writes are read in runs. Stack lock held, dropped around store
- * I/O. Returns the pages evicted, -EAGAIN when none could be taken, or
- * -errno (the rest of the batch released, not evicted). */
-static long evict_batch(struct tp_stack *s, size_t max, enum tp_victim_for victim_for, tierpage_error *err)
+ * their writes are read in runs, the hand going no further than `turn`
+ * lets it. Stack lock held, dropped around store I/O. Returns the pages
+ * evicted, -EAGAIN when none could be taken, or -errno (the rest of the
+ * batch released, not evicted). */
+static long evict_batch(struct tp_stack *s, size_t max, enum tp_victim_for victim_for, struct hand_turn *turn,
+                        tierpage_error *err)
 {
     TP_ASSERT_HELD(&s->lock);
     if (tp_pages_frozen(&s->pages))
@@ -526,9 +540,14 @@ static long evict_batch(struct tp_stack *s, size_t max, enum tp_victim_for victi
         max = TP_EVICT_BATCH;
     struct unmap_list checks = {.s = s, .count = 0};
     while (n < max) {
-        uint32_t id = tp_pick_victim(&s->pages.resident, &s->pages.map, s->policy, victim_for, unmap_to_check, &checks);
+        uint32_t id = tp_pick_victim(&s->pages.resident, &s->pages.map, s->policy, victim_for, &turn->budget,
+                                     unmap_to_check, &checks);
         if (id == TP_NIL)
             break;
+        if (!turn->took_one) {
+            turn->budget = tp_batch_budget(&s->pages.resident, turn->budget);
+            turn->took_one = true;
+        }
         tp_page_claim(&s->pages, id); /* the hand passes it from now on */
         ids[n++] = id;
     }
@@ -547,7 +566,8 @@ static long evict_batch(struct tp_stack *s, size_t max, enum tp_victim_for victi
 
 int tp_evict_some(struct tp_stack *s, size_t max, tierpage_error *err)
 {
-    long rc = evict_batch(s, max, TP_VICTIM_FOR_ANY, err);
+    struct hand_turn turn = hand_turn_start(s);
+    long rc = evict_batch(s, max, TP_VICTIM_FOR_ANY, &turn, err);
     return rc < 0 ? (int)rc : 0;
 }
 
@@ -555,8 +575,17 @@ static int make_room(struct tp_stack *s, uint64_t reserve, enum tp_victim_for vi
 {
     TP_ASSERT_HELD(&s->lock);
     struct tp_resident_set *r = &s->pages.resident;
+    struct hand_turn turn = hand_turn_start(s);
     while (r->count + reserve > r->cap_pages) {
-        long rc = evict_batch(s, r->count + reserve - r->cap_pages, victim_for, err);
+        long rc = evict_batch(s, r->count + reserve - r->cap_pages, victim_for, &turn, err);
+        if (rc == -EAGAIN && turn.took_one && victim_for != TP_VICTIM_FOR_PREFETCH) {
+            /* A turn ended with the set still over its cap. A fault's page
+             * or a smaller cap must have its room: the hand turns again,
+             * taking what it checked too. A prefetch fetches fewer pages
+             * instead. */
+            turn = hand_turn_start(s);
+            continue;
+        }
         if (rc == -EAGAIN)
             return 0; /* everything is in flight; the cap is briefly exceeded */
         if (rc < 0)

@@ -109,10 +109,11 @@ size_t tp_merge_unmap_ranges(const struct tp_page_map *m, const struct tp_unmap_
 }
 
 uint32_t tp_pick_victim(struct tp_resident_set *r, struct tp_page_map *m, enum tp_eviction_policy policy,
-                        enum tp_victim_for victim_for, tp_unmap_to_check_fn *unmap_to_check, void *ctx)
+                        enum tp_victim_for victim_for, size_t *budget, tp_unmap_to_check_fn *unmap_to_check,
+                        void *ctx)
 {
     int clock = policy == TP_POLICY_CLOCK;
-    for (size_t scanned = 0; scanned < 3 * r->slot_count; scanned++) {
+    for (; *budget > 0; (*budget)--) {
         size_t slot = r->hand;
         r->hand = (r->hand + 1) % r->slot_count;
         uint32_t id = r->slots[slot];
@@ -134,7 +135,19 @@ uint32_t tp_pick_victim(struct tp_resident_set *r, struct tp_page_map *m, enum t
             r->hand = slot;
             return TP_NIL;
         }
+        (*budget)--;
         return id;
     }
     return TP_NIL;
+}
+
+size_t tp_first_pick_budget(const struct tp_resident_set *r)
+{
+    return 3 * r->slot_count;
+}
+
+size_t tp_batch_budget(const struct tp_resident_set *r, size_t budget)
+{
+    size_t passed = tp_first_pick_budget(r) - budget;
+    return passed < r->slot_count ? r->slot_count - passed : 0;
 }

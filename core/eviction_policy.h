@@ -74,9 +74,25 @@ enum tp_victim_for {
  * resident page is BUSY or, for a prefetch, when the hand stops at a
  * prefetched page not used yet (it stays under the hand, the next victim
  * for anyone else): pages fetched ahead must not push out the ones fetched
- * before them, which the program has yet to reach. Called with the lock
- * that guards the resident set and the page map held; never drops it. */
+ * before them, which the program has yet to reach. TP_NIL as well once
+ * the hand has passed *budget slots, each pass taken off it: see
+ * tp_batch_budget. Called with the lock that guards the resident set and
+ * the page map held; never drops it. */
 uint32_t tp_pick_victim(struct tp_resident_set *r, struct tp_page_map *m, enum tp_eviction_policy policy,
-                        enum tp_victim_for victim_for, tp_unmap_to_check_fn *unmap_to_check, void *ctx);
+                        enum tp_victim_for victim_for, size_t *budget, tp_unmap_to_check_fn *unmap_to_check,
+                        void *ctx);
+
+/* The slots the hand may pass to find the first victim of one making of
+ * room (one or more batches, taken one after the other): up to three
+ * turns, when every page is hot. */
+size_t tp_first_pick_budget(const struct tp_resident_set *r);
+
+/* After the first victim, found with `budget` left of
+ * tp_first_pick_budget: what the rest may pass, so that one making of room
+ * goes round at most once. A page the hand checks is unmapped for its next
+ * use to show, and the program has had no time to use it before the hand
+ * comes round again in the same making of room: a second turn would evict
+ * it, however hot, with the pages found cold. */
+size_t tp_batch_budget(const struct tp_resident_set *r, size_t budget);
 
 #endif
