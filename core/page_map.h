@@ -51,8 +51,10 @@ struct tp_page {
 
 /* A page found in use again after the clock hand unmapped it is passed over
  * this many times before it is unmapped to be checked again: each check
- * costs the program a minor fault when the page is in use. */
-#define TP_HEAT_MAX 3
+ * costs the program a minor fault when the page is in use. 8 against 3: a
+ * third fewer checks on a zipf sweep through a dram tier, and fewer misses
+ * (bench/RESULTS.md, "Hot pages passed over longer"). */
+#define TP_HEAT_MAX 8
 
 _Static_assert(sizeof(struct tp_page) == 16, "page metadata must stay at 16 bytes");
 

@@ -165,12 +165,12 @@ END_TEST
  * first pass would be evicted before the sweep gets to it. Each way of
  * bringing prefetched pages in: mapped ahead, and mapped at first use.
  * Mapped ahead, a page the program only reads shows its use to the clock
- * a pass later (the hand unmaps it first), and in a set this small the
- * prefetches and the working set's pages then push each other out more:
- * measured here, 15-265 faults from a tier (from run to run) against
- * 42-123 mapped at first use, for about 1000 pages used. */
+ * a pass later (the hand unmaps it first). Measured here, for about 1000
+ * pages used: 24-75 faults from a tier and 13-41 pages evicted unused;
+ * 200-360 and 170-220 when one making of room could turn the hand twice
+ * and evict the working set's pages it had just checked. */
 #define WORKING_SET 32u
-static void last_until_used_beside_a_working_set(const char *map_ahead, uint64_t faults_per_4_used)
+static void last_until_used_beside_a_working_set(const char *map_ahead)
 {
     tp_stack *s = open_prefetch_stack_with("on", "192KiB", map_ahead);
     char *m = map_written(s);
@@ -191,13 +191,13 @@ static void last_until_used_beside_a_working_set(const char *map_ahead, uint64_t
            (int)strlen(map_ahead) - 1, map_ahead, (unsigned long long)prefetched, (unsigned long long)used,
            (unsigned long long)wasted, (unsigned long long)from_tiers);
     ck_assert_uint_gt(prefetched, REGION_PAGES / 2);
-    /* 88-100% from run to run (map-ahead on: median 93%; off: 97%) on a
-     * quiet machine; 74% when a prefetch could push out prefetched pages
-     * not yet used. */
-    ck_assert_msg(used * 20 >= prefetched * 17, "%llu of %llu prefetched pages used", (unsigned long long)used,
+    /* 96-100% from run to run; 74% when a prefetch could push out
+     * prefetched pages not yet used, 80-85% when a making of room could
+     * turn the hand twice. */
+    ck_assert_msg(used * 10 >= prefetched * 9, "%llu of %llu prefetched pages used", (unsigned long long)used,
                   (unsigned long long)prefetched);
     /* Faults, from the sweep and the working set alike, are few. */
-    ck_assert_msg(from_tiers * 4 <= used * faults_per_4_used, "%llu faults from a tier for %llu prefetched pages used",
+    ck_assert_msg(from_tiers * 6 <= used, "%llu faults from a tier for %llu prefetched pages used",
                   (unsigned long long)from_tiers, (unsigned long long)used);
     check_all(m, 2, 1);
     tp_stack_close(s);
@@ -206,13 +206,13 @@ static void last_until_used_beside_a_working_set(const char *map_ahead, uint64_t
 
 START_TEST(prefetched_pages_last_until_used_beside_a_working_set)
 {
-    last_until_used_beside_a_working_set("prefetch_map_ahead: off\n", 1);
+    last_until_used_beside_a_working_set("prefetch_map_ahead: off\n");
 }
 END_TEST
 
 START_TEST(pages_mapped_ahead_last_until_used_beside_a_working_set)
 {
-    last_until_used_beside_a_working_set("prefetch_map_ahead: on\n", 2);
+    last_until_used_beside_a_working_set("prefetch_map_ahead: on\n");
 }
 END_TEST
 
