@@ -166,14 +166,17 @@ static void unsynced_remove(struct pmem_store *s)
 /* Syncs the whole file and clears its mark, the store staying open. Puts
  * are made durable first, so one that runs meanwhile cannot leave a page
  * unsynced under a cleared mark. */
-static void sync_and_unmark(struct pmem_store *s)
+static int sync_and_unmark(struct pmem_store *s, tierpage_error *err)
 {
     __atomic_store_n(&s->durable, 1, __ATOMIC_SEQ_CST);
-    if (sync_range(s, s->base, s->mapped_len, NULL) != 0)
-        return;
+    int rc = sync_range(s, s->base, s->mapped_len, err);
+    if (rc)
+        return rc;
     memset(s->header->unsynced_boot, 0, sizeof s->header->unsynced_boot);
-    if (sync_range(s, s->header, sizeof *s->header, NULL) == 0)
+    rc = sync_range(s, s->header, sizeof *s->header, err);
+    if (!rc)
         s->marked_unsynced = 0;
+    return rc;
 }
 
 /* A program paged by tierpage exits with its stores open (its memory may
@@ -185,7 +188,7 @@ __attribute__((destructor)) static void sync_at_exit(void)
     pthread_mutex_lock(&unsynced_lock);
     for (struct pmem_store *s = unsynced_stores; s; s = s->next_unsynced)
         if (s->owner == getpid() && s->marked_unsynced)
-            sync_and_unmark(s);
+            (void)sync_and_unmark(s, NULL);
     pthread_mutex_unlock(&unsynced_lock);
 }
 
@@ -239,11 +242,11 @@ static void pmem_close(void *store)
     struct pmem_store *s = store;
     if (!s)
         return;
-    if (s->marked_unsynced) {
-        unsynced_remove(s);
-        if (s->owner == getpid())
-            sync_and_unmark(s);
-    }
+    /* Off the list even when unmarked already (synced at exit): it is
+     * freed here. */
+    unsynced_remove(s);
+    if (s->marked_unsynced && s->owner == getpid())
+        (void)sync_and_unmark(s, NULL);
     if (s->base)
         pmem_unmap(s->base, s->mapped_len);
     if (s->fd >= 0)
@@ -365,13 +368,8 @@ static int settle_unsynced(struct pmem_store *s, const char *path, tierpage_erro
                                   "so pages may be missing from it on disk; remove the file to start with an "
                                   "empty one",
                                   path, (int)sizeof h->unsynced_boot, h->unsynced_boot);
-    if (s->durable) {
-        rc = sync_range(s, s->base, s->mapped_len, err);
-        if (rc)
-            return rc;
-        memset(h->unsynced_boot, 0, sizeof h->unsynced_boot);
-        return sync_range(s, h, sizeof *h, err);
-    }
+    if (s->durable)
+        return sync_and_unmark(s, err);
     if (!left_unsynced) {
         /* The version first: a tierpage that reads only version 1 must
          * refuse a marked file, not ignore the mark. */
@@ -613,7 +611,7 @@ static int pmem_open(const tierpage_store_params *params, void **store, tierpage
     char child_path[4096];
     if ((size_t)snprintf(child_path, sizeof child_path, "%s.fork-%s", path, params->instance) >= sizeof child_path)
         return tierpage_error_set(err, -ENAMETOOLONG, "path", "pmem: %s is too long", path);
-    int rc = open_file(params, child_path, 1, 0, store, err);
+    int rc = open_file(params, child_path, 1, durable, store, err);
     unlink(child_path);
     return rc;
 }
