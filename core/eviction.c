@@ -512,7 +512,7 @@ static void stop_writes_in_runs(struct tp_stack *s, const uint32_t *ids, size_t 
 }
 
 /* How far the hand may still go in one making of room
- * (tp_first_pick_budget, tp_batch_budget). */
+ * (tp_first_pick_budget, tp_rest_of_turn_budget). */
 struct hand_turn {
     size_t budget;
     bool took_one;
@@ -545,7 +545,7 @@ static long evict_batch(struct tp_stack *s, size_t max, enum tp_victim_for victi
         if (id == TP_NIL)
             break;
         if (!turn->took_one) {
-            turn->budget = tp_batch_budget(&s->pages.resident, turn->budget);
+            turn->budget = tp_rest_of_turn_budget(&s->pages.resident, turn->budget);
             turn->took_one = true;
         }
         tp_page_claim(&s->pages, id); /* the hand passes it from now on */

@@ -146,7 +146,7 @@ size_t tp_first_pick_budget(const struct tp_resident_set *r)
     return 3 * r->slot_count;
 }
 
-size_t tp_batch_budget(const struct tp_resident_set *r, size_t budget)
+size_t tp_rest_of_turn_budget(const struct tp_resident_set *r, size_t budget)
 {
     size_t passed = tp_first_pick_budget(r) - budget;
     return passed < r->slot_count ? r->slot_count - passed : 0;

@@ -76,8 +76,8 @@ enum tp_victim_for {
  * for anyone else): pages fetched ahead must not push out the ones fetched
  * before them, which the program has yet to reach. TP_NIL as well once
  * the hand has passed *budget slots, each pass taken off it: see
- * tp_batch_budget. Called with the lock that guards the resident set and
- * the page map held; never drops it. */
+ * tp_rest_of_turn_budget. Called with the lock that guards the resident
+ * set and the page map held; never drops it. */
 uint32_t tp_pick_victim(struct tp_resident_set *r, struct tp_page_map *m, enum tp_eviction_policy policy,
                         enum tp_victim_for victim_for, size_t *budget, tp_unmap_to_check_fn *unmap_to_check,
                         void *ctx);
@@ -93,6 +93,6 @@ size_t tp_first_pick_budget(const struct tp_resident_set *r);
  * use to show, and the program has had no time to use it before the hand
  * comes round again in the same making of room: a second turn would evict
  * it, however hot, with the pages found cold. */
-size_t tp_batch_budget(const struct tp_resident_set *r, size_t budget);
+size_t tp_rest_of_turn_budget(const struct tp_resident_set *r, size_t budget);
 
 #endif

@@ -275,7 +275,7 @@ START_TEST(a_batch_never_evicts_a_page_it_checked)
                       first);
     ck_assert_uint_eq(unmapped_count, 3);
     tp_page_claim(&pg, first);
-    budget = tp_batch_budget(&pg.resident, budget);
+    budget = tp_rest_of_turn_budget(&pg.resident, budget);
     ck_assert_uint_eq(tp_pick_victim(&pg.resident, &pg.map, TP_POLICY_CLOCK, TP_VICTIM_FOR_ANY, &budget, note_unmap,
                                      NULL),
                       TP_NIL);
