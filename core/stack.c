@@ -115,6 +115,12 @@ static int open_tier(struct tp_stack *s, const struct tp_conf *c, size_t i, cons
         t->ops = NULL;
         return rc;
     }
+    t->capacity_pages = ct->capacity / s->page_size;
+    if (t->capacity_pages == 0) {
+        tierpage_store_usage u;
+        if (tp_tier_usage(s, i, &u, &perr) == 0)
+            t->capacity_pages = u.capacity_bytes / s->page_size;
+    }
     uint64_t queue = ct->writeback_queue;
     if (queue == TP_CONF_DEFAULT_QUEUE)
         queue = (t->ops->flags & TIERPAGE_STORE_REMOTE) ? TP_DEFAULT_WRITEBACK_QUEUE : 0;
@@ -124,12 +130,6 @@ static int open_tier(struct tp_stack *s, const struct tp_conf *c, size_t i, cons
         tp_plugin_unload(&t->plugin);
         t->ops = NULL;
         return rc;
-    }
-    t->capacity_pages = ct->capacity / s->page_size;
-    if (t->capacity_pages == 0) {
-        tierpage_store_usage u;
-        if (tp_tier_usage(s, i, &u, &perr) == 0)
-            t->capacity_pages = u.capacity_bytes / s->page_size;
     }
     return 0;
 }
@@ -317,6 +317,11 @@ int tp_private_stack_keep_map_in(tp_stack *s, const char *path, tierpage_error *
         return tierpage_error_set(err, rc, NULL, "page map file %s: the map must go into its file before the stack "
                                   "serves a page", path);
     }
+    /* A pager killed with deletes held would leave stale copies that its
+     * recovery, looking for a page it was moving, could take for the page. */
+    for (size_t i = 0; i < s->tier_count; i++)
+        if (s->tiers[i].writeback)
+            tp_writeback_set_stale_hold(s->tiers[i].writeback, 0);
     return 0;
 }
 

@@ -533,6 +533,29 @@ static int queue_full(void *ctx, struct tp_writeback *wb, uint32_t id, const voi
     return rc < 0 ? rc : 0;
 }
 
+/* 64 MiB of 4 KiB pages. */
+#define TP_STALE_HOLD_MAX 16384u
+
+/* How many deletes of stale copies tier t's queue holds back. A copy in t
+ * goes stale when its page, brought in from t and written, is evicted
+ * into a tier above t; the page comes down into t again, overwriting it,
+ * about when the tiers above have taken as many pages again. Holding twice
+ * their room saves most deletes; the bound keeps what the server holds
+ * beyond the page map small: at most TP_STALE_HOLD_MAX pages, and an
+ * eighth of t's own room. */
+static size_t stale_hold(const struct tp_stack *s, size_t t, uint64_t queue_pages)
+{
+    uint64_t above = 0;
+    for (size_t u = 0; u < t; u++)
+        above += s->tiers[u].capacity_pages ? s->tiers[u].capacity_pages : TP_STALE_HOLD_MAX;
+    uint64_t hold = 2 * above + queue_pages;
+    if (hold > TP_STALE_HOLD_MAX)
+        hold = TP_STALE_HOLD_MAX;
+    if (s->tiers[t].capacity_pages && hold > s->tiers[t].capacity_pages / 8)
+        hold = s->tiers[t].capacity_pages / 8;
+    return (size_t)hold;
+}
+
 int tp_chain_start_queue(struct tp_stack *s, size_t t, uint64_t bytes, tierpage_error *err)
 {
     struct tp_tier *tier = &s->tiers[t];
@@ -545,5 +568,10 @@ int tp_chain_start_queue(struct tp_stack *s, size_t t, uint64_t bytes, tierpage_
         .sent = queue_sent,
         .failed = queue_failed,
     };
-    return tp_writeback_start(&target, s->page_size, bytes, s->store_timeout_ns, &tier->writeback, err);
+    /* Where the state outlives the pager, no delete is held (see
+     * tp_private_stack_keep_map_in). */
+    tp_lock_take(&s->lock);
+    size_t hold = tp_stack_state_outlives(s) ? 0 : stale_hold(s, t, bytes / s->page_size);
+    tp_lock_drop(&s->lock);
+    return tp_writeback_start(&target, s->page_size, bytes, hold, s->store_timeout_ns, &tier->writeback, err);
 }

@@ -11,20 +11,20 @@
 #include "clock_ns.h"
 #include "fatal.h"
 #include "pager_thread.h"
+#include "stale_keys.h"
 
 #define WB_BATCH 64 /* the memcached tier's pipeline writes 64 commands at once */
 #define WB_NONE UINT32_MAX
 #define WB_RETRY_NS 100000000L /* a failing store is retried every 100 ms, for store_timeout */
 
 enum wb_state { WB_FREE = 0, WB_QUEUED, WB_SENDING, WB_DEAD };
-enum wb_kind { WB_PUT = 0, WB_DELETE };
 
+/* A queued put. */
 struct wb_entry {
     uint32_t id;
     uint32_t chain;   /* next entry in the same hash bucket */
     uint8_t state;
-    uint8_t kind;
-    struct tp_writeback_ticket *waiter; /* a put's, or NULL when no one waits for it */
+    struct tp_writeback_ticket *waiter; /* NULL when no one waits for the put's answer */
 };
 
 struct tp_writeback {
@@ -47,6 +47,15 @@ struct tp_writeback {
     size_t free_count;
     uint32_t *buckets;
     uint32_t bucket_mask;
+
+    /* Deletes of stale copies, held while there are at most stale_hold of
+     * them: a later put of the same page overwrites the copy instead. */
+    struct tp_stale_keys stale;
+    size_t stale_hold;
+    uint32_t deleting[WB_BATCH]; /* held deletes being sent */
+    size_t deleting_count;
+    int flushing;      /* threads in tp_writeback_flush: every held delete is sent */
+    int release_stale; /* the store refused a page as full: every held delete is sent */
 
     struct tp_writeback_stats stats;
 };
@@ -101,14 +110,14 @@ static void release(struct tp_writeback *wb, uint32_t e)
 
 /* wb->lock held: a new queued entry of the page, at the ring's end;
  * WB_NONE when the queue was abandoned while waiting for room. */
-static uint32_t enqueue(struct tp_writeback *wb, uint32_t id, enum wb_kind kind)
+static uint32_t enqueue(struct tp_writeback *wb, uint32_t id)
 {
     while (wb->free_count == 0 && !wb->abandoned)
         pthread_cond_wait(&wb->progress, &wb->lock);
     if (wb->abandoned)
         return WB_NONE;
     uint32_t e = wb->free_slots[--wb->free_count];
-    wb->entries[e] = (struct wb_entry){id, *bucket_of(wb, id), WB_QUEUED, (uint8_t)kind, NULL};
+    wb->entries[e] = (struct wb_entry){id, *bucket_of(wb, id), WB_QUEUED, NULL};
     *bucket_of(wb, id) = e; /* newest first, ahead of one being sent */
     wb->ring[(wb->head + wb->count) % wb->slots] = e;
     wb->count++;
@@ -116,16 +125,18 @@ static uint32_t enqueue(struct tp_writeback *wb, uint32_t id, enum wb_kind kind)
     return e;
 }
 
-/* wb->lock held: queue a copy of the page (a queued put or delete of it
- * becomes this put); WB_NONE when the queue was abandoned. */
+/* wb->lock held: queue a copy of the page (a queued put of it becomes
+ * this put, and a held delete of it is not needed: the put overwrites the
+ * stale copy); WB_NONE when the queue was abandoned. */
 static uint32_t queue_put(struct tp_writeback *wb, uint32_t id, const void *page)
 {
     uint32_t e = wb->abandoned ? WB_NONE : find_live(wb, id, WB_QUEUED);
     if (e == WB_NONE && !wb->abandoned)
-        e = enqueue(wb, id, WB_PUT);
+        e = enqueue(wb, id);
     if (e == WB_NONE)
         return WB_NONE;
-    wb->entries[e].kind = WB_PUT; /* a queued delete becomes this put */
+    if (tp_stale_keys_remove(&wb->stale, id))
+        wb->stats.deletes_overwritten++;
     wb->stats.queued_pages++;
     memcpy(slot_page(wb, e), page, wb->page_size);
     return e;
@@ -175,6 +186,16 @@ int tp_writeback_put_acked(struct tp_writeback *wb, uint32_t id, const void *pag
     return ticket.result;
 }
 
+/* wb->lock held: whether the store's copy of the page is stale, its
+ * delete held or being sent. */
+static int stale_in_store(const struct tp_writeback *wb, uint32_t id)
+{
+    for (size_t i = 0; i < wb->deleting_count; i++)
+        if (wb->deleting[i] == id)
+            return 1;
+    return tp_stale_keys_contains(&wb->stale, id);
+}
+
 int tp_writeback_get(struct tp_writeback *wb, uint32_t id, void *page)
 {
     pthread_mutex_lock(&wb->lock);
@@ -182,7 +203,7 @@ int tp_writeback_get(struct tp_writeback *wb, uint32_t id, void *page)
     int rc = -ENOENT;
     if (wb->abandoned) {
         rc = -EIO;
-    } else if (e != WB_NONE && wb->entries[e].kind == WB_DELETE) {
+    } else if (e == WB_NONE && stale_in_store(wb, id)) {
         rc = -ENODATA;
     } else if (e != WB_NONE) {
         memcpy(page, slot_page(wb, e), wb->page_size);
@@ -193,18 +214,19 @@ int tp_writeback_get(struct tp_writeback *wb, uint32_t id, void *page)
     return rc;
 }
 
+/* wb->lock held: whether held deletes are to be sent now, not only
+ * those over stale_hold. */
+static int send_every_delete(const struct tp_writeback *wb)
+{
+    return wb->stop || wb->flushing || wb->release_stale;
+}
+
 void tp_writeback_delete(struct tp_writeback *wb, uint32_t id)
 {
     pthread_mutex_lock(&wb->lock);
-    uint32_t e = wb->abandoned ? WB_NONE : find_live(wb, id, WB_QUEUED);
-    if (e == WB_NONE && !wb->abandoned)
-        e = enqueue(wb, id, WB_DELETE);
-    if (e == WB_NONE) {
-        pthread_mutex_unlock(&wb->lock);
-        return;
-    }
-    /* Older queued copies, if any, were never sent: drop them. */
-    for (uint32_t o = wb->entries[e].chain; o != WB_NONE;) {
+    /* Queued copies were never sent: drop them. One being sent is
+     * answered before the delete goes, by the same thread. */
+    for (uint32_t o = wb->abandoned ? WB_NONE : *bucket_of(wb, id); o != WB_NONE;) {
         uint32_t next = wb->entries[o].chain;
         if (wb->entries[o].id == id && wb->entries[o].state == WB_QUEUED) {
             unchain(wb, o);
@@ -212,15 +234,35 @@ void tp_writeback_delete(struct tp_writeback *wb, uint32_t id)
         }
         o = next;
     }
-    wb->entries[e].kind = WB_DELETE;
+    while (wb->stale.count == wb->stale.capacity && !wb->abandoned) {
+        pthread_cond_signal(&wb->work);
+        pthread_cond_wait(&wb->progress, &wb->lock);
+    }
+    if (!wb->abandoned) {
+        tp_stale_keys_add(&wb->stale, id);
+        if (wb->stale.count > wb->stale_hold || send_every_delete(wb))
+            pthread_cond_signal(&wb->work);
+    }
+    pthread_mutex_unlock(&wb->lock);
+}
+
+void tp_writeback_set_stale_hold(struct tp_writeback *wb, size_t stale_hold)
+{
+    pthread_mutex_lock(&wb->lock);
+    if (stale_hold < wb->stale_hold)
+        wb->stale_hold = stale_hold; /* the set's room was made for the larger hold */
+    pthread_cond_signal(&wb->work);
     pthread_mutex_unlock(&wb->lock);
 }
 
 void tp_writeback_flush(struct tp_writeback *wb)
 {
     pthread_mutex_lock(&wb->lock);
-    while (wb->count > 0)
+    wb->flushing++;
+    pthread_cond_signal(&wb->work);
+    while (wb->count > 0 || wb->stale.count > 0 || wb->deleting_count > 0)
         pthread_cond_wait(&wb->progress, &wb->lock);
+    wb->flushing--;
     pthread_mutex_unlock(&wb->lock);
 }
 
@@ -229,6 +271,8 @@ void tp_writeback_stats(struct tp_writeback *wb, struct tp_writeback_stats *out)
     pthread_mutex_lock(&wb->lock);
     *out = wb->stats;
     out->depth_pages = wb->slots - wb->free_count;
+    out->stale_held = wb->stale.count;
+    out->stale_hold = wb->stale_hold;
     out->capacity_pages = wb->slots;
     pthread_mutex_unlock(&wb->lock);
 }
@@ -237,39 +281,38 @@ int tp_writeback_put_waiting(struct tp_writeback *wb, uint32_t id)
 {
     pthread_mutex_lock(&wb->lock);
     uint32_t e = find_live(wb, id, WB_QUEUED);
-    int waiting = e != WB_NONE && wb->entries[e].kind == WB_PUT;
+    int waiting = e != WB_NONE;
     pthread_mutex_unlock(&wb->lock);
     return waiting;
 }
 
-/* Sends a batch: its deletes in one call, its puts in another (its pages
- * are distinct, so the order between them does not matter). Keys and pages
- * are read without wb->lock: entries being sent are the sender's alone.
- * err gets the puts' failure, or else the deletes'. */
-static void send(struct tp_writeback *wb, size_t n, const uint32_t *batch, int *results, tierpage_error *err)
+/* Sends a batch: the held deletes taken (wb->deleting) in one call, the
+ * puts in another (their pages are distinct: a put of a page takes its
+ * delete back). Keys and pages are read without wb->lock: entries being
+ * sent are the sender's alone. Returns the deletes done; err gets the
+ * puts' failure. A delete that fails leaves a stale copy, which the
+ * page's next put there overwrites. */
+static size_t send(struct tp_writeback *wb, size_t n, const uint32_t *batch, int *results, tierpage_error *err)
 {
     uint64_t put_keys[WB_BATCH], del_keys[WB_BATCH];
     const void *pages[WB_BATCH];
-    int put_results[WB_BATCH], del_results[WB_BATCH];
-    size_t puts = 0, dels = 0;
+    int del_results[WB_BATCH];
+    size_t dels = wb->deleting_count, deleted = 0;
+    for (size_t i = 0; i < dels; i++)
+        del_keys[i] = wb->deleting[i];
     for (size_t i = 0; i < n; i++) {
-        const struct wb_entry *entry = &wb->entries[batch[i]];
-        if (entry->kind == WB_DELETE) {
-            del_keys[dels++] = entry->id;
-        } else {
-            put_keys[puts] = entry->id;
-            pages[puts++] = slot_page(wb, batch[i]);
-        }
+        put_keys[i] = wb->entries[batch[i]].id;
+        pages[i] = slot_page(wb, batch[i]);
     }
     tierpage_error del_err = {{0}, {0}};
-    if (dels)
+    if (dels) {
         wb->target.del(wb->target.ctx, dels, del_keys, del_results, &del_err);
-    if (puts)
-        wb->target.put(wb->target.ctx, puts, put_keys, pages, put_results, err);
-    if (!err->message[0])
-        *err = del_err;
-    for (size_t i = 0, p = 0, d = 0; i < n; i++)
-        results[i] = wb->entries[batch[i]].kind == WB_DELETE ? del_results[d++] : put_results[p++];
+        for (size_t i = 0; i < dels; i++)
+            deleted += del_results[i] == 0;
+    }
+    if (n)
+        wb->target.put(wb->target.ctx, n, put_keys, pages, results, err);
+    return deleted;
 }
 
 /* Whether the batch so far holds an entry of the page. */
@@ -281,11 +324,12 @@ static int in_batch(const struct tp_writeback *wb, const uint32_t *batch, size_t
     return 0;
 }
 
-/* wb->lock held, no entry being sent: drop every entry, and every one
- * given from now on until resumed. */
+/* wb->lock held, no entry being sent: drop every entry and held delete,
+ * and every one given from now on until resumed. */
 static void abandon(struct tp_writeback *wb)
 {
     wb->abandoned = 1;
+    tp_stale_keys_clear(&wb->stale);
     for (size_t i = 0; i < wb->count; i++) {
         uint32_t e = wb->ring[(wb->head + i) % wb->slots];
         answer(wb, e, -EIO);
@@ -302,9 +346,9 @@ void tp_writeback_resume(struct tp_writeback *wb)
     pthread_mutex_unlock(&wb->lock);
 }
 
-/* wb->lock held: whether a later put or delete of entry e's page is
- * queued (its bucket lists entries newest first, e among them). A copy
- * refused as full was never stored, so the later one replaces it. */
+/* wb->lock held: whether a later put of entry e's page is queued (its
+ * bucket lists entries newest first, e among them). A copy refused as
+ * full was never stored, so the later one replaces it. */
 static int newer_entry(struct tp_writeback *wb, uint32_t e)
 {
     for (uint32_t o = *bucket_of(wb, wb->entries[e].id); o != e; o = wb->entries[o].chain)
@@ -334,15 +378,23 @@ static void *sender_main(void *arg)
             wb->count--;
             pthread_cond_broadcast(&wb->progress);
         }
-        if (wb->count == 0) {
+        if (wb->stale.count == 0)
+            wb->release_stale = 0;
+        size_t due = send_every_delete(wb) ? wb->stale.count
+                     : wb->stale.count > wb->stale_hold ? wb->stale.count - wb->stale_hold : 0;
+        if (wb->count == 0 && due == 0) {
             if (wb->stop)
                 break;
             pthread_cond_wait(&wb->work, &wb->lock);
             continue;
         }
-        /* A batch is a run of queued puts and deletes, in queue order, of
-         * distinct pages: a page's later entry waits for the next batch,
-         * so each page's puts and deletes reach the store in order. */
+        /* The oldest held deletes due go first, then a run of queued puts,
+         * in queue order, of distinct pages: a page's later put waits for
+         * the next batch, so its copies reach the store in order. */
+        wb->deleting_count = tp_stale_keys_take_oldest(&wb->stale, wb->deleting, due < WB_BATCH ? due : WB_BATCH);
+        /* A store full of stale copies is not full: their deletes go, and
+         * the pages it refused are sent again. */
+        int stale_copies = wb->stale.count > 0 || wb->deleting_count > 0;
         size_t n = 0;
         for (size_t i = 0; i < wb->count && n < WB_BATCH; i++) {
             uint32_t e = wb->ring[(wb->head + i) % wb->slots];
@@ -355,15 +407,14 @@ static void *sender_main(void *arg)
 
         tierpage_error err = {{0}, {0}};
         char failure[sizeof err.message + 160] = "";
-        send(wb, n, batch, results, &err);
-        size_t sent = 0, full = 0, kept = 0, deleted = 0;
-        int later[WB_BATCH] = {0};
+        size_t deleted = send(wb, n, batch, results, &err);
+        size_t sent = 0, full = 0, kept = 0, retried = 0;
+        int later[WB_BATCH] = {0}, retry[WB_BATCH] = {0};
         for (size_t i = 0; i < n; i++) {
-            if (wb->entries[batch[i]].kind == WB_DELETE) {
-                deleted += results[i] == 0;
-                continue;
-            }
-            if (results[i] == -ENOSPC) {
+            if (results[i] == -ENOSPC && stale_copies) {
+                retry[i] = 1;
+                retried++;
+            } else if (results[i] == -ENOSPC) {
                 full++;
                 if (wb->entries[batch[i]].waiter)
                     continue; /* handed back: its owner, waiting, finds it a place */
@@ -382,6 +433,9 @@ static void *sender_main(void *arg)
         wb->target.sent(wb->target.ctx, sent, full);
 
         pthread_mutex_lock(&wb->lock);
+        wb->deleting_count = 0;
+        if (retried)
+            wb->release_stale = 1;
         wb->stats.batches++;
         wb->stats.deleted_pages += deleted;
         wb->stats.sent_pages += sent;
@@ -390,7 +444,7 @@ static void *sender_main(void *arg)
         uint32_t again[WB_BATCH], behind[WB_BATCH];
         size_t again_count = 0, behind_count = 0;
         for (size_t i = 0; i < n; i++) {
-            int handed_back = results[i] == -ENOSPC && wb->entries[batch[i]].waiter;
+            int handed_back = results[i] == -ENOSPC && !retry[i] && wb->entries[batch[i]].waiter;
             if (handed_back)
                 answer(wb, batch[i], -ENOSPC);
             if (results[i] == 0 || handed_back || (later[i] && newer_entry(wb, batch[i]))) {
@@ -416,6 +470,8 @@ static void *sender_main(void *arg)
             failing_since = 0;
             continue;
         }
+        if (retried == kept)
+            continue;
         uint64_t now = tp_now_ns();
         if (!failing_since)
             failing_since = now;
@@ -454,6 +510,7 @@ static void destroy(struct tp_writeback *wb)
     free(wb->ring);
     free(wb->free_slots);
     free(wb->buckets);
+    tp_stale_keys_destroy(&wb->stale);
     pthread_cond_destroy(&wb->work);
     pthread_cond_destroy(&wb->progress);
     pthread_mutex_destroy(&wb->lock);
@@ -461,7 +518,7 @@ static void destroy(struct tp_writeback *wb)
 }
 
 int tp_writeback_start(const struct tp_writeback_target *target, size_t page_size, uint64_t bytes,
-                       uint64_t timeout_ns, struct tp_writeback **out, tierpage_error *err)
+                       size_t stale_hold, uint64_t timeout_ns, struct tp_writeback **out, tierpage_error *err)
 {
     struct tp_writeback *wb = calloc(1, sizeof *wb);
     if (!wb)
@@ -470,6 +527,7 @@ int tp_writeback_start(const struct tp_writeback_target *target, size_t page_siz
     wb->page_size = page_size;
     wb->timeout_ns = timeout_ns;
     wb->slots = bytes / page_size ? bytes / page_size : 1;
+    wb->stale_hold = stale_hold;
     pthread_mutex_init(&wb->lock, NULL);
     pthread_cond_init(&wb->work, NULL);
     pthread_cond_init(&wb->progress, NULL);
@@ -484,7 +542,10 @@ int tp_writeback_start(const struct tp_writeback_target *target, size_t page_siz
     wb->pages = mmap(NULL, wb->slots * wb->page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (wb->pages == MAP_FAILED)
         wb->pages = NULL;
-    if (!wb->entries || !wb->ring || !wb->free_slots || !wb->buckets || !wb->pages) {
+    /* Room beyond the hold for the deletes that come while the held ones
+     * over it are being sent. */
+    int stale_rc = tp_stale_keys_init(&wb->stale, stale_hold + WB_BATCH);
+    if (!wb->entries || !wb->ring || !wb->free_slots || !wb->buckets || !wb->pages || stale_rc < 0) {
         size_t slots = wb->slots;
         destroy(wb);
         return tierpage_error_set(err, -ENOMEM, NULL, "out of memory for a write-back queue of %zu pages", slots);

@@ -2,8 +2,11 @@
  * copied here and sent in batches by a thread of the queue's own, off the
  * fault path. Until the store acknowledges a page, the queue is where the
  * page lives, and a fault on it is served from here. Deletes of copies that
- * went stale wait here too, and a put of the same page before they are sent
- * replaces them: the put overwrites the stale copy anyway.
+ * went stale are held here too, up to a number set at start: a put of the
+ * same page before its delete is sent overwrites the stale copy, and the
+ * store never serves the delete. Only the held deletes over that number
+ * are sent, oldest first; all of them when the queue is flushed or
+ * stopped, or when the store refuses a page as full.
  *
  * The queue knows nothing of the stack: it sends through the calls its
  * owner (the tier chain) gives it, and asks the owner what to do with a
@@ -42,14 +45,20 @@ struct tp_writeback_target {
     void (*failed)(void *ctx, const char *why);
 };
 
-/* A queue of `bytes` (rounded down to pages, at least one). A store that
- * keeps refusing pages (not as full) for timeout_ns is reported to
+/* A queue of `bytes` (rounded down to pages, at least one), holding up to
+ * stale_hold deletes (0: each is sent at once). A store that keeps
+ * refusing pages (not as full) for timeout_ns is reported to
  * target->failed. */
 int tp_writeback_start(const struct tp_writeback_target *target, size_t page_size, uint64_t bytes,
-                       uint64_t timeout_ns, struct tp_writeback **out, tierpage_error *err);
-/* Sends everything queued, then stops the thread and frees the queue. */
+                       size_t stale_hold, uint64_t timeout_ns, struct tp_writeback **out, tierpage_error *err);
+/* Lowers the number of deletes held to stale_hold (a larger number than
+ * the queue started with is ignored); those over it are sent. */
+void tp_writeback_set_stale_hold(struct tp_writeback *wb, size_t stale_hold);
+/* Sends everything queued and held, then stops the thread and frees the
+ * queue. */
 void tp_writeback_stop(struct tp_writeback *wb);
-/* Waits until every page queued so far has been acknowledged. */
+/* Waits until every page queued so far has been acknowledged and every
+ * held delete sent. */
 void tp_writeback_flush(struct tp_writeback *wb);
 
 /* Abandoned (after target->failed returned), the queue drops every page
@@ -86,12 +95,13 @@ void tp_writeback_put_ticket(struct tp_writeback *wb, uint32_t id, const void *p
                              struct tp_writeback_ticket *ticket);
 /* Wait until tickets[i] for i < n are all answered. Same locking. */
 void tp_writeback_wait(struct tp_writeback *wb, const struct tp_writeback_ticket *tickets, size_t n);
-/* 0 and the page when a copy is queued; -ENODATA when its delete is queued
- * (the store's copy is stale: do not read it); -ENOENT when neither; -EIO
- * while the queue is abandoned. */
+/* 0 and the page when a copy is queued; -ENODATA when its delete is held
+ * or being sent (the store's copy is stale: do not read it); -ENOENT when
+ * neither; -EIO while the queue is abandoned. */
 int tp_writeback_get(struct tp_writeback *wb, uint32_t id, void *page);
-/* Drop queued copies of the page and queue the delete of the store's copy,
- * to be sent after any send of the page in progress. */
+/* Drop queued copies of the page and hold the delete of the store's copy,
+ * to be sent after any send of the page in progress (waits while the
+ * held deletes fill their room). */
 void tp_writeback_delete(struct tp_writeback *wb, uint32_t id);
 /* 1 when a put of the page waits in the queue, not yet being sent: a copy
  * newer than one being sent. */
@@ -99,6 +109,9 @@ int tp_writeback_put_waiting(struct tp_writeback *wb, uint32_t id);
 
 struct tp_writeback_stats {
     uint64_t queued_pages, batches, sent_pages, queue_hits, deleted_pages;
+    uint64_t deletes_overwritten; /* held deletes a put of the same page made needless */
+    uint64_t stale_held;          /* now: deletes held */
+    uint64_t stale_hold;          /* how many it may hold */
     uint64_t depth_pages;    /* now: entries queued or being sent */
     uint64_t capacity_pages; /* the queue's size */
 };

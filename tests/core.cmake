@@ -41,7 +41,7 @@ tierpage_add_module_test(test_core_page_state ${CMAKE_SOURCE_DIR}/core/page_stat
 tierpage_add_module_test(test_core_page_map_file ${CMAKE_SOURCE_DIR}/core/page_map.c
   ${CMAKE_SOURCE_DIR}/core/page_map_file.c ${CMAKE_SOURCE_DIR}/tests/killed_child.c)
 # The write-back queue with a full store and pages its owner holds BUSY.
-tierpage_add_module_test(test_core_writeback_queue ${CMAKE_SOURCE_DIR}/core/writeback.c
+tierpage_add_module_test(test_core_writeback_queue ${CMAKE_SOURCE_DIR}/core/writeback.c ${CMAKE_SOURCE_DIR}/core/stale_keys.c
   ${CMAKE_SOURCE_DIR}/core/pager_thread.c)
 # Reading written pages from the kernel (PAGEMAP_SCAN): a userfaultfd and
 # a memfd of its own.

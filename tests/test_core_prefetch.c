@@ -166,9 +166,10 @@ END_TEST
  * bringing prefetched pages in: mapped ahead, and mapped at first use.
  * Mapped ahead, a page the program only reads shows its use to the clock
  * a pass later (the hand unmaps it first). Measured here, for about 1000
- * pages used: 24-75 faults from a tier and 13-41 pages evicted unused;
- * 200-360 and 170-220 when one making of room could turn the hand twice
- * and evict the working set's pages it had just checked. */
+ * pages used: 24-75 faults from a tier and 13-41 pages evicted unused on
+ * a quiet machine, up to 176 and 105 beside a full test suite; 200-360
+ * and 170-220 when one making of room could turn the hand twice and evict
+ * the working set's pages it had just checked. */
 #define WORKING_SET 32u
 static void last_until_used_beside_a_working_set(const char *map_ahead)
 {
@@ -191,13 +192,13 @@ static void last_until_used_beside_a_working_set(const char *map_ahead)
            (int)strlen(map_ahead) - 1, map_ahead, (unsigned long long)prefetched, (unsigned long long)used,
            (unsigned long long)wasted, (unsigned long long)from_tiers);
     ck_assert_uint_gt(prefetched, REGION_PAGES / 2);
-    /* 96-100% from run to run; 74% when a prefetch could push out
-     * prefetched pages not yet used, 80-85% when a making of room could
-     * turn the hand twice. */
-    ck_assert_msg(used * 10 >= prefetched * 9, "%llu of %llu prefetched pages used", (unsigned long long)used,
+    /* 96-100% from run to run (91% at the least beside a test suite); 74%
+     * when a prefetch could push out prefetched pages not yet used, 80-85%
+     * when a making of room could turn the hand twice. */
+    ck_assert_msg(used * 100 >= prefetched * 88, "%llu of %llu prefetched pages used", (unsigned long long)used,
                   (unsigned long long)prefetched);
     /* Faults, from the sweep and the working set alike, are few. */
-    ck_assert_msg(from_tiers * 6 <= used, "%llu faults from a tier for %llu prefetched pages used",
+    ck_assert_msg(from_tiers * 5 <= used, "%llu faults from a tier for %llu prefetched pages used",
                   (unsigned long long)from_tiers, (unsigned long long)used);
     check_all(m, 2, 1);
     tp_stack_close(s);

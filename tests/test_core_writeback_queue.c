@@ -4,7 +4,9 @@
  * for (a stack whose state outlives the process): answered only once the
  * store has answered, refused pages handed back, dropped ones said so. And
  * batches: puts and deletes of different pages together, each page's in
- * order. */
+ * order. And deletes of stale copies held back: a later put of the page
+ * makes its delete needless, and a store full of stale copies gets their
+ * deletes before a page is given up as refused. */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -28,6 +30,7 @@ static int placed_below[IDS], deleted[IDS];
 static int failed;
 static int put_result = -ENOSPC; /* what the store answers every put */
 static int refused[IDS];        /* but these, refused as full */
+static int full_until_deleted = -1; /* every put refused as full until this key is deleted */
 static int puts_seen;           /* puts that reached the store, answered or not */
 static unsigned char stored[IDS][PAGE];
 
@@ -56,7 +59,8 @@ static void store_put(void *ctx, size_t n, const uint64_t *keys, const void *con
     wait_for_gate();
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < n; i++) {
-        results[i] = refused[keys[i]] ? -ENOSPC : put_result;
+        int full = full_until_deleted >= 0 && !deleted[full_until_deleted];
+        results[i] = refused[keys[i]] || full ? -ENOSPC : put_result;
         if (results[i] == 0)
             memcpy(stored[keys[i]], pages[i], PAGE);
     }
@@ -72,6 +76,7 @@ static void store_del(void *ctx, size_t n, const uint64_t *keys, int *results, t
         deleted[keys[i]]++;
         results[i] = 0;
     }
+    pthread_cond_broadcast(&changed);
     pthread_mutex_unlock(&lock);
 }
 
@@ -139,11 +144,11 @@ START_TEST(a_page_held_busy_does_not_stop_the_pages_behind_it)
     };
     struct tp_writeback *wb;
     tierpage_error err = {{0}, {0}};
-    ck_assert_int_eq(tp_writeback_start(&target, PAGE, SLOTS * PAGE, 60ull * 1000000000, &wb, &err), 0);
+    ck_assert_int_eq(tp_writeback_start(&target, PAGE, SLOTS * PAGE, 0, 60ull * 1000000000, &wb, &err), 0);
 
     /* The queue's thread takes page 1 alone and waits at the gate; behind
-     * it, a delete and two puts fill the queue. Page 1's owner holds it
-     * and needs a slot for page 5. */
+     * it, three puts fill the queue (a delete takes no slot). Page 1's
+     * owner holds it and needs a slot for page 5. */
     unsigned char page[PAGE];
     pthread_mutex_lock(&lock);
     busy[1] = 1;
@@ -156,10 +161,10 @@ START_TEST(a_page_held_busy_does_not_stop_the_pages_behind_it)
         nanosleep(&nap, NULL);
     }
     tp_writeback_delete(wb, 9);
-    fill(page, 2, 0);
-    tp_writeback_put(wb, 2, page);
-    fill(page, 3, 0);
-    tp_writeback_put(wb, 3, page);
+    for (uint32_t id = 2; id <= 4; id++) {
+        fill(page, id, 0);
+        tp_writeback_put(wb, id, page);
+    }
     tp_writeback_stats(wb, &st);
     ck_assert_uint_eq(st.depth_pages, SLOTS);
 
@@ -186,9 +191,9 @@ START_TEST(a_page_held_busy_does_not_stop_the_pages_behind_it)
     tp_writeback_stop(wb);
     ck_assert_int_eq(failed, 0);
     ck_assert_int_eq(deleted[9], 1);
-    const uint32_t expect[] = {1, 2, 3, 5};
-    const unsigned version[] = {0, 0, 0, 1};
-    for (size_t i = 0; i < 4; i++) {
+    const uint32_t expect[] = {1, 2, 3, 4, 5};
+    const unsigned version[] = {0, 0, 0, 0, 1};
+    for (size_t i = 0; i < 5; i++) {
         fill(page, expect[i], version[i]);
         ck_assert_msg(placed_below[expect[i]] == 1, "page %u placed %d times", expect[i], placed_below[expect[i]]);
         ck_assert_msg(memcmp(below[expect[i]], page, PAGE) == 0, "page %u placed with wrong data", expect[i]);
@@ -209,7 +214,7 @@ START_TEST(puts_and_deletes_of_different_pages_share_a_batch_each_page_in_order)
     struct tp_writeback *wb;
     tierpage_error err = {{0}, {0}};
     put_result = 0;
-    ck_assert_int_eq(tp_writeback_start(&target, PAGE, 8 * PAGE, 60ull * 1000000000, &wb, &err), 0);
+    ck_assert_int_eq(tp_writeback_start(&target, PAGE, 8 * PAGE, 0, 60ull * 1000000000, &wb, &err), 0);
     unsigned char page[PAGE];
     fill(page, 1, 0);
     tp_writeback_put(wb, 1, page);
@@ -295,7 +300,7 @@ static int put_acked_through_gate(struct tp_writeback **wb, uint32_t id, int res
 {
     tierpage_error err = {{0}, {0}};
     put_result = result;
-    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 60ull * 1000000000, wb, &err), 0);
+    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 0, 60ull * 1000000000, wb, &err), 0);
     struct acked_put a = {*wb, id, 1, 0};
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, put_acked_main, &a), 0);
@@ -350,7 +355,7 @@ START_TEST(a_put_waited_for_and_dropped_says_so)
     tierpage_error err = {{0}, {0}};
     put_result = -EIO;
     gate_open = 1;
-    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 0, &wb, &err), 0);
+    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 0, 0, &wb, &err), 0);
     struct acked_put a = {wb, 5, 1, 0};
     put_acked_main(&a);
     ck_assert_int_eq(a.result, -EIO);
@@ -371,7 +376,7 @@ START_TEST(tickets_are_answered_only_once_the_store_answers_each_put)
     tierpage_error err = {{0}, {0}};
     put_result = 0;
     refused[4] = 1;
-    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 60ull * 1000000000, &wb, &err), 0);
+    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 0, 60ull * 1000000000, &wb, &err), 0);
     struct tp_writeback_ticket tickets[PUTS];
     unsigned char page[PAGE];
     /* As many puts as the queue has slots, none answered while the store
@@ -427,7 +432,7 @@ START_TEST(tickets_of_a_dropped_queue_say_so)
     tierpage_error err = {{0}, {0}};
     put_result = -EIO;
     gate_open = 1;
-    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 0, &wb, &err), 0);
+    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 0, 0, &wb, &err), 0);
     struct tp_writeback_ticket tickets[3];
     unsigned char page[PAGE];
     for (uint32_t id = 0; id < 3; id++) {
@@ -439,6 +444,102 @@ START_TEST(tickets_of_a_dropped_queue_say_so)
         ck_assert_int_eq(tickets[id].result, -EIO);
     ck_assert_int_eq(failed, 1);
     tp_writeback_stop(wb);
+}
+END_TEST
+
+/* Waits, for up to a minute, until the store has seen `count` deletes of
+ * keys [first, first + n). */
+static int wait_for_deletes(uint32_t first, uint32_t n, int count)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    pthread_mutex_lock(&lock);
+    int seen = 0, rc = 0;
+    while (rc == 0) {
+        seen = 0;
+        for (uint32_t id = first; id < first + n; id++)
+            seen += deleted[id];
+        if (seen >= count)
+            break;
+        rc = pthread_cond_timedwait(&changed, &lock, &until);
+    }
+    pthread_mutex_unlock(&lock);
+    return seen;
+}
+
+START_TEST(a_put_of_a_page_makes_its_held_delete_needless)
+{
+    struct tp_writeback *wb;
+    tierpage_error err = {{0}, {0}};
+    put_result = 0;
+    gate_open = 1;
+    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 8, 60ull * 1000000000, &wb, &err), 0);
+    for (uint32_t id = 1; id <= 4; id++)
+        tp_writeback_delete(wb, id);
+    unsigned char page[PAGE], got[PAGE];
+    /* The store's copy is stale while its delete is held: never read. */
+    ck_assert_int_eq(tp_writeback_get(wb, 2, got), -ENODATA);
+    fill(page, 2, 1);
+    tp_writeback_put(wb, 2, page);
+    tp_writeback_flush(wb);
+
+    struct tp_writeback_stats st;
+    tp_writeback_stats(wb, &st);
+    ck_assert_uint_eq(st.deletes_overwritten, 1);
+    ck_assert_uint_eq(st.deleted_pages, 3);
+    ck_assert_uint_eq(st.stale_held, 0);
+    const int expect_deleted[] = {0, 1, 0, 1, 1};
+    for (uint32_t id = 1; id <= 4; id++)
+        ck_assert_msg(deleted[id] == expect_deleted[id], "page %u deleted %d times", id, deleted[id]);
+    ck_assert_msg(memcmp(stored[2], page, PAGE) == 0, "the store holds the wrong copy of page 2");
+    ck_assert_int_eq(tp_writeback_get(wb, 2, got), -ENOENT);
+    tp_writeback_stop(wb);
+    ck_assert_int_eq(failed, 0);
+}
+END_TEST
+
+START_TEST(deletes_over_the_hold_are_sent_oldest_first_the_rest_at_stop)
+{
+    struct tp_writeback *wb;
+    tierpage_error err = {{0}, {0}};
+    put_result = 0;
+    gate_open = 1;
+    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 4, 60ull * 1000000000, &wb, &err), 0);
+    for (uint32_t id = 1; id <= 10; id++)
+        tp_writeback_delete(wb, id);
+    ck_assert_int_eq(wait_for_deletes(1, 6, 6), 6);
+    struct tp_writeback_stats st;
+    tp_writeback_stats(wb, &st);
+    ck_assert_uint_eq(st.stale_held, 4);
+    pthread_mutex_lock(&lock);
+    for (uint32_t id = 1; id <= 10; id++)
+        ck_assert_msg(deleted[id] == (id <= 6), "page %u deleted %d times", id, deleted[id]);
+    pthread_mutex_unlock(&lock);
+    tp_writeback_stop(wb);
+    for (uint32_t id = 1; id <= 10; id++)
+        ck_assert_msg(deleted[id] == 1, "page %u deleted %d times", id, deleted[id]);
+}
+END_TEST
+
+START_TEST(a_store_full_of_stale_copies_gets_their_deletes_before_a_page_is_refused)
+{
+    struct tp_writeback *wb;
+    tierpage_error err = {{0}, {0}};
+    put_result = 0;
+    gate_open = 1;
+    full_until_deleted = 7;
+    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 8, 60ull * 1000000000, &wb, &err), 0);
+    tp_writeback_delete(wb, 7);
+    unsigned char page[PAGE];
+    fill(page, 3, 0);
+    tp_writeback_put(wb, 3, page);
+    tp_writeback_flush(wb);
+    ck_assert_int_eq(placed_below[3], 0);
+    ck_assert_int_eq(deleted[7], 1);
+    ck_assert_msg(memcmp(stored[3], page, PAGE) == 0, "the store holds the wrong copy of page 3");
+    tp_writeback_stop(wb);
+    ck_assert_int_eq(failed, 0);
 }
 END_TEST
 
@@ -458,6 +559,12 @@ int main(void)
     tcase_add_test(acked, tickets_are_answered_only_once_the_store_answers_each_put);
     tcase_add_test(acked, tickets_of_a_dropped_queue_say_so);
     suite_add_tcase(suite, acked);
+    TCase *held = tcase_create("held deletes");
+    tcase_set_timeout(held, 120);
+    tcase_add_test(held, a_put_of_a_page_makes_its_held_delete_needless);
+    tcase_add_test(held, deletes_over_the_hold_are_sent_oldest_first_the_rest_at_stop);
+    tcase_add_test(held, a_store_full_of_stale_copies_gets_their_deletes_before_a_page_is_refused);
+    suite_add_tcase(suite, held);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
     int failures = srunner_ntests_failed(runner);
