@@ -199,11 +199,16 @@ static int stale_in_store(const struct tp_writeback *wb, uint32_t id)
 int tp_writeback_get(struct tp_writeback *wb, uint32_t id, void *page)
 {
     pthread_mutex_lock(&wb->lock);
-    uint32_t e = find_live(wb, id, 0);
+    /* A queued put is newer than a held delete (it took the delete back,
+     * or it came after one being sent); a put being sent is older. */
+    uint32_t e = find_live(wb, id, WB_QUEUED);
+    int stale = e == WB_NONE && stale_in_store(wb, id);
+    if (e == WB_NONE)
+        e = find_live(wb, id, 0);
     int rc = -ENOENT;
     if (wb->abandoned) {
         rc = -EIO;
-    } else if (e == WB_NONE && stale_in_store(wb, id)) {
+    } else if (stale) {
         rc = -ENODATA;
     } else if (e != WB_NONE) {
         memcpy(page, slot_page(wb, e), wb->page_size);

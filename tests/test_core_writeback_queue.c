@@ -499,6 +499,39 @@ START_TEST(a_put_of_a_page_makes_its_held_delete_needless)
 }
 END_TEST
 
+/* A page deleted while its put is being sent reads as stale, not as the
+ * copy being sent; put again, as its new copy. */
+START_TEST(a_page_deleted_while_its_put_is_sent_reads_as_stale)
+{
+    struct tp_writeback *wb;
+    tierpage_error err = {{0}, {0}};
+    put_result = 0;
+    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 8, 60ull * 1000000000, &wb, &err), 0);
+    unsigned char page[PAGE], got[PAGE];
+    fill(page, 1, 0);
+    tp_writeback_put(wb, 1, page);
+    pthread_mutex_lock(&lock);
+    while (puts_seen < 1) /* being sent, held at the gate */
+        pthread_cond_wait(&changed, &lock);
+    pthread_mutex_unlock(&lock);
+    tp_writeback_delete(wb, 1);
+    ck_assert_int_eq(tp_writeback_get(wb, 1, got), -ENODATA);
+    fill(page, 1, 1);
+    tp_writeback_put(wb, 1, page);
+    ck_assert_int_eq(tp_writeback_get(wb, 1, got), 0);
+    ck_assert_msg(memcmp(got, page, PAGE) == 0, "the queue gave an older copy of page 1");
+    pthread_mutex_lock(&lock);
+    gate_open = 1;
+    pthread_cond_broadcast(&changed);
+    pthread_mutex_unlock(&lock);
+    tp_writeback_flush(wb);
+    ck_assert_int_eq(deleted[1], 0);
+    ck_assert_msg(memcmp(stored[1], page, PAGE) == 0, "the store holds the wrong copy of page 1");
+    tp_writeback_stop(wb);
+    ck_assert_int_eq(failed, 0);
+}
+END_TEST
+
 START_TEST(deletes_over_the_hold_are_sent_oldest_first_the_rest_at_stop)
 {
     struct tp_writeback *wb;
@@ -562,6 +595,7 @@ int main(void)
     TCase *held = tcase_create("held deletes");
     tcase_set_timeout(held, 120);
     tcase_add_test(held, a_put_of_a_page_makes_its_held_delete_needless);
+    tcase_add_test(held, a_page_deleted_while_its_put_is_sent_reads_as_stale);
     tcase_add_test(held, deletes_over_the_hold_are_sent_oldest_first_the_rest_at_stop);
     tcase_add_test(held, a_store_full_of_stale_copies_gets_their_deletes_before_a_page_is_refused);
     suite_add_tcase(suite, held);
