@@ -568,10 +568,8 @@ int tp_chain_start_queue(struct tp_stack *s, size_t t, uint64_t bytes, tierpage_
         .sent = queue_sent,
         .failed = queue_failed,
     };
-    /* Where the state outlives the pager, no delete is held (see
-     * tp_private_stack_keep_map_in). */
-    tp_lock_take(&s->lock);
-    size_t hold = tp_stack_state_outlives(s) ? 0 : stale_hold(s, t, bytes / s->page_size);
-    tp_lock_drop(&s->lock);
-    return tp_writeback_start(&target, s->page_size, bytes, hold, s->store_timeout_ns, &tier->writeback, err);
+    /* A page map kept in a file later lowers the hold to none
+     * (tp_private_stack_keep_map_in): every queue starts before it. */
+    return tp_writeback_start(&target, s->page_size, bytes, stale_hold(s, t, bytes / s->page_size),
+                              s->store_timeout_ns, &tier->writeback, err);
 }
