@@ -48,6 +48,24 @@ static void wait_for_gate(void)
     pthread_mutex_unlock(&lock);
 }
 
+/* Waits until the store has been asked for `puts` puts (held at the gate
+ * while it is closed). */
+static void wait_for_puts(int puts)
+{
+    pthread_mutex_lock(&lock);
+    while (puts_seen < puts)
+        pthread_cond_wait(&changed, &lock);
+    pthread_mutex_unlock(&lock);
+}
+
+static void open_gate(void)
+{
+    pthread_mutex_lock(&lock);
+    gate_open = 1;
+    pthread_cond_broadcast(&changed);
+    pthread_mutex_unlock(&lock);
+}
+
 static void store_put(void *ctx, size_t n, const uint64_t *keys, const void *const *pages, int *results,
                       tierpage_error *err)
 {
@@ -218,10 +236,7 @@ START_TEST(puts_and_deletes_of_different_pages_share_a_batch_each_page_in_order)
     unsigned char page[PAGE];
     fill(page, 1, 0);
     tp_writeback_put(wb, 1, page);
-    pthread_mutex_lock(&lock);
-    while (puts_seen < 1) /* page 1 is being sent, held at the gate */
-        pthread_cond_wait(&changed, &lock);
-    pthread_mutex_unlock(&lock);
+    wait_for_puts(1); /* page 1 is being sent, held at the gate */
     fill(page, 1, 1);
     tp_writeback_put(wb, 1, page);
     tp_writeback_delete(wb, 2);
@@ -230,10 +245,7 @@ START_TEST(puts_and_deletes_of_different_pages_share_a_batch_each_page_in_order)
     tp_writeback_delete(wb, 4);
     fill(page, 5, 0);
     tp_writeback_put(wb, 5, page);
-    pthread_mutex_lock(&lock);
-    gate_open = 1;
-    pthread_cond_broadcast(&changed);
-    pthread_mutex_unlock(&lock);
+    open_gate();
     tp_writeback_flush(wb);
 
     struct tp_writeback_stats st;
@@ -258,6 +270,18 @@ static const struct tp_writeback_target gated_target = {
     .name = "gated", .put = store_put, .del = store_del, .full = store_full,
     .sent = store_sent, .failed = store_failed,
 };
+
+/* A queue of SLOTS pages holding up to stale_hold deletes, over the
+ * gated store answering every put with success. */
+static struct tp_writeback *start_holding(size_t stale_hold)
+{
+    struct tp_writeback *wb;
+    tierpage_error err = {{0}, {0}};
+    put_result = 0;
+    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, stale_hold, 60ull * 1000000000, &wb,
+                                        &err), 0);
+    return wb;
+}
 
 struct acked_put {
     struct tp_writeback *wb;
@@ -470,11 +494,8 @@ static int wait_for_deletes(uint32_t first, uint32_t n, int count)
 
 START_TEST(a_put_of_a_page_makes_its_held_delete_needless)
 {
-    struct tp_writeback *wb;
-    tierpage_error err = {{0}, {0}};
-    put_result = 0;
     gate_open = 1;
-    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 8, 60ull * 1000000000, &wb, &err), 0);
+    struct tp_writeback *wb = start_holding(8);
     for (uint32_t id = 1; id <= 4; id++)
         tp_writeback_delete(wb, id);
     unsigned char page[PAGE], got[PAGE];
@@ -503,27 +524,18 @@ END_TEST
  * copy being sent; put again, as its new copy. */
 START_TEST(a_page_deleted_while_its_put_is_sent_reads_as_stale)
 {
-    struct tp_writeback *wb;
-    tierpage_error err = {{0}, {0}};
-    put_result = 0;
-    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 8, 60ull * 1000000000, &wb, &err), 0);
+    struct tp_writeback *wb = start_holding(8);
     unsigned char page[PAGE], got[PAGE];
     fill(page, 1, 0);
     tp_writeback_put(wb, 1, page);
-    pthread_mutex_lock(&lock);
-    while (puts_seen < 1) /* being sent, held at the gate */
-        pthread_cond_wait(&changed, &lock);
-    pthread_mutex_unlock(&lock);
+    wait_for_puts(1); /* being sent, held at the gate */
     tp_writeback_delete(wb, 1);
     ck_assert_int_eq(tp_writeback_get(wb, 1, got), -ENODATA);
     fill(page, 1, 1);
     tp_writeback_put(wb, 1, page);
     ck_assert_int_eq(tp_writeback_get(wb, 1, got), 0);
     ck_assert_msg(memcmp(got, page, PAGE) == 0, "the queue gave an older copy of page 1");
-    pthread_mutex_lock(&lock);
-    gate_open = 1;
-    pthread_cond_broadcast(&changed);
-    pthread_mutex_unlock(&lock);
+    open_gate();
     tp_writeback_flush(wb);
     ck_assert_int_eq(deleted[1], 0);
     ck_assert_msg(memcmp(stored[1], page, PAGE) == 0, "the store holds the wrong copy of page 1");
@@ -534,11 +546,8 @@ END_TEST
 
 START_TEST(deletes_over_the_hold_are_sent_oldest_first_the_rest_at_stop)
 {
-    struct tp_writeback *wb;
-    tierpage_error err = {{0}, {0}};
-    put_result = 0;
     gate_open = 1;
-    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 4, 60ull * 1000000000, &wb, &err), 0);
+    struct tp_writeback *wb = start_holding(4);
     for (uint32_t id = 1; id <= 10; id++)
         tp_writeback_delete(wb, id);
     ck_assert_int_eq(wait_for_deletes(1, 6, 6), 6);
@@ -557,12 +566,9 @@ END_TEST
 
 START_TEST(a_store_full_of_stale_copies_gets_their_deletes_before_a_page_is_refused)
 {
-    struct tp_writeback *wb;
-    tierpage_error err = {{0}, {0}};
-    put_result = 0;
     gate_open = 1;
     full_until_deleted = 7;
-    ck_assert_int_eq(tp_writeback_start(&gated_target, PAGE, SLOTS * PAGE, 8, 60ull * 1000000000, &wb, &err), 0);
+    struct tp_writeback *wb = start_holding(8);
     tp_writeback_delete(wb, 7);
     unsigned char page[PAGE];
     fill(page, 3, 0);
