@@ -4,7 +4,8 @@
 # one. Each repetition, in turn:
 #   floor      tierpage-uffd-floor --shmem: one handler thread, UFFDIO_COPY
 #              into a memfd (the memory both modes serve);
-#   in-process tierpage-bench --pattern random under `tierpage run -c STACK`;
+#   in-process tierpage-bench --pattern random (or --pattern) under
+#              `tierpage run -c STACK`;
 #   daemon     the same under `tierpage run --daemon SOCK --vm one`, STACK
 #              being the VM's stack in a tierpaged of this script's own;
 #   1 client   one small client (--client-size, resident a quarter of it);
@@ -34,6 +35,8 @@ usage: bench/daemon_compare.sh [OPTIONS]
                       (its resident: replaces --resident); the servers: line
                       of a memcached tier is replaced by a memcached started here
   --write-ratio R     tierpage-bench's share of read-modify-writes (default its own)
+  --pattern P         tierpage-bench's pattern in the in-process and daemon runs:
+                      random (default), zipf, seq or stride
   --before DIR        also run this build's in-process and daemon modes, taking
                       turns with --build's; report both and after/before
   --log DIR           keep every run's output there (default: a new directory under /tmp)
@@ -46,7 +49,7 @@ EOF2
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 reps=3 size=256MiB resident=64MiB clients=8 client_size=32MiB build=$repo/build log=
-stack_file= write_ratio= before_build=
+stack_file= write_ratio= before_build= pattern=random
 die() { echo "daemon_compare: $*" >&2; exit 1; }
 note() { echo "daemon_compare: $*" >&2; }
 while [ $# -gt 0 ]; do
@@ -59,6 +62,7 @@ while [ $# -gt 0 ]; do
     --build) build=${2:?}; shift 2 ;;
     --stack) stack_file=${2:?}; shift 2 ;;
     --write-ratio) write_ratio=${2:?}; shift 2 ;;
+    --pattern) pattern=${2:?}; shift 2 ;;
     --before) before_build=${2:?}; shift 2 ;;
     --log) log=${2:?}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
@@ -127,7 +131,7 @@ start_daemon "$build" "$log/stacks" "$sock" "/dev/shm/tierpage-bench-$$-state" "
 
 faults_of() { "$tierpage" stats "$1" --json --socket "$sock" | jq .faults; }
 failures=0
-bench_args=(--size "$size" --pattern random --verify --json --quiet ${write_ratio:+--write-ratio "$write_ratio"})
+bench_args=(--size "$size" --pattern "$pattern" --verify --json --quiet ${write_ratio:+--write-ratio "$write_ratio"})
 
 # Each mode of each build: ${build}-in or ${build}-d, "after" being --build's.
 bin_of() { if [ "$1" = before ]; then echo "$before_build/bin"; else echo "$build/bin"; fi; }

@@ -232,9 +232,7 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
         tp_stack_fail(s, "cannot map page at %p: %s", (void *)f->addr, strerror(-rc));
         return;
     }
-    /* Not for another process's pages: one it maps itself from the file
-     * would escape write-protection (its registration has no minor mode). */
-    if (from_tier >= 0 && !f->foreign) /* after the program is woken: it waits for nothing here */
+    if (from_tier >= 0) /* after the program is woken: it waits for nothing here */
         tp_prefetch_after_fault(s, f->id, (size_t)from_tier, 0);
 }
 

@@ -118,6 +118,45 @@ static void write_fetched(struct tp_stack *s, size_t n, const int *memfd, const 
     }
 }
 
+/* Called without the stack lock, ids[] BUSY for the caller: the pages
+ * fetched into a tierpaged client's memory with UFFDIO_COPY, in runs of
+ * consecutive pages, as resolve_missing maps a page there (write-protected
+ * unless `writable`). Never left in the file unmapped: the client would map
+ * such a page itself, its registration having no minor mode, and its
+ * writes would go unseen. A page that cannot be copied counts as not
+ * fetched; one already there (EEXIST, a run copied in part) is the copy
+ * of this batch. Sets ahead[i] for each page mapped and returns how many. */
+static size_t copy_into_client(struct tp_stack *s, int uffd, int writable, size_t n, const uint32_t *ids,
+                               char *const *addr, const unsigned char *room, int *results, int *ahead)
+{
+    size_t mapped = 0;
+    for (size_t i = 0; i < n;) {
+        if (results[i] != 0) {
+            i++;
+            continue;
+        }
+        size_t j = i + 1;
+        while (j < n && results[j] == 0 && ids[j] == ids[j - 1] + 1)
+            j++;
+        int run_rc = tp_uffd_copy(uffd, addr[i], room + i * s->page_size, (j - i) * s->page_size, !writable);
+        for (size_t k = i; k < j; k++) {
+            int rc = run_rc;
+            if (rc < 0 && rc != -ESRCH && rc != -ENOENT) /* page by page, to know which are there */
+                rc = tp_uffd_copy(uffd, addr[k], room + k * s->page_size, s->page_size, !writable);
+            if (rc == -EEXIST) /* copied by the run: a thread of the client may wait on it */
+                tp_uffd_wake(uffd, addr[k], s->page_size);
+            if (rc == 0 || rc == -EEXIST) {
+                ahead[k] = 1;
+                mapped++;
+            } else {
+                results[k] = rc;
+            }
+        }
+        i = j;
+    }
+    return mapped;
+}
+
 /* Called with the stack lock held, ids[] claimed (BUSY) and their places
  * reserved; drops the lock while fetching and holds it again on return,
  * every page released. */
@@ -135,8 +174,7 @@ static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const u
      * piece holding it keeps its file. */
     const struct tp_region *first = tp_region_of_id(s, ids[0]);
     int uffd = first->uffd;
-    /* Not for another process's pages, as for any prefetch (fault_handler.c). */
-    int map = s->prefetch_map_ahead && !first->foreign;
+    int foreign = first->foreign;
     for (size_t i = 0; i < n; i++) {
         const struct tp_region *r = tp_region_of_id(s, ids[i]);
         into[i] = room + i * s->page_size;
@@ -147,9 +185,14 @@ static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const u
     }
     tp_lock_drop(&s->lock);
     tp_tier_get_batch(s, tier, n, ids, into, results);
-    write_fetched(s, n, memfd, offset, room, results);
     int writable = tp_tier_is_local(s, tier);
-    size_t mapped = map ? map_ahead(s, uffd, writable, n, ids, addr, results, ahead) : 0;
+    size_t mapped;
+    if (foreign) {
+        mapped = copy_into_client(s, uffd, writable, n, ids, addr, room, results, ahead);
+    } else {
+        write_fetched(s, n, memfd, offset, room, results);
+        mapped = s->prefetch_map_ahead ? map_ahead(s, uffd, writable, n, ids, addr, results, ahead) : 0;
+    }
     tp_lock_take(&s->lock);
     s->counters.prefetch_mapped += mapped;
     for (size_t i = 0; i < n; i++) {
@@ -203,6 +246,16 @@ int tp_prefetch_used_ahead(struct tp_stack *s, uint32_t id, enum tp_ahead_use ho
     return 1;
 }
 
+/* A tierpaged client's batch leaves its marker out (prefetch.h): a page
+ * cannot wait unmapped in the client's file, so the marker's first use is
+ * a missing fault instead, which fetches it and carries the stream on. */
+static size_t leave_out_marker(uint32_t *ids, size_t n)
+{
+    size_t marker = n / 4;
+    memmove(&ids[marker], &ids[marker + 1], (n - marker - 1) * sizeof *ids);
+    return n - 1;
+}
+
 void tp_prefetch_after_fault(struct tp_stack *s, uint32_t id, size_t tier, int first_use)
 {
     if (!s->prefetch_window)
@@ -211,6 +264,9 @@ void tp_prefetch_after_fault(struct tp_stack *s, uint32_t id, size_t tier, int f
     tp_lock_take(&s->lock);
     struct tp_region *r = tp_region_of_id(s, id);
     if (!r || tp_pages_frozen(&s->pages)) /* frozen: a fork is copying the pages */
+        goto out;
+    /* A client's pages fetched ahead are mapped at once, or not fetched. */
+    if (r->foreign && !s->prefetch_map_ahead)
         goto out;
     struct tp_prefetch_stream *st = &r->stream;
     /* Along the trend, or the stride of the last prefetch when faults
@@ -253,6 +309,8 @@ void tp_prefetch_after_fault(struct tp_stack *s, uint32_t id, size_t tier, int f
     uint64_t room = tp_resident_free_room(&s->pages.resident);
     if (n > room)
         n = (size_t)room;
+    if (n > 0 && r->foreign)
+        n = leave_out_marker(ids, n);
     if (n == 0)
         goto out;
     for (size_t i = 0; i < n; i++) {

@@ -23,7 +23,7 @@ if(TIERPAGE_CLIENT_BUILD_DIR)
 endif()
 foreach(script daemon_serve daemon_operate daemon_security daemon_programs daemon_failure daemon_metrics daemon_log daemon_budget
     daemon_fork daemon_reload daemon_reconnect daemon_state daemon_recover daemon_restart
-    daemon_recover_remote daemon_timeout)
+    daemon_recover_remote daemon_timeout daemon_prefetch)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${script}.sh)
     add_test(NAME ${script} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/${script}.sh)
     set_tests_properties(${script} PROPERTIES ENVIRONMENT "${daemon_env}" LABELS "${daemon_labels}" TIMEOUT 600)
