@@ -207,21 +207,34 @@ static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const u
     }
 }
 
+/* Pages in a row not mapped ahead after which went_past stops looking. */
+#define WENT_PAST_GAP 8
+
 /* Stack lock held: the program faulted on page `id` of region r, whose
  * stream moves by `stride`. The pages mapped ahead along the stride just
  * before it, which it went past without a fault, are counted used (the
  * stream's own bet: a read of a mapped page leaves no trace to check)
- * and noted in the stream, oldest first, as if each had faulted. */
+ * and noted in the stream, oldest first, as if each had faulted. A page
+ * among them already counted used (a write fault on it, a marker's first
+ * use) is passed over, not an end: the pages before it were gone past too
+ * (a client's writes fault on every third page of a sweep that writes a
+ * third). The walk ends at a page not resident, or after WENT_PAST_GAP in
+ * a row not mapped ahead: pages that faulted in, before the batches. */
 static void went_past(struct tp_stack *s, const struct tp_region *r, uint32_t id, int64_t stride)
 {
     uint32_t passed[TP_PREFETCH_MAX_WINDOW];
-    size_t n = 0;
-    for (int64_t k = (int64_t)id - stride; n < TP_PREFETCH_MAX_WINDOW; k -= stride) {
+    size_t n = 0, gap = 0;
+    for (int64_t k = (int64_t)id - stride; n < TP_PREFETCH_MAX_WINDOW && gap < WENT_PAST_GAP; k -= stride) {
         if (k < (int64_t)r->first_id || k >= (int64_t)r->first_id + (int64_t)r->page_count)
             break;
         const struct tp_page *p = tp_page_find(&s->pages.map, (uint32_t)k);
-        if (!p || p->state != TP_PAGE_RESIDENT || (p->flags & TP_PAGE_BUSY) || !(p->flags & TP_PAGE_AHEAD))
+        if (!p || p->state != TP_PAGE_RESIDENT || (p->flags & TP_PAGE_BUSY))
             break;
+        if (!(p->flags & TP_PAGE_AHEAD)) {
+            gap++;
+            continue;
+        }
+        gap = 0;
         passed[n++] = (uint32_t)k;
     }
     while (n--)
@@ -248,9 +261,13 @@ int tp_prefetch_used_ahead(struct tp_stack *s, uint32_t id, enum tp_ahead_use ho
 
 /* A tierpaged client's batch leaves its marker out (prefetch.h): a page
  * cannot wait unmapped in the client's file, so the marker's first use is
- * a missing fault instead, which fetches it and carries the stream on. */
+ * a missing fault instead, which fetches it and carries the stream on. A
+ * batch of one keeps its page: left out, a window shrunk to one page would
+ * never fetch again, and the fault past that page counts it used. */
 static size_t leave_out_marker(uint32_t *ids, size_t n)
 {
+    if (n < 2)
+        return n;
     size_t marker = n / 4;
     memmove(&ids[marker], &ids[marker + 1], (n - marker - 1) * sizeof *ids);
     return n - 1;
@@ -309,7 +326,7 @@ void tp_prefetch_after_fault(struct tp_stack *s, uint32_t id, size_t tier, int f
     uint64_t room = tp_resident_free_room(&s->pages.resident);
     if (n > room)
         n = (size_t)room;
-    if (n > 0 && r->foreign)
+    if (r->foreign)
         n = leave_out_marker(ids, n);
     if (n == 0)
         goto out;
