@@ -171,6 +171,26 @@ static void set_script(const struct answer *answers, size_t count)
     pthread_mutex_unlock(&lock);
 }
 
+/* Whether the answer names page `key` followed by flags that read as
+ * `flags` the way the tier reads them (strtoull: "2", "02" and " 2" are
+ * all 2). */
+static int names_with_flags(const struct answer *a, unsigned long long key, unsigned long long flags)
+{
+    char named[64];
+    size_t n = (size_t)snprintf(named, sizeof named, "tp:fuzz:%016llx ", key);
+    const char *end = a->data + a->len;
+    for (const char *at = a->data; (at = memmem(at, (size_t)(end - at), named, n)); at++) {
+        char field[32];
+        size_t len = (size_t)(end - (at + n)) < sizeof field - 1 ? (size_t)(end - (at + n)) : sizeof field - 1;
+        memcpy(field, at + n, len);
+        field[len] = '\0';
+        char *stop;
+        if (strtoull(field, &stop, 10) == flags && stop != field && *stop == ' ')
+            return 1;
+    }
+    return 0;
+}
+
 static void check_result(int rc, const tierpage_error *err)
 {
     CHECK(rc <= 0);
@@ -322,9 +342,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     continue;
                 /* The key, then the flags of its put: pages 1 and 2 are
                  * this store's first two puts, generations 1 and 2. */
-                char named[64];
-                snprintf(named, sizeof named, "tp:fuzz:%016llx %d ", (unsigned long long)keys[i], i + 1);
-                CHECK(memmem(fuzzed.data, fuzzed.len, named, strlen(named)));
+                CHECK(names_with_flags(&fuzzed, keys[i], (unsigned long long)i + 1));
                 CHECK(memmem(fuzzed.data, fuzzed.len, got[i], PAGE));
             }
         } else if (op == 2) {
