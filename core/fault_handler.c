@@ -106,9 +106,26 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
      * the memfd in between (the map then fails: "Bad address"), or copy it
      * before a writable mapping lets the program change it. */
     tp_page_claim(&s->pages, f->id);
+    /* Kernels before 6.4 map it writable for a moment before protecting it
+     * (tp_uffd_continue), where another thread of the program may write
+     * it unseen: its content before tells. */
+    int compare = protect && !tp_uffd_continue_wp_is_exact();
+    int memfd = f->region->file->memfd;
+    off_t offset = tp_page_offset(s, f->region, f->id);
     tp_lock_drop(&s->lock);
+    _Alignas(64) unsigned char before[s->page_size];
+    int known = compare && pread(memfd, before, s->page_size, offset) == (ssize_t)s->page_size;
     int rc = tp_uffd_continue(f->uffd, f->addr, s->page_size, protect);
-    tp_page_release_unlocked(&s->pages, f->id);
+    int mapped = rc == 0 || rc == -EEXIST;
+    if (compare && mapped && !tp_uffd_continue_wp_is_exact() &&
+        (!known || tp_page_changed_in_file(s, memfd, offset, before))) {
+        tp_lock_take(&s->lock);
+        tp_page_mark_dirty(&s->pages, f->id);
+        tp_page_release(&s->pages, f->id);
+        tp_lock_drop(&s->lock);
+    } else {
+        tp_page_release_unlocked(&s->pages, f->id);
+    }
     if (rc < 0 && rc != -EEXIST && !client_gone(f, rc)) {
         tp_stack_fail(s, "cannot map page at %p: UFFDIO_CONTINUE: %s", (void *)f->addr, strerror(-rc));
         return;

@@ -12,6 +12,7 @@
 #include "evictor_thread.h"
 #include "tier_chain.h"
 #include "uffd.h"
+#include "write_tracking.h"
 
 /* Stack lock held: a page worth fetching ahead, held by tier *tier (the
  * first such page fixes *tier when it is TP_NO_TIER). Pages in flight,
@@ -51,10 +52,13 @@ static size_t pick(struct tp_stack *s, const struct tp_region *r, uint32_t id, i
  * unmapped, a marker whose first use (a minor fault) carries the stream
  * on, as Linux's PG_readahead does; three quarters of the batch are left
  * ahead of the program while the next one is fetched. Sets ahead[i] for each page that may
- * be mapped (a failed run may be mapped in part) and returns how many
- * were mapped. */
+ * be mapped (a failed run may be mapped in part), written[i] for each the
+ * program may have written before it was protected (tp_uffd_continue on
+ * kernels before 6.4: it no longer matches its copy in room), and returns
+ * how many were mapped. */
 static size_t map_ahead(struct tp_stack *s, int uffd, int writable, size_t n, const uint32_t *ids, char *const *addr,
-                        const int *results, int *ahead)
+                        const int *memfd, const off_t *offset, const unsigned char *room, const int *results,
+                        int *ahead, int *written)
 {
     size_t marker = n / 4, mapped = 0;
     for (size_t i = 0; i < n;) {
@@ -66,10 +70,16 @@ static size_t map_ahead(struct tp_stack *s, int uffd, int writable, size_t n, co
         while (j < n && j != marker && results[j] == 0 && ids[j] == ids[j - 1] + 1)
             j++;
         /* A failure costs the program a minor fault on these, no more. */
-        if (tp_uffd_continue(uffd, addr[i], (j - i) * s->page_size, !writable) == 0)
+        int rc = tp_uffd_continue(uffd, addr[i], (j - i) * s->page_size, !writable);
+        if (rc == 0)
             mapped += j - i;
-        for (size_t k = i; k < j; k++)
+        int open_a_moment = !writable && !tp_uffd_continue_wp_is_exact();
+        for (size_t k = i; k < j; k++) {
             ahead[k] = 1;
+            /* Mapped in part: taken for written, as it may have been. */
+            written[k] = open_a_moment &&
+                         (rc < 0 || tp_page_changed_in_file(s, memfd[k], offset[k], room + k * s->page_size));
+        }
         i = j;
     }
     return mapped;
@@ -169,6 +179,7 @@ static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const u
     off_t offset[n];
     int results[n];
     int ahead[n];
+    int written[n];
     unsigned char *room = batch_room(s->page_size);
     /* A BUSY page's region may be cut while the lock is dropped, but the
      * piece holding it keeps its file. */
@@ -182,6 +193,7 @@ static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const u
         memfd[i] = r->file->memfd;
         offset[i] = tp_page_offset(s, r, ids[i]);
         ahead[i] = 0;
+        written[i] = 0;
     }
     tp_lock_drop(&s->lock);
     tp_tier_get_batch(s, tier, n, ids, into, results);
@@ -191,7 +203,7 @@ static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const u
         mapped = copy_into_client(s, uffd, writable, n, ids, addr, room, results, ahead);
     } else {
         write_fetched(s, n, memfd, offset, room, results);
-        mapped = s->prefetch_map_ahead ? map_ahead(s, uffd, writable, n, ids, addr, results, ahead) : 0;
+        mapped = s->prefetch_map_ahead ? map_ahead(s, uffd, writable, n, ids, addr, memfd, offset, room, results, ahead, written) : 0;
     }
     tp_lock_take(&s->lock);
     s->counters.prefetch_mapped += mapped;
@@ -200,6 +212,10 @@ static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const u
             tp_page_make_prefetched(&s->pages, ids[i], ahead[i],
                                     writable ? TP_RESIDENT_DIRTY | TP_RESIDENT_UNSURE : 0u);
             s->counters.prefetched_pages++;
+            if (written[i]) {
+                tp_prefetch_used_ahead(s, ids[i], TP_AHEAD_FOUND_WRITTEN);
+                tp_page_mark_dirty(&s->pages, ids[i]);
+            }
         } else {
             tp_page_unreserve_resident(&s->pages);
         }

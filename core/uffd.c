@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -27,6 +28,14 @@ static int uffd_new(void)
     return tp_note_pager_fd(fd);
 }
 
+/* UFFDIO_CONTINUE_MODE_WP: learned at its first use, refused by kernels
+ * before 6.4 (or taken as refused: TIERPAGE_CONTINUE_WP=off, to test
+ * that way on a newer kernel). */
+static int continue_wp_refused;
+static int continue_wp_works;
+
+void (*tp_uffd_two_step_gap)(void *dst, size_t len);
+
 uint64_t tp_uffd_offered_features(void)
 {
     int fd = uffd_new();
@@ -47,6 +56,14 @@ int tp_uffd_open(int async_wp, char *msg, size_t msg_len)
                  "userfaultfd is not available: %s (run as root, or set vm.unprivileged_userfaultfd=1)",
                  strerror(e));
         return -e;
+    }
+    const char *continue_wp_env = getenv("TIERPAGE_CONTINUE_WP");
+    if (continue_wp_env && strcmp(continue_wp_env, "off") == 0) {
+        __atomic_store_n(&continue_wp_refused, 1, __ATOMIC_RELAXED);
+    } else if (continue_wp_env && *continue_wp_env && strcmp(continue_wp_env, "auto") != 0) {
+        snprintf(msg, msg_len, "TIERPAGE_CONTINUE_WP: expected auto or off, got '%.40s'", continue_wp_env);
+        close(fd);
+        return -EINVAL;
     }
     struct uffdio_api api = {.api = UFFD_API, .features = TP_UFFD_FEATURES | (async_wp ? UFFD_FEATURE_WP_ASYNC : 0)};
     if (ioctl(fd, UFFDIO_API, &api) < 0) {
@@ -117,8 +134,11 @@ static int continue_once(int uffd, void *dst, size_t len, uint64_t mode)
     return 0;
 }
 
-/* Kernels before 6.4 refuse UFFDIO_CONTINUE_MODE_WP; learned once. */
-static int continue_wp_refused;
+int tp_uffd_continue_wp_is_exact(void)
+{
+    return __atomic_load_n(&continue_wp_works, __ATOMIC_RELAXED) &&
+           !__atomic_load_n(&continue_wp_refused, __ATOMIC_RELAXED);
+}
 
 int tp_uffd_continue(int uffd, void *dst, size_t len, int write_protect)
 {
@@ -126,17 +146,23 @@ int tp_uffd_continue(int uffd, void *dst, size_t len, int write_protect)
         return continue_once(uffd, dst, len, 0);
     if (!__atomic_load_n(&continue_wp_refused, __ATOMIC_RELAXED)) {
         int rc = continue_once(uffd, dst, len, UFFDIO_CONTINUE_MODE_WP);
-        if (rc != -EINVAL)
+        if (rc != -EINVAL) {
+            if (rc == 0)
+                __atomic_store_n(&continue_wp_works, 1, __ATOMIC_RELAXED);
             return rc;
+        }
         __atomic_store_n(&continue_wp_refused, 1, __ATOMIC_RELAXED);
     }
-    /* Map it without waking the faulting thread, protect it, then wake. */
+    /* Map it without waking the threads that wait on it, protect it, then
+     * wake them. Whatever part was mapped is protected, also when the
+     * mapping failed part way. */
     int rc = continue_once(uffd, dst, len, UFFDIO_CONTINUE_MODE_DONTWAKE);
-    if (rc < 0)
-        return rc;
-    rc = tp_uffd_writeprotect(uffd, dst, len, 1, 0);
+    void (*gap)(void *, size_t) = __atomic_load_n(&tp_uffd_two_step_gap, __ATOMIC_SEQ_CST);
+    if (rc == 0 && gap)
+        gap(dst, len);
+    int protected = tp_uffd_writeprotect(uffd, dst, len, 1, 0);
     tp_uffd_wake(uffd, dst, len);
-    return rc;
+    return rc < 0 ? rc : protected;
 }
 
 int tp_uffd_writeprotect(int uffd, void *addr, size_t len, int protect, int wake)

@@ -32,7 +32,20 @@ int tp_uffd_unregister(int uffd, void *addr, size_t len);
 /* Fill a missing page; write_protect maps it so the first write faults. */
 int tp_uffd_copy(int uffd, void *dst, const void *src, size_t len, int write_protect);
 int tp_uffd_zeropage(int uffd, void *dst, size_t len);
+/* Map [dst, dst + len) of a minor-mode region from its file; with
+ * `write_protect`, so that the first write faults. Kernels before 6.4
+ * cannot do that in one step: the range is mapped, then protected, and a
+ * thread of the program may write to it in between without a fault. A
+ * caller that maps write-protected where tp_uffd_continue_wp_is_exact()
+ * was 0 compares the pages after the call with what they held before: a
+ * page changed was written (a failed call may have mapped any part). */
 int tp_uffd_continue(int uffd, void *dst, size_t len, int write_protect);
+/* 1 once a write-protected UFFDIO_CONTINUE worked in one step; 0 before
+ * that is known, and on kernels that refuse it. */
+int tp_uffd_continue_wp_is_exact(void);
+/* Tests only: when set, called in that moment between mapping and
+ * protecting, as a thread of the program that writes there then runs. */
+extern void (*tp_uffd_two_step_gap)(void *dst, size_t len);
 /* `wake` applies when removing protection (the kernel takes no DONTWAKE with WP). */
 int tp_uffd_writeprotect(int uffd, void *addr, size_t len, int protect, int wake);
 int tp_uffd_wake(int uffd, void *addr, size_t len);

@@ -112,6 +112,13 @@ void tp_unmap_runs(struct tp_stack *s, const struct iovec *runs, size_t n, int *
         unmapped[done] = tp_stop_writes(s, runs[done].iov_base, runs[done].iov_len / s->page_size) == 0;
 }
 
+int tp_page_changed_in_file(const struct tp_stack *s, int memfd, off_t offset, const void *content)
+{
+    _Alignas(64) unsigned char now[s->page_size];
+    return pread(memfd, now, s->page_size, offset) != (ssize_t)s->page_size ||
+           memcmp(now, content, s->page_size) != 0;
+}
+
 long tp_pages_written_by_kernel(struct tp_stack *s, char *addr, size_t count, uint64_t *written)
 {
     assert(count <= 64);

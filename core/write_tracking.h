@@ -53,6 +53,12 @@ int tp_page_written_by_kernel(struct tp_stack *s, char *addr);
  * *written for page i. Returns the number written, or -errno. */
 long tp_pages_written_by_kernel(struct tp_stack *s, char *addr, size_t count, uint64_t *written);
 
+/* Whether the page at `offset` of memfd no longer holds `content` (one
+ * page): read from the file, never through the program's mapping, which
+ * the evictor may unmap meanwhile (the read would then be a fault on the
+ * caller's own userfaultfd). 1 also when it cannot be read. Any lock. */
+int tp_page_changed_in_file(const struct tp_stack *s, int memfd, off_t offset, const void *content);
+
 /* fork: in the parent, pages lock held and frozen, before the resident
  * pages are copied: mark DIRTY each resident page the kernel saw written
  * (the child starts without the parent's page tables). 0 or -errno. */

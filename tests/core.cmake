@@ -15,6 +15,10 @@ add_dependencies(test_core_writeback tc_hidden_store tier_dram tier_pmem)
 tierpage_add_check_test(test_core_recover INTERNAL ${CMAKE_SOURCE_DIR}/tests/test_core_recover.c
   ${CMAKE_SOURCE_DIR}/tests/core_fixture.c ${CMAKE_SOURCE_DIR}/tests/killed_child.c)
 add_dependencies(test_core_recover tier_dram tier_pmem tier_faulty)
+# Kernels before 6.4's two-step write-protected mapping, taken on this one.
+tierpage_add_check_test(test_core_two_step_wp INTERNAL ${CMAKE_SOURCE_DIR}/tests/test_core_two_step_wp.c
+  ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
+add_dependencies(test_core_two_step_wp tier_dram tier_faulty)
 tierpage_add_check_test(test_core_placement INTERNAL ${CMAKE_SOURCE_DIR}/tests/test_core_placement.c
   ${CMAKE_SOURCE_DIR}/tests/core_fixture.c)
 add_dependencies(test_core_placement tier_dram)
