@@ -11,6 +11,7 @@
 #include "loader.h"
 #include "stack_config.h"
 #include "tierpage.h"
+#include "tierpage_private.h"
 #include "units.h"
 #include "wire.h"
 
@@ -28,7 +29,7 @@ static const char *policy_name(enum tp_eviction_policy p)
     return p == TP_POLICY_FIFO ? "fifo" : "clock";
 }
 
-static int check_file(const char *path);
+static int check_file(const char *path, const char *vm);
 
 /* Each stack file of a tierpaged stacks directory, in name order. */
 static int check_directory(const char *dir)
@@ -52,7 +53,7 @@ static int check_directory(const char *dir)
                 fprintf(stderr, "tierpage check: %s: the file name is not a VM name (1 to 63 of "
                                 "A-Z a-z 0-9 _ . - before .yaml)\n", path);
                 status = TP_EXIT_CONFIG;
-            } else if (check_file(path) != 0) {
+            } else if (check_file(path, vm) != 0) {
                 status = TP_EXIT_CONFIG;
             }
         }
@@ -79,18 +80,22 @@ int tp_cmd_check(int argc, char **argv)
     struct stat st;
     if (stat(argv[1], &st) == 0 && S_ISDIR(st.st_mode))
         return check_directory(argv[1]);
-    return check_file(argv[1]);
+    return check_file(argv[1], NULL);
 }
 
-static int check_file(const char *path)
+/* `vm`: the file is VM vm's stack in a stacks directory, whose name it
+ * is when the file gives none (as tierpaged reads it). */
+static int check_file(const char *path, const char *vm)
 {
-    struct tp_conf *conf;
+    struct tp_conf *conf, *stack_conf;
     tierpage_error err = {{0}, {0}};
-    if (tp_conf_load_file(path, &conf, &err) < 0) {
+    if (tp_conf_load_file_named(path, vm, &conf, &err) < 0) {
         fprintf(stderr, "tierpage check: %s\n", err.message);
         return TP_EXIT_CONFIG;
     }
-    tp_stack *stack = tp_stack_open_file(path, &err);
+    tp_stack *stack = NULL;
+    if (tp_conf_load_file_named(path, vm, &stack_conf, &err) == 0)
+        stack = tp_private_stack_open_conf(stack_conf, NULL, &err); /* takes stack_conf */
     if (!stack) {
         fprintf(stderr, "tierpage check: %s\n", err.message);
         tp_conf_free(conf);

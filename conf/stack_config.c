@@ -35,6 +35,7 @@
 
 struct loader {
     const char *source;
+    const char *default_name; /* the stack's name when the file gives none, or NULL */
     yaml_document_t *doc;
     tierpage_error *err;
 };
@@ -666,9 +667,13 @@ static int read_stack(const struct loader *ld, const yaml_node_t *root, struct t
             return -1;
     }
 
-    if (!seen[KEY_NAME])
+    if (!seen[KEY_NAME] && ld->default_name && is_stack_or_tier_name(ld->default_name, TP_CONF_NAME_MAX)) {
+        if (copy_text(ld, ld->default_name, &conf->name) != 0)
+            return -1;
+    } else if (!seen[KEY_NAME]) {
         return fail_at(ld, root->start_mark, "name", "required key is missing, " EXPECT_NAME,
                        TP_CONF_NAME_MAX);
+    }
     if (!seen[KEY_RESIDENT])
         return fail_at(ld, root->start_mark, "resident", "required key is missing, %s",
                        EXPECT_SIZE);
@@ -720,7 +725,13 @@ static int fail_yaml(const struct loader *ld, const yaml_parser_t *parser, const
 int tp_conf_load_string(const char *yaml, size_t len, const char *source_name,
                         struct tp_conf **out, tierpage_error *err)
 {
-    struct loader ld = {.source = source_name ? source_name : "<string>", .err = err};
+    return tp_conf_load_string_named(yaml, len, source_name, NULL, out, err);
+}
+
+int tp_conf_load_string_named(const char *yaml, size_t len, const char *source_name, const char *default_name,
+                              struct tp_conf **out, tierpage_error *err)
+{
+    struct loader ld = {.source = source_name ? source_name : "<string>", .default_name = default_name, .err = err};
     yaml_parser_t parser;
     yaml_document_t doc, extra;
     yaml_node_t *root;
@@ -786,6 +797,11 @@ done:
 
 int tp_conf_load_file(const char *path, struct tp_conf **out, tierpage_error *err)
 {
+    return tp_conf_load_file_named(path, NULL, out, err);
+}
+
+int tp_conf_load_file_named(const char *path, const char *default_name, struct tp_conf **out, tierpage_error *err)
+{
     struct loader ld = {.source = path ? path : "<null>", .err = err};
     FILE *f;
     char *text = NULL;
@@ -836,7 +852,7 @@ int tp_conf_load_file(const char *path, struct tp_conf **out, tierpage_error *er
     }
     fclose(f);
 
-    rc = tp_conf_load_string(text ? text : "", len, path, out, err);
+    rc = tp_conf_load_string_named(text ? text : "", len, path, default_name, out, err);
     free(text);
     return rc;
 }

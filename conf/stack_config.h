@@ -83,6 +83,12 @@ struct tp_conf {
 int tp_conf_load_file(const char *path, struct tp_conf **out, tierpage_error *err);
 int tp_conf_load_string(const char *yaml, size_t len, const char *source_name,
                         struct tp_conf **out, tierpage_error *err);
+/* The same, where something else names the stack (tierpaged's stacks
+ * directory: the file NAME.yaml): a file without `name:` gets
+ * default_name, when that is a valid name. */
+int tp_conf_load_string_named(const char *yaml, size_t len, const char *source_name, const char *default_name,
+                              struct tp_conf **out, tierpage_error *err);
+int tp_conf_load_file_named(const char *path, const char *default_name, struct tp_conf **out, tierpage_error *err);
 void tp_conf_free(struct tp_conf *conf);
 
 /* Position of a tier option key, for errors a plugin reports about it;

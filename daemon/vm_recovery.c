@@ -121,8 +121,8 @@ int tpd_vm_recover(struct tpd_vm *vm, char *why, size_t len)
     char source[PATH_MAX];
     tpd_state_path(vm->name, "stack.", source, sizeof source);
     snprintf(source + strlen(source), sizeof source - strlen(source), "%u", rec.generation);
-    if (tp_conf_load_string(text, strlen(text), source, &conf, &err) < 0 ||
-        tp_conf_load_string(text, strlen(text), source, &stack_conf, &err) < 0 ||
+    if (tp_conf_load_string_named(text, strlen(text), source, vm->name, &conf, &err) < 0 ||
+        tp_conf_load_string_named(text, strlen(text), source, vm->name, &stack_conf, &err) < 0 ||
         tpd_state_give_paths(stack_conf, vm->name, rec.generation, &err) < 0)
         goto fail_err;
     stack = tp_private_stack_open_conf(stack_conf, rec.instance, &err);

@@ -76,8 +76,8 @@ static int open_file(const char *vm, const char *path, unsigned generation, char
     map_name_of(map_name, generation);
     if (read_text(path, text, err) < 0)
         return -1;
-    if (tp_conf_load_string(*text, strlen(*text), path, conf, err) < 0 ||
-        tp_conf_load_string(*text, strlen(*text), path, &stack_conf, err) < 0 ||
+    if (tp_conf_load_string_named(*text, strlen(*text), path, vm, conf, err) < 0 ||
+        tp_conf_load_string_named(*text, strlen(*text), path, vm, &stack_conf, err) < 0 ||
         tpd_state_give_paths(stack_conf, vm, generation, err) < 0)
         goto fail;
     *stack = tp_private_stack_open_conf(stack_conf, NULL, err);

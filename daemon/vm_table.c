@@ -199,7 +199,7 @@ static int reload_one(struct tpd_vms *vms, const char *file, const char *name)
     }
     struct tp_conf *conf;
     tierpage_error err = {{0}, {0}};
-    if (tp_conf_load_file(vm->path, &conf, &err) < 0) {
+    if (tp_conf_load_file_named(vm->path, name, &conf, &err) < 0) {
         tpd_log("error", "VM %s: %s; the stack in force stays", name, err.message);
         return 0;
     }

@@ -7,9 +7,14 @@
 
 vm_stack vm1 8MiB 16MiB 256MiB      # dram, then pmem
 vm_stack vm2 4MiB 256MiB            # dram alone
+# A stack of the stacks directory is named by its file when it has no name:
+sed -i '/^name:/d' "$STACKS/vm2.yaml"
 
 expect_status 0 "tierpage check accepts the stacks directory" -- "$TIERPAGE" check "$STACKS"
 expect_output "vm1.yaml: ok" "check names each stack file"
+expect_output "^  name +vm2$" "check names vm2.yaml's stack, which gives no name, vm2"
+expect_status 2 "check of that file alone wants its name" -- "$TIERPAGE" check "$STACKS/vm2.yaml"
+expect_output "vm2.yaml:1:1: name: required key is missing" "and says so"
 
 expect_status 3 "an operator command without a daemon fails" -- "$TIERPAGE" status --socket "$SOCK"
 expect_output "cannot reach tierpaged at $SOCK" "and names the socket"

@@ -163,6 +163,30 @@ START_TEST(defaults_apply)
 }
 END_TEST
 
+/* tierpaged's stacks directory names each stack by its file, NAME.yaml:
+ * a file there may leave `name:` out, and one that gives it keeps it. */
+START_TEST(a_stack_named_by_its_file_may_leave_name_out)
+{
+    static const char bare[] = "resident: 64MiB\ntiers:\n  - plugin: dram\n";
+    static const char named[] = "name: given\nresident: 64MiB\ntiers:\n  - plugin: dram\n";
+    struct tp_conf *conf = NULL;
+    tierpage_error err = {{0}, {0}};
+    ck_assert_int_eq(tp_conf_load_string_named(bare, strlen(bare), "web-1.yaml", "web-1", &conf, &err), 0);
+    ck_assert_str_eq(conf->name, "web-1");
+    tp_conf_free(conf);
+    ck_assert_int_eq(tp_conf_load_string_named(named, strlen(named), "web-1.yaml", "web-1", &conf, &err), 0);
+    ck_assert_str_eq(conf->name, "given");
+    tp_conf_free(conf);
+    /* No default, or one that is no name: the key is required as ever. */
+    conf = NULL;
+    ck_assert_int_eq(tp_conf_load_string_named(bare, strlen(bare), "t.yaml", NULL, &conf, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.message, "t.yaml:1:1: name: required key is missing"));
+    ck_assert_int_eq(tp_conf_load_string_named(bare, strlen(bare), "t.yaml", "no/name", &conf, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.message, "t.yaml:1:1: name: required key is missing"));
+    ck_assert_ptr_null(conf);
+}
+END_TEST
+
 START_TEST(a_bare_duration_is_milliseconds)
 {
     /* The same reading as a store option's (connect_timeout_ms: 1500). */
@@ -828,6 +852,7 @@ static Suite *conf_suite(void)
 
     tc = tcase_create("keys");
     tcase_add_test(tc, defaults_apply);
+    tcase_add_test(tc, a_stack_named_by_its_file_may_leave_name_out);
     tcase_add_test(tc, every_key_is_read);
     tcase_add_test(tc, a_bare_duration_is_milliseconds);
     tcase_add_test(tc, flow_style_and_clock_policy);
