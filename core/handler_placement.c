@@ -1,6 +1,7 @@
 #include "handler_placement.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,4 +143,42 @@ void tp_placement_note_fault(struct tp_placement *p, pid_t tid)
         pthread_cond_broadcast(&p->changed);
     }
     pthread_mutex_unlock(&p->lock);
+}
+
+void tp_reader_placement_init(struct tp_reader_placement *p, pid_t client)
+{
+    *p = (struct tp_reader_placement){.client = client, .stat_fd = -1, .cpu = -1};
+}
+
+void tp_reader_placement_destroy(struct tp_reader_placement *p)
+{
+    if (p->stat_fd >= 0)
+        close(p->stat_fd);
+    p->stat_fd = -1;
+}
+
+void tp_reader_placement_note_fault(struct tp_reader_placement *p, pid_t tid)
+{
+    if (p->client <= 0 || tid <= 0)
+        return;
+    uint64_t now = tp_now_ns();
+    if (now < p->next_sample_ns)
+        return;
+    p->next_sample_ns = now + SAMPLE_EVERY_NS;
+    if (tid != p->tid) {
+        tp_reader_placement_destroy(p);
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)p->client, (int)tid);
+        p->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+        p->tid = p->stat_fd >= 0 ? tid : 0;
+    }
+    int cpu = p->stat_fd >= 0 ? read_cpu(p->stat_fd) : -1;
+    if (cpu < 0 || cpu == p->cpu || cpu >= CPU_SETSIZE)
+        return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    /* Refused (a CPU outside the daemon's cpuset): stays where it is. */
+    if (sched_setaffinity(0, sizeof one, &one) == 0)
+        p->cpu = cpu;
 }

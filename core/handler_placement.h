@@ -51,4 +51,24 @@ void tp_placement_note_fault(struct tp_placement *p, pid_t tid);
 /* Every handler reads from now on (the stack is stopping them). */
 void tp_placement_stop(struct tp_placement *p);
 
+/* The reader of one tierpaged client (remote.c) is pinned to the CPU its
+ * client's faulting thread ran on last: the client's fault then wakes it
+ * on its own CPU, not across CPUs (under the daemon a random fault took
+ * 1.7x as long unpinned). Used by the reader thread alone, no lock. */
+struct tp_reader_placement {
+    pid_t client;        /* its pid in the daemon's namespace */
+    pid_t tid;           /* the faulting thread whose stat file is open */
+    int stat_fd;
+    int cpu;             /* where the reader is pinned; -1 before that */
+    uint64_t next_sample_ns;
+};
+
+void tp_reader_placement_init(struct tp_reader_placement *p, pid_t client);
+/* A fault from the client's thread `tid` (the userfaultfd message's, in
+ * the client's pid namespace: a thread not found under the client's pid
+ * in the daemon's /proc is not followed) was read: now and then, pin the
+ * calling thread to the CPU that thread ran on. */
+void tp_reader_placement_note_fault(struct tp_reader_placement *p, pid_t tid);
+void tp_reader_placement_destroy(struct tp_reader_placement *p);
+
 #endif

@@ -9,12 +9,14 @@
 #include <unistd.h>
 
 #include "fault_handler.h"
+#include "handler_placement.h"
 #include "pager_thread.h"
 #include "stack_internal.h"
 #include "tierpage_daemon.h"
 
 struct tp_remote {
     struct tp_stack *stack;
+    pid_t pid;    /* the client */
     int uffd;
     int stop_fd;  /* eventfd: the reader leaves when it is written */
     pthread_t reader;
@@ -26,23 +28,29 @@ static void *reader_main(void *arg)
     struct tp_remote *c = arg;
     struct tp_stack *s = c->stack;
     tp_pager_thread_begin("tp-remote");
+    struct tp_reader_placement placement;
+    tp_reader_placement_init(&placement, c->pid);
     struct uffd_msg msgs[16];
     for (;;) {
         int revents = tp_wait_or_stop(c->uffd, POLLIN, c->stop_fd);
         if (revents <= 0 || (revents & (POLLERR | POLLNVAL)))
-            return NULL;
+            break;
         uint32_t newest;
         int n = tp_fault_read(s, c->uffd, msgs, sizeof msgs / sizeof msgs[0], &newest);
         if (n < 0) {
             tp_stack_fail(s, "reading the program's userfaultfd: %s", strerror(-n));
-            return NULL;
+            break;
         }
+        if (n > 0 && msgs[0].event == UFFD_EVENT_PAGEFAULT)
+            tp_reader_placement_note_fault(&placement, (pid_t)msgs[0].arg.pagefault.feat.ptid);
         /* After a failure the client is stopped: its faults wait for that. */
         for (int i = 0; i < n && !tp_stack_failed(s); i++)
             tp_fault_handle(s, c->uffd, &msgs[i], newest - (uint32_t)i);
         if (tp_stack_failed(s))
-            return NULL;
+            break;
     }
+    tp_reader_placement_destroy(&placement);
+    return NULL;
 }
 
 struct tp_stack *tp_remote_stack(const struct tp_remote *c)
@@ -66,9 +74,9 @@ int tp_remote_start(struct tp_remote *c, tierpage_error *err)
     return 0;
 }
 
-int tp_remote_attach(tp_stack *s, int uffd, struct tp_remote **out, tierpage_error *err)
+int tp_remote_attach(tp_stack *s, int uffd, pid_t pid, struct tp_remote **out, tierpage_error *err)
 {
-    int rc = tp_remote_attach_held(s, uffd, out, err);
+    int rc = tp_remote_attach_held(s, uffd, pid, out, err);
     if (rc == 0 && (rc = tp_remote_start(*out, err)) < 0) {
         close((*out)->stop_fd);
         free(*out);
@@ -76,7 +84,7 @@ int tp_remote_attach(tp_stack *s, int uffd, struct tp_remote **out, tierpage_err
     return rc;
 }
 
-int tp_remote_attach_held(tp_stack *s, int uffd, struct tp_remote **out, tierpage_error *err)
+int tp_remote_attach_held(tp_stack *s, int uffd, pid_t pid, struct tp_remote **out, tierpage_error *err)
 {
     /* poll() on a userfaultfd answers only when it does not block. */
     int fl = fcntl(uffd, F_GETFL);
@@ -86,6 +94,7 @@ int tp_remote_attach_held(tp_stack *s, int uffd, struct tp_remote **out, tierpag
     if (!c)
         return tierpage_error_set(err, -ENOMEM, NULL, "out of memory");
     c->stack = s;
+    c->pid = pid;
     c->uffd = uffd;
     tp_stack_failure_clear(s); /* a failure stopped the client before this one */
     c->stop_fd = eventfd(0, EFD_CLOEXEC);

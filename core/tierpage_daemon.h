@@ -9,6 +9,7 @@
 #define TIERPAGE_DAEMON_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "tierpage.h"
 
@@ -38,13 +39,14 @@ void tp_stack_failure_clear(tp_stack *stack);
 long tp_promote_step(tp_stack *stack, uintptr_t *cursor, size_t max, tierpage_error *err);
 
 /* Serve the faults read from `uffd` (a client's userfaultfd) on a thread of
- * the stack's. Takes uffd on success. */
-int tp_remote_attach(tp_stack *stack, int uffd, struct tp_remote **out, tierpage_error *err);
+ * the stack's, which follows the CPU of client `pid`'s faulting thread
+ * (handler_placement.h). Takes uffd on success. */
+int tp_remote_attach(tp_stack *stack, int uffd, pid_t pid, struct tp_remote **out, tierpage_error *err);
 /* tp_remote_attach in two steps, for a client that gives its regions
  * before its faults may be served (a client resuming after a daemon
  * died): the client is attached, its faults not read until
  * tp_remote_start. A client never started is detached as any. */
-int tp_remote_attach_held(tp_stack *stack, int uffd, struct tp_remote **out, tierpage_error *err);
+int tp_remote_attach_held(tp_stack *stack, int uffd, pid_t pid, struct tp_remote **out, tierpage_error *err);
 int tp_remote_start(struct tp_remote *client, tierpage_error *err);
 /* Serve [addr, addr+length) of the client, backed by `memfd` from
  * `offset` (page-aligned; taken on success). */

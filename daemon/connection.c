@@ -189,7 +189,9 @@ static void attach(struct tpd_connection *c, struct tpd_message *m)
                   "to resume", vm->name, (long)waiting_for);
         return;
     }
-    int rc = vm->gone ? -ENOENT : vm->client ? -EBUSY : tp_remote_attach(stack, uffd, &vm->client, &err);
+    int rc = vm->gone     ? -ENOENT
+             : vm->client ? -EBUSY
+                          : tp_remote_attach(stack, uffd, c->peer.pid, &vm->client, &err);
     if (rc == 0) {
         vm->client_pid = c->peer.pid;
         vm->client_sock = c->sock;
@@ -306,7 +308,7 @@ static int resume(struct tpd_connection *c, struct tpd_message *m, char *why, si
     else if (rec->pid != c->peer.pid)
         rc = -EACCES;
     else
-        rc = tp_remote_attach_held(stack, uffd, &vm->client, &err);
+        rc = tp_remote_attach_held(stack, uffd, c->peer.pid, &vm->client, &err);
     if (rc == 0) {
         vm->client_pid = c->peer.pid;
         vm->client_sock = c->sock;

@@ -108,7 +108,7 @@ int tpd_fork_attach(struct tpd_vms *vms, int sock, const struct ucred *peer, uin
     }
     tierpage_error err = {{0}, {0}};
     struct tpd_vm *vm = tpd_vm_open_child(vms, root, parent, peer->pid, &err);
-    int rc = vm ? tp_remote_attach(vm->stack, uffd, &vm->client, &err) : -ENOMEM;
+    int rc = vm ? tp_remote_attach(vm->stack, uffd, peer->pid, &vm->client, &err) : -ENOMEM;
     fork_unbusy(parent);
     if (rc < 0) {
         close(uffd);

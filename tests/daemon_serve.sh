@@ -53,6 +53,27 @@ puts=$(stat_of vm2 puts dram)
 # Both programs have exited: every page of theirs is released everywhere.
 wait_for "the exited clients' pages are released in every tier" released
 
+# The daemon's reader of a client follows the CPU its faulting thread runs
+# on: a client held to one CPU has it pinned there (on a machine of one
+# CPU there is nothing to follow).
+remote_cpus() { # the CPUs each tp-remote thread of the daemon may run on
+    for t in /proc/$daemon_pid/task/*; do
+        [ "$(cat "$t/comm" 2>/dev/null)" = tp-remote ] && sed -n 's/^Cpus_allowed_list:\s*//p' "$t/status"
+    done
+}
+reader_on() { [ "$(remote_cpus)" = "$1" ]; }
+if [ "$(nproc)" -ge 2 ]; then
+    for cpu in 1 0; do
+        rm -f "$WORK/enough"
+        taskset -c $cpu "$TIERPAGE" run --daemon "$SOCK" --vm vm2 -- "$BENCH" --size 16MiB --accesses 100000000 \
+            --until "$WORK/enough" --verify --quiet >"$WORK/pinned.out" 2>&1 &
+        run=$!
+        wait_for "a client held to CPU $cpu has its reader pinned there" reader_on $cpu
+        touch "$WORK/enough"
+        expect_exit "and verified its data" 0 $run "$WORK/pinned.out"
+    done
+fi
+
 # One VM, one client at a time: a shell that execs the program hands the
 # VM over (its attach is closed before the exec), and a run right after
 # another finds the VM free (the daemon waits for the last one's release).
