@@ -203,7 +203,9 @@ static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const u
         mapped = copy_into_client(s, uffd, writable, n, ids, addr, room, results, ahead);
     } else {
         write_fetched(s, n, memfd, offset, room, results);
-        mapped = s->prefetch_map_ahead ? map_ahead(s, uffd, writable, n, ids, addr, memfd, offset, room, results, ahead, written) : 0;
+        mapped = s->prefetch_map_ahead
+                     ? map_ahead(s, uffd, writable, n, ids, addr, memfd, offset, room, results, ahead, written)
+                     : 0;
     }
     tp_lock_take(&s->lock);
     s->counters.prefetch_mapped += mapped;

@@ -54,16 +54,23 @@ puts=$(stat_of vm2 puts dram)
 wait_for "the exited clients' pages are released in every tier" released
 
 # The daemon's reader of a client follows the CPU its faulting thread runs
-# on: a client held to one CPU has it pinned there (on a machine of one
-# CPU there is nothing to follow).
+# on: a client held to one CPU has it pinned there, then to another (with
+# one CPU to run on there is nothing to follow).
 remote_cpus() { # the CPUs each tp-remote thread of the daemon may run on
     for t in /proc/$daemon_pid/task/*; do
         [ "$(cat "$t/comm" 2>/dev/null)" = tp-remote ] && sed -n 's/^Cpus_allowed_list:\s*//p' "$t/status"
     done
 }
 reader_on() { [ "$(remote_cpus)" = "$1" ]; }
-if [ "$(nproc)" -ge 2 ]; then
-    for cpu in 1 0; do
+allowed_cpus() { # this shell's CPUs, one a line
+    local part
+    for part in $(sed -n 's/^Cpus_allowed_list:\s*//p' /proc/self/status | tr , ' '); do
+        case $part in *-*) seq "${part%-*}" "${part#*-}" ;; *) echo "$part" ;; esac
+    done
+}
+set -- $(allowed_cpus | head -2)
+if [ $# -ge 2 ]; then
+    for cpu in $2 $1; do
         rm -f "$WORK/enough"
         taskset -c $cpu "$TIERPAGE" run --daemon "$SOCK" --vm vm2 -- "$BENCH" --size 16MiB --accesses 100000000 \
             --until "$WORK/enough" --verify --quiet >"$WORK/pinned.out" 2>&1 &

@@ -110,8 +110,9 @@ static void check_writes_in_the_gap_are_kept(const char *write_tracking)
         (void)*(volatile char *)(region + i * PAGE);
     stop_writing_in_gaps();
     struct tp_stats swept = stats_of(s);
-    ck_assert_msg(pages_in_gaps > REGION_PAGES / 4, "%s: only %u pages mapped in two steps (%u times; %llu mapped ahead)",
-                  write_tracking, pages_in_gaps, gaps, (unsigned long long)swept.prefetch_mapped);
+    ck_assert_msg(pages_in_gaps > REGION_PAGES / 4,
+                  "%s: only %u pages mapped in two steps (%u times; %llu mapped ahead)", write_tracking,
+                  pages_in_gaps, gaps, (unsigned long long)swept.prefetch_mapped);
     for (size_t i = 0; i < REGION_PAGES; i++) {
         uint32_t version = written_in_gap[i] ? VERSION_IN_GAP : VERSION_WRITTEN;
         ck_assert_msg(page_matches(region, i, version), "%s: page %zu wrong after the sweep", write_tracking, i);
