@@ -305,21 +305,20 @@ static void free_memory(struct tp_stack *s, struct victim *v, size_t n)
 }
 
 /* Called with the stack lock held, the prepared victims BUSY, their puts
- * answered (v[i].landed); drops the lock around the store deletes and the
- * punches and holds it again on return, every victim released. A victim
- * whose put failed stays resident, intact. Returns 0 or the first
- * failure. */
-static int finish(struct tp_stack *s, struct victim *v, size_t n, const tierpage_error *put_err,
-                  tierpage_error *err)
+ * answered (v[i].landed); drops the lock around the store deletes and
+ * holds it again on return. Records where each new copy landed and lets
+ * the older copy go; a victim whose put failed stays resident, intact,
+ * and is released. */
+static void settle(struct tp_stack *s, struct victim *v, size_t n, const tierpage_error *put_err, int *first,
+                   tierpage_error *err)
 {
     TP_ASSERT_HELD(&s->lock);
-    int first = 0;
     land(s, v, n);
     tp_lock_drop(&s->lock);
     tierpage_error scratch = {{0}, {0}};
     for (size_t i = 0; i < n; i++) {
         if (v[i].step == VICTIM_PUT && v[i].landed < 0) {
-            note_failure(v[i].landed, put_err, &first, err);
+            note_failure(v[i].landed, put_err, first, err);
             keep_resident(s, &v[i]);
             tp_lock_drop(&s->lock);
         } else if (v[i].step == VICTIM_PUT && v[i].left != TP_NO_TIER) {
@@ -327,8 +326,19 @@ static int finish(struct tp_stack *s, struct victim *v, size_t n, const tierpage
             tp_tier_del(s, v[i].left, v[i].id, &scratch);
         }
     }
+    tp_lock_take(&s->lock);
+}
+
+/* Called with the stack lock held, the settled victims BUSY (those
+ * released already are passed over); drops the lock around the punches
+ * and holds it again on return, every victim released. */
+static void free_and_release(struct tp_stack *s, struct victim *v, size_t n, int *first, tierpage_error *err)
+{
+    TP_ASSERT_HELD(&s->lock);
+    tp_lock_drop(&s->lock);
     free_memory(s, v, n);
     tp_lock_take(&s->lock);
+    tierpage_error scratch = {{0}, {0}};
     for (size_t i = 0; i < n; i++) {
         if (v[i].step == VICTIM_RELEASED)
             continue;
@@ -337,7 +347,7 @@ static int finish(struct tp_stack *s, struct victim *v, size_t n, const tierpage
         if (v[i].freed < 0) {
             /* Still mapped: clean (write-protected), its copy stored. */
             tierpage_error_set(&scratch, v[i].freed, NULL, "cannot free a page: %s", strerror(-v[i].freed));
-            note_failure(v[i].freed, &scratch, &first, err);
+            note_failure(v[i].freed, &scratch, first, err);
         } else {
             if (tp_page_evicted(&s->pages, v[i].id))
                 tp_prefetch_wasted(s, v[i].id);
@@ -350,7 +360,17 @@ static int finish(struct tp_stack *s, struct victim *v, size_t n, const tierpage
         tp_page_release(&s->pages, v[i].id);
         v[i].step = VICTIM_RELEASED;
     }
-    return first;
+}
+
+/* A settled victim that may stay BUSY, its memory not yet freed, while the
+ * batch's later victims are put: it is in no write-back queue, so no
+ * store's refusal of it waits for its release (a queued page refused as
+ * full is placed only once its holder lets it go). */
+static bool may_hold(const struct tp_stack *s, const struct victim *v)
+{
+    if (v->step == VICTIM_CLEAN)
+        return true;
+    return v->step == VICTIM_PUT && v->landed >= 0 && !s->tiers[v->landed].writeback;
 }
 
 /* Called with the stack lock held, the n victims (at most TP_EVICT_BATCH)
@@ -360,17 +380,17 @@ static int finish(struct tp_stack *s, struct victim *v, size_t n, const tierpage
  * stopped and its content copied, then all the written ones are put into
  * tier 0 together (tp_chain_put_batch: where the store must acknowledge
  * them, one wait for all), and only then are the pages freed, a hole
- * punched for each run of them. Where that is not safe
- * (tp_chain_batch_safe), one victim after the other. After a failure, the
- * victims not yet prepared are released, not evicted. */
+ * punched for each run of them. Where holding the batch while putting it
+ * is not safe (tp_chain_batch_safe), one victim after the other, each
+ * freed at once unless it may be held (may_hold): those are freed
+ * together at the end, in runs still. After a failure, the victims not
+ * yet prepared are released, not evicted. */
 static int evict_claimed(struct tp_stack *s, const uint32_t *ids, size_t n, const enum writes_read *read,
                          tierpage_error *err)
 {
     TP_ASSERT_HELD(&s->lock);
     _Static_assert(TP_EVICT_BATCH <= TP_CHAIN_BATCH, "a batch of victims is put in one batch");
     _Alignas(64) unsigned char one[s->page_size];
-    /* One page at a time where holding the batch while putting it is not
-     * safe, or without memory for it. */
     unsigned char *bufs = n > 1 && tp_chain_batch_safe(s) ? malloc(n * s->page_size) : NULL;
     size_t group = bufs ? n : 1;
     struct victim v[TP_EVICT_BATCH];
@@ -381,16 +401,17 @@ static int evict_claimed(struct tp_stack *s, const uint32_t *ids, size_t n, cons
     int first = 0;
     for (size_t start = 0; start < n; start += group) {
         size_t m = n - start < group ? n - start : group, puts = 0;
+        struct victim *g = &v[start];
         for (size_t i = 0; i < m; i++) {
-            v[i] = (struct victim){.id = ids[start + i], .step = VICTIM_RELEASED};
+            g[i] = (struct victim){.id = ids[start + i], .step = VICTIM_RELEASED};
             if (first < 0) {
-                tp_page_release(&s->pages, v[i].id);
+                tp_page_release(&s->pages, g[i].id);
                 continue;
             }
             unsigned char *buf = bufs ? bufs + i * s->page_size : one;
-            note_failure(prepare(s, &v[i], read[start + i], buf, &scratch), &scratch, &first, err);
-            if (v[i].step == VICTIM_PUT) {
-                put_ids[puts] = v[i].id;
+            note_failure(prepare(s, &g[i], read[start + i], buf, &scratch), &scratch, &first, err);
+            if (g[i].step == VICTIM_PUT) {
+                put_ids[puts] = g[i].id;
                 put_pages[puts++] = buf;
             }
         }
@@ -400,11 +421,13 @@ static int evict_claimed(struct tp_stack *s, const uint32_t *ids, size_t n, cons
             tp_lock_take(&s->lock);
         }
         for (size_t i = 0, k = 0; i < m; i++)
-            if (v[i].step == VICTIM_PUT)
-                v[i].landed = landed[k++];
-        int rc = finish(s, v, m, &put_err, &scratch);
-        note_failure(rc, &scratch, &first, err);
+            if (g[i].step == VICTIM_PUT)
+                g[i].landed = landed[k++];
+        settle(s, g, m, &put_err, &first, err);
+        if (bufs || !may_hold(s, g))
+            free_and_release(s, g, m, &first, err);
     }
+    free_and_release(s, v, n, &first, err);
     free(bufs);
     return first;
 }
