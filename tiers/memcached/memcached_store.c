@@ -346,6 +346,7 @@ struct get_round {
     void *const *pages;
     int *results;
     tierpage_error *first_err;
+    size_t expect; /* where in `index` the next reply is looked for first */
 };
 
 static void got_item(void *ctx, const char *rkey, size_t rkey_len, uint32_t flags, const void *value,
@@ -355,11 +356,16 @@ static void got_item(void *ctx, const char *rkey, size_t rkey_len, uint32_t flag
     uint64_t key;
     if (mc_page_key_parse(rkey, rkey_len, &key))
         return;
-    for (size_t k = 0; k < g->n; k++) {
+    /* The server answers in the order asked, skipping misses: the search
+     * starts after the last reply's job, so a batch is matched in one pass.
+     * A key asked twice is answered twice, each reply for one job. */
+    for (size_t j = 0; j < g->n; j++) {
+        size_t k = (g->expect + j) % g->n;
         struct get_job *job = &g->jobs[g->index[k]];
         if (job->key != key || g->results[g->index[k]] != GET_PENDING || job->mkey_len != rkey_len ||
             memcmp(job->mkey, rkey, rkey_len) != 0)
             continue;
+        g->expect = k + 1;
         if (value_len != g->store->page_size) {
             tierpage_error err;
             job->failure = tierpage_error_set(&err, -EIO, NULL, "memcached: %s: page %016" PRIx64
@@ -367,12 +373,12 @@ static void got_item(void *ctx, const char *rkey, size_t rkey_len, uint32_t flag
                                               value_len, g->store->page_size);
             if (!g->first_err->message[0])
                 *g->first_err = err;
-            continue;
+            return;
         }
         if (job->gen && flags != job->gen) {
             /* An older put, stored late: as if the server had no copy. */
             job->stale_on |= 1ull << (g->srv - g->store->servers);
-            continue;
+            return;
         }
         memcpy(g->pages[g->index[k]], value, value_len);
         g->results[g->index[k]] = 0;
@@ -384,6 +390,7 @@ static void got_item(void *ctx, const char *rkey, size_t rkey_len, uint32_t flag
                 mc_pagemap_set(&st->pages, key, 1ull << (g->srv - st->servers), flags);
             pthread_mutex_unlock(&st->lock);
         }
+        return;
     }
 }
 
@@ -420,7 +427,7 @@ static void get_from_server(struct mc_store *s, uint32_t server, struct get_job 
     }
     if ((failure = mc_server_take_conn(srv, "get", &conn, &err)))
         goto out;
-    struct get_round round = { s, srv, jobs, index, n, pages, results, first_err };
+    struct get_round round = { s, srv, jobs, index, n, pages, results, first_err, 0 };
     rc = mc_conn_get(conn, n, keys, lens, got_item, &round);
     if (rc < 0)
         failure = mc_server_fail_conn(srv, conn, rc, "get", &err);
