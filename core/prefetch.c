@@ -110,21 +110,39 @@ static unsigned char *batch_room(size_t page_size)
 }
 
 /* Called without the stack lock: the pages fetched (results[i] == 0) into
- * their places in the memfd, written there (not through the pager's alias
- * mapping: a page touched there gets a page table entry in the pager, and
- * its punch at eviction then flushes every CPU's TLB). A page that cannot
- * be written counts as not fetched. */
+ * their places in the memfd, one write for each run of them that lies
+ * together there (one take of the file's lock, which the evictor's
+ * punches wait for), not through the pager's alias mapping: a page
+ * touched there gets a page table entry in the pager, and its punch at
+ * eviction then flushes every CPU's TLB. A page that cannot be written
+ * counts as not fetched. */
 static void write_fetched(struct tp_stack *s, size_t n, const int *memfd, const off_t *offset,
                           const unsigned char *room, int *results)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (results[i] != 0 ||
-            pwrite(memfd[i], room + i * s->page_size, s->page_size, offset[i]) == (ssize_t)s->page_size)
+    for (size_t i = 0; i < n;) {
+        if (results[i] != 0) {
+            i++;
             continue;
-        results[i] = -EIO;
-        /* What a short write left there must not be taken for the page. */
-        if (fallocate(memfd[i], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset[i], (off_t)s->page_size) < 0)
-            tp_fatal("cannot free a page whose prefetch failed: %s", strerror(errno));
+        }
+        size_t end = i + 1;
+        while (end < n && results[end] == 0 && memfd[end] == memfd[i] &&
+               offset[end] == offset[end - 1] + (off_t)s->page_size)
+            end++;
+        size_t bytes = (end - i) * s->page_size;
+        if (end - i > 1 && pwrite(memfd[i], room + i * s->page_size, bytes, offset[i]) == (ssize_t)bytes) {
+            i = end;
+            continue;
+        }
+        /* Page by page, to know which could not be written. */
+        for (; i < end; i++) {
+            if (pwrite(memfd[i], room + i * s->page_size, s->page_size, offset[i]) == (ssize_t)s->page_size)
+                continue;
+            results[i] = -EIO;
+            /* What a short write left there must not be taken for the page. */
+            if (fallocate(memfd[i], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset[i], (off_t)s->page_size) <
+                0)
+                tp_fatal("cannot free a page whose prefetch failed: %s", strerror(errno));
+        }
     }
 }
 
