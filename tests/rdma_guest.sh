@@ -38,7 +38,8 @@ ls /usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav*.so >/dev/null 2>&1 ||
 # fork_cow (tests/programs/fork_cow.c) for the fork checks.
 guest_initramfs --build "$BUILD" --kernel-version "${GUEST_KERNEL#/boot/vmlinuz-}" --add "$BUILD/tests/fork_cow" ||
     { finish; exit; }
-# TIERPAGE_RDMA_CHECKS=smoke|reconnect|namespaces|secret|fork runs only those.
-guest_boot "$WORK/serial.log" 1024 "${TIERPAGE_RDMA_CHECKS:+tierpage.checks=$TIERPAGE_RDMA_CHECKS}"
+# TIERPAGE_RDMA_CHECKS=smoke|reconnect|namespaces|secret|fork runs only
+# those; fork-loop runs the fork checks TIERPAGE_RDMA_ROUNDS times (default 30).
+guest_boot "$WORK/serial.log" 1024 "${TIERPAGE_RDMA_CHECKS:+tierpage.checks=$TIERPAGE_RDMA_CHECKS}${TIERPAGE_RDMA_ROUNDS:+ tierpage.rounds=$TIERPAGE_RDMA_ROUNDS}"
 guest_judge "RDMA checks" "$WORK/serial.log"
 finish

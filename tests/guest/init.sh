@@ -3,7 +3,8 @@
 # Soft-RoCE, puts an rxe device on a dummy network device (the guest has no
 # NIC: its RDMA traffic never leaves it), runs /rdma_checks.sh and powers off.
 # The kernel command line word tierpage.checks=NAME picks what the checks
-# script runs (default: all; also smoke or reconnect).
+# script runs (default: all; see rdma_checks.sh), tierpage.rounds=N how many
+# rounds fork-loop runs.
 export PATH=/opt/tierpage/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -37,7 +38,10 @@ setup_rdma() {
 
 checks=all
 for word in $(cat /proc/cmdline); do
-    case "$word" in tierpage.checks=*) checks=${word#tierpage.checks=} ;; esac
+    case "$word" in
+    tierpage.checks=*) checks=${word#tierpage.checks=} ;;
+    tierpage.rounds=*) export TP_ROUNDS=${word#tierpage.rounds=} ;;
+    esac
 done
 
 echo "guest: kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU(s), $(awk '/MemTotal/ {print $2 / 1024 " MiB"}' /proc/meminfo)"

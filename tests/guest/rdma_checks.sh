@@ -15,8 +15,9 @@
 #              without it the lost-connection check is skipped)
 # $1: all (default), smoke (plugin-test only), reconnect (the
 #     lost-connection check only), namespaces (one running stack per
-#     namespace only), secret (the shared secret only) or fork (fork with
-#     an rdma tier only).
+#     namespace only), secret (the shared secret only), fork (fork with
+#     an rdma tier only) or fork-loop (the fork checks TP_ROUNDS times,
+#     default 30, each round with memserver f and its logs fresh).
 ADDR=${RDMA_ADDR:?set RDMA_ADDR}
 BIN=${TP_BIN:-/opt/tierpage/bin}
 BENCH_SIZE=${TP_BENCH:---size 32MiB --accesses 20000}
@@ -38,7 +39,7 @@ start_server() {
     "$BIN/tierpage-memserver" --listen "$ADDR" --port "$port" "$@" >"$WORK/$name.log" 2>&1 &
     eval "PID_$name=$!"
     for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-        grep -q "listening on" "$WORK/$name.log" && return 0
+        grep -qs "listening on" "$WORK/$name.log" && return 0
         sleep 0.25
     done
     return 1
@@ -424,6 +425,19 @@ fi
     echo "$passed passed, $failed failed"; echo TIERPAGE-GUEST-DONE; exit 0; }
 [ "$MODE" = fork ] && { check_fork; stop_server a; stop_server b; stop_server c;
     echo "$passed passed, $failed failed"; echo TIERPAGE-GUEST-DONE; exit 0; }
+if [ "$MODE" = fork-loop ]; then
+    top=$WORK round=1
+    while [ $round -le "${TP_ROUNDS:-30}" ]; do
+        echo "round $round of ${TP_ROUNDS:-30} ($passed passed, $failed failed so far)"
+        WORK=$top/round-$round
+        mkdir -p "$WORK"
+        check_fork
+        round=$((round + 1))
+    done
+    WORK=$top
+    stop_server a; stop_server b; stop_server c
+    echo "$passed passed, $failed failed"; echo TIERPAGE-GUEST-DONE; exit 0
+fi
 [ "$MODE" = reconnect ] && { check_reconnect; stop_server a; stop_server b; stop_server c;
     echo "$passed passed, $failed failed"; echo TIERPAGE-GUEST-DONE; exit 0; }
 
