@@ -325,7 +325,7 @@ void tp_prefetch_after_fault(struct tp_stack *s, uint32_t id, size_t tier, int f
     /* Along the trend, or the stride of the last prefetch when faults
      * elsewhere in the region have hidden the trend: the pages it mapped
      * ahead show no fault of their own to keep it. */
-    int64_t before = tp_stream_trend(st);
+    int64_t before = tp_stream_trend(st, NULL);
     if (!before)
         before = st->stride;
     if (before)
@@ -333,7 +333,8 @@ void tp_prefetch_after_fault(struct tp_stack *s, uint32_t id, size_t tier, int f
     tp_stream_note(st, id);
     if (first_use)
         tp_stream_used(st, TP_PREFETCH_MAX_WINDOW); /* bounded when used, below */
-    int64_t stride = tp_stream_trend(st);
+    uint32_t run;
+    int64_t stride = tp_stream_trend(st, &run);
     if (!stride)
         goto out;
     /* A window of at most a quarter of the resident set: pages fetched
@@ -343,6 +344,8 @@ void tp_prefetch_after_fault(struct tp_stack *s, uint32_t id, size_t tier, int f
         goto out;
     uint32_t max = quarter < s->prefetch_window ? (uint32_t)quarter : s->prefetch_window;
     uint32_t window = tp_stream_window(st, max);
+    if (run && window > run)
+        window = run;
     size_t n = pick(s, r, id, stride, window, &tier, ids);
     /* On a use of a prefetched page, fetch again only once half the window
      * ahead is missing: batches stay large. */

@@ -1,7 +1,8 @@
 /* The fault stream of one region, as prefetch sees it: the last few
- * faults' page ids, the stride most of them moved by (a majority vote over
- * their deltas, as Leap does), and how far ahead to fetch. It knows no
- * lock: its region's owner (the stack lock) guards it. */
+ * faults' page ids, the stride most of them moved by (a vote over their
+ * deltas, as Leap takes), whether the next step is likely to take it, and
+ * how far ahead to fetch. It knows no lock: its region's owner (the stack
+ * lock) guards it. */
 #ifndef TIERPAGE_PREFETCH_STREAM_H
 #define TIERPAGE_PREFETCH_STREAM_H
 
@@ -20,9 +21,14 @@ struct tp_prefetch_stream {
 
 /* Record a fault (or the first use of a prefetched page) on page `id`. */
 void tp_stream_note(struct tp_prefetch_stream *st, uint32_t id);
-/* The stride more than half of the recent deltas agree on (and at least
- * TP_STREAM_MIN_VOTES of them); 0 when there is none. */
-int64_t tp_stream_trend(const struct tp_prefetch_stream *st);
+/* The stride most of the recent deltas agree on (at least
+ * TP_STREAM_MIN_VOTES of them), if the steps after earlier deltas like the
+ * last one mostly took it (or, with fewer than two such, if more than half
+ * of all agree); 0 when there is none. *run, when given, is the most pages
+ * worth fetching along it (the longest run of it in the history, where
+ * the last step was a jump off it and it is taken up again), or 0 for no
+ * bound. */
+int64_t tp_stream_trend(const struct tp_prefetch_stream *st, uint32_t *run);
 /* The window to use now, bounded by `max`: it starts at 2 pages. */
 uint32_t tp_stream_window(struct tp_prefetch_stream *st, uint32_t max);
 /* A prefetched page was used: once half a window's worth were, the window

@@ -52,6 +52,9 @@ tierpage_add_module_test(test_core_writeback_queue ${CMAKE_SOURCE_DIR}/core/writ
 tierpage_add_module_test(test_core_written_pages ${CMAKE_SOURCE_DIR}/core/written_pages.c
   ${CMAKE_SOURCE_DIR}/core/uffd.c ${CMAKE_SOURCE_DIR}/core/pager_thread.c)
 
+# Prefetch's fault-stream detector.
+tierpage_add_module_test(test_core_prefetch_stream ${CMAKE_SOURCE_DIR}/core/prefetch_stream.c)
+
 # What a tierpaged client records of the regions it handed over, to hand
 # them over again to a daemon that comes back.
 tierpage_add_module_test(test_core_daemon_handover ${CMAKE_SOURCE_DIR}/core/daemon_handover.c)
