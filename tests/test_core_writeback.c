@@ -251,13 +251,17 @@ START_TEST(an_evicted_page_stays_in_its_memfd_until_its_put_is_acknowledged)
     struct writer w = {m, pages, 2};
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, write_pages, &w), 0);
+    /* With the map in a file every put is waited for: an eviction batch
+     * whose one written page is held at the gate stops the evictions
+     * behind it, and the queue may hold no more than that page. */
+    size_t want = keep_map ? 1 : 2;
     struct tp_writeback_stats st = {0};
-    for (int tries = 0; tries < 10000 && st.depth_pages < 2; tries++) {
+    for (int tries = 0; tries < 10000 && st.depth_pages < want; tries++) {
         struct timespec nap = {0, 1000000};
         nanosleep(&nap, NULL);
         tp_writeback_stats(s->tiers[0].writeback, &st);
     }
-    ck_assert_uint_ge(st.depth_pages, 2);
+    ck_assert_uint_ge(st.depth_pages, want);
     struct timespec settle = {0, 100000000};
     nanosleep(&settle, NULL); /* time for an early punch to happen */
     size_t queued, unlike = queued_unlike_memfd(s, m, pages, &queued);
