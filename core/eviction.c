@@ -133,8 +133,9 @@ static int read_page(struct tp_stack *s, struct tp_region_file *file, off_t off,
     return n < 0 ? -errno : -EIO;
 }
 
-/* A page mapped writable on a read (UNSURE) and now write-protected, its
- * final content in `page`: unchanged if its tier's copy is the same. */
+/* A page mapped writable on a read (UNSURE) from a local tier and now
+ * write-protected, its final content in `page`: unchanged if its tier's
+ * copy is the same. */
 static int same_as_copy(struct tp_stack *s, size_t tier, uint32_t id, const void *page)
 {
     _Alignas(64) unsigned char copy[s->page_size];
@@ -223,7 +224,12 @@ static int prepare(struct tp_stack *s, struct victim *v, enum writes_read read, 
         return 0;
 
     size_t old_tier = p->tier;
-    int unsure = (p->flags & TP_PAGE_UNSURE) && old_tier != TP_NO_TIER && tp_tier_is_local(s, old_tier);
+    int unsure = (p->flags & TP_PAGE_UNSURE) && old_tier != TP_NO_TIER;
+    int local = unsure && tp_tier_is_local(s, old_tier);
+    /* None unless taken as it was mapped: then counted as written. */
+    struct tp_page_digest mapped_with = {0, 0};
+    if (unsure && !local)
+        mapped_with = tp_resident_digest(&s->pages.resident, &s->pages.map, v->id);
     int rc;
     tp_lock_drop(&s->lock);
     /* Write-protected, or with the kernel's write tracking (where a
@@ -251,7 +257,8 @@ static int prepare(struct tp_stack *s, struct victim *v, enum writes_read read, 
         keep_resident(s, v);
         return tierpage_error_set(err, rc, NULL, "cannot read a page from its memory file: %s", strerror(-rc));
     }
-    if (!unsure || !same_as_copy(s, old_tier, v->id, buf))
+    if (!unsure || !(local ? same_as_copy(s, old_tier, v->id, buf)
+                           : tp_page_digest_same(mapped_with, tp_page_digest(s->digest_seed, buf, s->page_size))))
         v->step = VICTIM_PUT;
 out:
     tp_lock_take(&s->lock);

@@ -80,7 +80,11 @@ static void resolve_minor(struct tp_stack *s, struct fault *f)
     /* A prefetched page's first use maps it as resolve_missing would have. */
     int kernel = tp_kernel_tracks_writes(s, f->region);
     int never_mapped = tp_page_never_mapped(p);
-    int unsure = !f->write && p->tier != TP_NO_TIER && tp_tier_is_local(s, p->tier);
+    /* Fetched from a remote tier without the kernel's tracking, it has
+     * the digest of its content (prefetch.c), unchanged until now. */
+    int unsure = !f->write && p->tier != TP_NO_TIER &&
+                 (tp_tier_is_local(s, p->tier) ||
+                  (!kernel && tp_page_digest_known(tp_resident_digest(&s->pages.resident, &s->pages.map, f->id))));
     int prefetched = tp_page_note_prefetch_use(&s->pages, f->id, (f->write || unsure ? TP_RESIDENT_DIRTY : 0u) |
                                                                      (unsure ? TP_RESIDENT_UNSURE : 0u));
     if (prefetched) {
@@ -191,14 +195,17 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
     s->counters.faults++;
     tp_evictor_poke(s);
     int from_tier = p->state == TP_PAGE_STORED ? p->tier : -1;
-    /* A page read back from a local tier is mapped writable at once: a
-     * read is most often followed by a write, which would otherwise cost a
-     * second fault (or, with the kernel's write tracking, a write the
-     * kernel resolves and a PAGEMAP_SCAN at eviction: both dearer than a
-     * get from local memory). Whether it was written is settled at
-     * eviction, by comparing it with the tier's copy (cheap for a local
-     * tier). */
-    int unsure = !f->write && from_tier >= 0 && tp_tier_is_local(s, (size_t)from_tier);
+    /* A page read back from a tier is mapped writable at once: a read is
+     * most often followed by a write, which would otherwise cost a second
+     * fault (or, with the kernel's write tracking, a write the kernel
+     * resolves and a PAGEMAP_SCAN at eviction). Whether it was written is
+     * settled at eviction: compared with the tier's copy where that is
+     * cheap (a local tier), else with the digest of what it was mapped
+     * with. Where the kernel tracks writes, a remote tier's page is left
+     * to it (no digest to take, nothing to read at a clean eviction). */
+    int local = from_tier >= 0 && tp_tier_is_local(s, (size_t)from_tier);
+    int digested = !f->write && from_tier >= 0 && !local && !tp_kernel_tracks_writes(s, f->region);
+    int unsure = !f->write && (local || digested);
     int writable = f->write || unsure;
     tp_lock_drop(&s->lock);
 
@@ -222,10 +229,15 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
         }
         src = buf;
     }
+    struct tp_page_digest digest = {0, 0};
+    if (digested)
+        digest = tp_page_digest(s->digest_seed, buf, s->page_size);
     /* Account for the page before mapping it: the mapping wakes the
      * program, which may read the stats at once. It stays BUSY until mapped. */
     tp_lock_take(&s->lock);
     tp_page_make_resident(&s->pages, f->id, (writable ? TP_RESIDENT_DIRTY : 0u) | (unsure ? TP_RESIDENT_UNSURE : 0u));
+    if (digested)
+        tp_resident_set_digest(&s->pages.resident, &s->pages.map, f->id, digest);
     if (from_tier >= 0)
         s->tiers[from_tier].hits++;
     else

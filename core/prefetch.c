@@ -204,6 +204,11 @@ static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const u
     const struct tp_region *first = tp_region_of_id(s, ids[0]);
     int uffd = first->uffd;
     int foreign = first->foreign;
+    /* Mapped writable as resolve_missing maps them: a local tier's pages,
+     * and without the kernel's tracking a remote tier's, with digests. */
+    int local = tp_tier_is_local(s, tier);
+    int digested = !local && !tp_kernel_tracks_writes(s, first);
+    int writable = local || digested;
     for (size_t i = 0; i < n; i++) {
         const struct tp_region *r = tp_region_of_id(s, ids[i]);
         into[i] = room + i * s->page_size;
@@ -215,7 +220,10 @@ static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const u
     }
     tp_lock_drop(&s->lock);
     tp_tier_get_batch(s, tier, n, ids, into, results);
-    int writable = tp_tier_is_local(s, tier);
+    struct tp_page_digest digests[n];
+    for (size_t i = 0; i < n; i++)
+        digests[i] = digested && results[i] == 0 ? tp_page_digest(s->digest_seed, into[i], s->page_size)
+                                                 : (struct tp_page_digest){0, 0};
     size_t mapped;
     if (foreign) {
         mapped = copy_into_client(s, uffd, writable, n, ids, addr, room, results, ahead);
@@ -231,6 +239,7 @@ static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const u
         if (results[i] == 0) {
             tp_page_make_prefetched(&s->pages, ids[i], ahead[i],
                                     writable ? TP_RESIDENT_DIRTY | TP_RESIDENT_UNSURE : 0u);
+            tp_resident_set_digest(&s->pages.resident, &s->pages.map, ids[i], digests[i]);
             s->counters.prefetched_pages++;
             if (written[i]) {
                 tp_prefetch_used_ahead(s, ids[i], TP_AHEAD_FOUND_WRITTEN);

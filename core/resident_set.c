@@ -26,6 +26,14 @@ static int alloc_slots(struct tp_resident_set *r, size_t n)
                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (slots == MAP_FAILED)
         return -ENOMEM;
+    /* Zeros: no digest. */
+    struct tp_page_digest *digests = mmap(NULL, n * sizeof *digests, PROT_READ | PROT_WRITE,
+                                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (digests == MAP_FAILED) {
+        munmap(slots, n * sizeof(uint32_t) * 3);
+        return -ENOMEM;
+    }
+    r->digests = digests;
     r->slots = slots;
     r->free_slots = slots + n;
     r->free_index = slots + 2 * n;
@@ -42,9 +50,12 @@ static int alloc_slots(struct tp_resident_set *r, size_t n)
 
 static void free_slots(struct tp_resident_set *r)
 {
-    if (r->slots)
+    if (r->slots) {
         munmap(r->slots, r->slot_count * sizeof(uint32_t) * 3);
+        munmap(r->digests, r->slot_count * sizeof *r->digests);
+    }
     r->slots = r->free_slots = r->free_index = NULL;
+    r->digests = NULL;
 }
 
 int tp_resident_init(struct tp_resident_set *r, uint64_t cap_pages)
@@ -86,9 +97,11 @@ void tp_resident_add(struct tp_resident_set *r, struct tp_page_map *m, uint32_t 
     } else {
         uint32_t moved_to = r->free_slots[--r->free_count];
         r->slots[moved_to] = there;
+        r->digests[moved_to] = r->digests[slot];
         tp_page_get(m, there)->slot = moved_to;
     }
     r->slots[slot] = id;
+    r->digests[slot] = (struct tp_page_digest){0, 0};
     tp_page_get(m, id)->slot = slot;
     if (r->count > r->peak)
         r->peak = r->count;
@@ -98,10 +111,22 @@ void tp_resident_remove(struct tp_resident_set *r, struct tp_page_map *m, uint32
 {
     struct tp_page *p = tp_page_get(m, id);
     r->slots[p->slot] = TP_NIL;
+    r->digests[p->slot] = (struct tp_page_digest){0, 0};
     r->free_index[p->slot] = (uint32_t)r->free_count;
     r->free_slots[r->free_count++] = p->slot;
     p->slot = tp_resident_tick(r, 1);
     r->count--;
+}
+
+void tp_resident_set_digest(struct tp_resident_set *r, const struct tp_page_map *m, uint32_t id,
+                            struct tp_page_digest d)
+{
+    r->digests[tp_page_get(m, id)->slot] = d;
+}
+
+struct tp_page_digest tp_resident_digest(const struct tp_resident_set *r, const struct tp_page_map *m, uint32_t id)
+{
+    return r->digests[tp_page_get(m, id)->slot];
 }
 
 int tp_resident_resize(struct tp_resident_set *r, struct tp_page_map *m, uint64_t cap_pages)
@@ -110,6 +135,7 @@ int tp_resident_resize(struct tp_resident_set *r, struct tp_page_map *m, uint64_
     if (need > r->slot_count || need + TP_SLOTS_SHRINK_STEP < r->slot_count) {
         size_t old_n = r->slot_count;
         uint32_t *old = r->slots;
+        const struct tp_page_digest *old_digests = r->digests;
         struct tp_resident_set fresh = *r;
         if (alloc_slots(&fresh, need > r->slot_count ? need : (size_t)r->count + TP_SLOTS_IN_FLIGHT) < 0)
             return -ENOMEM;
@@ -120,6 +146,7 @@ int tp_resident_resize(struct tp_resident_set *r, struct tp_page_map *m, uint64_
                 continue;
             uint32_t slot = fresh.free_slots[--fresh.free_count]; /* in order, from slot 0 */
             fresh.slots[slot] = id;
+            fresh.digests[slot] = old_digests[(r->hand + i) % old_n];
             tp_page_get(m, id)->slot = slot;
         }
         fresh.hand = 0;

@@ -7,12 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "page_digest.h"
 #include "page_map.h"
 
 struct tp_resident_set {
     uint32_t *slots;     /* page ids, TP_NIL for a free slot */
     uint32_t *free_slots; /* the free slots, taken from the end */
     uint32_t *free_index; /* of a free slot: where it is in free_slots */
+    struct tp_page_digest *digests; /* of the page in each slot, when one was taken */
     size_t slot_count;
     size_t free_count;
     size_t hand;         /* the next slot the eviction policy looks at */
@@ -32,6 +34,11 @@ void tp_resident_destroy(struct tp_resident_set *r);
 void tp_resident_add(struct tp_resident_set *r, struct tp_page_map *m, uint32_t id);
 /* Free the page's slot; its `slot` field keeps the tick it left at. */
 void tp_resident_remove(struct tp_resident_set *r, struct tp_page_map *m, uint32_t id);
+/* The digest of the resident page `id`'s content as it was mapped
+ * (page_digest.h); none until set, and none again once it leaves. */
+void tp_resident_set_digest(struct tp_resident_set *r, const struct tp_page_map *m, uint32_t id,
+                            struct tp_page_digest d);
+struct tp_page_digest tp_resident_digest(const struct tp_resident_set *r, const struct tp_page_map *m, uint32_t id);
 /* A new cap; -ENOMEM when the slots cannot grow. Slots shrink only when few
  * enough pages are left in them. */
 int tp_resident_resize(struct tp_resident_set *r, struct tp_page_map *m, uint64_t cap_pages);

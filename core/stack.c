@@ -193,6 +193,7 @@ static tp_stack *stack_open(struct tp_conf *conf, const char *apart_from, const 
         goto fail;
     }
     s->zero_page = zeros;
+    s->digest_seed = tp_page_digest_seed();
     if (tp_pages_init(&s->pages, &s->lock, conf->resident / s->page_size) < 0) {
         tierpage_error_set(err, -ENOMEM, NULL, "out of memory for the resident set");
         goto fail;

@@ -111,6 +111,7 @@ struct tp_stack {
     int exclusive_namespace;    /* `namespace: exclusive` */
     size_t page_size;
     const unsigned char *zero_page; /* page_size zeros, for first reads */
+    uint64_t digest_seed;       /* of the pages' digests (page_digest.h) */
     int uffd;
     /* How writes to resident pages are learnt (write_tracking.c), and
      * what the stats say of it (the reason, when not by the kernel).

@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh --analyze  also clang's static analyzer
 set -euo pipefail
 packages=(build-essential cmake pkg-config libyaml-dev libpmem-dev check libmemcached-dev libhiredis-dev python3
-          libibverbs-dev librdmacm-dev nettle-dev)
+          libibverbs-dev librdmacm-dev nettle-dev libxxhash-dev)
 if [ "${1:-}" = "--analyze" ]; then
     packages+=(clang clang-tools)
 fi
