@@ -4,8 +4,11 @@
 # into the client's memory at once (never left in its file unmapped,
 # where the client would map it without the daemon seeing its writes),
 # and every word reads back as written: from a local tier (mapped
-# writable, compared at eviction) and from memcached (mapped
-# write-protected, a write seen by its fault). Many small regions read
+# writable, compared at eviction with its tier's copy) and from memcached
+# (mapped writable too, compared with the digest of what it was mapped
+# with: the daemon cannot unmap a client's pages to stop its writes, and a
+# write-protected page would cost its first write a fault's round trip to
+# the daemon). Many small regions read
 # again and again keep their prefetch: the last batch of each region, used
 # with no fault past it, counts as wasted and shrinks its window to one
 # page, which must still be fetched. With `prefetch_map_ahead: off` a
@@ -58,6 +61,14 @@ prefetch_useful local
 sweep remote seq 1
 sweep remote seq 0.3
 prefetch_useful remote
+faults=$(stat_of remote faults)
+write_faults=$(stat_of remote write_faults)
+clean=$(stat_of remote clean_drops)
+if [ $((write_faults * 100)) -le "$faults" ] && [ "$clean" -gt 1000 ]; then
+    pass "remote: $write_faults write faults for $faults faults, $clean pages only read dropped clean"
+else
+    fail "remote: $write_faults write faults for $faults faults, $clean dropped clean (expected under 1%, over 1000)"
+fi
 [ "$(stat_of remote bytes_out memcached)" -gt $((1000 * 4096)) ] && pass "remote: pages came back from memcached" ||
     fail "remote: memcached returned under 1000 pages"
 expect_status 0 "blocks: 48 regions of 1 MiB read twice, none changed" -- \
