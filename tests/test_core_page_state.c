@@ -556,6 +556,67 @@ START_TEST(resizing_keeps_the_pages_in_hand_order)
 }
 END_TEST
 
+static struct tp_page_digest digest_for(uint32_t id)
+{
+    return (struct tp_page_digest){id + 1, (uint64_t)id * 7 + 1};
+}
+
+/* Every resident page but `without` has its own digest, `without` none. */
+static void each_page_keeps_its_digest(uint32_t without)
+{
+    for (uint32_t id = first; id < first + PAGES; id++) {
+        if (tp_page(&pg, id)->state != TP_PAGE_RESIDENT)
+            continue;
+        struct tp_page_digest d = tp_resident_digest(&pg.resident, &pg.map, id);
+        if (id == without)
+            ck_assert_msg(!tp_page_digest_known(d), "page %u has a digest", id - first);
+        else
+            ck_assert_msg(tp_page_digest_same(d, digest_for(id)), "page %u lost its digest", id - first);
+    }
+}
+
+/* A page whose content is compared by digest at eviction must never get
+ * another page's: the digest moves with its page when the page moves to
+ * another slot (a page brought in behind the hand while the one there is
+ * on its way out) and when the slots are rebuilt for a new cap. */
+START_TEST(a_page_keeps_its_digest_through_moves_and_resizes)
+{
+    for (uint32_t i = 0; i < 6; i++) {
+        bring_in(first + i, 0);
+        tp_resident_set_digest(&pg.resident, &pg.map, first + i, digest_for(first + i));
+    }
+    size_t moves = 0;
+    for (uint32_t k = 0; k < 20; k++) {
+        /* A victim claimed and still resident, as during its eviction,
+         * when another page comes in. */
+        uint32_t victim = pick(TP_POLICY_FIFO);
+        ck_assert_uint_ne(victim, TP_NIL);
+        tp_page_claim(&pg, victim);
+        uint32_t slot = tp_page(&pg, victim)->slot;
+        uint32_t incoming = first + 6 + k;
+        bring_in(incoming, 0);
+        each_page_keeps_its_digest(incoming);
+        tp_resident_set_digest(&pg.resident, &pg.map, incoming, digest_for(incoming));
+        moves += tp_page(&pg, victim)->slot != slot;
+        tp_page_evicted(&pg, victim);
+        tp_page_release(&pg, victim);
+        each_page_keeps_its_digest(TP_NIL);
+    }
+    ck_assert_uint_gt(moves, 0);
+    ck_assert_int_eq(tp_resident_resize(&pg.resident, &pg.map, 20000), 0);
+    each_page_keeps_its_digest(TP_NIL);
+    ck_assert_int_eq(tp_resident_resize(&pg.resident, &pg.map, 4), 0);
+    each_page_keeps_its_digest(TP_NIL);
+    /* Gone and back: none until one is taken again. */
+    uint32_t again = pick(TP_POLICY_FIFO);
+    tp_page_claim(&pg, again);
+    tp_page_evicted(&pg, again);
+    tp_page_release(&pg, again);
+    bring_in(again, 0);
+    each_page_keeps_its_digest(again);
+}
+END_TEST
+
 START_TEST(locked_pages_are_counted_and_unmapping_unlocks)
 {
     uint32_t a = first, b = first + 1;
@@ -737,6 +798,7 @@ int main(void)
     tcase_add_test(policy, fifo_takes_pages_in_the_order_they_came_and_never_unmaps);
     tcase_add_test(policy, no_victim_while_every_page_is_busy);
     tcase_add_test(policy, resizing_keeps_the_pages_in_hand_order);
+    tcase_add_test(policy, a_page_keeps_its_digest_through_moves_and_resizes);
     tcase_add_test(policy, a_page_brought_in_is_the_last_the_hand_reaches);
     suite_add_tcase(suite, policy);
 
