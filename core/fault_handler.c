@@ -204,7 +204,7 @@ static void resolve_missing(struct tp_stack *s, struct fault *f)
      * with. Where the kernel tracks writes, a remote tier's page is left
      * to it (no digest to take, nothing to read at a clean eviction). */
     int local = from_tier >= 0 && tp_tier_is_local(s, (size_t)from_tier);
-    int digested = !f->write && from_tier >= 0 && !local && !tp_kernel_tracks_writes(s, f->region);
+    int digested = !f->write && from_tier >= 0 && tp_tier_digests_reads(s, f->region, (size_t)from_tier);
     int unsure = !f->write && (local || digested);
     int writable = f->write || unsure;
     tp_lock_drop(&s->lock);

@@ -206,9 +206,8 @@ static void fetch_and_install(struct tp_stack *s, size_t tier, size_t n, const u
     int foreign = first->foreign;
     /* Mapped writable as resolve_missing maps them: a local tier's pages,
      * and without the kernel's tracking a remote tier's, with digests. */
-    int local = tp_tier_is_local(s, tier);
-    int digested = !local && !tp_kernel_tracks_writes(s, first);
-    int writable = local || digested;
+    int digested = tp_tier_digests_reads(s, first, tier);
+    int writable = tp_tier_is_local(s, tier) || digested;
     for (size_t i = 0; i < n; i++) {
         const struct tp_region *r = tp_region_of_id(s, ids[i]);
         into[i] = room + i * s->page_size;

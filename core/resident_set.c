@@ -110,8 +110,7 @@ void tp_resident_add(struct tp_resident_set *r, struct tp_page_map *m, uint32_t 
 void tp_resident_remove(struct tp_resident_set *r, struct tp_page_map *m, uint32_t id)
 {
     struct tp_page *p = tp_page_get(m, id);
-    r->slots[p->slot] = TP_NIL;
-    r->digests[p->slot] = (struct tp_page_digest){0, 0};
+    r->slots[p->slot] = TP_NIL; /* its digest is cleared when the slot is taken again */
     r->free_index[p->slot] = (uint32_t)r->free_count;
     r->free_slots[r->free_count++] = p->slot;
     p->slot = tp_resident_tick(r, 1);

@@ -35,7 +35,7 @@ void tp_resident_add(struct tp_resident_set *r, struct tp_page_map *m, uint32_t 
 /* Free the page's slot; its `slot` field keeps the tick it left at. */
 void tp_resident_remove(struct tp_resident_set *r, struct tp_page_map *m, uint32_t id);
 /* The digest of the resident page `id`'s content as it was mapped
- * (page_digest.h); none until set, and none again once it leaves. */
+ * (page_digest.h); none until set. A page brought in starts with none. */
 void tp_resident_set_digest(struct tp_resident_set *r, const struct tp_page_map *m, uint32_t id,
                             struct tp_page_digest d);
 struct tp_page_digest tp_resident_digest(const struct tp_resident_set *r, const struct tp_page_map *m, uint32_t id);

@@ -41,6 +41,16 @@ static inline int tp_tier_is_local(const struct tp_stack *s, size_t t)
     return (s->tiers[t].flags & TIERPAGE_STORE_LOCAL) != 0;
 }
 
+/* Stack lock held. A page read back from tier t into region r is mapped
+ * writable with the digest of its content, and compared with it at
+ * eviction (page_digest.h): a tier that is not local, where the kernel
+ * does not track r's writes (a local tier's copy is compared instead; the
+ * kernel's record is cheaper than a digest). */
+static inline int tp_tier_digests_reads(const struct tp_stack *s, const struct tp_region *r, size_t t)
+{
+    return !tp_tier_is_local(s, t) && !tp_kernel_tracks_writes(s, r);
+}
+
 /* Put pages[i] under ids[i] for i < n straight into tier t's store (not
  * its queue), each failing one tried again until store_timeout; a full
  * store is an error here. For copies that need no place counted: a forked
