@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core_fixture.h"
@@ -73,11 +74,32 @@ static tp_stack *open_with(const char *tier, const char *tracking, const char *p
     return open_stack(yaml);
 }
 
-/* A third of the pages, and the last: the page the first eviction (fifo)
- * left resident, never stored, is then written like the others. */
+/* The page the first eviction left resident, never stored (PAGES for
+ * none): most often the last one written (fifo), but the evictor is at
+ * work as the last pages are written, and the shrink to one page can find
+ * its batch under way: another page is then left, or none. */
+static size_t left_resident = PAGES;
+
+/* A third of the pages, and the one never stored, which is then written
+ * like the others. */
 static int written_in_round_2(size_t i)
 {
-    return i % 3 == 0 || i == PAGES - 1;
+    return i % 3 == 0 || i == left_resident;
+}
+
+/* The page of m the stack holds resident, if any (PAGES for none). */
+static size_t the_resident_page(const char *m)
+{
+    unsigned char in_core[PAGES];
+    ck_assert_int_eq(mincore((void *)m, PAGES * PAGE, in_core), 0);
+    size_t found = PAGES, count = 0;
+    for (size_t i = 0; i < PAGES; i++)
+        if (in_core[i] & 1) {
+            found = i;
+            count++;
+        }
+    ck_assert_uint_le(count, 1);
+    return found;
 }
 
 static void set_resident(tp_stack *s, size_t pages)
@@ -87,8 +109,8 @@ static void set_resident(tp_stack *s, size_t pages)
     tp_stack_flush(s);
 }
 
-/* Every page written (version 1) and sent to the tier; then room to
- * spare, so that reading them back fetches each and evicts none (the
+/* Every page written (version 1) and sent to the tier, but perhaps one;
+ * then room to spare, so that reading them back fetches each and evicts none (the
  * evictor stays asleep). */
 static char *map_and_send_to_tier(tp_stack *s)
 {
@@ -98,6 +120,7 @@ static char *map_and_send_to_tier(tp_stack *s)
     for (size_t i = 0; i < PAGES; i++)
         fill_page(m, i, 1);
     set_resident(s, 1);
+    left_resident = the_resident_page(m);
     set_resident(s, 4 * PAGES);
     return m;
 }
@@ -159,8 +182,8 @@ static void written_pages_are_put_and_read_ones_dropped(const char *tier, const 
     struct tp_stats after = evict_expecting_puts(s, written, &before);
     uint64_t puts = after.tiers[0].puts - before.tiers[0].puts;
     if (kernel && strcmp(tier, "memcached") == 0) {
-        /* Found by PAGEMAP_SCAN: all but the last page, whose write
-         * faulted it in (DIRTY). */
+        /* Found by PAGEMAP_SCAN: all but the page never stored, resident
+         * since its first write (DIRTY). */
         ck_assert_uint_eq(after.write_faults, 0);
         uint64_t found = after.kernel_written - before.kernel_written;
         ck_assert_uint_le(found, puts);
