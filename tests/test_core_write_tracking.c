@@ -245,8 +245,10 @@ START_TEST(a_remote_page_is_compared_with_its_digest)
             changed++;
         }
     }
+    /* The page never stored is put whatever was written to it. */
+    size_t put = changed + (left_resident < PAGES && left_resident % 3 != 2);
     struct tp_stats before;
-    ck_assert_uint_eq(evict_expecting_puts(s, changed, &before).write_faults, 0);
+    ck_assert_uint_eq(evict_expecting_puts(s, put, &before).write_faults, 0);
     for (size_t i = PAGES; i-- > 0;) {
         if (i % 3 == 2)
             m[i * PAGE + (i * 131) % PAGE] ^= 0x01;
