@@ -103,7 +103,8 @@ if grep -Eq "verify: .*FAILED|mismatch" "$WORK/gone.out"; then fail "the program
     pass "the program never saw wrong data"; fi
 
 # 3. Three servers, two copies of each page, the first stopped while the
-# run goes on (3 s more once out of service): its pages are read from
+# run goes on (3 s more once out of service; the accesses are many, and
+# end once the server is back, not before): its pages are read from
 # their other copies and written to the next servers of their walk, and
 # the puts and gets it does not answer in time may still be carried out
 # once it runs again. Before it serves again the tier deletes the copies
@@ -128,7 +129,7 @@ tiers:
     replicas: 2
     io_timeout_ms: 300
 YAML
-start_run copies third 2000 32MiB 60000
+start_run copies third 2000 32MiB 1000000
 stop_during_run copies 3
 expect_output "memcached: $server: deleted the [0-9]+ cop(y|ies) it held of pages deleted or written elsewhere" \
     "the older copies on the server were deleted before it served again" "$WORK/copies.out"
