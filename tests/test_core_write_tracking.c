@@ -110,8 +110,8 @@ static void set_resident(tp_stack *s, size_t pages)
 }
 
 /* Every page written (version 1) and sent to the tier, but perhaps one;
- * then room to spare, so that reading them back fetches each and evicts none (the
- * evictor stays asleep). */
+ * then room to spare, so that reading them back fetches each and evicts
+ * none (the evictor stays asleep). */
 static char *map_and_send_to_tier(tp_stack *s)
 {
     tierpage_error err = {{0}, {0}};
